@@ -1,0 +1,16 @@
+/**
+ * Sending side of a durable at-least-once queue (SQS on AWS, SQLite locally).
+ * Consumers receive messages in SQS event shape through the runtime (Lambda's
+ * event source mapping, or the local poller) and must tolerate duplicates.
+ */
+export interface QueueSender {
+  send(queue: QueueName, body: unknown, options?: { delaySeconds?: number }): Promise<void>;
+}
+
+/** The logical queues; each has a dead-letter queue named `<name>-dlq`. */
+export const QueueNames = {
+  ingest: "ingest",
+  webhooks: "webhooks",
+  webhooksDeadLetter: "webhooks-dlq",
+} as const;
+export type QueueName = (typeof QueueNames)[keyof typeof QueueNames];
