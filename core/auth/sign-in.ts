@@ -1,0 +1,99 @@
+import { getAddress, verifyMessage } from "ethers";
+import { SiweMessage } from "siwe";
+import { z } from "zod";
+import type { Address } from "../account.ts";
+import type { CoreDeps } from "../deps.ts";
+import { DomainError, TransactionCanceledError, UnauthorizedError } from "../errors.ts";
+import type { Item, WriteOp } from "../ports/tables.ts";
+import { apiKeyItem, newApiKey } from "./api-keys.ts";
+import { consumeNonce } from "./nonces.ts";
+
+export const SignInInput = z
+  .strictObject({
+    /** The EIP-4361 message exactly as the wallet signed it. */
+    message: z.string().min(1).max(4096),
+    /** 0x-prefixed 65-byte EIP-191 signature of `message`. */
+    signature: z.string().regex(/^0x[0-9a-fA-F]+$/, "must be 0x-prefixed hex"),
+  })
+  .meta({ id: "SignInInput" });
+export type SignInInput = z.infer<typeof SignInInput>;
+
+export const SignInResult = z
+  .object({ apiKey: z.string(), address: z.string() })
+  .meta({ id: "SignInResult" });
+export type SignInResult = z.infer<typeof SignInResult>;
+
+/**
+ * Signs in with Ethereum (EIP-4361) and returns a new API key.
+ * Checks, in order: the message parses; its domain is the API's host and its
+ * scheme (when given) the API's; its chain id is the configured one; it is
+ * within its validity window; the signature recovers to its address; and only
+ * then consumes its nonce, so a forged request cannot burn someone's nonce.
+ * Creates the account on first sign-in.
+ */
+export async function signIn(deps: CoreDeps, input: SignInInput): Promise<SignInResult> {
+  const { message, signature } = input;
+  const siwe = parse(message);
+  const origin = new URL(deps.config.apiOrigin);
+  const now = deps.clock.now();
+
+  if (siwe.domain !== origin.host) {
+    throw new UnauthorizedError(`The message is for domain "${siwe.domain}", not "${origin.host}"`, "siwe-domain-mismatch");
+  }
+  if (siwe.scheme && `${siwe.scheme}:` !== origin.protocol) {
+    throw new UnauthorizedError(`The message is for scheme "${siwe.scheme}", not "${origin.protocol.slice(0, -1)}"`, "siwe-domain-mismatch");
+  }
+  if (siwe.chainId !== deps.config.chainId) {
+    throw new UnauthorizedError(`The message names chain ${siwe.chainId}, not ${deps.config.chainId}`, "siwe-chain-mismatch");
+  }
+  if (siwe.expirationTime && Date.parse(siwe.expirationTime) <= now) {
+    throw new UnauthorizedError("The message has expired", "siwe-expired");
+  }
+  if (siwe.notBefore && Date.parse(siwe.notBefore) > now) {
+    throw new UnauthorizedError("The message is not valid yet", "siwe-not-yet-valid");
+  }
+
+  const address = getAddress(siwe.address);
+  // Recover from the message as received, not a re-serialisation of it.
+  let signer: string | undefined;
+  try {
+    signer = verifyMessage(message, signature);
+  } catch {
+    signer = undefined;
+  }
+  if (signer !== address) throw new UnauthorizedError("The signature does not match the message's address", "invalid-signature");
+
+  await consumeNonce(deps, siwe.nonce);
+
+  const apiKey = newApiKey();
+  await storeKey(deps, apiKey, address, now);
+  return { apiKey, address };
+}
+
+/** Parses an EIP-4361 message; a malformed one is a 400 `invalid-siwe-message`. */
+function parse(message: string): SiweMessage {
+  try {
+    return new SiweMessage(message);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new DomainError("invalid-siwe-message", 400, `Not a valid EIP-4361 message: ${reason}`);
+  }
+}
+
+/** Writes the key's hash, and the account item when this is the first sign-in. */
+async function storeKey(deps: CoreDeps, apiKey: string, address: Address, now: number): Promise<void> {
+  const keyWrite: WriteOp = { put: apiKeyItem(apiKey, address, now), condition: { notExists: true } };
+  const account: Item = { pk: `ACCOUNT#${address}`, sk: "ACCOUNT", address, createdAt: new Date(now).toISOString() };
+  const hasAccount = (await deps.tables.main.get(account)) !== undefined;
+  if (hasAccount) {
+    await deps.tables.main.transact([keyWrite]);
+    return;
+  }
+  try {
+    await deps.tables.main.transact([keyWrite, { put: account, condition: { notExists: true } }]);
+  } catch (error) {
+    // A concurrent first sign-in created the account in between: keep theirs.
+    if (!(error instanceof TransactionCanceledError) || !error.failedIndexes.every((i) => i === 1)) throw error;
+    await deps.tables.main.transact([keyWrite]);
+  }
+}
