@@ -1,0 +1,123 @@
+import type { z } from "zod";
+import type {
+  Contribution,
+  ContributionStatus,
+  CreateDatanetInput,
+  CreateUploadInput,
+  Datanet,
+  DatanetVersion,
+  Paged,
+  PresignedUploadSchema,
+  Proof,
+  Upload,
+} from "../../core/datanets/model.ts";
+import { errorFromResponse } from "./api-error.ts";
+
+export type PresignedUpload = z.infer<typeof PresignedUploadSchema>;
+/** What the create form sends; the API fills defaults for omitted fields. */
+export type NewDatanet = z.input<typeof CreateDatanetInput>;
+
+export interface ApiClientOptions {
+  /** Origin (and optional prefix) of the API, e.g. "http://127.0.0.1:8787". */
+  baseUrl: string;
+  /** Returns the current API key, if signed in. */
+  apiKey: () => string | undefined;
+  /** Called on any 401 so the app can drop a stale session. */
+  onUnauthorized?: () => void;
+  fetch?: typeof fetch;
+}
+
+/**
+ * A typed client for the platform's HTTP API. Every failure is an ApiError
+ * carrying the problem details; every call takes an optional AbortSignal so
+ * views cancel what they started when the person navigates away.
+ */
+export class ApiClient {
+  readonly #opts: ApiClientOptions;
+
+  constructor(opts: ApiClientOptions) {
+    this.#opts = opts;
+  }
+
+  /** Sends one JSON request and parses the JSON reply. */
+  async request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const headers: Record<string, string> = { accept: "application/json, application/problem+json" };
+    const key = this.#opts.apiKey();
+    if (key) headers.authorization = `Bearer ${key}`;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const doFetch = this.#opts.fetch ?? globalThis.fetch.bind(globalThis);
+    const res = await doFetch(this.#opts.baseUrl.replace(/\/$/, "") + path, {
+      method,
+      headers,
+      body: body === undefined ? null : JSON.stringify(body),
+      signal: signal ?? null,
+    });
+    if (!res.ok) {
+      if (res.status === 401) this.#opts.onUnauthorized?.();
+      throw await errorFromResponse(res);
+    }
+    if (res.status === 204) return undefined as T;
+    return (await res.json()) as T;
+  }
+
+  /** A fresh single-use nonce for a Sign-In with Ethereum message. */
+  nonce(signal?: AbortSignal): Promise<{ nonce: string; chainId?: number }> {
+    return this.request("GET", "/v1/auth/nonce", undefined, signal);
+  }
+
+  /** Exchanges a signed EIP-4361 message for an API key. */
+  signIn(message: string, signature: string): Promise<{ apiKey: string; address: string }> {
+    return this.request("POST", "/v1/auth/siwe", { message, signature });
+  }
+
+  listDatanets(query: { q?: string; tag?: string; cursor?: string }, signal?: AbortSignal): Promise<Paged<Datanet>> {
+    return this.request("GET", `/v1/datanets${queryString(query)}`, undefined, signal);
+  }
+
+  createDatanet(input: NewDatanet): Promise<Datanet> {
+    return this.request("POST", "/v1/datanets", input);
+  }
+
+  getDatanet(id: string, signal?: AbortSignal): Promise<Datanet> {
+    return this.request("GET", `/v1/datanets/${enc(id)}`, undefined, signal);
+  }
+
+  createUpload(datanetId: string, input: CreateUploadInput, signal?: AbortSignal): Promise<PresignedUpload> {
+    return this.request("POST", `/v1/datanets/${enc(datanetId)}/uploads`, input, signal);
+  }
+
+  getUpload(datanetId: string, uploadId: string, signal?: AbortSignal): Promise<Upload> {
+    return this.request("GET", `/v1/datanets/${enc(datanetId)}/uploads/${enc(uploadId)}`, undefined, signal);
+  }
+
+  listContributions(
+    datanetId: string,
+    query: { status?: ContributionStatus; cursor?: string },
+    signal?: AbortSignal,
+  ): Promise<Paged<Contribution>> {
+    return this.request("GET", `/v1/datanets/${enc(datanetId)}/contributions${queryString(query)}`, undefined, signal);
+  }
+
+  publishVersion(datanetId: string): Promise<DatanetVersion> {
+    return this.request("POST", `/v1/datanets/${enc(datanetId)}/versions`, {});
+  }
+
+  getVersion(datanetId: string, version: number, signal?: AbortSignal): Promise<DatanetVersion> {
+    return this.request("GET", `/v1/datanets/${enc(datanetId)}/versions/${version}`, undefined, signal);
+  }
+
+  getProof(datanetId: string, version: number, contributionId: string, signal?: AbortSignal): Promise<Proof> {
+    const path = `/v1/datanets/${enc(datanetId)}/versions/${version}/proof${queryString({ contribution: contributionId })}`;
+    return this.request("GET", path, undefined, signal);
+  }
+}
+
+/** `?a=1&b=2` from the defined, non-empty values; "" when there are none. */
+export function queryString(query: Record<string, string | undefined>): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) if (value) params.set(key, value);
+  const s = params.toString();
+  return s ? `?${s}` : "";
+}
+
+const enc = encodeURIComponent;
