@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { checkWebhookUrl, isPrivateAddress } from "./url-policy.ts";
+
+describe("isPrivateAddress", () => {
+  it.each([
+    "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
+    "::1", "::", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "::ffff:7f00:1", "64:ff9b::a00:1", "not-an-ip",
+  ])("refuses %s", (address) => {
+    expect(isPrivateAddress(address)).toBe(true);
+  });
+
+  it.each(["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"])("allows %s", (address) => {
+    expect(isPrivateAddress(address)).toBe(false);
+  });
+});
+
+describe("checkWebhookUrl", () => {
+  const publicDns = async () => ["93.184.216.34"];
+  const privateDns = async () => ["93.184.216.34", "10.0.0.5"];
+
+  it("accepts a public https URL", async () => {
+    await expect(checkWebhookUrl("https://hooks.example.com/x", { allowPrivate: false, resolve: publicDns })).resolves.toBeInstanceOf(URL);
+  });
+
+  it.each([
+    ["http://hooks.example.com/x", "https"],
+    ["https://127.0.0.1/x", "private"],
+    ["https://[::1]:8443/x", "private"],
+    ["https://user:pw@hooks.example.com/", "credentials"],
+    ["ftp://hooks.example.com/", "https"],
+  ])("refuses %s in the cloud", async (url, why) => {
+    await expect(checkWebhookUrl(url, { allowPrivate: false, resolve: publicDns })).rejects.toMatchObject({
+      code: "unsafe-webhook-url",
+      status: 400,
+      message: expect.stringContaining(why),
+    });
+  });
+
+  it("refuses a name with any private address, and one that does not resolve", async () => {
+    await expect(checkWebhookUrl("https://internal.example/", { allowPrivate: false, resolve: privateDns })).rejects.toMatchObject({ code: "unsafe-webhook-url" });
+    const nx = async () => { throw new Error("ENOTFOUND"); };
+    await expect(checkWebhookUrl("https://nx.example/", { allowPrivate: false, resolve: nx })).rejects.toMatchObject({ code: "unsafe-webhook-url" });
+  });
+
+  it("allows http and loopback when private URLs are allowed (local deployment)", async () => {
+    await expect(checkWebhookUrl("http://127.0.0.1:9000/hook", { allowPrivate: true })).resolves.toBeInstanceOf(URL);
+  });
+});
