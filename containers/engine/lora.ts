@@ -1,0 +1,149 @@
+// LoRA adapters: y = W·x + (alpha/r) · B·(A·dropout(x)), on any subset of the seven Llama
+// projections. Tensor names and shapes follow PEFT: lora_A.weight (r, in), lora_B.weight (out, r).
+import type { Config, Weights, LayerWeights } from "./model.ts";
+import { Rng } from "./rng.ts";
+
+export const TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
+export type Target = (typeof TARGETS)[number];
+
+export interface LoraConfig {
+  r: number; // rank of the update
+  alpha: number; // scale numerator: the update is multiplied by alpha / r
+  dropout: number; // dropout on the LoRA input during training (PEFT's lora_dropout)
+  targets: Target[]; // which projections carry an adapter
+}
+
+export interface LoraPair {
+  A: Float32Array; // lora_A.weight (r, inDim)
+  B: Float32Array; // lora_B.weight (outDim, r)
+  inDim: number;
+  outDim: number;
+}
+
+export interface LoraAdapter {
+  id: string;
+  config: LoraConfig;
+  scale: number; // alpha / r
+  layers: Array<Partial<Record<Target, LoraPair>>>; // one entry per decoder layer
+  baseModel: string; // base_model_name_or_path in adapter_config.json
+}
+
+/** Raised for an adapter that does not fit the model or a bad LoRA config. */
+export class LoraError extends Error {
+  override name = "LoraError";
+}
+
+/** (inDim, outDim) of a projection in a model of this config. */
+export function projectionDims(c: Config, t: Target): [number, number] {
+  const hd = c.dim / c.nHeads;
+  switch (t) {
+    case "q_proj": return [c.dim, c.nHeads * hd];
+    case "k_proj": case "v_proj": return [c.dim, c.nKvHeads * hd];
+    case "o_proj": return [c.nHeads * hd, c.dim];
+    case "gate_proj": case "up_proj": return [c.dim, c.hiddenDim];
+    case "down_proj": return [c.hiddenDim, c.dim];
+  }
+}
+
+/** Check a LoRA config, throwing LoraError with the reason. */
+export function validateLoraConfig(cfg: LoraConfig): void {
+  if (!Number.isInteger(cfg.r) || cfg.r < 1 || cfg.r > 1024) throw new LoraError(`rank r must be an integer in 1..1024, got ${cfg.r}`);
+  if (!(cfg.alpha > 0)) throw new LoraError(`alpha must be > 0, got ${cfg.alpha}`);
+  if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw new LoraError(`dropout must be in [0, 1), got ${cfg.dropout}`);
+  if (cfg.targets.length === 0) throw new LoraError("targets must name at least one projection");
+  for (const t of cfg.targets) if (!TARGETS.includes(t)) throw new LoraError(`unknown target module ${t}; expected one of ${TARGETS.join(", ")}`);
+}
+
+/**
+ * A new adapter initialised as PEFT does: A ~ U(−1/√in, 1/√in) (kaiming-uniform, a=√5), B = 0, so
+ * the adapted model starts equal to the base. `randomB` fills B too (tests need a non-zero delta).
+ */
+export function createLora(model: Config, cfg: LoraConfig, opts: { id?: string; seed?: number; randomB?: boolean; baseModel?: string } = {}): LoraAdapter {
+  validateLoraConfig(cfg);
+  const rng = new Rng(opts.seed ?? 0);
+  const layers: LoraAdapter["layers"] = [];
+  for (let l = 0; l < model.nLayers; l++) {
+    const layer: Partial<Record<Target, LoraPair>> = {};
+    for (const t of TARGETS) {
+      if (!cfg.targets.includes(t)) continue;
+      const [inDim, outDim] = projectionDims(model, t);
+      const A = new Float32Array(cfg.r * inDim);
+      const bound = 1 / Math.sqrt(inDim);
+      for (let i = 0; i < A.length; i++) A[i] = (rng.next() * 2 - 1) * bound;
+      const B = new Float32Array(outDim * cfg.r);
+      if (opts.randomB) for (let i = 0; i < B.length; i++) B[i] = (rng.next() * 2 - 1) * 0.2;
+      layer[t] = { A, B, inDim, outDim };
+    }
+    layers.push(layer);
+  }
+  return { id: opts.id ?? "adapter", config: { ...cfg, targets: [...cfg.targets] }, scale: cfg.alpha / cfg.r, layers, baseModel: opts.baseModel ?? "" };
+}
+
+/** Bytes of adapter weights (fp32), what the adapter cache counts against its budget. */
+export function loraBytes(a: LoraAdapter): number {
+  let n = 0;
+  for (const layer of a.layers) for (const p of Object.values(layer)) n += p.A.length + p.B.length;
+  return n * 4;
+}
+
+/** Throw unless the adapter's shapes fit the model. */
+export function checkLoraFits(model: Config, a: LoraAdapter): void {
+  if (a.layers.length !== model.nLayers) throw new LoraError(`adapter ${a.id} has ${a.layers.length} layers, model has ${model.nLayers}`);
+  for (const layer of a.layers)
+    for (const [t, p] of Object.entries(layer) as [Target, LoraPair][]) {
+      const [inDim, outDim] = projectionDims(model, t);
+      if (p.inDim !== inDim || p.outDim !== outDim || p.A.length !== a.config.r * inDim || p.B.length !== outDim * a.config.r)
+        throw new LoraError(`adapter ${a.id}: ${t} is (${p.outDim}x${p.inDim}) rank ${a.config.r}, model needs (${outDim}x${inDim})`);
+    }
+}
+
+/** W += sign · scale · B·A for every adapted projection (sign −1 unmerges). */
+export function mergeLora(w: Weights, a: LoraAdapter, sign: 1 | -1 = 1): void {
+  const r = a.config.r;
+  a.layers.forEach((layer, l) => {
+    const lw = w.layers[l]!;
+    for (const [t, p] of Object.entries(layer) as [Target, LoraPair][]) {
+      const W = lw[t as keyof LayerWeights];
+      const s = sign * a.scale;
+      for (let o = 0; o < p.outDim; o++)
+        for (let k = 0; k < r; k++) {
+          const b = s * p.B[o * r + k]!;
+          if (b === 0) continue;
+          const wo = o * p.inDim, ak = k * p.inDim;
+          for (let i = 0; i < p.inDim; i++) W[wo + i] += b * p.A[ak + i]!;
+        }
+    }
+  });
+}
+
+/** Remove a merged adapter from the base weights (exact up to fp32 rounding). */
+export function unmergeLora(w: Weights, a: LoraAdapter): void {
+  mergeLora(w, a, -1);
+}
+
+/**
+ * BGMV: for each row b that has an adapter with this projection, out[b] += scale · B·(A·x[b]).
+ * The base matmul already ran once for the whole batch; this adds each row's own low-rank delta.
+ * `mid` is scratch of at least max rank floats.
+ */
+export function addLoraDelta(out: Float32Array, x: Float32Array, adapters: ReadonlyArray<LoraAdapter | null>, layer: number, t: Target, n: number, d: number, mid: Float32Array): void {
+  for (let b = 0; b < adapters.length; b++) {
+    const a = adapters[b];
+    if (!a) continue;
+    const p = a.layers[layer]![t];
+    if (!p) continue;
+    const r = a.config.r, xo = b * n, oo = b * d;
+    for (let k = 0; k < r; k++) {
+      let s = 0;
+      const ak = k * n;
+      for (let j = 0; j < n; j++) s += p.A[ak + j]! * x[xo + j]!;
+      mid[k] = s * a.scale;
+    }
+    for (let i = 0; i < d; i++) {
+      let s = 0;
+      const bi = i * r;
+      for (let k = 0; k < r; k++) s += p.B[bi + k]! * mid[k]!;
+      out[oo + i] += s;
+    }
+  }
+}

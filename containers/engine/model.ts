@@ -1,0 +1,256 @@
+// A Llama-family decoder in fp32, read top to bottom like llama2.c's run.c:
+// Config, Weights, KV cache, RunState, then forward. forward() runs one decode step for a
+// whole batch of sequences: every base matmul is one pass over the weights for all rows, and
+// each row then adds its own adapter's low-rank delta (BGMV, see lora.ts).
+import { matmul, rmsnorm, rope, ropeTables } from "./ops.ts";
+import { addLoraDelta, type LoraAdapter, type Target } from "./lora.ts";
+
+export interface Config {
+  dim: number; // width of the residual stream
+  hiddenDim: number; // inner width of the SwiGLU MLP
+  nLayers: number; // decoder blocks
+  nHeads: number; // query heads
+  nKvHeads: number; // key/value heads (grouped-query attention: nHeads % nKvHeads == 0)
+  vocabSize: number; // tokens
+  maxSeqLen: number; // longest context the KV cache holds
+  ropeTheta: number; // RoPE base (10000 in Llama 2)
+  normEps: number; // RMSNorm epsilon
+  tieEmbeddings: boolean; // lm_head shares embed_tokens
+}
+
+// Names are the Hugging Face checkpoint names (model.layers.{i}.<name>.weight).
+export interface LayerWeights {
+  input_layernorm: Float32Array; // (dim)
+  q_proj: Float32Array; // (nHeads·headDim, dim)
+  k_proj: Float32Array; // (nKvHeads·headDim, dim)
+  v_proj: Float32Array; // (nKvHeads·headDim, dim)
+  o_proj: Float32Array; // (dim, nHeads·headDim)
+  post_attention_layernorm: Float32Array; // (dim)
+  gate_proj: Float32Array; // (hiddenDim, dim)
+  up_proj: Float32Array; // (hiddenDim, dim)
+  down_proj: Float32Array; // (dim, hiddenDim)
+}
+
+export interface Weights {
+  embed_tokens: Float32Array; // (vocab, dim)
+  layers: LayerWeights[];
+  norm: Float32Array; // (dim) final RMSNorm
+  lm_head: Float32Array; // (vocab, dim); the same array as embed_tokens when tied
+}
+
+export interface Model {
+  config: Config;
+  weights: Weights;
+  rope: { cos: Float64Array; sin: Float64Array }; // (maxSeqLen, headDim/2)
+  name: string; // what adapters record as base_model_name_or_path
+}
+
+/** Raised for a config or checkpoint that cannot make a model. */
+export class ModelError extends Error {
+  override name = "ModelError";
+}
+
+/** Throw ModelError unless the config describes a buildable model. */
+export function validateConfig(c: Config): void {
+  for (const k of ["dim", "hiddenDim", "nLayers", "nHeads", "nKvHeads", "vocabSize", "maxSeqLen"] as const)
+    if (!Number.isInteger(c[k]) || c[k] <= 0) throw new ModelError(`config.${k} must be a positive integer, got ${c[k]}`);
+  if (c.dim % c.nHeads !== 0) throw new ModelError(`dim ${c.dim} is not divisible by nHeads ${c.nHeads}`);
+  if ((c.dim / c.nHeads) % 2 !== 0) throw new ModelError(`head dim ${c.dim / c.nHeads} must be even for RoPE`);
+  if (c.nHeads % c.nKvHeads !== 0) throw new ModelError(`nHeads ${c.nHeads} is not a multiple of nKvHeads ${c.nKvHeads}`);
+}
+
+/** Expected shape of every weight, by HF name, for checks when loading. */
+export function weightShapes(c: Config): Record<keyof LayerWeights, number[]> {
+  const hd = c.dim / c.nHeads;
+  return {
+    input_layernorm: [c.dim],
+    q_proj: [c.nHeads * hd, c.dim],
+    k_proj: [c.nKvHeads * hd, c.dim],
+    v_proj: [c.nKvHeads * hd, c.dim],
+    o_proj: [c.dim, c.nHeads * hd],
+    post_attention_layernorm: [c.dim],
+    gate_proj: [c.hiddenDim, c.dim],
+    up_proj: [c.hiddenDim, c.dim],
+    down_proj: [c.dim, c.hiddenDim],
+  };
+}
+
+/** Wrap config + weights into a Model (validates shapes, builds RoPE tables). */
+export function createModel(config: Config, weights: Weights, name = "model"): Model {
+  validateConfig(config);
+  const shapes = weightShapes(config);
+  const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+  if (weights.layers.length !== config.nLayers) throw new ModelError(`${weights.layers.length} layers given, config says ${config.nLayers}`);
+  weights.layers.forEach((lw, l) => {
+    for (const [k, s] of Object.entries(shapes)) {
+      const got = lw[k as keyof LayerWeights]?.length;
+      if (got !== size(s)) throw new ModelError(`layer ${l} ${k}: ${got} values, expected [${s}]`);
+    }
+  });
+  if (weights.embed_tokens.length !== config.vocabSize * config.dim) throw new ModelError("embed_tokens has the wrong size");
+  if (weights.lm_head.length !== config.vocabSize * config.dim) throw new ModelError("lm_head has the wrong size");
+  if (weights.norm.length !== config.dim) throw new ModelError("norm has the wrong size");
+  return { config, weights, rope: ropeTables(config.maxSeqLen, config.dim / config.nHeads, config.ropeTheta), name };
+}
+
+/** Random weights (N(0, 0.02) projections, unit norms), for tests and pretraining from scratch. */
+export function randomWeights(c: Config, rng: { normal(): number }, std = 0.02): Weights {
+  validateConfig(c);
+  const shapes = weightShapes(c);
+  const fill = (n: number, v: number | null) => {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = v ?? rng.normal() * std;
+    return a;
+  };
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < c.nLayers; l++) {
+    const lw = {} as LayerWeights;
+    for (const [k, s] of Object.entries(shapes)) lw[k as keyof LayerWeights] = fill(s.reduce((a, b) => a * b, 1), s.length === 1 ? 1 : null);
+    layers.push(lw);
+  }
+  const embed = fill(c.vocabSize * c.dim, null);
+  return { embed_tokens: embed, layers, norm: fill(c.dim, 1), lm_head: c.tieEmbeddings ? embed : fill(c.vocabSize * c.dim, null) };
+}
+
+/** One sequence's keys and values for every layer and position. */
+export interface KvCache {
+  key: Float32Array; // (nLayers, maxSeqLen, nKvHeads·headDim)
+  value: Float32Array; // (nLayers, maxSeqLen, nKvHeads·headDim)
+}
+
+/** Allocate a KV cache for one sequence of up to config.maxSeqLen tokens. */
+export function createKvCache(c: Config): KvCache {
+  const n = c.nLayers * c.maxSeqLen * (c.dim / c.nHeads) * c.nKvHeads;
+  return { key: new Float32Array(n), value: new Float32Array(n) };
+}
+
+/** Activation buffers for a batch of up to maxBatch rows, allocated once. */
+export interface RunState {
+  maxBatch: number;
+  x: Float32Array; // (B, dim) residual stream
+  xb: Float32Array; // (B, dim) normed input of a sublayer
+  q: Float32Array; // (B, nHeads·headDim)
+  k: Float32Array; // (B, nKvHeads·headDim)
+  v: Float32Array; // (B, nKvHeads·headDim)
+  att: Float32Array; // (B, nHeads·headDim) attention output
+  att2: Float32Array; // (B, dim) after o_proj
+  scores: Float32Array; // (maxSeqLen) one head's attention scores
+  hb: Float32Array; // (B, hiddenDim) gate
+  hb2: Float32Array; // (B, hiddenDim) up
+  logits: Float32Array; // (B, vocab)
+  mid: Float32Array; // (maxRank) LoRA scratch
+  pos: Int32Array; // (B) positions of the rows
+}
+
+/** Allocate the RunState for batches of up to maxBatch rows and adapters of rank ≤ maxRank. */
+export function createRunState(c: Config, maxBatch: number, maxRank = 64): RunState {
+  const hd = c.dim / c.nHeads, B = maxBatch;
+  return {
+    maxBatch,
+    x: new Float32Array(B * c.dim),
+    xb: new Float32Array(B * c.dim),
+    q: new Float32Array(B * c.nHeads * hd),
+    k: new Float32Array(B * c.nKvHeads * hd),
+    v: new Float32Array(B * c.nKvHeads * hd),
+    att: new Float32Array(B * c.nHeads * hd),
+    att2: new Float32Array(B * c.dim),
+    scores: new Float32Array(c.maxSeqLen),
+    hb: new Float32Array(B * c.hiddenDim),
+    hb2: new Float32Array(B * c.hiddenDim),
+    logits: new Float32Array(B * c.vocabSize),
+    mid: new Float32Array(maxRank),
+    pos: new Int32Array(B),
+  };
+}
+
+/** One row of a decode step: a sequence's next token, its position, its cache and adapter. */
+export interface Row {
+  token: number;
+  pos: number;
+  kv: KvCache;
+  adapter: LoraAdapter | null;
+}
+
+/**
+ * Run one step for every row: write each row's token into its KV cache at its position and
+ * return logits (rows.length, vocab) in state.logits. Rows are independent sequences.
+ */
+export function forward(m: Model, rows: ReadonlyArray<Row>, s: RunState): Float32Array {
+  const c = m.config, w = m.weights, B = rows.length;
+  const dim = c.dim, hd = dim / c.nHeads, qDim = c.nHeads * hd, kvDim = c.nKvHeads * hd, hid = c.hiddenDim;
+  const group = c.nHeads / c.nKvHeads;
+  if (B > s.maxBatch) throw new ModelError(`batch of ${B} exceeds RunState.maxBatch ${s.maxBatch}`);
+  const adapters = rows.map((r) => r.adapter);
+  const anyAdapter = adapters.some((a) => a !== null);
+  for (const a of adapters) if (a && a.config.r > s.mid.length) throw new ModelError(`adapter rank ${a.config.r} exceeds RunState maxRank ${s.mid.length}`);
+  const proj = (out: Float32Array, x: Float32Array, W: Float32Array, l: number, t: Target, n: number, d: number) => {
+    matmul(out, x, W, B, n, d); // one pass over W for the whole batch
+    if (anyAdapter) addLoraDelta(out, x, adapters, l, t, n, d, s.mid);
+  };
+
+  // token embeddings
+  for (let b = 0; b < B; b++) {
+    const { token, pos } = rows[b]!;
+    if (!(token >= 0 && token < c.vocabSize)) throw new ModelError(`token ${token} out of vocabulary (${c.vocabSize})`);
+    if (!(pos >= 0 && pos < c.maxSeqLen)) throw new ModelError(`position ${pos} outside context of ${c.maxSeqLen}`);
+    s.x.set(w.embed_tokens.subarray(token * dim, (token + 1) * dim), b * dim);
+    s.pos[b] = pos;
+  }
+
+  for (let l = 0; l < c.nLayers; l++) {
+    const lw = w.layers[l]!;
+    // attention: rmsnorm, q/k/v projections, RoPE
+    rmsnorm(s.xb, s.x, lw.input_layernorm, B, dim, c.normEps);
+    proj(s.q, s.xb, lw.q_proj, l, "q_proj", dim, qDim);
+    proj(s.k, s.xb, lw.k_proj, l, "k_proj", dim, kvDim);
+    proj(s.v, s.xb, lw.v_proj, l, "v_proj", dim, kvDim);
+    rope(s.q, B, c.nHeads, hd, s.pos, m.rope);
+    rope(s.k, B, c.nKvHeads, hd, s.pos, m.rope);
+
+    for (let b = 0; b < B; b++) {
+      const { kv, pos } = rows[b]!;
+      // store this row's key and value at (layer, pos)
+      const lo = l * c.maxSeqLen * kvDim;
+      kv.key.set(s.k.subarray(b * kvDim, (b + 1) * kvDim), lo + pos * kvDim);
+      kv.value.set(s.v.subarray(b * kvDim, (b + 1) * kvDim), lo + pos * kvDim);
+      // multi-head attention over positions 0..pos of this row's own cache
+      for (let h = 0; h < c.nHeads; h++) {
+        const qo = b * qDim + h * hd, ko = lo + Math.floor(h / group) * hd;
+        let max = -Infinity;
+        for (let t = 0; t <= pos; t++) {
+          let dot = 0;
+          const kt = ko + t * kvDim;
+          for (let i = 0; i < hd; i++) dot += s.q[qo + i]! * kv.key[kt + i]!;
+          dot /= Math.sqrt(hd);
+          s.scores[t] = dot;
+          if (dot > max) max = dot;
+        }
+        let sum = 0;
+        for (let t = 0; t <= pos; t++) sum += s.scores[t] = Math.exp(s.scores[t]! - max);
+        s.att.fill(0, qo, qo + hd);
+        for (let t = 0; t <= pos; t++) {
+          const a = s.scores[t]! / sum, vt = ko + t * kvDim;
+          for (let i = 0; i < hd; i++) s.att[qo + i] += a * kv.value[vt + i]!;
+        }
+      }
+    }
+    proj(s.att2, s.att, lw.o_proj, l, "o_proj", qDim, dim);
+    for (let i = 0; i < B * dim; i++) s.x[i] += s.att2[i]!; // residual
+
+    // MLP: rmsnorm, down(silu(gate(x)) * up(x))
+    rmsnorm(s.xb, s.x, lw.post_attention_layernorm, B, dim, c.normEps);
+    proj(s.hb, s.xb, lw.gate_proj, l, "gate_proj", dim, hid);
+    proj(s.hb2, s.xb, lw.up_proj, l, "up_proj", dim, hid);
+    for (let i = 0; i < B * hid; i++) {
+      const g = s.hb[i]!;
+      s.hb[i] = (g / (1 + Math.exp(-g))) * s.hb2[i]!;
+    }
+    proj(s.att2, s.hb, lw.down_proj, l, "down_proj", hid, dim);
+    for (let i = 0; i < B * dim; i++) s.x[i] += s.att2[i]!; // residual
+  }
+
+  // final norm and classifier
+  rmsnorm(s.x, s.x, w.norm, B, dim, c.normEps);
+  matmul(s.logits, s.x, w.lm_head, B, dim, c.vocabSize);
+  return s.logits.subarray(0, B * c.vocabSize);
+}
