@@ -1,0 +1,202 @@
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Webhook } from "standardwebhooks";
+import { afterEach, describe, expect, it } from "vitest";
+import { memoryDeps } from "../auth/test-support.ts";
+import { eventFromItem, eventWrite, type DomainEvent } from "../events.ts";
+import { dispatchWebhook } from "./dispatch.ts";
+import type { WebhookMessage } from "./model.ts";
+import { routeEvent } from "./route-event.ts";
+import { createWebhook, getWebhook, listDeliveries } from "./webhooks.ts";
+
+const alice = { address: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" };
+
+interface Received {
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** A webhook receiver on 127.0.0.1 answering with the given statuses in turn (the last one repeats). */
+async function receiver(statuses: number[]): Promise<{ url: string; received: Received[] }> {
+  const received: Received[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      received.push({ headers: req.headers, body: Buffer.concat(chunks).toString() });
+      res.statusCode = statuses[Math.min(received.length - 1, statuses.length - 1)]!;
+      res.end("ok");
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, received };
+}
+const servers: Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
+});
+
+function event(type: DomainEvent["type"], data: Record<string, unknown>, now: number): DomainEvent {
+  const op = eventWrite(type, data, [alice.address], now);
+  return eventFromItem("put" in op ? op.put : undefined)!;
+}
+
+/** An endpoint of alice's at `url`, and the message routing one event to it puts on the queue. */
+async function setup(url: string) {
+  const deps = memoryDeps({ allowPrivateWebhookUrls: true });
+  const webhook = await createWebhook(deps, alice, { url, events: ["upload.completed"] });
+  const evt = event("upload.completed", { datanetId: "dn_1", uploadId: "up_1", accepted: 7, rejected: 2 }, deps.clock.now());
+  await routeEvent(deps, evt);
+  const message = deps.queue.on("webhooks")[0]!.body as WebhookMessage;
+  deps.queue.sent.length = 0;
+  return { deps, webhook, evt, message };
+}
+
+describe("routeEvent", () => {
+  it("queues one message per subscribed, enabled endpoint of the audience, with a stable delivery id", async () => {
+    const deps = memoryDeps({ allowPrivateWebhookUrls: true });
+    const all = await createWebhook(deps, alice, { url: "http://127.0.0.1:1/a", events: ["*"] });
+    await createWebhook(deps, alice, { url: "http://127.0.0.1:1/b", events: ["datanet.created"] });
+    await createWebhook(deps, { address: "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC" }, { url: "http://127.0.0.1:1/c", events: ["*"] });
+    const evt = event("upload.completed", { accepted: 1, rejected: 0 }, deps.clock.now());
+
+    const first = await routeEvent(deps, evt);
+    const replay = await routeEvent(deps, evt);
+
+    expect(first).toHaveLength(1);
+    expect(replay).toEqual(first);
+    expect(deps.queue.on("webhooks").map((m) => m.body)).toEqual([
+      { deliveryId: first[0], webhookId: all.id, event: evt, attempt: 1 },
+      { deliveryId: first[0], webhookId: all.id, event: evt, attempt: 1 },
+    ]);
+    const log = await listDeliveries(deps, alice, all.id);
+    expect(log.items).toMatchObject([{ deliveryId: first[0], status: "pending", attempts: [] }]);
+  });
+});
+
+describe("dispatchWebhook", () => {
+  it("records a 500, re-queues with a delay, then delivers a signed request on the retry", async () => {
+    // Prepare
+    const { url, received } = await receiver([500, 200]);
+    const { deps, webhook, evt, message } = await setup(url);
+
+    // Act: first attempt fails
+    const first = await dispatchWebhook(deps, message, { random: () => 0.5 });
+
+    // Assess
+    expect(first).toEqual({ result: "retrying", delaySeconds: 5, error: "HTTP 500" });
+    const [retry] = deps.queue.on("webhooks");
+    expect(retry).toEqual({ queue: "webhooks", body: { ...message, attempt: 2 }, delaySeconds: 5 });
+    let log = await listDeliveries(deps, alice, webhook.id);
+    expect(log.items[0]).toMatchObject({ status: "pending", attempts: [{ attempt: 1, statusCode: 500, error: "HTTP 500" }] });
+
+    // Act: the retry succeeds (at real time, since the receiver checks the signed timestamp against its clock)
+    deps.clock.time = Date.now();
+    const second = await dispatchWebhook(deps, retry!.body as WebhookMessage);
+
+    // Assess
+    expect(second).toEqual({ result: "delivered", statusCode: 200 });
+    log = await listDeliveries(deps, alice, webhook.id);
+    expect(log.items[0]).toMatchObject({ status: "succeeded", attempts: [{ statusCode: 500 }, { attempt: 2, statusCode: 200 }] });
+    expect(received).toHaveLength(2);
+    const { headers, body } = received[1]!;
+    expect(headers["webhook-id"]).toBe(message.deliveryId);
+    expect(headers["webhook-signature"]).toMatch(/^v1,[A-Za-z0-9+/]+=*$/);
+    // The receiver's side: verify with the secret shown at creation.
+    const verified = new Webhook(webhook.secret).verify(body, {
+      "webhook-id": headers["webhook-id"] as string,
+      "webhook-timestamp": headers["webhook-timestamp"] as string,
+      "webhook-signature": headers["webhook-signature"] as string,
+    });
+    expect(verified).toEqual({ type: "upload.completed", timestamp: evt.occurredAt, data: evt.data });
+  });
+
+  it("sends nothing for a duplicate of a delivered message", async () => {
+    const { url, received } = await receiver([200]);
+    const { deps, message } = await setup(url);
+    expect(await dispatchWebhook(deps, message)).toMatchObject({ result: "delivered" });
+    expect(await dispatchWebhook(deps, message)).toEqual({ result: "skipped", reason: "delivery already succeeded" });
+    expect(received).toHaveLength(1);
+    expect(deps.queue.sent).toEqual([]);
+  });
+
+  it("dead-letters after the last attempt and disables an endpoint that keeps failing", async () => {
+    const { url, received } = await receiver([503]);
+    const { deps, webhook, message } = await setup(url);
+    const options = { maxAttempts: 3, disableAfterFailures: 2, random: () => 0 };
+
+    // Two events, each retried until given up on.
+    const second = event("upload.completed", { accepted: 0, rejected: 3 }, deps.clock.now());
+    await routeEvent(deps, second);
+    const queue = [message, deps.queue.sent.shift()!.body as WebhookMessage];
+    const outcomes = [];
+    // Act as the queue would: run each message, then whatever it re-queued.
+    for (let taken = 0; queue.length > 0; ) {
+      outcomes.push(await dispatchWebhook(deps, queue.shift()!, options));
+      const requeued = deps.queue.on("webhooks").slice(taken);
+      taken += requeued.length;
+      queue.push(...requeued.map((m) => m.body as WebhookMessage));
+    }
+
+    expect(received).toHaveLength(6);
+    expect(outcomes.map((o) => o.result)).toEqual(["retrying", "retrying", "retrying", "retrying", "dead-lettered", "dead-lettered"]);
+    // The first give-up counts one failure, the second reaches the threshold.
+    expect(outcomes.slice(4).map((o) => "endpointDisabled" in o && o.endpointDisabled)).toEqual([false, true]);
+    const dlq = deps.queue.on("webhooks-dlq");
+    expect(dlq).toHaveLength(2);
+    expect(dlq[0]!.body).toMatchObject({ webhookId: webhook.id, attempt: 3, lastError: "HTTP 503" });
+    expect(await getWebhook(deps, alice, webhook.id)).toMatchObject({ enabled: false, disabledReason: expect.stringContaining("2 deliveries") });
+    const log = await listDeliveries(deps, alice, webhook.id);
+    expect(log.items.map((d) => [d.status, d.attempts.length])).toEqual([["failed", 3], ["failed", 3]]);
+
+    // A disabled endpoint gets no more events.
+    expect(await routeEvent(deps, event("upload.completed", {}, deps.clock.now()))).toEqual([]);
+  });
+
+  it("resets the failure count on a success", async () => {
+    const { url } = await receiver([500, 200]);
+    const { deps, webhook, message } = await setup(url);
+    const options = { maxAttempts: 1, disableAfterFailures: 2 };
+    expect(await dispatchWebhook(deps, message, options)).toMatchObject({ result: "dead-lettered", endpointDisabled: false });
+    const next = event("upload.completed", {}, deps.clock.now());
+    await routeEvent(deps, next);
+    const m2 = deps.queue.on("webhooks").at(-1)!.body as WebhookMessage;
+    expect(await dispatchWebhook(deps, m2, options)).toMatchObject({ result: "delivered" });
+    const item = await deps.tables.main.get({ pk: `WEBHOOK#${webhook.id}`, sk: "WEBHOOK" });
+    expect(item?.consecutiveFailures).toBe(0);
+  });
+
+  it("skips a message for a deleted endpoint and a repeated attempt", async () => {
+    const { url, received } = await receiver([500]);
+    const { deps, webhook, message } = await setup(url);
+    await dispatchWebhook(deps, message, { random: () => 0 });
+    // SQS redelivers attempt 1 (say the worker died after recording it): no second request,
+    // but the follow-up is queued again in case the first was lost.
+    deps.queue.sent.length = 0;
+    expect(await dispatchWebhook(deps, message)).toMatchObject({ result: "skipped" });
+    expect(received).toHaveLength(1);
+    expect(deps.queue.on("webhooks").map((m) => (m.body as WebhookMessage).attempt)).toEqual([2]);
+    await deps.tables.main.delete({ pk: `WEBHOOK#${webhook.id}`, sk: "WEBHOOK" });
+    expect(await dispatchWebhook(deps, { ...message, attempt: 2 })).toEqual({ result: "skipped", reason: "endpoint deleted" });
+  });
+
+  it("records a connection failure and a timeout as failed attempts", async () => {
+    const { deps, message } = await setup("http://127.0.0.1:1/closed");
+    const refused = await dispatchWebhook(deps, message, { random: () => 0 });
+    expect(refused).toMatchObject({ result: "retrying" });
+    const hang: typeof fetch = (_u, init) =>
+      new Promise((_resolve, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)));
+    const timedOut = await dispatchWebhook(deps, { ...message, attempt: 2 }, { fetch: hang, timeoutMs: 20, random: () => 0 });
+    expect(timedOut).toMatchObject({ result: "retrying", error: "timed out" });
+  });
+
+  it("re-checks the target at send time in the cloud (DNS rebinding)", async () => {
+    const { deps, message } = await setup("http://127.0.0.1:1/x");
+    deps.config.allowPrivateWebhookUrls = false;
+    let called = false;
+    const outcome = await dispatchWebhook(deps, message, { fetch: async () => ((called = true), new Response()), random: () => 0 });
+    expect(outcome).toMatchObject({ result: "retrying", error: expect.stringContaining("refused") });
+    expect(called).toBe(false);
+  });
+});
