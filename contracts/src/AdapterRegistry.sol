@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {DatanetRegistry} from "./DatanetRegistry.sol";
+
+/**
+ * @title AdapterRegistry
+ * @notice Registry of LoRA adapters under their attribution fingerprint. The
+ * fingerprint is computed here from what it binds (base model, adapter
+ * weights, training config, and the Datanet versions the adapter was trained
+ * on with their attribution weights), so a registered fingerprint proves that
+ * binding and nobody can register different data under it.
+ *
+ * The owner may change the price per call and the URI, never the binding.
+ *
+ * NOTE: each source must name a version published in {DatanetRegistry} with
+ * the same root; sources are sorted by (datanetId, version), without repeats,
+ * and their weights add up to 10 000 basis points.
+ */
+contract AdapterRegistry is AccessControl {
+    /// @notice May register adapters on behalf of their owners (the platform's signer).
+    bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
+    uint16 public constant TOTAL_BPS = 10_000;
+
+    struct Source {
+        bytes32 datanetId;
+        uint32 version;
+        bytes32 root;
+        uint16 weightBps;
+    }
+
+    struct Registration {
+        bytes32 baseModelHash;
+        bytes32 weightsHash;
+        bytes32 trainingConfigHash;
+        Source[] sources;
+        address owner;
+        uint256 pricePerCall;
+        string uri;
+    }
+
+    struct Adapter {
+        address owner;
+        uint64 registeredAt;
+        uint256 pricePerCall;
+        bytes32 baseModelHash;
+        bytes32 weightsHash;
+        bytes32 trainingConfigHash;
+        string uri;
+    }
+
+    DatanetRegistry public immutable datanets;
+
+    mapping(bytes32 fingerprint => Adapter) private _adapters;
+    mapping(bytes32 fingerprint => Source[]) private _sources;
+
+    event AdapterRegistered(
+        bytes32 indexed fingerprint,
+        address indexed owner,
+        bytes32 baseModelHash,
+        bytes32 weightsHash,
+        bytes32 trainingConfigHash,
+        uint256 pricePerCall,
+        string uri
+    );
+    event PriceUpdated(bytes32 indexed fingerprint, uint256 pricePerCall);
+    event URIUpdated(bytes32 indexed fingerprint, string uri);
+    event AdapterOwnershipTransferred(bytes32 indexed fingerprint, address indexed from, address indexed to);
+
+    error AdapterRegistryExists(bytes32 fingerprint);
+    error AdapterRegistryUnknown(bytes32 fingerprint);
+    error AdapterRegistryNotOwner(bytes32 fingerprint, address account);
+    error AdapterRegistryNotRegistrar(address account);
+    error AdapterRegistryZeroAddress();
+    error AdapterRegistryNoSources();
+    error AdapterRegistrySourcesNotSorted(uint256 index);
+    error AdapterRegistryUnknownVersion(bytes32 datanetId, uint32 version, bytes32 root);
+    error AdapterRegistryBadWeights(uint256 totalBps);
+
+    constructor(address admin, DatanetRegistry datanetRegistry) {
+        if (admin == address(0) || address(datanetRegistry) == address(0)) revert AdapterRegistryZeroAddress();
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        datanets = datanetRegistry;
+    }
+
+    modifier onlyAdapterOwner(bytes32 fingerprint) {
+        address owner = _adapters[fingerprint].owner;
+        if (owner == address(0)) revert AdapterRegistryUnknown(fingerprint);
+        if (owner != msg.sender) revert AdapterRegistryNotOwner(fingerprint, msg.sender);
+        _;
+    }
+
+    /**
+     * @notice The attribution fingerprint of a binding:
+     * `keccak256(abi.encode(baseModelHash, weightsHash, trainingConfigHash, sources))`.
+     */
+    function fingerprintOf(
+        bytes32 baseModelHash,
+        bytes32 weightsHash,
+        bytes32 trainingConfigHash,
+        Source[] calldata sources
+    ) public pure returns (bytes32) {
+        return keccak256(abi.encode(baseModelHash, weightsHash, trainingConfigHash, sources));
+    }
+
+    /**
+     * @notice Registers an adapter; the caller must be `r.owner` or hold {REGISTRAR_ROLE}.
+     * @return fingerprint the adapter's attribution fingerprint, unique and immutable.
+     */
+    function register(Registration calldata r) external returns (bytes32 fingerprint) {
+        if (r.owner == address(0)) revert AdapterRegistryZeroAddress();
+        if (msg.sender != r.owner && !hasRole(REGISTRAR_ROLE, msg.sender)) revert AdapterRegistryNotRegistrar(msg.sender);
+        _checkSources(r.sources);
+
+        fingerprint = fingerprintOf(r.baseModelHash, r.weightsHash, r.trainingConfigHash, r.sources);
+        if (_adapters[fingerprint].owner != address(0)) revert AdapterRegistryExists(fingerprint);
+
+        _adapters[fingerprint] = Adapter({
+            owner: r.owner,
+            registeredAt: uint64(block.timestamp),
+            pricePerCall: r.pricePerCall,
+            baseModelHash: r.baseModelHash,
+            weightsHash: r.weightsHash,
+            trainingConfigHash: r.trainingConfigHash,
+            uri: r.uri
+        });
+        Source[] storage stored = _sources[fingerprint];
+        for (uint256 i = 0; i < r.sources.length; ++i) stored.push(r.sources[i]);
+
+        emit AdapterRegistered(
+            fingerprint, r.owner, r.baseModelHash, r.weightsHash, r.trainingConfigHash, r.pricePerCall, r.uri
+        );
+    }
+
+    /// @notice Sets the price per call; only the adapter's owner.
+    function setPrice(bytes32 fingerprint, uint256 pricePerCall) external onlyAdapterOwner(fingerprint) {
+        _adapters[fingerprint].pricePerCall = pricePerCall;
+        emit PriceUpdated(fingerprint, pricePerCall);
+    }
+
+    /// @notice Sets the URI where the adapter's files are found; only the adapter's owner.
+    function setURI(bytes32 fingerprint, string calldata uri) external onlyAdapterOwner(fingerprint) {
+        _adapters[fingerprint].uri = uri;
+        emit URIUpdated(fingerprint, uri);
+    }
+
+    /// @notice Hands the adapter (and its share of future fees) to `to`; only the adapter's owner.
+    function transferAdapterOwnership(bytes32 fingerprint, address to) external onlyAdapterOwner(fingerprint) {
+        if (to == address(0)) revert AdapterRegistryZeroAddress();
+        _adapters[fingerprint].owner = to;
+        emit AdapterOwnershipTransferred(fingerprint, msg.sender, to);
+    }
+
+    /// @notice The adapter registered under `fingerprint` (owner is zero when unknown).
+    function getAdapter(bytes32 fingerprint) external view returns (Adapter memory) {
+        return _adapters[fingerprint];
+    }
+
+    /// @notice The Datanet versions the adapter was trained on, with their attribution weights.
+    function getSources(bytes32 fingerprint) external view returns (Source[] memory) {
+        return _sources[fingerprint];
+    }
+
+    function _checkSources(Source[] calldata sources) private view {
+        if (sources.length == 0) revert AdapterRegistryNoSources();
+        uint256 total = 0;
+        for (uint256 i = 0; i < sources.length; ++i) {
+            Source calldata s = sources[i];
+            if (i > 0) {
+                Source calldata p = sources[i - 1];
+                bool ascending = p.datanetId < s.datanetId || (p.datanetId == s.datanetId && p.version < s.version);
+                if (!ascending) revert AdapterRegistrySourcesNotSorted(i);
+            }
+            if (s.root == bytes32(0) || datanets.getVersion(s.datanetId, s.version).root != s.root) {
+                revert AdapterRegistryUnknownVersion(s.datanetId, s.version, s.root);
+            }
+            total += s.weightBps;
+        }
+        if (total != TOTAL_BPS) revert AdapterRegistryBadWeights(total);
+    }
+}
