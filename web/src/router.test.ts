@@ -1,0 +1,19 @@
+import { describe, expect, it } from "vitest";
+import { parseRoute, routeHref, type Route } from "./router.ts";
+
+describe("router", () => {
+  it("parses each route and round-trips through routeHref", () => {
+    const routes: Route[] = [
+      { name: "list", q: "", tag: "" },
+      { name: "list", q: "legal contracts", tag: "nlp" },
+      { name: "create" },
+      { name: "datanet", id: "dn_01J/x" },
+    ];
+    for (const route of routes) expect(parseRoute(routeHref(route))).toEqual(route);
+  });
+
+  it("treats an empty hash as the list and unknown paths as not found", () => {
+    expect(parseRoute("")).toEqual({ name: "list", q: "", tag: "" });
+    expect(parseRoute("#/nope/x")).toEqual({ name: "not-found", path: "/nope/x" });
+  });
+});

@@ -1,0 +1,111 @@
+import type { Contribution, ContributionStatus } from "../../../core/datanets/model.ts";
+import type { AppContext } from "../app-context.ts";
+import { h, replace } from "../dom.ts";
+import { formatCount, shortHex } from "../format.ts";
+import { badge, errorBox, hexValue, isAbort, loading } from "./common.ts";
+
+export interface ContributionsTable {
+  element: HTMLElement;
+  /** Reloads from the first page (after an upload finishes). */
+  refresh(): void;
+  /** Shows or hides the per-row "Verify" buttons (only useful once a version exists). */
+  setCanVerify(can: boolean): void;
+}
+
+/**
+ * Contributions of a Datanet: status filter, "load more" paging, and for a
+ * rejected record the reason and its line in the uploaded file.
+ */
+export function contributionsTable(
+  ctx: AppContext,
+  datanetId: string,
+  signal: AbortSignal,
+  onVerify: (c: Contribution) => void,
+): ContributionsTable {
+  const filter = h("select", { id: "contrib-status", name: "status" },
+    h("option", { value: "" }, "All"),
+    h("option", { value: "accepted" }, "Accepted"),
+    h("option", { value: "rejected" }, "Rejected"));
+  const body = h("tbody");
+  const table = h("table", { class: "table", "data-testid": "contributions" },
+    h("caption", { class: "visually-hidden" }, "Contributions"),
+    h("thead", {}, h("tr", {},
+      h("th", { scope: "col", class: "num" }, "Line"),
+      h("th", { scope: "col" }, "Status"),
+      h("th", { scope: "col" }, "Contributor"),
+      h("th", { scope: "col" }, "Content hash"),
+      h("th", { scope: "col", class: "num" }, "Tokens"),
+      h("th", { scope: "col" }, "License"),
+      h("th", { scope: "col" }, "Reason"),
+      h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
+    body);
+  const status = h("div", { "aria-live": "polite" });
+  const more = h("button", { type: "button", class: "button", hidden: true }, "Load more");
+  let cursor: string | undefined;
+  let generation = 0;
+  let canVerify = false;
+  let controller: AbortController | undefined;
+
+  async function load(reset: boolean) {
+    const mine = ++generation;
+    controller?.abort();
+    controller = new AbortController();
+    const sig = AbortSignal.any([signal, controller.signal]);
+    if (reset) {
+      cursor = undefined;
+      replace(status, loading());
+    }
+    more.disabled = true;
+    try {
+      const page = await ctx.api.listContributions(datanetId, { status: (filter.value || undefined) as ContributionStatus | undefined, cursor }, sig);
+      if (mine !== generation) return;
+      if (reset) replace(body);
+      replace(status);
+      for (const c of page.items) body.append(row(c));
+      if (reset && page.items.length === 0) {
+        replace(status, h("p", { class: "muted empty" }, filter.value ? `No ${filter.value} contributions.` : "No contributions yet: drop a file above."));
+      }
+      cursor = page.nextCursor;
+      more.hidden = !cursor;
+    } catch (err) {
+      if (isAbort(err, sig)) return;
+      replace(status, errorBox(err));
+    } finally {
+      more.disabled = false;
+    }
+  }
+
+  function row(c: Contribution): HTMLElement {
+    const verify = h("button", { type: "button", class: "button small verify", hidden: !canVerify || c.status !== "accepted" }, "Verify proof");
+    verify.addEventListener("click", () => onVerify(c));
+    return h("tr", { "data-status": c.status, "data-id": c.id },
+      h("td", { class: "num" }, String(c.line)),
+      h("td", {}, badge(c.status, c.status === "accepted" ? "ok" : "bad")),
+      h("td", {}, h("code", { title: c.contributor }, shortHex(c.contributor))),
+      h("td", {}, c.contentHash ? hexValue(c.contentHash, shortHex(c.contentHash, 10, 6)) : h("span", { class: "muted" }, "—")),
+      h("td", { class: "num" }, c.status === "accepted" ? formatCount(c.tokens) : "—"),
+      h("td", {}, c.license),
+      h("td", { class: "reason" }, c.reason ?? ""),
+      h("td", { class: "actions" }, verify));
+  }
+
+  filter.addEventListener("change", () => void load(true));
+  more.addEventListener("click", () => void load(false));
+  void load(true);
+
+  const element = h("div", { class: "contributions" },
+    h("div", { class: "toolbar" },
+      h("div", { class: "field inline" }, h("label", { for: "contrib-status" }, "Status"), filter)),
+    h("div", { class: "table-wrap" }, table),
+    status,
+    h("div", { class: "more" }, more));
+
+  return {
+    element,
+    refresh: () => void load(true),
+    setCanVerify(can) {
+      canVerify = can;
+      body.querySelectorAll<HTMLButtonElement>("tr[data-status=accepted] button.verify").forEach((b) => (b.hidden = !can));
+    },
+  };
+}
