@@ -24,11 +24,11 @@ export function badge(text: string, kind = ""): HTMLElement {
 
 /** A monospace value shown shortened, with the full text on hover and a copy button. */
 export function hexValue(full: string, shown: string): HTMLElement {
-  const copy = h("button", { type: "button", class: "icon-button", title: "Copy", "aria-label": `Copy ${full}` }, "⧉");
+  const copy = h("button", { type: "button", class: "icon-button", title: "Copy", "aria-label": `Copy ${full}` }, copyIcon());
   copy.addEventListener("click", () => {
     void navigator.clipboard?.writeText(full).then(() => {
       copy.textContent = "✓";
-      setTimeout(() => (copy.textContent = "⧉"), 1200);
+      setTimeout(() => copy.replaceChildren(copyIcon()), 1200);
     });
   });
   return h("span", { class: "hex" }, h("code", { title: full }, shown), copy);
@@ -37,4 +37,22 @@ export function hexValue(full: string, shown: string): HTMLElement {
 /** "Loading…" placeholder with a live region so screen readers hear it. */
 export function loading(text = "Loading…"): HTMLElement {
   return h("p", { class: "muted loading", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), text);
+}
+
+/** Two overlapping rounded squares, drawn as SVG so it needs no icon font. */
+function copyIcon(): SVGElement {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("width", "13");
+  svg.setAttribute("height", "13");
+  svg.setAttribute("aria-hidden", "true");
+  for (const [x, y] of [[5, 5], [2, 2]] as const) {
+    const rect = document.createElementNS(ns, "rect");
+    for (const [k, v] of Object.entries({ x, y, width: 9, height: 9, rx: 2, fill: "none", stroke: "currentColor", "stroke-width": 1.5 })) {
+      rect.setAttribute(k, String(v));
+    }
+    svg.append(rect);
+  }
+  return svg;
 }

@@ -45,7 +45,7 @@ export function datanetCreateView(ctx: AppContext, _signal: AbortSignal): HTMLEl
   const license = h("select", { id: "f-license", name: "license" },
     LICENSES.map(([id, title]) => h("option", { value: id }, `${id} — ${title}`)),
     h("option", { value: "other" }, "Other SPDX id…"));
-  const licenseOther = h("input", { id: "f-license-other", name: "licenseOther", placeholder: "e.g. CC-BY-NC-SA-4.0", hidden: true, "aria-label": "SPDX license id", spellcheck: "false" });
+  const licenseOther = h("input", { id: "f-license-other", name: "licenseOther", placeholder: "e.g. CC-BY-NC-SA-4.0", hidden: true, "aria-label": "Other SPDX license id", spellcheck: "false" });
   license.addEventListener("change", () => {
     licenseOther.hidden = license.value !== "other";
     if (!licenseOther.hidden) licenseOther.focus();

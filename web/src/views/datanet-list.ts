@@ -70,8 +70,13 @@ export function datanetListView(ctx: AppContext, signal: AbortSignal, initial: {
 
   function emptyState(): HTMLElement {
     const filtered = q.value.trim() || tag.value.trim();
+    if (filtered) {
+      const clear = h("button", { type: "button", class: "button" }, "Clear filters");
+      clear.addEventListener("click", () => { q.value = ""; tag.value = ""; onFilter(); });
+      return h("div", { class: "empty" }, h("p", {}, "No Datanets match these filters."), clear);
+    }
     return h("div", { class: "empty" },
-      h("p", {}, filtered ? "No Datanets match these filters." : "No Datanets yet."),
+      h("p", {}, "No Datanets yet."),
       h("a", { class: "button primary", href: routeHref({ name: "create" }) }, "Create the first one"));
   }
 

@@ -33,8 +33,7 @@ export function versionsPanel(
       h("th", { scope: "col", class: "num" }, "Version"),
       h("th", { scope: "col" }, "Merkle root"),
       h("th", { scope: "col", class: "num" }, "Records"),
-      h("th", { scope: "col", class: "num" }, "Tokens"),
-      h("th", { scope: "col" }, "Published"))),
+      h("th", { scope: "col", class: "num" }, "Tokens"))),
     body);
   const status = h("div", { "aria-live": "polite" });
   const publish = h("button", { type: "button", class: "button primary", "data-testid": "publish-version" }, "Publish version");
@@ -42,11 +41,10 @@ export function versionsPanel(
   function render() {
     replace(body, versions.map((v) =>
       h("tr", { "data-version": String(v.version) },
-        h("td", { class: "num" }, `v${v.version}`),
-        h("td", {}, hexValue(v.root, shortHex(v.root, 10, 8))),
+        h("td", { class: "num" }, h("strong", {}, `v${v.version}`), h("div", { class: "muted small" }, formatDate(v.createdAt))),
+        h("td", {}, hexValue(v.root, shortHex(v.root, 8, 6))),
         h("td", { class: "num" }, formatCount(v.records)),
-        h("td", { class: "num" }, formatCount(v.tokens)),
-        h("td", { class: "small" }, formatDate(v.createdAt)))));
+        h("td", { class: "num" }, formatCount(v.tokens)))));
     table.hidden = versions.length === 0;
     if (versions.length === 0) {
       replace(status, h("p", { class: "muted empty" }, isOwner

@@ -1,0 +1,127 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startPlatform } from "../../local/platform.ts";
+
+/**
+ * The Datanets UI end to end in Debian's Chromium against the real local
+ * platform: sign in with the dev wallet, create a Datanet, drop a JSONL file
+ * with good and bad records, publish a version, verify a proof in the browser.
+ * Set SCREENSHOT_DIR to keep screenshots of each step.
+ */
+
+const CHROMIUM = "/usr/bin/chromium";
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium) console.warn(`Skipping browser tests: ${CHROMIUM} not found (apt-get install -y chromium).`);
+
+// Lines 1, 3 and 5 are good; line 2 is not JSON, line 4 lacks the "text" field.
+const JSONL = [
+  JSON.stringify({ text: "Merkle trees let anyone check that a record belongs to a dataset." }),
+  "{not json",
+  JSON.stringify({ text: "Each contribution keeps its contributor, license and content hash." }),
+  JSON.stringify({ title: "no text field here" }),
+  JSON.stringify({ text: "Versions freeze accepted contributions under one root." }),
+].join("\n") + "\n";
+
+describe.skipIf(!hasChromium)("Datanets web UI (Chromium)", () => {
+  let platform: Awaited<ReturnType<typeof startPlatform>>;
+  let browser: Browser;
+  let page: Page;
+  let dataDir: string;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "mf-browser-"));
+    platform = await startPlatform({ dataDir, port: 0, demo: false });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.setDefaultTimeout(20_000);
+    page.on("pageerror", (err) => pageErrors.push(err.message));
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await platform?.stop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  async function shot(name: string) {
+    if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: join(process.env.SCREENSHOT_DIR, `${name}.png`), fullPage: true });
+  }
+
+  it("takes a JSONL file from drop to a verified inclusion proof", { timeout: 120_000 }, async () => {
+    // Sign in with the local dev wallet.
+    await page.goto(platform.url);
+    await expect.poll(() => page.getByRole("heading", { name: "Sign in" }).isVisible()).toBe(true);
+    await shot("1-sign-in");
+    await page.getByTestId("dev-wallet-sign-in").click();
+    const address = page.getByTestId("account-address");
+    await address.waitFor();
+    expect(await address.getAttribute("title")).toMatch(/^0x[0-9a-fA-F]{40}$/);
+
+    // Create a Datanet; a too-short name first, to see the API's problem details.
+    await page.getByRole("link", { name: "New Datanet" }).click();
+    await page.getByLabel("Name").fill("ab");
+    await page.getByRole("button", { name: "Create Datanet" }).click();
+    const alert = page.locator(".alert-error");
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/name/i);
+    await shot("2-create-invalid");
+
+    await page.getByLabel("Name").fill("Provenance notes");
+    await page.getByLabel("Description").fill("Short sentences about dataset provenance.");
+    await page.getByLabel("License", { exact: true }).selectOption("CC-BY-4.0");
+    await page.getByLabel("Tags").fill("provenance, english");
+    await page.getByRole("button", { name: "Create Datanet" }).click();
+    await page.getByRole("heading", { level: 1, name: "Provenance notes" }).waitFor();
+
+    // Upload through the drop zone's file input and follow ingest to the end.
+    await page.getByTestId("upload-input").setInputFiles({ name: "notes.jsonl", mimeType: "application/x-ndjson", buffer: Buffer.from(JSONL) });
+    const row = page.getByTestId("upload-row").first();
+    await page.locator('[data-testid=upload-row][data-phase="done"], [data-testid=upload-row][data-phase="failed"]').first().waitFor({ timeout: 60_000 });
+    expect(await row.getAttribute("data-phase")).toBe("done");
+    expect(await row.getByTestId("accepted-count").textContent()).toBe("3 accepted");
+    expect(await row.getByTestId("rejected-count").textContent()).toBe("2 rejected");
+
+    // Rejected records show their line and a reason.
+    await page.getByLabel("Status").selectOption("rejected");
+    const rejected = page.locator("[data-testid=contributions] tbody tr[data-status=rejected]");
+    await expect.poll(() => rejected.count()).toBe(2);
+    expect(await rejected.locator("td.num").first().textContent()).toBe("2");
+    expect((await rejected.first().locator("td.reason").textContent())?.trim().length).toBeGreaterThan(3);
+    await shot("3-uploaded");
+
+    // Publish a version (the dev wallet owns this Datanet).
+    await page.getByTestId("publish-version").click();
+    const v1 = page.locator("[data-testid=versions] tr[data-version='1']");
+    await v1.waitFor();
+    expect(await v1.locator("td").nth(2).textContent()).toBe("3");
+
+    // Verify an accepted record's proof in the browser.
+    await page.getByLabel("Status").selectOption("accepted");
+    const accepted = page.locator("[data-testid=contributions] tbody tr[data-status=accepted]");
+    await expect.poll(() => accepted.count()).toBe(3);
+    await accepted.nth(1).getByRole("button", { name: "Verify proof" }).click();
+    const verdict = page.getByTestId("proof-verdict");
+    await verdict.waitFor();
+    expect(await verdict.getAttribute("data-ok")).toBe("true");
+    expect(await verdict.textContent()).toContain("✓");
+    await shot("4-verified");
+
+    // The list finds it by search and by tag.
+    await page.getByRole("link", { name: "Datanets", exact: true }).first().click();
+    await page.getByLabel("Tag").fill("provenance");
+    await page.locator(".datanet-card", { hasText: "Provenance notes" }).waitFor();
+    await page.getByLabel("Tag").fill("no-such-tag");
+    await page.getByText("No Datanets match these filters.").waitFor();
+    await shot("5-list");
+
+    expect(pageErrors).toEqual([]);
+  });
+});
