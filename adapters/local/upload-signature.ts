@@ -1,0 +1,62 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+
+/** Path of the local upload endpoint, relative to the API origin. */
+export const UPLOAD_PATH = "/local-blobs/upload";
+
+/** What a signed upload URL allows: one PUT of exactly these bytes to this key until `expires`. */
+export interface UploadGrant {
+  key: string;
+  size: number;
+  /** Lower-case hex SHA-256 of the body. */
+  sha256: string;
+  contentType: string;
+  /** Epoch seconds after which the URL is refused. */
+  expires: number;
+}
+
+export type UploadSecret = string | Uint8Array;
+
+/** HMAC-SHA256 (base64url) over the grant's fields, in a form no field value can forge. */
+export function signUploadGrant(secret: UploadSecret, grant: UploadGrant): string {
+  const canonical = JSON.stringify(["PUT", UPLOAD_PATH, grant.key, grant.size, grant.sha256, grant.contentType, grant.expires]);
+  return createHmac("sha256", secret).update(canonical).digest("base64url");
+}
+
+/** The signed upload URL for a grant, under the API origin. */
+export function uploadUrl(apiOrigin: string, secret: UploadSecret, grant: UploadGrant): string {
+  const query = new URLSearchParams({
+    key: grant.key,
+    size: String(grant.size),
+    sha256: grant.sha256,
+    contentType: grant.contentType,
+    expires: String(grant.expires),
+    sig: signUploadGrant(secret, grant),
+  });
+  return `${apiOrigin.replace(/\/+$/, "")}${UPLOAD_PATH}?${query}`;
+}
+
+export type UploadUrlVerdict =
+  | { ok: true; grant: UploadGrant }
+  | { ok: false; code: "invalid-signature" | "url-expired"; detail: string };
+
+/**
+ * Checks a signed URL's query: the signature first (in constant time), then
+ * the expiry against `nowMs`. Any missing or altered parameter fails the
+ * signature.
+ */
+export function verifyUploadQuery(secret: UploadSecret, query: URLSearchParams, nowMs: number): UploadUrlVerdict {
+  const invalid = { ok: false, code: "invalid-signature", detail: "The upload URL's signature does not match its parameters" } as const;
+  const [key, size, sha256, contentType, expires, sig] = ["key", "size", "sha256", "contentType", "expires", "sig"].map((p) =>
+    query.get(p),
+  );
+  if (!key || !size || !sha256 || !contentType || !expires || !sig) return invalid;
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(size) || !/^[1-9][0-9]{0,15}$/.test(expires)) return invalid;
+  const grant: UploadGrant = { key, size: Number(size), sha256, contentType, expires: Number(expires) };
+  const expected = Buffer.from(signUploadGrant(secret, grant));
+  const given = Buffer.from(sig);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return invalid;
+  if (nowMs >= grant.expires * 1000) {
+    return { ok: false, code: "url-expired", detail: `The upload URL expired at ${new Date(grant.expires * 1000).toISOString()}` };
+  }
+  return { ok: true, grant };
+}
