@@ -1,5 +1,7 @@
 import { ApiError } from "../api-error.ts";
 
+const FORBIDDEN_HEADERS = new Set(["content-length", "host", "connection", "expect", "keep-alive", "transfer-encoding", "accept-encoding"]);
+
 /**
  * PUTs a file to a presigned URL with XMLHttpRequest, the one browser API
  * that reports upload progress. Sends exactly the headers the API asked for
@@ -14,7 +16,10 @@ export function putWithProgress(
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open(target.method, target.url);
-    for (const [name, value] of Object.entries(target.headers)) xhr.setRequestHeader(name, value);
+    for (const [name, value] of Object.entries(target.headers)) {
+      // The browser sets these itself and refuses them from scripts.
+      if (!FORBIDDEN_HEADERS.has(name.toLowerCase())) xhr.setRequestHeader(name, value);
+    }
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable && e.total > 0) onProgress(e.loaded / e.total);
     };

@@ -4,9 +4,13 @@ import { h } from "../dom.ts";
 /** An alert box for an error; shows the problem's detail and its stable code. */
 export function errorBox(err: unknown): HTMLElement {
   if (err instanceof ApiError) {
+    const fields = Object.entries(err.fields);
     return h("div", { class: "alert alert-error", role: "alert" },
       h("strong", {}, err.title), " ", err.detail ?? "",
-      h("span", { class: "muted code" }, ` (${err.code})`));
+      h("span", { class: "muted code" }, ` (${err.code})`),
+      fields.length > 0
+        ? h("ul", { class: "issues" }, fields.map(([path, message]) => h("li", {}, path ? h("code", {}, path) : null, path ? ": " : "", message)))
+        : null);
   }
   const message = err instanceof Error ? err.message : String(err);
   return h("div", { class: "alert alert-error", role: "alert" }, message);
