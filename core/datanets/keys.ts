@@ -1,0 +1,55 @@
+import type { Key } from "../ports/tables.ts";
+
+/**
+ * Item keys of the Datanet domain (see DESIGN: main table for Datanets,
+ * uploads and versions; contributions table for the bulk rows).
+ */
+export const datanetPk = (datanetId: string) => `DATANET#${datanetId}`;
+
+export const datanetKey = (datanetId: string): Key => ({ pk: datanetPk(datanetId), sk: "META" });
+/** Secondary-index partition holding every Datanet, sorted by creation. */
+export const DATANETS_GSI_PK = "DATANETS";
+
+export const UPLOAD_SK_PREFIX = "UPLOAD#";
+export const uploadKey = (datanetId: string, uploadId: string): Key => ({
+  pk: datanetPk(datanetId),
+  sk: `${UPLOAD_SK_PREFIX}${uploadId}`,
+});
+
+/** Versions sort numerically as strings: zero-padded to 10 digits. */
+export const versionKey = (datanetId: string, version: number): Key => ({
+  pk: datanetPk(datanetId),
+  sk: `VERSION#${String(version).padStart(10, "0")}`,
+});
+
+export const CONTRIBUTION_SK_PREFIX = "C#";
+export const contributionKey = (datanetId: string, contributionId: string): Key => ({
+  pk: datanetPk(datanetId),
+  sk: `${CONTRIBUTION_SK_PREFIX}${contributionId}`,
+});
+/** Secondary-index partition of a Datanet's contributions with one status. */
+export const contributionsByStatusPk = (datanetId: string, status: string) => `${datanetPk(datanetId)}#${status}`;
+
+/** Dedupe item: who first contributed a content hash to the Datanet. */
+export const contentHashKey = (datanetId: string, contentHash: string): Key => ({
+  pk: datanetPk(datanetId),
+  sk: `H#${contentHash}`,
+});
+
+/** Blob keys. */
+export const uploadBlobKey = (datanetId: string, uploadId: string) => `uploads/${datanetId}/${uploadId}`;
+export const acceptedBlobKey = (datanetId: string, uploadId: string) => `datanets/${datanetId}/accepted/${uploadId}.jsonl`;
+export const versionRecordsBlobKey = (datanetId: string, version: number) => `datanets/${datanetId}/versions/${version}/records.jsonl`;
+export const versionTreeBlobKey = (datanetId: string, version: number) => `datanets/${datanetId}/versions/${version}/tree.json`;
+
+/**
+ * A contribution's id follows from its upload and line, so re-processing an
+ * upload rewrites the same items. Ids sort by upload (ULIDs are time-ordered),
+ * then by line: `ct_<upload ULID>_<line, 10 digits>`.
+ */
+export function contributionId(uploadId: string, line: number): string {
+  return `ct_${uploadId.replace(/^up_/, "")}_${String(line).padStart(10, "0")}`;
+}
+
+/** The prefix shared by every contribution id of one upload. */
+export const contributionIdPrefix = (uploadId: string) => `ct_${uploadId.replace(/^up_/, "")}_`;
