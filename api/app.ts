@@ -1,0 +1,92 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import type { CoreDeps } from "../core/deps.ts";
+import type { HostResolver } from "../core/webhooks/index.ts";
+import { requireApiKey } from "./auth-middleware.ts";
+import type { App, AppEnv } from "./env.ts";
+import { notFound, onError, validationHook } from "./errors.ts";
+import { SECURITY_SCHEME } from "./openapi.ts";
+import { problemResponse } from "./problem.ts";
+import { authRoutes } from "./routes/auth.ts";
+import { contributionRoutes } from "./routes/contributions.ts";
+import { datanetRoutes } from "./routes/datanets.ts";
+import { uploadRoutes } from "./routes/uploads.ts";
+import { versionRoutes } from "./routes/versions.ts";
+import { webhookRoutes } from "./routes/webhooks.ts";
+
+/** Options of `createApp`; its defaults suit both deployments. */
+export interface AppOptions {
+  /**
+   * Adds deployment-specific routes (the local runtime's signed-upload
+   * endpoint and static web UI) after the API's and before the 404 handler.
+   * Routes outside `/v1/` need no API key; list others in `publicPrefixes`.
+   */
+  mount?: (app: App) => void;
+  /** More path prefixes that need no API key. */
+  publicPrefixes?: string[];
+  /** Origins the web UI is served from; `*` (the default) allows any, which is safe with bearer tokens and no cookies. */
+  corsOrigins?: string[] | "*";
+  /** Largest JSON request body in bytes (default 64 KiB). */
+  maxJsonBytes?: number;
+  /** DNS resolver for the webhook SSRF check (tests). */
+  resolve?: HostResolver;
+}
+
+/** The API version reported in the OpenAPI document. */
+export const API_VERSION = "0.1.0";
+
+/**
+ * Builds the HTTP app: the one place it is built. Lambda wraps it with
+ * `handle(app)`; the local runtime serves it with @hono/node-server.
+ */
+export function createApp(deps: CoreDeps, options: AppOptions = {}): App {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.use(
+    "*",
+    cors({
+      origin: options.corsOrigins ?? "*",
+      allowHeaders: ["authorization", "content-type"],
+      allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
+      maxAge: 600,
+    }),
+  );
+  const maxJsonBytes = options.maxJsonBytes ?? 64 * 1024;
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: maxJsonBytes,
+      onError: () => problemResponse(413, "payload-too-large", `Request bodies are limited to ${maxJsonBytes} bytes`),
+    }),
+  );
+  app.use("/v1/*", requireApiKey(deps, { publicPrefixes: ["/v1/auth/", ...(options.publicPrefixes ?? [])] }));
+
+  authRoutes(app, deps);
+  datanetRoutes(app, deps);
+  uploadRoutes(app, deps);
+  contributionRoutes(app, deps);
+  versionRoutes(app, deps);
+  webhookRoutes(app, deps, options.resolve ? { resolve: options.resolve } : {});
+
+  app.get("/health", (c) => c.json({ status: "ok" }));
+  app.openAPIRegistry.registerComponent("securitySchemes", SECURITY_SCHEME, {
+    type: "http",
+    scheme: "bearer",
+    description: "An API key from `POST /v1/auth/siwe`",
+  });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Model Factory & OpenLoRA API",
+      version: API_VERSION,
+      description: "Datanets with provable provenance. Errors are `application/problem+json`; branch on their `type`.",
+    },
+    servers: [{ url: deps.config.apiOrigin }],
+  });
+
+  options.mount?.(app);
+  app.notFound(notFound);
+  app.onError(onError);
+  return app;
+}
