@@ -1,11 +1,10 @@
 import { DatabaseSync } from "node:sqlite";
-import { Readable } from "node:stream";
 import { Wallet } from "ethers";
 import { SiweMessage } from "siwe";
 import { SqliteTableStore } from "../../adapters/local/sqlite-table-store.ts";
+import { MemoryBlobStore } from "../../test/fakes/memory-blob-store.ts";
 import { defaultConfig, type PlatformConfig } from "../config.ts";
 import type { CoreDeps } from "../deps.ts";
-import type { BlobStore } from "../ports/blob-store.ts";
 import type { QueueName, QueueSender } from "../ports/queue.ts";
 import { issueNonce } from "./nonces.ts";
 import { signIn } from "./sign-in.ts";
@@ -30,37 +29,6 @@ export class FakeQueue implements QueueSender {
   }
 }
 
-/** A blob store in memory; presigned URLs point at a fake host. */
-export class MemoryBlobStore implements BlobStore {
-  readonly objects = new Map<string, { body: Buffer; contentType?: string }>();
-  async put(key: string, body: Uint8Array | string | Readable, options?: { contentType?: string }): Promise<void> {
-    const bytes = body instanceof Readable ? Buffer.concat(await body.toArray()) : Buffer.from(body);
-    this.objects.set(key, { body: bytes, ...(options?.contentType ? { contentType: options.contentType } : {}) });
-  }
-  async get(key: string) {
-    const o = this.objects.get(key);
-    return o ? Readable.from([o.body]) : undefined;
-  }
-  async head(key: string) {
-    const o = this.objects.get(key);
-    return o ? { key, size: o.body.length, ...(o.contentType ? { contentType: o.contentType } : {}) } : undefined;
-  }
-  async delete(key: string): Promise<void> {
-    this.objects.delete(key);
-  }
-  async list(prefix: string): Promise<string[]> {
-    return [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
-  }
-  async presignUpload(input: { key: string; contentType: string; size: number; sha256: string; expiresInSeconds: number }) {
-    return {
-      method: "PUT" as const,
-      url: `https://blobs.test/${input.key}`,
-      headers: { "content-type": input.contentType },
-      expiresAt: new Date(Date.now() + input.expiresInSeconds * 1000).toISOString(),
-    };
-  }
-}
-
 /** A clock tests can move. */
 export class FakeClock {
   time: number;
@@ -80,7 +48,7 @@ export function memoryDeps(config: Partial<PlatformConfig> = {}) {
   const db = new DatabaseSync(":memory:");
   const queue = new FakeQueue();
   const clock = new FakeClock();
-  const blobs = new MemoryBlobStore();
+  const blobs = new MemoryBlobStore({ now: () => clock.now() });
   const deps = {
     tables: {
       main: new SqliteTableStore(db, "main", { stream: true }),
