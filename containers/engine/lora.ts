@@ -110,7 +110,7 @@ export function mergeLora(w: Weights, a: LoraAdapter, sign: 1 | -1 = 1): void {
           const b = s * p.B[o * r + k]!;
           if (b === 0) continue;
           const wo = o * p.inDim, ak = k * p.inDim;
-          for (let i = 0; i < p.inDim; i++) W[wo + i] += b * p.A[ak + i]!;
+          for (let i = 0; i < p.inDim; i++) W[wo + i] = W[wo + i]! + (b * p.A[ak + i]!);
         }
     }
   });
@@ -123,7 +123,7 @@ export function unmergeLora(w: Weights, a: LoraAdapter): void {
 
 /**
  * BGMV: for each row b that has an adapter with this projection, out[b] += scale · B·(A·x[b]).
- * The base matmul already ran once for the whole batch; this adds each row's own low-rank delta.
+ * The base matmul already ran once for the whole batch); this adds each row's own low-rank delta.
  * `mid` is scratch of at least max rank floats.
  */
 export function addLoraDelta(out: Float32Array, x: Float32Array, adapters: ReadonlyArray<LoraAdapter | null>, layer: number, t: Target, n: number, d: number, mid: Float32Array): void {
@@ -143,7 +143,7 @@ export function addLoraDelta(out: Float32Array, x: Float32Array, adapters: Reado
       let s = 0;
       const bi = i * r;
       for (let k = 0; k < r; k++) s += p.B[bi + k]! * mid[k]!;
-      out[oo + i] += s;
+      out[oo + i] = out[oo + i]! + s;
     }
   }
 }

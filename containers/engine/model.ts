@@ -230,12 +230,12 @@ export function forward(m: Model, rows: ReadonlyArray<Row>, s: RunState): Float3
         s.att.fill(0, qo, qo + hd);
         for (let t = 0; t <= pos; t++) {
           const a = s.scores[t]! / sum, vt = ko + t * kvDim;
-          for (let i = 0; i < hd; i++) s.att[qo + i] += a * kv.value[vt + i]!;
+          for (let i = 0; i < hd; i++) s.att[qo + i] = s.att[qo + i]! + (a * kv.value[vt + i]!);
         }
       }
     }
     proj(s.att2, s.att, lw.o_proj, l, "o_proj", qDim, dim);
-    for (let i = 0; i < B * dim; i++) s.x[i] += s.att2[i]!; // residual
+    for (let i = 0; i < B * dim; i++) s.x[i] = s.x[i]! + s.att2[i]!; // residual
 
     // MLP: rmsnorm, down(silu(gate(x)) * up(x))
     rmsnorm(s.xb, s.x, lw.post_attention_layernorm, B, dim, c.normEps);
@@ -246,7 +246,7 @@ export function forward(m: Model, rows: ReadonlyArray<Row>, s: RunState): Float3
       s.hb[i] = (g / (1 + Math.exp(-g))) * s.hb2[i]!;
     }
     proj(s.att2, s.hb, lw.down_proj, l, "down_proj", hid, dim);
-    for (let i = 0; i < B * dim; i++) s.x[i] += s.att2[i]!; // residual
+    for (let i = 0; i < B * dim; i++) s.x[i] = s.x[i]! + s.att2[i]!; // residual
   }
 
   // final norm and classifier

@@ -18,7 +18,7 @@ function check(inp: Arr, analytic: Arr, lossOf: () => number): void {
     expect(Math.abs(num - analytic[i]!)).toBeLessThan(1e-6 * Math.max(1, Math.abs(num)));
   }
 }
-const dot = (a: Arr, b: Arr) => a.reduce((s, v, i) => s + v * b[i]!, 0);
+const dot = (a: Arr, b: Arr) => { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!; return s; };
 
 describe("op gradients (finite differences, fp64)", () => {
   it("matmul: dx and dw", () => {

@@ -34,8 +34,8 @@ export function matmulBackward(dx: Arr | null, dw: Arr | null, dy: Arr, x: Arr, 
       const g = dy[t * d + i]!;
       if (g === 0) continue;
       const wi = i * n;
-      if (dx) for (let j = 0; j < n; j++) dx[xt + j] += g * w[wi + j]!;
-      if (dw) for (let j = 0; j < n; j++) dw[wi + j] += g * x[xt + j]!;
+      if (dx) for (let j = 0; j < n; j++) dx[xt + j] = dx[xt + j]! + (g * w[wi + j]!);
+      if (dw) for (let j = 0; j < n; j++) dw[wi + j] = dw[wi + j]! + (g * x[xt + j]!);
     }
   }
 }
@@ -62,8 +62,8 @@ export function rmsnormBackward(dx: Arr, dw: Arr | null, dy: Arr, x: Arr, w: Arr
     for (let j = 0; j < n; j++) gx += dy[o + j]! * w[j]! * x[o + j]!;
     const c = (r * r * r * gx) / n;
     for (let j = 0; j < n; j++) {
-      dx[o + j] += r * dy[o + j]! * w[j]! - c * x[o + j]!;
-      if (dw) dw[j] += dy[o + j]! * x[o + j]! * r;
+      dx[o + j] = dx[o + j]! + (r * dy[o + j]! * w[j]! - c * x[o + j]!);
+      if (dw) dw[j] = dw[j]! + (dy[o + j]! * x[o + j]! * r);
     }
   }
 }
@@ -124,7 +124,7 @@ export function attention(out: Arr, probs: Arr, q: Arr, k: Arr, v: Arr, T: numbe
       for (let s = 0; s <= t; s++) sum += probs[p + s] = Math.exp(probs[p + s]! - max);
       for (let s = 0; s <= t; s++) {
         const a = (probs[p + s] = probs[p + s]! / sum);
-        for (let i = 0; i < hd; i++) out[t * qDim + h * hd + i] += a * v[s * kvDim + g * hd + i]!;
+        for (let i = 0; i < hd; i++) out[t * qDim + h * hd + i] = out[t * qDim + h * hd + i]! + (a * v[s * kvDim + g * hd + i]!);
       }
       for (let s = t + 1; s < T; s++) probs[p + s] = 0;
     }
@@ -147,7 +147,7 @@ export function attentionBackward(dq: Arr, dk: Arr, dv: Arr, dout: Arr, probs: A
         for (let i = 0; i < hd; i++) {
           const go = dout[t * qDim + h * hd + i]!;
           d += go * v[s * kvDim + g * hd + i]!;
-          dv[s * kvDim + g * hd + i] += a * go;
+          dv[s * kvDim + g * hd + i] = dv[s * kvDim + g * hd + i]! + a * go;
         }
         dp[s] = d;
         dot += a * d;
@@ -157,8 +157,8 @@ export function attentionBackward(dq: Arr, dk: Arr, dv: Arr, dout: Arr, probs: A
         const ds = probs[p + s]! * (dp[s]! - dot) * scale;
         if (ds === 0) continue;
         for (let i = 0; i < hd; i++) {
-          dq[t * qDim + h * hd + i] += ds * k[s * kvDim + g * hd + i]!;
-          dk[s * kvDim + g * hd + i] += ds * q[t * qDim + h * hd + i]!;
+          dq[t * qDim + h * hd + i] = dq[t * qDim + h * hd + i]! + (ds * k[s * kvDim + g * hd + i]!);
+          dk[s * kvDim + g * hd + i] = dk[s * kvDim + g * hd + i]! + (ds * q[t * qDim + h * hd + i]!);
         }
       }
     }
@@ -177,8 +177,8 @@ export function swiglu(out: Arr, gate: Arr, up: Arr, n: number): void {
 export function swigluBackward(dgate: Arr, dup: Arr, dout: Arr, gate: Arr, up: Arr, n: number): void {
   for (let i = 0; i < n; i++) {
     const g = gate[i]!, sg = 1 / (1 + Math.exp(-g));
-    dgate[i] += dout[i]! * up[i]! * sg * (1 + g * (1 - sg));
-    dup[i] += dout[i]! * g * sg;
+    dgate[i] = dgate[i]! + (dout[i]! * up[i]! * sg * (1 + g * (1 - sg)));
+    dup[i] = dup[i]! + dout[i]! * g * sg;
   }
 }
 
@@ -204,7 +204,7 @@ export function crossEntropy(dlogits: Arr | null, logits: Arr, targets: ArrayLik
     if (dlogits) {
       const c = gradScale / count;
       for (let j = 0; j < V; j++) dlogits[o + j] = (Math.exp(logits[o + j]! - max) / z) * c;
-      dlogits[o + y] -= c;
+      dlogits[o + y] = dlogits[o + y]! - c;
     }
   }
   return { sum, count };

@@ -105,7 +105,7 @@ export function forwardTrain(m: Model, adapter: LoraAdapter | null, tokens: Arra
     const h = new ctor(T * r), delta = new ctor(T * d);
     matmul(h, xd, p.A, T, n, r);
     matmul(delta, h, p.B, T, r, d);
-    for (let i = 0; i < T * d; i++) out[i] += adapter.scale * delta[i]!;
+    for (let i = 0; i < T * d; i++) out[i] = out[i]! + adapter.scale * delta[i]!;
     la.lora[t] = { xd, h, mask };
   };
 
@@ -131,14 +131,14 @@ export function forwardTrain(m: Model, adapter: LoraAdapter | null, tokens: Arra
     rope(a.k, T, c.nKvHeads, hd, pos, m.rope);
     attention(a.att, a.probs, a.q, a.k, a.v, T, c.nHeads, c.nKvHeads, hd);
     linear(a, l, "o_proj", a.xMid, a.att, lw.o_proj, qDim, dim);
-    for (let i = 0; i < T * dim; i++) a.xMid[i] += x[i]!;
+    for (let i = 0; i < T * dim; i++) a.xMid[i] = a.xMid[i]! + x[i]!;
     rmsnorm(a.xn2, a.xMid, lw.post_attention_layernorm, T, dim, c.normEps);
     linear(a, l, "gate_proj", a.gate, a.xn2, lw.gate_proj, dim, hid);
     linear(a, l, "up_proj", a.up, a.xn2, lw.up_proj, dim, hid);
     swiglu(a.act, a.gate, a.up, T * hid);
     const xOut = new ctor(T * dim);
     linear(a, l, "down_proj", xOut, a.act, lw.down_proj, hid, dim);
-    for (let i = 0; i < T * dim; i++) xOut[i] += a.xMid[i]!;
+    for (let i = 0; i < T * dim; i++) xOut[i] = xOut[i]! + a.xMid[i]!;
     layers.push(a);
     x = xOut;
   }
@@ -168,7 +168,7 @@ export function backward(m: Model, adapter: LoraAdapter | null, tape: Tape, targ
     const dxd = new ctor(T * n);
     matmulBackward(dxd, gp ? gp.A : null, dh, act.xd, p.A, T, n, r);
     const keep = 1 / (1 - adapter.config.dropout);
-    for (let i = 0; i < T * n; i++) dx[i] += act.mask ? (act.mask[i] ? dxd[i]! * keep : 0) : dxd[i]!;
+    for (let i = 0; i < T * n; i++) dx[i] = dx[i]! + (act.mask ? (act.mask[i] ? dxd[i]! * keep : 0) : dxd[i]!);
   };
 
   // loss → logits → final norm
@@ -207,7 +207,7 @@ export function backward(m: Model, adapter: LoraAdapter | null, tape: Tape, targ
   if (gb)
     for (let t = 0; t < T; t++) {
       const tok = tape.tokens[t]!;
-      for (let j = 0; j < dim; j++) gb.embed_tokens[tok * dim + j] += dx[t * dim + j]!;
+      for (let j = 0; j < dim; j++) gb.embed_tokens[tok * dim + j] = gb.embed_tokens[tok * dim + j]! + (dx[t * dim + j]!);
     }
 }
 
