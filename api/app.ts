@@ -47,8 +47,8 @@ export function createApp(deps: CoreDeps, options: AppOptions = {}): App {
     "*",
     cors({
       origin: options.corsOrigins ?? "*",
-      allowHeaders: ["authorization", "content-type"],
-      allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
+      // Requested headers are echoed back: signed uploads (mounted locally) name their own.
+      allowMethods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
       maxAge: 600,
     }),
   );

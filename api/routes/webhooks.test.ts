@@ -34,6 +34,14 @@ describe("webhook routes", () => {
     }
   });
 
+  it("answers a forged list cursor with 400 invalid-cursor", async () => {
+    const { app } = testApp();
+    const alice = await signedInClient(app);
+    const res = await alice.request("/v1/webhooks?cursor=bm9wZQ");
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { type: string }).type).toBe(`${PROBLEM_BASE}invalid-cursor`);
+  });
+
   it("accepts a loopback http URL locally", async () => {
     const { app } = testApp({ allowPrivateWebhookUrls: true });
     const alice = await signedInClient(app);
