@@ -181,6 +181,16 @@ describe("dispatchWebhook", () => {
     expect(await dispatchWebhook(deps, { ...message, attempt: 2 })).toEqual({ result: "skipped", reason: "endpoint deleted" });
   });
 
+  it("fails a queued delivery without sending once its endpoint is disabled", async () => {
+    const { url, received } = await receiver([200]);
+    const { deps, webhook, message } = await setup(url);
+    const key = { pk: `WEBHOOK#${webhook.id}`, sk: "WEBHOOK" };
+    await deps.tables.main.put({ ...(await deps.tables.main.get(key))!, enabled: false });
+    expect(await dispatchWebhook(deps, message)).toEqual({ result: "skipped", reason: "endpoint disabled" });
+    expect(received).toHaveLength(0);
+    expect((await listDeliveries(deps, alice, webhook.id)).items[0]).toMatchObject({ status: "failed", attempts: [] });
+  });
+
   it("records a connection failure and a timeout as failed attempts", async () => {
     const { deps, message } = await setup("http://127.0.0.1:1/closed");
     const refused = await dispatchWebhook(deps, message, { random: () => 0 });
