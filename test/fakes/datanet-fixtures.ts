@@ -1,0 +1,118 @@
+import { createHash } from "node:crypto";
+import { DatabaseSync } from "node:sqlite";
+import { SqliteTableStore } from "../../adapters/local/sqlite-table-store.ts";
+import type { Caller } from "../../core/account.ts";
+import { defaultConfig, type PlatformConfig } from "../../core/config.ts";
+import { createDatanet } from "../../core/datanets/datanets.ts";
+import { uploadBlobKey } from "../../core/datanets/keys.ts";
+import type { CreateDatanetInput, Datanet } from "../../core/datanets/model.ts";
+import { createUpload } from "../../core/datanets/uploads.ts";
+import type { CoreDeps } from "../../core/deps.ts";
+import { eventFromItem, type DomainEvent } from "../../core/events.ts";
+import { ingestObject, type IngestResult } from "../../core/ingest/ingest-object.ts";
+import type { QueueName, QueueSender } from "../../core/ports/queue.ts";
+import { MemoryBlobStore } from "./memory-blob-store.ts";
+
+/** Test factories for the Datanet and ingest tests (not used at runtime). */
+
+export const alice: Caller = { address: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" };
+export const bob: Caller = { address: "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC" };
+export const carol: Caller = { address: "0x90F79bf6EB2c4f870365E785982E1f101E93b906" };
+
+export interface TestDeps extends CoreDeps {
+  db: DatabaseSync;
+  blobs: MemoryBlobStore;
+  clock: { now(): number; advance(ms: number): void };
+  sent: { queue: QueueName; body: unknown }[];
+}
+
+/** CoreDeps on in-memory SQLite tables and an in-memory blob store. */
+export function makeDeps(config: Partial<PlatformConfig> = {}, blobOptions: { chunkSize?: number } = {}): TestDeps {
+  const db = new DatabaseSync(":memory:");
+  let now = Date.UTC(2025, 0, 1);
+  const clock = {
+    now: () => now,
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
+  const sent: TestDeps["sent"] = [];
+  const queue: QueueSender = {
+    async send(name, body) {
+      sent.push({ queue: name, body });
+    },
+  };
+  return {
+    db,
+    tables: {
+      main: new SqliteTableStore(db, "main", { stream: true }),
+      contributions: new SqliteTableStore(db, "contributions", { stream: false }),
+    },
+    blobs: new MemoryBlobStore({ ...blobOptions, now: clock.now }),
+    queue,
+    clock,
+    config: { ...defaultConfig, ...config },
+    sent,
+  };
+}
+
+/** A Datanet with sensible defaults. */
+export function newDatanet(deps: CoreDeps, owner: Caller, input: Partial<CreateDatanetInput> = {}): Promise<Datanet> {
+  return createDatanet(deps, owner, {
+    name: "Test set",
+    description: "",
+    license: "CC-BY-4.0",
+    schema: "text",
+    visibility: "public",
+    tags: [],
+    ...input,
+  });
+}
+
+export const sha256Hex = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
+
+/** Starts an upload and stores its body, as a client's PUT to the signed URL would. */
+export async function putUpload(
+  deps: TestDeps,
+  caller: Caller,
+  datanetId: string,
+  body: string | Buffer,
+  filename = "data.jsonl",
+  contentType = "application/jsonl",
+): Promise<{ uploadId: string; key: string; size: number }> {
+  const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body);
+  const { uploadId } = await createUpload(deps, caller, datanetId, { filename, contentType, size: bytes.length, sha256: sha256Hex(bytes) });
+  const key = uploadBlobKey(datanetId, uploadId);
+  await deps.blobs.put(key, bytes);
+  return { uploadId, key, size: bytes.length };
+}
+
+/** Upload and ingest in one go. */
+export async function uploadAndIngest(
+  deps: TestDeps,
+  caller: Caller,
+  datanetId: string,
+  body: string | Buffer,
+  filename?: string,
+  contentType?: string,
+): Promise<IngestResult & { uploadId: string; key: string; size: number }> {
+  const upload = await putUpload(deps, caller, datanetId, body, filename, contentType);
+  const result = await ingestObject(deps, { key: upload.key, size: upload.size });
+  return { ...result, ...upload };
+}
+
+/** JSONL text from records. */
+export const jsonl = (...records: unknown[]) => records.map((r) => (typeof r === "string" ? r : JSON.stringify(r))).join("\n") + "\n";
+
+/** Domain events recorded in the main table's outbox, oldest first. */
+export function eventsIn(db: DatabaseSync): DomainEvent[] {
+  const rows = db.prepare("SELECT new_image FROM stream_records WHERE table_name = 'main' AND event_name = 'INSERT' ORDER BY seq").all() as {
+    new_image: string;
+  }[];
+  return rows.map((r) => eventFromItem(JSON.parse(r.new_image))).filter((e): e is DomainEvent => e !== undefined);
+}
+
+/** Every row of a table, for comparing whole states. */
+export function tableRows(db: DatabaseSync, table: "main" | "contributions"): unknown[] {
+  return db.prepare(`SELECT pk, sk, data FROM items_${table} ORDER BY pk, sk`).all();
+}
