@@ -64,7 +64,7 @@ describe("register", () => {
     const a = await registry.getAdapter!(fp);
     expect([a.owner, a.pricePerCall, a.weightsHash, a.uri]).toEqual([owner.address, r.pricePerCall, r.weightsHash, r.uri]);
     const stored = (await registry.getSources!(fp)).map((s: unknown[]) => [...s]);
-    expect(stored).toEqual(r.sources.map((s) => [s.datanetId, BigInt(s.version), s.root, BigInt(s.weightBps)]));
+    expect(stored).toEqual(r.sources.map((s) => [s.datanetId, s.root, BigInt(s.version), BigInt(s.weightBps)]));
   });
 
   it("lets the platform's registrar register on the owner's behalf", async () => {

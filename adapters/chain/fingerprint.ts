@@ -19,7 +19,7 @@ export interface AttributionBinding {
   sources: AttributionSource[];
 }
 
-const SOURCE_TUPLE = "tuple(bytes32 datanetId,uint32 version,bytes32 root,uint16 weightBps)[]";
+const SOURCE_TUPLE = "tuple(bytes32 datanetId,bytes32 root,uint32 version,uint16 weightBps)[]";
 
 /** The on-chain key of an off-chain Datanet id: `keccak256(utf8(id))`, the same on every chain. */
 export function datanetKey(datanetId: string): string {
@@ -39,7 +39,7 @@ export function sortSources(sources: AttributionSource[]): AttributionSource[] {
  * `keccak256(abi.encode(baseModelHash, weightsHash, trainingConfigHash, sortedSources))`.
  */
 export function attributionFingerprint(binding: AttributionBinding): string {
-  const sources = sortSources(binding.sources).map((s) => [s.datanetId, s.version, s.root, s.weightBps]);
+  const sources = sortSources(binding.sources).map((s) => [s.datanetId, s.root, s.version, s.weightBps]);
   return keccak256(
     AbiCoder.defaultAbiCoder().encode(
       ["bytes32", "bytes32", "bytes32", SOURCE_TUPLE],

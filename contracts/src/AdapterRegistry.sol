@@ -23,10 +23,11 @@ contract AdapterRegistry is AccessControl {
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
     uint16 public constant TOTAL_BPS = 10_000;
 
+    /// @dev Three storage slots: version and weight share one.
     struct Source {
         bytes32 datanetId;
-        uint32 version;
         bytes32 root;
+        uint32 version;
         uint16 weightBps;
     }
 
@@ -36,14 +37,14 @@ contract AdapterRegistry is AccessControl {
         bytes32 trainingConfigHash;
         Source[] sources;
         address owner;
-        uint256 pricePerCall;
+        uint96 pricePerCall;
         string uri;
     }
 
+    /// @dev Owner and price share a slot; the registration time is in the event's block.
     struct Adapter {
         address owner;
-        uint64 registeredAt;
-        uint256 pricePerCall;
+        uint96 pricePerCall;
         bytes32 baseModelHash;
         bytes32 weightsHash;
         bytes32 trainingConfigHash;
@@ -61,10 +62,10 @@ contract AdapterRegistry is AccessControl {
         bytes32 baseModelHash,
         bytes32 weightsHash,
         bytes32 trainingConfigHash,
-        uint256 pricePerCall,
+        uint96 pricePerCall,
         string uri
     );
-    event PriceUpdated(bytes32 indexed fingerprint, uint256 pricePerCall);
+    event PriceUpdated(bytes32 indexed fingerprint, uint96 pricePerCall);
     event URIUpdated(bytes32 indexed fingerprint, string uri);
     event AdapterOwnershipTransferred(bytes32 indexed fingerprint, address indexed from, address indexed to);
 
@@ -118,7 +119,6 @@ contract AdapterRegistry is AccessControl {
 
         _adapters[fingerprint] = Adapter({
             owner: r.owner,
-            registeredAt: uint64(block.timestamp),
             pricePerCall: r.pricePerCall,
             baseModelHash: r.baseModelHash,
             weightsHash: r.weightsHash,
@@ -134,7 +134,7 @@ contract AdapterRegistry is AccessControl {
     }
 
     /// @notice Sets the price per call; only the adapter's owner.
-    function setPrice(bytes32 fingerprint, uint256 pricePerCall) external onlyAdapterOwner(fingerprint) {
+    function setPrice(bytes32 fingerprint, uint96 pricePerCall) external onlyAdapterOwner(fingerprint) {
         _adapters[fingerprint].pricePerCall = pricePerCall;
         emit PriceUpdated(fingerprint, pricePerCall);
     }

@@ -5,7 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 /**
  * @title PaymentEscrow
@@ -18,10 +18,13 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
  * A payer leaves by {requestWithdrawal}, waits {withdrawDelay} seconds (during
  * which the service can still redeem what it is owed), then {withdraw}s the rest.
  *
+ * NOTE: the reentrancy guard uses transient storage (EIP-1153, Cancun); deploy
+ * only to chains that have it (every major EVM chain does since 2024).
+ *
  * WARNING: a voucher is valid until its expiry for any amount up to the
  * deposit; payers should sign short expiries and amounts they owe.
  */
-contract PaymentEscrow is EIP712, ReentrancyGuard {
+contract PaymentEscrow is EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     bytes32 public constant VOUCHER_TYPEHASH =

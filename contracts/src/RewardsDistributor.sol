@@ -5,7 +5,7 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 /**
  * @title RewardsDistributor
@@ -18,9 +18,10 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
  *
  * NOTE: the split of each epoch's fees follows {shares}; the root's leaves
  * cannot be summed on chain, so claims of an epoch are capped at what it was
- * allocated: a bad root can never draw from other epochs.
+ * allocated: a bad root can never draw from other epochs. The reentrancy
+ * guard uses transient storage (EIP-1153, Cancun).
  */
-contract RewardsDistributor is AccessControl, ReentrancyGuard {
+contract RewardsDistributor is AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice May publish epochs (the platform's settlement signer).
