@@ -127,6 +127,24 @@ export class DiskBlobStore implements BlobStore {
     };
   }
 
+  /**
+   * Removes temp files older than `maxAgeMs`: writes a crash interrupted.
+   * Call at start-up; returns how many went.
+   */
+  async cleanTemp(maxAgeMs = 3600_000): Promise<number> {
+    const names = await readdir(this.#tmp).catch(ifMissing([] as string[]));
+    let removed = 0;
+    for (const name of names) {
+      const path = join(this.#tmp, name);
+      const info = await stat(path).catch(ifMissing(undefined));
+      if (info && Date.now() - info.mtimeMs >= maxAgeMs) {
+        await rm(path, { force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+
   #paths(key: string): { data: string; meta: string } {
     assertValidKey(key);
     const segments = key.split("/").map(encodeSegment);

@@ -247,7 +247,10 @@ describe("OutboxStream", () => {
     expect(seen).toEqual(["a"]);
     await main.put({ pk: "slow", sk: "x" });
     await new Promise((r) => setTimeout(r, 30));
-    const stopped = stream.stop();
+    let isStopped = false;
+    const stopped = stream.stop().then(() => (isStopped = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(isStopped).toBe(false);
     release();
     await stopped;
     expect(seen).toEqual(["a", "slow"]);
