@@ -1,0 +1,137 @@
+// Mixed-adapter batching: one batched step equals each sequence run alone with its adapter
+// merged; continuous batching lets sequences join and leave; sampling and stop rules.
+import { describe, expect, it } from "vitest";
+import { createKvCache, createRunState, forward, type Model, type Row } from "./model.ts";
+import { createLora, mergeLora, unmergeLora, type LoraAdapter } from "./lora.ts";
+import { BatchScheduler } from "./scheduler.ts";
+import { Sampler } from "./sampler.ts";
+import { byteTokenizer, type Tokenizer } from "./tokenizer.ts";
+import { tinyModel } from "./test-helpers.ts";
+
+const idTok = (V: number): Tokenizer => ({ vocabSize: V, bos: null, eos: null, encode: (s) => Array.from(s, (c) => c.charCodeAt(0) % V), decode: (ids) => ids.map((i) => String.fromCharCode(97 + (i % 26))).join("") });
+
+function adapters(m: Model): LoraAdapter[] {
+  return [
+    createLora(m.config, { r: 2, alpha: 4, dropout: 0, targets: ["q_proj", "v_proj"] }, { id: "a", seed: 1, randomB: true }),
+    createLora(m.config, { r: 4, alpha: 4, dropout: 0, targets: ["k_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] }, { id: "b", seed: 2, randomB: true }),
+    createLora(m.config, { r: 3, alpha: 9, dropout: 0, targets: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] }, { id: "c", seed: 3, randomB: true }),
+  ];
+}
+
+describe("mixed-adapter batched forward", () => {
+  it("a batched step over mixed adapters equals each sequence alone with its adapter merged", () => {
+    const m = tinyModel(11);
+    const [a, b, c] = adapters(m);
+    const V = m.config.vocabSize;
+    const seqs: Array<{ toks: number[]; adapter: LoraAdapter | null }> = [
+      { toks: [1, 2, 3, 4], adapter: a! }, { toks: [5, 6], adapter: null }, { toks: [7, 8, 9, 10, 11, 12], adapter: b! }, { toks: [13, 1, 2], adapter: c! }, { toks: [3, 3, 3, 3, 3], adapter: a! },
+    ];
+    // batched: every sequence's prefix fed in mixed batches, then one step with all rows at different positions
+    const caches = seqs.map(() => createKvCache(m.config));
+    const s = createRunState(m.config, 8);
+    const longest = Math.max(...seqs.map((q) => q.toks.length));
+    const batched: Float32Array[] = [];
+    for (let p = 0; p < longest; p++) {
+      const rows: Row[] = [], owner: number[] = [];
+      seqs.forEach((q, i) => { if (p < q.toks.length) { owner.push(i); rows.push({ token: q.toks[p]!, pos: p, kv: caches[i]!, adapter: q.adapter }); } });
+      if (p < 2) expect(new Set(rows.map((r) => r.adapter?.id ?? "base")).size).toBe(4); // a, base, b, c in one step
+      const logits = forward(m, rows, s);
+      owner.forEach((i, r) => { if (p === seqs[i]!.toks.length - 1) batched[i] = Float32Array.from(logits.subarray(r * V, (r + 1) * V)); });
+    }
+    // alone: merge the adapter into the base weights, run with no adapter, unmerge
+    seqs.forEach((q, i) => {
+      if (q.adapter) mergeLora(m.weights, q.adapter);
+      const kv = createKvCache(m.config), s1 = createRunState(m.config, 1);
+      let out = new Float32Array(0);
+      q.toks.forEach((token, pos) => (out = Float32Array.from(forward(m, [{ token, pos, kv, adapter: null }], s1))));
+      if (q.adapter) unmergeLora(m.weights, q.adapter);
+      for (let j = 0; j < V; j++) expect(batched[i]![j]).toBeCloseTo(out[j]!, 4);
+    });
+  });
+});
+
+describe("BatchScheduler", () => {
+  it("greedy outputs are the same whether sequences run together or alone, and sequences join mid-run", async () => {
+    const m = tinyModel(12, { maxSeqLen: 48 });
+    const ads = adapters(m);
+    const tok = idTok(m.config.vocabSize);
+    const prompts = [[1, 2, 3], [4, 5, 6, 7, 8, 9, 10], [11], [12, 13]];
+    const alone: number[][] = [];
+    for (let i = 0; i < prompts.length; i++) {
+      const s = new BatchScheduler(m, tok, { maxBatch: 8 });
+      const p = s.submit(prompts[i]!, ads[i % 3] ?? null, { maxTokens: 6 + i }, false);
+      s.drain();
+      alone.push((await p).tokens);
+    }
+    const s = new BatchScheduler(m, tok, { maxBatch: 8, prefillChunk: 3 });
+    const together = [s.submit(prompts[0]!, ads[0]!, { maxTokens: 6 }, false), s.submit(prompts[1]!, ads[1]!, { maxTokens: 7 }, false)];
+    s.step();
+    s.step();
+    expect(s.running).toBe(2);
+    together.push(s.submit(prompts[2]!, ads[2]!, { maxTokens: 8 }, false), s.submit(prompts[3]!, ads[0]!, { maxTokens: 9 }, false)); // join between steps
+    s.drain();
+    const res = await Promise.all(together);
+    expect(res.map((r) => r.tokens)).toEqual(alone);
+    expect(res.map((r) => r.finishReason)).toEqual(["length", "length", "length", "length"]);
+    expect(s.running).toBe(0);
+  });
+
+  it("respects maxBatch rows and maxSequences, queueing the rest", async () => {
+    const m = tinyModel(13);
+    const s = new BatchScheduler(m, idTok(m.config.vocabSize), { maxBatch: 4, maxSequences: 2, prefillChunk: 8 });
+    const ps = [1, 2, 3].map((i) => s.submit([i, i + 1, i + 2], null, { maxTokens: 2 }, false));
+    expect(s.step()).toBe(4);
+    expect(s.running).toBe(2);
+    expect(s.waiting).toBe(1);
+    s.drain();
+    expect((await Promise.all(ps)).every((r) => r.tokens.length === 2)).toBe(true);
+  });
+
+  it("stops at a stop sequence, streams text without it, and stops at EOS", async () => {
+    const m = tinyModel(14);
+    const tok = idTok(m.config.vocabSize);
+    const s0 = new BatchScheduler(m, tok);
+    const free = s0.submit([1, 2], null, { maxTokens: 10 }, false);
+    s0.drain();
+    const full = (await free).text;
+    const stop = full.slice(3, 5);
+    const s = new BatchScheduler(m, tok);
+    let streamed = "";
+    const p = s.submit([1, 2], null, { maxTokens: 10, stop: [stop], onText: (d) => (streamed += d) }, false);
+    s.drain();
+    const r = await p;
+    expect(r.finishReason).toBe("stop");
+    expect(r.text).toBe(full.slice(0, full.indexOf(stop)));
+    expect(streamed).toBe(r.text);
+    const freeToks = (await free).tokens, eos = freeToks[2]!;
+    const s2 = new BatchScheduler(m, { ...tok, eos });
+    const p2 = s2.submit([1, 2], null, { maxTokens: 10 }, false);
+    s2.drain();
+    expect((await p2).tokens).toEqual(freeToks.slice(0, freeToks.indexOf(eos) + 1));
+    expect((await p2).finishReason).toBe("stop");
+  });
+
+  it("runs on its own from the event loop and rejects bad requests", async () => {
+    const m = tinyModel(15);
+    const s = new BatchScheduler(m, byteTokenizer(), { maxRank: 2 });
+    const r = await s.submit([1, 2, 3], null, { maxTokens: 3, temperature: 0.8, topP: 0.9, seed: 4 });
+    expect(r.tokens).toHaveLength(3);
+    await expect(s.submit([], null)).rejects.toThrow(/empty/);
+    await expect(s.submit([1], null, { temperature: -1 })).rejects.toThrow(/temperature/);
+    await expect(s.submit([1], null, { topP: 0 })).rejects.toThrow(/top_p/);
+    await expect(s.submit([999], null)).rejects.toThrow(/vocabulary/);
+    await expect(s.submit(new Array(40).fill(1), null)).rejects.toThrow(/context/);
+    await expect(s.submit([1], adapters(m)[1]!)).rejects.toThrow(/maxRank/);
+  });
+});
+
+describe("Sampler", () => {
+  it("greedy takes the argmax; a seed reproduces; top-p keeps only the nucleus", () => {
+    const logits = new Float32Array([0, 3, 1, 2.9]);
+    expect(new Sampler({ temperature: 0, topP: 1, seed: 1 }).sample(logits)).toBe(1);
+    const draw = (seed: number, topP: number) => { const s = new Sampler({ temperature: 1, topP, seed }); return Array.from({ length: 50 }, () => s.sample(logits)); };
+    expect(draw(5, 1)).toEqual(draw(5, 1));
+    expect(new Set(draw(5, 1)).size).toBeGreaterThan(2);
+    expect(new Set(draw(6, 0.5))).toEqual(new Set([1, 3]));
+  });
+});
