@@ -1,0 +1,81 @@
+// Adapter cache: tiers, LRU under a byte budget, pinning, one load for concurrent misses, metrics.
+import { describe, expect, it } from "vitest";
+import { mkdtempSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { AdapterCache, AdapterCacheError } from "./adapter-cache.ts";
+import { createLora, loraBytes } from "./lora.ts";
+import { saveAdapter, serializeAdapter } from "./peft.ts";
+import { tinyConfig } from "./test-helpers.ts";
+
+const cfg = tinyConfig();
+const lora = (id: string) => createLora(cfg, { r: 2, alpha: 2, dropout: 0, targets: ["q_proj"] }, { id, seed: id.length });
+const SIZE = loraBytes(lora("x"));
+
+function setup(budgetAdapters: number, onDisk: string[], inBlobs: string[] = []) {
+  const disk = mkdtempSync(join(tmpdir(), "engine-cache-"));
+  for (const id of onDisk) saveAdapter(join(disk, id), lora(id));
+  const blobs = new Map<string, Uint8Array>();
+  for (const id of inBlobs) {
+    const { config, weights } = serializeAdapter(lora(id));
+    blobs.set(`adapters/${id}/adapter_config.json`, new TextEncoder().encode(config));
+    blobs.set(`adapters/${id}/adapter_model.safetensors`, weights);
+  }
+  let blobGets = 0;
+  const store = { get: async (k: string) => { blobGets++; await new Promise((r) => setTimeout(r, 5)); const b = blobs.get(k); return b ? Readable.from([Buffer.from(b)]) : undefined; } };
+  const cache = new AdapterCache({ model: cfg, budgetBytes: budgetAdapters * SIZE, diskDir: disk, blobs: store });
+  return { cache, disk, gets: () => blobGets };
+}
+
+describe("AdapterCache", () => {
+  it("hits after a disk load and evicts the least recently used under the budget", async () => {
+    const { cache } = setup(2, ["a", "b", "c"]);
+    (await cache.acquire("a")).release();
+    (await cache.acquire("b")).release();
+    (await cache.acquire("a")).release(); // a is now most recent
+    (await cache.acquire("c")).release(); // evicts b
+    expect(cache.metrics).toMatchObject({ hits: 1, misses: 3, diskLoads: 3, evictions: 1 });
+    expect(cache.residentBytes).toBe(2 * SIZE);
+    (await cache.acquire("a")).release();
+    expect(cache.metrics.hits).toBe(2);
+    (await cache.acquire("b")).release();
+    expect(cache.metrics.diskLoads).toBe(4);
+    expect(cache.metrics.loadLatencyBuckets.reduce((s, b) => s + b.count, 0)).toBe(4);
+    expect(cache.loadLatencyPercentile(50)).toBeGreaterThan(0);
+  });
+
+  it("never evicts a pinned adapter; a request waits for a release instead of exceeding the budget", async () => {
+    const { cache } = setup(1, ["a", "b"]);
+    const a = await cache.acquire("a");
+    let gotB = false;
+    const pb = cache.acquire("b").then((l) => ((gotB = true), l));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(gotB).toBe(false);
+    expect(cache.residentBytes).toBeLessThanOrEqual(SIZE);
+    a.release();
+    const b = await pb;
+    expect(b.adapter.id).toBe("b");
+    expect(cache.residentBytes).toBe(SIZE);
+    b.release();
+  });
+
+  it("loads a cold adapter from the blob store once for concurrent requests, then keeps it on disk", async () => {
+    const { cache, disk, gets } = setup(4, [], ["remote"]);
+    const leases = await Promise.all(Array.from({ length: 10 }, () => cache.acquire("remote")));
+    expect(new Set(leases.map((l) => l.adapter)).size).toBe(1);
+    expect(gets()).toBe(2); // config + weights, once
+    expect(cache.metrics.blobLoads).toBe(1);
+    expect(existsSync(join(disk, "remote", "adapter_model.safetensors"))).toBe(true);
+    leases.forEach((l) => l.release());
+  });
+
+  it("rejects unknown adapters, bad ids and adapters larger than the budget", async () => {
+    const { cache } = setup(1, []);
+    await expect(cache.acquire("nope")).rejects.toMatchObject({ code: "adapter_not_found" });
+    await expect(cache.acquire("../etc")).rejects.toBeInstanceOf(AdapterCacheError);
+    const big = setup(1, []);
+    saveAdapter(join(big.disk, "big"), createLora(cfg, { r: 8, alpha: 2, dropout: 0, targets: ["q_proj", "v_proj"] }));
+    await expect(big.cache.acquire("big")).rejects.toMatchObject({ code: "adapter_too_large" });
+  });
+});
