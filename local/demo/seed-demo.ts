@@ -1,0 +1,97 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Wallet } from "ethers";
+import { DevClient } from "../dev-client.ts";
+import type { Platform } from "../platform.ts";
+import { CAPITALS } from "./capitals.ts";
+
+interface DemoState {
+  datanetId: string;
+  version: number;
+  root: string;
+  owner: { address: string; privateKey: string; apiKey: string };
+  contributor: { address: string; privateKey: string; apiKey: string };
+}
+
+/**
+ * Seeds a demo on an empty data directory, through the public API as a user
+ * would: two wallets sign in, one creates a Datanet, both upload (one JSONL
+ * file with a few bad records, one CSV file), ingest runs, the owner publishes
+ * version 1. On later starts it only reprints where to look.
+ */
+export async function seedDemo(platform: Platform, dataDir: string): Promise<void> {
+  const statePath = join(dataDir, "demo.json");
+  if (existsSync(statePath)) {
+    print(platform, JSON.parse(readFileSync(statePath, "utf8")) as DemoState, false);
+    return;
+  }
+  const anyDatanet = await platform.deps.tables.main.query({ pk: "DATANETS", index: "gsi1", limit: 1 });
+  if (anyDatanet.items.length > 0) return; // a data directory someone already uses: leave it alone
+
+  console.log("  Seeding the demo (DEMO=off skips it)…");
+  const ownerWallet = Wallet.createRandom();
+  const contributorWallet = Wallet.createRandom();
+  const owner = new DevClient(platform.url);
+  const contributor = new DevClient(platform.url);
+  await owner.signIn(new Wallet(ownerWallet.privateKey));
+  await contributor.signIn(new Wallet(contributorWallet.privateKey));
+
+  const datanet = await owner.request<{ id: string }>("POST", "/v1/datanets", {
+    name: "World capitals Q&A",
+    description: "Short instruction/answer pairs about the capital cities of the world.",
+    license: "CC-BY-4.0",
+    schema: "instruction",
+    visibility: "public",
+    tags: ["geography", "demo"],
+  });
+
+  const half = Math.ceil(CAPITALS.length / 2);
+  const jsonl = [
+    ...CAPITALS.slice(0, half).map(([country, capital]) =>
+      JSON.stringify({ instruction: `What is the capital of ${country}?`, output: `The capital of ${country} is ${capital}.` }),
+    ),
+    '{"instruction": "What is the capital of Peru?", "output": ', // cut off: invalid JSON
+    JSON.stringify({ instruction: "Name a capital.", output: "Lima.", source: "web" }), // unknown field
+    JSON.stringify({ instruction: "What is the capital of Chile?" }), // no output
+  ].join("\n");
+  const csv = [
+    "instruction,output",
+    ...CAPITALS.slice(half - 2).map(([country, capital]) => `What is the capital of ${country}?,The capital of ${country} is ${capital}.`),
+  ].join("\n");
+
+  const uploads = [
+    { client: owner, id: await owner.upload(datanet.id, "capitals-part-1.jsonl", "application/x-ndjson", Buffer.from(jsonl)) },
+    { client: contributor, id: await contributor.upload(datanet.id, "capitals-part-2.csv", "text/csv", Buffer.from(csv)) },
+  ];
+  for (const { client, id } of uploads) {
+    const result = await client.waitForUpload(datanet.id, id);
+    console.log(`    upload ${id}: ${result.status}, ${result.accepted} accepted, ${result.rejected} rejected`);
+  }
+  const version = await owner.request<{ version: number; root: string; records: number; tokens: number }>(
+    "POST",
+    `/v1/datanets/${datanet.id}/versions`,
+  );
+  const state: DemoState = {
+    datanetId: datanet.id,
+    version: version.version,
+    root: version.root,
+    owner: { address: ownerWallet.address, privateKey: ownerWallet.privateKey, apiKey: owner.apiKey! },
+    contributor: { address: contributorWallet.address, privateKey: contributorWallet.privateKey, apiKey: contributor.apiKey! },
+  };
+  writeFileSync(statePath, JSON.stringify(state, null, 2), { mode: 0o600 });
+  console.log(`    version ${version.version}: ${version.records} records, ${version.tokens} tokens, root ${version.root}`);
+  print(platform, state, true);
+}
+
+function print(platform: Platform, state: DemoState, fresh: boolean): void {
+  const base = `${platform.url}/v1/datanets/${state.datanetId}`;
+  console.log(`
+  Demo ${fresh ? "seeded" : "already seeded"} (wallets and API keys in demo.json in the data directory):
+    Datanet     ${state.datanetId}, version ${state.version}, root ${state.root}
+    Owner       ${state.owner.address}
+    Contributor ${state.contributor.address}
+  Try:
+    curl -H "Authorization: Bearer ${state.owner.apiKey}" "${base}/contributions?status=rejected"
+    curl -H "Authorization: Bearer ${state.owner.apiKey}" "${base}/versions/${state.version}"
+`);
+}

@@ -1,0 +1,176 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import type { AddressInfo } from "node:net";
+import { extname, join, normalize } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { serve, type ServerType } from "@hono/node-server";
+import {
+  DiskBlobStore,
+  OutboxStream,
+  QueuePoller,
+  SqliteQueue,
+  SqliteTableStore,
+  createLocalUploadRoutes,
+  s3ObjectCreatedEvent,
+} from "../adapters/local/index.ts";
+import { createApp } from "../api/app.ts";
+import type { App } from "../api/env.ts";
+import { defaultConfig, type PlatformConfig } from "../core/config.ts";
+import type { CoreDeps } from "../core/deps.ts";
+import { systemClock } from "../core/ports/clock.ts";
+import { QueueNames } from "../core/ports/queue.ts";
+import { createIngestHandler } from "../functions/handlers/ingest.ts";
+import { createRouteEventsHandler } from "../functions/handlers/route-events.ts";
+import { createWebhookDispatchHandler } from "../functions/handlers/webhook-dispatch.ts";
+import { buildWeb, WEB_DIST_DIR } from "../web/build.ts";
+
+export interface PlatformOptions {
+  /** Where all state lives (SQLite database, blobs, secret). Created when missing. */
+  dataDir: string;
+  /** TCP port; 0 picks a free one. Default 8787. */
+  port?: number;
+  /** Interface to listen on. Default 127.0.0.1 (the platform is for this machine). */
+  hostname?: string;
+  /** Origin clients use (SIWE domain, signed URLs). Default `http://localhost:<port>`. */
+  publicOrigin?: string;
+  /** Build and serve the web UI at `/`. Default true. */
+  web?: boolean;
+  /** Structured logs of the handlers: "INFO", "WARN" (default), "ERROR", "SILENT". */
+  logLevel?: "DEBUG" | "INFO" | "WARN" | "ERROR" | "SILENT";
+  /** Overrides of the platform's settings (limits, TTLs). */
+  config?: Partial<PlatformConfig>;
+}
+
+export interface Platform {
+  /** The origin the platform answers on, e.g. `http://localhost:8787`. */
+  url: string;
+  deps: CoreDeps;
+  app: App;
+  /** Resolves once the queues are empty, nothing is in flight and the outbox is consumed. */
+  idle(timeoutMs?: number): Promise<void>;
+  /** Stops accepting requests, lets the batches in progress finish, closes the database. */
+  stop(): Promise<void>;
+}
+
+/** Queue settings mirroring the AWS stack's (infra/lib): visibility ≥ the consumer's work, 5 receives then DLQ. */
+const QUEUE_SETTINGS = {
+  [QueueNames.ingest]: { visibilityTimeoutSeconds: 30 * 60, maxReceives: 5 },
+  [QueueNames.webhooks]: { visibilityTimeoutSeconds: 60, maxReceives: 5 },
+};
+
+/**
+ * Starts the whole platform in this process: the HTTP API (and web UI) on a
+ * local port, and the same Lambda handlers AWS runs, fed by SQLite queues and
+ * the SQLite outbox stream instead of SQS and DynamoDB Streams.
+ */
+export async function startPlatform(options: PlatformOptions): Promise<Platform> {
+  const dataDir = options.dataDir;
+  mkdirSync(dataDir, { recursive: true });
+  const db = new DatabaseSync(join(dataDir, "platform.db"));
+  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+
+  const secret = loadOrCreateSecret(join(dataDir, "secret"));
+  const config: PlatformConfig = { ...defaultConfig, allowPrivateWebhookUrls: true, ...options.config };
+  const queues = new SqliteQueue(db, { queues: QUEUE_SETTINGS });
+  const tables = {
+    main: new SqliteTableStore(db, "main", { stream: true }),
+    contributions: new SqliteTableStore(db, "contributions", { stream: false }),
+  };
+
+  // The origin depends on the port, which is known only once the server listens.
+  let app: App | undefined;
+  const server = await listen((request) => (app ? app.fetch(request) : new Response("starting", { status: 503 })), options);
+  const port = (server.address() as AddressInfo).port;
+  config.apiOrigin = options.publicOrigin ?? `http://localhost:${port}`;
+
+  const blobs = new DiskBlobStore({ root: join(dataDir, "blobs"), apiOrigin: config.apiOrigin, secret });
+  const deps: CoreDeps = { tables, blobs, queue: queues, clock: systemClock, config };
+
+  if (options.web !== false) await buildWeb();
+  app = createApp(deps, {
+    publicPrefixes: ["/local-blobs/"],
+    mount: (root) => {
+      root.route(
+        "/",
+        createLocalUploadRoutes({
+          blobs,
+          secret,
+          clock: systemClock,
+          // What S3 does on AWS: an object-created notification on the ingest queue.
+          onObjectCreated: (object) => queues.send(QueueNames.ingest, s3ObjectCreatedEvent(object)),
+        }),
+      );
+      if (options.web !== false) root.get("*", async (c, next) => (c.req.path.startsWith("/v1/") ? next() : serveWeb(c.req.path)));
+    },
+  });
+
+  const logger = new Logger({ serviceName: "model-factory-local", logLevel: options.logLevel ?? "WARN" });
+  const pollers = [
+    new QueuePoller({ queues, queue: QueueNames.ingest, batchSize: 1, handler: createIngestHandler(deps, { logger }) }),
+    new QueuePoller({ queues, queue: QueueNames.webhooks, batchSize: 10, handler: createWebhookDispatchHandler(deps, { logger }) }),
+  ];
+  const stream = new OutboxStream(db);
+  stream.subscribe({ name: "route-events", table: "main", handler: createRouteEventsHandler(deps, { logger }) });
+  for (const poller of pollers) poller.start();
+  stream.start();
+
+  return {
+    url: config.apiOrigin,
+    deps,
+    app,
+    async idle(timeoutMs = 60_000) {
+      // Each stage can feed the next (stream → webhook queue), so settle until a full pass finds nothing.
+      for (let pass = 0; pass < 3; pass++) {
+        await stream.idle({ timeoutMs });
+        for (const poller of pollers) await poller.idle({ timeoutMs });
+      }
+    },
+    async stop() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([...pollers.map((p) => p.stop()), stream.stop()]);
+      db.close();
+    },
+  };
+}
+
+function listen(fetch: (request: Request) => Response | Promise<Response>, options: PlatformOptions): Promise<ServerType> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch, port: options.port ?? 8787, hostname: options.hostname ?? "127.0.0.1" }, () => resolve(server));
+    server.once("error", reject);
+  });
+}
+
+/** The HMAC key of signed upload URLs: random once, kept with the data, readable by the owner only. */
+function loadOrCreateSecret(path: string): Buffer {
+  if (!existsSync(path)) {
+    writeFileSync(path, randomBytes(32).toString("hex"), { mode: 0o600 });
+    chmodSync(path, 0o600);
+  }
+  return Buffer.from(readFileSync(path, "utf8").trim(), "hex");
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".map": "application/json",
+  ".wasm": "application/wasm",
+};
+
+/** Serves the built web UI; unknown paths get index.html (client-side routes). */
+async function serveWeb(path: string): Promise<Response> {
+  const relative = normalize(path).replace(/^(\.\.(\/|$))+/, "").replace(/^\/+/, "");
+  for (const file of [relative || "index.html", "index.html"]) {
+    try {
+      const body = await readFile(join(WEB_DIST_DIR, file));
+      return new Response(body, { headers: { "content-type": CONTENT_TYPES[extname(file)] ?? "application/octet-stream" } });
+    } catch {
+      // try the next candidate
+    }
+  }
+  return new Response("web UI not built", { status: 404 });
+}
