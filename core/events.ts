@@ -12,6 +12,8 @@ export const EventTypes = [
   "datanet.created",
   "upload.completed",
   "datanet.version.published",
+  "datanet.version.onchain",
+  "adapter.onchain",
 ] as const;
 export type EventType = (typeof EventTypes)[number];
 
