@@ -1,0 +1,85 @@
+import { Duration, type RemovalPolicy, Validations } from "aws-cdk-lib";
+import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
+import { CorsHttpMethod, HttpApi, type HttpStage, LogGroupLogDestination } from "aws-cdk-lib/aws-apigatewayv2";
+import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
+import type { Bucket } from "aws-cdk-lib/aws-s3";
+import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
+import { Construct } from "constructs";
+import { acknowledgeBucketGrant, acknowledgeTableIndexes } from "./acknowledgments.ts";
+import { AppFunction, type FunctionEnvironment } from "./app-function.ts";
+import { DATANETS_PREFIX, UPLOADS_PREFIX } from "./datanets.ts";
+import type { Tables } from "./tables.ts";
+
+export interface ApiProps {
+  tables: Tables;
+  bucket: Bucket;
+  environment: FunctionEnvironment;
+  /** Browser origins allowed to call the API. */
+  corsOrigins: string[];
+  /** Steady-state requests per second and burst, for the whole stage. */
+  throttle: { rateLimit: number; burstLimit: number };
+  removalPolicy: RemovalPolicy;
+}
+
+/** The public HTTP API: API Gateway HTTP API → one function running the hono app. */
+export class Api extends Construct {
+  readonly httpApi: HttpApi;
+  readonly stage: HttpStage;
+  readonly handler: AppFunction;
+
+  constructor(scope: Construct, id: string, props: ApiProps) {
+    super(scope, id);
+    this.handler = new AppFunction(this, "Handler", {
+      entry: "api",
+      description: "HTTP API: the hono app",
+      environment: props.environment,
+      timeout: Duration.seconds(29),
+      memorySize: 1024,
+      removalPolicy: props.removalPolicy,
+    });
+    props.tables.main.grantReadWriteData(this.handler);
+    props.tables.contributions.grantReadWriteData(this.handler);
+    // Presigned upload URLs carry the function's rights, so only PUT under uploads/.
+    props.bucket.grantPut(this.handler, `${UPLOADS_PREFIX}*`);
+    // Publishing a version reads accepted records and writes the snapshot and tree.
+    props.bucket.grantReadWrite(this.handler, `${DATANETS_PREFIX}*`);
+    acknowledgeTableIndexes(this.handler, props.tables.main, props.tables.contributions);
+    acknowledgeBucketGrant(
+      this.handler,
+      props.bucket,
+      ["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*"],
+      [UPLOADS_PREFIX, DATANETS_PREFIX],
+    );
+
+    this.httpApi = new HttpApi(this, "HttpApi", {
+      description: "Model Factory API",
+      createDefaultStage: false,
+      defaultIntegration: new HttpLambdaIntegration("App", this.handler),
+      corsPreflight: {
+        allowOrigins: props.corsOrigins,
+        allowMethods: [CorsHttpMethod.ANY],
+        allowHeaders: ["authorization", "content-type", "idempotency-key"],
+        maxAge: Duration.hours(1),
+      },
+    });
+    const accessLogs = new LogGroup(this, "AccessLogs", { retention: RetentionDays.THREE_MONTHS, removalPolicy: props.removalPolicy });
+    this.stage = this.httpApi.addStage("Stage", {
+      stageName: "$default",
+      autoDeploy: true,
+      throttle: props.throttle,
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(accessLogs),
+        format: AccessLogFormat.jsonWithStandardFields(),
+      },
+    });
+    Validations.of(this.httpApi).acknowledge({
+      id: "AwsSolutions-APIG4",
+      reason: "Authentication is the app's (SIWE sessions and API keys, checked in the hono middleware); public routes such as sign-in need none.",
+    });
+  }
+
+  /** The base URL clients call. */
+  get url(): string {
+    return this.stage.url;
+  }
+}

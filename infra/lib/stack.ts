@@ -1,0 +1,56 @@
+import { CfnOutput, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
+import type { Construct } from "constructs";
+import { Api } from "./api.ts";
+import { Datanets } from "./datanets.ts";
+import { Tables } from "./tables.ts";
+import { Webhooks } from "./webhooks.ts";
+
+export interface ModelFactoryStackProps extends StackProps {
+  /** Origin clients use for the API; its host is the SIWE domain. */
+  apiOrigin: string;
+  /** EVM chain id SIWE messages must name. */
+  chainId: number;
+  /** Browser origins of the web app (CORS on the API and on upload PUTs). */
+  webOrigins: string[];
+  /** API stage throttle (default 50 rps, burst 100). */
+  throttle?: { rateLimit: number; burstLimit: number };
+  /** RETAIN (default) keeps tables and buckets when the stack goes; DESTROY is for throwaway stacks. */
+  removalPolicy?: RemovalPolicy;
+}
+
+/** The Datanets slice on AWS: tables, data bucket and ingest, webhooks, HTTP API. */
+export class ModelFactoryStack extends Stack {
+  readonly tables: Tables;
+  readonly datanets: Datanets;
+  readonly webhooks: Webhooks;
+  readonly api: Api;
+
+  constructor(scope: Construct, id: string, props: ModelFactoryStackProps) {
+    super(scope, id, props);
+    if (!Number.isInteger(props.chainId) || props.chainId <= 0) throw new Error(`chainId must be a positive integer, got ${props.chainId}`);
+    if (!URL.canParse(props.apiOrigin)) throw new Error(`apiOrigin must be a URL, got ${props.apiOrigin}`);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+
+    this.tables = new Tables(this, "Tables", { removalPolicy });
+    const base = {
+      TABLE_MAIN: this.tables.main.tableName,
+      TABLE_CONTRIBUTIONS: this.tables.contributions.tableName,
+      API_ORIGIN: props.apiOrigin,
+      CHAIN_ID: String(props.chainId),
+    };
+    this.datanets = new Datanets(this, "Datanets", { tables: this.tables, uploadOrigins: props.webOrigins, environment: base, removalPolicy });
+    const environment = { ...base, BUCKET: this.datanets.bucket.bucketName };
+    this.webhooks = new Webhooks(this, "Webhooks", { mainTable: this.tables.main, environment, removalPolicy });
+    this.api = new Api(this, "Api", {
+      tables: this.tables,
+      bucket: this.datanets.bucket,
+      environment,
+      corsOrigins: props.webOrigins,
+      throttle: props.throttle ?? { rateLimit: 50, burstLimit: 100 },
+      removalPolicy,
+    });
+
+    new CfnOutput(this, "ApiUrl", { value: this.api.url });
+    new CfnOutput(this, "DataBucket", { value: this.datanets.bucket.bucketName });
+  }
+}

@@ -1,0 +1,94 @@
+import { Duration, type RemovalPolicy, Validations } from "aws-cdk-lib";
+import type { Table } from "aws-cdk-lib/aws-dynamodb";
+import { FilterCriteria, FilterRule, StartingPosition } from "aws-cdk-lib/aws-lambda";
+import { DynamoEventSource, SqsDlq, SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
+import type { Queue } from "aws-cdk-lib/aws-sqs";
+import { Construct } from "constructs";
+import { acknowledgeTableIndexes } from "./acknowledgments.ts";
+import { AppFunction, type FunctionEnvironment } from "./app-function.ts";
+import { secureQueue } from "./secure-queue.ts";
+
+/** The dispatcher waits up to 10 s per delivery and runs a batch's deliveries in parallel. */
+export const DISPATCH_TIMEOUT = Duration.seconds(60);
+export const ROUTE_TIMEOUT = Duration.seconds(60);
+
+export interface WebhooksProps {
+  mainTable: Table;
+  /** Everything but the webhook queue URLs, which this construct owns. */
+  environment: FunctionEnvironment;
+  removalPolicy: RemovalPolicy;
+}
+
+/**
+ * Webhook delivery: the main table's stream → route-events (one queue message
+ * per subscribed endpoint) → webhooks queue → dispatcher. `webhooks-dlq` is
+ * both the queue's redrive target and where the dispatcher puts deliveries it
+ * gives up on, so every failed delivery is in one place.
+ */
+export class Webhooks extends Construct {
+  readonly queue: Queue;
+  readonly deadLetters: Queue;
+  /** Stream batches route-events could not process after its retries. */
+  readonly routingFailures: Queue;
+  readonly dispatchFunction: AppFunction;
+  readonly routeFunction: AppFunction;
+
+  constructor(scope: Construct, id: string, props: WebhooksProps) {
+    super(scope, id);
+    this.deadLetters = secureQueue(this, "DeadLetters");
+    this.queue = secureQueue(this, "Queue", {
+      visibilityTimeout: Duration.seconds(DISPATCH_TIMEOUT.toSeconds() * 6),
+      deadLetterQueue: { queue: this.deadLetters, maxReceiveCount: 5 },
+    });
+    this.routingFailures = secureQueue(this, "RoutingFailures");
+    Validations.of(this.routingFailures).acknowledge({
+      id: "AwsSolutions-SQS3",
+      reason: "This queue is itself the on-failure destination of the route-events stream mapping; nothing consumes it.",
+    });
+    const environment: FunctionEnvironment = {
+      ...props.environment,
+      WEBHOOKS_QUEUE_URL: this.queue.queueUrl,
+      WEBHOOKS_DLQ_URL: this.deadLetters.queueUrl,
+    };
+
+    this.routeFunction = new AppFunction(this, "RouteEvents", {
+      entry: "route-events",
+      description: "Fans domain events from the main table's stream out to subscribed webhook endpoints",
+      environment: { ...environment, WEBHOOKS_DLQ_URL: undefined },
+      timeout: ROUTE_TIMEOUT,
+      removalPolicy: props.removalPolicy,
+    });
+    this.routeFunction.addEventSource(
+      new DynamoEventSource(props.mainTable, {
+        startingPosition: StartingPosition.TRIM_HORIZON,
+        batchSize: 100,
+        maxBatchingWindow: Duration.seconds(1),
+        bisectBatchOnError: true,
+        retryAttempts: 5,
+        maxRecordAge: Duration.days(1),
+        reportBatchItemFailures: true,
+        onFailure: new SqsDlq(this.routingFailures),
+        // Only new outbox events reach the function; every other change is dropped by Lambda.
+        filters: [FilterCriteria.filter({ eventName: FilterRule.isEqual("INSERT"), dynamodb: { Keys: { pk: { S: FilterRule.beginsWith("EVENT#") } } } })],
+      }),
+    );
+    props.mainTable.grantReadWriteData(this.routeFunction);
+    this.queue.grantSendMessages(this.routeFunction);
+    acknowledgeTableIndexes(this.routeFunction, props.mainTable);
+
+    this.dispatchFunction = new AppFunction(this, "Dispatch", {
+      entry: "webhook-dispatch",
+      description: "Signs and delivers webhook messages, retrying with backoff",
+      environment,
+      timeout: DISPATCH_TIMEOUT,
+      removalPolicy: props.removalPolicy,
+    });
+    this.dispatchFunction.addEventSource(
+      new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true, maxConcurrency: 20 }),
+    );
+    props.mainTable.grantReadWriteData(this.dispatchFunction);
+    this.queue.grantSendMessages(this.dispatchFunction);
+    this.deadLetters.grantSendMessages(this.dispatchFunction);
+    acknowledgeTableIndexes(this.dispatchFunction, props.mainTable);
+  }
+}
