@@ -21,6 +21,7 @@ import { defaultConfig, type PlatformConfig } from "../core/config.ts";
 import type { CoreDeps } from "../core/deps.ts";
 import { systemClock } from "../core/ports/clock.ts";
 import { QueueNames } from "../core/ports/queue.ts";
+import type { DispatchOptions } from "../core/webhooks/index.ts";
 import { createIngestHandler } from "../functions/handlers/ingest.ts";
 import { createRouteEventsHandler } from "../functions/handlers/route-events.ts";
 import { createWebhookDispatchHandler } from "../functions/handlers/webhook-dispatch.ts";
@@ -41,6 +42,8 @@ export interface PlatformOptions {
   logLevel?: "DEBUG" | "INFO" | "WARN" | "ERROR" | "SILENT";
   /** Overrides of the platform's settings (limits, TTLs). */
   config?: Partial<PlatformConfig>;
+  /** Webhook dispatcher settings (jitter source, attempts), e.g. for tests. */
+  webhookDispatch?: DispatchOptions;
 }
 
 export interface Platform {
@@ -109,7 +112,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const logger = new Logger({ serviceName: "model-factory-local", logLevel: options.logLevel ?? "WARN" });
   const pollers = [
     new QueuePoller({ queues, queue: QueueNames.ingest, batchSize: 1, handler: createIngestHandler(deps, { logger }) }),
-    new QueuePoller({ queues, queue: QueueNames.webhooks, batchSize: 10, handler: createWebhookDispatchHandler(deps, { logger }) }),
+    new QueuePoller({ queues, queue: QueueNames.webhooks, batchSize: 10, handler: createWebhookDispatchHandler(deps, { logger, ...(options.webhookDispatch ? { dispatch: options.webhookDispatch } : {}) }) }),
   ];
   const stream = new OutboxStream(db);
   stream.subscribe({ name: "route-events", table: "main", handler: createRouteEventsHandler(deps, { logger }) });
