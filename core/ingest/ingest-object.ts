@@ -43,7 +43,7 @@ export interface IngestResult {
 const BATCH_RECORDS = 500;
 const BATCH_BYTES = 4 * 1024 ** 2;
 /** Items per `batchPut` call. */
-const PUT_CHUNK = 250;
+const PUT_CHUNK = 500;
 
 const UPLOAD_KEY = /^uploads\/([^/]+)\/([^/]+)$/;
 
