@@ -24,6 +24,8 @@ export interface ChainAddresses {
   deployer: string;
   /** Block of the first deployment transaction, where log scans can start. */
   fromBlock: number;
+  /** JSON-RPC URL of the chain, when known (the local chain's bridge). */
+  rpcUrl?: string;
 }
 
 export interface DeployOptions {

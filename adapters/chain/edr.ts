@@ -29,7 +29,8 @@ export async function startEdr(options: { chainId?: number; accounts?: number } 
   );
   const connection = await hre.network.connect("local");
   const eip1193 = connection.provider as unknown as Eip1193Provider;
-  const provider = new BrowserProvider(eip1193, chainId, { cacheTimeout: -1 });
+  // Automine answers at once; a short polling interval keeps waits for receipts short.
+  const provider = new BrowserProvider(eip1193, chainId, { cacheTimeout: -1, pollingInterval: 50 });
   // One PBKDF2 for the seed, then cheap child derivations.
   const root = HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(DEV_MNEMONIC), "m/44'/60'/0'/0");
   const wallets = Array.from({ length: options.accounts ?? 10 }, (_, i) => root.deriveChild(i).connect(provider));

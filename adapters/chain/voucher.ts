@@ -62,7 +62,7 @@ export interface TypedDataSigner {
 export async function signVoucher(signer: TypedDataSigner, domain: TypedDataDomain, voucher: Voucher): Promise<SignedVoucher> {
   const address = await signer.getAddress();
   if (getAddress(address) !== getAddress(voucher.payer)) throw new Error(`signer ${address} is not the voucher's payer ${voucher.payer}`);
-  const signature = await signer.signTypedData(domain, VOUCHER_TYPES, unsigned(voucher));
+  const signature = await signer.signTypedData(domain, VOUCHER_TYPES, { ...unsigned(voucher) });
   return { ...voucher, signature };
 }
 
