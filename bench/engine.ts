@@ -3,6 +3,7 @@
 // docs/benchmarks.md. BENCH_QUICK=1 shrinks the workloads for a smoke run.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, cpus } from "node:os";
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { AdapterCache, BASE_MODEL_DIR, BatchScheduler, createKvCache, createLora, createRunState, forward, loadHfModel, packRecords, saveAdapter, train, type LoraAdapter, type Model, type Target } from "../containers/engine/index.ts";
 
@@ -109,6 +110,17 @@ let evalTokens = 0;
 for (let i = 0; i < STEPS; i++) for (let b = 0; b < 4; b++) { const s = seqs[(i * 4 + b) % seqs.length]!; const kv = createKvCache(c), st = createRunState(c, s.tokens.length); forward(model, Array.from(s.tokens, (token, pos) => ({ token, pos, kv, adapter: null })), st); evalTokens += s.tokens.length; }
 const prefillTps = evalTokens / ((now() - t0) / 1000);
 
+// PyTorch reference (test/engine_torch_reference.py), one thread, where python3-torch is installed
+let torchTps: number | null = null;
+if (spawnSync("python3", ["-c", "import torch"]).status === 0) {
+  const adir = mkdtempSync(join(tmpdir(), "bench-torch-"));
+  saveAdapter(adir, createLora(c, { r: 8, alpha: 16, dropout: 0, targets: ["q_proj", "k_proj", "v_proj", "o_proj"] }, { seed: 1 }));
+  const py = spawnSync("python3", [join(import.meta.dirname, "..", "test", "engine_torch_reference.py"), "bench", BASE_MODEL_DIR, adir, String(QUICK ? 2 : 10)], { encoding: "utf8" });
+  if (py.status === 0) torchTps = (JSON.parse(py.stdout) as { tokens_per_sec: number }).tokens_per_sec;
+  else console.error(py.stderr);
+  rmSync(adir, { recursive: true, force: true });
+}
+
 const base = singleRes[0]!.tps, baseAgg = agg[0]!.tps;
 const fmt = (x: number) => x.toLocaleString("en-US", { maximumFractionDigits: 0 });
 log(`Measured ${new Date().toISOString().slice(0, 10)} on ${cpus()[0]?.model ?? "cpu"} (${cpus().length} cores, shared), Node ${process.version}, one thread${QUICK ? ", QUICK mode" : ""}.`);
@@ -124,6 +136,8 @@ log(`| cache hit (acquire + release) | ${hitUs.toFixed(2)} µs | | |`);
 log(`| ${fmt(NREG)} registered adapters, budget ${(budget / 1024).toFixed(0)} KiB (256 adapters) | ${served}/${NREG} served in ${regSec.toFixed(1)} s, ${regCache.metrics.evictions} evictions | max resident / budget = ${(maxResident / budget).toFixed(3)} | every request served, ≤ 1.0 |`);
 log(`| process RSS during the registry run | ${(rssBefore / 2 ** 20).toFixed(0)} → ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB | | |`);
 log(`| LoRA training (r=8 on q,k,v,o, batch 4×${c.maxSeqLen}) | ${fmt(trainTps)} tok/s, peak RSS ${(peak.rss / 2 ** 20).toFixed(0)} MiB (${(rssTrain0 / 2 ** 20).toFixed(0)} MiB before) | train / prefill = ${(trainTps / prefillTps).toFixed(3)} (prefill ${fmt(prefillTps)} tok/s) | |`);
+
+log(torchTps === null ? "| LoRA training vs PyTorch | python3-torch not installed here | | |" : `| LoRA training vs PyTorch 1-thread fp32 (same model, same LoRA) | ${fmt(trainTps)} vs ${fmt(torchTps)} tok/s | ${(trainTps / torchTps).toFixed(3)}× | |`);
 
 // write the Engine section of docs/benchmarks.md, leaving other sections alone
 if (!QUICK) {

@@ -1,0 +1,94 @@
+"""PyTorch reference of the engine's Llama + LoRA, used only by test/engine-torch-reference.test.ts.
+
+Reads a model in HF layout (fp32 safetensors read by hand, no extra packages), a PEFT adapter,
+and token/target ids; prints logits, the mean cross-entropy and the LoRA gradients as JSON.
+Written independently of the TypeScript code: HF LlamaForCausalLM semantics (rotate_half RoPE).
+"""
+import json, struct, sys
+import torch
+
+BENCH = len(sys.argv) > 1 and sys.argv[1] == "bench"
+
+def read_st(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    hdr = json.loads(b[8:8 + n])
+    out = {}
+    for k, v in hdr.items():
+        if k == "__metadata__":
+            continue
+        s, e = v["data_offsets"]
+        t = torch.frombuffer(bytearray(b[8 + n + s:8 + n + e]), dtype=torch.float32).reshape(v["shape"])
+        out[k] = t.double() if not BENCH else t.clone()
+    return out
+
+if BENCH:  # bench <model_dir> <adapter_dir> <steps>: LoRA training tokens/s
+    torch.set_num_threads(1)
+    model_dir, adapter_dir, ids_json = sys.argv[2], sys.argv[3], json.dumps({"tokens": [1], "targets": [1]})
+else:
+    model_dir, adapter_dir, ids_json = sys.argv[1:4]
+cfg = json.load(open(f"{model_dir}/config.json"))
+W = read_st(f"{model_dir}/model.safetensors")
+acfg = json.load(open(f"{adapter_dir}/adapter_config.json"))
+A = {k: v.requires_grad_(True) for k, v in read_st(f"{adapter_dir}/adapter_model.safetensors").items()}
+scale = acfg["lora_alpha"] / acfg["r"]
+ids = json.loads(ids_json)
+tokens, targets = torch.tensor(ids["tokens"]), torch.tensor(ids["targets"])
+
+DT = torch.float32 if BENCH else torch.float64
+D, H, KV = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
+hd, eps = D // H, cfg["rms_norm_eps"]
+
+def rms(x, w):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+
+def lin(x, l, mod, path):
+    y = x @ W[f"model.layers.{l}.{path}.{mod}.weight"].T
+    ka = f"base_model.model.model.layers.{l}.{path}.{mod}.lora_A.weight"
+    if ka in A:
+        y = y + scale * (x @ A[ka].T) @ A[ka.replace("lora_A", "lora_B")].T
+    return y
+
+def run(tokens, targets):
+    T = len(tokens)
+    inv = 1.0 / (cfg["rope_theta"] ** (torch.arange(0, hd, 2, dtype=DT) / hd))
+    ang = torch.outer(torch.arange(T, dtype=DT), inv)
+    cos, sin = torch.cat([ang.cos()] * 2, -1), torch.cat([ang.sin()] * 2, -1)
+    def rope(x):  # (heads, T, hd)
+        x1, x2 = x[..., : hd // 2], x[..., hd // 2:]
+        return x * cos + torch.cat([-x2, x1], -1) * sin
+
+    x = W["model.embed_tokens.weight"][tokens]
+    mask = torch.full((T, T), float("-inf"), dtype=DT).triu(1)
+    for l in range(cfg["num_hidden_layers"]):
+        h = rms(x, W[f"model.layers.{l}.input_layernorm.weight"])
+        q = rope(lin(h, l, "q_proj", "self_attn").view(T, H, hd).transpose(0, 1))
+        k = rope(lin(h, l, "k_proj", "self_attn").view(T, KV, hd).transpose(0, 1)).repeat_interleave(H // KV, 0)
+        v = lin(h, l, "v_proj", "self_attn").view(T, KV, hd).transpose(0, 1).repeat_interleave(H // KV, 0)
+        att = torch.softmax(q @ k.transpose(1, 2) / hd ** 0.5 + mask, -1) @ v
+        x = x + lin(att.transpose(0, 1).reshape(T, D), l, "o_proj", "self_attn")
+        h = rms(x, W[f"model.layers.{l}.post_attention_layernorm.weight"])
+        x = x + lin(torch.nn.functional.silu(lin(h, l, "gate_proj", "mlp")) * lin(h, l, "up_proj", "mlp"), l, "down_proj", "mlp")
+    x = rms(x, W["model.norm.weight"])
+    logits = x @ W.get("lm_head.weight", W["model.embed_tokens.weight"]).T
+    loss = torch.nn.functional.cross_entropy(logits, targets, ignore_index=-1)
+    return logits, loss
+
+if BENCH:
+    import time
+    steps, B, T = int(sys.argv[4]), 4, cfg["max_position_embeddings"]
+    g = torch.Generator().manual_seed(0)
+    opt = torch.optim.AdamW(list(A.values()), lr=1e-3)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        opt.zero_grad()
+        for _ in range(B):
+            seq = torch.randint(0, cfg["vocab_size"], (T + 1,), generator=g)
+            _, loss = run(seq[:-1], seq[1:])
+            (loss / B).backward()
+        opt.step()
+    print(json.dumps({"tokens_per_sec": steps * B * T / (time.perf_counter() - t0)}))
+    sys.exit(0)
+logits, loss = run(tokens, targets)
+loss.backward()
+print(json.dumps({"logits": logits.detach().flatten().tolist(), "loss": loss.item(), "grads": {k: v.grad.flatten().tolist() for k, v in A.items()}}))
