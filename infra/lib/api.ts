@@ -42,12 +42,13 @@ export class Api extends Construct {
     // Presigned upload URLs carry the function's rights, so only PUT under uploads/.
     props.bucket.grantPut(this.handler, `${UPLOADS_PREFIX}*`);
     // Publishing a version reads accepted records and writes the snapshot and tree.
-    props.bucket.grantReadWrite(this.handler, `${DATANETS_PREFIX}*`);
+    props.bucket.grantRead(this.handler, `${DATANETS_PREFIX}*`);
+    props.bucket.grantPut(this.handler, `${DATANETS_PREFIX}*`);
     acknowledgeTableIndexes(this.handler, props.tables.main, props.tables.contributions);
     acknowledgeBucketGrant(
       this.handler,
       props.bucket,
-      ["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*"],
+      ["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*"],
       [UPLOADS_PREFIX, DATANETS_PREFIX],
     );
 

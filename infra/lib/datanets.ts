@@ -98,8 +98,8 @@ export class Datanets extends Construct {
       }),
     );
     this.bucket.grantRead(this.ingestFunction, `${UPLOADS_PREFIX}*`);
+    // Writes (and on a rerun, replaces or deletes) the accepted-records file.
     this.bucket.grantReadWrite(this.ingestFunction, `${DATANETS_PREFIX}*`);
-    this.bucket.grantDelete(this.ingestFunction, `${DATANETS_PREFIX}*`);
     props.tables.main.grantReadWriteData(this.ingestFunction);
     props.tables.contributions.grantReadWriteData(this.ingestFunction);
     acknowledgeTableIndexes(this.ingestFunction, props.tables.main, props.tables.contributions);

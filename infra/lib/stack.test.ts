@@ -1,0 +1,31 @@
+import { describe, expect, it } from "vitest";
+import { testStack } from "./test-stack.ts";
+
+const { template, nagReport } = testStack();
+
+describe("ModelFactoryStack", () => {
+  it("passes cdk-nag's AWS Solutions checks, every exception acknowledged with a reason", () => {
+    const report = nagReport();
+    const findings = report.violations.flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} at ${r.locations?.join(", ") ?? r.resourceLogicalId}`));
+    expect(findings).toEqual([]);
+    expect(report.success).toBe(true);
+  });
+
+  it("runs every function on Node 24, ARM64, with tracing and a log group that expires", () => {
+    const functions = Object.values(template.findResources("AWS::Lambda::Function")).filter((f) => f.Properties.Runtime?.startsWith("nodejs24"));
+    expect(functions).toHaveLength(4);
+    for (const fn of functions) {
+      expect(fn.Properties.Architectures).toEqual(["arm64"]);
+      expect(fn.Properties.TracingConfig).toEqual({ Mode: "Active" });
+    }
+    for (const group of Object.values(template.findResources("AWS::Logs::LogGroup"))) expect(group.Properties.RetentionInDays).toBeGreaterThan(0);
+  });
+
+  it("refuses a bad chain id or API origin", async () => {
+    const { App } = await import("aws-cdk-lib");
+    const { ModelFactoryStack } = await import("./stack.ts");
+    const base = { apiOrigin: "https://api.example.com", chainId: 1, webOrigins: [] };
+    expect(() => new ModelFactoryStack(new App(), "Bad1", { ...base, chainId: 0 })).toThrow(/chainId/);
+    expect(() => new ModelFactoryStack(new App(), "Bad2", { ...base, apiOrigin: "nope" })).toThrow(/apiOrigin/);
+  });
+});
