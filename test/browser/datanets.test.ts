@@ -35,7 +35,7 @@ describe.skipIf(!hasChromium)("Datanets web UI (Chromium)", () => {
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), "mf-browser-"));
-    platform = await startPlatform({ dataDir, port: 0, demo: false });
+    platform = await startPlatform({ dataDir, port: 0 });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
