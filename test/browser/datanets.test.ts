@@ -114,6 +114,17 @@ describe.skipIf(!hasChromium)("Datanets web UI (Chromium)", () => {
     expect(await verdict.textContent()).toContain("✓");
     await shot("4-verified");
 
+    // A real drop event on the zone (the path a person's drag takes) uploads too.
+    await page.getByTestId("dropzone").evaluate((zone) => {
+      const data = new DataTransfer();
+      data.items.add(new File(['{"text":"Dropped onto the zone, not picked."}\n'], "dropped.jsonl"));
+      zone.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+    });
+    const dropped = page.getByTestId("upload-row").filter({ hasText: "dropped.jsonl" });
+    await dropped.and(page.locator('[data-phase="done"]')).waitFor({ timeout: 60_000 });
+    expect(await dropped.getByTestId("accepted-count").textContent()).toBe("1 accepted");
+    expect(await dropped.getByTestId("rejected-count").textContent()).toBe("0 rejected");
+
     // The list finds it by search and by tag.
     await page.getByRole("link", { name: "Datanets", exact: true }).first().click();
     await page.getByLabel("Tag").fill("provenance");

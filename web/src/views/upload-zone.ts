@@ -4,7 +4,7 @@ import { formatBytes, formatCount } from "../format.ts";
 import { uploadFile, type UploadStage } from "../upload/upload-file.ts";
 import { isAbort } from "./common.ts";
 
-const ACCEPT = ".jsonl,.ndjson,.csv,.txt,.json,application/x-ndjson,text/csv,text/plain";
+const ACCEPT = ".jsonl,.ndjson,.csv,.txt,application/x-ndjson,text/csv,text/plain";
 
 /**
  * The drop zone: drag files onto it or pick them; each file is hashed,
