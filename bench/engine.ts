@@ -112,10 +112,11 @@ const prefillTps = evalTokens / ((now() - t0) / 1000);
 
 // PyTorch reference (test/engine_torch_reference.py), one thread, where python3-torch is installed
 let torchTps: number | null = null;
-if (spawnSync("python3", ["-c", "import torch"]).status === 0) {
+const python = ["python3", "/usr/bin/python3"].find((p) => spawnSync(p, ["-c", "import torch"]).status === 0);
+if (python) {
   const adir = mkdtempSync(join(tmpdir(), "bench-torch-"));
   saveAdapter(adir, createLora(c, { r: 8, alpha: 16, dropout: 0, targets: ["q_proj", "k_proj", "v_proj", "o_proj"] }, { seed: 1 }));
-  const py = spawnSync("python3", [join(import.meta.dirname, "..", "test", "engine_torch_reference.py"), "bench", BASE_MODEL_DIR, adir, String(QUICK ? 2 : 10)], { encoding: "utf8" });
+  const py = spawnSync(python, [join(import.meta.dirname, "..", "test", "engine_torch_reference.py"), "bench", BASE_MODEL_DIR, adir, String(QUICK ? 2 : 10)], { encoding: "utf8" });
   if (py.status === 0) torchTps = (JSON.parse(py.stdout) as { tokens_per_sec: number }).tokens_per_sec;
   else console.error(py.stderr);
   rmSync(adir, { recursive: true, force: true });

@@ -12,7 +12,9 @@ import { peftTensorName, saveAdapter } from "../containers/engine/peft.ts";
 import { backward, createGrads, forwardTrain } from "../containers/engine/train-graph.ts";
 import { tinyModel } from "../containers/engine/test-helpers.ts";
 
-const hasTorch = spawnSync("python3", ["-c", "import torch"]).status === 0;
+// Debian's python3-torch lives in /usr/bin/python3, which a pyenv "python3" on PATH may hide
+const python = ["python3", "/usr/bin/python3"].find((p) => spawnSync(p, ["-c", "import torch"]).status === 0);
+const hasTorch = python !== undefined;
 const script = fileURLToPath(new URL("./engine_torch_reference.py", import.meta.url));
 
 describe.skipIf(!hasTorch)("engine vs PyTorch reference", () => {
@@ -23,7 +25,7 @@ describe.skipIf(!hasTorch)("engine vs PyTorch reference", () => {
     saveHfModel(join(dir, "model"), m);
     saveAdapter(join(dir, "adapter"), a);
     const tokens = [5, 100, 7, 259, 3, 3, 42, 8], targets = [100, 7, 259, 3, -1, 42, 8, 1];
-    const py = spawnSync("python3", [script, join(dir, "model"), join(dir, "adapter"), JSON.stringify({ tokens, targets })], { encoding: "utf8", maxBuffer: 1 << 26 });
+    const py = spawnSync(python!, [script, join(dir, "model"), join(dir, "adapter"), JSON.stringify({ tokens, targets })], { encoding: "utf8", maxBuffer: 1 << 26 });
     expect(py.status, py.stderr).toBe(0);
     const ref = JSON.parse(py.stdout) as { logits: number[]; loss: number; grads: Record<string, number[]> };
     const { loss, tape } = forwardTrain(m, a, tokens, targets, null);
