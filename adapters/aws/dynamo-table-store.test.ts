@@ -95,6 +95,14 @@ describe("DynamoTableStore (SDK mock)", () => {
     await expect(store.transact([{ put: { pk: "P", sk: "1" } }, { put: { pk: "P", sk: "2" } }])).rejects.toBe(conflict);
   });
 
+  it("refuses a key named twice and sends nothing for an empty transaction", async () => {
+    await expect(store.transact([{ put: { pk: "A", sk: "1" } }, { check: { pk: "A", sk: "1" }, condition: { exists: true } }])).rejects.toThrow(
+      /at most once/,
+    );
+    await store.transact([]);
+    expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(0);
+  });
+
   it("refuses more than 100 operations before calling DynamoDB", async () => {
     const ops = Array.from({ length: 101 }, (_, i) => ({ put: { pk: "P", sk: String(i) } }));
     await expect(store.transact(ops)).rejects.toThrow(/at most 100/);
