@@ -9,7 +9,7 @@ import type {
   RegisterAdapterRequest,
   TxState,
 } from "../../core/chain/chain.ts";
-import { ChainNotReadyError, ChainRevertedError } from "../../core/chain/errors.ts";
+import { ChainNotReadyError, ChainRevertedError, ChainUnavailableError } from "../../core/chain/errors.ts";
 import { artifacts } from "../../contracts/artifacts/index.ts";
 import type { ChainAddresses } from "../../contracts/deploy.ts";
 import { attributionFingerprint, datanetKey, sortSources } from "./fingerprint.ts";
@@ -129,8 +129,13 @@ export class EthersChain implements Chain {
     return sortSources(request.sources.map((s) => ({ datanetId: datanetKey(s.datanetId), version: s.version, root: s.root, weightBps: s.weightBps })));
   }
 
-  #read<T>(fn: () => Promise<T>): Promise<T> {
-    return withRetry(fn, isTransientRpcError, this.#options.retry);
+  async #read<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await withRetry(fn, isTransientRpcError, this.#options.retry);
+    } catch (error) {
+      if (isTransientRpcError(error)) throw new ChainUnavailableError(`RPC failed: ${(error as Error).message}`, { cause: error });
+      throw error;
+    }
   }
 
   /** The last log matching a filter since the deployment block, in windows the RPC accepts; undefined when none or when the RPC refuses. */

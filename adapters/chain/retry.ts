@@ -35,13 +35,17 @@ const TRANSIENT_CODES = new Set(["NETWORK_ERROR", "TIMEOUT", "SERVER_ERROR", "EC
  * missing funds are not.
  */
 export function isTransientRpcError(error: unknown): boolean {
-  const e = error as { code?: unknown; status?: unknown; error?: { code?: unknown }; info?: { responseStatus?: string }; message?: unknown; cause?: unknown };
+  type RpcLike = { code?: unknown; message?: unknown };
+  const e = error as RpcLike & { status?: unknown; data?: unknown; error?: RpcLike; info?: { responseStatus?: string; error?: RpcLike }; cause?: unknown };
   if (!e || typeof e !== "object") return false;
+  // JSON-RPC: -32005 limit exceeded / rate limited; -32603 internal error.
+  const inner = [e.error, e.info?.error].find((x) => x && typeof x.code === "number");
+  const innerTransient = inner?.code === -32005 || inner?.code === -32603;
+  // ethers reports any failed eth_call/estimateGas as CALL_EXCEPTION; a real revert carries data ("0x" at least).
+  if (e.code === "CALL_EXCEPTION") return e.data == null && innerTransient;
   if (typeof e.code === "string" && TRANSIENT_CODES.has(e.code)) return true;
   if (typeof e.status === "number" && (e.status === 429 || e.status >= 500)) return true;
-  // JSON-RPC: -32005 limit exceeded / rate limited; -32603 internal error.
-  const rpc = typeof e.error?.code === "number" ? e.error.code : undefined;
-  if (rpc === -32005 || rpc === -32603) return true;
+  if (innerTransient) return true;
   if (typeof e.info?.responseStatus === "string" && /^(429|5\d\d)/.test(e.info.responseStatus)) return true;
   if (typeof e.message === "string" && /fetch failed|socket hang up|rate limit|too many requests|timeout/i.test(e.message)) return true;
   return e.cause !== undefined && e.cause !== error && isTransientRpcError(e.cause);

@@ -1,5 +1,6 @@
 import { Interface, type InterfaceAbi } from "ethers";
 import { artifacts } from "../../contracts/artifacts/index.ts";
+import { isTransientRpcError } from "./retry.ts";
 
 /** Every error the platform's contracts can raise (their custom errors are uniquely named). */
 const errors = new Interface(
@@ -43,7 +44,7 @@ export function revertReason(error: unknown): string {
   return typeof e?.message === "string" ? e.message : String(error);
 }
 
-/** Whether an ethers error is a revert (at estimation, call, or in a receipt). */
+/** Whether an ethers error is a revert (at estimation, call, or in a receipt), not a node failure dressed as one. */
 export function isRevert(error: unknown): boolean {
-  return (error as { code?: unknown })?.code === "CALL_EXCEPTION";
+  return (error as { code?: unknown })?.code === "CALL_EXCEPTION" && !isTransientRpcError(error);
 }
