@@ -7,7 +7,11 @@ import type { App } from "../env.ts";
 import { bearer, errorResponses, json, jsonBody } from "../openapi.ts";
 
 const NonceResult = z
-  .object({ nonce: z.string().meta({ description: "Put in the EIP-4361 message's `Nonce:` field; valid once, for a few minutes" }) })
+  .object({
+    nonce: z.string().meta({ description: "Put in the EIP-4361 message's `Nonce:` field; valid once, for a few minutes" }),
+    domain: z.string().meta({ description: "What the message's domain must be: this API's host" }),
+    chainId: z.number().int().meta({ description: "What the message's `Chain ID:` must be" }),
+  })
   .meta({ id: "Nonce" });
 
 const nonceRoute = createRoute({
@@ -42,7 +46,9 @@ const meRoute = createRoute({
 
 /** Sign-in routes (public) and `GET /v1/me`. */
 export function authRoutes(app: App, deps: CoreDeps): void {
-  app.openapi(nonceRoute, async (c) => c.json(await issueNonce(deps), 200));
+  app.openapi(nonceRoute, async (c) =>
+    c.json({ ...(await issueNonce(deps)), domain: new URL(deps.config.apiOrigin).host, chainId: deps.config.chainId }, 200),
+  );
   app.openapi(siweRoute, async (c) => c.json(await signIn(deps, c.req.valid("json")), 200));
   app.openapi(meRoute, (c) => c.json({ address: c.get("caller").address }, 200));
 }
