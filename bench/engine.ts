@@ -31,10 +31,11 @@ function decodeTokensPerSec(m: Model, adapter: LoraAdapter | null, tokens: numbe
 const N1 = QUICK ? 200 : 2000;
 decodeTokensPerSec(model, null, 100); // warm up the JIT
 const single: Array<[string, LoraAdapter | null]> = [["base", null], ["r=8 on q,v", mkLora(1)], ["r=16 on all 7 projections", mkLora(2, 16, ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])]];
-const singleRes = single.map(([name, a]) => {
-  const best = Math.max(decodeTokensPerSec(model, a, N1), decodeTokensPerSec(model, a, N1));
-  return { name, tps: best };
-});
+// variants interleaved round by round and the best round kept, so load from other processes on
+// this shared machine hits every variant alike
+const ROUNDS = QUICK ? 2 : 5;
+const singleRes = single.map(([name]) => ({ name, tps: 0 }));
+for (let r = 0; r < ROUNDS; r++) single.forEach(([, a], i) => (singleRes[i]!.tps = Math.max(singleRes[i]!.tps, decodeTokensPerSec(model, a, N1))));
 
 // 2. 64 concurrent streams over 1 / 64 / 1,024 distinct adapters vs 64 streams on the base
 async function aggregate(nAdapters: number, adapters: LoraAdapter[], requests: number, maxTokens: number): Promise<number> {
@@ -50,10 +51,11 @@ async function aggregate(nAdapters: number, adapters: LoraAdapter[], requests: n
   return (requests * maxTokens) / sec;
 }
 const pool = Array.from({ length: 1024 }, (_, i) => mkLora(100 + i));
-const REQ = QUICK ? 64 : 1024, TOK = QUICK ? 8 : 32;
+const REQ = QUICK ? 64 : 256, TOK = QUICK ? 8 : 32;
 await aggregate(0, pool, 64, 4); // warm-up
-const agg: Array<{ name: string; tps: number }> = [];
-for (const n of [0, 1, 64, 1024]) agg.push({ name: n === 0 ? "base only" : `${n} adapter${n > 1 ? "s" : ""}`, tps: await aggregate(n, pool, REQ, TOK) });
+const variants = [0, 1, 64, 1024];
+const agg = variants.map((n) => ({ name: n === 0 ? "base only" : `${n} adapter${n > 1 ? "s" : ""}`, tps: 0 }));
+for (let r = 0; r < Math.min(ROUNDS, 3); r++) for (const [i, n] of variants.entries()) agg[i]!.tps = Math.max(agg[i]!.tps, await aggregate(n, pool, REQ, TOK));
 
 // 3. cold loads from disk (p50, p99) and the cost of a hit
 const disk = mkdtempSync(join(tmpdir(), "bench-adapters-"));
@@ -125,6 +127,7 @@ if (python) {
 const base = singleRes[0]!.tps, baseAgg = agg[0]!.tps;
 const fmt = (x: number) => x.toLocaleString("en-US", { maximumFractionDigits: 0 });
 log(`Measured ${new Date().toISOString().slice(0, 10)} on ${cpus()[0]?.model ?? "cpu"} (${cpus().length} cores, shared), Node ${process.version}, one thread${QUICK ? ", QUICK mode" : ""}.`);
+log(`Each throughput is the best of ${ROUNDS} interleaved rounds; the 64-stream runs serve ${REQ} requests of ${TOK} tokens (prompt "The State of the Union", temperature 0.8), tokens/s counting generated tokens over wall time including prefill.`);
 log(`Model: the committed base model (${c.dim} wide, ${c.nLayers} layers, ${c.nHeads}/${c.nKvHeads} heads, vocab ${c.vocabSize}, fp32).`);
 log("");
 log("| benchmark | result | ratio | target |");

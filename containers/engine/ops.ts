@@ -5,25 +5,37 @@
 
 export type Arr = Float32Array | Float64Array;
 
-/** out(T,d) = x(T,n) · w(d,n)ᵀ — one pass over w serves all T rows (the batched base matmul). */
+/**
+ * out(T,d) = x(T,n) · w(d,n)ᵀ — one pass over w serves all T rows (the batched base matmul).
+ * Four output rows at a time: each x value loaded once feeds four multiply-adds.
+ */
 export function matmul(out: Arr, x: Arr, w: Arr, T: number, n: number, d: number): void {
-  for (let i = 0; i < d; i++) {
-    const wi = i * n;
+  let i = 0;
+  for (; i + 3 < d; i += 4) {
+    const w0 = i * n, w1 = w0 + n, w2 = w1 + n, w3 = w2 + n;
     for (let t = 0; t < T; t++) {
       const xt = t * n;
-      // 4 independent accumulators let the CPU overlap the multiply-adds
       let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      let j = 0;
-      for (; j + 3 < n; j += 4) {
-        s0 += w[wi + j]! * x[xt + j]!;
-        s1 += w[wi + j + 1]! * x[xt + j + 1]!;
-        s2 += w[wi + j + 2]! * x[xt + j + 2]!;
-        s3 += w[wi + j + 3]! * x[xt + j + 3]!;
+      for (let j = 0; j < n; j++) {
+        const xv = x[xt + j]!;
+        s0 += w[w0 + j]! * xv;
+        s1 += w[w1 + j]! * xv;
+        s2 += w[w2 + j]! * xv;
+        s3 += w[w3 + j]! * xv;
       }
-      for (; j < n; j++) s0 += w[wi + j]! * x[xt + j]!;
-      out[t * d + i] = s0 + s1 + s2 + s3;
+      const o = t * d + i;
+      out[o] = s0;
+      out[o + 1] = s1;
+      out[o + 2] = s2;
+      out[o + 3] = s3;
     }
   }
+  for (; i < d; i++) // the d % 4 leftover rows
+    for (let t = 0; t < T; t++) {
+      let s = 0;
+      for (let j = 0; j < n; j++) s += w[i * n + j]! * x[t * n + j]!;
+      out[t * d + i] = s;
+    }
 }
 
 /** Backward of matmul: dx(T,n) += dy·w, and dw(d,n) += dyᵀ·x when dw is given. */
