@@ -21,8 +21,7 @@ function check(inp: Arr, analytic: Arr, lossOf: () => number): void {
 const dot = (a: Arr, b: Arr) => { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!; return s; };
 
 describe("op gradients (finite differences, fp64)", () => {
-  it("matmul: dx and dw", () => {
-    const T = 3, n = 5, d = 4;
+  it.each([[3, 5, 4], [6, 3, 7]])("matmul: dx and dw (T=%i, n=%i, d=%i)", (T, n, d) => {
     const x = randArr(T * n, 1), w = randArr(d * n, 2), R = randArr(T * d, 3);
     const out = new Float64Array(T * d);
     const L = () => (matmul(out, x, w, T, n, d), dot(out, R));

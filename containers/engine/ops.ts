@@ -38,18 +38,39 @@ export function matmul(out: Arr, x: Arr, w: Arr, T: number, n: number, d: number
     }
 }
 
-/** Backward of matmul: dx(T,n) += dy·w, and dw(d,n) += dyᵀ·x when dw is given. */
+/**
+ * Backward of matmul: dx(T,n) += dy·w, and dw(d,n) += dyᵀ·x when dw is given.
+ * Blocked by four (outputs for dx, rows for dw) so each accumulator load serves four products.
+ */
 export function matmulBackward(dx: Arr | null, dw: Arr | null, dy: Arr, x: Arr, w: Arr, T: number, n: number, d: number): void {
-  for (let t = 0; t < T; t++) {
-    const xt = t * n;
-    for (let i = 0; i < d; i++) {
-      const g = dy[t * d + i]!;
-      if (g === 0) continue;
-      const wi = i * n;
-      if (dx) for (let j = 0; j < n; j++) dx[xt + j] = dx[xt + j]! + (g * w[wi + j]!);
-      if (dw) for (let j = 0; j < n; j++) dw[wi + j] = dw[wi + j]! + (g * x[xt + j]!);
+  if (dx)
+    for (let t = 0; t < T; t++) {
+      const xt = t * n, dt = t * d;
+      let i = 0;
+      for (; i + 3 < d; i += 4) {
+        const g0 = dy[dt + i]!, g1 = dy[dt + i + 1]!, g2 = dy[dt + i + 2]!, g3 = dy[dt + i + 3]!;
+        const w0 = i * n, w1 = w0 + n, w2 = w1 + n, w3 = w2 + n;
+        for (let j = 0; j < n; j++) dx[xt + j] = dx[xt + j]! + g0 * w[w0 + j]! + g1 * w[w1 + j]! + g2 * w[w2 + j]! + g3 * w[w3 + j]!;
+      }
+      for (; i < d; i++) {
+        const g = dy[dt + i]!, wi = i * n;
+        for (let j = 0; j < n; j++) dx[xt + j] = dx[xt + j]! + g * w[wi + j]!;
+      }
     }
-  }
+  if (dw)
+    for (let i = 0; i < d; i++) {
+      const wi = i * n;
+      let t = 0;
+      for (; t + 3 < T; t += 4) {
+        const g0 = dy[t * d + i]!, g1 = dy[(t + 1) * d + i]!, g2 = dy[(t + 2) * d + i]!, g3 = dy[(t + 3) * d + i]!;
+        const x0 = t * n, x1 = x0 + n, x2 = x1 + n, x3 = x2 + n;
+        for (let j = 0; j < n; j++) dw[wi + j] = dw[wi + j]! + g0 * x[x0 + j]! + g1 * x[x1 + j]! + g2 * x[x2 + j]! + g3 * x[x3 + j]!;
+      }
+      for (; t < T; t++) {
+        const g = dy[t * d + i]!, xt = t * n;
+        for (let j = 0; j < n; j++) dw[wi + j] = dw[wi + j]! + g * x[xt + j]!;
+      }
+    }
 }
 
 /** out = x / rms(x) * w per row of n; returns nothing, rows are independent. */
