@@ -20,7 +20,7 @@ const SEED = 1234;
 const FIRST_YEAR = 1934;
 const VOCAB = 512;
 const CONFIG: Config = { dim: 96, hiddenDim: 256, nLayers: 4, nHeads: 4, nKvHeads: 2, vocabSize: VOCAB, maxSeqLen: 128, ropeTheta: 10000, normEps: 1e-5, tieEmbeddings: true };
-const STEPS = Number(process.env.BASE_MODEL_STEPS ?? 640);
+const STEPS = Number(process.env.BASE_MODEL_STEPS ?? 1100);
 const TRAIN: Partial<TrainConfig> = {
   steps: STEPS, batchSize: 8, gradAccum: 1, lr: 3e-3, warmupSteps: 20, minLrRatio: 0.1, weightDecay: 0.1, beta2: 0.99,
   clipNorm: 1, evalEvery: 50, evalSequences: 24, seed: SEED, trainBase: true,
