@@ -1,0 +1,89 @@
+import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
+import { Logger } from "@aws-lambda-powertools/logger";
+import type { AttributeValue } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { unmarshall } from "@aws-sdk/util-dynamodb";
+import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
+import { JsonRpcProvider } from "ethers";
+import { z } from "zod";
+import { routeChainSyncChange } from "../../core/chain/route-change.ts";
+import type { ChainSyncDeps } from "../../core/chain/sync-record.ts";
+import { defaultConfig } from "../../core/config.ts";
+import { systemClock } from "../../core/ports/clock.ts";
+import type { Item } from "../../core/ports/tables.ts";
+import { DynamoTableStore, documentClientOptions } from "../aws/dynamo-table-store.ts";
+import { EthersChain } from "./ethers-chain.ts";
+import { loadChainSecret, walletFromSecret } from "./secret-signer.ts";
+
+/** The chain-sync function's environment (set by infra/lib/chain-sync.ts); the key itself is in Secrets Manager. */
+export const ChainSyncEnvSchema = z.object({
+  TABLE_MAIN: z.string().min(1),
+  API_ORIGIN: z.url(),
+  CHAIN_ID: z.coerce.number().int().positive(),
+  /** JSON of ChainAddresses (what contracts/deploy.ts wrote). */
+  CHAIN_ADDRESSES: z.string().min(2),
+  CHAIN_SIGNER_SECRET_ID: z.string().min(1),
+  /** Optional when the secret carries the RPC URL. */
+  CHAIN_RPC_URL: z.url().optional(),
+});
+
+const AddressesSchema = z.object({
+  chainId: z.number().int().positive(),
+  datanetRegistry: z.string(),
+  adapterRegistry: z.string(),
+  paymentEscrow: z.string(),
+  rewardsDistributor: z.string(),
+  token: z.string(),
+  deployer: z.string(),
+  fromBlock: z.number().int().nonnegative(),
+});
+
+/** Chain-sync deps on DynamoDB and an RPC, with the key from Secrets Manager; built once per cold start. */
+export async function awsChainSyncDeps(env: Record<string, string | undefined> = process.env): Promise<ChainSyncDeps> {
+  const vars = ChainSyncEnvSchema.parse(env);
+  const addresses = AddressesSchema.parse(JSON.parse(vars.CHAIN_ADDRESSES));
+  if (addresses.chainId !== vars.CHAIN_ID) throw new Error(`CHAIN_ADDRESSES are for chain ${addresses.chainId}, not ${vars.CHAIN_ID}`);
+  const secret = await loadChainSecret(new SecretsManagerClient({}), vars.CHAIN_SIGNER_SECRET_ID);
+  const rpcUrl = secret.rpcUrl ?? vars.CHAIN_RPC_URL;
+  if (!rpcUrl) throw new Error("no RPC URL: set CHAIN_RPC_URL or put rpcUrl in the signer secret");
+  const provider = new JsonRpcProvider(rpcUrl, vars.CHAIN_ID, { staticNetwork: true });
+  const doc = DynamoDBDocumentClient.from(new DynamoDBClient({}), documentClientOptions);
+  const main = new DynamoTableStore(doc, vars.TABLE_MAIN);
+  return {
+    // Chain sync touches only the main table.
+    tables: { main, contributions: main },
+    clock: systemClock,
+    config: { ...defaultConfig, apiOrigin: vars.API_ORIGIN, chainId: vars.CHAIN_ID },
+    // A receipt wait shorter than the function timeout, so a slow chain is a retry, not a killed invocation.
+    chain: new EthersChain(walletFromSecret(secret, provider), addresses, { receiptTimeoutMs: 90_000 }),
+  };
+}
+
+/**
+ * The chain-sync Lambda: main table stream → `routeChainSyncChange` per
+ * record, in order. A revert is recorded as a failed chain status (not an
+ * error); anything else (RPC down, previous version not yet on chain) fails
+ * the record so the stream retries it from there.
+ */
+export function createChainSyncHandler(deps: () => Promise<ChainSyncDeps>, logger = new Logger({ serviceName: "chain-sync" })) {
+  return async (event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> => {
+    const d = await deps();
+    const handleRecord = async (record: DynamoDBRecord) => {
+      if (!record.eventName || !record.dynamodb?.NewImage) return;
+      const newImage = unmarshall(record.dynamodb.NewImage as Record<string, AttributeValue>) as Item;
+      const status = await routeChainSyncChange(d, { eventName: record.eventName, newImage });
+      if (status) logger.info("chain sync", { pk: newImage.pk, status: status.status, txHash: status.txHash, error: status.error });
+    };
+    return processPartialResponse(event, handleRecord, new BatchProcessor(EventType.DynamoDBStreams), { context, processInParallel: false });
+  };
+}
+
+let cached: Promise<ChainSyncDeps> | undefined;
+
+/** Lambda entry point. */
+export const handler = createChainSyncHandler(() => (cached ??= awsChainSyncDeps().catch((e: unknown) => {
+  cached = undefined; // a failed cold start (e.g. the secret unreadable) is retried on the next invocation
+  throw e;
+})));
