@@ -1,0 +1,89 @@
+import { readFileSync } from "node:fs";
+import { App, RemovalPolicy, Stack } from "aws-cdk-lib";
+import { Match, Template } from "aws-cdk-lib/assertions";
+import nag from "cdk-nag";
+import { describe, expect, it } from "vitest";
+import { ChainSync, CHAIN_SYNC_TIMEOUT } from "../../infra/lib/chain-sync.ts";
+import { Tables } from "../../infra/lib/tables.ts";
+import type { ChainAddresses } from "../../contracts/deploy.ts";
+
+// Template tests of infra/lib/chain-sync.ts (kept here: that construct is the only infra/ file of the chain slice).
+const addresses: ChainAddresses = {
+  chainId: 8453,
+  datanetRegistry: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+  adapterRegistry: "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
+  paymentEscrow: "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0",
+  rewardsDistributor: "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9",
+  token: "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+  deployer: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+  fromBlock: 123,
+};
+
+function build(chainId = 8453) {
+  const cdkJson = JSON.parse(readFileSync(new URL("../../cdk.json", import.meta.url), "utf8")) as { context: Record<string, unknown> };
+  const app = new App({ context: { ...cdkJson.context, "aws:cdk:bundling-stacks": [] } });
+  const stack = new Stack(app, "ChainTest", { env: { account: "111111111111", region: "eu-west-1" } });
+  const tables = new Tables(stack, "Tables", { removalPolicy: RemovalPolicy.DESTROY });
+  const environment = { TABLE_MAIN: tables.main.tableName, TABLE_CONTRIBUTIONS: tables.contributions.tableName, BUCKET: "b", API_ORIGIN: "https://api.example.com", CHAIN_ID: String(chainId) };
+  const chainSync = new ChainSync(stack, "ChainSync", { mainTable: tables.main, environment, addresses, rpcUrl: "https://mainnet.base.org", removalPolicy: RemovalPolicy.DESTROY });
+  return { app, stack, chainSync, template: Template.fromStack(stack) };
+}
+
+const { app, stack, chainSync, template } = build();
+const logicalId = (c: { node: { defaultChild?: unknown } }) => stack.getLogicalId(c.node.defaultChild as Parameters<typeof stack.getLogicalId>[0]);
+
+describe("ChainSync construct", () => {
+  it("runs one instance at a time with the addresses, RPC URL and the secret's ARN (never the key) in its environment", () => {
+    const fn = template.findResources("AWS::Lambda::Function")[logicalId(chainSync.function)]!;
+    expect(fn.Properties.ReservedConcurrentExecutions).toBe(1);
+    expect(fn.Properties.Timeout).toBe(CHAIN_SYNC_TIMEOUT.toSeconds());
+    expect(fn.Properties.Runtime).toBe("nodejs24.x");
+    const vars = fn.Properties.Environment.Variables;
+    expect(JSON.parse(vars.CHAIN_ADDRESSES)).toEqual(addresses);
+    expect(vars.CHAIN_RPC_URL).toBe("https://mainnet.base.org");
+    expect(vars.CHAIN_SIGNER_SECRET_ID).toEqual({ Ref: logicalId(chainSync.signerSecret as never) });
+  });
+
+  it("reads only new datanet.version.published events from the stream, in order, with bisect, retries and an on-failure queue", () => {
+    template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
+      FunctionName: { Ref: logicalId(chainSync.function) },
+      StartingPosition: "TRIM_HORIZON",
+      BisectBatchOnFunctionError: true,
+      ParallelizationFactor: 1,
+      FunctionResponseTypes: ["ReportBatchItemFailures"],
+      DestinationConfig: { OnFailure: { Destination: { "Fn::GetAtt": [logicalId(chainSync.failures), "Arn"] } } },
+      FilterCriteria: {
+        Filters: [
+          {
+            Pattern: JSON.stringify({
+              eventName: ["INSERT"],
+              dynamodb: { Keys: { pk: { S: [{ prefix: "EVENT#" }] } }, NewImage: { type: { S: ["datanet.version.published"] } } },
+            }),
+          },
+        ],
+      },
+    });
+  });
+
+  it("may read the signer secret and read/write the main table, nothing more on the secret", () => {
+    const role = logicalId(chainSync.function.role as never);
+    const policies = template.findResources("AWS::IAM::Policy", { Properties: { Roles: [{ Ref: role }] } });
+    const statements = Object.values(policies).flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]);
+    const secretActions = statements.filter((s) => JSON.stringify(s.Resource).includes(logicalId(chainSync.signerSecret as never))).flatMap((s) => [s.Action].flat());
+    expect(new Set(secretActions)).toEqual(new Set(["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]));
+    const actions = statements.flatMap((s) => [s.Action].flat());
+    expect(actions).toEqual(expect.arrayContaining(["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:GetRecords"]));
+  });
+
+  it("passes cdk-nag's AWS Solutions checks, each suppression with a reason", () => {
+    template.hasResourceProperties("AWS::SecretsManager::Secret", { Description: Match.stringLikeRegexp("private key") });
+    const report = new nag.AwsSolutionsChecks(app).validateScope(chainSync);
+    const findings = report.violations.flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} at ${r.locations?.join(", ") ?? r.resourceLogicalId}`));
+    expect(findings).toEqual([]);
+    expect(report.success).toBe(true);
+  });
+
+  it("refuses addresses for another chain than the stack's", () => {
+    expect(() => build(1)).toThrow(/addresses are for chain 8453/);
+  });
+});
