@@ -8,7 +8,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { Contract, ContractFactory, JsonRpcProvider, Wallet, getAddress, id, type Signer } from "ethers";
+import { Contract, ContractFactory, JsonRpcProvider, NonceManager, Wallet, getAddress, id, type Signer } from "ethers";
 import { artifacts, type ContractName } from "./artifacts/index.ts";
 
 /** Where the contracts live on one chain; the file the deploy writes and the runtime reads. */
@@ -46,7 +46,9 @@ export const OPERATOR_ROLE = id("OPERATOR_ROLE");
 export const DEFAULT_SHARES = { contributorsBps: 7000, ownersBps: 2000, platformBps: 1000 } as const;
 
 /** Deploys TestToken (unless given a token), both registries, the escrow and the distributor, and grants roles. */
-export async function deployContracts(signer: Signer, options: DeployOptions = {}): Promise<ChainAddresses> {
+export async function deployContracts(account: Signer, options: DeployOptions = {}): Promise<ChainAddresses> {
+  // Count nonces locally: a provider may answer a repeated nonce query from its cache.
+  const signer = account instanceof NonceManager ? account : new NonceManager(account);
   const provider = signer.provider;
   if (!provider) throw new Error("deployContracts: the signer must be connected to a provider");
   const deployer = await signer.getAddress();
@@ -107,7 +109,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.exit(2);
   }
   const out = arg("out") ?? ".data/chain.json";
-  const signer = new Wallet(key, new JsonRpcProvider(rpcUrl));
+  const signer = new Wallet(key, new JsonRpcProvider(rpcUrl, undefined, { cacheTimeout: -1 }));
   const delay = arg("withdraw-delay");
   const addresses = await deployContracts(signer, {
     token: arg("token"),

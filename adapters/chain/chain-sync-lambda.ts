@@ -48,7 +48,7 @@ export async function awsChainSyncDeps(env: Record<string, string | undefined> =
   const secret = await loadChainSecret(new SecretsManagerClient({}), vars.CHAIN_SIGNER_SECRET_ID);
   const rpcUrl = secret.rpcUrl ?? vars.CHAIN_RPC_URL;
   if (!rpcUrl) throw new Error("no RPC URL: set CHAIN_RPC_URL or put rpcUrl in the signer secret");
-  const provider = new JsonRpcProvider(rpcUrl, vars.CHAIN_ID, { staticNetwork: true });
+  const provider = new JsonRpcProvider(rpcUrl, vars.CHAIN_ID, { staticNetwork: true, cacheTimeout: -1 });
   const doc = DynamoDBDocumentClient.from(new DynamoDBClient({}), documentClientOptions);
   const main = new DynamoTableStore(doc, vars.TABLE_MAIN);
   return {
