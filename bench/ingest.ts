@@ -8,14 +8,15 @@
  *   BENCH_DIR=/mnt/fast npm run bench:ingest  # where the files go (default: the OS temp dir)
  *   BENCH_SQLITE_PRAGMAS="PRAGMA synchronous=OFF;" npm run bench:ingest  # on top of the local runtime's pragmas
  *
- * Each size runs in its own child process so that its peak RSS is its own.
+ * Each size is generated in one child process and ingested in another, so the
+ * ingest's peak RSS is its own.
  * Files are removed afterwards (BENCH_KEEP=1 keeps them).
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { once } from "node:events";
@@ -43,8 +44,11 @@ interface Result {
   maxRssMb: number;
 }
 
-if (process.argv[2] === "--one") {
-  const result = await runOne(Number(process.argv[3]), process.argv[4]!);
+if (process.argv[2] === "--prepare") {
+  const prepared = await prepare(Number(process.argv[3]), process.argv[4]!);
+  process.stdout.write(`RESULT ${JSON.stringify(prepared)}\n`);
+} else if (process.argv[2] === "--ingest") {
+  const result = await ingest(process.argv[3]!, JSON.parse(process.argv[4]!) as Prepared);
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
 } else {
   await main();
@@ -56,15 +60,12 @@ async function main(): Promise<void> {
   const results: Result[] = [];
   try {
     for (const size of sizes) {
+      const sizeDir = join(dir, `${size}mb`);
+      process.stderr.write(`generating ${size} MB …\n`);
+      const prepared = child<Prepared>(["--prepare", String(size), sizeDir]);
       process.stderr.write(`ingesting ${size} MB …\n`);
-      const child = spawnSync(process.execPath, [import.meta.filename, "--one", String(size), join(dir, `${size}mb`)], {
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "inherit"],
-        maxBuffer: 16 * MB,
-      });
-      const line = child.stdout.split("\n").find((l) => l.startsWith("RESULT "));
-      if (child.status !== 0 || !line) throw new Error(`benchmark of ${size} MB failed (exit ${child.status})`);
-      results.push(JSON.parse(line.slice(7)) as Result);
+      results.push(child<Result>(["--ingest", sizeDir, JSON.stringify(prepared)]));
+      if (!process.env.BENCH_KEEP) await rm(sizeDir, { recursive: true, force: true });
     }
   } finally {
     if (!process.env.BENCH_KEEP) await rm(dir, { recursive: true, force: true });
@@ -72,13 +73,26 @@ async function main(): Promise<void> {
   printTable(results);
 }
 
-/** Generates, stores and ingests one file; reports what it measured. */
-async function runOne(sizeMb: number, dir: string): Promise<Result> {
-  const file = join(dir, "data.jsonl");
-  await mkdir(dir, { recursive: true });
-  const { sha256, records } = await generate(file, sizeMb * MB);
-  const size = (await stat(file)).size;
+/** Runs this script in a fresh process (so its peak RSS is its own) and returns its RESULT line. */
+function child<T>(args: string[]): T {
+  const run = spawnSync(process.execPath, [import.meta.filename, ...args], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    maxBuffer: 16 * MB,
+  });
+  const line = run.stdout.split("\n").find((l) => l.startsWith("RESULT "));
+  if (run.status !== 0 || !line) throw new Error(`bench step ${args[0]} failed (exit ${run.status})`);
+  return JSON.parse(line.slice(7)) as T;
+}
 
+interface Prepared {
+  key: string;
+  size: number;
+  records: number;
+}
+
+/** The local runtime's deps over the files in `dir`. */
+function localDeps(dir: string): { deps: CoreDeps; db: DatabaseSync } {
   const db = new DatabaseSync(join(dir, "platform.db"));
   // The local runtime's pragmas (local/platform.ts), plus any the caller adds.
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;" + (process.env.BENCH_SQLITE_PRAGMAS ?? ""));
@@ -92,6 +106,16 @@ async function runOne(sizeMb: number, dir: string): Promise<Result> {
     clock: systemClock,
     config: { ...defaultConfig, maxUploadBytes: 4 * 1024 ** 3 },
   };
+  return { deps, db };
+}
+
+/** Generates the file, creates the Datanet and the upload, and stores the body as the signed PUT would. */
+async function prepare(sizeMb: number, dir: string): Promise<Prepared> {
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, "data.jsonl");
+  const { sha256, records } = await generate(file, sizeMb * MB);
+  const size = (await stat(file)).size;
+  const { deps, db } = localDeps(dir);
   const datanet = await createDatanet(deps, owner, {
     name: "Benchmark",
     description: "",
@@ -104,25 +128,31 @@ async function runOne(sizeMb: number, dir: string): Promise<Result> {
   const key = uploadBlobKey(datanet.id, uploadId);
   await deps.blobs.put(key, createReadStream(file));
   await rm(file);
+  db.close();
+  return { key, size, records };
+}
 
-  // Sample RSS while ingesting; maxRSS covers the whole child (generation streams too).
+/** Ingests the prepared upload in this (fresh) process and measures it. */
+async function ingest(dir: string, prepared: Prepared): Promise<Result> {
+  const { deps, db } = localDeps(dir);
+  // Sample RSS while ingesting; maxRSS is the whole process's peak.
   let peakRss = process.memoryUsage().rss;
   const rssBefore = peakRss;
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 25);
   const started = performance.now();
-  const result = await ingestObject(deps, { key, size });
+  const result = await ingestObject(deps, { key: prepared.key, size: prepared.size });
   const seconds = (performance.now() - started) / 1000;
   clearInterval(sampler);
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  if (result.status !== "done" || result.accepted + result.rejected !== records) {
-    throw new Error(`unexpected result ${JSON.stringify(result)} for ${records} records`);
+  if (result.status !== "done" || result.accepted + result.rejected !== prepared.records) {
+    throw new Error(`unexpected result ${JSON.stringify(result)} for ${prepared.records} records`);
   }
   db.close();
   return {
-    sizeMb: size / MB,
-    records,
+    sizeMb: prepared.size / MB,
+    records: prepared.records,
     accepted: result.accepted,
     rejected: result.rejected,
     seconds,
@@ -193,5 +223,5 @@ function printTable(results: Result[]): void {
   console.log(`| ${header.join(" | ")} |`);
   console.log(`| ${header.map(() => "---").join(" | ")} |`);
   for (const row of rows) console.log(`| ${row.join(" | ")} |`);
-  console.log(`\nNode ${process.version}, ${cpus()[0]?.model ?? "unknown CPU"} × ${cpus().length}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM`);
+  console.log(`\nload average ${loadavg().map((l) => l.toFixed(1)).join(" ")} at the end; Node ${process.version}, ${cpus()[0]?.model ?? "unknown CPU"} × ${cpus().length}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM`);
 }
