@@ -23,10 +23,6 @@ export const onError: ErrorHandler = (error, c) => {
     const code = httpCodes[error.status] ?? "http-error";
     return problemResponse(error.status, code, error.message || undefined, instance);
   }
-  // Pagination cursors are decoded by the table adapters; a forged one is the client's fault.
-  if (error instanceof Error && error.name === "InvalidCursorError") {
-    return problemResponse(400, "invalid-cursor", "The pagination cursor is not valid", instance);
-  }
   console.error(JSON.stringify({ level: "error", msg: "unhandled error", path: c.req.path, error: String(error), stack: (error as Error).stack }));
   return problemResponse(500, "internal-error", "An unexpected error occurred", instance);
 };

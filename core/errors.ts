@@ -53,6 +53,13 @@ export class PayloadTooLargeError extends DomainError {
   }
 }
 
+/** A pagination cursor that the store did not issue, or one for another query. */
+export class InvalidCursorError extends DomainError {
+  constructor(message = "Invalid pagination cursor: not one this API issued for this query") {
+    super("invalid-cursor", 400, message);
+  }
+}
+
 /** A conditional write found the item in another state than required. */
 export class ConditionFailedError extends Error {
   constructor(message = "The conditional request failed") {

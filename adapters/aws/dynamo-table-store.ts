@@ -9,7 +9,7 @@ import {
   TransactWriteCommand,
   type TransactWriteCommandInput,
 } from "@aws-sdk/lib-dynamodb";
-import { ConditionFailedError, TransactionCanceledError, ValidationError } from "../../core/errors.ts";
+import { ConditionFailedError, InvalidCursorError, TransactionCanceledError, ValidationError } from "../../core/errors.ts";
 import type { Condition, Item, Key, Page, QueryInput, TableStore, WriteOp } from "../../core/ports/tables.ts";
 import { MAX_TRANSACT_OPS } from "../../core/ports/tables.ts";
 
@@ -252,6 +252,6 @@ function decodeCursor(cursor: string, attrs: readonly string[], pkAttr: string, 
     Object.keys(key).length === attrs.length &&
     attrs.every((a) => typeof (key as Record<string, unknown>)[a] === "string") &&
     (key as Record<string, string>)[pkAttr] === pk;
-  if (!valid) throw new ValidationError("Invalid pagination cursor");
+  if (!valid) throw new InvalidCursorError();
   return key as Record<string, string>;
 }

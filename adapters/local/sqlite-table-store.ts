@@ -1,5 +1,5 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { ConditionFailedError, TransactionCanceledError } from "../../core/errors.ts";
+import { ConditionFailedError, InvalidCursorError, TransactionCanceledError } from "../../core/errors.ts";
 import type { Condition, Item, Key, Page, QueryInput, TableStore, WriteOp } from "../../core/ports/tables.ts";
 import { MAX_TRANSACT_OPS } from "../../core/ports/tables.ts";
 
@@ -199,10 +199,3 @@ function decodeCursor(cursor: string, arity: number): string[] {
   throw new InvalidCursorError();
 }
 
-/** A cursor that this store did not issue. */
-export class InvalidCursorError extends Error {
-  constructor() {
-    super("Invalid pagination cursor");
-    this.name = "InvalidCursorError";
-  }
-}

@@ -75,7 +75,7 @@ describe("datanet routes", () => {
     const { alice } = await setup();
     const forged = await alice.request("/v1/datanets?cursor=bm90LWEtY3Vyc29y");
     expect(forged.status).toBe(400);
-    expect(await problemType(forged)).toBe("validation-failed");
+    expect(await problemType(forged)).toBe("invalid-cursor");
     const limit = await alice.request("/v1/datanets?limit=0");
     expect(limit.status).toBe(400);
   });

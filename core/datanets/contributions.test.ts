@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { alice, bob, jsonl, makeDeps, newDatanet, uploadAndIngest } from "../../test/fakes/datanet-fixtures.ts";
-import { NotFoundError, ValidationError } from "../errors.ts";
+import { InvalidCursorError, NotFoundError, ValidationError } from "../errors.ts";
 import { listContributions } from "./contributions.ts";
 import type { Contribution } from "./model.ts";
 
@@ -46,7 +46,7 @@ describe("listContributions", () => {
     await expect(listContributions(deps, bob, datanet.id)).rejects.toThrow(NotFoundError);
     // @ts-expect-error: an unknown status, as a query string could carry it
     await expect(listContributions(deps, alice, datanet.id, { status: "pending" })).rejects.toThrow(ValidationError);
-    await expect(listContributions(deps, alice, datanet.id, { cursor: "bogus!" })).rejects.toThrow(ValidationError);
+    await expect(listContributions(deps, alice, datanet.id, { cursor: "bogus!" })).rejects.toThrow(InvalidCursorError);
     await expect(listContributions(deps, alice, datanet.id, { limit: 0 })).rejects.toThrow(ValidationError);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { alice, bob, eventsIn, makeDeps, newDatanet } from "../../test/fakes/datanet-fixtures.ts";
-import { NotFoundError, ValidationError } from "../errors.ts";
+import { InvalidCursorError, NotFoundError, ValidationError } from "../errors.ts";
 import { createDatanet, getDatanet, searchDatanets } from "./datanets.ts";
 
 describe("createDatanet", () => {
@@ -69,6 +69,6 @@ describe("searchDatanets", () => {
     } while (cursor);
     // alice sees her private ones (0, 6; 3 is bob's) and all public ones, newest first.
     expect(seen).toEqual(["Set 6", "Set 5", "Set 4", "Set 2", "Set 1", "Set 0"]);
-    await expect(searchDatanets(deps, alice, { cursor: "not-a-cursor" })).rejects.toThrow(ValidationError);
+    await expect(searchDatanets(deps, alice, { cursor: "not-a-cursor" })).rejects.toThrow(InvalidCursorError);
   });
 });

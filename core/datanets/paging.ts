@@ -1,4 +1,4 @@
-import { ValidationError } from "../errors.ts";
+import { InvalidCursorError, ValidationError } from "../errors.ts";
 import type { Page, QueryInput, TableStore } from "../ports/tables.ts";
 import type { Item } from "../ports/tables.ts";
 
@@ -14,13 +14,7 @@ export function pageLimit(limit: number | undefined, fallback: number, max: numb
  * issue (or one tampered with) is the client's mistake, reported as such.
  */
 export async function queryWithClientCursor(table: TableStore, input: QueryInput): Promise<Page<Item>> {
-  if (input.cursor !== undefined && !/^[A-Za-z0-9_-]{1,2048}$/.test(input.cursor)) throw invalidCursor();
-  try {
-    return await table.query(input);
-  } catch (error) {
-    if (input.cursor !== undefined && error instanceof Error && error.name === "InvalidCursorError") throw invalidCursor();
-    throw error;
-  }
+  // The stores refuse cursors they cannot decode; this also bounds what reaches them.
+  if (input.cursor !== undefined && !/^[A-Za-z0-9_-]{1,2048}$/.test(input.cursor)) throw new InvalidCursorError();
+  return table.query(input);
 }
-
-const invalidCursor = () => new ValidationError("cursor is not one this API issued");
