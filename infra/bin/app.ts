@@ -1,4 +1,5 @@
-import { App, Validations } from "aws-cdk-lib";
+import { readFileSync } from "node:fs";
+import { App, Annotations, Validations } from "aws-cdk-lib";
 import nag from "cdk-nag";
 import { ModelFactoryStack } from "../lib/stack.ts";
 
@@ -6,14 +7,19 @@ import { ModelFactoryStack } from "../lib/stack.ts";
 const app = new App();
 const context = (key: string): unknown => app.node.tryGetContext(`modelfactory:${key}`);
 const webOrigins = context("webOrigins");
+// The contracts' addresses as `npm run contracts:deploy -- --out <file>` wrote them (with rpcUrl when given).
+const chainConfig = context("chainConfig");
+const chain = typeof chainConfig === "string" ? JSON.parse(readFileSync(chainConfig, "utf8")) : undefined;
 
-new ModelFactoryStack(app, "ModelFactory", {
+const stack = new ModelFactoryStack(app, "ModelFactory", {
   description: "Model Factory & OpenLoRA: Datanets slice",
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   apiOrigin: String(context("apiOrigin")),
   chainId: Number(context("chainId")),
   webOrigins: typeof webOrigins === "string" ? webOrigins.split(",") : (webOrigins as string[]),
+  ...(chain ? { chain: { addresses: chain, rpcUrl: chain.rpcUrl } } : {}),
 });
+if (!chain) Annotations.of(stack).addWarningV2("modelfactory:no-chain", "No -c modelfactory:chainConfig=<file>: synthesised without chain sync.");
 
 // cdk-nag v3 runs as a policy-validation plugin: any unacknowledged finding fails synth.
 Validations.of(app).addPlugins(new nag.AwsSolutionsChecks(app, { verbose: true }));

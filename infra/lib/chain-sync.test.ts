@@ -3,21 +3,11 @@ import { App, RemovalPolicy, Stack } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import nag from "cdk-nag";
 import { describe, expect, it } from "vitest";
-import { ChainSync, CHAIN_SYNC_TIMEOUT } from "../../infra/lib/chain-sync.ts";
-import { Tables } from "../../infra/lib/tables.ts";
-import type { ChainAddresses } from "../../contracts/deploy.ts";
+import { ChainSync, CHAIN_SYNC_TIMEOUT } from "./chain-sync.ts";
+import { Tables } from "./tables.ts";
+import { exampleChainAddresses } from "./test-stack.ts";
 
-// Template tests of infra/lib/chain-sync.ts (kept here: that construct is the only infra/ file of the chain slice).
-const addresses: ChainAddresses = {
-  chainId: 8453,
-  datanetRegistry: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
-  adapterRegistry: "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
-  paymentEscrow: "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0",
-  rewardsDistributor: "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9",
-  token: "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
-  deployer: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
-  fromBlock: 123,
-};
+const addresses = exampleChainAddresses;
 
 function build(chainId = 8453) {
   const cdkJson = JSON.parse(readFileSync(new URL("../../cdk.json", import.meta.url), "utf8")) as { context: Record<string, unknown> };

@@ -10,7 +10,7 @@ import { acknowledgeTableIndexes } from "./acknowledgments.ts";
 import { AppFunction, type FunctionEnvironment } from "./app-function.ts";
 import { secureQueue } from "./secure-queue.ts";
 
-/** Sends, then waits up to 90 s for a receipt (adapters/chain/chain-sync-lambda.ts), per record. */
+/** Sends, then waits up to 90 s for a receipt (functions/chain-sync.ts), per record. */
 export const CHAIN_SYNC_TIMEOUT = Duration.minutes(5);
 
 export interface ChainSyncProps {
@@ -66,7 +66,7 @@ export class ChainSync extends Construct {
 
     this.function = new AppFunction(this, "Function", {
       // The handler lives with the chain adapters; AppFunction resolves entries from functions/.
-      entry: "../adapters/chain/chain-sync-lambda",
+      entry: "chain-sync",
       description: "Publishes Datanet versions on chain from the main table's stream and records their transactions",
       environment: {
         ...props.environment,

@@ -1,6 +1,8 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
 import type { Construct } from "constructs";
+import type { ChainAddresses } from "../../contracts/deploy.ts";
 import { Api } from "./api.ts";
+import { ChainSync } from "./chain-sync.ts";
 import { Datanets } from "./datanets.ts";
 import { Tables } from "./tables.ts";
 import { Webhooks } from "./webhooks.ts";
@@ -16,14 +18,20 @@ export interface ModelFactoryStackProps extends StackProps {
   throttle?: { rateLimit: number; burstLimit: number };
   /** RETAIN (default) keeps tables and buckets when the stack goes; DESTROY is for throwaway stacks. */
   removalPolicy?: RemovalPolicy;
+  /**
+   * The deployed contracts (what `npm run contracts:deploy` wrote) and the RPC URL.
+   * Without it the stack has no chain sync: versions stay `pending` on chain.
+   */
+  chain?: { addresses: ChainAddresses; rpcUrl?: string };
 }
 
-/** The Datanets slice on AWS: tables, data bucket and ingest, webhooks, HTTP API. */
+/** The platform on AWS: tables, data bucket and ingest, webhooks, HTTP API, chain sync. */
 export class ModelFactoryStack extends Stack {
   readonly tables: Tables;
   readonly datanets: Datanets;
   readonly webhooks: Webhooks;
   readonly api: Api;
+  readonly chainSync: ChainSync | undefined;
 
   constructor(scope: Construct, id: string, props: ModelFactoryStackProps) {
     super(scope, id, props);
@@ -49,6 +57,16 @@ export class ModelFactoryStack extends Stack {
       throttle: props.throttle ?? { rateLimit: 50, burstLimit: 100 },
       removalPolicy,
     });
+
+    this.chainSync = props.chain
+      ? new ChainSync(this, "ChainSync", {
+          mainTable: this.tables.main,
+          environment,
+          addresses: props.chain.addresses,
+          ...(props.chain.rpcUrl ? { rpcUrl: props.chain.rpcUrl } : {}),
+          removalPolicy,
+        })
+      : undefined;
 
     new CfnOutput(this, "ApiUrl", { value: this.api.url });
     new CfnOutput(this, "DataBucket", { value: this.datanets.bucket.bucketName });

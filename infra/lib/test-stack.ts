@@ -2,7 +2,20 @@ import { readFileSync } from "node:fs";
 import { App } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import nag from "cdk-nag";
+import type { ChainAddresses } from "../../contracts/deploy.ts";
 import { ModelFactoryStack } from "./stack.ts";
+
+/** Contract addresses as a deploy to chain 8453 would write them (the infra tests' fixture). */
+export const exampleChainAddresses: ChainAddresses = {
+  chainId: 8453,
+  datanetRegistry: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+  adapterRegistry: "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
+  paymentEscrow: "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0",
+  rewardsDistributor: "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9",
+  token: "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+  deployer: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+  fromBlock: 123,
+};
 
 /**
  * The stack as the infra tests see it: built once per test file with bundling
@@ -17,6 +30,7 @@ export function testStack() {
     apiOrigin: "https://api.example.com",
     chainId: 8453,
     webOrigins: ["https://app.example.com"],
+    chain: { addresses: exampleChainAddresses, rpcUrl: "https://mainnet.base.org" },
   });
   // cdk-nag is not registered on this app (a finding would abort every synth);
   // the nag test runs the pack over the stack itself.

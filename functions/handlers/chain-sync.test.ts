@@ -12,11 +12,11 @@ import { defaultConfig } from "../../core/config.ts";
 import { datanetKey, versionKey } from "../../core/datanets/keys.ts";
 import { eventWrite } from "../../core/events.ts";
 import type { Item } from "../../core/ports/tables.ts";
-import { SqliteTableStore } from "../local/sqlite-table-store.ts";
-import { createChainSyncHandler } from "./chain-sync-lambda.ts";
-import { EthersChain } from "./ethers-chain.ts";
-import { startLocalChain, type LocalChain } from "./local-chain.ts";
-import { loadChainSecret, parseChainSecret } from "./secret-signer.ts";
+import { SqliteTableStore } from "../../adapters/local/sqlite-table-store.ts";
+import { createChainSyncHandler } from "./chain-sync.ts";
+import { EthersChain } from "../../adapters/chain/ethers-chain.ts";
+import { startLocalChain, type LocalChain } from "../../adapters/chain/local-chain.ts";
+import { loadChainSecret, parseChainSecret } from "../../adapters/chain/secret-signer.ts";
 
 let local: LocalChain;
 let deps: ChainSyncDeps;

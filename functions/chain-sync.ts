@@ -1,21 +1,15 @@
-import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
-import { Logger } from "@aws-lambda-powertools/logger";
-import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { unmarshall } from "@aws-sdk/util-dynamodb";
-import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
 import { JsonRpcProvider } from "ethers";
 import { z } from "zod";
-import { routeChainSyncChange } from "../../core/chain/route-change.ts";
-import type { ChainSyncDeps } from "../../core/chain/sync-record.ts";
-import { defaultConfig } from "../../core/config.ts";
-import { systemClock } from "../../core/ports/clock.ts";
-import type { Item } from "../../core/ports/tables.ts";
-import { DynamoTableStore, documentClientOptions } from "../aws/dynamo-table-store.ts";
-import { EthersChain } from "./ethers-chain.ts";
-import { loadChainSecret, walletFromSecret } from "./secret-signer.ts";
+import { DynamoTableStore, documentClientOptions } from "../adapters/aws/dynamo-table-store.ts";
+import { EthersChain } from "../adapters/chain/ethers-chain.ts";
+import { loadChainSecret, walletFromSecret } from "../adapters/chain/secret-signer.ts";
+import type { ChainSyncDeps } from "../core/chain/sync-record.ts";
+import { defaultConfig } from "../core/config.ts";
+import { systemClock } from "../core/ports/clock.ts";
+import { createChainSyncHandler } from "./handlers/chain-sync.ts";
 
 /** The chain-sync function's environment (set by infra/lib/chain-sync.ts); the key itself is in Secrets Manager. */
 export const ChainSyncEnvSchema = z.object({
@@ -58,25 +52,6 @@ export async function awsChainSyncDeps(env: Record<string, string | undefined> =
     config: { ...defaultConfig, apiOrigin: vars.API_ORIGIN, chainId: vars.CHAIN_ID },
     // A receipt wait shorter than the function timeout, so a slow chain is a retry, not a killed invocation.
     chain: new EthersChain(walletFromSecret(secret, provider), addresses, { receiptTimeoutMs: 90_000 }),
-  };
-}
-
-/**
- * The chain-sync Lambda: main table stream → `routeChainSyncChange` per
- * record, in order. A revert is recorded as a failed chain status (not an
- * error); anything else (RPC down, previous version not yet on chain) fails
- * the record so the stream retries it from there.
- */
-export function createChainSyncHandler(deps: () => Promise<ChainSyncDeps>, logger = new Logger({ serviceName: "chain-sync" })) {
-  return async (event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> => {
-    const d = await deps();
-    const handleRecord = async (record: DynamoDBRecord) => {
-      if (!record.eventName || !record.dynamodb?.NewImage) return;
-      const newImage = unmarshall(record.dynamodb.NewImage as Record<string, AttributeValue>) as Item;
-      const status = await routeChainSyncChange(d, { eventName: record.eventName, newImage });
-      if (status) logger.info("chain sync", { pk: newImage.pk, status: status.status, txHash: status.txHash, error: status.error });
-    };
-    return processPartialResponse(event, handleRecord, new BatchProcessor(EventType.DynamoDBStreams), { context, processInParallel: false });
   };
 }
 
