@@ -17,6 +17,7 @@ const platform = await startPlatform({
   hostname: process.env.HOST ?? "127.0.0.1",
   ...(process.env.PUBLIC_URL ? { publicOrigin: process.env.PUBLIC_URL } : {}),
   logLevel: (process.env.LOG_LEVEL?.toUpperCase() as "INFO" | undefined) ?? "WARN",
+  chainRpcPort: Number(process.env.CHAIN_RPC_PORT ?? 8545),
 });
 
 console.log(`
@@ -25,6 +26,7 @@ console.log(`
   Web UI     ${platform.url}/
   API        ${platform.url}/v1   (OpenAPI: ${platform.url}/openapi.json)
   Data       ${dataDir}
+  Chain      ${platform.chain.rpcUrl ?? "in-process"} (chain id ${platform.deps.config.chainId}; contracts in ${dataDir}/chain.json)
 `);
 
 if (demo) {

@@ -15,6 +15,8 @@ import {
   createLocalUploadRoutes,
   s3ObjectCreatedEvent,
 } from "../adapters/local/index.ts";
+import { EthersChain } from "../adapters/chain/ethers-chain.ts";
+import { startLocalChain, type LocalChain } from "../adapters/chain/local-chain.ts";
 import { createApp } from "../api/app.ts";
 import type { App } from "../api/env.ts";
 import { defaultConfig, type PlatformConfig } from "../core/config.ts";
@@ -22,10 +24,12 @@ import type { CoreDeps } from "../core/deps.ts";
 import { systemClock } from "../core/ports/clock.ts";
 import { QueueNames } from "../core/ports/queue.ts";
 import type { DispatchOptions } from "../core/webhooks/index.ts";
+import { createChainSyncHandler } from "../functions/handlers/chain-sync.ts";
 import { createIngestHandler } from "../functions/handlers/ingest.ts";
 import { createRouteEventsHandler } from "../functions/handlers/route-events.ts";
 import { createWebhookDispatchHandler } from "../functions/handlers/webhook-dispatch.ts";
 import { buildWeb, WEB_DIST_DIR } from "../web/build.ts";
+import { replayOntoFreshChain } from "./replay-chain.ts";
 
 export interface PlatformOptions {
   /** Where all state lives (SQLite database, blobs, secret). Created when missing. */
@@ -42,6 +46,8 @@ export interface PlatformOptions {
   logLevel?: "DEBUG" | "INFO" | "WARN" | "ERROR" | "SILENT";
   /** Overrides of the platform's settings (limits, TTLs). */
   config?: Partial<PlatformConfig>;
+  /** Serve the local chain's JSON-RPC on this port (for wallets and scripts); not served when absent. */
+  chainRpcPort?: number;
   /** Webhook dispatcher settings (jitter source, attempts), e.g. for tests. */
   webhookDispatch?: DispatchOptions;
 }
@@ -51,6 +57,8 @@ export interface Platform {
   url: string;
   deps: CoreDeps;
   app: App;
+  /** The in-process EVM chain with the platform's contracts deployed. */
+  chain: LocalChain;
   /** Resolves once the queues are empty, nothing is in flight and the outbox is consumed. */
   idle(timeoutMs?: number): Promise<void>;
   /** Stops accepting requests, lets the batches in progress finish, closes the database. */
@@ -114,8 +122,18 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     new QueuePoller({ queues, queue: QueueNames.ingest, batchSize: 1, handler: createIngestHandler(deps, { logger }) }),
     new QueuePoller({ queues, queue: QueueNames.webhooks, batchSize: 10, handler: createWebhookDispatchHandler(deps, { logger, ...(options.webhookDispatch ? { dispatch: options.webhookDispatch } : {}) }) }),
   ];
+  // A fresh chain each start (EDR keeps no state on disk): deploy, then replay what was published.
+  const chain = await startLocalChain({
+    configPath: join(dataDir, "chain.json"),
+    chainId: config.chainId,
+    ...(options.chainRpcPort !== undefined ? { rpcPort: options.chainRpcPort } : {}),
+  });
+  const chainDeps = { ...deps, chain: new EthersChain(chain.signer, chain.addresses) };
+  await replayOntoFreshChain(chainDeps);
+
   const stream = new OutboxStream(db);
   stream.subscribe({ name: "route-events", table: "main", handler: createRouteEventsHandler(deps, { logger }) });
+  stream.subscribe({ name: "chain-sync", table: "main", handler: createChainSyncHandler(async () => chainDeps, logger) });
   for (const poller of pollers) poller.start();
   stream.start();
 
@@ -123,6 +141,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     url: config.apiOrigin,
     deps,
     app,
+    chain,
     async idle(timeoutMs = 60_000) {
       // Each stage can feed the next (stream → webhook queue), so settle until a full pass finds nothing.
       for (let pass = 0; pass < 3; pass++) {
@@ -133,6 +152,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     async stop() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([...pollers.map((p) => p.stop()), stream.stop()]);
+      await chain.close();
       db.close();
     },
   };

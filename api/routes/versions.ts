@@ -1,5 +1,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
+import { getVersionChainStatus } from "../../core/chain/datanet-versions.ts";
+import { ChainStatus } from "../../core/chain/model.ts";
 import { DatanetVersion, Proof } from "../../core/datanets/model.ts";
 import { getProof, getVersion, publishVersion } from "../../core/datanets/versions.ts";
 import type { CoreDeps } from "../../core/deps.ts";
@@ -10,6 +12,9 @@ import { DatanetParams } from "./datanets.ts";
 const VersionParams = DatanetParams.extend({
   version: z.coerce.number().int().positive().max(1_000_000).meta({ description: "Version number, from 1" }),
 });
+
+/** A version as GET shows it: with the state of its `publishVersion` transaction on chain. */
+const VersionWithChain = DatanetVersion.extend({ chain: ChainStatus }).meta({ id: "DatanetVersionWithChain" });
 
 const publishRoute = createRoute({
   method: "post",
@@ -29,7 +34,7 @@ const getRoute = createRoute({
   summary: "Get a published version",
   security: bearer,
   request: { params: VersionParams },
-  responses: { 200: json(DatanetVersion, "The version"), ...errorResponses(400, 401, 404) },
+  responses: { 200: json(VersionWithChain, "The version and its publication on chain"), ...errorResponses(400, 401, 404) },
 });
 
 const proofRoute = createRoute({
@@ -50,7 +55,8 @@ export function versionRoutes(app: App, deps: CoreDeps): void {
   app.openapi(publishRoute, async (c) => c.json(await publishVersion(deps, c.get("caller"), c.req.valid("param").id), 201));
   app.openapi(getRoute, async (c) => {
     const { id, version } = c.req.valid("param");
-    return c.json(await getVersion(deps, c.get("caller"), id, version), 200);
+    const found = await getVersion(deps, c.get("caller"), id, version);
+    return c.json({ ...found, chain: await getVersionChainStatus(deps, id, version) }, 200);
   });
   app.openapi(proofRoute, async (c) => {
     const { id, version } = c.req.valid("param");

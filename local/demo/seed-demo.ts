@@ -71,6 +71,13 @@ export async function seedDemo(platform: Platform, dataDir: string): Promise<voi
     "POST",
     `/v1/datanets/${datanet.id}/versions`,
   );
+  console.log(`    version ${version.version}: ${version.records} records, ${version.tokens} tokens, root ${version.root}`);
+  await platform.idle(); // chain sync publishes the version on the local chain
+  const published = await owner.request<{ chain: { status: string; txHash: string | null; blockNumber: number | null } }>(
+    "GET",
+    `/v1/datanets/${datanet.id}/versions/${version.version}`,
+  );
+  console.log(`    on chain: ${published.chain.status}, tx ${published.chain.txHash}, block ${published.chain.blockNumber}`);
   const state: DemoState = {
     datanetId: datanet.id,
     version: version.version,
@@ -79,7 +86,6 @@ export async function seedDemo(platform: Platform, dataDir: string): Promise<voi
     contributor: { address: contributorWallet.address, privateKey: contributorWallet.privateKey, apiKey: contributor.apiKey! },
   };
   writeFileSync(statePath, JSON.stringify(state, null, 2), { mode: 0o600 });
-  console.log(`    version ${version.version}: ${version.records} records, ${version.tokens} tokens, root ${version.root}`);
   print(platform, state, true);
 }
 

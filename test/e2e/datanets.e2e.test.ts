@@ -8,6 +8,7 @@ import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { Wallet } from "ethers";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EthersChain } from "../../adapters/chain/ethers-chain.ts";
 import { ApiError, DevClient } from "../../local/dev-client.ts";
 import { startPlatform, type Platform } from "../../local/platform.ts";
 
@@ -64,6 +65,7 @@ describe("Datanets end to end on the local platform", () => {
   const otherWallet = Wallet.createRandom();
   let owner: DevClient;
   let other: DevClient;
+  let datanetOnChain: { id: string; root: string } | undefined;
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "mf-e2e-"));
@@ -95,7 +97,7 @@ describe("Datanets end to end on the local platform", () => {
   it("ingests an upload, publishes a version and proves a contribution", async () => {
     const webhook = await owner.request<{ id: string; secret: string }>("POST", "/v1/webhooks", {
       url: hook.url,
-      events: ["upload.completed", "datanet.version.published"],
+      events: ["upload.completed", "datanet.version.published", "datanet.version.onchain"],
     });
     expect(webhook.secret).toMatch(/^whsec_/);
 
@@ -143,7 +145,19 @@ describe("Datanets end to end on the local platform", () => {
     );
     expect(version).toMatchObject({ version: 1, records: 3 });
     expect(version.tokens).toBe(accepted.items.reduce((s, c) => s + c.tokens, 0));
-    expect(await owner.request("GET", `/v1/datanets/${datanet.id}/versions/1`)).toMatchObject({ root: version.root });
+    // Chain sync publishes the version on the local chain; the API shows the transaction.
+    await platform.idle();
+    const shown = await owner.request<{ root: string; chain: { status: string; txHash: string; blockNumber: number } }>(
+      "GET",
+      `/v1/datanets/${datanet.id}/versions/1`,
+    );
+    expect(shown.root).toBe(version.root);
+    expect(shown.chain.status).toBe("confirmed");
+    expect(shown.chain.txHash).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(shown.chain.blockNumber).toBeGreaterThan(0);
+    const onChain = await new EthersChain(platform.chain.signer, platform.chain.addresses).findDatanetVersion(datanet.id, 1);
+    expect(onChain).toMatchObject({ root: version.root, records: 3, tokens: version.tokens });
+    datanetOnChain = { id: datanet.id, root: version.root };
 
     const target = accepted.items[1]!;
     const proof = await other.request<{ root: string; leafEncoding: string[]; leaf: [string, string, string]; proof: string[] }>(
@@ -160,7 +174,7 @@ describe("Datanets end to end on the local platform", () => {
     // Webhooks: the 500 is retried, then both events arrive, signed per Standard Webhooks.
     await platform.idle();
     const deadline = Date.now() + 20_000;
-    while (hook.received.filter((r) => r.body.includes("datanet.version.published")).length === 0 && Date.now() < deadline) {
+    while (!hook.received.some((r) => r.body.includes("datanet.version.onchain")) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
       await platform.idle();
     }
@@ -172,8 +186,9 @@ describe("Datanets end to end on the local platform", () => {
     });
     expect(types.filter((t) => t === "upload.completed").length).toBeGreaterThanOrEqual(2); // the 500, then the retry
     expect(types).toContain("datanet.version.published");
+    expect(types).toContain("datanet.version.onchain");
     const deliveries = await owner.request<{ items: { status: string }[] }>("GET", `/v1/webhooks/${webhook.id}/deliveries`);
-    expect(deliveries.items.map((d) => d.status).sort()).toEqual(["succeeded", "succeeded"]);
+    expect(deliveries.items.map((d) => d.status)).toEqual(["succeeded", "succeeded", "succeeded"]);
   });
 
   it("hides another account's private Datanet", async () => {
@@ -222,5 +237,11 @@ describe("Datanets end to end on the local platform", () => {
     const client = new DevClient(platform.url, owner.apiKey); // the API key survives too
     const after = await client.request<{ items: { id: string }[] }>("GET", "/v1/datanets");
     expect(after.items.map((d) => d.id)).toEqual(before.items.map((d) => d.id));
+    // The local chain starts empty each time; what was published is written onto it again, same root.
+    const { id, root } = datanetOnChain!;
+    const onChain = await new EthersChain(platform.chain.signer, platform.chain.addresses).findDatanetVersion(id, 1);
+    expect(onChain?.root).toBe(root);
+    const shown = await client.request<{ chain: { status: string } }>("GET", `/v1/datanets/${id}/versions/1`);
+    expect(shown.chain.status).toBe("confirmed");
   });
 });

@@ -1,0 +1,36 @@
+import { syncVersionByIdToChain } from "../core/chain/datanet-versions.ts";
+import { versionChainKey } from "../core/chain/model.ts";
+import type { ChainSyncDeps } from "../core/chain/sync-record.ts";
+import { DATANETS_GSI_PK, datanetPk } from "../core/datanets/keys.ts";
+import type { TableStore } from "../core/ports/tables.ts";
+
+/**
+ * The local chain lives in memory, so each start begins from an empty chain.
+ * This writes what the tables say was published onto it again — every
+ * Datanet version, oldest first — after forgetting the previous run's
+ * transaction records (their hashes belong to a chain that is gone). Roots,
+ * and so every proof, stay the same; transaction hashes are new.
+ */
+export async function replayOntoFreshChain(deps: ChainSyncDeps): Promise<number> {
+  const main = deps.tables.main;
+  let replayed = 0;
+  for await (const datanet of all(main, { pk: DATANETS_GSI_PK, index: "gsi1" })) {
+    const id = datanet.id as string;
+    for await (const version of all(main, { pk: datanetPk(id), skPrefix: "VERSION#" })) {
+      const n = version.version as number;
+      await main.delete(versionChainKey(id, n));
+      await syncVersionByIdToChain(deps, id, n);
+      replayed++;
+    }
+  }
+  return replayed;
+}
+
+async function* all(table: TableStore, query: Parameters<TableStore["query"]>[0]) {
+  let cursor: string | undefined;
+  do {
+    const page = await table.query({ ...query, ...(cursor ? { cursor } : {}) });
+    yield* page.items;
+    cursor = page.cursor;
+  } while (cursor);
+}
