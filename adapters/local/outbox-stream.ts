@@ -4,6 +4,8 @@ import type { AttributeValue, Context, DynamoDBBatchResponse, DynamoDBRecord, Dy
 import type { Clock } from "../../core/ports/clock.ts";
 import { systemClock } from "../../core/ports/clock.ts";
 import { localLambdaContext } from "./lambda-context.ts";
+import { PollLoop } from "./poll-loop.ts";
+import { inTransaction } from "./sqlite-transaction.ts";
 
 /** A Lambda DynamoDB-stream handler: returns the failed items (ReportBatchItemFailures) or nothing. */
 export type StreamHandler = (
@@ -88,28 +90,24 @@ interface Checkpoint {
  * `maxAttempts` the batch's unprocessed records go to `stream_failures` and
  * the checkpoint moves past them.
  */
-export class OutboxStream {
+export class OutboxStream extends PollLoop {
   readonly #db: DatabaseSync;
   readonly #clock: Clock;
-  readonly #pollIntervalMs: number;
   readonly #retryDelayMs: number;
   readonly #retentionMs: number;
   readonly #onError: (error: unknown) => void;
   readonly #subscribers = new Map<string, Subscriber>();
   readonly #sql: Record<"checkpoint" | "initCheckpoint" | "saveCheckpoint" | "failure" | "maxSeq", StatementSync>;
   #lastPrune = -Infinity;
-  #running = false;
-  #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
-  #current: Promise<number> = Promise.resolve(0);
 
   constructor(db: DatabaseSync, options: OutboxStreamOptions = {}) {
+    const onError = options.onError ?? ((error: unknown) => console.error("[outbox-stream]", error));
+    super(options.pollIntervalMs ?? 200, onError);
     this.#db = db;
     this.#clock = options.clock ?? systemClock;
-    this.#pollIntervalMs = options.pollIntervalMs ?? 200;
     this.#retryDelayMs = options.retryDelayMs ?? 500;
     this.#retentionMs = options.retentionMs ?? DAY_MS;
-    this.#onError = options.onError ?? ((error) => console.error("[outbox-stream]", error));
+    this.#onError = onError;
     // stream_records has the same definition as in SqliteTableStore, so either may create it.
     db.exec(`
       CREATE TABLE IF NOT EXISTS stream_records (
@@ -169,43 +167,20 @@ export class OutboxStream {
     });
   }
 
-  /** Starts dispatching in the background; calling it twice is harmless. */
-  start(): void {
-    if (this.#running) return;
-    this.#running = true;
-    this.#loop = this.#run();
-  }
-
-  /** Stops dispatching and resolves once the batches in progress have finished. */
-  async stop(): Promise<void> {
-    this.#running = false;
-    this.#wake?.();
-    await this.#loop;
-    await this.#current;
-  }
-
-  /** Gives each subscriber one batch; resolves to the number of records delivered. */
-  pollOnce(): Promise<number> {
-    const next = this.#current.then(() => this.#poll());
-    this.#current = next.catch(() => 0);
-    return next;
-  }
-
   /**
    * Resolves when every subscriber has consumed (or given up on) every record
    * of its table and no batch is in progress. When not started it dispatches
    * by itself. Rejects after `timeoutMs`.
    */
-  async idle(options: WaitOptions = {}): Promise<void> {
-    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-    for (;;) {
-      await this.#current;
-      const behind = this.#lagging();
-      if (behind.length === 0) return;
-      if (Date.now() >= deadline) throw new Error(`Stream subscribers not caught up in time: ${behind.join(", ")}`);
-      const delivered = this.#running ? 0 : await this.pollOnce();
-      if (delivered === 0) await sleep(Math.min(this.#pollIntervalMs, 20));
-    }
+  idle(options: WaitOptions = {}): Promise<void> {
+    // Kept from the last check, so the error names who was behind then.
+    let behind: string[] = [];
+    return this.waitUntilCaughtUp({
+      timeoutMs: options.timeoutMs,
+      recheckMs: 20,
+      caughtUp: () => (behind = this.#lagging()).length === 0,
+      timeoutError: () => new Error(`Stream subscribers not caught up in time: ${behind.join(", ")}`),
+    });
   }
 
   /** Checkpoint of a subscriber: the last SequenceNumber it has consumed (0 before any). */
@@ -261,28 +236,7 @@ export class OutboxStream {
       .map((s) => s.name);
   }
 
-  async #run(): Promise<void> {
-    while (this.#running) {
-      let delivered = 0;
-      try {
-        delivered = await this.pollOnce();
-      } catch (error) {
-        this.#onError(error);
-      }
-      if (delivered === 0 && this.#running) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.#pollIntervalMs);
-          this.#wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.#wake = undefined;
-      }
-    }
-  }
-
-  async #poll(): Promise<number> {
+  protected override async poll(): Promise<number> {
     let delivered = 0;
     for (const subscriber of this.#subscribers.values()) delivered += await this.#deliver(subscriber);
     if (this.#clock.now() - this.#lastPrune >= PRUNE_EVERY_MS) this.prune();
@@ -324,7 +278,7 @@ export class OutboxStream {
       return consumed.length;
     }
     // Give up: the rest of the batch goes to the on-failure destination and the stream moves on.
-    this.#inTransaction(() => {
+    inTransaction(this.#db, () => {
       rows.forEach((row, i) => {
         if (row.seq < failedFrom) return;
         this.#sql.failure.run(subscriber.name, subscriber.table, row.seq, JSON.stringify(records[i]), reason, attempts, done);
@@ -333,18 +287,6 @@ export class OutboxStream {
     });
     this.#onError(new Error(`Subscriber ${subscriber.name} gave up on records ${failedFrom}..${rows.at(-1)!.seq} after ${attempts} attempts`));
     return rows.length;
-  }
-
-  #inTransaction(fn: () => void): void {
-    if (this.#db.isTransaction) return fn();
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      fn();
-      this.#db.exec("COMMIT");
-    } catch (error) {
-      this.#db.exec("ROLLBACK");
-      throw error;
-    }
   }
 }
 
@@ -396,5 +338,3 @@ export const streamArn = (table: string) => `arn:aws:dynamodb:local:000000000000
 // util-dynamodb's AttributeValue and aws-lambda's describe the same JSON; only the declarations differ.
 const toAttributes = (item: Record<string, unknown>) =>
   marshall(item, { removeUndefinedValues: true }) as unknown as Record<string, AttributeValue>;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

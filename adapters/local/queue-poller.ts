@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { localLambdaContext } from "./lambda-context.ts";
+import { PollLoop } from "./poll-loop.ts";
 import type { ReceivedMessage, SqliteQueue } from "./sqlite-queue.ts";
 
 /** A Lambda SQS handler: returns the failed items (ReportBatchItemFailures) or nothing. */
@@ -35,22 +36,18 @@ export interface WaitOptions {
  * back after their visibility timeout; a thrown error fails the whole batch,
  * and so does a response naming a message that is not in the batch.
  */
-export class QueuePoller {
+export class QueuePoller extends PollLoop {
   readonly #queues: SqliteQueue;
   readonly #queue: string;
   readonly #handler: SqsHandler;
   readonly #batchSize: number;
-  readonly #pollIntervalMs: number;
   readonly #visibility: number | undefined;
   readonly #functionName: string;
   readonly #onError: (error: unknown) => void;
-  #running = false;
-  #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
-  /** The batch now in progress; polls are serialised through it. */
-  #current: Promise<number> = Promise.resolve(0);
 
   constructor(options: QueuePollerOptions) {
+    const onError = options.onError ?? ((error: unknown) => console.error(`[queue-poller ${options.queue}]`, error));
+    super(options.pollIntervalMs ?? 200, onError);
     const batchSize = options.batchSize ?? 10;
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1000) {
       throw new RangeError(`batchSize must be an integer from 1 to 1000, got ${batchSize}`);
@@ -59,32 +56,9 @@ export class QueuePoller {
     this.#queue = options.queue;
     this.#handler = options.handler;
     this.#batchSize = batchSize;
-    this.#pollIntervalMs = options.pollIntervalMs ?? 200;
     this.#visibility = options.visibilityTimeoutSeconds;
     this.#functionName = options.functionName ?? `${options.queue}-consumer`;
-    this.#onError = options.onError ?? ((error) => console.error(`[queue-poller ${options.queue}]`, error));
-  }
-
-  /** Starts polling in the background; calling it twice is harmless. */
-  start(): void {
-    if (this.#running) return;
-    this.#running = true;
-    this.#loop = this.#run();
-  }
-
-  /** Stops polling and resolves once the batch in progress (if any) has finished. */
-  async stop(): Promise<void> {
-    this.#running = false;
-    this.#wake?.();
-    await this.#loop;
-    await this.#current;
-  }
-
-  /** Receives one batch and runs the handler on it; resolves to the number of messages received. */
-  pollOnce(): Promise<number> {
-    const next = this.#current.then(() => this.#poll());
-    this.#current = next.catch(() => 0);
-    return next;
+    this.#onError = onError;
   }
 
   /**
@@ -93,21 +67,18 @@ export class QueuePoller {
    * Rejects after `timeoutMs`, e.g. when a failing message waits out its
    * visibility timeout.
    */
-  async idle(options: WaitOptions = {}): Promise<void> {
-    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-    for (;;) {
-      await this.#current;
-      if ((await this.#queues.depth(this.#queue)) === 0) {
-        await this.#current;
-        if ((await this.#queues.depth(this.#queue)) === 0) return;
-      }
-      if (Date.now() >= deadline) {
+  idle(options: WaitOptions = {}): Promise<void> {
+    const empty = async () => (await this.#queues.depth(this.#queue)) === 0;
+    return this.waitUntilCaughtUp({
+      timeoutMs: options.timeoutMs,
+      recheckMs: 50,
+      // Empty on both sides of any batch started meanwhile, so no batch is in progress on return.
+      caughtUp: async () => (await empty()) && (await this.settled(), await empty()),
+      timeoutError: async () => {
         const counts = await this.#queues.counts(this.#queue);
-        throw new Error(`Queue ${this.#queue} not drained in time: ${JSON.stringify(counts)}`);
-      }
-      const received = this.#running ? 0 : await this.pollOnce();
-      if (received === 0) await sleep(Math.min(this.#pollIntervalMs, 50));
-    }
+        return new Error(`Queue ${this.#queue} not drained in time: ${JSON.stringify(counts)}`);
+      },
+    });
   }
 
   /** Same as `idle()`. */
@@ -115,29 +86,7 @@ export class QueuePoller {
     return this.idle(options);
   }
 
-  async #run(): Promise<void> {
-    while (this.#running) {
-      let received = 0;
-      try {
-        received = await this.pollOnce();
-      } catch (error) {
-        this.#onError(error);
-      }
-      // A full batch suggests more is waiting: poll again at once.
-      if (received === 0 && this.#running) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.#pollIntervalMs);
-          this.#wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.#wake = undefined;
-      }
-    }
-  }
-
-  async #poll(): Promise<number> {
+  protected override async poll(): Promise<number> {
     const messages = await this.#queues.receive(this.#queue, {
       maxMessages: this.#batchSize,
       ...(this.#visibility !== undefined ? { visibilityTimeoutSeconds: this.#visibility } : {}),
@@ -192,5 +141,3 @@ export function sqsRecord(queue: string, m: ReceivedMessage): SQSRecord {
     awsRegion: "local",
   };
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -4,6 +4,7 @@ import type { Clock } from "../../core/ports/clock.ts";
 import { systemClock } from "../../core/ports/clock.ts";
 import type { QueueSender } from "../../core/ports/queue.ts";
 import { newId } from "../../core/ids.ts";
+import { inTransaction } from "./sqlite-transaction.ts";
 
 /** Settings of one queue; unset fields take the store's defaults. */
 export interface QueueSettings {
@@ -181,7 +182,7 @@ export class SqliteQueue implements QueueSender {
     const visibility = options.visibilityTimeoutSeconds ?? settings.visibilityTimeoutSeconds;
     checkVisibility(visibility);
     const now = this.#clock.now();
-    return this.#inTransaction(() => {
+    return inTransaction(this.#db, () => {
       const received: ReceivedMessage[] = [];
       // Redriven messages free their slots, so look again until the batch is full or nothing is left.
       for (;;) {
@@ -238,20 +239,6 @@ export class SqliteQueue implements QueueSender {
   async counts(queue: string): Promise<QueueCounts> {
     const row = this.#sql.counts.get(this.#clock.now(), queue) as { visible: number; in_flight: number; delayed: number };
     return { visible: row.visible, inFlight: row.in_flight, delayed: row.delayed };
-  }
-
-  /** Runs `fn` in a transaction, or inside the caller's one when already open. */
-  #inTransaction<T>(fn: () => T): T {
-    if (this.#db.isTransaction) return fn();
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      const result = fn();
-      this.#db.exec("COMMIT");
-      return result;
-    } catch (error) {
-      this.#db.exec("ROLLBACK");
-      throw error;
-    }
   }
 }
 

@@ -2,6 +2,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { ConditionFailedError, InvalidCursorError, TransactionCanceledError } from "../../core/errors.ts";
 import type { Condition, Item, Key, Page, QueryInput, TableStore, WriteOp } from "../../core/ports/tables.ts";
 import { MAX_TRANSACT_OPS } from "../../core/ports/tables.ts";
+import { inTransaction } from "./sqlite-transaction.ts";
 
 const MAX_PAGE = 1000;
 
@@ -58,21 +59,21 @@ export class SqliteTableStore implements TableStore {
   }
 
   async put(item: Item, condition?: Condition): Promise<void> {
-    this.#inTransaction(() => {
+    inTransaction(this.#db, () => {
       if (condition && !holds(condition, this.#read(item))) throw new ConditionFailedError();
       this.#write(item);
     });
   }
 
   async delete(key: Key, condition?: Condition): Promise<void> {
-    this.#inTransaction(() => {
+    inTransaction(this.#db, () => {
       if (condition && !holds(condition, this.#read(key))) throw new ConditionFailedError();
       this.#remove(key);
     });
   }
 
   async batchPut(items: Item[]): Promise<void> {
-    this.#inTransaction(() => {
+    inTransaction(this.#db, () => {
       for (const item of items) this.#write(item);
     });
   }
@@ -81,7 +82,7 @@ export class SqliteTableStore implements TableStore {
     if (ops.length > MAX_TRANSACT_OPS) throw new Error(`transact takes at most ${MAX_TRANSACT_OPS} operations`);
     const keys = new Set(ops.map((op) => keyString(opKey(op))));
     if (keys.size !== ops.length) throw new Error("transact: each key may appear at most once");
-    this.#inTransaction(() => {
+    inTransaction(this.#db, () => {
       const failed = ops.flatMap((op, i) => (op.condition && !holds(op.condition, this.#read(opKey(op))) ? [i] : []));
       if (failed.length > 0) throw new TransactionCanceledError(failed);
       for (const op of ops) {
@@ -152,19 +153,6 @@ export class SqliteTableStore implements TableStore {
       change.newImage ? JSON.stringify(change.newImage) : null,
       Date.now(),
     );
-  }
-
-  /** Runs `fn` in a transaction, or inside the caller's one when already open. */
-  #inTransaction(fn: () => void): void {
-    if (this.#db.isTransaction) return fn();
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      fn();
-      this.#db.exec("COMMIT");
-    } catch (error) {
-      this.#db.exec("ROLLBACK");
-      throw error;
-    }
   }
 }
 
