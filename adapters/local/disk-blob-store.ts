@@ -137,7 +137,8 @@ export class DiskBlobStore implements BlobStore {
     for (const name of names) {
       const path = join(this.#tmp, name);
       const info = await stat(path).catch(ifMissing(undefined));
-      if (info && Date.now() - info.mtimeMs >= maxAgeMs) {
+      // mtimeMs has a fraction of a millisecond that can put a file just written "in the future".
+      if (info && Date.now() - Math.floor(info.mtimeMs) >= maxAgeMs) {
         await rm(path, { force: true });
         removed++;
       }
