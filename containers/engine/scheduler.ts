@@ -135,8 +135,10 @@ export class BatchScheduler {
     s.out.push(tok);
     s.opts.onToken?.(tok);
     let finish: GenerateResult["finishReason"] | null = null;
+    // detokenizing is only needed per step for stop sequences and streaming; otherwise once at the end
+    const watch = s.opts.stop.length > 0 || s.opts.onText !== undefined;
     if (tok === this.tokenizer.eos) finish = "stop";
-    else {
+    else if (watch) {
       s.text = this.tokenizer.decode(s.out);
       for (const stop of s.opts.stop) {
         const at = stop ? s.text.indexOf(stop) : -1;
@@ -144,6 +146,7 @@ export class BatchScheduler {
       }
     }
     if (!finish && (s.out.length >= s.opts.maxTokens || s.pos >= this.model.config.maxSeqLen)) finish = "length";
+    if (finish && !watch) s.text = this.tokenizer.decode(tok === this.tokenizer.eos ? s.out.slice(0, -1) : s.out);
     // stream what can no longer change: hold back a possible stop-sequence prefix and a split UTF-8 char
     const hold = finish ? 0 : Math.max(0, ...s.opts.stop.map((x) => x.length - 1)) + (s.text.endsWith("\uFFFD") ? 1 : 0);
     const upto = Math.max(s.emitted, s.text.length - hold);
