@@ -12,5 +12,9 @@ export const QueueNames = {
   ingest: "ingest",
   webhooks: "webhooks",
   webhooksDeadLetter: "webhooks-dlq",
+  /** `{ jobId }`: start (or retry) a fine-tune job's next attempt on the training compute. */
+  jobs: "jobs",
+  /** JobEvent (core/jobs/model.ts): what trainers and the compute report about a run. */
+  jobEvents: "job-events",
 } as const;
 export type QueueName = (typeof QueueNames)[keyof typeof QueueNames];
