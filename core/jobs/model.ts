@@ -175,3 +175,28 @@ export const JobEvent = z.discriminatedUnion("type", [
   z.object({ type: z.literal("exited"), jobId: z.string(), attempt: z.number().int(), seq: z.number().int(), at: z.number(), exitCode: z.number().int().nullable(), reason: z.string() }),
 ]);
 export type JobEvent = z.infer<typeof JobEvent>;
+
+/**
+ * What the trainer writes to `{outputPrefix}attribution.json` beside the
+ * adapter; finalize reads it to weight the Datanet versions and contributors
+ * and to bind the training config into the fingerprint (docs/attribution.md).
+ * Token counts are training tokens actually used (the held-out records
+ * excluded), counted with the base model's tokenizer.
+ */
+export const TrainerAttribution = z
+  .object({
+    /** The trainer's name and version, e.g. "mf-trainer/1.0.0"; bound by trainingConfigHash. */
+    trainerVersion: z.string().min(1).max(200),
+    /** `trainingConfigHash(spec, trainerVersion)` (core/jobs/fingerprint.ts). */
+    trainingConfigHash: Bytes32Hex,
+    /** Training tokens used per contribution id. */
+    tokensByContribution: z.record(z.string().min(1), z.number().int().nonnegative()),
+    /** Training tokens used per contributor address (the sum over their contributions). */
+    contributors: z.record(AddressSchema, z.number().int().nonnegative()),
+    /** Training tokens used per Datanet version of the spec (every version listed, even at 0). */
+    datanets: z
+      .array(z.object({ id: z.string().min(1), version: z.number().int().positive(), root: Bytes32Hex, tokens: z.number().int().nonnegative() }))
+      .min(1),
+  })
+  .meta({ id: "TrainerAttribution" });
+export type TrainerAttribution = z.infer<typeof TrainerAttribution>;
