@@ -13,7 +13,14 @@ export const EventTypes = [
   "upload.completed",
   "datanet.version.published",
   "datanet.version.onchain",
-  "adapter.onchain",
+  "job.queued",
+  "job.started",
+  "job.progress",
+  "job.succeeded",
+  "job.failed",
+  "job.cancelled",
+  "adapter.created",
+  "adapter.registered",
 ] as const;
 export type EventType = (typeof EventTypes)[number];
 

@@ -172,7 +172,7 @@ describe("a transaction that reverts when mined", () => {
 });
 
 describe("syncAdapterToChain", () => {
-  it("registers the adapter under its fingerprint once and emits adapter.onchain", async () => {
+  it("registers the adapter under its fingerprint once and emits adapter.registered", async () => {
     const v = await seedVersion("dn_one", 1);
     await syncVersionToChain(deps, v);
     const adapter = {
@@ -194,7 +194,7 @@ describe("syncAdapterToChain", () => {
     const sent = await txCount();
     expect(await syncAdapterToChain(deps, adapter)).toEqual(status);
     expect(await txCount()).toBe(sent);
-    expect(await events("adapter.onchain")).toHaveLength(1);
+    expect(await events("adapter.registered")).toHaveLength(1);
   });
 
   it("refuses a malformed registration before touching the chain", async () => {

@@ -34,7 +34,7 @@ export type AdapterToRegister = z.infer<typeof AdapterToRegister>;
 
 /**
  * Registers an adapter on chain under its attribution fingerprint, records the
- * transaction, and emits `adapter.onchain`. Idempotent by adapter id and, on
+ * transaction, and emits `adapter.registered`. Idempotent by adapter id and, on
  * chain, by fingerprint: a fingerprint already registered to the same owner
  * is recorded without a new transaction; to another owner it is a failure.
  */
@@ -58,7 +58,7 @@ export async function syncAdapterToChain(deps: ChainSyncDeps, input: AdapterToRe
     send: (onSubmitted) => deps.chain.registerAdapter(adapter, onSubmitted),
     onConfirmed: (tx) => [
       eventWrite(
-        "adapter.onchain",
+        "adapter.registered",
         { adapterId: adapter.adapterId, fingerprint, chainId: deps.chain.chainId, txHash: tx?.txHash ?? null, blockNumber: tx?.blockNumber ?? null },
         [adapter.owner],
         deps.clock.now(),

@@ -1,0 +1,84 @@
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { BASE_MODEL_DIR } from "../../containers/engine/index.ts";
+import type { CoreDeps } from "../deps.ts";
+import { Bytes32Hex } from "../datanets/model.ts";
+
+/**
+ * The base models a job may fine-tune. Each lives in the blob store under
+ * `prefix` in Hugging Face layout (config.json, model.safetensors,
+ * tokenizer.json); `sha256` of model.safetensors is what the attribution
+ * fingerprint binds as the base-model hash.
+ */
+export const BaseModel = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    description: z.string(),
+    /** Trainable parameters of the base model. */
+    parameters: z.number().int(),
+    /** SPDX id of the weights' license. */
+    license: z.string(),
+    /** Longest sequence in tokens. */
+    contextLength: z.number().int(),
+    /** Width of the residual stream: a LoRA rank above it adds nothing. */
+    hiddenSize: z.number().int(),
+    /** Blob prefix of the model files. */
+    prefix: z.string(),
+    /** 0x sha256 of model.safetensors. */
+    sha256: Bytes32Hex,
+  })
+  .meta({ id: "BaseModel" });
+export type BaseModel = z.infer<typeof BaseModel>;
+
+/** The files a base model consists of (HF layout), copied as they are. */
+export const BASE_MODEL_FILES = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md"] as const;
+
+const CATALOG: readonly BaseModel[] = [
+  {
+    id: "mf-tiny-sotu",
+    name: "Model Factory tiny SOTU",
+    description:
+      "A tiny Llama-architecture model (dim 96, 4 layers, GQA 4/2, SwiGLU, byte-level BPE of 512 tokens) pretrained on State of the Union addresses 1934–2021. A toy that writes English; it fine-tunes in minutes on a CPU.",
+    parameters: 455_520,
+    license: "CC0-1.0",
+    contextLength: 128,
+    hiddenSize: 96,
+    prefix: "base-models/mf-tiny-sotu/",
+    // sha256 of containers/engine/base-model/model.safetensors (base-models.test.ts checks it).
+    sha256: "0xc96b4cba89fb3fa33ecffed3514bf1b9a69d671e25bb847fcf8ac9d5ead46f67",
+  },
+];
+
+/** Every base model jobs may use. */
+export function listBaseModels(): BaseModel[] {
+  return CATALOG.map((m) => ({ ...m }));
+}
+
+/** The catalog entry of a base model, or undefined. */
+export function getBaseModel(id: string): BaseModel | undefined {
+  const model = CATALOG.find((m) => m.id === id);
+  return model ? { ...model } : undefined;
+}
+
+/**
+ * Copies the committed base model's files into the blob store where they are
+ * missing, so trainers can fetch them (the local runtime calls this at start;
+ * on AWS a deploy step does the same). Returns the keys it wrote.
+ */
+export async function ensureBaseModelsInBlobStore(deps: Pick<CoreDeps, "blobs">, sourceDir: string = BASE_MODEL_DIR): Promise<string[]> {
+  const written: string[] = [];
+  const present = new Set(await readdir(sourceDir));
+  for (const model of CATALOG) {
+    for (const file of BASE_MODEL_FILES) {
+      if (!present.has(file)) continue;
+      const key = `${model.prefix}${file}`;
+      if (await deps.blobs.head(key)) continue;
+      const contentType = file.endsWith(".json") ? "application/json" : file.endsWith(".md") ? "text/markdown" : "application/octet-stream";
+      await deps.blobs.put(key, await readFile(join(sourceDir, file)), { contentType });
+      written.push(key);
+    }
+  }
+  return written;
+}
