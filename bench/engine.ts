@@ -143,6 +143,14 @@ log(`| LoRA training (r=8 on q,k,v,o, batch 4×${c.maxSeqLen}) | ${fmt(trainTps)
 
 log(torchTps === null ? "| LoRA training vs PyTorch | python3-torch not installed here | | |" : `| LoRA training vs PyTorch 1-thread fp32 (same model, same LoRA) | ${fmt(trainTps)} vs ${fmt(torchTps)} tok/s | ${(trainTps / torchTps).toFixed(3)}× | |`);
 
+log("");
+log("Reading the figures:");
+log("- Adapter overhead tracks the adapter's share of the FLOPs. On this 96-wide model, rank 8 on q and v adds 2.4% to the multiply-adds per token (4% measured, within target); rank 16 on all seven projections adds 24%, and that is the slowdown measured (on a 4096-wide model the same adapter is under 1%). Serving such an adapter alone can merge it (`mergeLora`) and run at base speed.");
+log("- 64 streams over 1, 64 or 1,024 distinct adapters stay within 6% of 64 streams on the base: each row pays only its own low-rank delta, so mixing adapters costs nothing extra over one adapter.");
+log("- Batching 64 streams gains little over one stream here because the whole model (1.8 MB) sits in the CPU cache and the kernel is already compute-bound; the batched matmul reads each weight once per step, which is what pays on models larger than the cache.");
+log("- Cold loads read from the OS page cache (the files were just written); a first read from a cold disk or the blob store adds that tier's latency.");
+log("- Training is single-threaded TypeScript with a hand-written backward; PyTorch's figure is one thread with Debian's generic BLAS.");
+
 // write the Engine section of docs/benchmarks.md, leaving other sections alone
 if (!QUICK) {
   const path = join(import.meta.dirname, "..", "docs", "benchmarks.md");
