@@ -1,0 +1,13 @@
+export * from "./model.ts";
+export { BaseModel, BASE_MODEL_FILES, listBaseModels, getBaseModel, ensureBaseModelsInBlobStore } from "./base-models.ts";
+export type { JobDeps } from "./deps.ts";
+export * from "./errors.ts";
+export { createJob, listJobs, getJob, cancelJob, loadOwnedJob, specFor, type ListJobsInput } from "./jobs.ts";
+export { startJobAttempt, type StartResult } from "./start-job.ts";
+export { applyJobEvent, PROGRESS_EVENT_INTERVAL_MS, type ApplyResult } from "./apply-event.ts";
+export { sweepStaleJobs, type SweepOptions, type SweepResult } from "./sweep.ts";
+export { buildAdapter, finalizeJob, FinalizeError, outputFiles } from "./finalize.ts";
+export { MAX_ATTEMPTS } from "./end-attempt.ts";
+export { splitBps, TOTAL_BPS } from "./attribution.ts";
+export { canonicalJson, trainingConfigHash } from "./fingerprint.ts";
+export { jobKey, jobSpecBlobKey, jobOutputPrefix, adapterIdForJob } from "./keys.ts";
