@@ -1,5 +1,7 @@
+import { adapterToRegister, loadAdapter } from "../adapters/adapters.ts";
 import { eventFromItem } from "../events.ts";
 import type { Item } from "../ports/tables.ts";
+import { syncAdapterToChain } from "./adapters.ts";
 import { syncVersionByIdToChain } from "./datanet-versions.ts";
 import type { ChainStatus } from "./model.ts";
 import type { ChainSyncDeps } from "./sync-record.ts";
@@ -12,14 +14,25 @@ export interface TableChange {
 
 /**
  * The chain-sync consumer of the main table's stream: a newly written
- * `datanet.version.published` event publishes that version on chain. Other
- * changes are ignored (undefined). Safe to call twice for the same change.
+ * `datanet.version.published` event publishes that version on chain, and an
+ * `adapter.created` event registers that adapter (its metadata URI is the
+ * API's adapter resource). Other changes are ignored (undefined). Safe to
+ * call twice for the same change.
  */
 export async function routeChainSyncChange(deps: ChainSyncDeps, change: TableChange): Promise<ChainStatus | undefined> {
   if (change.eventName !== "INSERT") return undefined;
   const event = eventFromItem(change.newImage);
-  if (event?.type !== "datanet.version.published") return undefined;
-  const { datanetId, version } = event.data as { datanetId?: unknown; version?: unknown };
-  if (typeof datanetId !== "string" || typeof version !== "number") return undefined;
-  return syncVersionByIdToChain(deps, datanetId, version);
+  if (event?.type === "datanet.version.published") {
+    const { datanetId, version } = event.data as { datanetId?: unknown; version?: unknown };
+    if (typeof datanetId !== "string" || typeof version !== "number") return undefined;
+    return syncVersionByIdToChain(deps, datanetId, version);
+  }
+  if (event?.type === "adapter.created") {
+    const { adapterId } = event.data as { adapterId?: unknown };
+    if (typeof adapterId !== "string") return undefined;
+    const adapter = await loadAdapter(deps, adapterId);
+    if (!adapter) return undefined;
+    return syncAdapterToChain(deps, adapterToRegister(adapter, deps.config.apiOrigin));
+  }
+  return undefined;
 }
