@@ -122,7 +122,7 @@ describe("ChildProcessCompute", () => {
     while (marks().length === 0) await new Promise((r) => setTimeout(r, 20));
     await compute.stop();
     const exits = await waitForExits(3);
-    expect(exits.map((e) => [e.jobId, e.reason])).toEqual([
+    expect(exits.map((e) => [e.jobId, e.type === "exited" && e.reason])).toEqual([
       ["job_wait", "cancelled before it started"],
       ["job_later", "the platform stopped before it started"],
       ["job_long", expect.stringMatching(/^killed by SIGTERM/)],
