@@ -2,15 +2,19 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import type { CoreDeps } from "../core/deps.ts";
+import type { TrainingCompute } from "../core/ports/training-compute.ts";
 import type { HostResolver } from "../core/webhooks/index.ts";
 import { requireApiKey } from "./auth-middleware.ts";
 import type { App, AppEnv } from "./env.ts";
 import { notFound, onError, validationHook } from "./errors.ts";
 import { SECURITY_SCHEME } from "./openapi.ts";
 import { problemResponse } from "./problem.ts";
+import { adapterRoutes } from "./routes/adapters.ts";
 import { authRoutes } from "./routes/auth.ts";
+import { baseModelRoutes } from "./routes/base-models.ts";
 import { contributionRoutes } from "./routes/contributions.ts";
 import { datanetRoutes } from "./routes/datanets.ts";
+import { jobRoutes, type JobStreamOptions } from "./routes/jobs.ts";
 import { uploadRoutes } from "./routes/uploads.ts";
 import { versionRoutes } from "./routes/versions.ts";
 import { webhookRoutes } from "./routes/webhooks.ts";
@@ -31,7 +35,12 @@ export interface AppOptions {
   maxJsonBytes?: number;
   /** DNS resolver for the webhook SSRF check (tests). */
   resolve?: HostResolver;
+  /** Polling and lifetime of `GET /v1/jobs/{id}/events` streams (tests shorten them). */
+  jobEvents?: JobStreamOptions;
 }
+
+/** What the app needs: the core deps, and the training compute where jobs may be cancelled (without it cancel answers 503). */
+export type AppDeps = CoreDeps & { compute?: TrainingCompute };
 
 /** The API version reported in the OpenAPI document. */
 export const API_VERSION = "0.1.0";
@@ -40,7 +49,7 @@ export const API_VERSION = "0.1.0";
  * Builds the HTTP app: the one place it is built. Lambda wraps it with
  * `handle(app)`; the local runtime serves it with @hono/node-server.
  */
-export function createApp(deps: CoreDeps, options: AppOptions = {}): App {
+export function createApp(deps: AppDeps, options: AppOptions = {}): App {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
   app.use(
@@ -68,6 +77,9 @@ export function createApp(deps: CoreDeps, options: AppOptions = {}): App {
   contributionRoutes(app, deps);
   versionRoutes(app, deps);
   webhookRoutes(app, deps, options.resolve ? { resolve: options.resolve } : {});
+  baseModelRoutes(app);
+  jobRoutes(app, deps, options.jobEvents);
+  adapterRoutes(app, deps);
 
   app.get("/health", (c) => c.json({ status: "ok" }));
   app.openAPIRegistry.registerComponent("securitySchemes", SECURITY_SCHEME, {
