@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { z } from "zod";
 import { trainingConfigHash } from "../../core/jobs/fingerprint.ts";
-import { JobEvent, type JobMetrics as JobMetricsSchema, JobSpec } from "../../core/jobs/model.ts";
+import { JobEvent, type JobMetrics as JobMetricsSchema, JobSpec, TrainerAttribution } from "../../core/jobs/model.ts";
 import type { BlobStore } from "../../core/ports/blob-store.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import { QueueNames, type QueueSender } from "../../core/ports/queue.ts";
@@ -46,14 +46,8 @@ export type TrainerOutcome =
   | { status: "failed"; reason: string; retryable: boolean }
   | { status: "stopped"; step: number };
 
-/** `attribution.json`: training tokens used, per contribution, contributor and Datanet version. */
-export interface TrainerAttributionFile {
-  trainerVersion: string;
-  trainingConfigHash: string;
-  tokensByContribution: Record<string, number>;
-  contributors: Record<string, number>;
-  datanets: { id: string; version: number; root: string; tokens: number }[];
-}
+/** `attribution.json` (core/jobs/model.ts TrainerAttribution): training tokens used, per contribution, contributor and Datanet version. */
+export type TrainerAttributionFile = TrainerAttribution;
 
 /** Bad input that no retry can fix (no usable records, a missing snapshot): failed, not retryable. */
 export class TrainerInputError extends Error {
@@ -285,7 +279,7 @@ async function trainJob(deps: TrainerDeps, spec: JobSpec, events: EventReporter,
   await deps.blobs.put(`${out}adapter/adapter_config.json`, ended.adapterConfig, { contentType: "application/json" });
   await deps.blobs.put(`${out}adapter/adapter_model.safetensors`, ended.adapterWeights, { contentType: "application/octet-stream" });
   await deps.blobs.put(`${out}metrics.json`, JSON.stringify(metricsFile(spec, metrics, result, lossCurve, { totalSteps, resumedFromStep, lines, skipped, duplicates, train: split.train.length, heldOut: split.heldOut.length, seconds: (deps.clock.now() - t0) / 1000 }), null, 2), { contentType: "application/json" });
-  await deps.blobs.put(`${out}attribution.json`, JSON.stringify(attribution, null, 2), { contentType: "application/json" });
+  await deps.blobs.put(`${out}attribution.json`, JSON.stringify(TrainerAttribution.parse(attribution), null, 2), { contentType: "application/json" });
   await events.send({ type: "succeeded", metrics });
   log("trainer succeeded", { jobId: spec.jobId, ...metrics });
   return { status: "succeeded", metrics };
