@@ -177,6 +177,14 @@ describe("/openapi.json", () => {
         "GET /v1/webhooks/{id}",
         "DELETE /v1/webhooks/{id}",
         "GET /v1/webhooks/{id}/deliveries",
+        "GET /v1/base-models",
+        "POST /v1/jobs",
+        "GET /v1/jobs",
+        "GET /v1/jobs/{id}",
+        "POST /v1/jobs/{id}/cancel",
+        "GET /v1/jobs/{id}/events",
+        "GET /v1/adapters",
+        "GET /v1/adapters/{id}",
       ].sort(),
     );
     for (const [path, ops] of Object.entries(doc.paths)) {
@@ -190,7 +198,7 @@ describe("/openapi.json", () => {
     }
     // The zod schemas' `.meta({ id })` become named components.
     expect(Object.keys(doc.components.schemas)).toEqual(
-      expect.arrayContaining(["Datanet", "CreateDatanetInput", "Upload", "Contribution", "DatanetVersion", "Proof", "Problem", "Webhook", "CreatedWebhook", "Delivery"]),
+      expect.arrayContaining(["Datanet", "CreateDatanetInput", "Upload", "Contribution", "DatanetVersion", "Proof", "Problem", "Webhook", "CreatedWebhook", "Delivery", "Job", "CreateJobInput", "BaseModel", "AdapterView"]),
     );
   });
 });
