@@ -29,6 +29,7 @@ import { createIngestHandler } from "../functions/handlers/ingest.ts";
 import { createRouteEventsHandler } from "../functions/handlers/route-events.ts";
 import { createWebhookDispatchHandler } from "../functions/handlers/webhook-dispatch.ts";
 import { buildWeb, WEB_DIST_DIR } from "../web/build.ts";
+import { reconcileAfterRestart } from "./reconcile.ts";
 import { replayOntoFreshChain } from "./replay-chain.ts";
 
 export interface PlatformOptions {
@@ -116,6 +117,9 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       if (options.web !== false) root.get("*", async (c, next) => (c.req.path.startsWith("/v1/") ? next() : serveWeb(c.req.path)));
     },
   });
+
+  // Before any consumer starts: what a crash of the previous run left half done.
+  await reconcileAfterRestart(deps, queues, blobs);
 
   const logger = new Logger({ serviceName: "model-factory-local", logLevel: options.logLevel ?? "WARN" });
   const pollers = [

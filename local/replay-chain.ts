@@ -2,7 +2,7 @@ import { syncVersionByIdToChain } from "../core/chain/datanet-versions.ts";
 import { versionChainKey } from "../core/chain/model.ts";
 import type { ChainSyncDeps } from "../core/chain/sync-record.ts";
 import { DATANETS_GSI_PK, datanetPk } from "../core/datanets/keys.ts";
-import type { TableStore } from "../core/ports/tables.ts";
+import { all } from "./reconcile.ts";
 
 /**
  * The local chain lives in memory, so each start begins from an empty chain.
@@ -24,13 +24,4 @@ export async function replayOntoFreshChain(deps: ChainSyncDeps): Promise<number>
     }
   }
   return replayed;
-}
-
-async function* all(table: TableStore, query: Parameters<TableStore["query"]>[0]) {
-  let cursor: string | undefined;
-  do {
-    const page = await table.query({ ...query, ...(cursor ? { cursor } : {}) });
-    yield* page.items;
-    cursor = page.cursor;
-  } while (cursor);
 }

@@ -129,6 +129,19 @@ describe("SqliteQueue", () => {
     after.db.close();
   });
 
+  it("releases in-flight messages for a restarted consumer, keeping their receive counts", async () => {
+    const { queue } = setup({ defaults: { visibilityTimeoutSeconds: 1800 } });
+    await queue.send("ingest", "held by a dead process");
+    await queue.send("ingest", "delayed", { delaySeconds: 60 });
+    const [held] = await queue.receive("ingest");
+    expect(await queue.receive("ingest")).toEqual([]);
+
+    expect(queue.releaseInFlight("ingest")).toBe(1); // the delayed message is not in flight: untouched
+    expect(await queue.delete("ingest", held!.receiptHandle)).toBe(false); // the dead receive's handle is void
+    const [again] = await queue.receive("ingest");
+    expect(again).toMatchObject({ messageId: held!.messageId, receiveCount: 2 });
+  });
+
   it("sends inside a caller's transaction, which rolls the message back with it", async () => {
     const db = new DatabaseSync(":memory:");
     const queue = new SqliteQueue(db);

@@ -235,6 +235,21 @@ export class SqliteQueue implements QueueSender {
     return c.visible + c.inFlight + c.delayed;
   }
 
+  /**
+   * Makes every in-flight message of a queue visible now, invalidating its
+   * receipt handle: for a consumer restarting after a crash, whose receives
+   * cannot be finishing anywhere else (the local runtime is the only
+   * consumer of its database). Receive counts are kept, so redrive still
+   * applies. Returns how many messages it released.
+   */
+  releaseInFlight(queue: string): number {
+    const now = this.#clock.now();
+    const result = this.#db
+      .prepare(`UPDATE queue_messages SET visible_at = ?, receipt_handle = NULL, in_flight = 0 WHERE queue = ? AND in_flight = 1 AND visible_at > ?`)
+      .run(now, queue, now);
+    return Number(result.changes);
+  }
+
   /** Messages of a queue by state. */
   async counts(queue: string): Promise<QueueCounts> {
     const row = this.#sql.counts.get(this.#clock.now(), queue) as { visible: number; in_flight: number; delayed: number };
