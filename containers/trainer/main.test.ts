@@ -85,7 +85,7 @@ describe("trainer process (main.ts)", () => {
     expect((await weights("job_k"))!.equals((await weights("job_full"))!)).toBe(true);
   });
 
-  it("on SIGTERM stops after its checkpoint, reports a retryable failure and exits 143", async () => {
+  it("on SIGTERM stops after its checkpoint and exits 143, leaving the outcome to the compute", async () => {
     const { dataDir, blobs } = setup();
     const { specKey } = await putJob(blobs, { training: { maxSteps: 40 } });
     let sentAt = 0;
@@ -97,8 +97,8 @@ describe("trainer process (main.ts)", () => {
     });
     expect(result.code, result.log).toBe(143);
     expect(Date.now() - sentAt).toBeLessThan(5000);
-    const failed = (await queuedEvents(dataDir)).at(-1)!;
-    expect(failed).toMatchObject({ type: "failed", retryable: true, reason: expect.stringMatching(/SIGTERM.*resumes from the checkpoint at step \d+/) });
+    expect((await queuedEvents(dataDir)).map((e) => e.type)).not.toContain("failed");
+    expect(result.log).toMatch(/stopped at step \d+; resumes from the checkpoint at step \d+/);
     expect(await blobs.head("jobs/job_1/checkpoints/checkpoint.safetensors")).toBeDefined();
     expect(await blobs.head("jobs/job_1/adapter/adapter_model.safetensors")).toBeUndefined();
   });

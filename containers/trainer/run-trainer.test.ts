@@ -88,9 +88,9 @@ describe("runTrainer", () => {
     const mark = queue.sent.length;
     const second = await runTrainer(deps, specKey, options);
     // Assess
-    expect(first.status).toBe("stopped");
-    const stopped = queue.events().slice(0, mark).filter((e) => e.jobId === "job_cut").at(-1)!;
-    expect(stopped).toMatchObject({ type: "failed", retryable: true });
+    expect(first).toMatchObject({ status: "stopped", checkpointStep: expect.any(Number) });
+    // stopped, it reports nothing more: the compute reports the exit (and Batch may rerun it)
+    expect(queue.events().slice(0, mark).filter((e) => e.jobId === "job_cut").at(-1)!.type).not.toMatch(/failed|succeeded/);
     expect(second.status).toBe("succeeded");
     const resumed = queue.events().slice(mark)[0]!;
     expect(resumed.type === "started" && resumed.resumedFromStep).toBeGreaterThanOrEqual(4);

@@ -29,7 +29,7 @@ export interface TrainerDeps {
 export interface RunTrainerOptions {
   /** Model cache and local checkpoints (default `$TMPDIR/mf-trainer`). */
   workDir?: string;
-  /** Aborting stops training after the current step (or its checkpoint): SIGTERM on Spot reclaim. */
+  /** Aborting stops training after the current step (or its checkpoint), sending no event: SIGTERM on a stop or Spot reclaim. */
   signal?: AbortSignal;
   /** Packed sequence length, capped at the model's context (default 256). */
   maxSeqLen?: number;
@@ -44,7 +44,8 @@ export type JobMetrics = z.infer<typeof JobMetricsSchema>;
 export type TrainerOutcome =
   | { status: "succeeded"; metrics: JobMetrics }
   | { status: "failed"; reason: string; retryable: boolean }
-  | { status: "stopped"; step: number };
+  /** Stopped by the signal: the run resumes from `checkpointStep` (null: from the start). */
+  | { status: "stopped"; step: number; checkpointStep: number | null };
 
 /** `attribution.json` (core/jobs/model.ts TrainerAttribution): training tokens used, per contribution, contributor and Datanet version. */
 export type TrainerAttributionFile = TrainerAttribution;
@@ -256,9 +257,10 @@ async function trainJob(deps: TrainerDeps, spec: JobSpec, events: EventReporter,
   while (uploading) await uploading;
 
   if (ended.kind === "stopped") {
-    const reason = `stopped at step ${ended.step} (SIGTERM); ${uploadedStep === null ? "no checkpoint yet" : `resumes from the checkpoint at step ${uploadedStep}`}`;
-    await events.send({ type: "failed", reason, retryable: true });
-    return { status: "stopped", step: ended.step };
+    // No event: the compute reports the exit. On AWS, Batch itself reruns a Spot-reclaimed job
+    // (same attempt, resuming from this checkpoint); a `failed` here would start a second run.
+    log(`stopped at step ${ended.step}; ${uploadedStep === null ? "no checkpoint yet" : `resumes from the checkpoint at step ${uploadedStep}`}`, { step: ended.step, checkpointStep: uploadedStep });
+    return { status: "stopped", step: ended.step, checkpointStep: uploadedStep };
   }
   startEvaluating();
 
