@@ -1,3 +1,4 @@
+import { AbiCoder, keccak256, toUtf8Bytes } from "ethers";
 import { describe, expect, it } from "vitest";
 import { attributionFingerprint, datanetKey } from "../../adapters/chain/fingerprint.ts";
 import { alice, bob, carol, eventsIn } from "../../test/fakes/datanet-fixtures.ts";
@@ -200,6 +201,21 @@ describe("finalize", () => {
       sources: adapter.datanets.map((d) => ({ datanetId: datanetKey(d.id), version: d.version, root: d.root, weightBps: d.weightBps })),
     });
     expect(adapter).toMatchObject({ weightsHash, trainingConfigHash: configHash, fingerprint: expected });
+
+    // And once more by hand, exactly as docs/attribution.md spells it out.
+    const canonical = JSON.stringify(sortDeep({ baseModel: "mf-tiny-sotu", lora: job.lora, training: job.training, trainerVersion: "mf-trainer/9" }));
+    expect(keccak256(toUtf8Bytes(canonical))).toBe(configHash);
+    const sources = adapter.datanets
+      .map((d) => ({ id: keccak256(toUtf8Bytes(d.id)), root: d.root, version: d.version, bps: d.weightBps }))
+      .sort((a, b) => (BigInt(a.id) === BigInt(b.id) ? a.version - b.version : BigInt(a.id) < BigInt(b.id) ? -1 : 1))
+      .map((x) => [x.id, x.root, x.version, x.bps]);
+    const byHand = keccak256(
+      AbiCoder.defaultAbiCoder().encode(
+        ["bytes32", "bytes32", "bytes32", "tuple(bytes32 datanetId,bytes32 root,uint32 version,uint16 weightBps)[]"],
+        ["0xc96b4cba89fb3fa33ecffed3514bf1b9a69d671e25bb847fcf8ac9d5ead46f67", weightsHash, configHash, sources],
+      ),
+    );
+    expect(adapter.fingerprint).toBe(byHand);
   });
 
   it("a duplicate succeeded creates one adapter and one adapter.created event", async () => {
@@ -229,3 +245,10 @@ describe("finalize", () => {
     expect(await getJob(deps, alice, job.id)).toMatchObject({ status: "QUEUED", error: expect.stringContaining("adapter_model.safetensors") });
   });
 });
+
+/** Object keys sorted at every depth (the canonical JSON of docs/attribution.md). */
+function sortDeep(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortDeep);
+  if (value && typeof value === "object") return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortDeep((value as Record<string, unknown>)[k])]));
+  return value;
+}

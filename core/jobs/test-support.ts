@@ -1,6 +1,3 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { BASE_MODEL_DIR } from "../../containers/engine/index.ts";
 import { makeDeps, newDatanet, uploadAndIngest, jsonl, type TestDeps } from "../../test/fakes/datanet-fixtures.ts";
 import type { Caller } from "../account.ts";
 import { versionRecordsBlobKey } from "../datanets/keys.ts";
@@ -118,6 +115,3 @@ export function trainerEvents(jobId: string, attempt: number, at = Date.UTC(2025
     exited: (exitCode: number | null, reason = ""): JobEvent => ({ type: "exited", ...base(), exitCode, reason }),
   };
 }
-
-/** The committed base model's weights, for tests that need real bytes. */
-export const baseModelWeights = () => readFileSync(join(BASE_MODEL_DIR, "model.safetensors"));
