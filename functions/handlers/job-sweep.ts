@@ -10,6 +10,21 @@ import { parseEvent } from "../middleware/parse-event.ts";
 /** The parts of an EventBridge scheduled event the sweeper relies on. */
 export const ScheduledEventSchema = z.looseObject({ "detail-type": z.literal("Scheduled Event"), time: z.string() });
 
+/** A scheduled event as EventBridge delivers it, for runtimes that drive the sweeper with their own timer (local). */
+export function scheduledEvent(time: number): ScheduledEvent {
+  return {
+    version: "0",
+    id: `sweep-${time}`,
+    "detail-type": "Scheduled Event",
+    source: "aws.events",
+    account: "000000000000",
+    time: new Date(time).toISOString(),
+    region: "local",
+    resources: [],
+    detail: {},
+  };
+}
+
 /**
  * The job sweeper, run on a schedule (EventBridge rule, every minute or so;
  * locally a timer): `sweepStaleJobs`, so no job stays RUNNING without a

@@ -1,12 +1,11 @@
 import { Logger } from "@aws-lambda-powertools/logger";
-import type { ScheduledEvent } from "aws-lambda";
 import { describe, expect, it } from "vitest";
 import { getJob } from "../../core/jobs/jobs.ts";
 import { createJob } from "../../core/jobs/jobs.ts";
 import { jobTestDeps, publishedDatanet, SAMPLE_TEXTS, trainerEvents } from "../../core/jobs/test-support.ts";
 import { alice, bob } from "../../test/fakes/datanet-fixtures.ts";
 import { createJobEventsHandler } from "./job-events.ts";
-import { createJobSweepHandler } from "./job-sweep.ts";
+import { createJobSweepHandler, scheduledEvent } from "./job-sweep.ts";
 import { createStartJobHandler } from "./start-job.ts";
 import { sqsEvent, sqsRecord, testContext } from "./test-events.ts";
 
@@ -19,17 +18,6 @@ async function queuedJob() {
   return { deps, job };
 }
 
-const scheduled = (time = "2025-01-01T00:00:00Z"): ScheduledEvent => ({
-  version: "0",
-  id: "e1",
-  "detail-type": "Scheduled Event",
-  source: "aws.events",
-  account: "123456789012",
-  time,
-  region: "us-east-1",
-  resources: [],
-  detail: {},
-});
 
 describe("start-job handler", () => {
   it("starts each queued job once and reports malformed messages", async () => {
@@ -67,7 +55,7 @@ describe("job-sweep handler", () => {
   it("sweeps on the schedule", async () => {
     const { deps, job } = await queuedJob();
     deps.clock.advance(11 * 60_000);
-    const result = await createJobSweepHandler(deps, silent)(scheduled(), testContext());
+    const result = await createJobSweepHandler(deps, silent)(scheduledEvent(deps.clock.now()), testContext());
     expect(result).toEqual({ timedOut: [], requeued: [job.id] });
     await expect(createJobSweepHandler(deps, silent)({ Records: [] } as never, testContext())).rejects.toThrow(/Invalid scheduled event/);
   });
