@@ -4,12 +4,17 @@ import { checkWebhookUrl, isPrivateAddress } from "./url-policy.ts";
 describe("isPrivateAddress", () => {
   it.each([
     "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
-    "::1", "::", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "::ffff:7f00:1", "64:ff9b::a00:1", "not-an-ip",
+    "::1", "::", "fe80::1", "fe80::1%eth0", "fd00::1", "::ffff:127.0.0.1", "::ffff:7f00:1", "0:0:0:0:0:ffff:a9fe:a9fe",
+    "64:ff9b::a00:1", "not-an-ip",
+    // IPv4-compatible (::/96): deprecated, and ::127.0.0.1 is loopback in disguise.
+    "::127.0.0.1", "::7f00:1", "::a9fe:a9fe", "::8.8.8.8", "0:0:0:0:0:0:0:2",
+    // 6to4 (2002::/16) tunnelling to a private IPv4 address.
+    "2002:7f00:1::", "2002:a9fe:a9fe::1", "2002:0a00:0005:1::1", "2002:c0a8:101::",
   ])("refuses %s", (address) => {
     expect(isPrivateAddress(address)).toBe(true);
   });
 
-  it.each(["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"])("allows %s", (address) => {
+  it.each(["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "2002:808:808::1", "2a00:1450:4001:81c::200e", "::1:0:0:1"])("allows %s", (address) => {
     expect(isPrivateAddress(address)).toBe(false);
   });
 });
@@ -26,6 +31,8 @@ describe("checkWebhookUrl", () => {
     ["http://hooks.example.com/x", "https"],
     ["https://127.0.0.1/x", "private"],
     ["https://[::1]:8443/x", "private"],
+    ["https://[::127.0.0.1]/x", "private"],
+    ["https://[2002:7f00:1::]/x", "private"],
     ["https://user:pw@hooks.example.com/", "credentials"],
     ["ftp://hooks.example.com/", "https"],
   ])("refuses %s in the cloud", async (url, why) => {

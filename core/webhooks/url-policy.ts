@@ -35,7 +35,6 @@ for (const [net, prefix] of [
   ["240.0.0.0", 4],
 ] as const) blocked.addSubnet(net, prefix, "ipv4");
 for (const [net, prefix] of [
-  ["::", 127], // :: and ::1
   ["64:ff9b::", 96], // NAT64 can reach private IPv4
   ["100::", 64],
   ["2001:db8::", 32],
@@ -49,18 +48,39 @@ export function isPrivateAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 4) return blocked.check(address, "ipv4");
   if (family !== 6) return true; // not an IP at all: refuse rather than guess
-  const lower = address.toLowerCase();
-  // IPv4-mapped (::ffff:a.b.c.d or ::ffff:XXXX:XXXX) is the IPv4 address in disguise.
-  const mapped = /^(?:0{0,4}:){0,5}:?ffff:(.+)$/.exec(lower)?.[1];
-  if (mapped !== undefined) {
-    if (isIP(mapped) === 4) return blocked.check(mapped, "ipv4");
-    const hex = /^([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(mapped);
-    if (hex) {
-      const n = (parseInt(hex[1]!, 16) << 16) | parseInt(hex[2]!, 16);
-      return blocked.check([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join("."), "ipv4");
-    }
+  const groups = ipv6Groups(address);
+  if (!groups) return true;
+  const zeros = (from: number, to: number) => groups.slice(from, to).every((g) => g === 0);
+  // IPv4-mapped (::ffff:a.b.c.d) is the IPv4 address in disguise.
+  if (zeros(0, 5) && groups[5] === 0xffff) return blocked.check(ipv4Of(groups[6]!, groups[7]!), "ipv4");
+  // IPv4-compatible (::a.b.c.d, deprecated; includes :: and ::1): no public receiver uses it.
+  if (zeros(0, 6)) return true;
+  // 6to4 (2002:AABB:CCDD::/48) tunnels to the IPv4 address a.b.c.d.
+  if (groups[0] === 0x2002) return blocked.check(ipv4Of(groups[1]!, groups[2]!), "ipv4");
+  return blocked.check(groups.map((g) => g.toString(16)).join(":"), "ipv6");
+}
+
+/** The eight 16-bit groups of an IPv6 address (zone dropped, `::` expanded, dotted tail converted). */
+function ipv6Groups(address: string): number[] | undefined {
+  let text = address.toLowerCase().replace(/%.*$/, "");
+  const dotted = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted[2]!.split(".").map(Number) as [number, number, number, number];
+    text = `${dotted[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
   }
-  return blocked.check(address, "ipv6");
+  const [head, tail, ...rest] = text.split("::");
+  if (rest.length > 0) return undefined;
+  const part = (s: string | undefined) => (s ? s.split(":").map((g) => parseInt(g, 16)) : []);
+  const left = part(head);
+  const right = part(tail);
+  const missing = 8 - left.length - right.length;
+  if (tail === undefined ? missing !== 0 : missing < 1) return undefined;
+  const groups = [...left, ...Array<number>(tail === undefined ? 0 : missing).fill(0), ...right];
+  return groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : undefined;
+}
+
+function ipv4Of(high: number, low: number): string {
+  return [high >> 8, high & 255, low >> 8, low & 255].join(".");
 }
 
 export interface UrlPolicy {
@@ -74,6 +94,18 @@ export interface UrlPolicy {
  * the network is refused too.
  */
 export async function checkWebhookUrl(raw: string, policy: UrlPolicy): Promise<URL> {
+  const url = checkWebhookUrlShape(raw, policy.allowPrivate);
+  const host = urlHost(url);
+  if (!policy.allowPrivate && !isIP(host)) await resolvePublicAddresses(host, policy.resolve ?? systemResolver);
+  return url;
+}
+
+/**
+ * The checks that need no DNS: a valid http(s) URL without credentials and,
+ * unless private targets are allowed, https with no private IP literal as host.
+ * At send time this runs before the connection, whose own lookup checks names.
+ */
+export function checkWebhookUrlShape(raw: string, allowPrivate: boolean): URL {
   let url: URL;
   try {
     url = new URL(raw);
@@ -81,24 +113,35 @@ export async function checkWebhookUrl(raw: string, policy: UrlPolicy): Promise<U
     throw refused("it is not a valid URL");
   }
   if (url.username || url.password) throw refused("it must not carry credentials");
-  if (policy.allowPrivate) {
+  if (allowPrivate) {
     if (url.protocol !== "https:" && url.protocol !== "http:") throw refused("it must be http or https");
     return url;
   }
   if (url.protocol !== "https:") throw refused("it must be https");
-  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  let addresses: string[];
-  if (isIP(host)) addresses = [host];
-  else {
-    try {
-      addresses = await (policy.resolve ?? systemResolver)(host);
-    } catch {
-      throw refused(`its host ${host} does not resolve`);
-    }
-    if (addresses.length === 0) throw refused(`its host ${host} does not resolve`);
-  }
-  if (addresses.some(isPrivateAddress)) throw refused("it points at a private, loopback or reserved address");
+  const host = urlHost(url);
+  if (isIP(host) && isPrivateAddress(host)) throw refused("it points at a private, loopback or reserved address");
   return url;
+}
+
+/**
+ * Resolves a host name once and returns its addresses, or throws
+ * `unsafe-webhook-url` when it does not resolve or any address is private.
+ */
+export async function resolvePublicAddresses(host: string, resolve: HostResolver): Promise<string[]> {
+  let addresses: string[];
+  try {
+    addresses = await resolve(host);
+  } catch {
+    throw refused(`its host ${host} does not resolve`);
+  }
+  if (addresses.length === 0) throw refused(`its host ${host} does not resolve`);
+  if (addresses.some(isPrivateAddress)) throw refused("it points at a private, loopback or reserved address");
+  return addresses;
+}
+
+/** The URL's host without IPv6 brackets. */
+function urlHost(url: URL): string {
+  return url.hostname.replace(/^\[(.*)\]$/, "$1");
 }
 
 function refused(why: string): DomainError {
