@@ -111,15 +111,45 @@ describe("DynamoTableStore (SDK mock)", () => {
 
   it("writes batches of 25 and resends unprocessed items with growing backoff", async () => {
     const items = Array.from({ length: 30 }, (_, i) => ({ pk: "P", sk: String(i).padStart(2, "0") }));
-    ddb
-      .on(BatchWriteCommand)
-      .resolvesOnce({ UnprocessedItems: { main: [{ PutRequest: { Item: items[3]! } }, { PutRequest: { Item: items[4]! } }] } })
-      .resolvesOnce({ UnprocessedItems: { main: [{ PutRequest: { Item: items[4]! } }] } })
-      .resolves({});
+    // The first chunk leaves items 3 and 4 unprocessed, the retry leaves item 4 once more.
+    let firstChunkCalls = 0;
+    ddb.on(BatchWriteCommand).callsFake(async (input: { RequestItems: Record<string, { PutRequest: { Item: { sk: string } } }[]> }) => {
+      const sks = input.RequestItems.main!.map((r) => r.PutRequest.Item.sk);
+      if (!sks.includes("03") && !sks.includes("04")) return {};
+      firstChunkCalls++;
+      if (firstChunkCalls === 1) return { UnprocessedItems: { main: [{ PutRequest: { Item: items[3]! } }, { PutRequest: { Item: items[4]! } }] } };
+      if (firstChunkCalls === 2) return { UnprocessedItems: { main: [{ PutRequest: { Item: items[4]! } }] } };
+      return {};
+    });
     await store.batchPut(items);
     const sizes = ddb.commandCalls(BatchWriteCommand).map((c) => c.args[0].input.RequestItems!.main!.length);
-    expect(sizes).toEqual([25, 2, 1, 5]);
+    expect(sizes.sort((a, b) => a - b)).toEqual([1, 2, 5, 25]);
+    const written = ddb.commandCalls(BatchWriteCommand).flatMap((c) => c.args[0].input.RequestItems!.main!.map((r) => r.PutRequest!.Item!.sk));
+    expect(new Set(written).size).toBe(30);
     expect(delays).toHaveLength(2);
+  });
+
+  it("keeps at most 8 BatchWriteItem calls in flight, and more than one", async () => {
+    const items = Array.from({ length: 25 * 40 }, (_, i) => ({ pk: "P", sk: String(i).padStart(4, "0") }));
+    let inFlight = 0;
+    let most = 0;
+    ddb.on(BatchWriteCommand).callsFake(async () => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      inFlight--;
+      return {};
+    });
+    await store.batchPut(items);
+    expect(ddb.commandCalls(BatchWriteCommand)).toHaveLength(40);
+    expect(most).toBe(8);
+  });
+
+  it("stops sending further chunks after one fails, and reports that failure", async () => {
+    const items = Array.from({ length: 25 * 40 }, (_, i) => ({ pk: "P", sk: String(i).padStart(4, "0") }));
+    ddb.on(BatchWriteCommand).rejects(new Error("throttled for good"));
+    await expect(store.batchPut(items)).rejects.toThrow("throttled for good");
+    expect(ddb.commandCalls(BatchWriteCommand).length).toBeLessThanOrEqual(8);
   });
 
   it("gives up when items stay unprocessed", async () => {

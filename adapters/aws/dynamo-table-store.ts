@@ -17,12 +17,16 @@ import { MAX_TRANSACT_OPS } from "../../core/ports/tables.ts";
 const MAX_PAGE = 1000;
 /** BatchWriteItem takes at most 25 requests. */
 const BATCH_SIZE = 25;
+/** BatchWriteItem calls in flight at once per `batchPut` (ingest writes thousands of items per second this way). */
+const DEFAULT_BATCH_CONCURRENCY = 8;
 
 export interface DynamoTableStoreOptions {
   /** Attempts per BatchWriteItem chunk before unprocessed items are an error. */
   maxBatchAttempts?: number;
   /** First backoff delay in ms; doubles per attempt, with full jitter. */
   baseBackoffMs?: number;
+  /** BatchWriteItem calls in flight at once per `batchPut` (default 8). */
+  batchConcurrency?: number;
   /** Injected so tests do not wait. */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -38,6 +42,7 @@ export class DynamoTableStore implements TableStore {
   readonly #table: string;
   readonly #maxBatchAttempts: number;
   readonly #baseBackoffMs: number;
+  readonly #batchConcurrency: number;
   readonly #sleep: (ms: number) => Promise<void>;
 
   constructor(db: DynamoDBDocumentClient, tableName: string, options: DynamoTableStoreOptions = {}) {
@@ -45,6 +50,7 @@ export class DynamoTableStore implements TableStore {
     this.#table = tableName;
     this.#maxBatchAttempts = options.maxBatchAttempts ?? 8;
     this.#baseBackoffMs = options.baseBackoffMs ?? 50;
+    this.#batchConcurrency = Math.max(1, options.batchConcurrency ?? DEFAULT_BATCH_CONCURRENCY);
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
@@ -136,9 +142,24 @@ export class DynamoTableStore implements TableStore {
     const byKey = new Map<string, Item>();
     for (const item of items) byKey.set(JSON.stringify([item.pk, item.sk]), clean(item));
     const unique = [...byKey.values()];
-    for (let i = 0; i < unique.length; i += BATCH_SIZE) {
-      await this.#writeChunk(unique.slice(i, i + BATCH_SIZE));
-    }
+    const chunks: Item[][] = [];
+    for (let i = 0; i < unique.length; i += BATCH_SIZE) chunks.push(unique.slice(i, i + BATCH_SIZE));
+    // One call at a time is ~25 items per round trip; a bounded pool of
+    // workers keeps several in flight without flooding the table's capacity.
+    let next = 0;
+    let failure: unknown;
+    const worker = async () => {
+      while (failure === undefined && next < chunks.length) {
+        const chunk = chunks[next++]!;
+        try {
+          await this.#writeChunk(chunk);
+        } catch (error) {
+          failure ??= error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.#batchConcurrency, chunks.length) }, worker));
+    if (failure !== undefined) throw failure;
   }
 
   /** One BatchWriteItem, resending what DynamoDB left unprocessed with exponential backoff. */
