@@ -1,6 +1,6 @@
 import { id, parseUnits, ZeroAddress, type Contract, type HDNodeWallet } from "ethers";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { attributionFingerprint, datanetKey, sortSources, type AttributionSource } from "../adapters/chain/fingerprint.ts";
+import { attributionFingerprint, datanetKey, sortSources, type AttributionSource } from "../core/chain/fingerprint.ts";
 import { deployFixture, eventsOf, mined, revertOf, type Fixture } from "./test-fixture.ts";
 
 let f: Fixture;

@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { id, parseEther, toBeHex, Wallet, type HDNodeWallet } from "ethers";
-import { datanetKey, attributionFingerprint } from "../adapters/chain/fingerprint.ts";
+import { datanetKey, attributionFingerprint } from "../core/chain/fingerprint.ts";
 import { buildRewardsTree } from "../adapters/chain/rewards-tree.ts";
 import { redeemArg, signVoucher, voucherDomain, type SignedVoucher } from "../adapters/chain/voucher.ts";
 import { deployFixture, mined } from "./test-fixture.ts";

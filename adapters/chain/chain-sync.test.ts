@@ -17,7 +17,7 @@ import type { Item } from "../../core/ports/tables.ts";
 import { SqliteTableStore } from "../local/sqlite-table-store.ts";
 import { artifacts } from "../../contracts/artifacts/index.ts";
 import { EthersChain } from "./ethers-chain.ts";
-import { datanetKey } from "./fingerprint.ts";
+import { datanetKey } from "../../core/chain/fingerprint.ts";
 import { startLocalChain, type LocalChain } from "./local-chain.ts";
 
 let local: LocalChain;

@@ -12,7 +12,7 @@ import type {
 import { ChainNotReadyError, ChainRevertedError, ChainUnavailableError } from "../../core/chain/errors.ts";
 import { artifacts } from "../../contracts/artifacts/index.ts";
 import type { ChainAddresses } from "../../contracts/deploy.ts";
-import { attributionFingerprint, datanetKey, sortSources } from "./fingerprint.ts";
+import { attributionFingerprint, datanetKey, sortSources } from "../../core/chain/fingerprint.ts";
 import { isTransientRpcError, withRetry, type RetryOptions } from "./retry.ts";
 import { TxSender, type TxSenderOptions } from "./tx-sender.ts";
 

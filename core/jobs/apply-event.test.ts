@@ -1,6 +1,6 @@
 import { AbiCoder, keccak256, toUtf8Bytes } from "ethers";
 import { describe, expect, it } from "vitest";
-import { attributionFingerprint, datanetKey } from "../../adapters/chain/fingerprint.ts";
+import { attributionFingerprint, datanetKey } from "../chain/fingerprint.ts";
 import { alice, bob, carol, eventsIn } from "../../test/fakes/datanet-fixtures.ts";
 import { adapterFromItem } from "../adapters/adapters.ts";
 import { adapterKey } from "../adapters/keys.ts";

@@ -3,8 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BASE_MODEL_DIR } from "../../containers/engine/index.ts";
-import { MemoryBlobStore } from "../../test/fakes/memory-blob-store.ts";
-import { BaseModel, ensureBaseModelsInBlobStore, getBaseModel, listBaseModels } from "./base-models.ts";
+import { BaseModel, getBaseModel, listBaseModels } from "./base-models.ts";
 
 describe("base models", () => {
   it("lists the committed model with the sha256 of its weights and its real shape", () => {
@@ -17,14 +16,5 @@ describe("base models", () => {
     expect(model!.contextLength).toBe(config.max_position_embeddings);
     expect(getBaseModel("mf-tiny-sotu")).toEqual(model);
     expect(getBaseModel("gpt-5")).toBeUndefined();
-  });
-
-  it("copies the files into the blob store once", async () => {
-    const blobs = new MemoryBlobStore();
-    const first = await ensureBaseModelsInBlobStore({ blobs });
-    expect(first).toContain("base-models/mf-tiny-sotu/model.safetensors");
-    expect(first).toContain("base-models/mf-tiny-sotu/tokenizer.json");
-    expect(blobs.blobs.get("base-models/mf-tiny-sotu/model.safetensors")!.bytes.equals(readFileSync(join(BASE_MODEL_DIR, "model.safetensors")))).toBe(true);
-    expect(await ensureBaseModelsInBlobStore({ blobs })).toEqual([]);
   });
 });

@@ -1,8 +1,4 @@
-import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { z } from "zod";
-import { BASE_MODEL_DIR } from "../../containers/engine/index.ts";
-import type { CoreDeps } from "../deps.ts";
 import { Bytes32Hex } from "../datanets/model.ts";
 
 /**
@@ -60,25 +56,4 @@ export function listBaseModels(): BaseModel[] {
 export function getBaseModel(id: string): BaseModel | undefined {
   const model = CATALOG.find((m) => m.id === id);
   return model ? { ...model } : undefined;
-}
-
-/**
- * Copies the committed base model's files into the blob store where they are
- * missing, so trainers can fetch them (the local runtime calls this at start;
- * on AWS a deploy step does the same). Returns the keys it wrote.
- */
-export async function ensureBaseModelsInBlobStore(deps: Pick<CoreDeps, "blobs">, sourceDir: string = BASE_MODEL_DIR): Promise<string[]> {
-  const written: string[] = [];
-  const present = new Set(await readdir(sourceDir));
-  for (const model of CATALOG) {
-    for (const file of BASE_MODEL_FILES) {
-      if (!present.has(file)) continue;
-      const key = `${model.prefix}${file}`;
-      if (await deps.blobs.head(key)) continue;
-      const contentType = file.endsWith(".json") ? "application/json" : file.endsWith(".md") ? "text/markdown" : "application/octet-stream";
-      await deps.blobs.put(key, await readFile(join(sourceDir, file)), { contentType });
-      written.push(key);
-    }
-  }
-  return written;
 }

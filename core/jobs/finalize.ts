@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { attributionFingerprint, datanetKey } from "../../adapters/chain/fingerprint.ts";
+import { attributionFingerprint, datanetKey } from "../chain/fingerprint.ts";
 import { adapterItem } from "../adapters/adapters.ts";
 import type { Adapter } from "../adapters/model.ts";
 import type { CoreDeps } from "../deps.ts";

@@ -1,5 +1,5 @@
 export * from "./model.ts";
-export { BaseModel, BASE_MODEL_FILES, listBaseModels, getBaseModel, ensureBaseModelsInBlobStore } from "./base-models.ts";
+export { BaseModel, BASE_MODEL_FILES, listBaseModels, getBaseModel } from "./base-models.ts";
 export type { JobDeps } from "./deps.ts";
 export * from "./errors.ts";
 export { createJob, listJobs, getJob, cancelJob, loadOwnedJob, specFor, type ListJobsInput } from "./jobs.ts";
