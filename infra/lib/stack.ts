@@ -5,6 +5,7 @@ import { Api } from "./api.ts";
 import { ChainSync } from "./chain-sync.ts";
 import { Datanets } from "./datanets.ts";
 import { Tables } from "./tables.ts";
+import { Training } from "./training.ts";
 import { Webhooks } from "./webhooks.ts";
 
 export interface ModelFactoryStackProps extends StackProps {
@@ -23,13 +24,16 @@ export interface ModelFactoryStackProps extends StackProps {
    * Without it the stack has no chain sync: versions stay `pending` on chain.
    */
   chain?: { addresses: ChainAddresses; rpcUrl?: string };
+  /** The trainer image URI; default: `latest` of the trainer ECR repository the stack creates. */
+  trainerImage?: string;
 }
 
-/** The platform on AWS: tables, data bucket and ingest, webhooks, HTTP API, chain sync. */
+/** The platform on AWS: tables, data bucket and ingest, webhooks, training, HTTP API, chain sync. */
 export class ModelFactoryStack extends Stack {
   readonly tables: Tables;
   readonly datanets: Datanets;
   readonly webhooks: Webhooks;
+  readonly training: Training;
   readonly api: Api;
   readonly chainSync: ChainSync | undefined;
 
@@ -49,14 +53,24 @@ export class ModelFactoryStack extends Stack {
     this.datanets = new Datanets(this, "Datanets", { tables: this.tables, uploadOrigins: props.webOrigins, environment: base, removalPolicy });
     const environment = { ...base, BUCKET: this.datanets.bucket.bucketName };
     this.webhooks = new Webhooks(this, "Webhooks", { mainTable: this.tables.main, environment, removalPolicy });
+    this.training = new Training(this, "Training", {
+      bucket: this.datanets.bucket,
+      mainTable: this.tables.main,
+      environment,
+      removalPolicy,
+      ...(props.trainerImage ? { trainerImage: props.trainerImage } : {}),
+    });
     this.api = new Api(this, "Api", {
       tables: this.tables,
       bucket: this.datanets.bucket,
-      environment,
+      // creates and cancels jobs
+      environment: { ...environment, ...this.training.jobEnvironment },
       corsOrigins: props.webOrigins,
       throttle: props.throttle ?? { rateLimit: 50, burstLimit: 100 },
       removalPolicy,
     });
+
+    this.training.grantJobControl(this.api.handler, this.datanets.bucket);
 
     this.chainSync = props.chain
       ? new ChainSync(this, "ChainSync", {
@@ -70,5 +84,6 @@ export class ModelFactoryStack extends Stack {
 
     new CfnOutput(this, "ApiUrl", { value: this.api.url });
     new CfnOutput(this, "DataBucket", { value: this.datanets.bucket.bucketName });
+    if (this.training.repository) new CfnOutput(this, "TrainerRepository", { value: this.training.repository.repositoryUri, description: "Push containers/trainer's image here as :latest" });
   }
 }
