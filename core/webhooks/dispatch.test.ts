@@ -4,7 +4,8 @@ import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it } from "vitest";
 import { memoryDeps } from "../auth/test-support.ts";
 import { eventFromItem, eventWrite, type DomainEvent } from "../events.ts";
-import { dispatchWebhook } from "./dispatch.ts";
+import type { Item } from "../ports/tables.ts";
+import { dispatchWebhook, type DispatchOptions, type DispatchOutcome } from "./dispatch.ts";
 import type { WebhookMessage } from "./model.ts";
 import { routeEvent } from "./route-event.ts";
 import { createWebhook, getWebhook, listDeliveries } from "./webhooks.ts";
@@ -37,6 +38,37 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
 });
 
+/**
+ * Makes `target[method]` throw once, at the first call `when` accepts, as if
+ * the worker crashed there; the message is then redelivered by SQS.
+ */
+function failOnce<T extends object, K extends keyof T>(target: T, method: K, when: (...args: never[]) => boolean) {
+  const original = (target[method] as (...args: unknown[]) => Promise<unknown>).bind(target);
+  let failed = false;
+  (target as Record<K, unknown>)[method] = async (...args: never[]) => {
+    if (!failed && when(...args)) {
+      failed = true;
+      throw new Error("injected crash");
+    }
+    return original(...args);
+  };
+}
+
+/** Runs queued `webhooks` messages as the queue would, including what each re-queues; returns the outcomes. */
+async function drain(deps: Awaited<ReturnType<typeof setup>>["deps"], first: WebhookMessage[], options: DispatchOptions, between?: (n: number) => Promise<void>) {
+  const queue = [...first];
+  let taken = deps.queue.on("webhooks").length;
+  const outcomes: DispatchOutcome[] = [];
+  while (queue.length > 0) {
+    outcomes.push(await dispatchWebhook(deps, queue.shift()!, options));
+    await between?.(outcomes.length);
+    const requeued = deps.queue.on("webhooks").slice(taken);
+    taken += requeued.length;
+    queue.push(...requeued.map((m) => m.body as WebhookMessage));
+  }
+  return outcomes;
+}
+
 function event(type: DomainEvent["type"], data: Record<string, unknown>, now: number): DomainEvent {
   const op = eventWrite(type, data, [alice.address], now);
   return eventFromItem("put" in op ? op.put : undefined)!;
@@ -66,12 +98,24 @@ describe("routeEvent", () => {
 
     expect(first).toHaveLength(1);
     expect(replay).toEqual(first);
-    expect(deps.queue.on("webhooks").map((m) => m.body)).toEqual([
-      { deliveryId: first[0], webhookId: all.id, event: evt, attempt: 1 },
-      { deliveryId: first[0], webhookId: all.id, event: evt, attempt: 1 },
-    ]);
+    // The replay (a stream record seen twice) queues nothing more.
+    expect(deps.queue.on("webhooks").map((m) => m.body)).toEqual([{ deliveryId: first[0], webhookId: all.id, event: evt, attempt: 1 }]);
     const log = await listDeliveries(deps, alice, all.id);
     expect(log.items).toMatchObject([{ deliveryId: first[0], status: "pending", attempts: [] }]);
+  });
+
+  it("queues attempt 1 again on a replay when the first routing died before recording it as sent", async () => {
+    // Prepare: the queue is down for the first routing, after the delivery was recorded.
+    const deps = memoryDeps({ allowPrivateWebhookUrls: true });
+    await createWebhook(deps, alice, { url: "http://127.0.0.1:1/a", events: ["*"] });
+    const evt = event("upload.completed", {}, deps.clock.now());
+    failOnce(deps.queue, "send", () => true);
+    await expect(routeEvent(deps, evt)).rejects.toThrow("injected crash");
+    // Act: the stream hands the record over again, twice.
+    await routeEvent(deps, evt);
+    await routeEvent(deps, evt);
+    // Assess
+    expect(deps.queue.on("webhooks").map((m) => (m.body as WebhookMessage).attempt)).toEqual([1]);
   });
 });
 
@@ -148,7 +192,7 @@ describe("dispatchWebhook", () => {
     expect(dlq[0]!.body).toMatchObject({ webhookId: webhook.id, attempt: 3, lastError: "HTTP 503" });
     expect(await getWebhook(deps, alice, webhook.id)).toMatchObject({ enabled: false, disabledReason: expect.stringContaining("2 deliveries") });
     const log = await listDeliveries(deps, alice, webhook.id);
-    expect(log.items.map((d) => [d.status, d.attempts.length])).toEqual([["failed", 3], ["failed", 3]]);
+    expect(log.items.map((d) => [d.status, d.attempts.length])).toEqual([["dead-lettered", 3], ["dead-lettered", 3]]);
 
     // A disabled endpoint gets no more events.
     expect(await routeEvent(deps, event("upload.completed", {}, deps.clock.now()))).toEqual([]);
@@ -167,16 +211,15 @@ describe("dispatchWebhook", () => {
     expect(item?.consecutiveFailures).toBe(0);
   });
 
-  it("skips a message for a deleted endpoint and a repeated attempt", async () => {
+  it("skips a message for a deleted endpoint and a repeated attempt whose follow-up is queued", async () => {
     const { url, received } = await receiver([500]);
     const { deps, webhook, message } = await setup(url);
     await dispatchWebhook(deps, message, { random: () => 0 });
-    // SQS redelivers attempt 1 (say the worker died after recording it): no second request,
-    // but the follow-up is queued again in case the first was lost.
+    // SQS redelivers attempt 1 after its follow-up was queued and recorded: nothing more happens.
     deps.queue.sent.length = 0;
-    expect(await dispatchWebhook(deps, message)).toMatchObject({ result: "skipped" });
+    expect(await dispatchWebhook(deps, message)).toEqual({ result: "skipped", reason: "attempt 1 already made" });
     expect(received).toHaveLength(1);
-    expect(deps.queue.on("webhooks").map((m) => (m.body as WebhookMessage).attempt)).toEqual([2]);
+    expect(deps.queue.sent).toEqual([]);
     await deps.tables.main.delete({ pk: `WEBHOOK#${webhook.id}`, sk: "WEBHOOK" });
     expect(await dispatchWebhook(deps, { ...message, attempt: 2 })).toEqual({ result: "skipped", reason: "endpoint deleted" });
   });
@@ -199,6 +242,78 @@ describe("dispatchWebhook", () => {
       new Promise((_resolve, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)));
     const timedOut = await dispatchWebhook(deps, { ...message, attempt: 2 }, { fetch: hang, timeoutMs: 20, random: () => 0 });
     expect(timedOut).toMatchObject({ result: "retrying", error: "timed out" });
+  });
+
+  it("starts no second retry chain for a replayed stream record or a redelivered copy of the latest attempt", async () => {
+    // Prepare: an endpoint that keeps failing.
+    const { url, received } = await receiver([500]);
+    const { deps, evt, message } = await setup(url);
+    // Act: run the chain; after attempt 1 the stream replays the event, after attempt 2 SQS redelivers it.
+    const outcomes = await drain(deps, [message], { maxAttempts: 3, random: () => 0 }, async (n) => {
+      if (n === 1) await routeEvent(deps, evt);
+      if (n === 2) await deps.queue.send("webhooks", { ...message, attempt: 2 });
+    });
+    // Assess: three requests in all, one give-up.
+    expect(outcomes.map((o) => o.result)).toEqual(["retrying", "retrying", "dead-lettered", "skipped"]);
+    expect(received).toHaveLength(3);
+    expect(deps.queue.on("webhooks").map((m) => (m.body as WebhookMessage).attempt)).toEqual([2, 3, 2]);
+    expect(deps.queue.on("webhooks-dlq")).toHaveLength(1);
+  });
+
+  it("queues the follow-up again when its worker died before recording it, and only then", async () => {
+    // Prepare: the worker dies right after queueing attempt 2, before recording that on the delivery.
+    const { url, received } = await receiver([500]);
+    const { deps, message } = await setup(url);
+    failOnce(deps.tables.main, "put", (item: Item) => item.followUpQueuedFor === 1);
+    await expect(dispatchWebhook(deps, message, { random: () => 0 })).rejects.toThrow("injected crash");
+    // Act: SQS redelivers attempt 1, twice.
+    const redelivered = await dispatchWebhook(deps, message, { random: () => 0 });
+    const again = await dispatchWebhook(deps, message, { random: () => 0 });
+    // Assess: no second request; attempt 2 queued once more, then never again.
+    expect(redelivered).toMatchObject({ result: "retrying", error: "HTTP 500" });
+    expect(again).toEqual({ result: "skipped", reason: "attempt 1 already made" });
+    expect(received).toHaveLength(1);
+    const queued = deps.queue.on("webhooks").map((m) => m.body as WebhookMessage);
+    expect(queued.map((m) => m.attempt)).toEqual([2, 2]);
+    // The two copies of attempt 2 collapse into one chain.
+    deps.queue.sent.length = 0;
+    const outcomes = await drain(deps, queued, { maxAttempts: 3, random: () => 0 });
+    expect(outcomes.map((o) => o.result)).toEqual(["retrying", "skipped", "dead-lettered"]);
+    expect(received).toHaveLength(3);
+  });
+
+  it("dead-letters before marking the delivery, so a crash before the dead-letter send loses nothing", async () => {
+    // Prepare: the dead-letter queue fails once (the worker dies there).
+    const { url, received } = await receiver([503]);
+    const { deps, webhook, message } = await setup(url);
+    failOnce(deps.queue, "send", (queue: string) => queue === "webhooks-dlq");
+    await expect(dispatchWebhook(deps, message, { maxAttempts: 1 })).rejects.toThrow("injected crash");
+    expect((await listDeliveries(deps, alice, webhook.id)).items[0]).toMatchObject({ status: "pending", attempts: [{ statusCode: 503 }] });
+    // Act: SQS redelivers the message.
+    const outcome = await dispatchWebhook(deps, message, { maxAttempts: 1 });
+    // Assess: dead-lettered without a second request, counted once.
+    expect(outcome).toEqual({ result: "dead-lettered", error: "HTTP 503", endpointDisabled: false });
+    expect(received).toHaveLength(1);
+    expect(deps.queue.on("webhooks-dlq").map((m) => m.body)).toEqual([{ ...message, lastError: "HTTP 503" }]);
+    expect((await listDeliveries(deps, alice, webhook.id)).items[0]).toMatchObject({ status: "dead-lettered" });
+    expect((await deps.tables.main.get({ pk: `WEBHOOK#${webhook.id}`, sk: "WEBHOOK" }))?.consecutiveFailures).toBe(1);
+  });
+
+  it("re-sends to the dead-letter queue when the worker died before marking, and counts the failure once", async () => {
+    // Prepare: the write that marks the delivery and counts the failure fails once.
+    const { url } = await receiver([503]);
+    const { deps, webhook, message } = await setup(url);
+    failOnce(deps.tables.main, "transact", () => true);
+    await expect(dispatchWebhook(deps, message, { maxAttempts: 1 })).rejects.toThrow("injected crash");
+    // Act: SQS redelivers the message, twice.
+    const redelivered = await dispatchWebhook(deps, message, { maxAttempts: 1 });
+    const again = await dispatchWebhook(deps, message, { maxAttempts: 1 });
+    // Assess: the dead-letter message went twice (its consumer dedupes by deliveryId), the count once.
+    expect(redelivered).toMatchObject({ result: "dead-lettered" });
+    expect(again).toEqual({ result: "skipped", reason: "delivery already dead-lettered" });
+    expect(deps.queue.on("webhooks-dlq").map((m) => (m.body as WebhookMessage).deliveryId)).toEqual([message.deliveryId, message.deliveryId]);
+    expect((await listDeliveries(deps, alice, webhook.id)).items[0]).toMatchObject({ status: "dead-lettered" });
+    expect((await deps.tables.main.get({ pk: `WEBHOOK#${webhook.id}`, sk: "WEBHOOK" }))?.consecutiveFailures).toBe(1);
   });
 
   it("re-checks the target at send time in the cloud (DNS rebinding)", async () => {

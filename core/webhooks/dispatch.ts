@@ -1,7 +1,9 @@
 import { Webhook as Signer } from "standardwebhooks";
+import { fetch as undiciFetch, type Agent } from "undici";
 import type { CoreDeps } from "../deps.ts";
-import { ConditionFailedError } from "../errors.ts";
+import { ConditionFailedError, TransactionCanceledError } from "../errors.ts";
 import { QueueNames } from "../ports/queue.ts";
+import type { WriteOp } from "../ports/tables.ts";
 import { retryDelaySeconds } from "./backoff.ts";
 import {
   deliveryFromItem,
@@ -14,10 +16,11 @@ import {
   type WebhookRecord,
 } from "./items.ts";
 import type { DeliveryAttempt, WebhookMessage } from "./model.ts";
-import { checkWebhookUrl, type HostResolver } from "./url-policy.ts";
+import { createPinnedAgent } from "./pinned-agent.ts";
+import { checkWebhookUrlShape, systemResolver, type HostResolver } from "./url-policy.ts";
 
 export interface DispatchOptions {
-  /** The HTTP client; global fetch by default. */
+  /** The HTTP client; undici's fetch by default. In the cloud it gets a `dispatcher` that pins checked addresses. */
   fetch?: typeof fetch;
   /** Source of jitter in [0, 1); Math.random by default. */
   random?: () => number;
@@ -27,7 +30,7 @@ export interface DispatchOptions {
   disableAfterFailures?: number;
   /** Per-attempt timeout in milliseconds (default 10 000). */
   timeoutMs?: number;
-  /** DNS resolver for the SSRF re-check at send time. */
+  /** DNS resolver of the connection's SSRF check in the cloud; the system resolver by default. */
   resolve?: HostResolver;
 }
 
@@ -45,11 +48,16 @@ type Deps = Pick<CoreDeps, "tables" | "queue" | "clock" | "config">;
  * `webhook-timestamp`, `webhook-signature: v1,<base64>`), records the
  * attempt on the delivery, and on failure re-queues it with backoff or, after
  * the last attempt, dead-letters it and counts a failure against the endpoint.
- * A message for a delivery already done, an attempt already made, or an
- * endpoint since deleted is a no-op.
+ * A message for a delivery already done, an attempt already made (whose
+ * follow-up is recorded as queued), or an endpoint since deleted is a no-op.
+ *
+ * Crash safety: the attempt is saved first, then its follow-up (the retry, or
+ * the dead-letter message) is sent, then recorded on the delivery. A
+ * redelivered copy of the latest attempt finds the follow-up unrecorded and
+ * sends it again; once recorded, copies do nothing, so one duplicate message
+ * never starts a second retry chain.
  */
 export async function dispatchWebhook(deps: Deps, message: WebhookMessage, options: DispatchOptions = {}): Promise<DispatchOutcome> {
-  const maxAttempts = options.maxAttempts ?? 8;
   const webhookItemNow = await deps.tables.main.get(webhookKey(message.webhookId));
   if (!webhookItemNow) return { result: "skipped", reason: "endpoint deleted" };
   const webhook = webhookFromItem(webhookItemNow);
@@ -58,57 +66,118 @@ export async function dispatchWebhook(deps: Deps, message: WebhookMessage, optio
   const stored = existing ? deliveryFromItem(existing) : undefined;
   const delivery = stored ?? newDelivery(message, deps.clock.now());
   if (delivery.status !== "pending") return { result: "skipped", reason: `delivery already ${delivery.status}` };
-  if (delivery.attemptCount >= message.attempt) {
-    // A redelivered copy of the latest attempt: the crash may have hit before its follow-up was queued.
-    if (delivery.attemptCount === message.attempt) await queueRetry(deps, message, options);
-    return { result: "skipped", reason: `attempt ${message.attempt} already made` };
-  }
 
   if (!webhook.enabled) {
     await saveDelivery(deps, stored, { ...delivery, status: "failed" });
     return { result: "skipped", reason: "endpoint disabled" };
   }
 
+  if (delivery.attemptCount >= message.attempt) {
+    const alreadyMade = { result: "skipped", reason: `attempt ${message.attempt} already made` } as const;
+    if (delivery.attemptCount > message.attempt || delivery.followUpQueuedFor === message.attempt) return alreadyMade;
+    // A redelivered copy of the latest attempt whose worker died before recording the follow-up.
+    const last = delivery.attempts.at(-1);
+    return followUp(deps, webhook, delivery, message, last?.error ?? `HTTP ${last?.statusCode}`, options);
+  }
+
   const attempt = await send(deps, webhook, message, options);
   const succeeded = attempt.statusCode !== undefined && attempt.statusCode >= 200 && attempt.statusCode < 300;
-  const last = !succeeded && message.attempt >= maxAttempts;
-  const saved = await saveDelivery(deps, stored, {
+  // A failed attempt stays `pending` until its follow-up is on a queue (see followUp).
+  const after: DeliveryRecord = {
     ...delivery,
-    status: succeeded ? "succeeded" : last ? "failed" : "pending",
+    status: succeeded ? "succeeded" : "pending",
     attempts: [...delivery.attempts, attempt],
     attemptCount: message.attempt,
-  });
+  };
+  const saved = await saveDelivery(deps, stored, after);
   if (!saved) return { result: "skipped", reason: `attempt ${message.attempt} recorded concurrently` };
 
   if (succeeded) {
     await updateEndpoint(deps, webhook.id, (w) => (w.consecutiveFailures === 0 ? undefined : { ...w, consecutiveFailures: 0 }));
     return { result: "delivered", statusCode: attempt.statusCode! };
   }
-  const error = attempt.error ?? `HTTP ${attempt.statusCode}`;
-  if (!last) {
-    const delaySeconds = await queueRetry(deps, message, options);
+  return followUp(deps, webhook, saved, message, attempt.error ?? `HTTP ${attempt.statusCode}`, options);
+}
+
+/**
+ * After failed attempt n (saved, still `pending`): queues attempt n+1 and
+ * records that on the delivery, or after the last attempt sends the message
+ * to the dead-letter queue first and only then marks the delivery
+ * `dead-lettered`, together with the endpoint's failure count (one
+ * transaction, so a redelivery neither loses nor doubles the count).
+ */
+async function followUp(
+  deps: Deps,
+  webhook: WebhookRecord,
+  delivery: DeliveryRecord,
+  message: WebhookMessage,
+  error: string,
+  options: DispatchOptions,
+): Promise<DispatchOutcome> {
+  if (message.attempt < (options.maxAttempts ?? 8)) {
+    const delaySeconds = retryDelaySeconds(message.attempt, options.random);
+    await deps.queue.send(QueueNames.webhooks, { ...message, attempt: message.attempt + 1 } satisfies WebhookMessage, { delaySeconds });
+    // Lost race (the next attempt already ran, or a copy recorded it first): nothing left to record.
+    await saveDelivery(deps, delivery, { ...delivery, followUpQueuedFor: message.attempt });
     return { result: "retrying", delaySeconds, error };
   }
 
+  // The dead-letter consumer dedupes by deliveryId: a redelivered copy may send this twice.
   await deps.queue.send(QueueNames.webhooksDeadLetter, { ...message, lastError: error } satisfies WebhookMessage);
-  const disableAfter = options.disableAfterFailures ?? 5;
-  let endpointDisabled = false;
-  await updateEndpoint(deps, webhook.id, (w) => {
-    const failures = w.consecutiveFailures + 1;
-    endpointDisabled = w.enabled && failures >= disableAfter;
-    return {
-      ...w,
-      consecutiveFailures: failures,
-      ...(endpointDisabled
-        ? {
-            enabled: false,
-            disabledAt: new Date(deps.clock.now()).toISOString(),
-            disabledReason: `${failures} deliveries in a row failed; last error: ${error}`,
-          }
-        : {}),
-    };
-  });
+  const endpointDisabled = await markDeadLettered(deps, webhook.id, delivery, error, options.disableAfterFailures ?? 5);
+  if (endpointDisabled === undefined) return { result: "skipped", reason: `attempt ${message.attempt} already dead-lettered` };
   return { result: "dead-lettered", error, endpointDisabled };
+}
+
+/**
+ * Marks the delivery `dead-lettered` and counts one failure against its
+ * endpoint (disabling it at the threshold), atomically. Returns whether the
+ * endpoint was disabled, or undefined when a copy marked the delivery first.
+ */
+async function markDeadLettered(
+  deps: Deps,
+  webhookId: string,
+  delivery: DeliveryRecord,
+  error: string,
+  disableAfter: number,
+): Promise<boolean | undefined> {
+  const now = deps.clock.now();
+  const markOp: WriteOp = {
+    put: deliveryItem({ ...delivery, status: "dead-lettered", updatedAt: new Date(now).toISOString() }, now),
+    condition: { equals: { attemptCount: delivery.attemptCount, status: "pending" } },
+  };
+  for (let tries = 0; ; tries++) {
+    const item = await deps.tables.main.get(webhookKey(webhookId));
+    const before = item ? webhookFromItem(item) : undefined;
+    const failures = (before?.consecutiveFailures ?? 0) + 1;
+    const endpointDisabled = before !== undefined && before.enabled && failures >= disableAfter;
+    const ops: WriteOp[] = [markOp];
+    if (before) {
+      const after: WebhookRecord = {
+        ...before,
+        consecutiveFailures: failures,
+        ...(endpointDisabled
+          ? {
+              enabled: false,
+              disabledAt: new Date(now).toISOString(),
+              disabledReason: `${failures} deliveries in a row failed; last error: ${error}`,
+            }
+          : {}),
+      };
+      ops.push({ put: webhookItem(after), condition: { equals: { consecutiveFailures: before.consecutiveFailures, enabled: before.enabled } } });
+    } else {
+      ops.push({ check: webhookKey(webhookId), condition: { notExists: true } });
+    }
+    try {
+      await deps.tables.main.transact(ops);
+      return endpointDisabled;
+    } catch (e) {
+      if (!(e instanceof TransactionCanceledError)) throw e;
+      if (e.failedIndexes.includes(0)) return undefined;
+      // Only the endpoint changed meanwhile: count again on a fresh read.
+      if (tries >= 4) throw e;
+    }
+  }
 }
 
 /** Makes one HTTP attempt; never throws for network failures, it reports them. */
@@ -118,14 +187,15 @@ async function send(deps: Deps, webhook: WebhookRecord, message: WebhookMessage,
   const base = { attempt: message.attempt, at: new Date(startedAt).toISOString() };
   const duration = () => Math.round(performance.now() - started);
   try {
-    if (!deps.config.allowPrivateWebhookUrls) {
-      // Checked again at send time: DNS may have changed since the endpoint was registered.
-      await checkWebhookUrl(webhook.url, { allowPrivate: false, ...(options.resolve ? { resolve: options.resolve } : {}) });
-    }
+    const cloud = !deps.config.allowPrivateWebhookUrls;
+    // Scheme and IP literals are checked here; a host name is resolved and checked by the
+    // connection itself (pinnedAgent), so DNS cannot answer differently for check and connect.
+    checkWebhookUrlShape(webhook.url, !cloud);
     const payload = JSON.stringify({ type: message.event.type, timestamp: message.event.occurredAt, data: message.event.data });
     const timestamp = new Date(Math.floor(startedAt / 1000) * 1000);
     const signature = new Signer(webhook.secret).sign(message.deliveryId, timestamp, payload);
-    const response = await (options.fetch ?? fetch)(webhook.url, {
+    const post = (options.fetch ?? undiciFetch) as unknown as HttpPost;
+    const response = await post(webhook.url, {
       method: "POST",
       headers: {
         "content-type": "application/json",
@@ -138,20 +208,37 @@ async function send(deps: Deps, webhook: WebhookRecord, message: WebhookMessage,
       // A redirect could lead anywhere, including inside the network: it counts as a failure.
       redirect: "manual",
       signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
+      ...(cloud ? { dispatcher: pinnedAgent(options.resolve ?? systemResolver) } : {}),
     });
     await response.body?.cancel().catch(() => undefined);
     const ok = response.status >= 200 && response.status < 300;
     return { ...base, statusCode: response.status, ...(ok ? {} : { error: `HTTP ${response.status}` }), durationMs: duration() };
   } catch (error) {
-    const reason = error instanceof Error ? (error.name === "TimeoutError" ? "timed out" : error.message) : String(error);
-    return { ...base, error: reason.slice(0, 500), durationMs: duration() };
+    return { ...base, error: failureReason(error).slice(0, 500), durationMs: duration() };
   }
 }
 
-async function queueRetry(deps: Deps, message: WebhookMessage, options: DispatchOptions): Promise<number> {
-  const delaySeconds = retryDelaySeconds(message.attempt, options.random);
-  await deps.queue.send(QueueNames.webhooks, { ...message, attempt: message.attempt + 1 } satisfies WebhookMessage, { delaySeconds });
-  return delaySeconds;
+/** The part of fetch's signature used here, satisfied by both undici's and the global fetch. */
+type HttpPost = (
+  url: string,
+  init: Omit<RequestInit, "dispatcher"> & { dispatcher?: Agent },
+) => Promise<{ status: number; body: { cancel(): Promise<void> } | null }>;
+
+// One agent per resolver, so connections are reused across deliveries.
+const agents = new WeakMap<HostResolver, Agent>();
+function pinnedAgent(resolve: HostResolver): Agent {
+  let agent = agents.get(resolve);
+  if (!agent) agents.set(resolve, (agent = createPinnedAgent(resolve)));
+  return agent;
+}
+
+/** A short reason for the delivery log; fetch wraps connection errors as "fetch failed" with a cause. */
+function failureReason(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  if (error.name === "TimeoutError") return "timed out";
+  const cause = error.cause;
+  if (error.message === "fetch failed" && cause instanceof Error) return cause.name === "TimeoutError" ? "timed out" : cause.message;
+  return error.message;
 }
 
 function newDelivery(message: WebhookMessage, now: number): DeliveryRecord {
@@ -171,18 +258,20 @@ function newDelivery(message: WebhookMessage, now: number): DeliveryRecord {
 
 /**
  * Writes the delivery unless someone changed it since we read it (`before`
- * undefined: it did not exist). False when someone did.
+ * undefined: it did not exist). Returns what was written, or undefined when
+ * someone had.
  */
-async function saveDelivery(deps: Deps, before: DeliveryRecord | undefined, after: DeliveryRecord): Promise<boolean> {
+async function saveDelivery(deps: Deps, before: DeliveryRecord | undefined, after: DeliveryRecord): Promise<DeliveryRecord | undefined> {
   const now = deps.clock.now();
+  const written = { ...after, updatedAt: new Date(now).toISOString() };
   try {
     await deps.tables.main.put(
-      deliveryItem({ ...after, updatedAt: new Date(now).toISOString() }, now),
+      deliveryItem(written, now),
       before ? { equals: { attemptCount: before.attemptCount, status: before.status } } : { notExists: true },
     );
-    return true;
+    return written;
   } catch (error) {
-    if (error instanceof ConditionFailedError) return false;
+    if (error instanceof ConditionFailedError) return undefined;
     throw error;
   }
 }

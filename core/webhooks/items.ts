@@ -51,6 +51,12 @@ export function publicWebhook(w: WebhookRecord): Webhook {
 /** A delivery as stored: the public shape plus the number of attempts made (for conditional writes). */
 export interface DeliveryRecord extends Delivery {
   attemptCount: number;
+  /**
+   * n when the message for attempt n+1 has been put on the queue (0: the
+   * first attempt's, by the router). Lets a duplicate message tell "follow-up
+   * already queued" from "its worker died first", so it re-queues only then.
+   */
+  followUpQueuedFor?: number;
 }
 
 export function deliveryItem(d: DeliveryRecord, now: number): Item {
@@ -69,6 +75,6 @@ export function deliveryFromItem(item: Item): DeliveryRecord {
 }
 
 export function publicDelivery(d: DeliveryRecord): Delivery {
-  const { attemptCount: _a, ...rest } = d;
+  const { attemptCount: _a, followUpQueuedFor: _f, ...rest } = d;
   return rest;
 }

@@ -43,7 +43,13 @@ export const CreatedWebhook = Webhook.extend({
 }).meta({ id: "CreatedWebhook" });
 export type CreatedWebhook = z.infer<typeof CreatedWebhook>;
 
-export const DeliveryStatus = z.enum(["pending", "succeeded", "failed"]);
+export const DeliveryStatus = z.enum(["pending", "succeeded", "dead-lettered", "failed"]).meta({
+  id: "DeliveryStatus",
+  description:
+    "`pending`: attempts still to come; `succeeded`: the endpoint answered 2xx; " +
+    "`dead-lettered`: every attempt failed, the message went to the dead-letter queue; " +
+    "`failed`: not sent, the endpoint was disabled first",
+});
 export type DeliveryStatus = z.infer<typeof DeliveryStatus>;
 
 export const DeliveryAttempt = z

@@ -127,7 +127,11 @@ export function checkWebhookUrlShape(raw: string, allowPrivate: boolean): URL {
  * Resolves a host name once and returns its addresses, or throws
  * `unsafe-webhook-url` when it does not resolve or any address is private.
  */
-export async function resolvePublicAddresses(host: string, resolve: HostResolver): Promise<string[]> {
+export async function resolvePublicAddresses(
+  host: string,
+  resolve: HostResolver,
+  isPrivate: (address: string) => boolean = isPrivateAddress,
+): Promise<string[]> {
   let addresses: string[];
   try {
     addresses = await resolve(host);
@@ -135,7 +139,7 @@ export async function resolvePublicAddresses(host: string, resolve: HostResolver
     throw refused(`its host ${host} does not resolve`);
   }
   if (addresses.length === 0) throw refused(`its host ${host} does not resolve`);
-  if (addresses.some(isPrivateAddress)) throw refused("it points at a private, loopback or reserved address");
+  if (addresses.some(isPrivate)) throw refused("it points at a private, loopback or reserved address");
   return addresses;
 }
 
