@@ -15,6 +15,7 @@ import {
   createLocalUploadRoutes,
   s3ObjectCreatedEvent,
 } from "../adapters/local/index.ts";
+import { ChildProcessCompute } from "../adapters/local/child-process-compute.ts";
 import { EthersChain } from "../adapters/chain/ethers-chain.ts";
 import { startLocalChain, type LocalChain } from "../adapters/chain/local-chain.ts";
 import { createApp } from "../api/app.ts";
@@ -26,6 +27,12 @@ import { QueueNames } from "../core/ports/queue.ts";
 import type { DispatchOptions } from "../core/webhooks/index.ts";
 import { createChainSyncHandler } from "../functions/handlers/chain-sync.ts";
 import { createIngestHandler } from "../functions/handlers/ingest.ts";
+import { createJobEventsHandler } from "../functions/handlers/job-events.ts";
+import { createJobSweepHandler, scheduledEvent } from "../functions/handlers/job-sweep.ts";
+import { createStartJobHandler } from "../functions/handlers/start-job.ts";
+import { localLambdaContext } from "../adapters/local/lambda-context.ts";
+import type { JobDeps } from "../core/jobs/deps.ts";
+import { ensureBaseModelsInBlobStore } from "./base-models.ts";
 import { createRouteEventsHandler } from "../functions/handlers/route-events.ts";
 import { createWebhookDispatchHandler } from "../functions/handlers/webhook-dispatch.ts";
 import { buildWeb, WEB_DIST_DIR } from "../web/build.ts";
@@ -47,6 +54,10 @@ export interface PlatformOptions {
   logLevel?: "DEBUG" | "INFO" | "WARN" | "ERROR" | "SILENT";
   /** Overrides of the platform's settings (limits, TTLs). */
   config?: Partial<PlatformConfig>;
+  /** Trainer processes running at once (default 1). */
+  trainerConcurrency?: number;
+  /** How often stale jobs are swept (default 60 s). */
+  jobSweepIntervalMs?: number;
   /** Serve the local chain's JSON-RPC on this port (for wallets and scripts); not served when absent. */
   chainRpcPort?: number;
   /** Webhook dispatcher settings (jitter source, attempts), e.g. for tests. */
@@ -70,6 +81,8 @@ export interface Platform {
 const QUEUE_SETTINGS = {
   [QueueNames.ingest]: { visibilityTimeoutSeconds: 30 * 60, maxReceives: 5 },
   [QueueNames.webhooks]: { visibilityTimeoutSeconds: 60, maxReceives: 5 },
+  [QueueNames.jobs]: { visibilityTimeoutSeconds: 60, maxReceives: 5 },
+  [QueueNames.jobEvents]: { visibilityTimeoutSeconds: 60, maxReceives: 5 },
 };
 
 /**
@@ -99,9 +112,13 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
 
   const blobs = new DiskBlobStore({ root: join(dataDir, "blobs"), apiOrigin: config.apiOrigin, secret });
   const deps: CoreDeps = { tables, blobs, queue: queues, clock: systemClock, config };
+  // Trainers are child processes that open the same database and blob directory.
+  const compute = new ChildProcessCompute({ dataDir, queue: queues, maxConcurrent: options.trainerConcurrency ?? 1 });
+  const jobDeps: JobDeps = { ...deps, compute };
+  await ensureBaseModelsInBlobStore(deps);
 
   if (options.web !== false) await buildWeb();
-  app = createApp(deps, {
+  app = createApp(jobDeps, {
     publicPrefixes: ["/local-blobs/"],
     mount: (root) => {
       root.route(
@@ -125,6 +142,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const pollers = [
     new QueuePoller({ queues, queue: QueueNames.ingest, batchSize: 1, handler: createIngestHandler(deps, { logger }) }),
     new QueuePoller({ queues, queue: QueueNames.webhooks, batchSize: 10, handler: createWebhookDispatchHandler(deps, { logger, ...(options.webhookDispatch ? { dispatch: options.webhookDispatch } : {}) }) }),
+    new QueuePoller({ queues, queue: QueueNames.jobs, batchSize: 1, handler: createStartJobHandler(jobDeps, { logger }) }),
+    new QueuePoller({ queues, queue: QueueNames.jobEvents, batchSize: 10, pollIntervalMs: 100, handler: createJobEventsHandler(jobDeps, { logger }) }),
   ];
   // A fresh chain each start (EDR keeps no state on disk): deploy, then replay what was published.
   const chain = await startLocalChain({
@@ -140,6 +159,12 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   stream.subscribe({ name: "chain-sync", table: "main", handler: createChainSyncHandler(async () => chainDeps, logger) });
   for (const poller of pollers) poller.start();
   stream.start();
+  // EventBridge's schedule on AWS; a timer here.
+  const sweep = createJobSweepHandler(jobDeps, { logger });
+  const sweeper = setInterval(() => {
+    void Promise.resolve(sweep(scheduledEvent(Date.now()), localLambdaContext("job-sweep"))).catch((e: unknown) => logger.error("job sweep failed", { error: e as Error }));
+  }, options.jobSweepIntervalMs ?? 60_000);
+  sweeper.unref();
 
   return {
     url: config.apiOrigin,
@@ -154,8 +179,11 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       }
     },
     async stop() {
+      clearInterval(sweeper);
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([...pollers.map((p) => p.stop()), stream.stop()]);
+      // Running trainers are stopped; their exit events wait in the queue for the next start.
+      await compute.stop();
       await chain.close();
       db.close();
     },

@@ -1,5 +1,8 @@
+import { adapterFromItem, adapterToRegister } from "../core/adapters/adapters.ts";
+import { ADAPTERS_GSI_PK } from "../core/adapters/keys.ts";
+import { syncAdapterToChain } from "../core/chain/adapters.ts";
 import { syncVersionByIdToChain } from "../core/chain/datanet-versions.ts";
-import { versionChainKey } from "../core/chain/model.ts";
+import { adapterChainKey, versionChainKey } from "../core/chain/model.ts";
 import type { ChainSyncDeps } from "../core/chain/sync-record.ts";
 import { DATANETS_GSI_PK, datanetPk } from "../core/datanets/keys.ts";
 import { all } from "./reconcile.ts";
@@ -8,8 +11,10 @@ import { all } from "./reconcile.ts";
  * The local chain lives in memory, so each start begins from an empty chain.
  * This writes what the tables say was published onto it again — every
  * Datanet version, oldest first — after forgetting the previous run's
- * transaction records (their hashes belong to a chain that is gone). Roots,
- * and so every proof, stay the same; transaction hashes are new.
+ * transaction records (their hashes belong to a chain that is gone) — then
+ * every registered adapter, whose registration needs its Datanet versions on
+ * chain first. Roots, fingerprints and proofs stay the same; transaction
+ * hashes are new.
  */
 export async function replayOntoFreshChain(deps: ChainSyncDeps): Promise<number> {
   const main = deps.tables.main;
@@ -22,6 +27,12 @@ export async function replayOntoFreshChain(deps: ChainSyncDeps): Promise<number>
       await syncVersionByIdToChain(deps, id, n);
       replayed++;
     }
+  }
+  for await (const item of all(main, { pk: ADAPTERS_GSI_PK, index: "gsi1" })) {
+    const adapter = adapterFromItem(item);
+    await main.delete(adapterChainKey(adapter.id));
+    await syncAdapterToChain(deps, adapterToRegister(adapter, deps.config.apiOrigin));
+    replayed++;
   }
   return replayed;
 }
