@@ -38,6 +38,11 @@ export const contentHashKey = (datanetId: string, contentHash: string): Key => (
 
 /** Blob keys. */
 export const uploadBlobKey = (datanetId: string, uploadId: string) => `uploads/${datanetId}/${uploadId}`;
+/** The Datanet and upload an upload's blob key names, or undefined for any other key. */
+export function parseUploadBlobKey(key: string): { datanetId: string; uploadId: string } | undefined {
+  const match = /^uploads\/([^/]+)\/([^/]+)$/.exec(key);
+  return match ? { datanetId: match[1]!, uploadId: match[2]! } : undefined;
+}
 export const acceptedBlobKey = (datanetId: string, uploadId: string) => `datanets/${datanetId}/accepted/${uploadId}.jsonl`;
 export const versionRecordsBlobKey = (datanetId: string, version: number) => `datanets/${datanetId}/versions/${version}/records.jsonl`;
 export const versionTreeBlobKey = (datanetId: string, version: number) => `datanets/${datanetId}/versions/${version}/tree.json`;

@@ -122,7 +122,7 @@ describe("ingestObject", () => {
   });
 
   it("ends in the same state after a crash mid-way and a retry as after a clean run", async () => {
-    const body = mixedFile(1500); // three batches, duplicates across them
+    const body = mixedFile(5000); // three batches, duplicates across them
     const clean = makeDeps({}, { chunkSize: 4096 });
     const cleanDatanet = await newDatanet(clean, alice);
     const cleanRun = await uploadAndIngest(clean, bob, cleanDatanet.id, body);

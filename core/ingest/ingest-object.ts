@@ -3,14 +3,11 @@ import type { Readable } from "node:stream";
 import type { Address } from "../account.ts";
 import {
   acceptedBlobKey,
-  contentHashKey,
-  CONTRIBUTION_SK_PREFIX,
   contributionId,
-  contributionIdPrefix,
   contributionKey,
   contributionsByStatusPk,
   datanetKey,
-  datanetPk,
+  parseUploadBlobKey,
   uploadKey,
 } from "../datanets/keys.ts";
 import type { DatanetSchemaKind } from "../datanets/model.ts";
@@ -18,9 +15,9 @@ import type { CoreDeps } from "../deps.ts";
 import { ConditionFailedError, TransactionCanceledError } from "../errors.ts";
 import { eventWrite } from "../events.ts";
 import type { Item } from "../ports/tables.ts";
-import { MAX_TRANSACT_OPS } from "../ports/tables.ts";
 import { BlobLineWriter } from "./blob-line-writer.ts";
 import { claimContentHashes } from "./claim-content-hashes.ts";
+import { releaseUploadRecords } from "./release-upload-records.ts";
 import type { UploadFormat } from "./formats.ts";
 import { detectFormat, formatProblem, parseRecords } from "./formats.ts";
 import { normaliseRecord } from "./normalise-record.ts";
@@ -39,13 +36,13 @@ export interface IngestResult {
   rejected: number;
 }
 
-/** Records per batch of table writes, and the normalised bytes that close a batch early. */
-const BATCH_RECORDS = 500;
+/**
+ * Records per batch of table writes, and the normalised bytes that close a
+ * batch early. A batch of 2,000 is 20 claim transactions and 80 BatchWriteItem
+ * calls, enough for the stores to keep 8 of each in flight.
+ */
+const BATCH_RECORDS = 2000;
 const BATCH_BYTES = 4 * 1024 ** 2;
-/** Items per `batchPut` call. */
-const PUT_CHUNK = 500;
-
-const UPLOAD_KEY = /^uploads\/([^/]+)\/([^/]+)$/;
 
 /**
  * Ingests one uploaded object (called once per object-created notification):
@@ -60,9 +57,9 @@ const UPLOAD_KEY = /^uploads\/([^/]+)\/([^/]+)$/;
  * record never throws; a failing stream or store does, so the queue retries.
  */
 export async function ingestObject(deps: CoreDeps, input: IngestObjectInput): Promise<IngestResult> {
-  const match = UPLOAD_KEY.exec(input.key);
-  if (!match) return { status: "skipped", accepted: 0, rejected: 0 };
-  const [, datanetId, uploadId] = match as unknown as [string, string, string];
+  const target = parseUploadBlobKey(input.key);
+  if (!target) return { status: "skipped", accepted: 0, rejected: 0 };
+  const { datanetId, uploadId } = target;
   const main = deps.tables.main;
 
   let upload = await main.get(uploadKey(datanetId, uploadId));
@@ -194,7 +191,7 @@ class UploadRun {
     const claims = new Map<string, string>();
     for (const p of batch) if ("contentHash" in p && !claims.has(p.contentHash)) claims.set(p.contentHash, p.id);
     const owners = await claimContentHashes(
-      contributions,
+      this.#deps,
       this.#datanetId,
       [...claims].map(([contentHash, id]) => ({ contentHash, contributionId: id, uploadId: this.#uploadId })),
     );
@@ -225,7 +222,7 @@ class UploadRun {
         ...extra,
       });
     }
-    for (let i = 0; i < items.length; i += PUT_CHUNK) await contributions.batchPut(items.slice(i, i + PUT_CHUNK));
+    await contributions.batchPut(items);
     if (lines) await writer.write(lines);
   }
 
@@ -272,26 +269,6 @@ class UploadRun {
 
   /** Removes every trace of this upload's records: contributions, their hash claims, the accepted blob. */
   async #rollback(): Promise<void> {
-    const { contributions } = this.#deps.tables;
-    let cursor: string | undefined;
-    do {
-      const page = await contributions.query({
-        pk: datanetPk(this.#datanetId),
-        skPrefix: `${CONTRIBUTION_SK_PREFIX}${contributionIdPrefix(this.#uploadId)}`,
-        limit: MAX_TRANSACT_OPS,
-        ...(cursor ? { cursor } : {}),
-      });
-      for (const item of page.items) {
-        if (typeof item.contentHash !== "string") continue;
-        try {
-          await contributions.delete(contentHashKey(this.#datanetId, item.contentHash), { equals: { contributionId: item.id } });
-        } catch (error) {
-          if (!(error instanceof ConditionFailedError)) throw error; // owned by someone else: theirs to keep
-        }
-      }
-      if (page.items.length > 0) await contributions.transact(page.items.map((item) => ({ delete: { pk: item.pk, sk: item.sk } })));
-      cursor = page.cursor;
-    } while (cursor);
-    await this.#deps.blobs.delete(acceptedBlobKey(this.#datanetId, this.#uploadId));
+    await releaseUploadRecords(this.#deps, this.#datanetId, this.#uploadId);
   }
 }
