@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { eventFromItem, eventWrite } from "../../core/events.ts";
-import { routeEvent } from "../../core/webhooks/index.ts";
+import { dispatchWebhook, routeEvent, type WebhookMessage } from "../../core/webhooks/index.ts";
 import { PROBLEM_BASE } from "../problem.ts";
 import { signedInClient, testApp } from "../test-support.ts";
 
@@ -80,5 +80,21 @@ describe("webhook routes", () => {
     expect(await res.json()).toEqual({
       items: [expect.objectContaining({ deliveryId, webhookId: id, eventId: event.id, eventType: "datanet.created", status: "pending", attempts: [] })],
     });
+  });
+
+  it("shows a delivery given up on as dead-lettered, without internal counters", async () => {
+    // Prepare: an endpoint that answers 500, and one event routed to it.
+    const { app, deps } = testApp({}, { resolve: publicDns });
+    const alice = await signedInClient(app);
+    const { id } = (await (await alice.request("/v1/webhooks", { json: { url: "https://hooks.example.com/", events: ["*"] } })).json()) as { id: string };
+    const op = eventWrite("datanet.created", { datanetId: "dn_1" }, [alice.address], deps.clock.now());
+    await routeEvent(deps, eventFromItem("put" in op ? op.put : undefined)!);
+    const message = deps.queue.on("webhooks").at(-1)!.body as WebhookMessage;
+    // Act: the only attempt fails.
+    await dispatchWebhook(deps, message, { maxAttempts: 1, fetch: async () => new Response("no", { status: 500 }) });
+    // Assess
+    const body = (await (await alice.request(`/v1/webhooks/${id}/deliveries`)).json()) as { items: Record<string, unknown>[] };
+    expect(body.items).toEqual([expect.objectContaining({ status: "dead-lettered", attempts: [expect.objectContaining({ attempt: 1, statusCode: 500, error: "HTTP 500" })] })]);
+    expect(Object.keys(body.items[0]!).sort()).toEqual(["attempts", "createdAt", "deliveryId", "eventId", "eventType", "status", "updatedAt", "webhookId"]);
   });
 });

@@ -3,5 +3,6 @@ export { createWebhook, deleteWebhook, getWebhook, listDeliveries, listWebhooks,
 export { routeEvent, deliveryIdFor } from "./route-event.ts";
 export { dispatchWebhook, type DispatchOptions, type DispatchOutcome } from "./dispatch.ts";
 export { retryDelaySeconds, MAX_DELAY_SECONDS } from "./backoff.ts";
-export { checkWebhookUrl, isPrivateAddress, systemResolver, type HostResolver } from "./url-policy.ts";
+export { checkWebhookUrl, checkWebhookUrlShape, isPrivateAddress, systemResolver, type HostResolver } from "./url-policy.ts";
+export { checkedLookup, createPinnedAgent } from "./pinned-agent.ts";
 export * from "./model.ts";
