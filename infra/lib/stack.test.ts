@@ -13,7 +13,7 @@ describe("ModelFactoryStack", () => {
 
   it("runs every function on Node 24, ARM64, with tracing and a log group that expires", () => {
     const functions = Object.values(template.findResources("AWS::Lambda::Function")).filter((f) => f.Properties.Runtime?.startsWith("nodejs24"));
-    expect(functions).toHaveLength(9); // api, ingest, route-events, webhook-dispatch, chain-sync, start-job, job-events, job-sweep, batch-job-state
+    expect(functions).toHaveLength(10); // api, ingest, ingest-dead-letter, route-events, webhook-dispatch, chain-sync, start-job, job-events, job-sweep, batch-job-state
     for (const fn of functions) {
       expect(fn.Properties.Architectures).toEqual(["arm64"]);
       expect(fn.Properties.TracingConfig).toEqual({ Mode: "Active" });

@@ -1,0 +1,190 @@
+import { Match } from "aws-cdk-lib/assertions";
+import { describe, expect, it } from "vitest";
+import { testStack } from "./test-stack.ts";
+import { JOB_EVENTS_TIMEOUT, START_JOB_TIMEOUT, SWEEP_RATE } from "./training.ts";
+
+const { template, stack } = testStack();
+const training = stack.training;
+const logicalId = (construct: { node: { defaultChild?: unknown } }) => stack.getLogicalId(construct.node.defaultChild as Parameters<typeof stack.getLogicalId>[0]);
+const resource = (type: string, construct: { node: { defaultChild?: unknown } }) => template.findResources(type)[logicalId(construct)]!;
+const bucket = logicalId(stack.datanets.bucket);
+const jobQueueArn = () => ({ "Fn::GetAtt": [logicalId(training.jobQueue), "JobQueueArn"] });
+
+/** Every statement of the policies attached to a role. */
+function statementsOf(role: { node: { defaultChild?: unknown } }): { Action: string | string[]; Resource: unknown; Condition?: unknown }[] {
+  const policies = template.findResources("AWS::IAM::Policy", { Properties: { Roles: [{ Ref: logicalId(role) }] } });
+  return Object.values(policies).flatMap((p) => p.Properties.PolicyDocument.Statement);
+}
+const actionsOf = (role: { node: { defaultChild?: unknown } }) => statementsOf(role).flatMap((s) => [s.Action].flat());
+/** The S3 object prefixes a statement with these actions covers, as `prefix*` strings. */
+function prefixesFor(role: { node: { defaultChild?: unknown } }, action: string): string[] {
+  return statementsOf(role)
+    .filter((s) => [s.Action].flat().includes(action))
+    .flatMap((s) => [s.Resource].flat())
+    .flatMap((r) => {
+      const join = (r as { "Fn::Join"?: [string, unknown[]] })["Fn::Join"];
+      if (!join) return [];
+      const [first, second] = join[1] as [unknown, string];
+      return (first as { "Fn::GetAtt"?: string[] })["Fn::GetAtt"]?.[0] === bucket ? [second.replace(/^\//, "")] : [];
+    });
+}
+
+describe("Training: Batch compute", () => {
+  it("runs on g5 GPU instances with the ECS AL2023 NVIDIA AMI, scaled to zero when idle", () => {
+    for (const env of [training.spotEnvironment, training.onDemandEnvironment]) {
+      const ce = resource("AWS::Batch::ComputeEnvironment", env);
+      expect(ce.Properties.Type).toBe("managed");
+      const resources = ce.Properties.ComputeResources;
+      expect(resources.MinvCpus).toBe(0);
+      expect(resources.InstanceTypes.sort()).toEqual(["g5.2xlarge", "g5.xlarge"]);
+      expect(resources.Ec2Configuration).toEqual([{ ImageType: "ECS_AL2023_NVIDIA" }]);
+      expect(resources.Subnets.length).toBeGreaterThanOrEqual(2);
+    }
+  });
+
+  it("takes Spot first (price-capacity-optimized) and falls back to on-demand", () => {
+    const spot = resource("AWS::Batch::ComputeEnvironment", training.spotEnvironment).Properties.ComputeResources;
+    const onDemand = resource("AWS::Batch::ComputeEnvironment", training.onDemandEnvironment).Properties.ComputeResources;
+    expect(spot).toMatchObject({ Type: "SPOT", AllocationStrategy: "SPOT_PRICE_CAPACITY_OPTIMIZED" });
+    expect(onDemand.Type).toBe("EC2");
+    const queue = resource("AWS::Batch::JobQueue", training.jobQueue).Properties;
+    const order = Object.fromEntries(queue.ComputeEnvironmentOrder.map((o: { Order: number; ComputeEnvironment: { "Fn::GetAtt": string[] } }) => [o.ComputeEnvironment["Fn::GetAtt"][0], o.Order]));
+    expect(order[logicalId(training.spotEnvironment)]).toBeLessThan(order[logicalId(training.onDemandEnvironment)]);
+    // jobs stuck for want of capacity do not wait forever
+    expect(queue.JobStateTimeLimitActions).toEqual(expect.arrayContaining([expect.objectContaining({ Action: "CANCEL", Reason: "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY" })]));
+  });
+
+  it("requires IMDSv2 on the instances, which sit in subnets without a route to the internet", () => {
+    template.hasResourceProperties("AWS::EC2::LaunchTemplate", { LaunchTemplateData: Match.objectLike({ MetadataOptions: Match.objectLike({ HttpTokens: "required", HttpPutResponseHopLimit: 1 }) }) });
+    template.resourceCountIs("AWS::EC2::NatGateway", 0);
+    template.resourceCountIs("AWS::EC2::InternetGateway", 0);
+    template.hasResourceProperties("AWS::EC2::VPCEndpoint", { VpcEndpointType: "Gateway", ServiceName: Match.objectLike({ "Fn::Join": Match.arrayWith([Match.arrayWith([".s3"])]) }) });
+    const services = Object.values(template.findResources("AWS::EC2::VPCEndpoint")).map((e) => JSON.stringify(e.Properties.ServiceName));
+    for (const s of ["ecr.api", "ecr.dkr", "ecs", "ecs-agent", "ecs-telemetry", "logs", "sqs"]) expect(services.some((n) => n.includes(`.${s}"`))).toBe(true);
+  });
+});
+
+describe("Training: trainer job definition", () => {
+  const def = () => resource("AWS::Batch::JobDefinition", training.jobDefinition).Properties;
+
+  it("asks for one GPU, 4 vCPUs and 14 GiB, on EC2", () => {
+    expect(def().PlatformCapabilities).toEqual(["EC2"]);
+    expect(def().ContainerProperties.ResourceRequirements).toEqual(
+      expect.arrayContaining([{ Type: "GPU", Value: "1" }, { Type: "VCPU", Value: "4" }, { Type: "MEMORY", Value: "14336" }]),
+    );
+  });
+
+  it("retries on a Spot reclaim only, and limits each attempt's time", () => {
+    expect(def().RetryStrategy).toEqual({
+      Attempts: 5,
+      EvaluateOnExit: [
+        { Action: "RETRY", OnStatusReason: "Host EC2*" },
+        { Action: "EXIT", OnReason: "*" },
+      ],
+    });
+    expect(def().Timeout.AttemptDurationSeconds).toBe(12 * 3600);
+  });
+
+  it("runs the trainer image from the stack's repository with the bucket and job-events queue in its environment", () => {
+    const props = def().ContainerProperties;
+    expect(JSON.stringify(props.Image)).toContain(logicalId(training.repository!));
+    const env = Object.fromEntries(props.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
+    expect(env).toMatchObject({ MF_RUNTIME: "aws", BUCKET: { Ref: bucket }, JOB_EVENTS_QUEUE_URL: { Ref: logicalId(training.jobEventsQueue) } });
+    expect(props.JobRoleArn).toEqual({ "Fn::GetAtt": [logicalId(training.jobRole), "Arn"] });
+    expect(props.LogConfiguration.LogDriver).toBe("awslogs");
+  });
+
+  it("lets a run read base models, Datanet versions and its job's files, write only under jobs/, and send job events", () => {
+    expect(prefixesFor(training.jobRole, "s3:GetObject*").sort()).toEqual(["base-models/*", "datanets/*/versions/*", "jobs/*"]);
+    expect(prefixesFor(training.jobRole, "s3:PutObject")).toEqual(["jobs/*"]);
+    const actions = actionsOf(training.jobRole);
+    expect(actions).toContain("sqs:SendMessage");
+    expect(actions.some((a) => /^s3:Delete|^dynamodb:|^batch:/.test(a))).toBe(false);
+    const sends = statementsOf(training.jobRole).filter((s) => [s.Action].flat().includes("sqs:SendMessage"));
+    expect(sends.map((s) => s.Resource)).toEqual([{ "Fn::GetAtt": [logicalId(training.jobEventsQueue), "Arn"] }]);
+  });
+});
+
+describe("Training: job queues and functions", () => {
+  it("jobs and job-events queues dead-letter after 5 receives, visibility at least 6x their consumer's timeout", () => {
+    const cases = [
+      [training.jobsQueue, training.jobsDeadLetters, START_JOB_TIMEOUT],
+      [training.jobEventsQueue, training.jobEventsDeadLetters, JOB_EVENTS_TIMEOUT],
+    ] as const;
+    for (const [queue, dlq, timeout] of cases) {
+      const q = resource("AWS::SQS::Queue", queue).Properties;
+      expect(q.RedrivePolicy).toEqual({ deadLetterTargetArn: { "Fn::GetAtt": [logicalId(dlq), "Arn"] }, maxReceiveCount: 5 });
+      expect(q.VisibilityTimeout).toBeGreaterThanOrEqual(6 * timeout.toSeconds());
+      expect(q.SqsManagedSseEnabled).toBe(true);
+    }
+    expect(resource("AWS::Lambda::Function", training.startJobFunction).Properties.Timeout).toBe(START_JOB_TIMEOUT.toSeconds());
+    expect(resource("AWS::Lambda::Function", training.jobEventsFunction).Properties.Timeout).toBe(JOB_EVENTS_TIMEOUT.toSeconds());
+  });
+
+  it("start-job and job-events consume their queues with partial batch failures", () => {
+    for (const [fn, queue] of [[training.startJobFunction, training.jobsQueue], [training.jobEventsFunction, training.jobEventsQueue]] as const) {
+      template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
+        FunctionName: { Ref: logicalId(fn) },
+        EventSourceArn: { "Fn::GetAtt": [logicalId(queue), "Arn"] },
+        FunctionResponseTypes: ["ReportBatchItemFailures"],
+      });
+    }
+  });
+
+  it("job functions know the jobs queue and the Batch queue and job definition", () => {
+    for (const fn of [training.startJobFunction, training.jobEventsFunction, training.sweepFunction, stack.api.handler]) {
+      expect(resource("AWS::Lambda::Function", fn).Properties.Environment.Variables).toMatchObject({
+        JOBS_QUEUE_URL: { Ref: logicalId(training.jobsQueue) },
+        BATCH_JOB_QUEUE: jobQueueArn(),
+        BATCH_JOB_DEFINITION: { Ref: logicalId(training.jobDefinition) },
+      });
+    }
+  });
+
+  it("start-job may submit to this queue and job definition only, tag and terminate jobs, and write specs under jobs/", () => {
+    const submit = statementsOf(training.startJobFunction.role as never).filter((s) => [s.Action].flat().includes("batch:SubmitJob"));
+    const byJson = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));
+    expect(submit.flatMap((s) => [s.Resource].flat()).sort(byJson)).toEqual([jobQueueArn(), { Ref: logicalId(training.jobDefinition) }].sort(byJson));
+    expect(actionsOf(training.startJobFunction.role as never)).toEqual(expect.arrayContaining(["batch:TerminateJob", "batch:TagResource", "sqs:SendMessage", "dynamodb:PutItem"]));
+    expect(prefixesFor(training.startJobFunction.role as never, "s3:PutObject")).toEqual(["jobs/*"]);
+    // the API creates and cancels jobs
+    expect(actionsOf(stack.api.handler.role as never)).toEqual(expect.arrayContaining(["batch:TerminateJob", "sqs:SendMessage"]));
+    expect(actionsOf(stack.api.handler.role as never)).not.toContain("batch:SubmitJob");
+  });
+
+  it("job-events reads the trainer's output for finalize but writes no objects", () => {
+    expect(prefixesFor(training.jobEventsFunction.role as never, "s3:GetObject*")).toEqual(["jobs/*"]);
+    expect(actionsOf(training.jobEventsFunction.role as never)).not.toContain("s3:PutObject");
+  });
+
+  it("batch-job-state may only send to the job-events queue", () => {
+    const role = training.batchStateFunction.role as never;
+    const sends = statementsOf(role).filter((s) => [s.Action].flat().includes("sqs:SendMessage"));
+    expect(sends.map((s) => s.Resource)).toEqual([{ "Fn::GetAtt": [logicalId(training.jobEventsQueue), "Arn"] }]);
+    expect(actionsOf(role).some((a) => /^(dynamodb|s3|batch):/.test(a))).toBe(false);
+  });
+});
+
+describe("Training: EventBridge", () => {
+  it("sends this queue's ended Batch jobs to batch-job-state, retrying into a dead-letter queue", () => {
+    const rule = resource("AWS::Events::Rule", training.stateChangeRule).Properties;
+    expect(rule.EventPattern).toEqual({
+      source: ["aws.batch"],
+      "detail-type": ["Batch Job State Change"],
+      detail: { jobQueue: [jobQueueArn()], status: ["SUCCEEDED", "FAILED"] },
+    });
+    expect(rule.Targets).toEqual([
+      expect.objectContaining({
+        Arn: { "Fn::GetAtt": [logicalId(training.batchStateFunction), "Arn"] },
+        DeadLetterConfig: { Arn: { "Fn::GetAtt": [logicalId(training.stateChangeFailures), "Arn"] } },
+        RetryPolicy: { MaximumEventAgeInSeconds: 86400, MaximumRetryAttempts: 8 },
+      }),
+    ]);
+  });
+
+  it("runs the job sweeper every 5 minutes", () => {
+    const rule = resource("AWS::Events::Rule", training.sweepRule).Properties;
+    expect(rule.ScheduleExpression).toBe(`rate(${SWEEP_RATE.toMinutes()} minutes)`);
+    expect(rule.Targets[0].Arn).toEqual({ "Fn::GetAtt": [logicalId(training.sweepFunction), "Arn"] });
+  });
+});
