@@ -316,7 +316,7 @@ describe("dispatchWebhook", () => {
     expect((await deps.tables.main.get({ pk: `WEBHOOK#${webhook.id}`, sk: "WEBHOOK" }))?.consecutiveFailures).toBe(1);
   });
 
-  it("re-checks the target at send time in the cloud (DNS rebinding)", async () => {
+  it("refuses a private IP literal at send time in the cloud, without calling fetch", async () => {
     const { deps, message } = await setup("http://127.0.0.1:1/x");
     deps.config.allowPrivateWebhookUrls = false;
     let called = false;
