@@ -1,10 +1,12 @@
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
-import { describe, expect, it } from "vitest";
+import { Readable } from "node:stream";
+import { describe, expect, it, vi } from "vitest";
 import { alice, bob, carol, eventsIn, jsonl, makeDeps, newDatanet, putUpload, uploadAndIngest } from "../../test/fakes/datanet-fixtures.ts";
 import { ConflictError, ForbiddenError, NotFoundError } from "../errors.ts";
 import { listContributions } from "./contributions.ts";
 import { getDatanet } from "./datanets.ts";
-import { versionKey, versionRecordsBlobKey } from "./keys.ts";
+import { acceptedBlobKey, versionKey, versionRecordsBlobKey, versionTreeBlobKey } from "./keys.ts";
+import type { TableStore } from "../ports/tables.ts";
 import { getProof, getVersion, publishVersion } from "./versions.ts";
 
 async function setUp() {
@@ -89,7 +91,57 @@ describe("publishVersion", () => {
   });
 });
 
+describe("publishVersion when reads disagree", () => {
+  it("reads accepted contributions from the base table, so a lagging index loses none", async () => {
+    const { deps, datanet } = await setUp();
+    // DynamoDB's gsi1 may not show rows of an upload that has just finished.
+    const inner = deps.tables.contributions;
+    const lagging: TableStore = Object.create(inner) as TableStore;
+    lagging.query = async (input) => (input.index === "gsi1" ? { items: [] } : inner.query(input));
+    const version = await publishVersion({ ...deps, tables: { ...deps.tables, contributions: lagging } }, alice, datanet.id);
+    expect(version.records).toBe(3);
+  });
+
+  it("answers a retryable 409 version-conflict, not a 500, when contributions and accepted records disagree", async () => {
+    const { deps, datanet } = await setUp();
+    const [first] = (await listContributions(deps, alice, datanet.id, { status: "accepted" })).items;
+    const key = acceptedBlobKey(datanet.id, first!.uploadId);
+    const lines = deps.blobs.text(key)!.split("\n");
+    await deps.blobs.put(key, lines.slice(1).join("\n")); // the blob lost its first record
+    await expect(publishVersion(deps, alice, datanet.id)).rejects.toMatchObject({ name: "ConflictError", status: 409, code: "version-conflict" });
+    // The number was given back, and the version is not there.
+    expect(await deps.tables.main.get(versionKey(datanet.id, 1))).toBeUndefined();
+    await deps.blobs.delete(key);
+    await expect(publishVersion(deps, alice, datanet.id)).rejects.toMatchObject({ status: 409, code: "version-conflict" });
+  });
+
+  it("streams tree.json to the store instead of building one string", async () => {
+    const { deps, datanet } = await setUp();
+    const put = vi.spyOn(deps.blobs, "put");
+    await publishVersion(deps, alice, datanet.id);
+    const treePut = put.mock.calls.find(([key]) => key === versionTreeBlobKey(datanet.id, 1))!;
+    expect(treePut[1]).toBeInstanceOf(Readable);
+    expect(JSON.parse(deps.blobs.text(versionTreeBlobKey(datanet.id, 1))!)).toMatchObject({ format: "standard-v1", leafEncoding: ["address", "bytes32", "uint256"] });
+  });
+});
+
 describe("getVersion and getProof", () => {
+  it("build proofs from the stored nodes, without StandardMerkleTree.load, reading each version's tree once", async () => {
+    const { deps, datanet } = await setUp();
+    const version = await publishVersion(deps, alice, datanet.id);
+    const accepted = (await listContributions(deps, alice, datanet.id, { status: "accepted" })).items;
+    const load = vi.spyOn(StandardMerkleTree, "load");
+    const get = vi.spyOn(deps.blobs, "get");
+    for (const c of accepted) {
+      const proof = await getProof(deps, bob, datanet.id, 1, c.id);
+      expect(StandardMerkleTree.verify(version.root, proof.leafEncoding, proof.leaf, proof.proof)).toBe(true);
+    }
+    expect(load).not.toHaveBeenCalled();
+    expect(get.mock.calls.filter(([key]) => key === versionTreeBlobKey(datanet.id, 1))).toHaveLength(1);
+    load.mockRestore();
+  });
+
+
   it("report unknown versions and contributions outside the version as not found", async () => {
     const { deps, datanet } = await setUp();
     await publishVersion(deps, alice, datanet.id);

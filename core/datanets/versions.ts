@@ -1,18 +1,19 @@
 import { Readable } from "node:stream";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
-import type { StandardMerkleTreeData } from "@openzeppelin/merkle-tree/dist/standard.js";
 import type { Caller } from "../account.ts";
 import type { CoreDeps } from "../deps.ts";
 import { ConditionFailedError, ConflictError, NotFoundError, ValidationError } from "../errors.ts";
 import { eventWrite } from "../events.ts";
 import { newId } from "../ids.ts";
 import { splitRecords } from "../ingest/split-records.ts";
+import type { BlobStore } from "../ports/blob-store.ts";
 import type { Item } from "../ports/tables.ts";
 import { loadOwnedDatanet, loadVisibleDatanet } from "./access.ts";
 import { versionFromItem } from "./items.ts";
 import {
   acceptedBlobKey,
-  contributionsByStatusPk,
+  CONTRIBUTION_SK_PREFIX,
+  contributionIdPrefix,
   datanetPk,
   UPLOAD_SK_PREFIX,
   versionKey,
@@ -21,11 +22,10 @@ import {
 } from "./keys.ts";
 import type { DatanetVersion, Proof } from "./model.ts";
 import { LEAF_ENCODING } from "./model.ts";
+import { type LeafValue, proofOf, readTreeFile, TreeCache, treeFileChunks } from "./tree-file.ts";
 
 /** How long a started publish holds its version number before another may take it over. */
 const RESERVATION_MS = 15 * 60 * 1000;
-
-type LeafValue = [contributor: string, contentHash: string, tokens: string];
 
 /** A frozen contribution, in leaf order. */
 interface Leaf {
@@ -36,8 +36,8 @@ interface Leaf {
   tokens: number;
 }
 
-/** What `tree.json` holds: the OpenZeppelin dump plus the contribution behind each value. */
-type TreeFile = StandardMerkleTreeData<LeafValue> & { contributionIds: string[] };
+/** Parsed trees of published versions (immutable), per blob store. */
+const treeCaches = new WeakMap<BlobStore, TreeCache>();
 
 /**
  * Freezes the Datanet's accepted contributions (those of finished uploads)
@@ -56,14 +56,25 @@ export async function publishVersion(deps: CoreDeps, caller: Caller, datanetId: 
   const version = (datanet.versions as number) + 1;
   const publishId = newId("pub", now);
   await reserveVersion(deps, datanetId, version, publishId, now);
+  // The records stream's own error (e.g. a version-conflict) wins over how the store reports the aborted body.
+  let recordsFailure: unknown;
   try {
     const values = leaves.map((l): LeafValue => [l.contributor, l.contentHash, String(l.tokens)]);
     const tree = StandardMerkleTree.of(values, [...LEAF_ENCODING]);
-    await deps.blobs.put(versionRecordsBlobKey(datanetId, version), Readable.from(frozenRecords(deps, datanetId, leaves), { objectMode: false }), {
+    const records = async function* () {
+      try {
+        yield* frozenRecords(deps, datanetId, leaves);
+      } catch (error) {
+        recordsFailure = error;
+        throw error;
+      }
+    };
+    await deps.blobs.put(versionRecordsBlobKey(datanetId, version), Readable.from(records(), { objectMode: false }), {
       contentType: "application/jsonl",
     });
-    const treeFile: TreeFile = { ...tree.dump(), contributionIds: leaves.map((l) => l.id) };
-    await deps.blobs.put(versionTreeBlobKey(datanetId, version), JSON.stringify(treeFile), { contentType: "application/json" });
+    // Streamed: the dump of a large tree is longer than any one string may be.
+    const treeFile = treeFileChunks(tree.dump(), leaves.map((l) => l.id));
+    await deps.blobs.put(versionTreeBlobKey(datanetId, version), Readable.from(treeFile, { objectMode: false }), { contentType: "application/json" });
 
     const result: DatanetVersion = {
       datanetId,
@@ -87,7 +98,7 @@ export async function publishVersion(deps: CoreDeps, caller: Caller, datanetId: 
   } catch (error) {
     // Give the number back so the next attempt need not wait out the reservation.
     await deps.tables.main.delete(versionKey(datanetId, version), { equals: { publishId, state: "publishing" } }).catch(() => undefined);
-    throw error;
+    throw recordsFailure ?? error;
   }
 }
 
@@ -107,17 +118,22 @@ export async function getVersion(deps: CoreDeps, caller: Caller, datanetId: stri
  */
 export async function getProof(deps: CoreDeps, caller: Caller, datanetId: string, version: number, contributionId: string): Promise<Proof> {
   const published = await getVersion(deps, caller, datanetId, version);
-  const blob = await deps.blobs.get(versionTreeBlobKey(datanetId, version));
-  if (!blob) throw new Error(`tree of ${datanetId} version ${version} is missing`);
-  const treeFile = JSON.parse((await readAll(blob)).toString("utf8")) as TreeFile;
-  const index = treeFile.contributionIds.indexOf(contributionId);
+  let cache = treeCaches.get(deps.blobs);
+  if (!cache) treeCaches.set(deps.blobs, (cache = new TreeCache()));
+  const tree = await cache.get(`${datanetId}/${version}`, async () => {
+    const blob = await deps.blobs.get(versionTreeBlobKey(datanetId, version));
+    if (!blob) throw new Error(`tree of ${datanetId} version ${version} is missing`);
+    return readTreeFile(blob);
+  });
+  const index = tree.indexOf(contributionId);
   if (index === -1) throw new NotFoundError(`Contribution ${contributionId} in version ${version}`);
-  const tree = StandardMerkleTree.load(treeFile);
+  // The sibling path straight from the stored nodes: StandardMerkleTree.load
+  // would re-hash every leaf to validate a file we wrote ourselves.
   return {
     root: published.root,
     leafEncoding: [...LEAF_ENCODING],
-    leaf: treeFile.values[index]!.value,
-    proof: tree.getProof(index),
+    leaf: tree.values[index]!.value,
+    proof: proofOf(tree, index),
   };
 }
 
@@ -147,23 +163,31 @@ async function reserveVersion(deps: CoreDeps, datanetId: string, version: number
   throw new ConflictError(`Version ${version} of this Datanet is being published by another request`, "version-conflict");
 }
 
-/** Accepted contributions of finished uploads, in contribution-id order (upload, then line). */
+/**
+ * Accepted contributions of finished uploads, in contribution-id order
+ * (upload, then line). Read from the base table, upload by upload: the
+ * by-status index is eventually consistent on DynamoDB and could still miss
+ * rows of an upload that just finished.
+ */
 async function acceptedLeaves(deps: CoreDeps, datanetId: string): Promise<Leaf[]> {
   // Contributions of an upload still processing are not final (nor is its accepted blob).
-  const done = new Set<string>();
+  const done: string[] = [];
   for await (const item of queryAll(deps.tables.main, { pk: datanetPk(datanetId), skPrefix: UPLOAD_SK_PREFIX })) {
-    if (item.status === "done") done.add(item.uploadId as string);
+    if (item.status === "done") done.push(item.uploadId as string);
   }
   const leaves: Leaf[] = [];
-  for await (const item of queryAll(deps.tables.contributions, { pk: contributionsByStatusPk(datanetId, "accepted"), index: "gsi1" })) {
-    if (!done.has(item.uploadId as string)) continue;
-    leaves.push({
-      id: item.id as string,
-      uploadId: item.uploadId as string,
-      contributor: item.contributor as string,
-      contentHash: item.contentHash as string,
-      tokens: item.tokens as number,
-    });
+  for (const uploadId of done.sort()) {
+    const skPrefix = `${CONTRIBUTION_SK_PREFIX}${contributionIdPrefix(uploadId)}`;
+    for await (const item of queryAll(deps.tables.contributions, { pk: datanetPk(datanetId), skPrefix })) {
+      if (item.status !== "accepted") continue;
+      leaves.push({
+        id: item.id as string,
+        uploadId,
+        contributor: item.contributor as string,
+        contentHash: item.contentHash as string,
+        tokens: item.tokens as number,
+      });
+    }
   }
   return leaves;
 }
@@ -179,13 +203,13 @@ async function* frozenRecords(deps: CoreDeps, datanetId: string, leaves: Leaf[])
   while (i < leaves.length) {
     const uploadId = leaves[i]!.uploadId;
     const blob = await deps.blobs.get(acceptedBlobKey(datanetId, uploadId));
-    if (!blob) throw new Error(`accepted records of upload ${uploadId} are missing`);
+    if (!blob) throw versionConflict(`accepted records of upload ${uploadId} are missing`);
     for await (const raw of splitRecords(blob, Number.MAX_SAFE_INTEGER)) {
       if (!raw.bytes || raw.bytes.length === 0) continue;
       const line = JSON.parse(raw.bytes.toString("utf8")) as { contributionId: string; contentHash: string; record: unknown };
       const leaf = leaves[i];
       if (!leaf || leaf.uploadId !== uploadId || leaf.id !== line.contributionId) {
-        throw new Error(`accepted records of upload ${uploadId} disagree with its contributions at ${line.contributionId}`);
+        throw versionConflict(`accepted records of upload ${uploadId} disagree with its contributions at ${line.contributionId}`);
       }
       out += `${JSON.stringify({ contributionId: leaf.id, contributor: leaf.contributor, contentHash: leaf.contentHash, tokens: leaf.tokens, record: line.record })}\n`;
       if (out.length >= 64 * 1024) {
@@ -194,9 +218,18 @@ async function* frozenRecords(deps: CoreDeps, datanetId: string, leaves: Leaf[])
       }
       i++;
     }
-    if (leaves[i]?.uploadId === uploadId) throw new Error(`accepted records of upload ${uploadId} end early`);
+    if (leaves[i]?.uploadId === uploadId) throw versionConflict(`accepted records of upload ${uploadId} end early`);
   }
   if (out) yield Buffer.from(out);
+}
+
+/**
+ * Contributions and accepted records that disagree: an upload changed while
+ * the version was frozen (e.g. failed by the ingest dead-letter consumer).
+ * Publishing again reads a settled state, so this is a retryable 409.
+ */
+function versionConflict(detail: string): ConflictError {
+  return new ConflictError(`The Datanet's contributions changed while the version was being published; try again (${detail})`, "version-conflict");
 }
 
 async function* queryAll(table: CoreDeps["tables"]["main"], input: Parameters<CoreDeps["tables"]["main"]["query"]>[0]): AsyncGenerator<Item> {
@@ -206,10 +239,4 @@ async function* queryAll(table: CoreDeps["tables"]["main"], input: Parameters<Co
     yield* page.items;
     cursor = page.cursor;
   } while (cursor);
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer));
-  return Buffer.concat(chunks);
 }
