@@ -9,6 +9,8 @@ interface DemoState {
   datanetId: string;
   version: number;
   root: string;
+  jobId?: string;
+  adapterId?: string;
   owner: { address: string; privateKey: string; apiKey: string };
   contributor: { address: string; privateKey: string; apiKey: string };
 }
@@ -17,7 +19,8 @@ interface DemoState {
  * Seeds a demo on an empty data directory, through the public API as a user
  * would: two wallets sign in, one creates a Datanet, both upload (one JSONL
  * file with a few bad records, one CSV file), ingest runs, the owner publishes
- * version 1. On later starts it only reprints where to look.
+ * version 1 (written on chain), fine-tunes the base model on it and gets an
+ * adapter registered on chain. On later starts it only reprints where to look.
  */
 export async function seedDemo(platform: Platform, dataDir: string): Promise<void> {
   const statePath = join(dataDir, "demo.json");
@@ -78,15 +81,62 @@ export async function seedDemo(platform: Platform, dataDir: string): Promise<voi
     `/v1/datanets/${datanet.id}/versions/${version.version}`,
   );
   console.log(`    on chain: ${published.chain.status}, tx ${published.chain.txHash}, block ${published.chain.blockNumber}`);
+
+  // A short fine-tune of the committed base model on the demo Datanet.
+  console.log("    fine-tuning mf-tiny-sotu on it (a minute or so on a laptop CPU)…");
+  const job = await owner.request<{ id: string }>("POST", "/v1/jobs", {
+    datanets: [{ id: datanet.id, version: version.version }],
+    training: { maxSteps: 40, evalEvery: 10, checkpointEvery: 10 },
+  });
+  const finished = await waitForJob(owner, job.id);
+  let adapterId: string | undefined;
+  if (finished.status === "SUCCEEDED" && finished.metrics) {
+    adapterId = finished.adapterId ?? undefined;
+    const m = finished.metrics;
+    console.log(`    job ${job.id}: SUCCEEDED, held-out loss ${m.evalLoss?.toFixed(3)} vs base model ${m.baseEvalLoss?.toFixed(3)}`);
+    await platform.idle(); // chain sync registers the adapter
+    const adapter = await owner.request<{ fingerprint: string; chain: { status: string; txHash: string | null } }>("GET", `/v1/adapters/${adapterId}`);
+    console.log(`    adapter ${adapterId}: fingerprint ${adapter.fingerprint}, on chain: ${adapter.chain.status}, tx ${adapter.chain.txHash}`);
+  } else {
+    console.log(`    job ${job.id}: ${finished.status}${finished.error ? ` (${finished.error})` : ""}`);
+  }
+
   const state: DemoState = {
     datanetId: datanet.id,
     version: version.version,
     root: version.root,
+    jobId: job.id,
+    ...(adapterId ? { adapterId } : {}),
     owner: { address: ownerWallet.address, privateKey: ownerWallet.privateKey, apiKey: owner.apiKey! },
     contributor: { address: contributorWallet.address, privateKey: contributorWallet.privateKey, apiKey: contributor.apiKey! },
   };
   writeFileSync(statePath, JSON.stringify(state, null, 2), { mode: 0o600 });
   print(platform, state, true);
+}
+
+interface JobView {
+  status: string;
+  error: string | null;
+  adapterId: string | null;
+  progress: { step: number; totalSteps: number } | null;
+  metrics: { evalLoss: number | null; baseEvalLoss: number | null } | null;
+}
+
+/** Polls a job to its end, drawing a progress bar on a terminal. */
+async function waitForJob(client: DevClient, jobId: string): Promise<JobView> {
+  for (;;) {
+    const job = await client.request<JobView>("GET", `/v1/jobs/${jobId}`);
+    if (process.stdout.isTTY && job.progress) {
+      const { step, totalSteps } = job.progress;
+      const filled = Math.round((20 * step) / Math.max(totalSteps, 1));
+      process.stdout.write(`\r    [${"█".repeat(filled)}${"░".repeat(20 - filled)}] step ${step}/${totalSteps} ${job.status}   `);
+    }
+    if (["SUCCEEDED", "FAILED", "CANCELLED"].includes(job.status)) {
+      if (process.stdout.isTTY) process.stdout.write("\n");
+      return job;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 function print(platform: Platform, state: DemoState, fresh: boolean): void {
@@ -98,6 +148,16 @@ function print(platform: Platform, state: DemoState, fresh: boolean): void {
     Contributor ${state.contributor.address}
   Try:
     curl -H "Authorization: Bearer ${state.owner.apiKey}" "${base}/contributions?status=rejected"
-    curl -H "Authorization: Bearer ${state.owner.apiKey}" "${base}/versions/${state.version}"
+    curl -H "Authorization: Bearer ${state.owner.apiKey}" "${base}/versions/${state.version}"${
+      state.jobId
+        ? `
+    curl -H "Authorization: Bearer ${state.owner.apiKey}" "${platform.url}/v1/jobs/${state.jobId}"`
+        : ""
+    }${
+      state.adapterId
+        ? `
+    curl -H "Authorization: Bearer ${state.owner.apiKey}" "${platform.url}/v1/adapters/${state.adapterId}"`
+        : ""
+    }
 `);
 }
