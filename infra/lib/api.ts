@@ -5,10 +5,10 @@ import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations
 import type { Bucket } from "aws-cdk-lib/aws-s3";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
-import { acknowledgeBucketGrant, acknowledgeTableIndexes } from "./acknowledgments.ts";
+import { acknowledgeBucketGrant } from "./acknowledgments.ts";
 import { AppFunction, type FunctionEnvironment } from "./app-function.ts";
 import { DATANETS_PREFIX, UPLOADS_PREFIX } from "./datanets.ts";
-import type { Tables } from "./tables.ts";
+import { grantTableAccess, type Tables } from "./tables.ts";
 
 export interface ApiProps {
   tables: Tables;
@@ -37,14 +37,15 @@ export class Api extends Construct {
       memorySize: 1024,
       removalPolicy: props.removalPolicy,
     });
-    props.tables.main.grantReadWriteData(this.handler);
-    props.tables.contributions.grantReadWriteData(this.handler);
+    // What the use cases behind the routes call (transactions of puts and deletes); no Scan, no batch writes.
+    grantTableAccess(props.tables.main, this.handler, { calls: ["get", "put", "delete", "query"], gsi1Queries: true });
+    // Read-only: ingest writes contributions; the API lists them and reads them to publish versions.
+    grantTableAccess(props.tables.contributions, this.handler, { calls: ["get", "query"], gsi1Queries: true });
     // Presigned upload URLs carry the function's rights, so only PUT under uploads/.
     props.bucket.grantPut(this.handler, `${UPLOADS_PREFIX}*`);
     // Publishing a version reads accepted records and writes the snapshot and tree.
     props.bucket.grantRead(this.handler, `${DATANETS_PREFIX}*`);
     props.bucket.grantPut(this.handler, `${DATANETS_PREFIX}*`);
-    acknowledgeTableIndexes(this.handler, props.tables.main, props.tables.contributions);
     acknowledgeBucketGrant(
       this.handler,
       props.bucket,

@@ -1,6 +1,10 @@
 import { RemovalPolicy } from "aws-cdk-lib";
 import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table, TableEncryption, type TableProps } from "aws-cdk-lib/aws-dynamodb";
+import { Grant, type IGrantable } from "aws-cdk-lib/aws-iam";
 import { Construct } from "constructs";
+
+/** The one secondary index of both tables (DynamoTableStore's `index: "gsi1"`). */
+export const GSI1 = "gsi1";
 
 export interface TablesProps {
   removalPolicy: RemovalPolicy;
@@ -33,11 +37,74 @@ export class Tables extends Construct {
     this.contributions = new Table(this, "Contributions", common);
     for (const table of [this.main, this.contributions]) {
       table.addGlobalSecondaryIndex({
-        indexName: "gsi1",
+        indexName: GSI1,
         partitionKey: { name: "gsi1pk", type: AttributeType.STRING },
         sortKey: { name: "gsi1sk", type: AttributeType.STRING },
         projectionType: ProjectionType.ALL,
       });
     }
   }
+}
+
+/**
+ * The DynamoDB actions behind each TableStore call, as DynamoTableStore
+ * (adapters/aws/dynamo-table-store.ts) makes it. `transact` has no entry:
+ * IAM authorises TransactWriteItems by the action of each op in it, so a
+ * transaction of puts and checks needs `put` and `check`. Scan, UpdateItem
+ * and BatchGetItem are none of them: no code calls them.
+ */
+export const TABLE_STORE_ACTIONS = {
+  get: ["dynamodb:GetItem"],
+  put: ["dynamodb:PutItem"],
+  delete: ["dynamodb:DeleteItem"],
+  /** A `check` op in a `transact`. */
+  check: ["dynamodb:ConditionCheckItem"],
+  query: ["dynamodb:Query"],
+  batchPut: ["dynamodb:BatchWriteItem"],
+} as const satisfies Record<string, readonly string[]>;
+export type TableStoreCall = keyof typeof TABLE_STORE_ACTIONS;
+
+/** What a function does with one table, in TableStore terms. */
+export interface TableAccess {
+  /** TableStore calls it makes on the table's own keys (`pk`/`sk`); for `transact`, its ops' kinds. */
+  calls: TableStoreCall[];
+  /** Only items whose `pk` starts with one of these (IAM `dynamodb:LeadingKeys`); any item when absent. */
+  pkPrefixes?: string[];
+  /** Queries on gsi1: any partition (`true`), or only `gsi1pk`s starting with one of `pkPrefixes`; none when absent. */
+  gsi1Queries?: true | { pkPrefixes: string[] };
+}
+
+/**
+ * Grants exactly the DynamoDB actions `access` needs on `table`: its calls'
+ * actions on the table's ARN, and Query alone on `index/gsi1` when it queries
+ * the index, each limited to the partition-key prefixes given.
+ */
+export function grantTableAccess(table: Table, grantee: IGrantable, access: TableAccess): void {
+  const actions = [...new Set(access.calls.flatMap((call) => TABLE_STORE_ACTIONS[call]))].sort();
+  if (actions.length > 0) {
+    Grant.addToPrincipal({ grantee, actions, resourceArns: [table.tableArn], ...leadingKeys(access.pkPrefixes) });
+  }
+  if (access.gsi1Queries) {
+    Grant.addToPrincipal({
+      grantee,
+      actions: [...TABLE_STORE_ACTIONS.query],
+      resourceArns: [`${table.tableArn}/index/${GSI1}`],
+      ...leadingKeys(access.gsi1Queries === true ? undefined : access.gsi1Queries.pkPrefixes),
+    });
+  }
+}
+
+/**
+ * The condition limiting a statement to partition keys (of the table, or of
+ * the index for an index query) that start with one of `prefixes`.
+ * ForAllValues: every key a request touches (BatchWriteItem has many) must match.
+ */
+function leadingKeys(prefixes: string[] | undefined): { conditions?: Record<string, Record<string, string[]>> } {
+  if (prefixes === undefined) return {};
+  if (prefixes.length === 0) throw new Error("pkPrefixes: give at least one prefix, or leave it out for every partition");
+  for (const prefix of prefixes) {
+    // `*` and `?` are StringLike wildcards; a prefix holding one would match more than it says.
+    if (prefix === "" || /[*?]/.test(prefix)) throw new Error(`pkPrefixes: "${prefix}" must be a non-empty literal prefix`);
+  }
+  return { conditions: { "ForAllValues:StringLike": { "dynamodb:LeadingKeys": prefixes.map((prefix) => `${prefix}*`) } } };
 }

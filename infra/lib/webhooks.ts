@@ -4,9 +4,17 @@ import { FilterCriteria, FilterRule, StartingPosition } from "aws-cdk-lib/aws-la
 import { DynamoEventSource, SqsDlq, SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import type { Queue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import { acknowledgeTableIndexes } from "./acknowledgments.ts";
 import { AppFunction, type FunctionEnvironment } from "./app-function.ts";
 import { secureQueue } from "./secure-queue.ts";
+import { grantTableAccess } from "./tables.ts";
+
+/**
+ * Main-table partitions of webhook endpoints and their deliveries
+ * (core/webhooks/items.ts): `WEBHOOK#{id}` holds the endpoint and its deliveries.
+ */
+export const WEBHOOK_PK_PREFIX = "WEBHOOK#";
+/** gsi1 partition of an account's endpoints: `ACCOUNT#{address}` / `WEBHOOK#{id}`. */
+export const ACCOUNT_GSI1PK_PREFIX = "ACCOUNT#";
 
 /** The dispatcher waits up to 10 s per delivery and runs a batch's deliveries in parallel. */
 export const DISPATCH_TIMEOUT = Duration.seconds(60);
@@ -72,9 +80,15 @@ export class Webhooks extends Construct {
         filters: [FilterCriteria.filter({ eventName: FilterRule.isEqual("INSERT"), dynamodb: { Keys: { pk: { S: FilterRule.beginsWith("EVENT#") } } } })],
       }),
     );
-    props.mainTable.grantReadWriteData(this.routeFunction);
+    // routeEvent (core/webhooks/route-event.ts) finds an audience account's endpoints on gsi1 and
+    // records each delivery as pending under its endpoint (reading it back when it exists); it gets
+    // events from the stream, not the table.
+    grantTableAccess(props.mainTable, this.routeFunction, {
+      calls: ["get", "put"],
+      pkPrefixes: [WEBHOOK_PK_PREFIX],
+      gsi1Queries: { pkPrefixes: [ACCOUNT_GSI1PK_PREFIX] },
+    });
     this.queue.grantSendMessages(this.routeFunction);
-    acknowledgeTableIndexes(this.routeFunction, props.mainTable);
 
     this.dispatchFunction = new AppFunction(this, "Dispatch", {
       entry: "webhook-dispatch",
@@ -86,9 +100,11 @@ export class Webhooks extends Construct {
     this.dispatchFunction.addEventSource(
       new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true, maxConcurrency: 20 }),
     );
-    props.mainTable.grantReadWriteData(this.dispatchFunction);
+    // dispatchWebhook (core/webhooks/dispatch.ts) reads and conditionally writes the endpoint and the
+    // delivery, both under WEBHOOK# (with a transaction of puts and a check when it dead-letters). It
+    // calls user-chosen URLs, so it may touch nothing else: no API keys, nonces, sessions, Datanets, events.
+    grantTableAccess(props.mainTable, this.dispatchFunction, { calls: ["get", "put", "check"], pkPrefixes: [WEBHOOK_PK_PREFIX] });
     this.queue.grantSendMessages(this.dispatchFunction);
     this.deadLetters.grantSendMessages(this.dispatchFunction);
-    acknowledgeTableIndexes(this.dispatchFunction, props.mainTable);
   }
 }
