@@ -1,5 +1,5 @@
-import { awsDeps } from "./aws-deps.ts";
+import { awsJobDeps } from "./aws-job-deps.ts";
 import { createApiHandler } from "./handlers/api.ts";
 
-/** Lambda entry: HTTP API → hono app. */
-export const handler = createApiHandler(awsDeps());
+/** Lambda entry: HTTP API → hono app (with the Batch compute, so jobs can be created and cancelled). */
+export const handler = createApiHandler(awsJobDeps());

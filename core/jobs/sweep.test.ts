@@ -43,6 +43,16 @@ describe("sweepStaleJobs", () => {
     expect(await sweepStaleJobs(deps)).toEqual({ timedOut: [], requeued: [] });
   });
 
+  it("gives an attempt still STARTING its own, longer timeout (a GPU instance booting)", async () => {
+    const { deps, job } = await queuedJob();
+    await startJobAttempt(deps, job.id);
+    deps.clock.advance(30 * MIN);
+    expect((await sweepStaleJobs(deps, { startingTimeoutMs: 45 * MIN })).timedOut).toEqual([]);
+    expect((await getJob(deps, alice, job.id)).status).toBe("STARTING");
+    deps.clock.advance(16 * MIN);
+    expect((await sweepStaleJobs(deps, { startingTimeoutMs: 45 * MIN })).timedOut).toEqual([job.id]);
+  });
+
   it("progress keeps a long run alive", async () => {
     const { deps, job } = await queuedJob();
     await startJobAttempt(deps, job.id);

@@ -8,6 +8,12 @@ import { isTerminal, updateJob } from "./update-job.ts";
 export interface SweepOptions {
   /** A running attempt with no sign of life for this long is treated as dead. Default 10 minutes. */
   heartbeatTimeoutMs?: number;
+  /**
+   * The same for an attempt still STARTING, whose trainer has not reported yet:
+   * on AWS Batch a GPU instance may have to boot and pull the image first.
+   * Default: heartbeatTimeoutMs.
+   */
+  startingTimeoutMs?: number;
   /** A job QUEUED this long is sent to the jobs queue again (its message may have been lost). Default 10 minutes. */
   queuedTimeoutMs?: number;
   /** How long a clean exit may wait for the trainer's own success report. Default 2 minutes. */
@@ -31,6 +37,7 @@ export interface SweepResult {
  */
 export async function sweepStaleJobs(deps: JobDeps, options: SweepOptions = {}): Promise<SweepResult> {
   const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 10 * 60_000;
+  const startingTimeoutMs = options.startingTimeoutMs ?? heartbeatTimeoutMs;
   const queuedTimeoutMs = options.queuedTimeoutMs ?? 10 * 60_000;
   const exitGraceMs = options.exitGraceMs ?? 2 * 60_000;
   const result: SweepResult = { timedOut: [], requeued: [] };
@@ -56,8 +63,9 @@ export async function sweepStaleJobs(deps: JobDeps, options: SweepOptions = {}):
         continue;
       }
       const silentFor = now - job.heartbeatAt;
+      const timeoutMs = job.status === "STARTING" ? startingTimeoutMs : heartbeatTimeoutMs;
       const cleanExitUnreported = job.exitedAt !== null && now - job.exitedAt >= exitGraceMs;
-      if (silentFor < heartbeatTimeoutMs && !cleanExitUnreported) continue;
+      if (silentFor < timeoutMs && !cleanExitUnreported) continue;
       const attempt = job.attempts;
       const { changed } = await updateJob(deps, jobId, (j) => {
         // Only the attempt we judged, and only if it is still silent.
@@ -66,7 +74,7 @@ export async function sweepStaleJobs(deps: JobDeps, options: SweepOptions = {}):
         const reason = cleanExitUnreported
           ? "the trainer exited (code 0) without reporting success"
           : `no heartbeat for ${Math.round((now - j.heartbeatAt) / 1000)} s`;
-        if (!cleanExitUnreported && now - j.heartbeatAt < heartbeatTimeoutMs) return undefined;
+        if (!cleanExitUnreported && now - j.heartbeatAt < (j.status === "STARTING" ? startingTimeoutMs : heartbeatTimeoutMs)) return undefined;
         const change = endAttemptWithFailure(deps, j, { reason, retryable: true });
         return {
           ...change,
