@@ -1,6 +1,8 @@
 import { Match } from "aws-cdk-lib/assertions";
 import { describe, expect, it } from "vitest";
-import { INGEST_TIMEOUT } from "./datanets.ts";
+import { acceptedBlobKey, contentHashKey, contributionKey, datanetKey, uploadKey } from "../../core/datanets/keys.ts";
+import { eventWrite } from "../../core/events.ts";
+import { INGEST_DLQ_TIMEOUT, INGEST_TIMEOUT } from "./datanets.ts";
 import { testStack } from "./test-stack.ts";
 
 const { template, stack } = testStack();
@@ -9,13 +11,32 @@ const logicalId = (construct: { node: { defaultChild?: unknown } }) =>
 const dataBucket = logicalId(stack.datanets.bucket);
 const ingestRole = logicalId(stack.datanets.ingestFunction.role as never);
 const ingestQueue = logicalId(stack.datanets.ingestQueue);
+const ingestDlq = logicalId(stack.datanets.ingestDeadLetters);
+const dlqFunction = logicalId(stack.datanets.ingestDeadLetterFunction);
+const dlqRole = logicalId(stack.datanets.ingestDeadLetterFunction.role as never);
+const mainTable = logicalId(stack.tables.main);
+const contributionsTable = logicalId(stack.tables.contributions);
 
 /** The statements of the policy attached to a role. */
-function statementsOf(roleLogicalId: string): { Action: string | string[]; Resource: unknown }[] {
+type Statement = { Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, string[]>> };
+
+function statementsOf(roleLogicalId: string): Statement[] {
   const policies = template.findResources("AWS::IAM::Policy", { Properties: { Roles: [{ Ref: roleLogicalId }] } });
   return Object.values(policies).flatMap((p) => p.Properties.PolicyDocument.Statement);
 }
 const actionsOf = (roleLogicalId: string) => statementsOf(roleLogicalId).flatMap((s) => [s.Action].flat());
+
+/** A role's DynamoDB statements on one table: actions, whether on its index, and the partition-key patterns allowed. */
+function tableAccess(roleLogicalId: string, table: string) {
+  return statementsOf(roleLogicalId)
+    .filter((s) => [s.Action].flat().some((a) => a.startsWith("dynamodb:")) && JSON.stringify(s.Resource).includes(`"${table}","Arn"`))
+    .map((s) => ({
+      index: JSON.stringify(s.Resource).includes("/index/"),
+      actions: [s.Action].flat().sort(),
+      leadingKeys: s.Condition?.["ForAllValues:StringLike"]?.["dynamodb:LeadingKeys"],
+    }));
+}
+const matchesAny = (patterns: string[], key: string) => patterns.some((p) => p.endsWith("*") && key.startsWith(p.slice(0, -1)));
 
 describe("Datanets", () => {
   it("data bucket: public access blocked, encrypted, TLS only, access-logged", () => {
@@ -66,26 +87,89 @@ describe("Datanets", () => {
     });
   });
 
-  it("ingest queue: encrypted, DLQ after 5 receives, visibility at least 6x the function timeout", () => {
+  it("ingest queue: encrypted, DLQ after 5 receives, visibility at least 6x the function's 15-minute timeout, within SQS's 12 h", () => {
     const queue = template.findResources("AWS::SQS::Queue")[ingestQueue]!;
     expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
-    expect(queue.Properties.RedrivePolicy.maxReceiveCount).toBe(5);
-    expect(queue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * INGEST_TIMEOUT.toSeconds());
+    expect(queue.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: { "Fn::GetAtt": [ingestDlq, "Arn"] }, maxReceiveCount: 5 });
+    expect(INGEST_TIMEOUT.toSeconds()).toBe(15 * 60);
+    expect(queue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * 15 * 60);
+    expect(queue.Properties.VisibilityTimeout).toBeLessThanOrEqual(12 * 3600);
     template.hasResourceProperties("AWS::Lambda::Function", {
       Role: { "Fn::GetAtt": [ingestRole, "Arn"] },
-      Timeout: INGEST_TIMEOUT.toSeconds(),
+      Timeout: 900,
       Runtime: "nodejs24.x",
       Architectures: ["arm64"],
       TracingConfig: { Mode: "Active" },
     });
   });
 
-  it("ingest function consumes the queue reporting batch item failures", () => {
+  it("ingest function consumes the queue one file per invocation, reporting batch item failures", () => {
     template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
       EventSourceArn: { "Fn::GetAtt": [ingestQueue, "Arn"] },
+      BatchSize: 1,
       FunctionResponseTypes: ["ReportBatchItemFailures"],
       ScalingConfig: { MaximumConcurrency: 10 },
     });
+  });
+
+  it("ingest DLQ is consumed by ingest-dlq, one message at a time, with a visibility at least 6x its timeout", () => {
+    const fn = template.findResources("AWS::Lambda::Function")[dlqFunction]!;
+    expect(fn.Properties).toMatchObject({ Timeout: INGEST_DLQ_TIMEOUT.toSeconds(), Runtime: "nodejs24.x", TracingConfig: { Mode: "Active" } });
+    expect(fn.Properties.Environment.Variables).toMatchObject({
+      POWERTOOLS_SERVICE_NAME: "ingest-dlq",
+      TABLE_MAIN: { Ref: mainTable },
+      TABLE_CONTRIBUTIONS: { Ref: contributionsTable },
+      BUCKET: { Ref: dataBucket },
+    });
+    template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
+      EventSourceArn: { "Fn::GetAtt": [ingestDlq, "Arn"] },
+      FunctionName: { Ref: dlqFunction },
+      BatchSize: 1,
+      FunctionResponseTypes: ["ReportBatchItemFailures"],
+    });
+    const dlq = template.findResources("AWS::SQS::Queue")[ingestDlq]!;
+    expect(dlq.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * INGEST_DLQ_TIMEOUT.toSeconds());
+    expect(dlq.Properties.VisibilityTimeout).toBeLessThanOrEqual(12 * 3600);
+    expect(dlq.Properties.SqsManagedSseEnabled).toBe(true);
+  });
+
+  it("ingest-dlq may fail uploads (with their event), release their rows and claims, and delete accepted files only", () => {
+    const statements = statementsOf(dlqRole);
+    const s3 = statements.filter((s) => [s.Action].flat().some((a) => a.startsWith("s3:")));
+    expect(s3).toEqual([
+      { Effect: "Allow", Action: "s3:DeleteObject", Resource: { "Fn::Join": ["", [{ "Fn::GetAtt": [dataBucket, "Arn"] }, "/datanets/*/accepted/*"]] } },
+    ]);
+    expect(tableAccess(dlqRole, mainTable)).toEqual([
+      { index: false, actions: ["dynamodb:GetItem", "dynamodb:PutItem"], leadingKeys: ["DATANET#*", "EVENT#*"] },
+    ]);
+    expect(tableAccess(dlqRole, contributionsTable)).toEqual([{ index: false, actions: ["dynamodb:DeleteItem", "dynamodb:Query"], leadingKeys: undefined }]);
+    const sqs = actionsOf(dlqRole).filter((a) => a.startsWith("sqs:"));
+    expect(sqs.some((a) => a.startsWith("sqs:Send"))).toBe(false);
+    // The keys markUploadDeadLettered and releaseUploadRecords touch lie inside what is granted.
+    for (const key of [uploadKey("dn_1", "up_1").pk, datanetKey("dn_1").pk, (eventWrite("upload.completed", {}, [], 0) as { put: { pk: string } }).put.pk]) {
+      expect(matchesAny(["DATANET#*", "EVENT#*"], key)).toBe(true);
+    }
+    expect(acceptedBlobKey("dn_1", "up_1")).toMatch(/^datanets\/[^/]+\/accepted\//);
+    expect(contributionKey("dn_1", "ct_1").pk).toBe(contentHashKey("dn_1", "h").pk);
+  });
+
+  it("ingest uses no Scan, UpdateItem or batch read, and touches only Datanet and event partitions of the main table", () => {
+    for (const role of [ingestRole, dlqRole]) {
+      for (const action of ["dynamodb:Scan", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"]) {
+        expect(actionsOf(role)).not.toContain(action);
+      }
+      expect(JSON.stringify(statementsOf(role))).not.toContain("/index/");
+    }
+    expect(tableAccess(ingestRole, mainTable)).toEqual([
+      { index: false, actions: ["dynamodb:GetItem", "dynamodb:PutItem"], leadingKeys: ["DATANET#*", "EVENT#*"] },
+    ]);
+    expect(tableAccess(ingestRole, contributionsTable)).toEqual([
+      {
+        index: false,
+        actions: ["dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
+        leadingKeys: undefined,
+      },
+    ]);
   });
 
   it("ingest may read uploads and write derived files and tables, nothing else", () => {

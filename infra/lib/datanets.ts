@@ -1,21 +1,34 @@
 import { Duration, type RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
+import { Grant } from "aws-cdk-lib/aws-iam";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import { BlockPublicAccess, Bucket, BucketEncryption, EventType, HttpMethods, ObjectOwnership } from "aws-cdk-lib/aws-s3";
 import { SqsDestination } from "aws-cdk-lib/aws-s3-notifications";
 import type { Queue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import { acknowledgeBucketGrant, acknowledgeTableIndexes } from "./acknowledgments.ts";
+import { datanetPk } from "../../core/datanets/keys.ts";
+import { EVENT_PK_PREFIX } from "../../core/events.ts";
+import { acknowledgeBucketGrant } from "./acknowledgments.ts";
 import { AppFunction, type FunctionEnvironment } from "./app-function.ts";
 import { secureQueue } from "./secure-queue.ts";
-import type { Tables } from "./tables.ts";
+import { grantTableAccess, type Tables } from "./tables.ts";
 
 /** Where browsers upload; the ingest notification only fires under it. */
 export const UPLOADS_PREFIX = "uploads/";
 /** Derived Datanet files: accepted records, version snapshots and trees. */
 export const DATANETS_PREFIX = "datanets/";
 
-/** Lambda's guidance: visibility timeout at least six times the consumer's timeout. */
-export const INGEST_TIMEOUT = Duration.minutes(10);
+/** Accepted-records files ingest writes, one per upload: `datanets/{datanet}/accepted/{upload}.jsonl`. */
+export const ACCEPTED_PREFIX = `${DATANETS_PREFIX}*/accepted/`;
+
+/** Lambda's maximum: a large file gets all the time there is (one file per invocation, see batchSize). */
+export const INGEST_TIMEOUT = Duration.minutes(15);
+/** Releasing a large upload's rows can take a while too. */
+export const INGEST_DLQ_TIMEOUT = Duration.minutes(15);
+/** Lambda's guidance: a queue's visibility timeout at least six times its consumer's timeout (SQS allows up to 12 h). */
+const VISIBILITY_FACTOR = 6;
+
+/** Main-table partitions ingest and its dead-letter consumer touch: Datanets with their uploads, and outbox events. */
+const INGEST_MAIN_PK_PREFIXES = [datanetPk(""), EVENT_PK_PREFIX];
 
 export interface DatanetsProps {
   tables: Tables;
@@ -29,7 +42,9 @@ export interface DatanetsProps {
 /**
  * Datanet storage and ingest: the data bucket (browser uploads under
  * `uploads/`, derived files under `datanets/`) → object-created notification
- * → ingest queue (with DLQ) → ingest function.
+ * → ingest queue → ingest function; after 5 receives → ingest DLQ →
+ * ingest-dlq function, which fails the upload with a reason and releases its
+ * records, so no upload stays `processing` for ever.
  */
 export class Datanets extends Construct {
   readonly bucket: Bucket;
@@ -37,6 +52,7 @@ export class Datanets extends Construct {
   readonly ingestQueue: Queue;
   readonly ingestDeadLetters: Queue;
   readonly ingestFunction: AppFunction;
+  readonly ingestDeadLetterFunction: AppFunction;
 
   constructor(scope: Construct, id: string, props: DatanetsProps) {
     super(scope, id);
@@ -74,9 +90,11 @@ export class Datanets extends Construct {
       removalPolicy: props.removalPolicy,
     });
 
-    this.ingestDeadLetters = secureQueue(this, "IngestDeadLetters");
+    this.ingestDeadLetters = secureQueue(this, "IngestDeadLetters", {
+      visibilityTimeout: Duration.seconds(INGEST_DLQ_TIMEOUT.toSeconds() * VISIBILITY_FACTOR),
+    });
     this.ingestQueue = secureQueue(this, "IngestQueue", {
-      visibilityTimeout: Duration.seconds(INGEST_TIMEOUT.toSeconds() * 6),
+      visibilityTimeout: Duration.seconds(INGEST_TIMEOUT.toSeconds() * VISIBILITY_FACTOR),
       deadLetterQueue: { queue: this.ingestDeadLetters, maxReceiveCount: 5 },
     });
     this.bucket.addEventNotification(EventType.OBJECT_CREATED, new SqsDestination(this.ingestQueue), { prefix: UPLOADS_PREFIX });
@@ -91,7 +109,8 @@ export class Datanets extends Construct {
     });
     this.ingestFunction.addEventSource(
       new SqsEventSource(this.ingestQueue, {
-        batchSize: 4,
+        // One file per invocation: a large file must not take the small ones in its batch down with it.
+        batchSize: 1,
         reportBatchItemFailures: true,
         // Bounds the table write rate a burst of uploads can cause.
         maxConcurrency: 10,
@@ -100,15 +119,38 @@ export class Datanets extends Construct {
     this.bucket.grantRead(this.ingestFunction, `${UPLOADS_PREFIX}*`);
     // Writes (and on a rerun, replaces or deletes) the accepted-records file.
     this.bucket.grantReadWrite(this.ingestFunction, `${DATANETS_PREFIX}*`);
-    props.tables.main.grantReadWriteData(this.ingestFunction);
-    props.tables.contributions.grantReadWriteData(this.ingestFunction);
-    acknowledgeTableIndexes(this.ingestFunction, props.tables.main, props.tables.contributions);
+    // ingestObject (core/ingest): the upload and its Datanet, the upload's final status with its event.
+    grantTableAccess(props.tables.main, this.ingestFunction, { calls: ["get", "put"], pkPrefixes: INGEST_MAIN_PK_PREFIXES });
+    // Contribution rows in bulk, conditional content-hash claims, and a rollback's deletes.
+    grantTableAccess(props.tables.contributions, this.ingestFunction, { calls: ["get", "put", "delete", "query", "batchPut"] });
     acknowledgeBucketGrant(
       this.ingestFunction,
       this.bucket,
       ["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*"],
       [UPLOADS_PREFIX, DATANETS_PREFIX],
     );
+
+    this.ingestDeadLetterFunction = new AppFunction(this, "IngestDeadLetter", {
+      entry: "ingest-dlq",
+      description: "Fails the uploads whose ingest was given up, releasing their records",
+      environment: { ...props.environment, BUCKET: this.bucket.bucketName },
+      timeout: INGEST_DLQ_TIMEOUT,
+      removalPolicy: props.removalPolicy,
+    });
+    this.ingestDeadLetterFunction.addEventSource(
+      new SqsEventSource(this.ingestDeadLetters, { batchSize: 1, reportBatchItemFailures: true, maxConcurrency: 2 }),
+    );
+    // markUploadDeadLettered (core/ingest): the upload and its Datanet, the failed status with its event.
+    grantTableAccess(props.tables.main, this.ingestDeadLetterFunction, { calls: ["get", "put"], pkPrefixes: INGEST_MAIN_PK_PREFIXES });
+    // releaseUploadRecords: the upload's contribution rows and the hash claims they hold.
+    grantTableAccess(props.tables.contributions, this.ingestDeadLetterFunction, { calls: ["query", "delete"] });
+    // ... and its accepted-records file; DeleteObject alone, no read.
+    Grant.addToPrincipal({
+      grantee: this.ingestDeadLetterFunction,
+      actions: ["s3:DeleteObject"],
+      resourceArns: [this.bucket.arnForObjects(`${ACCEPTED_PREFIX}*`)],
+    });
+    acknowledgeBucketGrant(this.ingestDeadLetterFunction, this.bucket, [], [ACCEPTED_PREFIX]);
 
     // The stack-wide custom resource CDK adds to configure the bucket notification.
     const notificationsHandler = Stack.of(this).node.tryFindChild("BucketNotificationsHandler050a0587b7544547bf325f094a3db834");
