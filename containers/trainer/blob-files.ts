@@ -5,6 +5,7 @@ import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { BlobStore } from "../../core/ports/blob-store.ts";
+import { BASE_MODEL_DIR } from "../engine/index.ts";
 
 /** The whole object as bytes, or undefined when there is none. */
 export async function readBlob(blobs: BlobStore, key: string): Promise<Buffer | undefined> {
@@ -55,6 +56,15 @@ export async function cachedModelDir(blobs: BlobStore, prefix: string, sha256: s
     await rm(tmp, { recursive: true, force: true });
   }
   return dir;
+}
+
+/**
+ * The engine's committed base model, when it is the one the job names (by the sha256 of its
+ * weights): the trainer image carries it, so a deployment need not copy it to the blob store.
+ */
+export async function bundledModelDir(sha256: string, dir: string = BASE_MODEL_DIR): Promise<string | undefined> {
+  const weights = join(dir, "model.safetensors");
+  return (await sha256File(weights).catch(() => undefined)) === sha256 ? dir : undefined;
 }
 
 /** The base model's files are missing or not the ones the job names. */

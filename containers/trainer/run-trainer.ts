@@ -13,7 +13,7 @@ import type { BlobStore } from "../../core/ports/blob-store.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import { QueueNames, type QueueSender } from "../../core/ports/queue.ts";
 import { loadTokenizer, readSafetensors, type TrainEvent, type TrainResult } from "../engine/index.ts";
-import { cachedModelDir, downloadBlob, readBlob } from "./blob-files.ts";
+import { bundledModelDir, cachedModelDir, downloadBlob, readBlob } from "./blob-files.ts";
 import { formatRecord, FrozenRecordLine, jsonLines, splitRecords } from "./records.ts";
 import type { TrainWorkerInput, TrainWorkerMessage } from "./train-worker.ts";
 
@@ -121,7 +121,9 @@ async function trainJob(deps: TrainerDeps, spec: JobSpec, events: EventReporter,
   }
   await events.send({ type: "started", resumedFromStep });
 
-  const modelDir = await cachedModelDir(deps.blobs, spec.baseModel.prefix, spec.baseModel.sha256, join(workDir, "models"));
+  const modelDir =
+    (await bundledModelDir(spec.baseModel.sha256)) ??
+    (await cachedModelDir(deps.blobs, spec.baseModel.prefix, spec.baseModel.sha256, join(workDir, "models")));
   const hf = JSON.parse(await readFile(join(modelDir, "config.json"), "utf8")) as { vocab_size?: number; max_position_embeddings?: number };
   if (typeof hf.vocab_size !== "number" || typeof hf.max_position_embeddings !== "number") throw new TrainerInputError("base model config.json lacks vocab_size or max_position_embeddings");
   const tokenizer = loadTokenizer(modelDir, hf.vocab_size);
