@@ -107,6 +107,16 @@ describe("ingestObject", () => {
     expect(await uploadAndIngest(deps, alice, texts.id, "first\n\nsecond\n", "notes.txt", "text/plain")).toMatchObject({ accepted: 2, rejected: 0 });
   });
 
+  it("keeps every valid CSV row after a row with a stray quote", async () => {
+    const deps = makeDeps();
+    const datanet = await newDatanet(deps, alice, { license: "MIT" });
+    const csv = ["text,license", '"oops,MIT', ...Array.from({ length: 3000 }, (_, i) => `row ${i},MIT`)].join("\n") + "\n";
+    const result = await uploadAndIngest(deps, bob, datanet.id, csv, "rows.csv", "text/csv");
+    expect(result).toMatchObject({ status: "done", accepted: 3000, rejected: 1 });
+    const rejected = (await listContributions(deps, alice, datanet.id, { status: "rejected" })).items;
+    expect(rejected.map((c) => [c.line, c.reason])).toEqual([[2, "invalid CSV: quote not closed"]]);
+  });
+
   it("does nothing when the same message is delivered again", async () => {
     const deps = makeDeps();
     const datanet = await newDatanet(deps, alice);

@@ -15,7 +15,7 @@ describe("parseCsv", () => {
   });
 
   it("reports malformed rows with their line and keeps parsing", async () => {
-    const csv = ['text,license', 'good,MIT', 'too,many,fields', 'short', 'ab"c"d,MIT', '"bad"x,MIT', 'fine,MIT', '"never closed,MIT', 'lost'].join("\n");
+    const csv = ['text,license', 'good,MIT', 'too,many,fields', 'short', 'ab"c"d,MIT', '"bad"x,MIT', 'fine,MIT', '"never closed,MIT', 'kept,MIT', 'x,"y"', 'end'].join("\n");
     const records = await collect(parseCsv(chunked(csv), options));
     expect(records).toEqual([
       { line: 2, record: { text: "good", license: "MIT" } },
@@ -24,19 +24,37 @@ describe("parseCsv", () => {
       { line: 5, error: "invalid CSV: quote inside an unquoted field" },
       { line: 6, error: "invalid CSV: unexpected character after a closing quote" },
       { line: 7, record: { text: "fine", license: "MIT" } },
-      // An unclosed quote runs to the end of the file, as CSV defines it.
+      // A quote that never closes costs its own line only: the rows after it are read as rows.
       { line: 8, error: "invalid CSV: quote not closed" },
+      { line: 9, record: { text: "kept", license: "MIT" } },
+      { line: 10, record: { text: "x", license: "y" } },
+      { line: 11, error: "row has 1 fields, header has 2" },
     ]);
   });
 
   it("skips an over-long record and goes on", async () => {
-    const csv = `text\nbefore\n"${"x".repeat(500)}\n${"y".repeat(500)}"\nafter\n`;
+    const csv = `text\nbefore\n"${"x".repeat(500)}"\nafter\n`;
     const records = await collect(parseCsv(chunked(csv, 64), options));
     expect(records).toEqual([
       { line: 2, record: { text: "before" } },
       { line: 3, error: "record exceeds 200 bytes" },
-      { line: 5, record: { text: "after" } },
+      { line: 4, record: { text: "after" } },
     ]);
+  });
+
+  it("gives up a quoted field still open at the record limit after its first line, and reads the lines after it", async () => {
+    const csv = `text\nbefore\n"${"x".repeat(50)}\n${"y\n".repeat(100)}after\n`;
+    const records = await collect(parseCsv(chunked(csv, 64), options));
+    expect(records[0]).toEqual({ line: 2, record: { text: "before" } });
+    expect(records[1]).toEqual({ line: 3, error: "invalid CSV: quote not closed" });
+    expect(records.slice(2)).toEqual([...Array.from({ length: 100 }, (_, i) => ({ line: 4 + i, record: { text: "y" } })), { line: 104, record: { text: "after" } }]);
+  });
+
+  it("never loses the valid rows after a stray quote: header, a row starting with a quote, then 10,000 rows", async () => {
+    const csv = ["text,license", '"oops,MIT', ...Array.from({ length: 10_000 }, (_, i) => `row ${i},MIT`)].join("\n") + "\n";
+    const records = await collect(parseCsv(chunked(csv, 64 * 1024), { maxRecordBytes: 1024 ** 2 }));
+    expect(records.filter((r) => r.error)).toEqual([{ line: 2, error: "invalid CSV: quote not closed" }]);
+    expect(records.filter((r) => r.record)).toHaveLength(10_000);
   });
 
   it("rejects invalid UTF-8 in a row", async () => {
