@@ -242,8 +242,9 @@ class RecordSplitter {
    * record start, up to where the scan had got. That second scan stops early:
    * once it meets a `\n` inside quotes it is in the same state as the first
    * scan was there (both inside a quoted field), so from there on it would
-   * repeat the first scan, whose end state and quoted `\n`s carry over. Each
-   * byte is thus scanned again at most about twice, not once per cut.
+   * repeat the first scan, whose end state and quoted `\n`s carry over. The bytes
+   * scanned again end up in a record reported by this cut or by the next
+   * one, so each byte is scanned again at most once, not once per cut.
    */
   #cut(): void {
     const scanner = this.#scanner;
