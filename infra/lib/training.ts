@@ -1,4 +1,4 @@
-import { Arn, Duration, type RemovalPolicy, Size, Stack, Validations } from "aws-cdk-lib";
+import { Arn, Duration, type RemovalPolicy, Size, Stack, Token, Validations } from "aws-cdk-lib";
 import {
   Action,
   AllocationStrategy,
@@ -321,8 +321,12 @@ export class Training extends Construct {
     grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions: tag ? ["batch:TerminateJob", "batch:TagResource"] : ["batch:TerminateJob"], resources: [jobs] }));
     // on the role that holds the policy (a function's role is its sibling, not its child)
     const holder = Construct.isConstruct(grantee.grantPrincipal) ? grantee.grantPrincipal : grantee;
+    // cdk-nag names the resource as synthesised: pseudo-parameters when the stack's env is unresolved, literals when set.
+    const stack = Stack.of(this);
+    const region = Token.isUnresolved(stack.region) ? "<AWS::Region>" : stack.region;
+    const account = Token.isUnresolved(stack.account) ? "<AWS::AccountId>" : stack.account;
     Validations.of(holder).acknowledge({
-      id: "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job/*]",
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:${region}:${account}:job/*]`,
       reason: "Batch job ids are assigned at SubmitJob; cancelling (and tagging at submit) needs the account's job ARNs. Jobs only run on this construct's queue.",
     });
   }
