@@ -34,7 +34,7 @@ describe("ChainSync construct", () => {
     expect(vars.CHAIN_SIGNER_SECRET_ID).toEqual({ Ref: logicalId(chainSync.signerSecret as never) });
   });
 
-  it("reads only new datanet.version.published events from the stream, in order, with bisect, retries and an on-failure queue", () => {
+  it("reads only new datanet.version.published and adapter.created events from the stream, in order, with bisect, retries and an on-failure queue", () => {
     template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
       FunctionName: { Ref: logicalId(chainSync.function) },
       StartingPosition: "TRIM_HORIZON",
@@ -47,7 +47,7 @@ describe("ChainSync construct", () => {
           {
             Pattern: JSON.stringify({
               eventName: ["INSERT"],
-              dynamodb: { Keys: { pk: { S: [{ prefix: "EVENT#" }] } }, NewImage: { type: { S: ["datanet.version.published"] } } },
+              dynamodb: { Keys: { pk: { S: [{ prefix: "EVENT#" }] } }, NewImage: { type: { S: ["datanet.version.published", "adapter.created"] } } },
             }),
           },
         ],
@@ -55,7 +55,7 @@ describe("ChainSync construct", () => {
     });
   });
 
-  it("may read the signer secret and read/write the main table, nothing more on the secret", () => {
+  it("may read the signer secret, and only get and put its own, the Datanet, adapter and event items of the main table", () => {
     const role = logicalId(chainSync.function.role as never);
     const policies = template.findResources("AWS::IAM::Policy", { Properties: { Roles: [{ Ref: role }] } });
     const statements = Object.values(policies).flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]);
@@ -63,6 +63,14 @@ describe("ChainSync construct", () => {
     expect(new Set(secretActions)).toEqual(new Set(["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]));
     const actions = statements.flatMap((s) => [s.Action].flat());
     expect(actions).toEqual(expect.arrayContaining(["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:GetRecords"]));
+    expect(actions).not.toContain("dynamodb:Scan");
+    expect(actions).not.toContain("dynamodb:DeleteItem");
+    const tableStatements = statements.filter((s) => [s.Action].flat().includes("dynamodb:PutItem")) as { Condition?: unknown }[];
+    expect(tableStatements.length).toBeGreaterThan(0);
+    for (const statement of tableStatements) {
+      expect(JSON.stringify(statement.Condition)).toContain("dynamodb:LeadingKeys");
+      expect(JSON.stringify(statement.Condition)).toContain("CHAIN#");
+    }
   });
 
   it("passes cdk-nag's AWS Solutions checks, each suppression with a reason", () => {

@@ -6,7 +6,7 @@ import { type ISecret, Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Queue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import type { ChainAddresses } from "../../contracts/deploy.ts";
-import { acknowledgeTableIndexes } from "./acknowledgments.ts";
+import { grantTableAccess } from "./tables.ts";
 import { AppFunction, type FunctionEnvironment } from "./app-function.ts";
 import { secureQueue } from "./secure-queue.ts";
 
@@ -96,14 +96,15 @@ export class ChainSync extends Construct {
             eventName: FilterRule.isEqual("INSERT"),
             dynamodb: {
               Keys: { pk: { S: FilterRule.beginsWith("EVENT#") } },
-              NewImage: { type: { S: FilterRule.isEqual("datanet.version.published") } },
+              // What core/chain/route-change.ts acts on: versions to publish, adapters to register.
+              NewImage: { type: { S: FilterRule.or("datanet.version.published", "adapter.created") } },
             },
           }),
         ],
       }),
     );
-    props.mainTable.grantReadWriteData(this.function);
+    // core/chain reads Datanets, versions and adapters, and writes its CHAIN# records with their events (puts, in transactions).
+    grantTableAccess(props.mainTable, this.function, { calls: ["get", "put"], pkPrefixes: ["CHAIN#", "DATANET#", "ADAPTER#", "EVENT#"] });
     this.signerSecret.grantRead(this.function);
-    acknowledgeTableIndexes(this.function, props.mainTable);
   }
 }
