@@ -13,6 +13,7 @@ import {
   SqliteQueue,
   SqliteTableStore,
   createLocalUploadRoutes,
+  deadLetterQueueOf,
   s3ObjectCreatedEvent,
 } from "../adapters/local/index.ts";
 import { ChildProcessCompute } from "../adapters/local/child-process-compute.ts";
@@ -27,6 +28,7 @@ import { QueueNames } from "../core/ports/queue.ts";
 import type { DispatchOptions } from "../core/webhooks/index.ts";
 import { createChainSyncHandler } from "../functions/handlers/chain-sync.ts";
 import { createIngestHandler } from "../functions/handlers/ingest.ts";
+import { createIngestDlqHandler } from "../functions/handlers/ingest-dlq.ts";
 import { createJobEventsHandler } from "../functions/handlers/job-events.ts";
 import { createJobSweepHandler, scheduledEvent } from "../functions/handlers/job-sweep.ts";
 import { createStartJobHandler } from "../functions/handlers/start-job.ts";
@@ -141,6 +143,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const logger = new Logger({ serviceName: "model-factory-local", logLevel: options.logLevel ?? "WARN" });
   const pollers = [
     new QueuePoller({ queues, queue: QueueNames.ingest, batchSize: 1, handler: createIngestHandler(deps, { logger }) }),
+    // An upload whose ingest kept failing ends `failed` with a reason, as on AWS.
+    new QueuePoller({ queues, queue: deadLetterQueueOf(QueueNames.ingest), batchSize: 1, handler: createIngestDlqHandler(deps, { logger }) }),
     new QueuePoller({ queues, queue: QueueNames.webhooks, batchSize: 10, handler: createWebhookDispatchHandler(deps, { logger, ...(options.webhookDispatch ? { dispatch: options.webhookDispatch } : {}) }) }),
     new QueuePoller({ queues, queue: QueueNames.jobs, batchSize: 1, handler: createStartJobHandler(jobDeps, { logger }) }),
     new QueuePoller({ queues, queue: QueueNames.jobEvents, batchSize: 10, pollIntervalMs: 100, handler: createJobEventsHandler(jobDeps, { logger }) }),
