@@ -58,6 +58,8 @@ export interface PlatformOptions {
   config?: Partial<PlatformConfig>;
   /** Trainer processes running at once (default 1). */
   trainerConcurrency?: number;
+  /** Arguments to `node` that start a trainer (default: containers/trainer/main.ts); tests substitute their own. */
+  trainerCommand?: string[];
   /** How often stale jobs are swept (default 60 s). */
   jobSweepIntervalMs?: number;
   /** Serve the local chain's JSON-RPC on this port (for wallets and scripts); not served when absent. */
@@ -115,7 +117,12 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const blobs = new DiskBlobStore({ root: join(dataDir, "blobs"), apiOrigin: config.apiOrigin, secret });
   const deps: CoreDeps = { tables, blobs, queue: queues, clock: systemClock, config };
   // Trainers are child processes that open the same database and blob directory.
-  const compute = new ChildProcessCompute({ dataDir, queue: queues, maxConcurrent: options.trainerConcurrency ?? 1 });
+  const compute = new ChildProcessCompute({
+    dataDir,
+    queue: queues,
+    maxConcurrent: options.trainerConcurrency ?? 1,
+    ...(options.trainerCommand ? { command: options.trainerCommand } : {}),
+  });
   const jobDeps: JobDeps = { ...deps, compute };
   await ensureBaseModelsInBlobStore(deps);
 
