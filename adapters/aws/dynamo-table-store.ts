@@ -9,6 +9,7 @@ import {
   TransactWriteCommand,
   type TransactWriteCommandInput,
 } from "@aws-sdk/lib-dynamodb";
+import { forEachLimit } from "../../core/concurrency.ts";
 import { ConditionFailedError, InvalidCursorError, TransactionCanceledError, ValidationError } from "../../core/errors.ts";
 import type { Condition, Item, Key, Page, QueryInput, TableStore, WriteOp } from "../../core/ports/tables.ts";
 import { MAX_TRANSACT_OPS } from "../../core/ports/tables.ts";
@@ -144,22 +145,9 @@ export class DynamoTableStore implements TableStore {
     const unique = [...byKey.values()];
     const chunks: Item[][] = [];
     for (let i = 0; i < unique.length; i += BATCH_SIZE) chunks.push(unique.slice(i, i + BATCH_SIZE));
-    // One call at a time is ~25 items per round trip; a bounded pool of
-    // workers keeps several in flight without flooding the table's capacity.
-    let next = 0;
-    let failure: unknown;
-    const worker = async () => {
-      while (failure === undefined && next < chunks.length) {
-        const chunk = chunks[next++]!;
-        try {
-          await this.#writeChunk(chunk);
-        } catch (error) {
-          failure ??= error;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#batchConcurrency, chunks.length) }, worker));
-    if (failure !== undefined) throw failure;
+    // One call at a time is ~25 items per round trip; a bounded pool keeps
+    // several in flight without flooding the table's capacity.
+    await forEachLimit(chunks, this.#batchConcurrency, (chunk) => this.#writeChunk(chunk));
   }
 
   /** One BatchWriteItem, resending what DynamoDB left unprocessed with exponential backoff. */

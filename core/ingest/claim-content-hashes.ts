@@ -1,3 +1,4 @@
+import { forEachLimit } from "../concurrency.ts";
 import { contentHashKey, uploadKey } from "../datanets/keys.ts";
 import type { CoreDeps } from "../deps.ts";
 import { ConditionFailedError, TransactionCanceledError } from "../errors.ts";
@@ -55,20 +56,7 @@ export async function claimContentHashes(
     return held;
   };
 
-  let next = 0;
-  let failure: unknown;
-  const worker = async () => {
-    while (failure === undefined && next < chunks.length) {
-      const chunk = chunks[next++]!;
-      try {
-        await claimChunk(deps, datanetId, chunk, owners, ownerHolds);
-      } catch (error) {
-        failure ??= error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(CLAIM_CONCURRENCY, chunks.length) }, worker));
-  if (failure !== undefined) throw failure;
+  await forEachLimit(chunks, CLAIM_CONCURRENCY, (chunk) => claimChunk(deps, datanetId, chunk, owners, ownerHolds));
   return owners;
 }
 
