@@ -11,11 +11,20 @@ import type {
   Proof,
   Upload,
 } from "../../core/datanets/model.ts";
+import type { AdapterView } from "../../core/adapters/model.ts";
+import type { BaseModel } from "../../core/jobs/base-models.ts";
+import type { Job, JobStatus } from "../../core/jobs/model.ts";
 import { errorFromResponse } from "./api-error.ts";
 
 export type PresignedUpload = z.infer<typeof PresignedUploadSchema>;
 /** What the create form sends; the API fills defaults for omitted fields. */
 export type NewDatanet = z.input<typeof CreateDatanetInput>;
+/**
+ * What the fine-tune form sends: `datanets` and any settings. Settings stay
+ * loosely typed on purpose: the form passes what the person typed and shows
+ * the API's validation messages (core/jobs/model.ts CreateJobInput).
+ */
+export type NewJob = { datanets: { id: string; version: number }[]; baseModel?: string; lora?: Record<string, unknown>; training?: Record<string, unknown> };
 
 export interface ApiClientOptions {
   /** Origin (and optional prefix) of the API, e.g. "http://127.0.0.1:8787". */
@@ -42,22 +51,23 @@ export class ApiClient {
   /** Sends one JSON request and parses the JSON reply. */
   async request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     const headers: Record<string, string> = { accept: "application/json, application/problem+json" };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const res = await this.#send(method, path, headers, body === undefined ? null : JSON.stringify(body), signal);
+    if (res.status === 204) return undefined as T;
+    return (await res.json()) as T;
+  }
+
+  /** Sends with the API key; a reply that is not 2xx becomes an ApiError. */
+  async #send(method: string, path: string, headers: Record<string, string>, body: string | null, signal?: AbortSignal): Promise<Response> {
     const key = this.#opts.apiKey();
     if (key) headers.authorization = `Bearer ${key}`;
-    if (body !== undefined) headers["content-type"] = "application/json";
     const doFetch = this.#opts.fetch ?? globalThis.fetch.bind(globalThis);
-    const res = await doFetch(this.#opts.baseUrl.replace(/\/$/, "") + path, {
-      method,
-      headers,
-      body: body === undefined ? null : JSON.stringify(body),
-      signal: signal ?? null,
-    });
+    const res = await doFetch(this.#opts.baseUrl.replace(/\/$/, "") + path, { method, headers, body, signal: signal ?? null });
     if (!res.ok) {
       if (res.status === 401) this.#opts.onUnauthorized?.();
       throw await errorFromResponse(res);
     }
-    if (res.status === 204) return undefined as T;
-    return (await res.json()) as T;
+    return res;
   }
 
   /** A fresh single-use nonce for a Sign-In with Ethereum message. */
@@ -109,6 +119,44 @@ export class ApiClient {
   getProof(datanetId: string, version: number, contributionId: string, signal?: AbortSignal): Promise<Proof> {
     const path = `/v1/datanets/${enc(datanetId)}/versions/${version}/proof${queryString({ contribution: contributionId })}`;
     return this.request("GET", path, undefined, signal);
+  }
+
+  listBaseModels(signal?: AbortSignal): Promise<{ items: BaseModel[] }> {
+    return this.request("GET", "/v1/base-models", undefined, signal);
+  }
+
+  createJob(input: NewJob): Promise<Job> {
+    return this.request("POST", "/v1/jobs", input);
+  }
+
+  listJobs(query: { status?: JobStatus; cursor?: string }, signal?: AbortSignal): Promise<Paged<Job>> {
+    return this.request("GET", `/v1/jobs${queryString(query)}`, undefined, signal);
+  }
+
+  getJob(id: string, signal?: AbortSignal): Promise<Job> {
+    return this.request("GET", `/v1/jobs/${enc(id)}`, undefined, signal);
+  }
+
+  cancelJob(id: string): Promise<Job> {
+    return this.request("POST", `/v1/jobs/${enc(id)}/cancel`, {});
+  }
+
+  /**
+   * Opens the job's server-sent event stream. fetch(), not EventSource: the
+   * API authenticates with the Authorization header, which EventSource cannot send.
+   */
+  jobEvents(id: string, lastEventId: string | undefined, signal?: AbortSignal): Promise<Response> {
+    const headers: Record<string, string> = { accept: "text/event-stream" };
+    if (lastEventId) headers["last-event-id"] = lastEventId;
+    return this.#send("GET", `/v1/jobs/${enc(id)}/events`, headers, null, signal);
+  }
+
+  listAdapters(query: { owner?: string; baseModel?: string; cursor?: string }, signal?: AbortSignal): Promise<Paged<AdapterView>> {
+    return this.request("GET", `/v1/adapters${queryString(query)}`, undefined, signal);
+  }
+
+  getAdapter(id: string, signal?: AbortSignal): Promise<AdapterView> {
+    return this.request("GET", `/v1/adapters/${enc(id)}`, undefined, signal);
   }
 }
 

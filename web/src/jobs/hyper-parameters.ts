@@ -1,0 +1,84 @@
+/**
+ * The fine-tune form's fields: what the API accepts for `lora` and `training`
+ * (core/jobs/model.ts), with the API's defaults and bounds. Kept as plain data
+ * so the bundle needs no zod; hyper-parameters.test.ts checks every default
+ * and bound against the API's own schemas, so the two cannot drift apart.
+ */
+
+export type SettingsGroup = "lora" | "training";
+
+export interface NumberField {
+  group: SettingsGroup;
+  key: string;
+  label: string;
+  hint: string;
+  integer: boolean;
+  /** Smallest accepted value; `exclusiveMin` when the value must be above it. */
+  min: number;
+  exclusiveMin?: boolean;
+  max: number;
+  /** The API's default; undefined when the field is optional with no default. */
+  default: number | undefined;
+  /** Shown only under the "Advanced" disclosure. */
+  advanced: boolean;
+}
+
+/** PEFT's Llama module names a LoRA adapter may target, in model order. */
+export const TARGET_MODULES = [
+  ["q_proj", "attention query"],
+  ["k_proj", "attention key"],
+  ["v_proj", "attention value"],
+  ["o_proj", "attention output"],
+  ["gate_proj", "MLP gate"],
+  ["up_proj", "MLP up"],
+  ["down_proj", "MLP down"],
+] as const;
+export type TargetModuleName = (typeof TARGET_MODULES)[number][0];
+
+/** The API's default target modules. */
+export const DEFAULT_TARGET_MODULES: readonly TargetModuleName[] = ["q_proj", "k_proj", "v_proj", "o_proj"];
+
+/** The numeric settings, in the order the form shows them. */
+export const NUMBER_FIELDS: readonly NumberField[] = [
+  { group: "lora", key: "rank", label: "Rank (r)", hint: "Width of the low-rank update; at most the base model's hidden size.", integer: true, min: 1, max: 256, default: 8, advanced: false },
+  { group: "lora", key: "alpha", label: "Alpha", hint: "Scale of the update (alpha / r multiplies it).", integer: false, min: 0, exclusiveMin: true, max: 1024, default: 16, advanced: false },
+  { group: "lora", key: "dropout", label: "Dropout", hint: "Dropout on the LoRA input during training, 0 to 0.5.", integer: false, min: 0, max: 0.5, default: 0.05, advanced: false },
+  { group: "training", key: "epochs", label: "Epochs", hint: "Passes over the training records; ignored when max steps is set.", integer: false, min: 0, exclusiveMin: true, max: 100, default: 3, advanced: false },
+  { group: "training", key: "learningRate", label: "Learning rate", hint: "AdamW's peak rate, after warmup; decays by cosine.", integer: false, min: 0, exclusiveMin: true, max: 1, default: 2e-3, advanced: false },
+  { group: "training", key: "batchSize", label: "Batch size", hint: "Sequences per micro-batch.", integer: true, min: 1, max: 256, default: 8, advanced: false },
+  { group: "training", key: "maxSteps", label: "Max steps", hint: "Optimizer steps to run; overrides epochs. Empty: train for the epochs above.", integer: true, min: 1, max: 100_000, default: undefined, advanced: true },
+  { group: "training", key: "gradientAccumulation", label: "Gradient accumulation", hint: "Micro-batches per optimizer step.", integer: true, min: 1, max: 64, default: 1, advanced: true },
+  { group: "training", key: "warmupSteps", label: "Warmup steps", hint: "Steps of linear warmup; must be below max steps.", integer: true, min: 0, max: 10_000, default: 10, advanced: true },
+  { group: "training", key: "weightDecay", label: "Weight decay", hint: "AdamW's decoupled weight decay.", integer: false, min: 0, max: 1, default: 0, advanced: true },
+  { group: "training", key: "clipNorm", label: "Gradient clip norm", hint: "Global gradient norm cap; 0 turns clipping off.", integer: false, min: 0, max: 100, default: 1, advanced: true },
+  { group: "training", key: "evalFraction", label: "Held-out fraction", hint: "Share of records held out to evaluate on (at least one record).", integer: false, min: 0.01, max: 0.5, default: 0.1, advanced: true },
+  { group: "training", key: "evalEvery", label: "Evaluate every", hint: "Steps between held-out evaluations; 0 evaluates only at the end.", integer: true, min: 0, max: 100_000, default: 25, advanced: true },
+  { group: "training", key: "earlyStopPatience", label: "Early-stop patience", hint: "Evaluations without improvement before stopping; 0 never stops early.", integer: true, min: 0, max: 100, default: 0, advanced: true },
+  { group: "training", key: "checkpointEvery", label: "Checkpoint every", hint: "Steps between checkpoints a retried run resumes from; 0 turns them off.", integer: true, min: 0, max: 100_000, default: 20, advanced: true },
+  { group: "training", key: "seed", label: "Seed", hint: "Same seed, data and settings: the same adapter.", integer: true, min: 0, max: 2 ** 31 - 1, default: 1, advanced: true },
+];
+
+/** The id of a setting's input, e.g. "f-training-maxSteps"; also how API issue paths find their field. */
+export function fieldId(group: SettingsGroup, key: string): string {
+  return `f-${group}-${key}`;
+}
+
+/**
+ * Reads the form's raw text values into the job's `lora`/`training` objects.
+ * An empty field is left out, so the API fills its default; text that is not
+ * a number is sent as it is, so the API's message names the field.
+ */
+export function settingsFromInputs(values: ReadonlyMap<string, string>, targetModules: readonly string[]): {
+  lora: Record<string, unknown>;
+  training: Record<string, unknown>;
+} {
+  const out = { lora: {} as Record<string, unknown>, training: {} as Record<string, unknown> };
+  for (const f of NUMBER_FIELDS) {
+    const raw = values.get(fieldId(f.group, f.key))?.trim() ?? "";
+    if (raw === "") continue;
+    const n = Number(raw);
+    out[f.group][f.key] = Number.isFinite(n) ? n : raw;
+  }
+  out.lora.targetModules = [...targetModules];
+  return out;
+}
