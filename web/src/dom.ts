@@ -40,3 +40,17 @@ export function replace(parent: Node, ...children: (Child | Child[])[]): void {
   while (parent.firstChild) parent.removeChild(parent.firstChild);
   append(parent, ...children);
 }
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/** Creates an SVG element (in the SVG namespace); attributes are set as given. */
+export function svg<K extends keyof SVGElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string | number | null | undefined> = {},
+  ...children: (Child | Child[])[]
+): SVGElementTagNameMap[K] {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs)) if (value !== null && value !== undefined) el.setAttribute(key, String(value));
+  append(el, ...children);
+  return el;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, formatCount, parseTags, shortHex } from "./format.ts";
+import { formatBps, formatBytes, formatCount, formatDuration, formatMetric, parseTags, shortHex } from "./format.ts";
 
 describe("format", () => {
   it("shortens long hex but leaves short strings", () => {
@@ -17,5 +17,19 @@ describe("format", () => {
   it("splits, lower-cases and dedupes tags", () => {
     expect(parseTags(" NLP, legal  nlp,,medical ")).toEqual(["nlp", "legal", "medical"]);
     expect(parseTags("   ")).toEqual([]);
+  });
+});
+
+describe("fine-tune formats", () => {
+  it("formats durations, basis points and metrics", () => {
+    expect(formatDuration(42.4)).toBe("42 s");
+    expect(formatDuration(185)).toBe("3 min 05 s");
+    expect(formatDuration(3720)).toBe("1 h 02 min");
+    expect(formatDuration(null)).toBe("—");
+    expect(formatDuration(-1)).toBe("—");
+    expect(formatBps(3333)).toBe("33.33%");
+    expect(formatBps(10_000)).toBe("100.00%");
+    expect(formatMetric(2.34567)).toBe("2.346");
+    expect(formatMetric(null)).toBe("—");
   });
 });

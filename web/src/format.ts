@@ -37,3 +37,22 @@ export function parseTags(text: string): string[] {
     .filter((t) => t.length > 0);
   return [...new Set(tags)];
 }
+
+/** A remaining time for people: "42 s", "3 min 05 s", "1 h 02 min"; "—" when unknown. */
+export function formatDuration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return "—";
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
+}
+
+/** Basis points as a percentage: 3333 → "33.33%". */
+export function formatBps(bps: number): string {
+  return `${(bps / 100).toFixed(2)}%`;
+}
+
+/** A loss or perplexity with `digits` decimals; "—" when absent. */
+export function formatMetric(value: number | null | undefined, digits = 3): string {
+  return value === null || value === undefined || !Number.isFinite(value) ? "—" : value.toFixed(digits);
+}

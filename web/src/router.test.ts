@@ -8,6 +8,14 @@ describe("router", () => {
       { name: "list", q: "legal contracts", tag: "nlp" },
       { name: "create" },
       { name: "datanet", id: "dn_01J/x" },
+      { name: "new-job", datanet: "", version: undefined },
+      { name: "new-job", datanet: "dn_1", version: 3 },
+      { name: "new-job", datanet: "dn_1", version: undefined },
+      { name: "jobs" },
+      { name: "job", id: "job_01J" },
+      { name: "adapters", mine: false },
+      { name: "adapters", mine: true },
+      { name: "adapter", id: "ad_01J" },
     ];
     for (const route of routes) expect(parseRoute(routeHref(route))).toEqual(route);
   });
@@ -15,5 +23,6 @@ describe("router", () => {
   it("treats an empty hash as the list and unknown paths as not found", () => {
     expect(parseRoute("")).toEqual({ name: "list", q: "", tag: "" });
     expect(parseRoute("#/nope/x")).toEqual({ name: "not-found", path: "/nope/x" });
+    expect(parseRoute("#/jobs/new?datanet=dn_1&version=zero")).toEqual({ name: "new-job", datanet: "dn_1", version: undefined });
   });
 });

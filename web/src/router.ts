@@ -3,6 +3,12 @@ export type Route =
   | { name: "list"; q: string; tag: string }
   | { name: "create" }
   | { name: "datanet"; id: string }
+  /** The fine-tune form, with a Datanet version preselected when it comes from one. */
+  | { name: "new-job"; datanet: string; version: number | undefined }
+  | { name: "jobs" }
+  | { name: "job"; id: string }
+  | { name: "adapters"; mine: boolean }
+  | { name: "adapter"; id: string }
   | { name: "not-found"; path: string };
 
 /** Parses `location.hash` (e.g. "#/datanets/dn_1") into a route. */
@@ -12,8 +18,17 @@ export function parseRoute(hash: string): Route {
   const params = new URLSearchParams(search);
   if (path === "/" || path === "/datanets") return { name: "list", q: params.get("q") ?? "", tag: params.get("tag") ?? "" };
   if (path === "/datanets/new") return { name: "create" };
-  const match = /^\/datanets\/([^/]+)$/.exec(path);
-  if (match?.[1]) return { name: "datanet", id: decodeURIComponent(match[1]) };
+  if (path === "/jobs/new") {
+    const version = Number(params.get("version"));
+    return { name: "new-job", datanet: params.get("datanet") ?? "", version: Number.isInteger(version) && version > 0 ? version : undefined };
+  }
+  if (path === "/jobs") return { name: "jobs" };
+  if (path === "/adapters") return { name: "adapters", mine: params.get("mine") === "1" };
+  const match = /^\/(datanets|jobs|adapters)\/([^/]+)$/.exec(path);
+  if (match?.[2]) {
+    const id = decodeURIComponent(match[2]);
+    return match[1] === "datanets" ? { name: "datanet", id } : match[1] === "jobs" ? { name: "job", id } : { name: "adapter", id };
+  }
   return { name: "not-found", path };
 }
 
@@ -31,6 +46,21 @@ export function routeHref(route: Route): string {
       return "#/datanets/new";
     case "datanet":
       return `#/datanets/${encodeURIComponent(route.id)}`;
+    case "new-job": {
+      const params = new URLSearchParams();
+      if (route.datanet) params.set("datanet", route.datanet);
+      if (route.datanet && route.version !== undefined) params.set("version", String(route.version));
+      const s = params.toString();
+      return s ? `#/jobs/new?${s}` : "#/jobs/new";
+    }
+    case "jobs":
+      return "#/jobs";
+    case "job":
+      return `#/jobs/${encodeURIComponent(route.id)}`;
+    case "adapters":
+      return route.mine ? "#/adapters?mine=1" : "#/adapters";
+    case "adapter":
+      return `#/adapters/${encodeURIComponent(route.id)}`;
     case "not-found":
       return `#${route.path}`;
   }

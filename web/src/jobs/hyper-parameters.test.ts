@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { z } from "zod";
-import { LoraSettings, TargetModule, TrainingSettings } from "../../../core/jobs/model.ts";
-import { DEFAULT_TARGET_MODULES, NUMBER_FIELDS, TARGET_MODULES, fieldId, settingsFromInputs } from "./hyper-parameters.ts";
+import { CreateJobInput, LoraSettings, TargetModule, TrainingSettings } from "../../../core/jobs/model.ts";
+import { DEFAULT_BASE_MODEL, DEFAULT_TARGET_MODULES, NUMBER_FIELDS, TARGET_MODULES, fieldId, settingsFromInputs } from "./hyper-parameters.ts";
 
 type NumberSchema = z.ZodNumber & { minValue: number | null; maxValue: number | null; isInt: boolean };
 
@@ -22,6 +22,7 @@ describe("hyper-parameters", () => {
       expect(f.default, `${f.group}.${f.key}`).toBe(expected);
     }
     expect([...DEFAULT_TARGET_MODULES]).toEqual(lora.targetModules);
+    expect(DEFAULT_BASE_MODEL).toBe(CreateJobInput.parse({ datanets: [{ id: "dn_1", version: 1 }] }).baseModel);
   });
 
   it("has every numeric API setting, with its bounds and integer-ness", () => {

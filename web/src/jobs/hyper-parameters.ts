@@ -23,6 +23,9 @@ export interface NumberField {
   advanced: boolean;
 }
 
+/** The base model the API picks when a job names none. */
+export const DEFAULT_BASE_MODEL = "mf-tiny-sotu";
+
 /** PEFT's Llama module names a LoRA adapter may target, in model order. */
 export const TARGET_MODULES = [
   ["q_proj", "attention query"],

@@ -19,11 +19,16 @@ export function datanetPageView(ctx: AppContext, signal: AbortSignal, id: string
       const isOwner = me === dn.owner.toLowerCase();
       document.title = `${dn.name} · Datanets`;
 
+      // "Fine-tune" appears once a published version exists; it preselects the latest.
+      const fineTune = h("a", { class: "button primary", "data-testid": "fine-tune", hidden: true }, "Fine-tune");
       const proofs = proofViewer(ctx, dn.id);
       const contributions = contributionsTable(ctx, dn.id, signal, (c) => proofs.check(c.id));
       const versions = versionsPanel(ctx, dn.id, dn.versions, isOwner, signal, (list) => {
         proofs.setVersions(list);
         contributions.setCanVerify(list.length > 0);
+        const latest = list[0]?.version;
+        fineTune.hidden = latest === undefined;
+        fineTune.setAttribute("href", routeHref({ name: "new-job", datanet: dn.id, version: latest }));
       });
 
       const section = (title: string, idAttr: string, ...content: (HTMLElement | null)[]) =>
@@ -38,10 +43,12 @@ export function datanetPageView(ctx: AppContext, signal: AbortSignal, id: string
             h("div", { class: "badges" },
               badge(dn.schema), badge(dn.license, "license"), badge(dn.visibility, dn.visibility === "private" ? "warn" : ""),
               ...dn.tags.map((t) => h("a", { class: "tag", href: routeHref({ name: "list", q: "", tag: t }) }, `#${t}`)))),
-          h("dl", { class: "facts" },
-            h("dt", {}, "Owner"), h("dd", {}, hexValue(dn.owner, dn.owner), isOwner ? h("span", { class: "muted small" }, " (you)") : null),
-            h("dt", {}, "Created"), h("dd", {}, formatDate(dn.createdAt)),
-            h("dt", {}, "Id"), h("dd", {}, h("code", {}, dn.id)))),
+          h("div", { class: "head-side" },
+            h("div", { class: "row end" }, fineTune),
+            h("dl", { class: "facts" },
+              h("dt", {}, "Owner"), h("dd", {}, hexValue(dn.owner, dn.owner), isOwner ? h("span", { class: "muted small" }, " (you)") : null),
+              h("dt", {}, "Created"), h("dd", {}, formatDate(dn.createdAt)),
+              h("dt", {}, "Id"), h("dd", {}, h("code", {}, dn.id))))),
         h("div", { class: "grid" },
           section("Contribute data", "upload-title", uploadZone(ctx, dn.id, signal, () => contributions.refresh())),
           section("Versions", "versions-title", versions.element)),

@@ -2,6 +2,7 @@ import type { DatanetVersion } from "../../../core/datanets/model.ts";
 import type { AppContext } from "../app-context.ts";
 import { h, replace } from "../dom.ts";
 import { formatCount, formatDate, shortHex } from "../format.ts";
+import { routeHref } from "../router.ts";
 import { errorBox, hexValue, isAbort, loading } from "./common.ts";
 
 /** Versions shown at most; older ones stay reachable through the API. */
@@ -33,7 +34,8 @@ export function versionsPanel(
       h("th", { scope: "col", class: "num" }, "Version"),
       h("th", { scope: "col" }, "Merkle root"),
       h("th", { scope: "col", class: "num" }, "Records"),
-      h("th", { scope: "col", class: "num" }, "Tokens"))),
+      h("th", { scope: "col", class: "num" }, "Tokens"),
+      h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
     body);
   const status = h("div", { "aria-live": "polite" });
   const publish = h("button", { type: "button", class: "button primary", "data-testid": "publish-version" }, "Publish version");
@@ -44,7 +46,9 @@ export function versionsPanel(
         h("td", { class: "num" }, h("strong", {}, `v${v.version}`), h("div", { class: "muted small" }, formatDate(v.createdAt))),
         h("td", {}, hexValue(v.root, shortHex(v.root, 8, 6))),
         h("td", { class: "num" }, formatCount(v.records)),
-        h("td", { class: "num" }, formatCount(v.tokens)))));
+        h("td", { class: "num" }, formatCount(v.tokens)),
+        h("td", { class: "actions" },
+          h("a", { class: "button small", href: routeHref({ name: "new-job", datanet: datanetId, version: v.version }), "data-testid": "fine-tune-version" }, "Fine-tune")))));
     table.hidden = versions.length === 0;
     if (versions.length === 0) {
       replace(status, h("p", { class: "muted empty" }, isOwner

@@ -1,0 +1,77 @@
+import type { AdapterView } from "../../../core/adapters/model.ts";
+import type { AppContext } from "../app-context.ts";
+import { h, replace } from "../dom.ts";
+import { formatDate, formatMetric, shortHex } from "../format.ts";
+import { routeHref } from "../router.ts";
+import { errorBox, isAbort, loading } from "./common.ts";
+import { chainBadge } from "./chain-status.ts";
+
+/** Every adapter (adapters are public listings), or only the account's own, newest first. */
+export function adapterListView(ctx: AppContext, signal: AbortSignal, initial: { mine: boolean }): HTMLElement {
+  const mine = h("input", { type: "checkbox", id: "adapters-mine", checked: initial.mine });
+  const list = h("ul", { class: "adapter-list", "aria-label": "Adapters", "data-testid": "adapters" });
+  const status = h("div", { "aria-live": "polite" });
+  const more = h("button", { type: "button", class: "button", hidden: true }, "Load more");
+  let cursor: string | undefined;
+  let generation = 0;
+  let controller: AbortController | undefined;
+
+  async function load(reset: boolean) {
+    const current = ++generation;
+    controller?.abort();
+    controller = new AbortController();
+    const sig = AbortSignal.any([signal, controller.signal]);
+    if (reset) {
+      cursor = undefined;
+      replace(list);
+      replace(status, loading());
+    }
+    more.disabled = true;
+    try {
+      const owner = mine.checked ? ctx.session()?.address : undefined;
+      const page = await ctx.api.listAdapters({ owner, cursor }, sig);
+      if (current !== generation) return;
+      replace(status);
+      for (const a of page.items) list.append(card(a));
+      if (reset && page.items.length === 0) {
+        replace(status, h("div", { class: "empty" },
+          h("p", {}, mine.checked ? "You have no adapters yet." : "No adapters yet."),
+          h("a", { class: "button primary", href: routeHref({ name: "new-job", datanet: "", version: undefined }) }, "Start a fine-tune")));
+      }
+      cursor = page.nextCursor;
+      more.hidden = !cursor;
+    } catch (err) {
+      if (!isAbort(err, sig)) replace(status, errorBox(err));
+    } finally {
+      more.disabled = false;
+    }
+  }
+
+  function card(a: AdapterView): HTMLElement {
+    const me = ctx.session()?.address.toLowerCase() === a.owner.toLowerCase();
+    return h("li", { class: "card adapter-card", "data-id": a.id },
+      h("div", { class: "card-head" },
+        h("h2", {}, h("a", { href: routeHref({ name: "adapter", id: a.id }) }, h("code", {}, a.id))),
+        h("div", { class: "badges" }, chainBadge(a.chain), h("code", { class: "badge" }, a.baseModel))),
+      h("p", { class: "muted small" },
+        "Fingerprint ", h("code", { title: a.fingerprint }, shortHex(a.fingerprint, 10, 8)),
+        ` · held-out loss ${formatMetric(a.metrics.evalLoss)} (base ${formatMetric(a.metrics.baseEvalLoss)})`,
+        ` · ${a.datanets.length} Datanet version${a.datanets.length === 1 ? "" : "s"}, ${a.contributors.length} contributor${a.contributors.length === 1 ? "" : "s"}`),
+      h("p", { class: "muted small" }, "By ", h("code", { title: a.owner }, shortHex(a.owner)), me ? " (you)" : "", ` · ${formatDate(a.createdAt)}`));
+  }
+
+  mine.addEventListener("change", () => {
+    history.replaceState(null, "", routeHref({ name: "adapters", mine: mine.checked }));
+    void load(true);
+  });
+  more.addEventListener("click", () => void load(false));
+  void load(true);
+
+  return h("section", { "aria-labelledby": "adapters-title" },
+    h("div", { class: "page-head" },
+      h("h1", { id: "adapters-title" }, "Adapters"),
+      h("a", { class: "button primary", href: routeHref({ name: "new-job", datanet: "", version: undefined }) }, "New fine-tune")),
+    h("p", { class: "lead" }, "LoRA adapters made by the Model Factory, each registered on chain under its attribution fingerprint."),
+    h("div", { class: "toolbar" }, h("label", { class: "choice" }, mine, h("span", {}, "Only my adapters"))),
+    list, status, h("div", { class: "more" }, more));
+}
