@@ -43,7 +43,7 @@ export const DEFAULT_TARGET_MODULES: readonly TargetModuleName[] = ["q_proj", "k
 
 /** The numeric settings, in the order the form shows them. */
 export const NUMBER_FIELDS: readonly NumberField[] = [
-  { group: "lora", key: "rank", label: "Rank (r)", hint: "Width of the low-rank update; at most the base model's hidden size.", integer: true, min: 1, max: 256, default: 8, advanced: false },
+  { group: "lora", key: "rank", label: "Rank (r)", hint: "Width of the low-rank update.", integer: true, min: 1, max: 256, default: 8, advanced: false },
   { group: "lora", key: "alpha", label: "Alpha", hint: "Scale of the update (alpha / r multiplies it).", integer: false, min: 0, exclusiveMin: true, max: 1024, default: 16, advanced: false },
   { group: "lora", key: "dropout", label: "Dropout", hint: "Dropout on the LoRA input during training, 0 to 0.5.", integer: false, min: 0, max: 0.5, default: 0.05, advanced: false },
   { group: "training", key: "epochs", label: "Epochs", hint: "Passes over the training records; ignored when max steps is set.", integer: false, min: 0, exclusiveMin: true, max: 100, default: 3, advanced: false },

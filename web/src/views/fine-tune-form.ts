@@ -172,7 +172,7 @@ export function fineTuneFormView(ctx: AppContext, signal: AbortSignal, preselect
     inputs.set(id, input);
     const error = h("p", { class: "field-error", id: `${id}-error`, "aria-live": "polite" });
     slots.set(`${f.group}.${f.key}`, { error, control: input, ...(f.advanced ? { details: advanced } : {}) });
-    const range = `${f.exclusiveMin ? `above ${f.min}` : `${f.min}`}–${f.max}`;
+    const range = f.exclusiveMin ? `more than ${f.min}, at most ${f.max}` : `${f.min} to ${f.max}`;
     const hint = h("p", { class: "hint", id: `${id}-hint` }, f.hint, " ",
       h("span", { class: "default" }, f.default === undefined ? `Default: none · ${range}` : `Default: ${f.default} · ${range}`));
     return h("div", { class: "field", "data-field": `${f.group}.${f.key}` }, h("label", { for: id }, f.label), input, hint, error);

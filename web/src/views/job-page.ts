@@ -88,8 +88,8 @@ export function jobPageView(ctx: AppContext, signal: AbortSignal, id: string): H
       : null);
   }
 
-  function stat(label: string, value: string, key: string): HTMLElement[] {
-    return [h("dt", {}, label), h("dd", { "data-stat": key }, value)];
+  function stat(label: string, value: string, key: string): HTMLElement {
+    return h("div", { class: "stat" }, h("dt", {}, label), h("dd", { "data-stat": key }, value));
   }
 
   function renderSettings(j: Job) {

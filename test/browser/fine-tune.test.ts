@@ -1,0 +1,186 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Wallet } from "ethers";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DevClient } from "../../local/dev-client.ts";
+import { CAPITALS } from "../../local/demo/capitals.ts";
+import { startPlatform } from "../../local/platform.ts";
+
+/**
+ * The Model Factory UI end to end in Debian's Chromium against the real local
+ * platform (trainer child process, local chain): an instruction Datanet with
+ * two contributors, a published version, a fine-tune started from the
+ * Datanet's page with max steps set under "Advanced", the job page followed
+ * live to SUCCEEDED with its loss curve and metrics, and the adapter page
+ * with its fingerprint and attribution bars.
+ * Set SCREENSHOT_DIR to keep screenshots of each step.
+ */
+
+const CHROMIUM = "/usr/bin/chromium";
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium) console.warn(`Skipping browser tests: ${CHROMIUM} not found (apt-get install -y chromium).`);
+
+const line = ([country, capital]: readonly [string, string]) =>
+  JSON.stringify({ instruction: `What is the capital of ${country}?`, output: `The capital of ${country} is ${capital}.` });
+// 20 records from the person in the browser, 8 from a second contributor.
+const MINE = CAPITALS.slice(0, 20).map(line).join("\n") + "\n";
+const THEIRS = CAPITALS.slice(20, 28).map(line).join("\n") + "\n";
+
+describe.skipIf(!hasChromium)("Model Factory web UI (Chromium)", () => {
+  let platform: Awaited<ReturnType<typeof startPlatform>>;
+  let browser: Browser;
+  let page: Page;
+  let dataDir: string;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "mf-browser-ft-"));
+    platform = await startPlatform({ dataDir, port: 0, logLevel: "SILENT", jobSweepIntervalMs: 2_000 });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.setDefaultTimeout(20_000);
+    page.on("pageerror", (err) => pageErrors.push(err.message));
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await platform?.stop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  async function shot(name: string) {
+    if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: join(process.env.SCREENSHOT_DIR, `${name}.png`), fullPage: true });
+  }
+
+  it("fine-tunes an adapter from a Datanet's page and shows its curve, metrics and attribution", { timeout: 120_000 }, async () => {
+    // Sign in with the dev wallet and create an instruction Datanet.
+    await page.goto(platform.url);
+    await page.getByTestId("dev-wallet-sign-in").click();
+    await page.getByTestId("account-address").waitFor();
+    await page.getByRole("link", { name: "New Datanet" }).click();
+    await page.getByLabel("Name").fill("Capitals Q&A");
+    await page.getByLabel("Description").fill("Questions and answers about capital cities.");
+    await page.getByLabel("Instruction").check();
+    await page.getByRole("button", { name: "Create Datanet" }).click();
+    await page.getByRole("heading", { level: 1, name: "Capitals Q&A" }).waitFor();
+    const datanetId = decodeURIComponent(new URL(page.url()).hash.split("/").pop()!);
+    expect(datanetId).toMatch(/^dn_/);
+    // No version yet: no fine-tune action.
+    expect(await page.getByTestId("fine-tune").isHidden()).toBe(true);
+
+    // 20 records from the browser, 8 more from another contributor through the API.
+    await page.getByTestId("upload-input").setInputFiles({ name: "capitals.jsonl", mimeType: "application/x-ndjson", buffer: Buffer.from(MINE) });
+    const other = new DevClient(platform.url);
+    await other.signIn(new Wallet(Wallet.createRandom().privateKey));
+    const theirs = await other.upload(datanetId, "more.jsonl", "application/x-ndjson", Buffer.from(THEIRS));
+    expect(await other.waitForUpload(datanetId, theirs)).toMatchObject({ status: "done", accepted: 8 });
+    const row = page.getByTestId("upload-row").first();
+    await row.and(page.locator('[data-phase="done"]')).waitFor({ timeout: 30_000 });
+    expect(await row.getByTestId("accepted-count").textContent()).toBe("20 accepted");
+
+    // Publish v1; its row and the header both offer "Fine-tune".
+    await page.getByTestId("publish-version").click();
+    await page.locator("[data-testid=versions] tr[data-version='1']").waitFor();
+    expect(await page.locator("[data-testid=versions] tr[data-version='1'] td").nth(2).textContent()).toBe("28");
+    await page.getByTestId("fine-tune").click();
+
+    // The form: the Datanet's latest version preselected, a base model card, the API's defaults.
+    await page.getByRole("heading", { level: 1, name: "New fine-tune" }).waitFor();
+    const source = page.getByTestId("job-source");
+    await expect.poll(() => source.getAttribute("data-datanet")).toBe(datanetId);
+    await expect.poll(() => source.locator(".source-summary").textContent()).toContain("28 records");
+    await page.getByRole("radio", { name: /Model Factory tiny SOTU/ }).waitFor();
+    expect(await page.getByRole("radio", { name: /Model Factory tiny SOTU/ }).isChecked()).toBe(true);
+    expect(await page.getByLabel("Rank (r)").inputValue()).toBe("8");
+    expect(await page.getByLabel("Learning rate").inputValue()).toBe("0.002");
+    expect(await page.getByRole("checkbox", { name: /q_proj/ }).isChecked()).toBe(true);
+    expect(await page.getByRole("checkbox", { name: /gate_proj/ }).isChecked()).toBe(false);
+    expect(await page.getByLabel("Max steps").isVisible()).toBe(false);
+
+    // An invalid value: the API's message shows beside its field.
+    await page.getByLabel("Learning rate").fill("-1");
+    await page.getByLabel("Rank (r)").fill("500");
+    await page.getByTestId("start-fine-tune").click();
+    const lrError = page.locator("#f-training-learningRate-error");
+    await expect.poll(() => lrError.textContent()).toMatch(/\S/);
+    expect(await page.getByLabel("Learning rate").getAttribute("aria-invalid")).toBe("true");
+    expect(await page.locator("#f-lora-rank-error").textContent()).toMatch(/\S/);
+    expect(await page.locator(".alert-error").textContent()).toContain("validation-failed");
+    await shot("ft-1-form-invalid");
+
+    // A short run: max steps under "Advanced", held-out points every 5 steps.
+    await page.getByLabel("Learning rate").fill("0.002");
+    await page.getByLabel("Rank (r)").fill("8");
+    await page.getByText("Advanced", { exact: true }).click();
+    await page.getByLabel("Max steps").fill("15");
+    await page.getByLabel("Warmup steps").fill("3");
+    await page.getByLabel("Evaluate every").fill("5");
+    await page.getByLabel("Checkpoint every").fill("5");
+    await shot("ft-2-form");
+    await page.getByTestId("start-fine-tune").click();
+
+    // The job page follows the run live to SUCCEEDED.
+    await page.waitForURL(/#\/jobs\/job_/);
+    const jobId = decodeURIComponent(new URL(page.url()).hash.split("/").pop()!);
+    await page.locator(".job-page[data-status]").waitFor();
+    await page.locator('[data-stat="step"]', { hasText: "/ 15" }).waitFor({ timeout: 60_000 });
+    await shot("ft-3-job-running");
+    await page.locator('.job-page[data-status="SUCCEEDED"]').waitFor({ timeout: 60_000 });
+    expect(await page.locator('[data-stat="step"]').textContent()).toBe("15 / 15");
+    const path = page.getByTestId("loss-path");
+    expect(await path.getAttribute("d")).toMatch(/^M[\d.]+,[\d.]+( L[\d.]+,[\d.]+)+$/);
+    // The chart draws every point of the job's curve as the API has it, held-out points included.
+    const curve = await page.evaluate(async (id) => {
+      const { apiKey } = JSON.parse(localStorage.getItem("mf.session")!) as { apiKey: string };
+      const res = await fetch(`/v1/jobs/${id}`, { headers: { authorization: `Bearer ${apiKey}` } });
+      return ((await res.json()) as { lossCurve: { step: number; evalLoss?: number }[] }).lossCurve;
+    }, jobId);
+    expect(curve.length).toBeGreaterThanOrEqual(2);
+    expect(Number(await path.getAttribute("data-points"))).toBe(curve.length);
+    const evals = curve.filter((p) => p.evalLoss !== undefined).length;
+    expect(evals).toBeGreaterThanOrEqual(2);
+    expect(await page.getByTestId("eval-point").count()).toBe(evals);
+    const metrics = page.getByTestId("metrics");
+    const lossRow = metrics.locator("tbody tr").first();
+    expect(await lossRow.locator("td").nth(0).textContent()).toMatch(/^\d+\.\d{3}$/); // base model
+    expect(await lossRow.locator("td").nth(1).textContent()).toMatch(/^\d+\.\d{3}$/); // adapter
+    expect(await page.getByTestId("cancel-job").isHidden()).toBe(true);
+    await shot("ft-4-job-done");
+
+    // The jobs list shows it succeeded.
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Jobs" }).click();
+    const jobRow = page.locator(`[data-testid=jobs] tr[data-id="${jobId}"]`);
+    await jobRow.waitFor();
+    expect(await jobRow.getAttribute("data-status")).toBe("SUCCEEDED");
+    await shot("ft-5-jobs");
+
+    // The adapter page: fingerprint, chain status, attribution bars adding up to 100%.
+    await jobRow.getByRole("link", { name: /^ad_/ }).click();
+    const fingerprint = page.getByTestId("fingerprint");
+    await fingerprint.waitFor();
+    expect(await fingerprint.getAttribute("data-value")).toMatch(/^0x[0-9a-f]{64}$/);
+    const contributors = page.locator("[data-testid=contributor-bars] .bar-row");
+    expect(await contributors.count()).toBe(2);
+    const bps = (await contributors.evaluateAll((rows) => rows.map((r) => Number(r.getAttribute("data-bps")))));
+    expect(bps.reduce((a, b) => a + b, 0)).toBe(10_000);
+    expect(bps[0]).toBeGreaterThan(bps[1]!); // 20 records against 8
+    // Each bar is as wide as its share.
+    const widths = await contributors.locator(".bar-fill").evaluateAll((fills) => fills.map((f) => (f as HTMLElement).style.width));
+    expect(widths).toEqual(bps.map((b) => `${b / 100}%`));
+    expect(await page.locator("[data-testid=datanet-bars] .bar-value").first().textContent()).toMatch(/^100\.00%/);
+    await page.locator('[data-testid=chain-status] [data-chain="confirmed"]').waitFor({ timeout: 30_000 });
+    await shot("ft-6-adapter");
+
+    // And the adapters list has it.
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Adapters" }).click();
+    await page.locator(".adapter-card", { hasText: jobId.replace(/^job_/, "ad_") }).waitFor();
+
+    expect(pageErrors).toEqual([]);
+  });
+});
