@@ -88,6 +88,7 @@ describe.skipIf(!hasChromium)("Model Factory web UI (Chromium)", () => {
     await page.getByTestId("publish-version").click();
     await page.locator("[data-testid=versions] tr[data-version='1']").waitFor();
     expect(await page.locator("[data-testid=versions] tr[data-version='1'] td").nth(2).textContent()).toBe("28");
+    await shot("ft-0-datanet");
     await page.getByTestId("fine-tune").click();
 
     // The form: the Datanet's latest version preselected, a base model card, the API's defaults.

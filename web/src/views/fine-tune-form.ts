@@ -159,6 +159,7 @@ export function fineTuneFormView(ctx: AppContext, signal: AbortSignal, preselect
 
   // --- LoRA and training settings ----------------------------------------------------
   const inputs = new Map<string, HTMLInputElement>();
+  const hints = new Map<string, HTMLElement>();
   const advanced = h("details", { class: "advanced", "data-testid": "advanced" }, h("summary", {}, "Advanced"));
 
   function numberField(f: NumberField): HTMLElement {
@@ -171,20 +172,24 @@ export function fineTuneFormView(ctx: AppContext, signal: AbortSignal, preselect
     });
     inputs.set(id, input);
     const error = h("p", { class: "field-error", id: `${id}-error`, "aria-live": "polite" });
+    // An edited value may be fine now: its old message goes until the next submit says otherwise.
+    input.addEventListener("input", () => {
+      replace(error);
+      input.removeAttribute("aria-invalid");
+    });
     slots.set(`${f.group}.${f.key}`, { error, control: input, ...(f.advanced ? { details: advanced } : {}) });
     const range = f.exclusiveMin ? `more than ${f.min}, at most ${f.max}` : `${f.min} to ${f.max}`;
     const hint = h("p", { class: "hint", id: `${id}-hint` }, f.hint, " ",
       h("span", { class: "default" }, f.default === undefined ? `Default: none · ${range}` : `Default: ${f.default} · ${range}`));
+    hints.set(id, hint);
     return h("div", { class: "field", "data-field": `${f.group}.${f.key}` }, h("label", { for: id }, f.label), input, hint, error);
   }
 
   function updateRankBound() {
     const model = models.find((m) => m.id === selectedModel);
-    const rank = inputs.get(fieldId("lora", "rank"));
-    const hint = rank ? document.getElementById(`${rank.id}-hint`) : null;
-    if (model && hint) hint.dataset.hiddenSize = String(model.hiddenSize);
+    const hint = hints.get(fieldId("lora", "rank"));
     hint?.querySelector(".bound")?.remove();
-    if (model && hint) hint.append(h("span", { class: "bound" }, ` · at most ${model.hiddenSize} for ${model.id}`));
+    if (model && hint) hint.append(h("span", { class: "bound" }, `At most ${model.hiddenSize} (the hidden size of ${model.id}).`));
   }
 
   const targetError = h("p", { class: "field-error", id: "targetModules-error", "aria-live": "polite" });

@@ -34,8 +34,7 @@ export function versionsPanel(
       h("th", { scope: "col", class: "num" }, "Version"),
       h("th", { scope: "col" }, "Merkle root"),
       h("th", { scope: "col", class: "num" }, "Records"),
-      h("th", { scope: "col", class: "num" }, "Tokens"),
-      h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
+      h("th", { scope: "col", class: "num" }, "Tokens"))),
     body);
   const status = h("div", { "aria-live": "polite" });
   const publish = h("button", { type: "button", class: "button primary", "data-testid": "publish-version" }, "Publish version");
@@ -43,12 +42,12 @@ export function versionsPanel(
   function render() {
     replace(body, versions.map((v) =>
       h("tr", { "data-version": String(v.version) },
-        h("td", { class: "num" }, h("strong", {}, `v${v.version}`), h("div", { class: "muted small" }, formatDate(v.createdAt))),
+        h("td", { class: "num" }, h("strong", {}, `v${v.version}`), h("div", { class: "muted small" }, formatDate(v.createdAt)),
+          // Any published version a person can read can be fine-tuned on.
+          h("a", { class: "small", href: routeHref({ name: "new-job", datanet: datanetId, version: v.version }), "data-testid": "fine-tune-version", "aria-label": `Fine-tune on v${v.version}` }, "Fine-tune")),
         h("td", {}, hexValue(v.root, shortHex(v.root, 8, 6))),
         h("td", { class: "num" }, formatCount(v.records)),
-        h("td", { class: "num" }, formatCount(v.tokens)),
-        h("td", { class: "actions" },
-          h("a", { class: "button small", href: routeHref({ name: "new-job", datanet: datanetId, version: v.version }), "data-testid": "fine-tune-version" }, "Fine-tune")))));
+        h("td", { class: "num" }, formatCount(v.tokens)))));
     table.hidden = versions.length === 0;
     if (versions.length === 0) {
       replace(status, h("p", { class: "muted empty" }, isOwner
