@@ -35,6 +35,7 @@ describe.skipIf(!hasChromium)("Model Factory web UI (Chromium)", () => {
   let page: Page;
   let dataDir: string;
   const pageErrors: string[] = [];
+  const requests: string[] = [];
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), "mf-browser-ft-"));
@@ -46,6 +47,7 @@ describe.skipIf(!hasChromium)("Model Factory web UI (Chromium)", () => {
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.setDefaultTimeout(20_000);
     page.on("pageerror", (err) => pageErrors.push(err.message));
+    page.on("request", (req) => requests.push(`${req.method()} ${new URL(req.url()).pathname}`));
   });
 
   afterAll(async () => {
@@ -135,6 +137,9 @@ describe.skipIf(!hasChromium)("Model Factory web UI (Chromium)", () => {
     await page.locator('.job-page[data-status="SUCCEEDED"]').waitFor({ timeout: 60_000 });
     expect(await page.locator('[data-stat="step"]').textContent()).toBe("15 / 15");
     const path = page.getByTestId("loss-path");
+    // Followed through the event stream (fetch, with the bearer key), not by polling the job.
+    expect(requests).toContain(`GET /v1/jobs/${jobId}/events`);
+    expect(requests.filter((r) => r === `GET /v1/jobs/${jobId}`)).toHaveLength(1);
     expect(await path.getAttribute("d")).toMatch(/^M[\d.]+,[\d.]+( L[\d.]+,[\d.]+)+$/);
     // The chart draws every point of the job's curve as the API has it, held-out points included.
     const curve = await page.evaluate(async (id) => {
@@ -181,6 +186,18 @@ describe.skipIf(!hasChromium)("Model Factory web UI (Chromium)", () => {
     // And the adapters list has it.
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Adapters" }).click();
     await page.locator(".adapter-card", { hasText: jobId.replace(/^job_/, "ad_") }).waitFor();
+
+    // A long run is cancelled from its page.
+    await page.goto(`${platform.url}/#/jobs/new?datanet=${datanetId}&version=1`);
+    await expect.poll(() => page.getByTestId("job-source").getAttribute("data-datanet")).toBe(datanetId);
+    await page.getByText("Advanced", { exact: true }).click();
+    await page.getByLabel("Max steps").fill("5000");
+    await page.getByTestId("start-fine-tune").click();
+    await page.locator('[data-stat="step"]', { hasText: "/ 5,000" }).waitFor({ timeout: 30_000 });
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.getByTestId("cancel-job").click();
+    await page.locator('.job-page[data-status="CANCELLED"]').waitFor();
+    expect(await page.getByTestId("cancel-job").isHidden()).toBe(true);
 
     expect(pageErrors).toEqual([]);
   });

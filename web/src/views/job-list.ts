@@ -1,7 +1,7 @@
 import type { Job, JobStatus } from "../../../core/jobs/model.ts";
 import type { AppContext } from "../app-context.ts";
 import { h, replace } from "../dom.ts";
-import { formatDate } from "../format.ts";
+import { formatDate, shortHex } from "../format.ts";
 import { isTerminalStatus } from "../jobs/job-state.ts";
 import { routeHref } from "../router.ts";
 import { errorBox, isAbort, loading } from "./common.ts";
@@ -78,10 +78,10 @@ export function jobListView(ctx: AppContext, signal: AbortSignal): HTMLElement {
         isTerminalStatus(job.status) && job.status !== "SUCCEEDED"
           ? h("span", { class: "muted small" }, p ? `stopped at step ${p.step} of ${p.totalSteps}` : "—")
           : h("div", {}, jobProgressBar(job), h("span", { class: "muted small" }, p ? `step ${p.step} of ${p.totalSteps}` : job.status === "SUCCEEDED" ? "done" : "waiting to start"))),
-      h("td", {}, job.datanets.flatMap((d, i) => [i > 0 ? ", " : "", h("a", { href: routeHref({ name: "datanet", id: d.id }) }, h("code", {}, d.id)), ` v${d.version}`])),
+      h("td", {}, job.datanets.flatMap((d, i) => [i > 0 ? ", " : "", h("a", { href: routeHref({ name: "datanet", id: d.id }), title: d.id }, h("code", {}, shortHex(d.id, 9, 4))), ` v${d.version}`])),
       h("td", {}, h("code", {}, job.baseModel)),
       h("td", { class: "nowrap" }, formatDate(job.createdAt)),
-      h("td", {}, job.adapterId ? h("a", { href: routeHref({ name: "adapter", id: job.adapterId }) }, h("code", {}, job.adapterId)) : h("span", { class: "muted" }, "—")));
+      h("td", {}, job.adapterId ? h("a", { href: routeHref({ name: "adapter", id: job.adapterId }), title: job.adapterId }, h("code", {}, shortHex(job.adapterId, 9, 4))) : h("span", { class: "muted" }, "—")));
   }
 
   function emptyState(): HTMLElement {
