@@ -12,6 +12,7 @@ import {
   QueuePoller,
   SqliteQueue,
   SqliteTableStore,
+  createLocalDownloadRoutes,
   createLocalUploadRoutes,
   deadLetterQueueOf,
   s3ObjectCreatedEvent,
@@ -140,6 +141,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
           onObjectCreated: (object) => queues.send(QueueNames.ingest, s3ObjectCreatedEvent(object)),
         }),
       );
+      root.route("/", createLocalDownloadRoutes({ blobs, secret, clock: systemClock }));
       if (options.web !== false) root.get("*", async (c, next) => (c.req.path.startsWith("/v1/") ? next() : serveWeb(c.req.path)));
     },
   });
@@ -208,7 +210,7 @@ function listen(fetch: (request: Request) => Response | Promise<Response>, optio
   });
 }
 
-/** The HMAC key of signed upload URLs: random once, kept with the data, readable by the owner only. */
+/** The HMAC key of signed upload and download URLs: random once, kept with the data, readable by the owner only. */
 function loadOrCreateSecret(path: string): Buffer {
   if (!existsSync(path)) {
     writeFileSync(path, randomBytes(32).toString("hex"), { mode: 0o600 });

@@ -10,7 +10,15 @@ import {
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { ValidationError } from "../../core/errors.ts";
-import type { BlobInfo, BlobStore, PresignedUpload, PresignUploadInput } from "../../core/ports/blob-store.ts";
+import {
+  attachmentDisposition,
+  type BlobInfo,
+  type BlobStore,
+  type PresignDownloadOptions,
+  type PresignedDownload,
+  type PresignedUpload,
+  type PresignUploadInput,
+} from "../../core/ports/blob-store.ts";
 
 export interface S3BlobStoreOptions {
   /** Keys per ListObjectsV2 page (S3's maximum, 1000, by default). */
@@ -138,6 +146,20 @@ export class S3BlobStore implements BlobStore {
       },
       expiresAt: new Date(signedAt.getTime() + ttl * 1000).toISOString(),
     };
+  }
+
+  /** A presigned GET; with a filename, S3 answers with `Content-Disposition: attachment` (the response override is signed). */
+  async presignDownload(key: string, options: PresignDownloadOptions): Promise<PresignedDownload> {
+    checkKey(key);
+    const ttl = options.expiresInSeconds;
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_PRESIGN_SECONDS) {
+      throw new ValidationError(`expiresInSeconds must be between 1 and ${MAX_PRESIGN_SECONDS}`);
+    }
+    const disposition = options.filename !== undefined ? { ResponseContentDisposition: attachmentDisposition(options.filename) } : {};
+    const signedAt = new Date();
+    const command = new GetObjectCommand({ Bucket: this.#bucket, Key: key, ...disposition });
+    const url = await getSignedUrl(this.#s3, command, { expiresIn: ttl, signingDate: signedAt });
+    return { url, expiresAt: new Date(signedAt.getTime() + ttl * 1000).toISOString() };
   }
 }
 

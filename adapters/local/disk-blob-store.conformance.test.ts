@@ -7,10 +7,12 @@ import type { Hono } from "hono";
 import { systemClock } from "../../core/ports/clock.ts";
 import { describeBlobStoreConformance } from "../../test/conformance/blob-store.ts";
 import { DiskBlobStore } from "./disk-blob-store.ts";
+import { createLocalDownloadRoutes } from "./download-route.ts";
 import { createLocalUploadRoutes } from "./upload-route.ts";
 
-// The presigned-upload cases PUT to the signed URL with fetch, so each store
-// gets the local upload route on a real port, as the local runtime serves it.
+// The presigned cases PUT to and GET from the signed URLs with fetch, so each
+// store gets the local upload and download routes on a real port, as the local
+// runtime serves them.
 describeBlobStoreConformance("DiskBlobStore with the local upload route", async () => {
   const root = await mkdtemp(join(tmpdir(), "mf-blob-conformance-"));
   const secret = "conformance-secret";
@@ -19,7 +21,9 @@ describeBlobStoreConformance("DiskBlobStore with the local upload route", async 
   await new Promise((resolve) => server.once("listening", resolve));
   const { port } = server.address() as AddressInfo;
   const store = new DiskBlobStore({ root, apiOrigin: `http://127.0.0.1:${port}`, secret, clock: systemClock });
-  app = createLocalUploadRoutes({ blobs: store, secret, clock: systemClock, onObjectCreated: () => {} });
+  const routes = createLocalUploadRoutes({ blobs: store, secret, clock: systemClock, onObjectCreated: () => {} });
+  routes.route("/", createLocalDownloadRoutes({ blobs: store, secret, clock: systemClock }));
+  app = routes;
   return {
     store,
     cleanup: async () => {

@@ -5,11 +5,19 @@ import { dirname, join, sep } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ValidationError } from "../../core/errors.ts";
-import type { BlobInfo, BlobStore, PresignedUpload, PresignUploadInput } from "../../core/ports/blob-store.ts";
+import {
+  attachmentDisposition,
+  type BlobInfo,
+  type BlobStore,
+  type PresignDownloadOptions,
+  type PresignedDownload,
+  type PresignedUpload,
+  type PresignUploadInput,
+} from "../../core/ports/blob-store.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import { systemClock } from "../../core/ports/clock.ts";
 import { assertValidKey, decodeSegment, encodeSegment } from "./blob-key.ts";
-import { uploadUrl, type UploadSecret } from "./upload-signature.ts";
+import { downloadUrl, uploadUrl, type UploadSecret } from "./upload-signature.ts";
 
 export interface DiskBlobStoreOptions {
   /** Directory that holds the objects (created when missing). */
@@ -125,6 +133,19 @@ export class DiskBlobStore implements BlobStore {
       headers: { "content-type": input.contentType },
       expiresAt: new Date(expires * 1000).toISOString(),
     };
+  }
+
+  /** A URL to the local download route (createLocalDownloadRoutes), HMAC-signed over key, filename and expiry. */
+  async presignDownload(key: string, options: PresignDownloadOptions): Promise<PresignedDownload> {
+    assertValidKey(key);
+    if (options.filename !== undefined) attachmentDisposition(options.filename);
+    const ttl = options.expiresInSeconds;
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_EXPIRES_SECONDS) {
+      throw new ValidationError(`expiresInSeconds must be an integer from 1 to ${MAX_EXPIRES_SECONDS}`);
+    }
+    const expires = Math.floor(this.#clock.now() / 1000) + ttl;
+    const url = downloadUrl(this.#apiOrigin, this.#secret, { key, filename: options.filename ?? "", expires });
+    return { url, expiresAt: new Date(expires * 1000).toISOString() };
   }
 
   /**

@@ -60,3 +60,54 @@ export function verifyUploadQuery(secret: UploadSecret, query: URLSearchParams, 
   }
   return { ok: true, grant };
 }
+
+/** Path of the local download endpoint, relative to the API origin. */
+export const DOWNLOAD_PATH = "/local-blobs/download";
+
+/** What a signed download URL allows: GETs of this key, saved as `filename`, until `expires`. */
+export interface DownloadGrant {
+  key: string;
+  /** Name for Content-Disposition; "" for none. */
+  filename: string;
+  /** Epoch seconds after which the URL is refused. */
+  expires: number;
+}
+
+/**
+ * HMAC-SHA256 (base64url) over a download grant. The canonical form starts
+ * with the purpose "download" (and GET and its own path), so no upload
+ * signature verifies as a download one, nor the reverse.
+ */
+export function signDownloadGrant(secret: UploadSecret, grant: DownloadGrant): string {
+  const canonical = JSON.stringify(["download", "GET", DOWNLOAD_PATH, grant.key, grant.filename, grant.expires]);
+  return createHmac("sha256", secret).update(canonical).digest("base64url");
+}
+
+/** The signed download URL for a grant, under the API origin. */
+export function downloadUrl(apiOrigin: string, secret: UploadSecret, grant: DownloadGrant): string {
+  const query = new URLSearchParams({ key: grant.key, expires: String(grant.expires) });
+  if (grant.filename) query.set("filename", grant.filename);
+  query.set("sig", signDownloadGrant(secret, grant));
+  return `${apiOrigin.replace(/\/+$/, "")}${DOWNLOAD_PATH}?${query}`;
+}
+
+export type DownloadUrlVerdict =
+  | { ok: true; grant: DownloadGrant }
+  | { ok: false; code: "invalid-signature" | "url-expired"; detail: string };
+
+/** Checks a signed download URL's query: signature in constant time, then expiry against `nowMs`. */
+export function verifyDownloadQuery(secret: UploadSecret, query: URLSearchParams, nowMs: number): DownloadUrlVerdict {
+  const invalid = { ok: false, code: "invalid-signature", detail: "The download URL's signature does not match its parameters" } as const;
+  const key = query.get("key");
+  const expires = query.get("expires");
+  const sig = query.get("sig");
+  if (!key || !expires || !sig || !/^[1-9][0-9]{0,15}$/.test(expires)) return invalid;
+  const grant: DownloadGrant = { key, filename: query.get("filename") ?? "", expires: Number(expires) };
+  const expected = Buffer.from(signDownloadGrant(secret, grant));
+  const given = Buffer.from(sig);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return invalid;
+  if (nowMs >= grant.expires * 1000) {
+    return { ok: false, code: "url-expired", detail: `The download URL expired at ${new Date(grant.expires * 1000).toISOString()}` };
+  }
+  return { ok: true, grant };
+}

@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import { ValidationError } from "../errors.ts";
 
 /** What a client needs to send the bytes of an upload straight to the store. */
 export interface PresignedUpload {
@@ -20,6 +21,30 @@ export interface PresignUploadInput {
   expiresInSeconds: number;
 }
 
+/** A time-limited URL that GETs one object's bytes without credentials. */
+export interface PresignedDownload {
+  url: string;
+  /** ISO-8601 instant after which the URL is refused. */
+  expiresAt: string;
+}
+
+export interface PresignDownloadOptions {
+  expiresInSeconds: number;
+  /** Name the browser saves the file under (`Content-Disposition: attachment`); letters, digits, `.`, `_`, `-` only. */
+  filename?: string;
+}
+
+const SAFE_FILENAME = /^[A-Za-z0-9._-]{1,200}$/;
+
+/** The `Content-Disposition` value that makes a browser save the object as `filename`; throws ValidationError for an unsafe name. */
+export function attachmentDisposition(filename: string): string {
+  // A conservative character set needs no quoting rules or RFC 5987 encoding, and cannot inject a header.
+  if (!SAFE_FILENAME.test(filename) || /^\.+$/.test(filename)) {
+    throw new ValidationError(`Invalid download filename ${JSON.stringify(filename)}: use letters, digits, ".", "_" and "-"`);
+  }
+  return `attachment; filename="${filename}"`;
+}
+
 export interface BlobInfo {
   key: string;
   size: number;
@@ -39,4 +64,9 @@ export interface BlobStore {
   /** Keys under a prefix, in lexicographic order. */
   list(prefix: string): Promise<string[]>;
   presignUpload(input: PresignUploadInput): Promise<PresignedUpload>;
+  /**
+   * A URL anyone holding it may GET the object from until it expires. Does
+   * not check that the object exists: a missing one answers 404 at the URL.
+   */
+  presignDownload(key: string, options: PresignDownloadOptions): Promise<PresignedDownload>;
 }

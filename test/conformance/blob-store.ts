@@ -13,9 +13,10 @@ export interface BlobStoreConformanceOptions {
   /**
    * Assertions this adapter cannot make here, each with the reason (an
    * emulator gap, never a store gap): that the presigned PUT refuses a body
-   * whose hash, or whose size, differs from the one signed.
+   * whose hash, or whose size, differs from the one signed; that a tampered
+   * presigned download URL is refused.
    */
-  skip?: { refusesWrongHash?: string; refusesWrongSize?: string };
+  skip?: { refusesWrongHash?: string; refusesWrongSize?: string; refusesTamperedDownload?: string };
 }
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
@@ -126,6 +127,43 @@ export function describeBlobStoreConformance(
       const response = await upload(presigned, Buffer.concat([body, Buffer.from(" and more")]));
       expect(response.status).toBeGreaterThanOrEqual(400);
       expect(await store.head("uploads/y")).toBeUndefined();
+    });
+
+    it("presigns a download that returns the object's bytes as an attachment", async () => {
+      const store = await fresh();
+      const body = Buffer.from([0, 1, 2, 254, 255, ...Buffer.from("safetensors")]);
+      await store.put("jobs/j1/output/adapter/adapter_model.safetensors", body, { contentType: "application/octet-stream" });
+      const before = Date.now();
+      const presigned = await store.presignDownload("jobs/j1/output/adapter/adapter_model.safetensors", {
+        expiresInSeconds: 300,
+        filename: "adapter_model.safetensors",
+      });
+      expect(Date.parse(presigned.expiresAt)).toBeGreaterThanOrEqual(before - 1000 + 299_000);
+      expect(Date.parse(presigned.expiresAt)).toBeLessThanOrEqual(Date.now() + 301_000);
+      const response = await fetch(presigned.url);
+      expect(response.status).toBe(200);
+      expect(response.headers.get("content-disposition")).toBe('attachment; filename="adapter_model.safetensors"');
+      expect(Buffer.from(await response.arrayBuffer()).equals(body)).toBe(true);
+    });
+
+    it("refuses to presign a download with an unsafe filename or lifetime", async () => {
+      const store = await fresh();
+      await expect(store.presignDownload("k", { expiresInSeconds: 60, filename: 'a"; x=y' })).rejects.toThrow(/filename/);
+      await expect(store.presignDownload("k", { expiresInSeconds: 0 })).rejects.toThrow(/expiresInSeconds/);
+    });
+
+    // Expiry is checked with a hand-moved clock in adapters/local/download-route.test.ts (waiting here would slow the suite).
+    it.skipIf(options.skip?.refusesTamperedDownload !== undefined)("refuses a tampered download URL", async () => {
+      const store = await fresh();
+      await store.put("secret/a", "A");
+      await store.put("secret/b", "B");
+      const { url } = await store.presignDownload("secret/a", { expiresInSeconds: 60 });
+      const tampered = new URL(url);
+      tampered.searchParams.set("key", "secret/b");
+      expect((await fetch(tampered)).status).toBe(403);
+      const longer = new URL(url);
+      longer.searchParams.set("expires", String(Number(longer.searchParams.get("expires") ?? 0) + 3600));
+      expect((await fetch(longer)).status).toBe(403);
     });
 
     it("refuses to presign with a malformed hash or size", async () => {

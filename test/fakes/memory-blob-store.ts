@@ -1,5 +1,13 @@
 import { Readable } from "node:stream";
-import type { BlobInfo, BlobStore, PresignedUpload, PresignUploadInput } from "../../core/ports/blob-store.ts";
+import {
+  attachmentDisposition,
+  type BlobInfo,
+  type BlobStore,
+  type PresignDownloadOptions,
+  type PresignedDownload,
+  type PresignedUpload,
+  type PresignUploadInput,
+} from "../../core/ports/blob-store.ts";
 
 interface StoredBlob {
   bytes: Buffer;
@@ -17,11 +25,14 @@ export interface GetFault {
  * `chunkSize` bytes (small chunks exercise record splitting across chunk
  * borders); `failNextGet` makes the next read of a key break mid-way, as a
  * dropped connection would; `presignUpload` returns a fake URL and remembers
- * what it signed.
+ * what it signed, and so does
+ * `presignDownload`.
  */
 export class MemoryBlobStore implements BlobStore {
   readonly blobs = new Map<string, StoredBlob>();
   readonly presigned: PresignUploadInput[] = [];
+  /** What `presignDownload` signed, in order. */
+  readonly presignedDownloads: Array<{ key: string } & PresignDownloadOptions> = [];
   readonly #faults = new Map<string, GetFault>();
   readonly #chunkSize: number;
   readonly #now: () => number;
@@ -80,6 +91,14 @@ export class MemoryBlobStore implements BlobStore {
       headers: { "content-type": input.contentType, "x-amz-checksum-sha256": Buffer.from(input.sha256, "hex").toString("base64") },
       expiresAt,
     };
+  }
+
+  async presignDownload(key: string, options: PresignDownloadOptions): Promise<PresignedDownload> {
+    if (options.filename !== undefined) attachmentDisposition(options.filename); // same filename rule as the real stores
+    this.presignedDownloads.push({ key, ...options });
+    const expiresAt = new Date(this.#now() + options.expiresInSeconds * 1000).toISOString();
+    const filename = options.filename ? `&filename=${encodeURIComponent(options.filename)}` : "";
+    return { url: `memory://blobs/${key}?expires=${encodeURIComponent(expiresAt)}${filename}&signature=fake`, expiresAt };
   }
 
   /** Breaks the next `get(key)` stream after `afterBytes` bytes (rounded to a chunk). */
