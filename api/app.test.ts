@@ -185,6 +185,7 @@ describe("/openapi.json", () => {
         "GET /v1/jobs/{id}/events",
         "GET /v1/adapters",
         "GET /v1/adapters/{id}",
+        "GET /v1/adapters/{id}/files/{file}",
       ].sort(),
     );
     for (const [path, ops] of Object.entries(doc.paths)) {
