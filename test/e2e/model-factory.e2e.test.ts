@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -102,13 +103,30 @@ describe("Model Factory end to end on the local platform", () => {
     expect(job.lossCurve.length).toBeGreaterThan(0);
 
     await platform.idle();
-    const adapter = await owner.request<{ id: string; fingerprint: string; chain: { status: string; txHash: string } }>(
+    const adapter = await owner.request<{ id: string; fingerprint: string; weightsHash: string; chain: { status: string; txHash: string } }>(
       "GET",
       `/v1/adapters/${job.adapterId}`,
     );
     expect(adapter.chain.status).toBe("confirmed");
     const onChain = await new EthersChain(platform.chain.signer, platform.chain.addresses).findAdapter(adapter.fingerprint);
     expect(onChain).toBeDefined();
+
+    // The weights download: the API redirects to a signed local-blobs URL, fetch follows it.
+    const download = await fetch(`${platform.url}/v1/adapters/${adapter.id}/files/adapter_model.safetensors`, {
+      headers: { authorization: `Bearer ${owner.apiKey}` },
+    });
+    expect(download.status).toBe(200);
+    expect(download.redirected).toBe(true);
+    expect(download.url).toContain("/local-blobs/download?");
+    expect(download.headers.get("content-disposition")).toBe('attachment; filename="adapter_model.safetensors"');
+    const weights = Buffer.from(await download.arrayBuffer());
+    expect(`0x${createHash("sha256").update(weights).digest("hex")}`).toBe(adapter.weightsHash);
+    // safetensors: u64 little-endian header length, then a JSON header naming the tensors.
+    const headerLength = Number(weights.readBigUInt64LE(0));
+    const tensors = Object.keys(JSON.parse(weights.subarray(8, 8 + headerLength).toString("utf8")) as Record<string, unknown>);
+    expect(tensors.some((name) => name.includes("lora_A"))).toBe(true);
+    // Without the API key the route is closed; the signed URL itself needs none.
+    expect((await fetch(`${platform.url}/v1/adapters/${adapter.id}/files/adapter_model.safetensors`, { redirect: "manual" })).status).toBe(401);
   }, 300_000);
 
   it("resumes a trainer killed mid-run from its checkpoint", async () => {
