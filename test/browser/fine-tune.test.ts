@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Wallet } from "ethers";
@@ -182,6 +182,11 @@ describe.skipIf(!hasChromium)("Model Factory web UI (Chromium)", () => {
     expect(await page.locator("[data-testid=datanet-bars] .bar-value").first().textContent()).toMatch(/^100\.00%/);
     await page.locator('[data-testid=chain-status] [data-chain="confirmed"]').waitFor({ timeout: 30_000 });
     await shot("ft-6-adapter");
+    // A file downloads through a fresh signed link, saved under its own name.
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("download-metrics.json").click()]);
+    expect(download.suggestedFilename()).toBe("metrics.json");
+    const saved = await download.path();
+    expect(JSON.parse(await readFile(saved, "utf8"))).toMatchObject({ lossCurve: expect.any(Array) });
 
     // And the adapters list has it.
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Adapters" }).click();

@@ -158,6 +158,15 @@ export class ApiClient {
   getAdapter(id: string, signal?: AbortSignal): Promise<AdapterView> {
     return this.request("GET", `/v1/adapters/${enc(id)}`, undefined, signal);
   }
+
+  /**
+   * A presigned link to one of an adapter's files. Asked for as JSON
+   * (`redirect=false`): a browser's fetch cannot read where an authenticated
+   * request was redirected.
+   */
+  adapterFileLink(id: string, file: string, signal?: AbortSignal): Promise<{ url: string; expiresAt: string }> {
+    return this.request("GET", `/v1/adapters/${enc(id)}/files/${enc(file)}?redirect=false`, undefined, signal);
+  }
 }
 
 /** `?a=1&b=2` from the defined, non-empty values; "" when there are none. */

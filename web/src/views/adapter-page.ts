@@ -59,6 +59,28 @@ export function adapterPageView(ctx: AppContext, signal: AbortSignal, id: string
       ["metrics.json", a.files.metrics, "training and held-out metrics"],
     ];
     const adapterDir = a.files.weights.replace(/[^/]*$/, "");
+    const downloadStatus = h("div", { role: "status", "aria-live": "polite" });
+
+    /** Asks the API for a fresh 5-minute link, then lets the browser save the file (the store answers as an attachment). */
+    const downloadButton = (name: string) => {
+      const button = h("button", { type: "button", class: "button small", "data-testid": `download-${name}` }, "Download");
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        replace(downloadStatus);
+        try {
+          const link = await ctx.api.adapterFileLink(a.id, name, signal);
+          const anchor = h("a", { href: link.url, download: name, hidden: true });
+          document.body.append(anchor);
+          anchor.click();
+          anchor.remove();
+        } catch (err) {
+          if (!isAbort(err, signal)) replace(downloadStatus, errorBox(err));
+        } finally {
+          button.disabled = false;
+        }
+      });
+      return button;
+    };
 
     replace(root,
       h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: routeHref({ name: "adapters", mine: false }) }, "Adapters"), " / ", a.id),
@@ -90,12 +112,13 @@ export function adapterPageView(ctx: AppContext, signal: AbortSignal, id: string
       section("Use it", "use-title",
         h("p", {}, "The adapter is in PEFT layout (", h("code", {}, "adapter_config.json"), " + ", h("code", {}, "adapter_model.safetensors"),
           "), in the platform's blob store under the job's output, ", h("code", {}, adapterDir),
-          ": the data directory's blob folder on a local deployment, the S3 bucket on AWS. The API serves no download of the files; copy that folder and load it with PEFT (or vLLM, LoRAX) on top of the base model."),
+          ". Download the two files into one folder (each link is made when you click and works for 5 minutes) and load it with PEFT (or vLLM, LoRAX) on top of the base model."),
         h("div", { class: "table-wrap" },
           h("table", { class: "table" },
             h("caption", { class: "visually-hidden" }, "Adapter files"),
-            h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "File"), h("th", { scope: "col" }, "Blob key"), h("th", { scope: "col" }, "What"))),
-            h("tbody", {}, files.map(([name, key, what]) => h("tr", {}, h("td", {}, h("code", {}, name)), h("td", { class: "wrap" }, h("code", {}, key)), h("td", {}, what)))))),
+            h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "File"), h("th", { scope: "col" }, "Blob key"), h("th", { scope: "col" }, "What"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Download")))),
+            h("tbody", {}, files.map(([name, key, what]) => h("tr", {}, h("td", {}, h("code", {}, name)), h("td", { class: "wrap" }, h("code", {}, key)), h("td", {}, what), h("td", {}, downloadButton(name))))))),
+        downloadStatus,
         h("pre", { class: "code-block" }, h("code", {},
           "from transformers import AutoModelForCausalLM\n" +
           "from peft import PeftModel\n\n" +
