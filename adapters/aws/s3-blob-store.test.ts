@@ -74,4 +74,21 @@ describe("S3BlobStore", () => {
     });
     s3.destroy();
   });
+
+  it("signs the attachment filename into a presigned GET", async () => {
+    const s3 = new S3Client({ region: "eu-west-1", credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" } });
+    const store = new S3BlobStore(s3, "blobs-bucket");
+    const before = Date.now();
+    const presigned = await store.presignDownload("jobs/j/output/adapter/adapter_model.safetensors", { expiresInSeconds: 300, filename: "adapter_model.safetensors" });
+    const url = new URL(presigned.url);
+    expect(url.hostname).toBe("blobs-bucket.s3.eu-west-1.amazonaws.com");
+    expect(url.pathname).toBe("/jobs/j/output/adapter/adapter_model.safetensors");
+    expect(url.searchParams.get("X-Amz-Expires")).toBe("300");
+    // A query parameter of the signed URL, so changing it breaks the signature.
+    expect(url.searchParams.get("response-content-disposition")).toBe('attachment; filename="adapter_model.safetensors"');
+    expect(url.searchParams.get("X-Amz-Signature")).toMatch(/^[0-9a-f]{64}$/);
+    expect(Date.parse(presigned.expiresAt) - before).toBeGreaterThanOrEqual(299_000);
+    await expect(store.presignDownload("k", { expiresInSeconds: 8 * 24 * 3600 })).rejects.toThrow(/expiresInSeconds/);
+    s3.destroy();
+  });
 });
