@@ -71,6 +71,7 @@ export class ModelFactoryStack extends Stack {
     });
 
     this.training.grantJobControl(this.api.handler, this.datanets.bucket);
+    this.training.grantAdapterDownloads(this.api.handler, this.datanets.bucket);
 
     this.chainSync = props.chain
       ? new ChainSync(this, "ChainSync", {

@@ -152,6 +152,10 @@ describe("Training: job queues and functions", () => {
     expect(actionsOf(stack.api.handler.role as never)).not.toContain("batch:SubmitJob");
   });
 
+  it("the API may read the trainers' output (for presigned adapter downloads), not the specs beside it", () => {
+    expect(prefixesFor(stack.api.handler.role as never, "s3:GetObject*").sort()).toEqual(["datanets/*", "jobs/*/output/*"]);
+  });
+
   it("job-events reads the trainer's output for finalize but writes no objects", () => {
     expect(prefixesFor(training.jobEventsFunction.role as never, "s3:GetObject*")).toEqual(["jobs/*"]);
     expect(actionsOf(training.jobEventsFunction.role as never)).not.toContain("s3:PutObject");

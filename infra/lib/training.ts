@@ -46,6 +46,8 @@ import { secureQueue } from "./secure-queue.ts";
 export const BASE_MODELS_PREFIX = "base-models/";
 export const DATANET_VERSIONS_PREFIX = "datanets/*/versions/";
 export const JOBS_PREFIX = "jobs/";
+/** Everything the trainers write (adapter files, attribution, metrics, checkpoints): what the API may presign downloads of; not the job specs. */
+const ADAPTER_OUTPUT_KEYS = `${JOBS_PREFIX}*/output/*`;
 
 /** Function timeouts; each queue's visibility timeout is six times its consumer's (Lambda's guidance). */
 export const START_JOB_TIMEOUT = Duration.seconds(60);
@@ -313,6 +315,15 @@ export class Training extends Construct {
     bucket.grantPut(grantee, `${JOBS_PREFIX}*`);
     this.#grantTagAndTerminate(grantee, false);
     acknowledgeBucketGrant(grantee, bucket, ["s3:Abort*"], [JOBS_PREFIX]);
+  }
+
+  /**
+   * Lets a function presign downloads of adapters (the API): a presigned GET
+   * carries the signer's rights, so it may read the trainers' output only.
+   */
+  grantAdapterDownloads(grantee: IGrantable & IConstruct, bucket: Bucket): void {
+    bucket.grantRead(grantee, ADAPTER_OUTPUT_KEYS);
+    acknowledgeBucketGrant(grantee, bucket, ["s3:GetObject*", "s3:GetBucket*", "s3:List*"], [ADAPTER_OUTPUT_KEYS.slice(0, -1)]);
   }
 
   /** TerminateJob (and TagResource, for SubmitJob's tags) on this account's Batch jobs: their ids are only known at run time. */
