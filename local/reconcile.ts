@@ -3,7 +3,7 @@ import { s3ObjectCreatedEvent } from "../adapters/local/s3-event.ts";
 import { DATANETS_GSI_PK, UPLOAD_SK_PREFIX, datanetPk, uploadBlobKey } from "../core/datanets/keys.ts";
 import type { CoreDeps } from "../core/deps.ts";
 import { QueueNames } from "../core/ports/queue.ts";
-import type { QueryInput, TableStore } from "../core/ports/tables.ts";
+import { queryAll } from "../core/query-all.ts";
 
 /**
  * Start-up repairs for the local runtime after a crash, where AWS would not
@@ -21,8 +21,8 @@ export async function reconcileAfterRestart(deps: CoreDeps, queues: SqliteQueue,
   for (const queue of Object.values(QueueNames)) released += queues.releaseInFlight(queue);
 
   let requeued = 0;
-  for await (const datanet of all(deps.tables.main, { pk: DATANETS_GSI_PK, index: "gsi1" })) {
-    for await (const upload of all(deps.tables.main, { pk: datanetPk(datanet.id as string), skPrefix: UPLOAD_SK_PREFIX })) {
+  for await (const datanet of queryAll(deps.tables.main, { pk: DATANETS_GSI_PK, index: "gsi1" })) {
+    for await (const upload of queryAll(deps.tables.main, { pk: datanetPk(datanet.id as string), skPrefix: UPLOAD_SK_PREFIX })) {
       if (upload.status !== "pending") continue;
       const key = uploadBlobKey(upload.datanetId as string, upload.uploadId as string);
       const object = await blobs.head(key);
@@ -35,12 +35,3 @@ export async function reconcileAfterRestart(deps: CoreDeps, queues: SqliteQueue,
   return { released, requeued, cleaned };
 }
 
-/** Every item a query matches, page by page. */
-export async function* all(table: TableStore, query: QueryInput) {
-  let cursor: string | undefined;
-  do {
-    const page = await table.query({ ...query, ...(cursor ? { cursor } : {}) });
-    yield* page.items;
-    cursor = page.cursor;
-  } while (cursor);
-}

@@ -5,7 +5,7 @@ import { syncVersionByIdToChain } from "../core/chain/datanet-versions.ts";
 import { adapterChainKey, versionChainKey } from "../core/chain/model.ts";
 import type { ChainSyncDeps } from "../core/chain/sync-record.ts";
 import { DATANETS_GSI_PK, datanetPk } from "../core/datanets/keys.ts";
-import { all } from "./reconcile.ts";
+import { queryAll } from "../core/query-all.ts";
 
 /**
  * The local chain lives in memory, so each start begins from an empty chain.
@@ -19,16 +19,16 @@ import { all } from "./reconcile.ts";
 export async function replayOntoFreshChain(deps: ChainSyncDeps): Promise<number> {
   const main = deps.tables.main;
   let replayed = 0;
-  for await (const datanet of all(main, { pk: DATANETS_GSI_PK, index: "gsi1" })) {
+  for await (const datanet of queryAll(main, { pk: DATANETS_GSI_PK, index: "gsi1" })) {
     const id = datanet.id as string;
-    for await (const version of all(main, { pk: datanetPk(id), skPrefix: "VERSION#" })) {
+    for await (const version of queryAll(main, { pk: datanetPk(id), skPrefix: "VERSION#" })) {
       const n = version.version as number;
       await main.delete(versionChainKey(id, n));
       await syncVersionByIdToChain(deps, id, n);
       replayed++;
     }
   }
-  for await (const item of all(main, { pk: ADAPTERS_GSI_PK, index: "gsi1" })) {
+  for await (const item of queryAll(main, { pk: ADAPTERS_GSI_PK, index: "gsi1" })) {
     const adapter = adapterFromItem(item);
     await main.delete(adapterChainKey(adapter.id));
     await syncAdapterToChain(deps, adapterToRegister(adapter, deps.config.apiOrigin));

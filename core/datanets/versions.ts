@@ -8,6 +8,7 @@ import { newId } from "../ids.ts";
 import { splitRecords } from "../ingest/split-records.ts";
 import type { BlobStore } from "../ports/blob-store.ts";
 import type { Item } from "../ports/tables.ts";
+import { queryAll } from "../query-all.ts";
 import { loadOwnedDatanet, loadVisibleDatanet } from "./access.ts";
 import { versionFromItem } from "./items.ts";
 import {
@@ -232,11 +233,3 @@ function versionConflict(detail: string): ConflictError {
   return new ConflictError(`The Datanet's contributions changed while the version was being published; try again (${detail})`, "version-conflict");
 }
 
-async function* queryAll(table: CoreDeps["tables"]["main"], input: Parameters<CoreDeps["tables"]["main"]["query"]>[0]): AsyncGenerator<Item> {
-  let cursor: string | undefined;
-  do {
-    const page = await table.query({ ...input, ...(cursor ? { cursor } : {}) });
-    yield* page.items;
-    cursor = page.cursor;
-  } while (cursor);
-}

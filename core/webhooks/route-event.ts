@@ -3,6 +3,7 @@ import type { CoreDeps } from "../deps.ts";
 import { ConditionFailedError } from "../errors.ts";
 import type { DomainEvent } from "../events.ts";
 import { QueueNames } from "../ports/queue.ts";
+import { queryAll } from "../query-all.ts";
 import { deliveryFromItem, deliveryItem, deliveryKey, webhookFromItem, type DeliveryRecord } from "./items.ts";
 import type { WebhookMessage } from "./model.ts";
 
@@ -26,29 +27,20 @@ export function deliveryIdFor(eventId: string, webhookId: string): string {
 export async function routeEvent(deps: Pick<CoreDeps, "tables" | "queue" | "clock">, event: DomainEvent): Promise<string[]> {
   const queued: string[] = [];
   for (const address of new Set(event.audience)) {
-    let cursor: string | undefined;
-    do {
-      const page = await deps.tables.main.query({
-        pk: `ACCOUNT#${address}`,
-        index: "gsi1",
-        skPrefix: "WEBHOOK#",
-        ...(cursor ? { cursor } : {}),
-      });
-      for (const webhook of page.items.map(webhookFromItem)) {
-        if (!webhook.enabled) continue;
-        if (!webhook.events.includes("*") && !webhook.events.includes(event.type)) continue;
-        const deliveryId = deliveryIdFor(event.id, webhook.id);
-        const delivery = await recordPending(deps, deliveryId, webhook.id, event);
-        // Sent again only when the first routing died before recording it as sent.
-        if (delivery.status === "pending" && delivery.attemptCount === 0 && delivery.followUpQueuedFor !== 0) {
-          const message: WebhookMessage = { deliveryId, webhookId: webhook.id, event, attempt: 1 };
-          await deps.queue.send(QueueNames.webhooks, message);
-          await markQueued(deps, delivery);
-        }
-        queued.push(deliveryId);
+    for await (const item of queryAll(deps.tables.main, { pk: `ACCOUNT#${address}`, index: "gsi1", skPrefix: "WEBHOOK#" })) {
+      const webhook = webhookFromItem(item);
+      if (!webhook.enabled) continue;
+      if (!webhook.events.includes("*") && !webhook.events.includes(event.type)) continue;
+      const deliveryId = deliveryIdFor(event.id, webhook.id);
+      const delivery = await recordPending(deps, deliveryId, webhook.id, event);
+      // Sent again only when the first routing died before recording it as sent.
+      if (delivery.status === "pending" && delivery.attemptCount === 0 && delivery.followUpQueuedFor !== 0) {
+        const message: WebhookMessage = { deliveryId, webhookId: webhook.id, event, attempt: 1 };
+        await deps.queue.send(QueueNames.webhooks, message);
+        await markQueued(deps, delivery);
       }
-      cursor = page.cursor;
-    } while (cursor);
+      queued.push(deliveryId);
+    }
   }
   return queued;
 }
