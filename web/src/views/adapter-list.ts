@@ -3,7 +3,7 @@ import type { AppContext } from "../app-context.ts";
 import { h, replace } from "../dom.ts";
 import { formatDate, formatMetric, shortHex } from "../format.ts";
 import { routeHref } from "../router.ts";
-import { errorBox, isAbort, loading } from "./common.ts";
+import { pagedList } from "./paged-list.ts";
 import { chainBadge } from "./chain-status.ts";
 
 /** Every adapter (adapters are public listings), or only the account's own, newest first. */
@@ -12,40 +12,20 @@ export function adapterListView(ctx: AppContext, signal: AbortSignal, initial: {
   const list = h("ul", { class: "adapter-list", "aria-label": "Adapters", "data-testid": "adapters" });
   const status = h("div", { "aria-live": "polite" });
   const more = h("button", { type: "button", class: "button", hidden: true }, "Load more");
-  let cursor: string | undefined;
-  let generation = 0;
-  let controller: AbortController | undefined;
-
-  async function load(reset: boolean) {
-    const current = ++generation;
-    controller?.abort();
-    controller = new AbortController();
-    const sig = AbortSignal.any([signal, controller.signal]);
-    if (reset) {
-      cursor = undefined;
-      replace(list);
-      replace(status, loading());
-    }
-    more.disabled = true;
-    try {
-      const owner = mine.checked ? ctx.session()?.address : undefined;
-      const page = await ctx.api.listAdapters({ owner, cursor }, sig);
-      if (current !== generation) return;
-      replace(status);
-      for (const a of page.items) list.append(card(a));
-      if (reset && page.items.length === 0) {
-        replace(status, h("div", { class: "empty" },
-          h("p", {}, mine.checked ? "You have no adapters yet." : "No adapters yet."),
-          h("a", { class: "button primary", href: routeHref({ name: "new-job", datanet: "", version: undefined }) }, "Start a fine-tune")));
-      }
-      cursor = page.nextCursor;
-      more.hidden = !cursor;
-    } catch (err) {
-      if (!isAbort(err, sig)) replace(status, errorBox(err));
-    } finally {
-      more.disabled = false;
-    }
-  }
+  const load = pagedList<AdapterView>({
+    signal,
+    status,
+    more,
+    fetchPage: (cursor, sig) => ctx.api.listAdapters({ owner: mine.checked ? ctx.session()?.address : undefined, cursor }, sig),
+    onReset: () => replace(list),
+    render: (items) => list.append(...items.map(card)),
+    empty: (items, reset) =>
+      reset && items.length === 0
+        ? h("div", { class: "empty" },
+            h("p", {}, mine.checked ? "You have no adapters yet." : "No adapters yet."),
+            h("a", { class: "button primary", href: routeHref({ name: "new-job", datanet: "", version: undefined }) }, "Start a fine-tune"))
+        : undefined,
+  });
 
   function card(a: AdapterView): HTMLElement {
     const me = ctx.session()?.address.toLowerCase() === a.owner.toLowerCase();
@@ -64,7 +44,6 @@ export function adapterListView(ctx: AppContext, signal: AbortSignal, initial: {
     history.replaceState(null, "", routeHref({ name: "adapters", mine: mine.checked }));
     void load(true);
   });
-  more.addEventListener("click", () => void load(false));
   void load(true);
 
   return h("section", { "aria-labelledby": "adapters-title" },

@@ -2,7 +2,8 @@ import type { Contribution, ContributionStatus } from "../../../core/datanets/mo
 import type { AppContext } from "../app-context.ts";
 import { h, replace } from "../dom.ts";
 import { formatCount, shortHex } from "../format.ts";
-import { badge, errorBox, hexValue, isAbort, loading } from "./common.ts";
+import { badge, hexValue } from "./common.ts";
+import { pagedList } from "./paged-list.ts";
 
 export interface ContributionsTable {
   element: HTMLElement;
@@ -41,39 +42,21 @@ export function contributionsTable(
     body);
   const status = h("div", { "aria-live": "polite" });
   const more = h("button", { type: "button", class: "button", hidden: true }, "Load more");
-  let cursor: string | undefined;
-  let generation = 0;
   let canVerify = false;
-  let controller: AbortController | undefined;
-
-  async function load(reset: boolean) {
-    const mine = ++generation;
-    controller?.abort();
-    controller = new AbortController();
-    const sig = AbortSignal.any([signal, controller.signal]);
-    if (reset) {
-      cursor = undefined;
-      replace(status, loading());
-    }
-    more.disabled = true;
-    try {
-      const page = await ctx.api.listContributions(datanetId, { status: (filter.value || undefined) as ContributionStatus | undefined, cursor }, sig);
-      if (mine !== generation) return;
+  const load = pagedList<Contribution>({
+    signal,
+    status,
+    more,
+    fetchPage: (cursor, sig) => ctx.api.listContributions(datanetId, { status: (filter.value || undefined) as ContributionStatus | undefined, cursor }, sig),
+    render: (items, reset) => {
       if (reset) replace(body);
-      replace(status);
-      for (const c of page.items) body.append(row(c));
-      if (reset && page.items.length === 0) {
-        replace(status, h("p", { class: "muted empty" }, filter.value ? `No ${filter.value} contributions.` : "No contributions yet: drop a file above."));
-      }
-      cursor = page.nextCursor;
-      more.hidden = !cursor;
-    } catch (err) {
-      if (isAbort(err, sig)) return;
-      replace(status, errorBox(err));
-    } finally {
-      more.disabled = false;
-    }
-  }
+      body.append(...items.map(row));
+    },
+    empty: (items, reset) =>
+      reset && items.length === 0
+        ? h("p", { class: "muted empty" }, filter.value ? `No ${filter.value} contributions.` : "No contributions yet: drop a file above.")
+        : undefined,
+  });
 
   function row(c: Contribution): HTMLElement {
     const verify = h("button", { type: "button", class: "button small verify", hidden: !canVerify || c.status !== "accepted" }, "Verify proof");
@@ -90,7 +73,6 @@ export function contributionsTable(
   }
 
   filter.addEventListener("change", () => void load(true));
-  more.addEventListener("click", () => void load(false));
   void load(true);
 
   const element = h("div", { class: "contributions" },

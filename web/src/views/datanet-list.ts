@@ -3,7 +3,8 @@ import type { AppContext } from "../app-context.ts";
 import { h, replace } from "../dom.ts";
 import { formatDate, shortHex } from "../format.ts";
 import { routeHref } from "../router.ts";
-import { badge, errorBox, isAbort, loading } from "./common.ts";
+import { badge } from "./common.ts";
+import { pagedList } from "./paged-list.ts";
 
 /** Search and browse Datanets: a query box, a tag filter, and pages of cards. */
 export function datanetListView(ctx: AppContext, signal: AbortSignal, initial: { q: string; tag: string }): HTMLElement {
@@ -15,36 +16,15 @@ export function datanetListView(ctx: AppContext, signal: AbortSignal, initial: {
   const status = h("div", { "aria-live": "polite" });
   const more = h("button", { type: "button", class: "button", hidden: true }, "Load more");
 
-  let cursor: string | undefined;
-  let generation = 0;
-  let controller: AbortController | undefined;
-
-  async function load(reset: boolean) {
-    const mine = ++generation;
-    controller?.abort();
-    controller = new AbortController();
-    const sig = AbortSignal.any([signal, controller.signal]);
-    if (reset) {
-      cursor = undefined;
-      replace(list);
-      replace(status, loading());
-    }
-    more.disabled = true;
-    try {
-      const page = await ctx.api.listDatanets({ q: q.value.trim(), tag: tag.value.trim().toLowerCase(), cursor }, sig);
-      if (mine !== generation) return;
-      replace(status);
-      for (const dn of page.items) list.append(card(dn));
-      if (reset && page.items.length === 0) replace(status, emptyState());
-      cursor = page.nextCursor;
-      more.hidden = !cursor;
-      more.disabled = false;
-    } catch (err) {
-      if (isAbort(err, sig)) return;
-      replace(status, errorBox(err));
-      more.disabled = false;
-    }
-  }
+  const load = pagedList<Datanet>({
+    signal,
+    status,
+    more,
+    fetchPage: (cursor, sig) => ctx.api.listDatanets({ q: q.value.trim(), tag: tag.value.trim().toLowerCase(), cursor }, sig),
+    onReset: () => replace(list),
+    render: (items) => list.append(...items.map(card)),
+    empty: (items, reset) => (reset && items.length === 0 ? emptyState() : undefined),
+  });
 
   function card(dn: Datanet): HTMLElement {
     for (const t of dn.tags) {
@@ -91,7 +71,6 @@ export function datanetListView(ctx: AppContext, signal: AbortSignal, initial: {
   }
   q.addEventListener("input", onFilter);
   tag.addEventListener("input", onFilter);
-  more.addEventListener("click", () => void load(false));
   signal.addEventListener("abort", () => clearTimeout(debounce));
 
   void load(true);

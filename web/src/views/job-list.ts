@@ -4,7 +4,8 @@ import { h, replace } from "../dom.ts";
 import { formatDate, shortHex } from "../format.ts";
 import { isTerminalStatus } from "../jobs/job-state.ts";
 import { routeHref } from "../router.ts";
-import { errorBox, isAbort, loading } from "./common.ts";
+import { isAbort } from "./common.ts";
+import { pagedList } from "./paged-list.ts";
 import { jobProgressBar, statusBadge } from "./job-widgets.ts";
 
 const STATUSES: readonly JobStatus[] = ["QUEUED", "STARTING", "RUNNING", "EVALUATING", "SUCCEEDED", "FAILED", "CANCELLED"];
@@ -31,43 +32,25 @@ export function jobListView(ctx: AppContext, signal: AbortSignal): HTMLElement {
   const status = h("div", { "aria-live": "polite" });
   const more = h("button", { type: "button", class: "button", hidden: true }, "Load more");
   const rows = new Map<string, HTMLTableRowElement>();
-  let cursor: string | undefined;
-  let generation = 0;
-  let controller: AbortController | undefined;
-
-  async function load(reset: boolean) {
-    const mine = ++generation;
-    controller?.abort();
-    controller = new AbortController();
-    const sig = AbortSignal.any([signal, controller.signal]);
-    if (reset) {
-      cursor = undefined;
-      replace(status, loading());
-    }
-    more.disabled = true;
-    try {
-      const page = await ctx.api.listJobs({ status: (filter.value || undefined) as JobStatus | undefined, cursor }, sig);
-      if (mine !== generation) return;
+  const load = pagedList<Job>({
+    signal,
+    status,
+    more,
+    fetchPage: (cursor, sig) => ctx.api.listJobs({ status: (filter.value || undefined) as JobStatus | undefined, cursor }, sig),
+    render: (items, reset) => {
       if (reset) {
         replace(body);
         rows.clear();
       }
-      replace(status);
-      for (const job of page.items) {
+      for (const job of items) {
         const tr = row(job);
         rows.set(job.id, tr);
         body.append(tr);
       }
       table.hidden = rows.size === 0;
-      if (rows.size === 0) replace(status, emptyState());
-      cursor = page.nextCursor;
-      more.hidden = !cursor;
-    } catch (err) {
-      if (!isAbort(err, sig)) replace(status, errorBox(err));
-    } finally {
-      more.disabled = false;
-    }
-  }
+    },
+    empty: () => (rows.size === 0 ? emptyState() : undefined),
+  });
 
   function row(job: Job): HTMLTableRowElement {
     const p = job.progress;
@@ -110,7 +93,6 @@ export function jobListView(ctx: AppContext, signal: AbortSignal): HTMLElement {
   }
 
   filter.addEventListener("change", () => void load(true));
-  more.addEventListener("click", () => void load(false));
   void load(true);
   void refreshInFlight();
 
