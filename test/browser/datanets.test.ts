@@ -1,10 +1,7 @@
-import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startPlatform } from "../../local/platform.ts";
+import type { Platform } from "../../local/platform.ts";
+import { openBrowserHarness, hasChromium, type BrowserHarness } from "./harness.ts";
 
 /**
  * The Datanets UI end to end in Debian's Chromium against the real local
@@ -12,10 +9,6 @@ import { startPlatform } from "../../local/platform.ts";
  * with good and bad records, publish a version, verify a proof in the browser.
  * Set SCREENSHOT_DIR to keep screenshots of each step.
  */
-
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) console.warn(`Skipping browser tests: ${CHROMIUM} not found (apt-get install -y chromium).`);
 
 // Lines 1, 3 and 5 are good; line 2 is not JSON, line 4 lacks the "text" field.
 const JSONL = [
@@ -27,33 +20,20 @@ const JSONL = [
 ].join("\n") + "\n";
 
 describe.skipIf(!hasChromium)("Datanets web UI (Chromium)", () => {
-  let platform: Awaited<ReturnType<typeof startPlatform>>;
-  let browser: Browser;
+  let ui: BrowserHarness;
+  let platform: Platform;
   let page: Page;
-  let dataDir: string;
-  const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), "mf-browser-"));
-    platform = await startPlatform({ dataDir, port: 0 });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.setDefaultTimeout(20_000);
-    page.on("pageerror", (err) => pageErrors.push(err.message));
+    ui = await openBrowserHarness("mf-browser-");
+    ({ platform, page } = ui);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await platform?.stop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await ui?.close();
   });
 
-  async function shot(name: string) {
-    if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: join(process.env.SCREENSHOT_DIR, `${name}.png`), fullPage: true });
-  }
+  const shot = (name: string) => ui.shot(name);
 
   it("takes a JSONL file from drop to a verified inclusion proof", { timeout: 120_000 }, async () => {
     // Sign in with the local dev wallet.
@@ -133,6 +113,6 @@ describe.skipIf(!hasChromium)("Datanets web UI (Chromium)", () => {
     await page.getByText("No Datanets match these filters.").waitFor();
     await shot("5-list");
 
-    expect(pageErrors).toEqual([]);
+    expect(ui.pageErrors).toEqual([]);
   });
 });

@@ -1,13 +1,11 @@
-import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { Wallet } from "ethers";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DevClient } from "../../local/dev-client.ts";
 import { CAPITALS } from "../../local/demo/capitals.ts";
-import { startPlatform } from "../../local/platform.ts";
+import type { Platform } from "../../local/platform.ts";
+import { openBrowserHarness, hasChromium, type BrowserHarness } from "./harness.ts";
 
 /**
  * The Model Factory UI end to end in Debian's Chromium against the real local
@@ -19,10 +17,6 @@ import { startPlatform } from "../../local/platform.ts";
  * Set SCREENSHOT_DIR to keep screenshots of each step.
  */
 
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) console.warn(`Skipping browser tests: ${CHROMIUM} not found (apt-get install -y chromium).`);
-
 const line = ([country, capital]: readonly [string, string]) =>
   JSON.stringify({ instruction: `What is the capital of ${country}?`, output: `The capital of ${country} is ${capital}.` });
 // 20 records from the person in the browser, 8 from a second contributor.
@@ -30,35 +24,22 @@ const MINE = CAPITALS.slice(0, 20).map(line).join("\n") + "\n";
 const THEIRS = CAPITALS.slice(20, 28).map(line).join("\n") + "\n";
 
 describe.skipIf(!hasChromium)("Model Factory web UI (Chromium)", () => {
-  let platform: Awaited<ReturnType<typeof startPlatform>>;
-  let browser: Browser;
+  let ui: BrowserHarness;
+  let platform: Platform;
   let page: Page;
-  let dataDir: string;
-  const pageErrors: string[] = [];
   const requests: string[] = [];
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), "mf-browser-ft-"));
-    platform = await startPlatform({ dataDir, port: 0, logLevel: "SILENT", jobSweepIntervalMs: 2_000 });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.setDefaultTimeout(20_000);
-    page.on("pageerror", (err) => pageErrors.push(err.message));
+    ui = await openBrowserHarness("mf-browser-ft-", { logLevel: "SILENT", jobSweepIntervalMs: 2_000 });
+    ({ platform, page } = ui);
     page.on("request", (req) => requests.push(`${req.method()} ${new URL(req.url()).pathname}`));
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await platform?.stop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await ui?.close();
   });
 
-  async function shot(name: string) {
-    if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: join(process.env.SCREENSHOT_DIR, `${name}.png`), fullPage: true });
-  }
+  const shot = (name: string) => ui.shot(name);
 
   it("fine-tunes an adapter from a Datanet's page and shows its curve, metrics and attribution", { timeout: 120_000 }, async () => {
     // Sign in with the dev wallet and create an instruction Datanet.
@@ -204,6 +185,6 @@ describe.skipIf(!hasChromium)("Model Factory web UI (Chromium)", () => {
     await page.locator('.job-page[data-status="CANCELLED"]').waitFor();
     expect(await page.getByTestId("cancel-job").isHidden()).toBe(true);
 
-    expect(pageErrors).toEqual([]);
+    expect(ui.pageErrors).toEqual([]);
   });
 });

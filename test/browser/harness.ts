@@ -1,0 +1,48 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium, type Page } from "playwright-core";
+import { startPlatform, type Platform, type PlatformOptions } from "../../local/platform.ts";
+
+/** Debian's Chromium (`apt-get install -y chromium`); npm cannot download a browser here. */
+export const CHROMIUM = "/usr/bin/chromium";
+export const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium) console.warn(`Skipping browser tests: ${CHROMIUM} not found (apt-get install -y chromium).`);
+
+export interface BrowserHarness {
+  platform: Platform;
+  page: Page;
+  /** Uncaught errors thrown in the page. */
+  pageErrors: string[];
+  /** A full-page screenshot when SCREENSHOT_DIR is set. */
+  shot(name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The real local platform on a fresh data directory, and one page in headless Chromium. */
+export async function openBrowserHarness(tmpPrefix: string, options: Omit<PlatformOptions, "dataDir" | "port"> = {}): Promise<BrowserHarness> {
+  const dataDir = await mkdtemp(join(tmpdir(), tmpPrefix));
+  const platform = await startPlatform({ dataDir, port: 0, ...options });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.setDefaultTimeout(20_000);
+  const pageErrors: string[] = [];
+  page.on("pageerror", (err) => pageErrors.push(err.message));
+  return {
+    platform,
+    page,
+    pageErrors,
+    async shot(name) {
+      if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: join(process.env.SCREENSHOT_DIR, `${name}.png`), fullPage: true });
+    },
+    async close() {
+      await browser.close();
+      await platform.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
