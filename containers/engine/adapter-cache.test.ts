@@ -1,6 +1,6 @@
 // Adapter cache: tiers, LRU under a byte budget, pinning, one load for concurrent misses, metrics.
 import { describe, expect, it } from "vitest";
-import { mkdtempSync, existsSync } from "node:fs";
+import { mkdtempSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -77,5 +77,57 @@ describe("AdapterCache", () => {
     const big = setup(1, []);
     saveAdapter(join(big.disk, "big"), createLora(cfg, { r: 8, alpha: 2, dropout: 0, targets: ["q_proj", "v_proj"] }));
     await expect(big.cache.acquire("big")).rejects.toMatchObject({ code: "adapter_too_large" });
+  });
+
+  it("answers adapter_corrupt for files that do not parse, and keeps no local copy of a corrupt blob", async () => {
+    const { cache, disk } = setup(2, ["good"], []);
+    saveAdapter(join(disk, "bad"), lora("bad"));
+    writeFileSync(join(disk, "bad", "adapter_model.safetensors"), "not safetensors");
+    await expect(cache.acquire("bad")).rejects.toMatchObject({ code: "adapter_corrupt" });
+    (await cache.acquire("good")).release(); // others keep loading
+
+    const store = { get: async () => Readable.from([Buffer.from("garbage")]) };
+    const remote = new AdapterCache({ model: cfg, budgetBytes: SIZE, diskDir: mkdtempSync(join(tmpdir(), "engine-cache-")), blobs: store });
+    await expect(remote.acquire("r")).rejects.toMatchObject({ code: "adapter_corrupt" });
+    expect(existsSync(join(remote.opts.diskDir, "r", "adapter_config.json"))).toBe(false);
+  });
+
+  it("answers adapter_unavailable when the blob store fails, serves resident adapters meanwhile, and retries later", async () => {
+    const { cache } = setup(2, ["warm"], []);
+    let down = true;
+    const { config, weights } = serializeAdapter(lora("cold"));
+    cache.opts.blobs = {
+      get: async (k: string) => {
+        if (down) throw new Error("connect ECONNREFUSED");
+        return Readable.from([Buffer.from(k.endsWith(".json") ? config : weights)]);
+      },
+    };
+    (await cache.acquire("warm")).release();
+    await expect(cache.acquire("cold")).rejects.toMatchObject({ code: "adapter_unavailable" });
+    (await cache.acquire("warm")).release();
+    down = false;
+    (await cache.acquire("cold")).release();
+    expect(cache.metrics.blobLoads).toBe(1);
+  });
+
+  it("finds blob keys through blobKeys (e.g. the adapter record's files)", async () => {
+    const { config, weights } = serializeAdapter(lora("job-out"));
+    const objects = new Map<string, Uint8Array>([["jobs/j1/output/adapter_config.json", new TextEncoder().encode(config)], ["jobs/j1/output/adapter_model.safetensors", weights]]);
+    const cache = new AdapterCache({
+      model: cfg,
+      budgetBytes: SIZE,
+      diskDir: mkdtempSync(join(tmpdir(), "engine-cache-")),
+      blobs: { get: async (k) => (objects.has(k) ? Readable.from([Buffer.from(objects.get(k)!)]) : undefined) },
+      blobKeys: async (id) => (id === "ad_1" ? { config: "jobs/j1/output/adapter_config.json", weights: "jobs/j1/output/adapter_model.safetensors" } : undefined),
+    });
+    const lease = await cache.acquire("ad_1");
+    expect(lease.adapter.config.r).toBe(2);
+    lease.release();
+    await expect(cache.acquire("ad_2")).rejects.toMatchObject({ code: "adapter_not_found" });
+  });
+
+  it("does no synchronous file I/O (it runs inside the serving loop)", () => {
+    const source = readFileSync(new URL("./adapter-cache.ts", import.meta.url), "utf8");
+    expect(source).not.toMatch(/\b\w+Sync\(/);
   });
 });

@@ -2,7 +2,9 @@
 // (PEFT directories) ← blob store. Concurrent requests for the same cold adapter share one
 // load. Adapters in use are pinned and never evicted; when the budget is full of pinned
 // adapters, acquire() waits for a release instead of exceeding the budget.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+// All file I/O is asynchronous: the cache runs inside the serving process, where a synchronous
+// read would stall every running stream for its duration.
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { BlobStore } from "../../core/ports/blob-store.ts";
@@ -16,12 +18,19 @@ export interface AdapterCacheOptions {
   diskDir: string; // local tier: <diskDir>/<id>/adapter_{config.json,model.safetensors}
   blobs?: Pick<BlobStore, "get"> | null; // remote tier
   blobPrefix?: string; // blob keys: <prefix><id>/adapter_config.json, ...
+  // blob keys of an adapter's files when they are not under blobPrefix (e.g. a job's output
+  // prefix named by the adapter record); undefined = the adapter is unknown
+  blobKeys?: ((id: string) => Promise<{ config: string; weights: string } | undefined>) | null;
 }
 
-/** Raised for an unknown adapter, a bad id, or one larger than the whole budget. */
+/**
+ * Raised for an unknown adapter, a bad id, one larger than the whole budget, files that do not
+ * parse as a PEFT LoRA for this model (`adapter_corrupt`), or a blob store that failed
+ * (`adapter_unavailable`: a later acquire tries again).
+ */
 export class AdapterCacheError extends Error {
   override name = "AdapterCacheError";
-  readonly code: "adapter_not_found" | "invalid_adapter_id" | "adapter_too_large";
+  readonly code: "adapter_not_found" | "invalid_adapter_id" | "adapter_too_large" | "adapter_corrupt" | "adapter_unavailable";
   constructor(code: AdapterCacheError["code"], message: string) {
     super(message);
     this.code = code;
@@ -50,8 +59,7 @@ export class AdapterCache {
 
   constructor(opts: AdapterCacheOptions) {
     if (!(opts.budgetBytes > 0)) throw new RangeError("budgetBytes must be > 0");
-    this.opts = { blobs: null, blobPrefix: "adapters/", ...opts };
-    mkdirSync(opts.diskDir, { recursive: true });
+    this.opts = { blobs: null, blobPrefix: "adapters/", blobKeys: null, ...opts };
   }
 
   get residentBytes(): number { return this.#resident; }
@@ -128,27 +136,68 @@ export class AdapterCache {
     const t0 = performance.now();
     const dir = join(this.opts.diskDir, id);
     const cfgPath = join(dir, "adapter_config.json"), wPath = join(dir, "adapter_model.safetensors");
-    if (!existsSync(cfgPath) || !existsSync(wPath)) {
-      const b = this.opts.blobs;
-      const key = `${this.opts.blobPrefix}${id}/`;
-      const [cfg, w] = b ? await Promise.all([b.get(key + "adapter_config.json"), b.get(key + "adapter_model.safetensors")]) : [undefined, undefined];
-      if (!cfg || !w) throw new AdapterCacheError("adapter_not_found", `adapter ${id} is neither on disk nor in the blob store`);
-      const [cfgBytes, wBytes] = await Promise.all([readAll(cfg), readAll(w)]);
-      parseAdapter(id, new TextDecoder().decode(cfgBytes), wBytes, this.opts.model); // validate before caching on disk
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(wPath + ".tmp", wBytes);
-      renameSync(wPath + ".tmp", wPath);
-      writeFileSync(cfgPath + ".tmp", cfgBytes);
-      renameSync(cfgPath + ".tmp", cfgPath);
+    let files = await readPair(cfgPath, wPath);
+    if (files) this.metrics.diskLoads++;
+    else {
+      files = await this.#fetch(id);
+      // validate before caching on disk, so a corrupt blob never becomes a local copy
+      parseOrThrow(id, files, this.opts.model);
+      await mkdir(dir, { recursive: true });
+      // weights first, config last: a directory with a config has complete weights (rename is atomic)
+      await writeFile(wPath + ".tmp", files.weights);
+      await rename(wPath + ".tmp", wPath);
+      await writeFile(cfgPath + ".tmp", files.config);
+      await rename(cfgPath + ".tmp", cfgPath);
       this.metrics.blobLoads++;
-    } else this.metrics.diskLoads++;
-    const adapter = parseAdapter(id, readFileSync(cfgPath, "utf8"), readFileSync(wPath), this.opts.model);
+    }
+    const adapter = parseOrThrow(id, files, this.opts.model);
     const ms = performance.now() - t0;
     this.#latencies.push(ms);
     if (this.#latencies.length > 100_000) this.#latencies.splice(0, 50_000);
     const bucket = this.metrics.loadLatencyBuckets.find((b) => ms <= b.le)!;
     bucket.count++;
     return adapter;
+  }
+
+  // the remote tier: both files from the blob store, or adapter_not_found / adapter_unavailable
+  async #fetch(id: string): Promise<{ config: Uint8Array; weights: Uint8Array }> {
+    const b = this.opts.blobs;
+    if (!b) throw new AdapterCacheError("adapter_not_found", `adapter ${id} is not on disk and there is no blob store`);
+    try {
+      const prefix = `${this.opts.blobPrefix}${id}/`;
+      const keys = this.opts.blobKeys ? await this.opts.blobKeys(id) : { config: prefix + "adapter_config.json", weights: prefix + "adapter_model.safetensors" };
+      if (!keys) throw new AdapterCacheError("adapter_not_found", `adapter ${id} is not registered`);
+      const [cfg, w] = await Promise.all([b.get(keys.config), b.get(keys.weights)]);
+      if (!cfg || !w) {
+        cfg?.destroy();
+        w?.destroy();
+        throw new AdapterCacheError("adapter_not_found", `adapter ${id} is neither on disk nor in the blob store`);
+      }
+      const [config, weights] = await Promise.all([readAll(cfg), readAll(w)]);
+      return { config, weights };
+    } catch (e) {
+      if (e instanceof AdapterCacheError) throw e;
+      throw new AdapterCacheError("adapter_unavailable", `adapter ${id} could not be fetched from the blob store: ${(e as Error).message}`);
+    }
+  }
+}
+
+// both files of a local copy, or undefined when either is missing
+async function readPair(cfgPath: string, wPath: string): Promise<{ config: Uint8Array; weights: Uint8Array } | undefined> {
+  try {
+    const [config, weights] = await Promise.all([readFile(cfgPath), readFile(wPath)]);
+    return { config, weights };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
+function parseOrThrow(id: string, files: { config: Uint8Array; weights: Uint8Array }, model: Config): LoraAdapter {
+  try {
+    return parseAdapter(id, new TextDecoder().decode(files.config), files.weights, model);
+  } catch (e) {
+    throw new AdapterCacheError("adapter_corrupt", `adapter ${id} is not a usable LoRA for this model: ${(e as Error).message}`);
   }
 }
 
