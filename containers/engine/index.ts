@@ -7,6 +7,7 @@ export { TARGETS, type Target, type LoraConfig, type LoraAdapter, createLora, me
 export { saveAdapter, loadAdapter, serializeAdapter, parseAdapter, peftConfig } from "./peft.ts";
 export { packRecords, type Sequence } from "./packing.ts";
 export { train, evaluate, DEFAULT_TRAIN, TrainError, type TrainConfig, type TrainEvent, type TrainResult } from "./train.ts";
+export { forwardTrain, backward, createGrads, paramList, type Grads } from "./train-graph.ts";
 export { generate } from "./generate.ts";
 export { BatchScheduler, DEFAULT_GENERATE, type GenerateOptions, type GenerateResult, type SchedulerOptions } from "./scheduler.ts";
 export { AdapterCache, AdapterCacheError, type AdapterCacheOptions, type AdapterLease } from "./adapter-cache.ts";
