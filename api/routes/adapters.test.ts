@@ -8,13 +8,15 @@ import { createApp } from "../app.ts";
 import { PROBLEM_BASE, PROBLEM_CONTENT_TYPE } from "../problem.ts";
 import { signedInClient } from "../test-support.ts";
 
-/** Alice fine-tunes on bob's public Datanet until her job has an adapter; bob only looks. */
-async function withAdapter() {
+/** Alice fine-tunes on a Datanet (bob's public one by default, or her own private one) until her job has an adapter; bob only looks. */
+async function withAdapter(options: { privateData?: boolean } = {}) {
   const deps = Object.assign(makeDeps(), { compute: new FakeCompute() });
   const app = createApp(deps);
   const alice = await signedInClient(app);
   const bob = await signedInClient(app);
-  const version = await publishedDatanet(deps, { address: bob.address }, SAMPLE_TEXTS);
+  const version = options.privateData
+    ? await publishedDatanet(deps, { address: alice.address }, SAMPLE_TEXTS, { visibility: "private" })
+    : await publishedDatanet(deps, { address: bob.address }, SAMPLE_TEXTS);
   const job = (await (await alice.request("/v1/jobs", { json: { datanets: [{ id: version.datanetId, version: 1 }] } })).json()) as Job;
   await startJobAttempt(deps, job.id);
   await writeTrainerOutput(deps, job);
@@ -28,6 +30,33 @@ async function problem(res: Response, status: number, code: string) {
   expect(res.headers.get("content-type")).toBe(PROBLEM_CONTENT_TYPE);
   expect(((await res.json()) as { type: string }).type).toBe(`${PROBLEM_BASE}${code}`);
 }
+
+describe("a private adapter (trained on a private Datanet version)", () => {
+  it("is listed, read and downloaded by its owner only; to everyone else it answers 404 like an unknown one", async () => {
+    const { alice, bob, job, adapterId } = await withAdapter({ privateData: true });
+    const own = (await (await alice.request(`/v1/adapters/${adapterId}`)).json()) as { visibility: string; promptTemplate: string };
+    expect(own).toMatchObject({ visibility: "private", promptTemplate: "text" });
+    expect(((await (await alice.request("/v1/adapters")).json()) as { items: { id: string }[] }).items.map((a) => a.id)).toEqual([adapterId]);
+    expect((await alice.request(`/v1/adapters/${adapterId}/files/attribution.json`)).status).toBe(302);
+
+    expect(((await (await bob.request("/v1/adapters")).json()) as { items: unknown[] }).items).toEqual([]);
+    expect(((await (await bob.request(`/v1/adapters?owner=${alice.address}`)).json()) as { items: unknown[] }).items).toEqual([]);
+    await problem(await bob.request(`/v1/adapters/${adapterId}`), 404, "not-found");
+    for (const file of ["attribution.json", "adapter_model.safetensors", "adapter_config.json", "metrics.json"]) {
+      await problem(await bob.request(`/v1/adapters/${adapterId}/files/${file}`), 404, "not-found");
+    }
+    await problem(await bob.request(`/v1/jobs/${job.id}`), 404, "not-found");
+  });
+
+  it("a public adapter links to a job every signed-in visitor can open", async () => {
+    const { bob, adapterId } = await withAdapter();
+    const adapter = (await (await bob.request(`/v1/adapters/${adapterId}`)).json()) as { jobId: string; visibility: string };
+    expect(adapter.visibility).toBe("public");
+    const job = await bob.request(`/v1/jobs/${adapter.jobId}`);
+    expect(job.status).toBe(200);
+    expect(((await job.json()) as Job).adapterId).toBe(adapterId);
+  });
+});
 
 describe("GET /v1/adapters/{id}/files/{file}", () => {
   it("redirects any signed-in caller to a 5-minute presigned URL of the file, saved under its name", async () => {

@@ -39,7 +39,7 @@ async function readEvents(res: Response): Promise<{ event: string; id: string; d
 }
 
 describe("job routes", () => {
-  it("creates a job from datanets alone, lists and gets it; others get 404", async () => {
+  it("creates a job from datanets alone, lists and gets it; others read a public-data job but do not list it", async () => {
     const { alice, bob, datanets } = await setup();
     const res = await alice.request("/v1/jobs", { json: { datanets } });
     expect(res.status).toBe(201);
@@ -49,8 +49,22 @@ describe("job routes", () => {
     expect(((await (await alice.request("/v1/jobs?status=QUEUED")).json()) as { items: Job[] }).items.map((j) => j.id)).toEqual([job.id]);
     expect(((await (await alice.request("/v1/jobs?status=RUNNING")).json()) as { items: Job[] }).items).toEqual([]);
     await problem(await alice.request("/v1/jobs?status=DONE"), 400, "validation-failed");
-    await problem(await bob.request(`/v1/jobs/${job.id}`), 404, "not-found");
+    expect(job.visibility).toBe("public");
+    // A job on public data is readable by anyone signed in (its adapter links to it), but it is listed only for its owner.
+    expect(await (await bob.request(`/v1/jobs/${job.id}`)).json()).toEqual(job);
     expect(((await (await bob.request("/v1/jobs")).json()) as { items: Job[] }).items).toEqual([]);
+    await problem(await bob.request(`/v1/jobs/${job.id}/cancel`, { method: "POST" }), 404, "not-found");
+  });
+
+  it("hides a job on a private Datanet from everyone but its owner: get, events and cancel answer 404", async () => {
+    const { deps, bob, alice } = await setup();
+    const secret = await publishedDatanet(deps, { address: bob.address }, SAMPLE_TEXTS, { visibility: "private" });
+    const job = (await (await bob.request("/v1/jobs", { json: { datanets: [{ id: secret.datanetId, version: 1 }] } })).json()) as Job;
+    expect(job.visibility).toBe("private");
+    expect((await bob.request(`/v1/jobs/${job.id}`)).status).toBe(200);
+    await problem(await alice.request(`/v1/jobs/${job.id}`), 404, "not-found");
+    await problem(await alice.request(`/v1/jobs/${job.id}/events`), 404, "not-found");
+    await problem(await alice.request(`/v1/jobs/${job.id}/cancel`, { method: "POST" }), 404, "not-found");
   });
 
   it("answers bad inputs with clear problems", async () => {
@@ -87,7 +101,6 @@ describe("job routes", () => {
     const { deps, alice, bob, datanets } = await setup();
     const job = (await (await alice.request("/v1/jobs", { json: { datanets } })).json()) as Job;
     await startJobAttempt(deps, job.id);
-    await problem(await bob.request(`/v1/jobs/${job.id}/events`), 404, "not-found");
     // Act: the trainer reports while the client reads.
     const res = await alice.request(`/v1/jobs/${job.id}/events`);
     expect(res.status).toBe(200);

@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { CoreDeps } from "../../core/deps.ts";
 import { DomainError } from "../../core/errors.ts";
 import { jobFromItem, type JobItem } from "../../core/jobs/items.ts";
-import { cancelJob, createJob, getJob, listJobs, loadOwnedJob } from "../../core/jobs/jobs.ts";
+import { cancelJob, createJob, getJob, listJobs, loadReadableJob } from "../../core/jobs/jobs.ts";
 import { jobKey } from "../../core/jobs/keys.ts";
 import { CreateJobInput, Job, JobStatus } from "../../core/jobs/model.ts";
 import { isTerminal } from "../../core/jobs/update-job.ts";
@@ -112,8 +112,8 @@ export function jobRoutes(app: App, deps: JobRouteDeps, options: JobStreamOption
     return c.json(await cancelJob({ ...deps, compute }, c.get("caller"), c.req.valid("param").id), 200);
   });
   app.openapi(eventsRoute, async (c) => {
-    // Ownership is checked before the stream starts, so a stranger gets a plain 404.
-    const first = await loadOwnedJob(deps, c.get("caller"), c.req.valid("param").id);
+    // Access is checked before the stream starts, so a stranger gets a plain 404.
+    const first = await loadReadableJob(deps, c.get("caller"), c.req.valid("param").id);
     const lastEventId = c.req.valid("header")["last-event-id"];
     return streamSSE(c, (stream) => followJob(deps, stream, first, { lastEventId, pollMs, maxStreamMs }));
   });

@@ -7,6 +7,7 @@ import { pageLimit, queryWithClientCursor } from "../datanets/paging.ts";
 import type { CoreDeps } from "../deps.ts";
 import { NotFoundError } from "../errors.ts";
 import type { Item } from "../ports/tables.ts";
+import { canReadAdapter } from "./access.ts";
 import { ADAPTERS_GSI_PK, adapterKey } from "./keys.ts";
 import { Adapter, type AdapterView } from "./model.ts";
 
@@ -18,7 +19,8 @@ export function adapterItem(adapter: Adapter): Item {
 /** The public shape of an adapter item (key and index attributes stay inside). */
 export function adapterFromItem(item: Item): Adapter {
   const { pk: _pk, sk: _sk, gsi1pk: _g, gsi1sk: _s, ...rest } = item;
-  return rest as Adapter;
+  // Adapters recorded before these fields existed: owner-only (the safe reading) and the instruction template.
+  return { visibility: "private", promptTemplate: "instruction", ...rest } as Adapter;
 }
 
 /** An adapter's stored record, or undefined. */
@@ -27,11 +29,16 @@ export async function loadAdapter(deps: Pick<CoreDeps, "tables">, adapterId: str
   return item ? adapterFromItem(item) : undefined;
 }
 
-/** One adapter with its chain status; adapters are public listings, so any signed-in caller may read it. */
-export async function getAdapter(deps: CoreDeps, _caller: Caller, adapterId: string): Promise<AdapterView> {
+/** The adapter, when the caller may see it; NotFoundError otherwise (a private adapter of another account does not leak). */
+export async function loadReadableAdapter(deps: Pick<CoreDeps, "tables">, caller: Caller | undefined, adapterId: string): Promise<Adapter> {
   const adapter = await loadAdapter(deps, adapterId);
-  if (!adapter) throw new NotFoundError("Adapter");
-  return withChain(deps, adapter);
+  if (!adapter || !canReadAdapter(adapter, caller)) throw new NotFoundError("Adapter");
+  return adapter;
+}
+
+/** One adapter the caller may see, with its chain status. */
+export async function getAdapter(deps: CoreDeps, caller: Caller, adapterId: string): Promise<AdapterView> {
+  return withChain(deps, await loadReadableAdapter(deps, caller, adapterId));
 }
 
 export interface ListAdaptersInput {
@@ -45,10 +52,11 @@ export interface ListAdaptersInput {
 
 const SCAN_BUDGET = 2000;
 
-/** Every adapter (they are public listings), newest first, with its chain status; optionally one owner's or one base model's. */
-export async function listAdapters(deps: CoreDeps, _caller: Caller, input: ListAdaptersInput = {}): Promise<Paged<AdapterView>> {
+/** Every adapter the caller may see (public ones and their own), newest first, with its chain status; optionally one owner's or one base model's. */
+export async function listAdapters(deps: CoreDeps, caller: Caller, input: ListAdaptersInput = {}): Promise<Paged<AdapterView>> {
   const limit = pageLimit(input.limit, 20, 100);
   const matches = (item: Item) =>
+    canReadAdapter(adapterFromItem(item), caller) &&
     (!input.owner || sameAddress(item.owner as string, input.owner)) && (!input.baseModel || item.baseModel === input.baseModel);
   const found: Adapter[] = [];
   let cursor = input.cursor;
@@ -78,7 +86,8 @@ export function adapterToRegister(adapter: Adapter, apiOrigin: string): AdapterT
     trainingConfigHash: adapter.trainingConfigHash,
     sources: adapter.datanets.map((d) => ({ datanetId: d.id, version: d.version, root: d.root, weightBps: d.weightBps })),
     pricePerCall: adapter.pricePerCall,
-    uri: `${apiOrigin.replace(/\/$/, "")}/v1/adapters/${adapter.id}`,
+    // A private adapter goes on chain as hashes only: no URI names it.
+    uri: adapter.visibility === "public" ? `${apiOrigin.replace(/\/$/, "")}/v1/adapters/${adapter.id}` : "",
   };
 }
 

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { AddressSchema } from "../account.ts";
 import { ChainStatus } from "../chain/model.ts";
-import { Bytes32Hex } from "../datanets/model.ts";
+import { Bytes32Hex, DatanetSchemaKind, Visibility } from "../datanets/model.ts";
 import { JobMetrics, LoraSettings } from "../jobs/model.ts";
 
 /**
@@ -14,6 +14,13 @@ export const Adapter = z
   .object({
     id: z.string(),
     owner: AddressSchema,
+    /** private when any source Datanet is private: then only the owner lists, reads, downloads or calls it. */
+    visibility: Visibility,
+    /**
+     * The trainer's prompt template the adapter learned (containers/trainer/records.ts): inference renders
+     * requests with it. chat when any source is chat, else instruction when any is, else text.
+     */
+    promptTemplate: DatanetSchemaKind,
     jobId: z.string(),
     baseModel: z.string(),
     /** keccak256 binding base model, weights, training config and sources; the adapter's id on chain. */

@@ -19,17 +19,20 @@ import { syncRecord, type ChainSyncDeps } from "./sync-record.ts";
 export async function syncVersionToChain(deps: ChainSyncDeps, version: DatanetVersion): Promise<ChainStatus> {
   const datanetItem = await deps.tables.main.get(datanetKey(version.datanetId));
   if (!datanetItem) throw new NotFoundError(`Datanet ${version.datanetId}`);
-  const owner = datanetFromItem(datanetItem).owner as Address;
+  const datanet = datanetFromItem(datanetItem);
+  const owner = datanet.owner as Address;
   const base = deps.config.apiOrigin.replace(/\/$/, "");
+  // A private Datanet goes on chain as its root only: no URI names it or its version.
+  const named = datanet.visibility === "public";
   const request: PublishVersionRequest = {
     datanetId: version.datanetId,
     owner,
-    metadataUri: `${base}/v1/datanets/${version.datanetId}`,
+    metadataUri: named ? `${base}/v1/datanets/${version.datanetId}` : "",
     version: version.version,
     root: version.root,
     records: version.records,
     tokens: version.tokens,
-    manifestUri: `${base}/v1/datanets/${version.datanetId}/versions/${version.version}`,
+    manifestUri: named ? `${base}/v1/datanets/${version.datanetId}/versions/${version.version}` : "",
   };
   return syncRecord(deps, {
     key: versionChainKey(version.datanetId, version.version),

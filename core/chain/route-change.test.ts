@@ -7,7 +7,7 @@ import { startJobAttempt } from "../jobs/start-job.ts";
 import { jobTestDeps, publishedDatanet, SAMPLE_TEXTS, trainerEvents, writeTrainerOutput } from "../jobs/test-support.ts";
 import type { Item } from "../ports/tables.ts";
 import type { AdapterToRegister } from "./adapters.ts";
-import type { Chain, ChainTx } from "./chain.ts";
+import type { Chain, ChainTx, PublishVersionRequest } from "./chain.ts";
 import { routeChainSyncChange } from "./route-change.ts";
 import type { ChainSyncDeps } from "./sync-record.ts";
 
@@ -56,5 +56,35 @@ describe("routeChainSyncChange on adapter.created", () => {
     });
     expect(await routeChainSyncChange(chainDeps, insert("adapter.created", { adapterId: "ad_unknown" }))).toBeUndefined();
     expect(await routeChainSyncChange(chainDeps, insert("job.succeeded", { adapterId }))).toBeUndefined();
+  });
+});
+
+describe("a private Datanet and its adapter go on chain as hashes only", () => {
+  it("publishes the version's root with no URI naming it, and registers the adapter with no URI", async () => {
+    // Prepare: alice's private Datanet, a version, and an adapter trained on it.
+    const deps = jobTestDeps();
+    const version = await publishedDatanet(deps, alice, SAMPLE_TEXTS, { visibility: "private" });
+    const job = await createJob(deps, alice, { datanets: [{ id: version.datanetId, version: 1 }] });
+    await startJobAttempt(deps, job.id);
+    await writeTrainerOutput(deps, job);
+    await applyJobEvent(deps, trainerEvents(job.id, 1).succeeded());
+    const published: PublishVersionRequest[] = [];
+    const { chain, registered } = recordingChain();
+    Object.assign(chain, {
+      findDatanetVersion: async () => undefined,
+      publishDatanetVersion: async (r: PublishVersionRequest): Promise<ChainTx> => {
+        published.push(r);
+        return { txHash: `0x${"2".repeat(64)}`, blockNumber: 6 };
+      },
+    });
+    const chainDeps: ChainSyncDeps = { ...deps, chain };
+    // Act
+    await routeChainSyncChange(chainDeps, insert("datanet.version.published", { datanetId: version.datanetId, version: 1 }));
+    await routeChainSyncChange(chainDeps, insert("adapter.created", { adapterId: `ad_${job.id.slice(4)}` }));
+    // Assess
+    expect(published).toHaveLength(1);
+    expect(published[0]).toMatchObject({ root: version.root, metadataUri: "", manifestUri: "" });
+    expect(registered).toHaveLength(1);
+    expect(registered[0]!.uri).toBe("");
   });
 });

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { attributionFingerprint, datanetKey } from "../chain/fingerprint.ts";
 import { adapterItem } from "../adapters/adapters.ts";
+import { promptTemplateOf } from "../adapters/access.ts";
 import type { Adapter } from "../adapters/model.ts";
 import type { CoreDeps } from "../deps.ts";
 import { eventWrite } from "../events.ts";
@@ -8,7 +9,7 @@ import type { WriteOp } from "../ports/tables.ts";
 import { splitBps } from "./attribution.ts";
 import { getBaseModel } from "./base-models.ts";
 import { trainingConfigHash } from "./fingerprint.ts";
-import type { JobItem } from "./items.ts";
+import { jobFromItem, type JobItem } from "./items.ts";
 import { adapterIdForJob, jobOutputPrefix } from "./keys.ts";
 import { TrainerAttribution, type JobEvent } from "./model.ts";
 import type { JobChange } from "./update-job.ts";
@@ -89,6 +90,8 @@ export async function buildAdapter(deps: Pick<CoreDeps, "blobs" | "clock">, job:
   return {
     id: adapterIdForJob(job.id),
     owner: job.owner,
+    visibility: jobFromItem(job).visibility,
+    promptTemplate: promptTemplateOf(job.specDatanets.map((d) => d.schema)),
     jobId: job.id,
     baseModel: job.baseModel,
     fingerprint,

@@ -2,7 +2,7 @@ export * from "./model.ts";
 export { BaseModel, BASE_MODEL_FILES, listBaseModels, getBaseModel } from "./base-models.ts";
 export type { JobDeps } from "./deps.ts";
 export * from "./errors.ts";
-export { createJob, listJobs, getJob, cancelJob, loadOwnedJob, specFor, type ListJobsInput } from "./jobs.ts";
+export { createJob, listJobs, getJob, cancelJob, loadOwnedJob, loadReadableJob, canReadJob, specFor, type ListJobsInput } from "./jobs.ts";
 export { startJobAttempt, type StartResult } from "./start-job.ts";
 export { applyJobEvent, PROGRESS_EVENT_INTERVAL_MS, type ApplyResult } from "./apply-event.ts";
 export { sweepStaleJobs, type SweepOptions, type SweepResult } from "./sweep.ts";

@@ -33,6 +33,8 @@ export function jobFromItem(item: Item): Job {
   return {
     id: j.id,
     owner: j.owner,
+    // Jobs recorded before visibility existed were owner-only: they stay so.
+    visibility: j.visibility ?? "private",
     status: j.status,
     datanets: j.datanets,
     baseModel: j.baseModel,

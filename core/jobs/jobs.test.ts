@@ -108,7 +108,13 @@ describe("listJobs, getJob, cancelJob", () => {
     expect(page2.items.map((j) => j.id)).toEqual([first.id]);
     expect((await listJobs(deps, alice, { status: "STARTING" })).items.map((j) => j.id)).toEqual([first.id]);
     expect((await listJobs(deps, alice, { status: "QUEUED" })).items.map((j) => j.id)).toEqual([second.id]);
-    await expect(getJob(deps, carol, first.id)).rejects.toBeInstanceOf(NotFoundError);
+    // Not listed for others, but a job on public data is readable by them.
+    expect((await listJobs(deps, carol)).items.map((j) => j.owner)).toEqual([carol.address]);
+    await expect(getJob(deps, carol, first.id)).resolves.toMatchObject({ id: first.id, visibility: "public" });
+    const secret = await publishedDatanet(deps, alice, SAMPLE_TEXTS, { visibility: "private" });
+    const hidden = await createJob(deps, alice, { datanets: [{ id: secret.datanetId, version: 1 }] });
+    expect(hidden.visibility).toBe("private");
+    await expect(getJob(deps, carol, hidden.id)).rejects.toBeInstanceOf(NotFoundError);
     await expect(getJob(deps, alice, first.id)).resolves.toMatchObject({ id: first.id, status: "STARTING", attempts: 1 });
   });
 

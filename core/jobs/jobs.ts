@@ -33,6 +33,7 @@ export async function createJob(deps: CoreDeps, caller: Caller, input: unknown):
 
   const specDatanets: JobSpec["datanets"] = [];
   let records = 0;
+  let anyPrivate = false;
   for (const ref of refs) {
     const datanet = await deps.tables.main.get(datanetKey(ref.id));
     // Another account's private Datanet answers exactly like a missing one.
@@ -41,6 +42,7 @@ export async function createJob(deps: CoreDeps, caller: Caller, input: unknown):
     if (!version) throw new DatanetVersionNotFoundError(ref.id, ref.version);
     if (version.state !== "published") throw new DatanetVersionNotPublishedError(ref.id, ref.version);
     records += version.records as number;
+    if (datanet.visibility !== "public") anyPrivate = true;
     specDatanets.push({
       id: ref.id,
       version: ref.version,
@@ -56,6 +58,7 @@ export async function createJob(deps: CoreDeps, caller: Caller, input: unknown):
   const job: Job = {
     id,
     owner: caller.address,
+    visibility: anyPrivate ? "private" : "public",
     status: "QUEUED",
     datanets: specDatanets.map((d) => ({ id: d.id, version: d.version, root: d.root })),
     baseModel: base.id,
@@ -179,9 +182,25 @@ export async function loadOwnedJob(deps: Pick<CoreDeps, "tables">, caller: Calle
   return item;
 }
 
-/** One of the caller's jobs. */
+/**
+ * The job item, when the caller may read it: every job on public data is
+ * readable by anyone signed in (its adapter links to it); a job on private
+ * data only by its owner, and to anyone else it does not exist.
+ */
+export async function loadReadableJob(deps: Pick<CoreDeps, "tables">, caller: Caller, jobId: string): Promise<JobItem> {
+  const item = (await deps.tables.main.get(jobKey(jobId))) as JobItem | undefined;
+  if (!item || !canReadJob(jobFromItem(item), caller)) throw new NotFoundError("Job");
+  return item;
+}
+
+/** Whether the caller may read the job (public data: anyone; private data: the owner). */
+export function canReadJob(job: Pick<Job, "owner" | "visibility">, caller: Caller): boolean {
+  return job.visibility === "public" || sameAddress(job.owner, caller.address);
+}
+
+/** One job the caller may read. */
 export async function getJob(deps: CoreDeps, caller: Caller, jobId: string): Promise<Job> {
-  return jobFromItem(await loadOwnedJob(deps, caller, jobId));
+  return jobFromItem(await loadReadableJob(deps, caller, jobId));
 }
 
 /**

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { AddressSchema } from "../account.ts";
-import { Bytes32Hex } from "../datanets/model.ts";
+import { Bytes32Hex, Visibility } from "../datanets/model.ts";
 
 /**
  * The Model Factory's job shapes, shared by the API (which documents them),
@@ -88,6 +88,8 @@ export const Job = z
   .object({
     id: z.string(),
     owner: AddressSchema,
+    /** private when any source Datanet is private: then only the owner sees the job and its adapter. */
+    visibility: Visibility,
     status: JobStatus,
     datanets: z.array(DatanetVersionRef.extend({ root: Bytes32Hex })),
     baseModel: z.string(),

@@ -8,6 +8,7 @@ function job(over: Partial<Job> = {}): Job {
   return {
     id: "job_1",
     owner: "0x0000000000000000000000000000000000000001",
+    visibility: "public",
     status: "RUNNING",
     datanets: [],
     baseModel: "mf-tiny-sotu",
