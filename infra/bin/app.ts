@@ -18,6 +18,8 @@ const stack = new ModelFactoryStack(app, "ModelFactory", {
   chainId: Number(context("chainId")),
   webOrigins: typeof webOrigins === "string" ? webOrigins.split(",") : (webOrigins as string[]),
   ...(chain ? { chain: { addresses: chain, rpcUrl: chain.rpcUrl } } : {}),
+  // `-c modelfactory:singleAzEndpoints=true` (development): interface endpoints in one AZ.
+  singleAzEndpoints: [true, "true"].includes(context("singleAzEndpoints") as never),
 });
 if (!chain) Annotations.of(stack).addWarningV2("modelfactory:no-chain", "No -c modelfactory:chainConfig=<file>: synthesised without chain sync.");
 

@@ -4,6 +4,7 @@ import type { ChainAddresses } from "../../contracts/deploy.ts";
 import { Api } from "./api.ts";
 import { ChainSync } from "./chain-sync.ts";
 import { Datanets } from "./datanets.ts";
+import { Network } from "./network.ts";
 import { Tables } from "./tables.ts";
 import { Training } from "./training.ts";
 import { Webhooks } from "./webhooks.ts";
@@ -26,11 +27,15 @@ export interface ModelFactoryStackProps extends StackProps {
   chain?: { addresses: ChainAddresses; rpcUrl?: string };
   /** The trainer image URI; default: `latest` of the trainer ECR repository the stack creates. */
   trainerImage?: string;
+  /** Development: interface endpoints in one AZ only (see Network). */
+  singleAzEndpoints?: boolean;
 }
 
 /** The platform on AWS: tables, data bucket and ingest, webhooks, training, HTTP API, chain sync. */
 export class ModelFactoryStack extends Stack {
   readonly tables: Tables;
+  /** The VPC that training (and inference) run in. */
+  readonly network: Network;
   readonly datanets: Datanets;
   readonly webhooks: Webhooks;
   readonly training: Training;
@@ -53,7 +58,9 @@ export class ModelFactoryStack extends Stack {
     this.datanets = new Datanets(this, "Datanets", { tables: this.tables, uploadOrigins: props.webOrigins, environment: base, removalPolicy });
     const environment = { ...base, BUCKET: this.datanets.bucket.bucketName };
     this.webhooks = new Webhooks(this, "Webhooks", { mainTable: this.tables.main, environment, removalPolicy });
+    this.network = new Network(this, "Network", { removalPolicy, ...(props.singleAzEndpoints ? { singleAzEndpoints: true } : {}) });
     this.training = new Training(this, "Training", {
+      network: this.network,
       bucket: this.datanets.bucket,
       mainTable: this.tables.main,
       environment,

@@ -3,7 +3,7 @@ import { App } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import nag from "cdk-nag";
 import type { ChainAddresses } from "../../contracts/deploy.ts";
-import { ModelFactoryStack } from "./stack.ts";
+import { ModelFactoryStack, type ModelFactoryStackProps } from "./stack.ts";
 
 /** Contract addresses as a deploy to chain 8453 would write them (the infra tests' fixture). */
 export const exampleChainAddresses: ChainAddresses = {
@@ -23,7 +23,7 @@ export const exampleChainAddresses: ChainAddresses = {
  * run per synth; `npm run synth` bundles for real. The feature flags are
  * cdk.json's, so the tests see what synth sees.
  */
-export function testStack() {
+export function testStack(overrides: Partial<ModelFactoryStackProps> = {}) {
   const cdkJson = JSON.parse(readFileSync(new URL("../../cdk.json", import.meta.url), "utf8")) as { context: Record<string, unknown> };
   const app = new App({ context: { ...cdkJson.context, "aws:cdk:bundling-stacks": [] } });
   const stack = new ModelFactoryStack(app, "Test", {
@@ -31,6 +31,7 @@ export function testStack() {
     chainId: 8453,
     webOrigins: ["https://app.example.com"],
     chain: { addresses: exampleChainAddresses, rpcUrl: "https://mainnet.base.org" },
+    ...overrides,
   });
   // cdk-nag is not registered on this app (a finding would abort every synth);
   // the nag test runs the pack over the stack itself.

@@ -13,21 +13,7 @@ import {
   RetryStrategy,
 } from "aws-cdk-lib/aws-batch";
 import type { Table } from "aws-cdk-lib/aws-dynamodb";
-import {
-  FlowLogDestination,
-  FlowLogTrafficType,
-  GatewayVpcEndpointAwsService,
-  InstanceClass,
-  InstanceSize,
-  InstanceType,
-  InterfaceVpcEndpointAwsService,
-  LaunchTemplate,
-  Port,
-  SecurityGroup,
-  SubnetType,
-  type IVpc,
-  Vpc,
-} from "aws-cdk-lib/aws-ec2";
+import { InstanceClass, InstanceSize, InstanceType, LaunchTemplate, type SecurityGroup } from "aws-cdk-lib/aws-ec2";
 import { Repository, TagMutability } from "aws-cdk-lib/aws-ecr";
 import { ContainerImage, LogDriver } from "aws-cdk-lib/aws-ecs";
 import { Rule, Schedule } from "aws-cdk-lib/aws-events";
@@ -40,6 +26,7 @@ import type { Queue } from "aws-cdk-lib/aws-sqs";
 import { Construct, type IConstruct } from "constructs";
 import { acknowledgeBucketGrant, acknowledgeTableIndexes } from "./acknowledgments.ts";
 import { AppFunction, type FunctionEnvironment } from "./app-function.ts";
+import type { PlatformNetwork } from "./network.ts";
 import { secureQueue } from "./secure-queue.ts";
 
 /** Bucket prefixes the trainer reads (base models, frozen Datanet versions) and writes (its job's files). */
@@ -78,8 +65,8 @@ export interface TrainingProps {
   maxvCpus?: number;
   /** One trainer attempt's wall-clock limit (default 12 hours). */
   attemptTimeout?: Duration;
-  /** An existing VPC whose private subnets can reach S3, SQS, ECR, ECS and CloudWatch Logs. Default: a new isolated VPC with endpoints. */
-  vpc?: IVpc;
+  /** The shared network (infra/lib/network.ts): the trainers run in its isolated subnets. */
+  network: PlatformNetwork;
 }
 
 /**
@@ -88,13 +75,15 @@ export interface TrainingProps {
  *   trainer (containers/trainer) → job-events queue ← batch-job-state ← EventBridge Batch Job State Change
  *   job-events queue → job-events (state machine, finalize);  every 5 min → job-sweep (heartbeat timeouts)
  *
- * Network: the trainer instances live in isolated subnets with no route to the internet. They
- * reach S3 through a gateway endpoint (free; base models, data and image layers go this way)
- * and ECR, ECS, SQS and CloudWatch Logs through interface endpoints. A NAT gateway would cost
- * about as much as the endpoints but let user-supplied training runs reach anything.
+ * Network: the trainer instances live in the shared network's isolated subnets with no route
+ * to the internet; their security group reaches only the VPC endpoints (S3 through the gateway:
+ * base models, data and image layers; ECR, ECS, SQS and CloudWatch Logs through interface
+ * endpoints). A NAT gateway would cost about as much as the endpoints but let user-supplied
+ * training runs reach anything.
  */
 export class Training extends Construct {
-  readonly vpc: IVpc;
+  /** The trainer instances' group: egress to the VPC endpoints only. */
+  readonly trainerSecurityGroup: SecurityGroup;
   readonly repository: Repository | undefined;
   readonly spotEnvironment: ManagedEc2EcsComputeEnvironment;
   readonly onDemandEnvironment: ManagedEc2EcsComputeEnvironment;
@@ -138,9 +127,9 @@ export class Training extends Construct {
       reason: "This queue is itself the dead-letter queue of the EventBridge target (batch-job-state); nothing consumes it.",
     });
 
-    this.vpc = props.vpc ?? this.#isolatedVpc(removalPolicy);
-    const trainers = new SecurityGroup(this, "TrainerInstances", { vpc: this.vpc, description: "Batch trainer instances: no inbound, outbound to the VPC endpoints", allowAllOutbound: true });
-    if (!props.vpc) this.#addEndpoints(this.vpc, trainers);
+    const { network } = props;
+    network.allowBucket(bucket);
+    this.trainerSecurityGroup = network.workloadSecurityGroup(this, "TrainerInstances", "Batch trainer instances: no inbound, outbound to the VPC endpoints only");
 
     // Compute: g5 GPU instances on the ECS GPU AMI, scaled to zero when idle.
     const instanceRole = new Role(this, "InstanceRole", {
@@ -154,9 +143,9 @@ export class Training extends Construct {
     // IMDSv2 only, one hop: containers cannot reach the instance role's credentials.
     const launchTemplate = new LaunchTemplate(this, "TrainerLaunchTemplate", { requireImdsv2: true, httpPutResponseHopLimit: 1 });
     const computeProps = {
-      vpc: this.vpc,
-      vpcSubnets: { subnetType: props.vpc ? SubnetType.PRIVATE_WITH_EGRESS : SubnetType.PRIVATE_ISOLATED },
-      securityGroups: [trainers],
+      vpc: network.vpc,
+      vpcSubnets: network.workloadSubnets,
+      securityGroups: [this.trainerSecurityGroup],
       instanceTypes: TRAINER_INSTANCE_TYPES,
       useOptimalInstanceClasses: false,
       images: [{ imageType: EcsMachineImageType.ECS_AL2023_NVIDIA }],
@@ -340,34 +329,5 @@ export class Training extends Construct {
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:${region}:${account}:job/*]`,
       reason: "Batch job ids are assigned at SubmitJob; cancelling (and tagging at submit) needs the account's job ARNs. Jobs only run on this construct's queue.",
     });
-  }
-
-  #isolatedVpc(removalPolicy: RemovalPolicy): Vpc {
-    const flowLogs = new LogGroup(this, "VpcFlowLogs", { retention: RetentionDays.ONE_MONTH, removalPolicy });
-    const vpc = new Vpc(this, "Vpc", {
-      maxAzs: 2,
-      natGateways: 0,
-      subnetConfiguration: [{ name: "trainers", subnetType: SubnetType.PRIVATE_ISOLATED, cidrMask: 22 }],
-      restrictDefaultSecurityGroup: false,
-      flowLogs: { rejected: { destination: FlowLogDestination.toCloudWatchLogs(flowLogs), trafficType: FlowLogTrafficType.REJECT } },
-    });
-    return vpc;
-  }
-
-  /** S3 through a gateway; the rest through interface endpoints that only the trainer instances may reach. */
-  #addEndpoints(vpc: IVpc, trainers: SecurityGroup): void {
-    vpc.addGatewayEndpoint("S3", { service: GatewayVpcEndpointAwsService.S3 });
-    const endpointGroup = new SecurityGroup(this, "Endpoints", { vpc, description: "Interface endpoints: HTTPS from the trainer instances", allowAllOutbound: false });
-    endpointGroup.addIngressRule(trainers, Port.tcp(443), "HTTPS from trainer instances");
-    const endpoints = {
-      Ecr: InterfaceVpcEndpointAwsService.ECR,
-      EcrDocker: InterfaceVpcEndpointAwsService.ECR_DOCKER,
-      Ecs: InterfaceVpcEndpointAwsService.ECS,
-      EcsAgent: InterfaceVpcEndpointAwsService.ECS_AGENT,
-      EcsTelemetry: InterfaceVpcEndpointAwsService.ECS_TELEMETRY,
-      Logs: InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
-      Sqs: InterfaceVpcEndpointAwsService.SQS,
-    };
-    for (const [id, service] of Object.entries(endpoints)) vpc.addInterfaceEndpoint(id, { service, privateDnsEnabled: true, securityGroups: [endpointGroup], open: false });
   }
 }
