@@ -28,7 +28,7 @@ describe("contracts/deploy.ts", () => {
     const deployer = edr.wallets[3]!;
     const operator = edr.wallets[4]!.address;
     const out = join(mkdtempSync(join(tmpdir(), "mf-deploy-")), "chain.json");
-    const { stdout } = await run(process.execPath, ["contracts/deploy.ts", "--out", out, "--withdraw-delay", "600", "--operators", operator], {
+    const { stdout } = await run(process.execPath, ["contracts/deploy.ts", "--out", out, "--withdraw-delay", "900", "--operators", operator], {
       env: { ...process.env, RPC_URL: rpc.url, DEPLOYER_KEY: deployer.privateKey },
     });
     expect(stdout).toContain(`addresses in ${out}`);
@@ -37,7 +37,7 @@ describe("contracts/deploy.ts", () => {
     const provider = new JsonRpcProvider(rpc.url, 31337, { staticNetwork: true });
     try {
       const escrow = new Contract(addresses.paymentEscrow, artifacts.PaymentEscrow.abi as never, provider);
-      expect(await escrow.getFunction("withdrawDelay")()).toBe(600n);
+      expect(await escrow.getFunction("withdrawDelay")()).toBe(900n);
       expect(await escrow.getFunction("token")()).toBe(addresses.token);
       const datanets = new Contract(addresses.datanetRegistry, artifacts.DatanetRegistry.abi as never, provider);
       const rewards = new Contract(addresses.rewardsDistributor, artifacts.RewardsDistributor.abi as never, provider);

@@ -65,15 +65,15 @@ export async function measureGas(treeSize = 1000): Promise<GasReport> {
       await provider.send("hardhat_setBalance", [p.address, toBeHex(parseEther("1"))]);
       await mined(token.mint!(p.address, 10_000_000n));
       await mined(f.contract("TestToken", p).approve!(f.addresses.paymentEscrow, 10_000_000n));
-      await mined(f.contract("PaymentEscrow", p).open!(service.address, id("salt"), 10_000_000n));
+      await mined(f.contract("PaymentEscrow", p).open!(service.address, p.address, id("salt"), 10_000_000n));
       const channelId = await f.contract("PaymentEscrow").channelIdOf!(p.address, service.address, id("salt"));
       vouchers.push(await signVoucher(p, domain, { channelId, payer: p.address, service: service.address, cumulativeAmount: 1_000n, expiry }));
     }
     const escrow = f.contract("PaymentEscrow", service);
     // One voucher alone first (warms the service's token balance slot, as a running service's is).
-    const redeemSingle = Number((await mined(escrow.redeem!([redeemArg(vouchers[0]!)], service.address))).gasUsed);
+    const redeemSingle = Number((await mined(escrow.redeem!([redeemArg(vouchers[0]!, 1_000n)], service.address))).gasUsed);
     const later = await Promise.all(vouchers.map((v) => signVoucher(payers[vouchers.indexOf(v)]!, domain, { ...v, cumulativeAmount: 2_000n })));
-    const redeemBatchOf100 = Number((await mined(escrow.redeem!(later.map(redeemArg), service.address))).gasUsed);
+    const redeemBatchOf100 = Number((await mined(escrow.redeem!(later.map((v) => redeemArg(v, 2_000n)), service.address))).gasUsed);
 
     // Rewards: an epoch of `treeSize` accounts funded from redeemed fees.
     const accounts = Array.from({ length: treeSize }, (_, i) => ({ account: Wallet.createRandom().address, amount: BigInt(1000 + i) }));

@@ -31,10 +31,10 @@ async function redeemFeesIntoDistributor(fees: bigint) {
   await mined(token.mint!(payer.address, fees));
   await mined(f.contract("TestToken", payer).approve!(f.addresses.paymentEscrow, fees));
   const channelId: string = await escrow.channelIdOf!(payer.address, service.address, salt);
-  await mined(f.contract("PaymentEscrow", payer).open!(service.address, salt, fees));
+  await mined(f.contract("PaymentEscrow", payer).open!(service.address, payer.address, salt, fees));
   const expiry = (await f.chain.provider.getBlock("latest"))!.timestamp + 600;
   const v = await signVoucher(payer, voucherDomain(f.chain.chainId, f.addresses.paymentEscrow), { channelId, payer: payer.address, service: service.address, cumulativeAmount: fees, expiry });
-  await mined(escrow.redeem!([redeemArg(v)], f.addresses.rewardsDistributor));
+  await mined(escrow.redeem!([redeemArg(v, fees)], f.addresses.rewardsDistributor));
 }
 
 /** Fees of 10 000 split 70/20/10: contributors 7 000 (4 000 + 3 000), owner 2 000, platform 1 000. */

@@ -2,10 +2,17 @@ import { getAddress, verifyTypedData, type TypedDataDomain, type TypedDataField 
 import { z } from "zod";
 
 /**
- * EIP-712 payment vouchers for PaymentEscrow, shared by the API (which takes
- * them with each paid request) and the inference service. A voucher states the
- * *cumulative* amount the payer owes the service on a channel, so only the
- * latest one matters and a lost one costs nothing.
+ * EIP-712 payment vouchers for PaymentEscrow ("upto" scheme), shared by the
+ * API, the inference service, settlement and paying clients. A voucher states
+ * the *cumulative maximum* the service may have redeemed on a channel (what
+ * was charged before plus the most the next call can cost); the service
+ * charges the real cost and redeems only what it charged, so only the latest
+ * voucher matters and a lost one costs nothing.
+ *
+ * A voucher is signed by the channel's signing key (named when the channel is
+ * opened, see `ChannelOpened`), not by the payer's address: PaymentEscrow
+ * checks it with ecrecover only, so the payer cannot void it later by turning
+ * its address into a contract (EIP-7702) with an ERC-1271 that says no.
  */
 
 const Bytes32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x and 64 hex digits");
@@ -16,7 +23,7 @@ export const SignedVoucherSchema = z.strictObject({
   channelId: Bytes32,
   payer: Address,
   service: Address,
-  /** Token base units owed in total on this channel, e.g. "1500" for 0.0015 tUSD (6 decimals). */
+  /** The most, in token base units, the service may have redeemed on this channel in total, e.g. "1500" for 0.0015 tUSD (6 decimals). */
   cumulativeAmount: z.string().regex(/^(0|[1-9][0-9]{0,76})$/, "must be a non-negative decimal integer"),
   /** Unix seconds after which the voucher cannot be redeemed. */
   expiry: z.number().int().positive().max(2 ** 48),
@@ -36,6 +43,26 @@ export interface SignedVoucher extends Voucher {
   signature: string;
 }
 
+/** The EIP-712 primary type name. */
+export const VOUCHER_PRIMARY_TYPE = "Voucher";
+/** The escrow's EIP-712 domain name and version (PaymentEscrow's constructor). */
+export const VOUCHER_DOMAIN_NAME = "PaymentEscrow";
+export const VOUCHER_DOMAIN_VERSION = "1";
+
+/**
+ * How long after it is accepted a voucher must stay redeemable: one epoch
+ * (the call may come right after a settlement) plus the grace a settlement
+ * transaction needs to land (default 15 minutes: a slow or briefly down chain).
+ * A voucher expiring sooner could be accepted and then never redeemed.
+ */
+export function settlementHorizonSeconds(epochSeconds: number, graceSeconds = 15 * 60): number {
+  if (!(epochSeconds > 0) || !(graceSeconds >= 0)) throw new RangeError("epochSeconds must be > 0 and graceSeconds >= 0");
+  return Math.ceil(epochSeconds + graceSeconds);
+}
+
+/** The horizon for the hourly epochs of the AWS deployment: 1 h 15 min. */
+export const DEFAULT_SETTLEMENT_HORIZON_SECONDS = settlementHorizonSeconds(3600);
+
 /** Field list of the EIP-712 `Voucher` type; must match PaymentEscrow.VOUCHER_TYPEHASH. */
 export const VOUCHER_TYPES: Record<string, TypedDataField[]> = {
   Voucher: [
@@ -49,7 +76,18 @@ export const VOUCHER_TYPES: Record<string, TypedDataField[]> = {
 
 /** The EIP-712 domain of the escrow at `escrow` on chain `chainId`. */
 export function voucherDomain(chainId: number | bigint, escrow: string): TypedDataDomain {
-  return { name: "PaymentEscrow", version: "1", chainId, verifyingContract: getAddress(escrow) };
+  return { name: VOUCHER_DOMAIN_NAME, version: VOUCHER_DOMAIN_VERSION, chainId, verifyingContract: getAddress(escrow) };
+}
+
+/** The full `eth_signTypedData_v4` payload for a voucher (for browser wallets and other signers). */
+export function voucherTypedData(domain: TypedDataDomain, voucher: Voucher) {
+  const v = unsigned(voucher);
+  return {
+    domain,
+    types: { EIP712Domain: eip712DomainFields(domain), ...VOUCHER_TYPES },
+    primaryType: VOUCHER_PRIMARY_TYPE,
+    message: { ...v, cumulativeAmount: v.cumulativeAmount.toString() },
+  };
 }
 
 /** Anything that signs EIP-712 data (an ethers Wallet, a JsonRpcSigner, a KMS signer). */
@@ -58,10 +96,15 @@ export interface TypedDataSigner {
   signTypedData(domain: TypedDataDomain, types: Record<string, TypedDataField[]>, value: Record<string, unknown>): Promise<string>;
 }
 
-/** Signs `voucher` as its payer; refuses when the signer is not the payer. */
-export async function signVoucher(signer: TypedDataSigner, domain: TypedDataDomain, voucher: Voucher): Promise<SignedVoucher> {
-  const address = await signer.getAddress();
-  if (getAddress(address) !== getAddress(voucher.payer)) throw new Error(`signer ${address} is not the voucher's payer ${voucher.payer}`);
+/**
+ * Signs `voucher` with the channel's signing key. Pass `expectedSigner` (the
+ * key the channel was opened with) to refuse signing with a wrong key early.
+ */
+export async function signVoucher(signer: TypedDataSigner, domain: TypedDataDomain, voucher: Voucher, expectedSigner?: string): Promise<SignedVoucher> {
+  if (expectedSigner) {
+    const address = await signer.getAddress();
+    if (getAddress(address) !== getAddress(expectedSigner)) throw new Error(`signer ${address} is not the channel's signing key ${expectedSigner}`);
+  }
   const signature = await signer.signTypedData(domain, VOUCHER_TYPES, { ...unsigned(voucher) });
   return { ...voucher, signature };
 }
@@ -71,6 +114,8 @@ export const VoucherRejections = {
   malformed: "voucher-malformed",
   badSignature: "voucher-bad-signature",
   expired: "voucher-expired",
+  /** Expires before the next settlement can redeem it (inside the settlement horizon). */
+  expiresTooSoon: "voucher-expires-before-settlement",
   wrongService: "voucher-wrong-service",
   wrongPayer: "voucher-wrong-payer",
   notAboveLast: "voucher-not-above-last",
@@ -81,21 +126,29 @@ export type VoucherRejection = (typeof VoucherRejections)[keyof typeof VoucherRe
 export type VoucherCheck = { ok: true; voucher: SignedVoucher } | { ok: false; reason: VoucherRejection; detail: string };
 
 export interface VerifyVoucherOptions {
-  /** Unix seconds now; a voucher expiring before it is refused. */
+  /** Unix seconds now. */
   now: number;
+  /** The channel's signing key (from its `ChannelOpened` event); only its signature is accepted. */
+  signer: string;
+  /** A voucher must stay redeemable this many seconds from now (default DEFAULT_SETTLEMENT_HORIZON_SECONDS). */
+  horizonSeconds?: number;
   /** The service that must be named (this server's payee). */
   service?: string;
   /** The channel's payer as the escrow knows it. */
   payer?: string;
   /** Cumulative amount already accepted on this channel; the voucher must be above it. */
   lastAmount?: bigint;
-  /** The channel's deposit; the voucher may not exceed it. */
+  /**
+   * The most the voucher may authorise: the channel's deposit, less any
+   * amount a pending withdrawal has locked.
+   */
   deposit?: bigint;
 }
 
 /**
- * Checks a voucher the way PaymentEscrow.redeem will (EOA signatures only;
- * a smart-wallet payer's ERC-1271 signature needs the chain to check).
+ * Checks a voucher the way PaymentEscrow.redeem will, plus what only the
+ * service can know (the last accepted amount, the settlement horizon). Pure
+ * CPU: the channel's state comes from the caller's mirror of chain events.
  */
 export function verifyVoucher(domain: TypedDataDomain, input: unknown, options: VerifyVoucherOptions): VoucherCheck {
   const parsed = SignedVoucherSchema.safeParse(input);
@@ -105,12 +158,18 @@ export function verifyVoucher(domain: TypedDataDomain, input: unknown, options: 
   const voucher = voucherFromJson(parsed.data);
   let signer: string;
   try {
-    signer = verifyTypedData(domain, VOUCHER_TYPES, unsigned(voucher), voucher.signature);
+    signer = recoverVoucherSigner(domain, voucher, voucher.signature);
   } catch (error) {
     return { ok: false, reason: VoucherRejections.badSignature, detail: `unreadable signature: ${(error as Error).message}` };
   }
-  if (signer !== voucher.payer) return { ok: false, reason: VoucherRejections.badSignature, detail: `signed by ${signer}, not by the payer` };
+  if (signer !== getAddress(options.signer)) {
+    return { ok: false, reason: VoucherRejections.badSignature, detail: `signed by ${signer}, not by the channel's key ${options.signer}` };
+  }
   if (voucher.expiry < options.now) return { ok: false, reason: VoucherRejections.expired, detail: `expired at ${voucher.expiry}` };
+  const horizon = options.horizonSeconds ?? DEFAULT_SETTLEMENT_HORIZON_SECONDS;
+  if (voucher.expiry < options.now + horizon) {
+    return { ok: false, reason: VoucherRejections.expiresTooSoon, detail: `expires at ${voucher.expiry}, before ${options.now + horizon} (now + ${horizon} s settlement horizon)` };
+  }
   if (options.service && getAddress(options.service) !== voucher.service) {
     return { ok: false, reason: VoucherRejections.wrongService, detail: `names service ${voucher.service}` };
   }
@@ -124,6 +183,15 @@ export function verifyVoucher(domain: TypedDataDomain, input: unknown, options: 
     return { ok: false, reason: VoucherRejections.aboveDeposit, detail: `cumulative ${voucher.cumulativeAmount} exceeds the deposit ${options.deposit}` };
   }
   return { ok: true, voucher };
+}
+
+/**
+ * The address whose key signed `voucher` (EIP-712 over this domain), as
+ * PaymentEscrow's ecrecover sees it; throws on an unreadable signature.
+ * Compare it with the channel's signing key, never with the payer.
+ */
+export function recoverVoucherSigner(domain: TypedDataDomain, voucher: Voucher, signature: string): string {
+  return verifyTypedData(domain, VOUCHER_TYPES, unsigned(voucher), signature);
 }
 
 /** The JSON form of a signed voucher (for an HTTP header or body). */
@@ -157,9 +225,40 @@ export function decodeVoucherHeader(header: string): unknown {
   }
 }
 
-/** The tuple PaymentEscrow.redeem takes for one voucher. */
-export function redeemArg(v: SignedVoucher) {
-  return { voucher: unsigned(v), signature: v.signature };
+/**
+ * The `Redemption` tuple PaymentEscrow.redeem takes for one channel: its
+ * latest voucher and the cumulative amount really `charged` on the channel
+ * (at most the voucher's maximum), which becomes its redeemed total.
+ */
+export function redeemArg(v: SignedVoucher, charged: bigint) {
+  if (charged < 0n || charged > v.cumulativeAmount) throw new RangeError(`charged ${charged} is outside 0..${v.cumulativeAmount} (the voucher's maximum)`);
+  return { voucher: unsigned(v), signature: v.signature, charged };
+}
+
+/** PaymentEscrow.SkipReason by its number, as `RedemptionSkipped` events carry it. */
+export const REDEMPTION_SKIP_REASONS = [
+  "none",
+  "unknown-channel",
+  "wrong-service",
+  "payer-mismatch",
+  "expired",
+  "charge-above-voucher",
+  "already-redeemed",
+  "deposit-exhausted",
+  "bad-signature",
+] as const;
+export type RedemptionSkipReason = (typeof REDEMPTION_SKIP_REASONS)[number];
+
+/** The skip reason of a `RedemptionSkipped` event's `reason` field. */
+export function redemptionSkipReason(code: number | bigint): RedemptionSkipReason {
+  const reason = REDEMPTION_SKIP_REASONS[Number(code)];
+  if (!reason) throw new RangeError(`unknown PaymentEscrow.SkipReason ${code}`);
+  return reason;
+}
+
+function eip712DomainFields(domain: TypedDataDomain): TypedDataField[] {
+  const all: [keyof TypedDataDomain, string][] = [["name", "string"], ["version", "string"], ["chainId", "uint256"], ["verifyingContract", "address"], ["salt", "bytes32"]];
+  return all.filter(([k]) => domain[k] !== undefined && domain[k] !== null).map(([name, type]) => ({ name, type }));
 }
 
 function unsigned(v: Voucher): Voucher {

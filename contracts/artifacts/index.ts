@@ -5,9 +5,10 @@ import DatanetRegistry from "./DatanetRegistry.json" with { type: "json" };
 import HookToken from "./HookToken.json" with { type: "json" };
 import PaymentEscrow from "./PaymentEscrow.json" with { type: "json" };
 import ReentrantPayer from "./ReentrantPayer.json" with { type: "json" };
+import RefusingWallet from "./RefusingWallet.json" with { type: "json" };
 import RewardsDistributor from "./RewardsDistributor.json" with { type: "json" };
 import TestToken from "./TestToken.json" with { type: "json" };
 
 /** ABI and bytecode of every contract, by name. */
-export const artifacts = { AdapterRegistry, DatanetRegistry, HookToken, PaymentEscrow, ReentrantPayer, RewardsDistributor, TestToken } as unknown as Record<"AdapterRegistry" | "DatanetRegistry" | "HookToken" | "PaymentEscrow" | "ReentrantPayer" | "RewardsDistributor" | "TestToken", Artifact>;
+export const artifacts = { AdapterRegistry, DatanetRegistry, HookToken, PaymentEscrow, ReentrantPayer, RefusingWallet, RewardsDistributor, TestToken } as unknown as Record<"AdapterRegistry" | "DatanetRegistry" | "HookToken" | "PaymentEscrow" | "ReentrantPayer" | "RefusingWallet" | "RewardsDistributor" | "TestToken", Artifact>;
 export type ContractName = keyof typeof artifacts;

@@ -19,11 +19,11 @@ contract ReentrantPayer {
 
     function open(address service, uint256 amount) external {
         IERC20(address(escrow.token())).approve(address(escrow), amount);
-        channelId = escrow.open(service, bytes32(0), amount);
+        channelId = escrow.open(service, address(this), bytes32(0), amount);
     }
 
     function requestWithdrawal() external {
-        escrow.requestWithdrawal(channelId);
+        escrow.requestWithdrawal(channelId, escrow.getChannel(channelId).deposit);
     }
 
     function withdraw() external returns (uint256) {
