@@ -1,12 +1,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { PROBLEM_BASE } from "../../api/problem.ts";
 import { DiskBlobStore } from "./disk-blob-store.ts";
 import { createLocalDownloadRoutes } from "./download-route.ts";
 import { manualClock } from "./test-clock.ts";
-import { DOWNLOAD_PATH, signUploadGrant, UPLOAD_PATH } from "./upload-signature.ts";
+import { downloadUrl, DOWNLOAD_PATH, signUploadGrant, UPLOAD_PATH } from "./upload-signature.ts";
 
 const SECRET = "test-secret";
 const dirs: string[] = [];
@@ -65,6 +66,36 @@ describe("local download route", () => {
     expect(response.status).toBe(403);
     expect(((await response.json()) as { type: string }).type).toBe(`${PROBLEM_BASE}invalid-signature`);
     expect(DOWNLOAD_PATH).not.toBe(UPLOAD_PATH);
+  });
+
+  it("answers a HEAD with the headers and leaves no file open", async () => {
+    // Prepare: note every stream the store hands out.
+    const { blobs, app } = setup();
+    await blobs.put("k", '{"loss":1}', { contentType: "application/json" });
+    const opened: Readable[] = [];
+    const get = blobs.get.bind(blobs);
+    blobs.get = async (key) => {
+      const stream = await get(key);
+      if (stream) opened.push(stream);
+      return stream;
+    };
+    const { url } = await blobs.presignDownload("k", { expiresInSeconds: 60, filename: "metrics.json" });
+    // Act
+    const response = await app.request(url, { method: "HEAD" });
+    // Assess: the GET's headers, no body, and any file handle opened is closed again.
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("application/json");
+    expect(response.headers.get("content-disposition")).toBe('attachment; filename="metrics.json"');
+    expect(await response.text()).toBe("");
+    expect(opened.every((s) => s.destroyed)).toBe(true);
+  });
+
+  it("answers 400 invalid-blob-key for a correctly signed URL to a key the store refuses", async () => {
+    const { app } = setup();
+    const expires = Math.floor(Date.UTC(2025, 0, 1) / 1000) + 60;
+    const response = await app.request(downloadUrl("http://localhost:8787", SECRET, { key: "../outside", filename: "", expires }));
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { type: string }).type).toBe(`${PROBLEM_BASE}invalid-blob-key`);
   });
 
   it("answers 404 for a signed URL to an object that is gone", async () => {

@@ -11,6 +11,7 @@ import { PROBLEM_BASE } from "../../api/problem.ts";
 import { DiskBlobStore } from "./disk-blob-store.ts";
 import { manualClock } from "./test-clock.ts";
 import { createLocalUploadRoutes, type ObjectCreated } from "./upload-route.ts";
+import { uploadUrl } from "./upload-signature.ts";
 
 const SECRET = "test-secret";
 const dirs: string[] = [];
@@ -157,6 +158,21 @@ describe("local upload route", () => {
       await expectProblem(await app.request(url.path, init), 400, "checksum-mismatch");
     }
     expect(await text((await blobs.get("datanets/dn_1/up_1/data.jsonl"))!)).toBe("previous");
+    expect(created).toEqual([]);
+    expect(stored()).toBe(0);
+  });
+
+  it("answers 400 invalid-blob-key for a correctly signed URL whose key the store refuses", async () => {
+    // Prepare: URLs signed with the store's secret for keys DiskBlobStore would never presign.
+    const { app, created, stored } = setup();
+    const expires = Math.floor(Date.UTC(2025, 0, 1) / 1000) + 60;
+    for (const key of ["../escape.jsonl", "a//b", "/abs", "a\\b"]) {
+      const url = uploadUrl("http://localhost", SECRET, { key, size: 2, sha256: sha("{}"), contentType: "application/jsonl", expires });
+      // Act
+      const res = await app.request(url, { method: "PUT", headers: { "content-type": "application/jsonl" }, body: "{}" });
+      // Assess
+      await expectProblem(res, 400, "invalid-blob-key");
+    }
     expect(created).toEqual([]);
     expect(stored()).toBe(0);
   });

@@ -49,7 +49,7 @@ export function createLocalUploadRoutes(options: LocalUploadRoutesOptions): Hono
 
   app.put(UPLOAD_PATH, async (c) => {
     const verdict = verifyUploadQuery(secret, new URL(c.req.url).searchParams, clock.now());
-    if (!verdict.ok) return problemResponse(403, verdict.code, verdict.detail);
+    if (!verdict.ok) return problemResponse(verdict.status, verdict.code, verdict.detail);
     const grant = verdict.grant;
 
     const contentType = c.req.header("content-type");

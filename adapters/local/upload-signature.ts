@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
+import { InvalidBlobKeyError, assertValidKey } from "./blob-key.ts";
 
 /** Path of the local upload endpoint, relative to the API origin. */
 export const UPLOAD_PATH = "/local-blobs/upload";
@@ -35,17 +36,20 @@ export function uploadUrl(apiOrigin: string, secret: UploadSecret, grant: Upload
   return `${apiOrigin.replace(/\/+$/, "")}${UPLOAD_PATH}?${query}`;
 }
 
-export type UploadUrlVerdict =
-  | { ok: true; grant: UploadGrant }
-  | { ok: false; code: "invalid-signature" | "url-expired"; detail: string };
+/** Why a signed URL is refused, with the HTTP status the routes answer. */
+export type RefusedUrl =
+  | { ok: false; status: 403; code: "invalid-signature" | "url-expired"; detail: string }
+  | { ok: false; status: 400; code: "invalid-blob-key"; detail: string };
+
+export type UploadUrlVerdict = { ok: true; grant: UploadGrant } | RefusedUrl;
 
 /**
  * Checks a signed URL's query: the signature first (in constant time), then
- * the expiry against `nowMs`. Any missing or altered parameter fails the
- * signature.
+ * the expiry against `nowMs`, then the key. Any missing or altered parameter
+ * fails the signature.
  */
 export function verifyUploadQuery(secret: UploadSecret, query: URLSearchParams, nowMs: number): UploadUrlVerdict {
-  const invalid = { ok: false, code: "invalid-signature", detail: "The upload URL's signature does not match its parameters" } as const;
+  const invalid = { ok: false, status: 403, code: "invalid-signature", detail: "The upload URL's signature does not match its parameters" } as const;
   const [key, size, sha256, contentType, expires, sig] = ["key", "size", "sha256", "contentType", "expires", "sig"].map((p) =>
     query.get(p),
   );
@@ -56,9 +60,9 @@ export function verifyUploadQuery(secret: UploadSecret, query: URLSearchParams, 
   const given = Buffer.from(sig);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return invalid;
   if (nowMs >= grant.expires * 1000) {
-    return { ok: false, code: "url-expired", detail: `The upload URL expired at ${new Date(grant.expires * 1000).toISOString()}` };
+    return { ok: false, status: 403, code: "url-expired", detail: `The upload URL expired at ${new Date(grant.expires * 1000).toISOString()}` };
   }
-  return { ok: true, grant };
+  return refusedKey(grant.key) ?? { ok: true, grant };
 }
 
 /** Path of the local download endpoint, relative to the API origin. */
@@ -91,13 +95,11 @@ export function downloadUrl(apiOrigin: string, secret: UploadSecret, grant: Down
   return `${apiOrigin.replace(/\/+$/, "")}${DOWNLOAD_PATH}?${query}`;
 }
 
-export type DownloadUrlVerdict =
-  | { ok: true; grant: DownloadGrant }
-  | { ok: false; code: "invalid-signature" | "url-expired"; detail: string };
+export type DownloadUrlVerdict = { ok: true; grant: DownloadGrant } | RefusedUrl;
 
 /** Checks a signed download URL's query: signature in constant time, then expiry against `nowMs`. */
 export function verifyDownloadQuery(secret: UploadSecret, query: URLSearchParams, nowMs: number): DownloadUrlVerdict {
-  const invalid = { ok: false, code: "invalid-signature", detail: "The download URL's signature does not match its parameters" } as const;
+  const invalid = { ok: false, status: 403, code: "invalid-signature", detail: "The download URL's signature does not match its parameters" } as const;
   const key = query.get("key");
   const expires = query.get("expires");
   const sig = query.get("sig");
@@ -107,7 +109,22 @@ export function verifyDownloadQuery(secret: UploadSecret, query: URLSearchParams
   const given = Buffer.from(sig);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return invalid;
   if (nowMs >= grant.expires * 1000) {
-    return { ok: false, code: "url-expired", detail: `The download URL expired at ${new Date(grant.expires * 1000).toISOString()}` };
+    return { ok: false, status: 403, code: "url-expired", detail: `The download URL expired at ${new Date(grant.expires * 1000).toISOString()}` };
   }
-  return { ok: true, grant };
+  return refusedKey(grant.key) ?? { ok: true, grant };
+}
+
+/**
+ * A correctly signed URL can still name a key the store refuses (the store
+ * never signs one, but a leaked secret or another signer could): that is the
+ * client's fault, 400, not a 500 from deep inside the store.
+ */
+function refusedKey(key: string): RefusedUrl | undefined {
+  try {
+    assertValidKey(key);
+    return undefined;
+  } catch (error) {
+    if (error instanceof InvalidBlobKeyError) return { ok: false, status: 400, code: "invalid-blob-key", detail: error.message };
+    throw error;
+  }
 }
