@@ -141,6 +141,21 @@ describe("signIn", () => {
     const error = await signIn(deps, { message: "hello", signature: "0x00" }).catch((e: DomainError) => e);
     expect(error).toMatchObject({ code: "invalid-siwe-message", status: 400 });
   });
+
+  it("names the bad line of a malformed message without echoing the parser's state", async () => {
+    // Prepare: a well-formed message with its nonce broken, and text that is no message at all.
+    const { deps, fields } = await setup();
+    const { message } = await signedSiwe(wallet, fields);
+    const badNonce = message.replace(/^Nonce: .*$/m, "Nonce: !!");
+    // Act
+    const errors = await Promise.all([badNonce, "hello"].map((m) => signIn(deps, { message: m, signature: "0x00" }).catch((e: DomainError) => e)));
+    // Assess: one line each, naming what is wrong; no JSON of the parser's internals (state, matched, nodeHits…).
+    expect(errors.map((e) => e.message)).toEqual([
+      expect.stringMatching(/^Not a valid EIP-4361 message: line \d+: invalid nonce$/),
+      "Not a valid EIP-4361 message: it does not have the EIP-4361 layout",
+    ]);
+    for (const e of errors) expect(e.message).not.toMatch(/[{}]|state|maxMatched|nodeHits/);
+  });
 });
 
 describe("authenticate", () => {

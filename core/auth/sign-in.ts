@@ -70,12 +70,18 @@ export async function signIn(deps: CoreDeps, input: SignInInput): Promise<SignIn
   return { apiKey, address };
 }
 
-/** Parses an EIP-4361 message; a malformed one is a 400 `invalid-siwe-message`. */
+/**
+ * Parses an EIP-4361 message; a malformed one is a 400 `invalid-siwe-message`.
+ * The siwe parser's error ends with a dump of its internal state (as JSON):
+ * only its first line, when it is the plain `line N: invalid <field>` form,
+ * reaches the client.
+ */
 function parse(message: string): SiweMessage {
   try {
     return new SiweMessage(message);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const first = (error instanceof Error ? error.message : "").split("\n", 1)[0]!;
+    const reason = /^line \d{1,4}: [a-z][a-z -]{0,60}$/i.test(first) ? first : "it does not have the EIP-4361 layout";
     throw new DomainError("invalid-siwe-message", 400, `Not a valid EIP-4361 message: ${reason}`);
   }
 }
