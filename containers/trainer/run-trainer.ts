@@ -2,7 +2,7 @@
 //   spec → checkpoint (resume) → started → base model → records → split → tokenize →
 //   train on a worker thread (progress, checkpoints mirrored to the blob store) → evaluating →
 //   adapter/, metrics.json, attribution.json → succeeded   (or failed, with a reason)
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
@@ -12,8 +12,9 @@ import { JobEvent, type JobMetrics as JobMetricsSchema, JobSpec, TrainerAttribut
 import type { BlobStore } from "../../core/ports/blob-store.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import { QueueNames, type QueueSender } from "../../core/ports/queue.ts";
-import { loadTokenizer, readSafetensors, type TrainEvent, type TrainResult } from "../engine/index.ts";
+import { loadTokenizer, readSafetensors, type Tokenizer, type TrainEvent, type TrainResult } from "../engine/index.ts";
 import { bundledModelDir, cachedModelDir, downloadBlob, readBlob } from "./blob-files.ts";
+import { deserializeTrainerError, JobSpecError, toTrainerError, TrainerInputError, TrainingCrashedError } from "./errors.ts";
 import { formatRecord, FrozenRecordLine, jsonLines, splitRecords } from "./records.ts";
 import type { TrainWorkerInput, TrainWorkerMessage } from "./train-worker.ts";
 
@@ -50,16 +51,11 @@ export type TrainerOutcome =
 /** `attribution.json` (core/jobs/model.ts TrainerAttribution): training tokens used, per contribution, contributor and Datanet version. */
 export type TrainerAttributionFile = TrainerAttribution;
 
-/** Bad input that no retry can fix (no usable records, a missing snapshot): failed, not retryable. */
-export class TrainerInputError extends Error {
-  override name = "TrainerInputError";
-}
-
-// Errors that say the job itself is wrong, not the machine it ran on.
-const NOT_RETRYABLE = new Set(["TrainerInputError", "ModelFilesError", "TrainError", "LoraError", "ModelError", "SafetensorsError"]);
+export { TrainerInputError } from "./errors.ts";
 
 const LossCurveFile = z.object({ step: z.number().int(), lossCurve: z.array(z.object({ step: z.number().int(), loss: z.number(), evalLoss: z.number().optional() })) });
 type LossPoint = z.infer<typeof LossCurveFile>["lossCurve"][number];
+type Log = NonNullable<RunTrainerOptions["log"]>;
 
 /**
  * Runs the job whose spec is at `specKey`: trains, evaluates and writes its outputs under the
@@ -69,94 +65,161 @@ type LossPoint = z.infer<typeof LossCurveFile>["lossCurve"][number];
  */
 export async function runTrainer(deps: TrainerDeps, specKey: string, options: RunTrainerOptions = {}): Promise<TrainerOutcome> {
   const log = options.log ?? (() => {});
-  const raw = await readBlob(deps.blobs, specKey);
-  if (!raw) return { status: "failed", reason: `no job spec at ${specKey}`, retryable: false };
-  let json: unknown;
+  let spec: JobSpec;
   try {
-    json = JSON.parse(raw.toString("utf8"));
-  } catch {
-    return { status: "failed", reason: `job spec ${specKey} is not JSON`, retryable: false };
-  }
-  const parsed = JobSpec.safeParse(json);
-  if (!parsed.success) {
-    const reason = `invalid job spec ${specKey}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`;
+    spec = await readSpec(deps, specKey);
+  } catch (e) {
+    const err = toTrainerError(e);
     // Report against the job when the spec at least names it.
-    const id = z.object({ jobId: z.string(), attempt: z.number().int() }).safeParse(json);
-    if (id.success) await new EventReporter(deps, id.data.jobId, id.data.attempt).send({ type: "failed", reason, retryable: false });
-    return { status: "failed", reason, retryable: false };
+    if (err instanceof JobSpecError && err.job) await new EventReporter(deps, err.job.jobId, err.job.attempt).send({ type: "failed", reason: err.reason, retryable: false });
+    return { status: "failed", reason: err.reason, retryable: err.retryable };
   }
-  const spec = parsed.data;
   const events = new EventReporter(deps, spec.jobId, spec.attempt);
   try {
     return await trainJob(deps, spec, events, options, log);
   } catch (e) {
-    const err = e instanceof Error ? e : new Error(String(e));
-    const retryable = !NOT_RETRYABLE.has(err.name);
-    const reason = `${err.name === "Error" ? "" : `${err.name}: `}${err.message}`;
-    log("trainer failed", { jobId: spec.jobId, attempt: spec.attempt, reason, retryable });
-    await events.send({ type: "failed", reason, retryable });
-    return { status: "failed", reason, retryable };
+    const err = toTrainerError(e);
+    log("trainer failed", { jobId: spec.jobId, attempt: spec.attempt, reason: err.reason, retryable: err.retryable });
+    await events.send({ type: "failed", reason: err.reason, retryable: err.retryable });
+    return { status: "failed", reason: err.reason, retryable: err.retryable };
   }
 }
 
-async function trainJob(deps: TrainerDeps, spec: JobSpec, events: EventReporter, options: RunTrainerOptions, log: NonNullable<RunTrainerOptions["log"]>): Promise<TrainerOutcome> {
+/** The job's steps, in order; each throws a TrainerError (or lets one through) when it cannot go on. */
+async function trainJob(deps: TrainerDeps, spec: JobSpec, events: EventReporter, options: RunTrainerOptions, log: Log): Promise<TrainerOutcome> {
   const t0 = deps.clock.now();
   const workDir = options.workDir ?? join(tmpdir(), "mf-trainer");
-  const out = spec.outputPrefix;
-  const ckptKey = `${out}checkpoints/checkpoint.safetensors`, curveKey = `${out}checkpoints/loss-curve.json`;
+  const ckpt = await restoreCheckpoint(deps, spec, join(workDir, "jobs", spec.jobId, "checkpoints"), log);
+  await events.send({ type: "started", resumedFromStep: ckpt.resumedFromStep });
 
-  // The blob store holds the truth about progress: start from its checkpoint, not from local leftovers.
-  const ckptDir = join(workDir, "jobs", spec.jobId, "checkpoints");
-  await rm(ckptDir, { recursive: true, force: true });
-  await mkdir(ckptDir, { recursive: true });
-  let resumedFromStep: number | null = null;
-  let lossCurve: LossPoint[] = [];
-  if (await downloadBlob(deps.blobs, ckptKey, join(ckptDir, "checkpoint.safetensors"))) {
-    const { metadata } = readSafetensors(await readFile(join(ckptDir, "checkpoint.safetensors")));
-    resumedFromStep = Number(metadata.step);
-    const curve = await readBlob(deps.blobs, curveKey);
-    const saved = curve ? LossCurveFile.safeParse(JSON.parse(curve.toString("utf8"))) : null;
-    if (saved?.success) lossCurve = saved.data.lossCurve.filter((p) => p.step <= resumedFromStep!);
-    log("resuming from checkpoint", { step: resumedFromStep });
+  const base = await prepareBaseModel(deps, spec, workDir);
+  const data = await readRecords(deps, spec);
+  const prepared = tokenizeAndAttribute(spec, data, base.tokenizer);
+  log("records ready", { lines: data.lines, skipped: data.skipped, duplicates: data.duplicates, train: prepared.split.train.length, heldOut: prepared.split.heldOut.length, trainTokens: prepared.trainTokenCount });
+
+  const input = workerInput(spec, base, prepared, ckpt.dir, options.maxSeqLen);
+  const run = await trainOnWorker(deps, events, input, ckpt, options, log);
+  if (run.ended.kind === "stopped") {
+    // No event: the compute reports the exit. On AWS, Batch itself reruns a Spot-reclaimed job
+    // (same attempt, resuming from this checkpoint); a `failed` here would start a second run.
+    const checkpointStep = run.uploadedStep;
+    log(`stopped at step ${run.ended.step}; ${checkpointStep === null ? "no checkpoint yet" : `resumes from the checkpoint at step ${checkpointStep}`}`, { step: run.ended.step, checkpointStep });
+    return { status: "stopped", step: run.ended.step, checkpointStep };
   }
-  await events.send({ type: "started", resumedFromStep });
+  run.startEvaluating();
 
-  const modelDir =
+  const metrics = jobMetrics(run.ended.result, ckpt.lossCurve, prepared.trainTokenCount);
+  await writeOutputs(deps, spec, run.ended, metrics, ckpt.lossCurve, prepared.attribution, {
+    totalSteps: run.totalSteps, resumedFromStep: ckpt.resumedFromStep, lines: data.lines, skipped: data.skipped, duplicates: data.duplicates,
+    train: prepared.split.train.length, heldOut: prepared.split.heldOut.length, seconds: (deps.clock.now() - t0) / 1000,
+  });
+  await events.send({ type: "succeeded", metrics });
+  log("trainer succeeded", { jobId: spec.jobId, ...metrics });
+  return { status: "succeeded", metrics };
+}
+
+/** The JobSpec at `specKey`, or a JobSpecError saying why there is none. */
+async function readSpec(deps: TrainerDeps, specKey: string): Promise<JobSpec> {
+  const raw = await readBlob(deps.blobs, specKey);
+  if (!raw) throw new JobSpecError(`no job spec at ${specKey}`, specKey);
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString("utf8"));
+  } catch {
+    throw new JobSpecError(`job spec ${specKey} is not JSON`, specKey);
+  }
+  const parsed = JobSpec.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const reason = `invalid job spec ${specKey}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`;
+  const id = z.object({ jobId: z.string(), attempt: z.number().int() }).safeParse(json);
+  throw new JobSpecError(reason, specKey, id.success ? id.data : null);
+}
+
+interface RestoredCheckpoint {
+  dir: string; // local checkpoint directory (emptied, then holding the downloaded checkpoint)
+  key: string; // the checkpoint's blob key
+  curveKey: string; // the loss curve saved with it
+  resumedFromStep: number | null;
+  lossCurve: LossPoint[]; // up to the checkpoint's step; the run appends to it
+}
+
+/** The blob store holds the truth about progress: start from its checkpoint, not from local leftovers. */
+async function restoreCheckpoint(deps: TrainerDeps, spec: JobSpec, dir: string, log: Log): Promise<RestoredCheckpoint> {
+  const key = `${spec.outputPrefix}checkpoints/checkpoint.safetensors`, curveKey = `${spec.outputPrefix}checkpoints/loss-curve.json`;
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const restored: RestoredCheckpoint = { dir, key, curveKey, resumedFromStep: null, lossCurve: [] };
+  if (!(await downloadBlob(deps.blobs, key, join(dir, "checkpoint.safetensors")))) return restored;
+  const { metadata } = readSafetensors(await readFile(join(dir, "checkpoint.safetensors")));
+  const step = Number(metadata.step);
+  restored.resumedFromStep = step;
+  const curve = await readBlob(deps.blobs, curveKey);
+  const saved = curve ? LossCurveFile.safeParse(JSON.parse(curve.toString("utf8"))) : null;
+  if (saved?.success) restored.lossCurve = saved.data.lossCurve.filter((p) => p.step <= step);
+  log("resuming from checkpoint", { step });
+  return restored;
+}
+
+interface BaseModel {
+  dir: string; // HF layout
+  maxPositions: number;
+  tokenizer: Tokenizer;
+}
+
+/** The job's base model on local disk (the bundled one, or downloaded and checked), with its tokenizer. */
+async function prepareBaseModel(deps: TrainerDeps, spec: JobSpec, workDir: string): Promise<BaseModel> {
+  const dir =
     (await bundledModelDir(spec.baseModel.sha256)) ??
     (await cachedModelDir(deps.blobs, spec.baseModel.prefix, spec.baseModel.sha256, join(workDir, "models")));
-  const hf = JSON.parse(await readFile(join(modelDir, "config.json"), "utf8")) as { vocab_size?: number; max_position_embeddings?: number };
+  const hf = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as { vocab_size?: number; max_position_embeddings?: number };
   if (typeof hf.vocab_size !== "number" || typeof hf.max_position_embeddings !== "number") throw new TrainerInputError("base model config.json lacks vocab_size or max_position_embeddings");
-  const tokenizer = loadTokenizer(modelDir, hf.vocab_size);
+  return { dir, maxPositions: hf.max_position_embeddings, tokenizer: loadTokenizer(dir, hf.vocab_size) };
+}
 
-  // Records of every Datanet version, formatted; a record in two versions trains once, credited to the first.
-  const records: { contributionId: string; contributor: string; contentHash: string; datanet: number; text: string }[] = [];
+interface TrainingRecord { contributionId: string; contributor: string; contentHash: string; datanet: number; text: string }
+interface RecordsRead { records: TrainingRecord[]; lines: number; skipped: number; duplicates: number }
+
+/** Records of every Datanet version, formatted; a record in two versions trains once, credited to the first. */
+async function readRecords(deps: TrainerDeps, spec: JobSpec): Promise<RecordsRead> {
+  const out: RecordsRead = { records: [], lines: 0, skipped: 0, duplicates: 0 };
   const seen = new Set<string>();
-  let lines = 0, skipped = 0, duplicates = 0;
   for (const [datanet, ref] of spec.datanets.entries()) {
     const stream = await deps.blobs.get(ref.recordsKey);
     if (!stream) throw new TrainerInputError(`Datanet ${ref.id} version ${ref.version}: no records at ${ref.recordsKey}`);
     for await (const { value } of jsonLines(stream)) {
-      lines++;
+      out.lines++;
       const line = FrozenRecordLine.safeParse(value);
       const text = line.success ? formatRecord(ref.schema, line.data.record) : null;
       if (!line.success || text === null) {
-        skipped++;
+        out.skipped++;
         continue;
       }
       if (seen.has(line.data.contentHash)) {
-        duplicates++;
+        out.duplicates++;
         continue;
       }
       seen.add(line.data.contentHash);
-      records.push({ contributionId: line.data.contributionId, contributor: line.data.contributor, contentHash: line.data.contentHash, datanet, text });
+      out.records.push({ contributionId: line.data.contributionId, contributor: line.data.contributor, contentHash: line.data.contentHash, datanet, text });
     }
   }
-  if (records.length < 2) throw new TrainerInputError(`no usable records: ${records.length} of ${lines} lines usable (${skipped} malformed); training needs at least 2, one is held out`);
-  const split = splitRecords(records, spec.training.evalFraction, spec.training.seed);
-  const encode = (text: string) => Int32Array.from(tokenizer.encode(text));
-  const trainTokens = split.train.map((r) => encode(r.text));
-  const heldOutTokens = split.heldOut.map((r) => encode(r.text));
+  if (out.records.length < 2) throw new TrainerInputError(`no usable records: ${out.records.length} of ${out.lines} lines usable (${out.skipped} malformed); training needs at least 2, one is held out`);
+  return out;
+}
 
+interface PreparedData {
+  split: { train: TrainingRecord[]; heldOut: TrainingRecord[] };
+  train: Int32Array[];
+  heldOut: Int32Array[];
+  trainTokenCount: number;
+  attribution: TrainerAttributionFile;
+}
+
+/** Held-out split, token ids, and the attribution of the training tokens. */
+function tokenizeAndAttribute(spec: JobSpec, data: RecordsRead, tokenizer: Tokenizer): PreparedData {
+  const split = splitRecords(data.records, spec.training.evalFraction, spec.training.seed);
+  const encode = (text: string) => Int32Array.from(tokenizer.encode(text));
+  const train = split.train.map((r) => encode(r.text));
+  const heldOut = split.heldOut.map((r) => encode(r.text));
   // Attribution: the tokens of each training-split record as the model's tokenizer counts them.
   const attribution: TrainerAttributionFile = {
     trainerVersion: TRAINER_VERSION,
@@ -166,20 +229,22 @@ async function trainJob(deps: TrainerDeps, spec: JobSpec, events: EventReporter,
     datanets: spec.datanets.map((d) => ({ id: d.id, version: d.version, root: d.root, tokens: 0 })),
   };
   split.train.forEach((r, i) => {
-    const n = trainTokens[i]!.length;
+    const n = train[i]!.length;
     attribution.tokensByContribution[r.contributionId] = n;
     attribution.contributors[r.contributor] = (attribution.contributors[r.contributor] ?? 0) + n;
     attribution.datanets[r.datanet]!.tokens += n;
   });
-  const trainTokenCount = trainTokens.reduce((s, t) => s + t.length, 0);
-  log("records ready", { lines, skipped, duplicates, train: split.train.length, heldOut: split.heldOut.length, trainTokens: trainTokenCount });
+  return { split, train, heldOut, trainTokenCount: train.reduce((s, t) => s + t.length, 0), attribution };
+}
 
+/** What the training worker needs, from the spec's LoRA and training settings. */
+function workerInput(spec: JobSpec, base: BaseModel, data: PreparedData, checkpointDir: string, maxSeqLen = 256): TrainWorkerInput {
   const t = spec.training;
-  const input: TrainWorkerInput = {
-    modelDir,
-    seqLen: Math.min(options.maxSeqLen ?? 256, hf.max_position_embeddings),
-    train: trainTokens,
-    heldOut: heldOutTokens,
+  return {
+    modelDir: base.dir,
+    seqLen: Math.min(maxSeqLen, base.maxPositions),
+    train: data.train,
+    heldOut: data.heldOut,
     lora: { r: spec.lora.rank, alpha: spec.lora.alpha, dropout: spec.lora.dropout, targets: spec.lora.targetModules },
     adapterId: spec.jobId,
     baseModelName: spec.baseModel.id,
@@ -189,108 +254,163 @@ async function trainJob(deps: TrainerDeps, spec: JobSpec, events: EventReporter,
     config: {
       batchSize: t.batchSize, gradAccum: t.gradientAccumulation, lr: t.learningRate, warmupSteps: t.warmupSteps, weightDecay: t.weightDecay,
       clipNorm: t.clipNorm, evalEvery: t.evalEvery, evalSequences: 0, earlyStopPatience: t.earlyStopPatience,
-      checkpointEvery: t.checkpointEvery, checkpointDir: ckptDir,
+      checkpointEvery: t.checkpointEvery, checkpointDir,
     },
     stop: new SharedArrayBuffer(4),
   };
+}
 
-  // Checkpoints go up one at a time; a newer one waiting replaces an older one not yet sent.
-  let pending: { step: number; bytes: Uint8Array } | null = null, uploading: Promise<void> | null = null, uploadedStep = resumedFromStep;
-  const drain = async () => {
-    while (pending) {
-      const c = pending;
-      pending = null;
-      try {
-        await deps.blobs.put(ckptKey, c.bytes, { contentType: "application/octet-stream" });
-        await deps.blobs.put(curveKey, JSON.stringify({ step: c.step, lossCurve: lossCurve.filter((p) => p.step <= c.step) }), { contentType: "application/json" });
-        uploadedStep = c.step;
-        log("checkpoint uploaded", { step: c.step });
-      } catch (e) {
-        log("checkpoint upload failed", { step: c.step, error: String(e) }); // the next one may succeed; a restart resumes from an older one
-      }
-    }
-    uploading = null;
-  };
+type WorkerEnd = Extract<TrainWorkerMessage, { kind: "done" | "stopped" }>;
 
-  let totalSteps = 0, lastProgressAt = -Infinity, evaluating = false;
-  const interval = options.progressIntervalMs ?? 1000;
-  const startEvaluating = () => {
-    if (evaluating) return;
-    evaluating = true;
-    void events.send({ type: "evaluating" });
-  };
-  const onEvent = (e: TrainEvent) => {
-    if (e.type === "step") {
-      lossCurve.push({ step: e.step, loss: e.loss });
-      const now = deps.clock.now();
-      if (now - lastProgressAt >= interval || e.step === e.totalSteps) {
-        lastProgressAt = now;
-        void events.progress({ step: e.step, totalSteps: e.totalSteps, loss: e.loss, tokensPerSecond: e.tokensPerSec, etaSeconds: e.etaSec });
-      }
-      if (e.step === e.totalSteps) startEvaluating();
-    } else if (e.type === "eval" && !evaluating) {
-      const point = lossCurve.findLast((p) => p.step === e.step);
-      if (point) point.evalLoss = e.loss;
-      void events.progress({ step: e.step, totalSteps, loss: point?.loss ?? e.loss, tokensPerSecond: 0, etaSeconds: 0, evalLoss: e.loss });
-    } else if (e.type === "early-stop") startEvaluating();
-  };
-
+/**
+ * Trains on a worker thread, relaying its events as job progress (appending to the loss
+ * curve) and mirroring its checkpoints to the blob store; resolves when it is done or stopped.
+ */
+async function trainOnWorker(deps: TrainerDeps, events: EventReporter, input: TrainWorkerInput, ckpt: RestoredCheckpoint, options: RunTrainerOptions, log: Log) {
+  const uploader = new CheckpointUploader(deps.blobs, ckpt, log);
+  const relay = new ProgressRelay(events, deps.clock, ckpt.lossCurve, options.progressIntervalMs ?? 1000);
   const stopFlag = new Int32Array(input.stop);
   const onAbort = () => Atomics.store(stopFlag, 0, 1);
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener("abort", onAbort);
   const worker = new Worker(new URL("./train-worker.ts", import.meta.url), { workerData: input });
-  const ended = await new Promise<Extract<TrainWorkerMessage, { kind: "done" | "stopped" }>>((resolve, reject) => {
-    worker.on("message", (m: TrainWorkerMessage) => {
-      if (m.kind === "prepared") {
-        totalSteps = m.totalSteps;
-        log("training", { sequences: m.trainSequences, heldOutSequences: m.heldOutSequences, totalSteps, resumedFromStep });
-      } else if (m.kind === "event") onEvent(m.event);
-      else if (m.kind === "checkpoint") {
-        pending = m;
-        uploading ??= drain();
-      } else if (m.kind === "done" || m.kind === "stopped") resolve(m);
-      else if (m.kind === "error") reject(Object.assign(new Error(m.message), { name: m.name }));
+  let ended: WorkerEnd;
+  try {
+    ended = await new Promise<WorkerEnd>((resolve, reject) => {
+      worker.on("message", (m: TrainWorkerMessage) => {
+        if (m.kind === "prepared") {
+          relay.totalSteps = m.totalSteps;
+          log("training", { sequences: m.trainSequences, heldOutSequences: m.heldOutSequences, totalSteps: m.totalSteps, resumedFromStep: ckpt.resumedFromStep });
+        } else if (m.kind === "event") relay.onEvent(m.event);
+        else if (m.kind === "checkpoint") uploader.offer(m.step, m.bytes);
+        else if (m.kind === "done" || m.kind === "stopped") resolve(m);
+        else if (m.kind === "error") reject(deserializeTrainerError(m.error));
+      });
+      worker.on("error", reject);
+      worker.on("exit", (code) => reject(new TrainingCrashedError(code)));
     });
-    worker.on("error", reject);
-    worker.on("exit", (code) => reject(new Error(`training worker exited with code ${code} before finishing`)));
-  }).finally(() => options.signal?.removeEventListener("abort", onAbort));
-  await worker.terminate();
-  while (uploading) await uploading;
-
-  if (ended.kind === "stopped") {
-    // No event: the compute reports the exit. On AWS, Batch itself reruns a Spot-reclaimed job
-    // (same attempt, resuming from this checkpoint); a `failed` here would start a second run.
-    log(`stopped at step ${ended.step}; ${uploadedStep === null ? "no checkpoint yet" : `resumes from the checkpoint at step ${uploadedStep}`}`, { step: ended.step, checkpointStep: uploadedStep });
-    return { status: "stopped", step: ended.step, checkpointStep: uploadedStep };
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+    await worker.terminate();
   }
-  startEvaluating();
+  return { ended, totalSteps: relay.totalSteps, uploadedStep: await uploader.settled(), startEvaluating: () => relay.startEvaluating() };
+}
 
-  const { result } = ended;
+/** Checkpoints go up one at a time; a newer one waiting replaces an older one not yet sent. */
+class CheckpointUploader {
+  #pending: { step: number; bytes: Uint8Array } | null = null;
+  #uploading: Promise<void> | null = null;
+  #uploadedStep: number | null;
+
+  readonly #blobs: BlobStore;
+  readonly #ckpt: RestoredCheckpoint;
+  readonly #log: Log;
+
+  constructor(blobs: BlobStore, ckpt: RestoredCheckpoint, log: Log) {
+    this.#blobs = blobs;
+    this.#ckpt = ckpt;
+    this.#log = log;
+    this.#uploadedStep = ckpt.resumedFromStep;
+  }
+
+  offer(step: number, bytes: Uint8Array): void {
+    this.#pending = { step, bytes };
+    this.#uploading ??= this.#drain();
+  }
+
+  /** Waits for uploads in flight; the step of the newest checkpoint in the blob store. */
+  async settled(): Promise<number | null> {
+    while (this.#uploading) await this.#uploading;
+    return this.#uploadedStep;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#pending) {
+      const c = this.#pending;
+      this.#pending = null;
+      try {
+        await this.#blobs.put(this.#ckpt.key, c.bytes, { contentType: "application/octet-stream" });
+        await this.#blobs.put(this.#ckpt.curveKey, JSON.stringify({ step: c.step, lossCurve: this.#ckpt.lossCurve.filter((p) => p.step <= c.step) }), { contentType: "application/json" });
+        this.#uploadedStep = c.step;
+        this.#log("checkpoint uploaded", { step: c.step });
+      } catch (e) {
+        this.#log("checkpoint upload failed", { step: c.step, error: String(e) }); // the next one may succeed; a restart resumes from an older one
+      }
+    }
+    this.#uploading = null;
+  }
+}
+
+/** Training events as job progress (at most one per interval; evaluations always), and the loss curve. */
+class ProgressRelay {
+  totalSteps = 0;
+  #lastProgressAt = -Infinity;
+  #evaluating = false;
+
+  readonly #events: EventReporter;
+  readonly #clock: Clock;
+  readonly #lossCurve: LossPoint[];
+  readonly #intervalMs: number;
+
+  constructor(events: EventReporter, clock: Clock, lossCurve: LossPoint[], intervalMs: number) {
+    this.#events = events;
+    this.#clock = clock;
+    this.#lossCurve = lossCurve;
+    this.#intervalMs = intervalMs;
+  }
+
+  startEvaluating(): void {
+    if (this.#evaluating) return;
+    this.#evaluating = true;
+    void this.#events.send({ type: "evaluating" });
+  }
+
+  onEvent(e: TrainEvent): void {
+    if (e.type === "step") {
+      this.#lossCurve.push({ step: e.step, loss: e.loss });
+      const now = this.#clock.now();
+      if (now - this.#lastProgressAt >= this.#intervalMs || e.step === e.totalSteps) {
+        this.#lastProgressAt = now;
+        void this.#events.progress({ step: e.step, totalSteps: e.totalSteps, loss: e.loss, tokensPerSecond: e.tokensPerSec, etaSeconds: e.etaSec });
+      }
+      if (e.step === e.totalSteps) this.startEvaluating();
+    } else if (e.type === "eval" && !this.#evaluating) {
+      const point = this.#lossCurve.findLast((p) => p.step === e.step);
+      if (point) point.evalLoss = e.loss;
+      void this.#events.progress({ step: e.step, totalSteps: this.totalSteps, loss: point?.loss ?? e.loss, tokensPerSecond: 0, etaSeconds: 0, evalLoss: e.loss });
+    } else if (e.type === "early-stop") this.startEvaluating();
+  }
+}
+
+/** The job's metrics from the run's result; the final eval loss also goes onto the curve's last point. */
+function jobMetrics(result: TrainResult, lossCurve: LossPoint[], trainTokens: number): JobMetrics {
   const finite = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? null : x);
-  const trainLoss = finite(Number.isFinite(result.trainLoss) ? result.trainLoss : lossCurve.at(-1)?.loss);
   const metrics: JobMetrics = {
-    trainLoss,
+    trainLoss: finite(Number.isFinite(result.trainLoss) ? result.trainLoss : lossCurve.at(-1)?.loss),
     evalLoss: finite(result.evalLoss),
     evalPerplexity: finite(result.evalLoss === null ? null : Math.exp(result.evalLoss)),
     baseEvalLoss: finite(result.baseEvalLoss),
     baseEvalPerplexity: finite(result.baseEvalLoss === null ? null : Math.exp(result.baseEvalLoss)),
-    trainTokens: trainTokenCount,
+    trainTokens,
   };
   const last = lossCurve.at(-1);
   if (last && last.step === result.steps && metrics.evalLoss !== null) last.evalLoss = metrics.evalLoss;
+  return metrics;
+}
 
+type RunSummary = { totalSteps: number; resumedFromStep: number | null; lines: number; skipped: number; duplicates: number; train: number; heldOut: number; seconds: number };
+
+/** adapter/ (PEFT files), metrics.json and attribution.json under the spec's outputPrefix. */
+async function writeOutputs(deps: TrainerDeps, spec: JobSpec, ended: Extract<WorkerEnd, { kind: "done" }>, metrics: JobMetrics, lossCurve: LossPoint[], attribution: TrainerAttributionFile, run: RunSummary): Promise<void> {
+  const out = spec.outputPrefix;
   await deps.blobs.put(`${out}adapter/adapter_config.json`, ended.adapterConfig, { contentType: "application/json" });
   await deps.blobs.put(`${out}adapter/adapter_model.safetensors`, ended.adapterWeights, { contentType: "application/octet-stream" });
-  await deps.blobs.put(`${out}metrics.json`, JSON.stringify(metricsFile(spec, metrics, result, lossCurve, { totalSteps, resumedFromStep, lines, skipped, duplicates, train: split.train.length, heldOut: split.heldOut.length, seconds: (deps.clock.now() - t0) / 1000 }), null, 2), { contentType: "application/json" });
+  await deps.blobs.put(`${out}metrics.json`, JSON.stringify(metricsFile(spec, metrics, ended.result, lossCurve, run), null, 2), { contentType: "application/json" });
   await deps.blobs.put(`${out}attribution.json`, JSON.stringify(TrainerAttribution.parse(attribution), null, 2), { contentType: "application/json" });
-  await events.send({ type: "succeeded", metrics });
-  log("trainer succeeded", { jobId: spec.jobId, ...metrics });
-  return { status: "succeeded", metrics };
 }
 
 /** `metrics.json`: the job's metrics, the whole loss curve and how the data was used. */
-function metricsFile(spec: JobSpec, metrics: JobMetrics, result: TrainResult, lossCurve: LossPoint[], run: { totalSteps: number; resumedFromStep: number | null; lines: number; skipped: number; duplicates: number; train: number; heldOut: number; seconds: number }) {
+function metricsFile(spec: JobSpec, metrics: JobMetrics, result: TrainResult, lossCurve: LossPoint[], run: RunSummary) {
   return {
     jobId: spec.jobId,
     attempt: spec.attempt,

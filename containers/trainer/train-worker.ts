@@ -3,6 +3,7 @@
 // training goes on. Input comes as workerData, everything else as messages to the parent.
 import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
+import { serializeTrainerError, type SerializedTrainerError } from "./errors.ts";
 import { createLora, loadHfModel, packRecords, serializeAdapter, train, type LoraConfig, type TrainConfig, type TrainEvent, type TrainResult } from "../engine/index.ts";
 
 export interface TrainWorkerInput {
@@ -27,7 +28,7 @@ export type TrainWorkerMessage =
   | { kind: "checkpoint"; step: number; bytes: Uint8Array }
   | { kind: "done"; result: TrainResult; adapterConfig: string; adapterWeights: Uint8Array }
   | { kind: "stopped"; step: number }
-  | { kind: "error"; name: string; message: string };
+  | { kind: "error"; error: SerializedTrainerError };
 
 /** Thrown from the progress callback to leave train() when a stop was asked for. */
 class StopRequested extends Error {
@@ -71,7 +72,7 @@ if (parentPort) {
   try {
     run(workerData as TrainWorkerInput, (m, transfer) => port.postMessage(m, transfer ?? []));
   } catch (e) {
-    const err = e instanceof Error ? e : new Error(String(e));
-    port.postMessage({ kind: "error", name: err.name, message: err.message } satisfies TrainWorkerMessage);
+    // Classified here, where the engine's error classes are: a thread can only post plain data.
+    port.postMessage({ kind: "error", error: serializeTrainerError(e) } satisfies TrainWorkerMessage);
   }
 }
