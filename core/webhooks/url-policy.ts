@@ -27,6 +27,7 @@ for (const [net, prefix] of [
   ["172.16.0.0", 12],
   ["192.0.0.0", 24],
   ["192.0.2.0", 24],
+  ["192.88.99.0", 24], // 6to4 relay anycast
   ["192.168.0.0", 16],
   ["198.18.0.0", 15],
   ["198.51.100.0", 24],
@@ -35,13 +36,30 @@ for (const [net, prefix] of [
   ["240.0.0.0", 4],
 ] as const) blocked.addSubnet(net, prefix, "ipv4");
 for (const [net, prefix] of [
-  ["64:ff9b::", 96], // NAT64 can reach private IPv4
+  ["::", 96], // IPv4-compatible (deprecated) with :: and ::1: ::127.0.0.1 is loopback in disguise
+  ["64:ff9b::", 96], // NAT64, well-known prefix: the translator can reach private IPv4
+  ["64:ff9b:1::", 48], // NAT64, local-use prefix
   ["100::", 64],
+  ["2001::", 23], // IETF protocol assignments: Teredo, benchmarking, ORCHID
   ["2001:db8::", 32],
+  ["3fff::", 20], // documentation
+  ["5f00::", 16], // SRv6 SIDs
   ["fc00::", 7],
   ["fe80::", 10],
   ["ff00::", 8],
 ] as const) blocked.addSubnet(net, prefix, "ipv6");
+
+/**
+ * IPv6 ranges whose low bits are an IPv4 address that a connection may end
+ * up at: the address is as private as the IPv4 one it carries. Each is its
+ * leading groups (the rest of the /96, or /16, must match) and where the
+ * IPv4 address sits.
+ */
+const ipv4Embeddings: readonly { prefix: readonly number[]; at: number }[] = [
+  { prefix: [0, 0, 0, 0, 0, 0xffff], at: 6 }, // IPv4-mapped ::ffff:a.b.c.d (RFC 4291)
+  { prefix: [0, 0, 0, 0, 0xffff, 0], at: 6 }, // IPv4-translated ::ffff:0:a.b.c.d (RFC 2765)
+  { prefix: [0x2002], at: 1 }, // 6to4 2002:AABB:CCDD::/48 tunnels to a.b.c.d (RFC 3056)
+];
 
 /** Whether an IP address is loopback, private or otherwise not publicly routable. */
 export function isPrivateAddress(address: string): boolean {
@@ -50,13 +68,9 @@ export function isPrivateAddress(address: string): boolean {
   if (family !== 6) return true; // not an IP at all: refuse rather than guess
   const groups = ipv6Groups(address);
   if (!groups) return true;
-  const zeros = (from: number, to: number) => groups.slice(from, to).every((g) => g === 0);
-  // IPv4-mapped (::ffff:a.b.c.d) is the IPv4 address in disguise.
-  if (zeros(0, 5) && groups[5] === 0xffff) return blocked.check(ipv4Of(groups[6]!, groups[7]!), "ipv4");
-  // IPv4-compatible (::a.b.c.d, deprecated; includes :: and ::1): no public receiver uses it.
-  if (zeros(0, 6)) return true;
-  // 6to4 (2002:AABB:CCDD::/48) tunnels to the IPv4 address a.b.c.d.
-  if (groups[0] === 0x2002) return blocked.check(ipv4Of(groups[1]!, groups[2]!), "ipv4");
+  for (const { prefix, at } of ipv4Embeddings) {
+    if (prefix.every((g, i) => groups[i] === g)) return blocked.check(ipv4Of(groups[at]!, groups[at + 1]!), "ipv4");
+  }
   return blocked.check(groups.map((g) => g.toString(16)).join(":"), "ipv6");
 }
 
