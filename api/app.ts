@@ -1,7 +1,10 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
+import type { Context } from "hono";
+import { memoryRateLimiter } from "../adapters/rate-limits/memory-rate-limiter.ts";
 import type { CoreDeps } from "../core/deps.ts";
+import type { RateLimiter } from "../core/ports/rate-limiter.ts";
 import type { TrainingCompute } from "../core/ports/training-compute.ts";
 import type { HostResolver } from "../core/webhooks/index.ts";
 import { requireApiKey } from "./auth-middleware.ts";
@@ -9,6 +12,7 @@ import type { App, AppEnv } from "./env.ts";
 import { notFound, onError, validationHook } from "./errors.ts";
 import { SECURITY_SCHEME } from "./openapi.ts";
 import { problemResponse } from "./problem.ts";
+import { byAccount, rateLimit } from "./rate-limit.ts";
 import { adapterRoutes } from "./routes/adapters.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { baseModelRoutes } from "./routes/base-models.ts";
@@ -37,10 +41,18 @@ export interface AppOptions {
   resolve?: HostResolver;
   /** Polling and lifetime of `GET /v1/jobs/{id}/events` streams (tests shorten them). */
   jobEvents?: JobStreamOptions;
+  /**
+   * The client's network address, which sign-in is rate-limited by: the socket's peer locally, API
+   * Gateway's `sourceIp` on AWS. Without it every unsigned request shares one bucket.
+   */
+  clientAddress?: (c: Context) => string | undefined;
 }
 
-/** What the app needs: the core deps, and the training compute where jobs may be cancelled (without it cancel answers 503). */
-export type AppDeps = CoreDeps & { compute?: TrainingCompute };
+/**
+ * What the app needs: the core deps, the training compute where jobs may be cancelled (without it
+ * cancel answers 503), and the rate limiter (default: counters in this process's memory).
+ */
+export type AppDeps = CoreDeps & { compute?: TrainingCompute; rateLimiter?: RateLimiter };
 
 /** The API version reported in the OpenAPI document. */
 export const API_VERSION = "0.1.0";
@@ -69,7 +81,14 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): App {
       onError: () => problemResponse(413, "payload-too-large", `Request bodies are limited to ${maxJsonBytes} bytes`),
     }),
   );
+  const limiter = deps.rateLimiter ?? memoryRateLimiter(deps.config.rateLimits);
+  const byClient = (c: Context) => options.clientAddress?.(c) ?? "unknown-client";
+  app.use("/v1/auth/nonce", rateLimit(limiter, "auth-nonce", byClient));
+  app.use("/v1/auth/siwe", rateLimit(limiter, "auth-sign-in", byClient));
   app.use("/v1/*", requireApiKey(deps, { publicPrefixes: ["/v1/auth/", ...(options.publicPrefixes ?? [])] }));
+  app.use("/v1/*", rateLimit(limiter, "api", byAccount));
+  app.on("POST", "/v1/jobs", rateLimit(limiter, "jobs-create", byAccount));
+  app.on("POST", "/v1/datanets/:id/uploads", rateLimit(limiter, "uploads-create", byAccount));
 
   authRoutes(app, deps);
   datanetRoutes(app, deps);

@@ -14,7 +14,8 @@ export const onError: ErrorHandler = (error, c) => {
   const instance = { instance: c.req.path };
   if (error instanceof DomainError) {
     const extra = error.code === "validation-failed" && Array.isArray(error.details) ? { errors: issues("body", error.details) } : {};
-    const res = problemResponse(error.status, error.code, error.message, { ...instance, ...extra });
+    const res = problemResponse(error.status, error.code, error.message, { ...instance, ...extra, ...error.extensions });
+    for (const [name, value] of Object.entries(error.headers ?? {})) res.headers.set(name, value);
     if (error.status === 401) res.headers.set("www-authenticate", 'Bearer realm="model-factory"');
     return res;
   }

@@ -7,13 +7,38 @@ export class DomainError extends Error {
   readonly code: string;
   readonly status: number;
   readonly details?: unknown;
+  /** Extra members of the problem document (RFC 9457 extensions), e.g. which limit was hit. */
+  readonly extensions?: Record<string, unknown>;
+  /** Response headers the HTTP layer adds, e.g. `retry-after`. */
+  readonly headers?: Record<string, string>;
 
-  constructor(code: string, status: number, message: string, details?: unknown) {
+  constructor(code: string, status: number, message: string, details?: unknown, more: { extensions?: Record<string, unknown>; headers?: Record<string, string> } = {}) {
     super(message);
     this.name = new.target.name;
     this.code = code;
     this.status = status;
     this.details = details;
+    if (more.extensions) this.extensions = more.extensions;
+    if (more.headers) this.headers = more.headers;
+  }
+}
+
+/** Too many requests under a named rate limit (429 with Retry-After). */
+export class RateLimitedError extends DomainError {
+  constructor(limit: string, retryAfterSeconds: number) {
+    super("rate-limited", 429, `Rate limit "${limit}" exceeded; retry in ${retryAfterSeconds} s`, undefined, {
+      extensions: { limit, retryAfterSeconds },
+      headers: { "retry-after": String(retryAfterSeconds) },
+    });
+  }
+}
+
+/** An account quota would be exceeded (403): the quota, its limit, what is used and what was asked for. */
+export class QuotaExceededError extends DomainError {
+  constructor(quota: string, limit: number, used: number, requested: number, unit: string) {
+    super("quota-exceeded", 403, `Quota "${quota}" exceeded: ${used} of ${limit} ${unit} used, this request needs ${requested}`, undefined, {
+      extensions: { quota, limit, used, requested, unit },
+    });
   }
 }
 

@@ -6,7 +6,7 @@ import { z } from "zod";
 import { DynamoTableStore, documentClientOptions } from "../adapters/aws/dynamo-table-store.ts";
 import { S3BlobStore } from "../adapters/aws/s3-blob-store.ts";
 import { SqsQueueSender } from "../adapters/aws/sqs-queue-sender.ts";
-import { defaultConfig } from "../core/config.ts";
+import { defaultConfig, limitsFrom } from "../core/config.ts";
 import type { CoreDeps } from "../core/deps.ts";
 import { systemClock } from "../core/ports/clock.ts";
 
@@ -25,6 +25,10 @@ export const FunctionEnvSchema = z.object({
   API_ORIGIN: z.url(),
   CHAIN_ID: z.coerce.number().int().positive(),
   MAX_UPLOAD_BYTES: z.coerce.number().int().positive().optional(),
+  /** JSON overrides of the rate limits and quotas (see `limitsFrom`). */
+  LIMITS: z.string().optional(),
+  /** The DynamoDB table of rate-limit counters (the API function only). */
+  RATE_LIMIT_TABLE: z.string().min(1).optional(),
 });
 export type FunctionEnv = z.infer<typeof FunctionEnvSchema>;
 
@@ -66,6 +70,7 @@ export function awsDeps(env: Record<string, string | undefined> = process.env): 
       apiOrigin: vars.API_ORIGIN,
       chainId: vars.CHAIN_ID,
       ...(vars.MAX_UPLOAD_BYTES ? { maxUploadBytes: vars.MAX_UPLOAD_BYTES } : {}),
+      ...limitsFrom(vars.LIMITS),
       // The cloud never delivers webhooks to private or loopback addresses (SSRF).
       allowPrivateWebhookUrls: false,
     },

@@ -4,6 +4,7 @@
  * is seeded unless DEMO=off.
  */
 import { resolve } from "node:path";
+import { limitsFrom } from "../core/config.ts";
 import { seedDemo } from "./demo/seed-demo.ts";
 import { startPlatform } from "./platform.ts";
 
@@ -18,6 +19,7 @@ const platform = await startPlatform({
   ...(process.env.PUBLIC_URL ? { publicOrigin: process.env.PUBLIC_URL } : {}),
   logLevel: (process.env.LOG_LEVEL?.toUpperCase() as "INFO" | undefined) ?? "WARN",
   chainRpcPort: Number(process.env.CHAIN_RPC_PORT ?? 8545),
+  config: limitsFrom(process.env.LIMITS),
 });
 
 console.log(`

@@ -6,6 +6,7 @@ import { extname, join, normalize } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { serve, type ServerType } from "@hono/node-server";
+import { getConnInfo } from "@hono/node-server/conninfo";
 import {
   DiskBlobStore,
   OutboxStream,
@@ -130,6 +131,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   if (options.web !== false) await buildWeb();
   app = createApp(jobDeps, {
     publicPrefixes: ["/local-blobs/"],
+    clientAddress: (c) => getConnInfo(c).remote.address,
     mount: (root) => {
       root.route(
         "/",
