@@ -20,7 +20,7 @@ describe("attribution-index.safetensors", () => {
   it.each([
     ["empty bytes", () => new Uint8Array(0), /shorter than a safetensors header/],
     ["a cut-off file", () => encodeSpanIndex(index()).subarray(0, 100), /header length|offsets/],
-    ["a flipped byte in the suffix array", () => { const b = encodeSpanIndex(index()).slice(); b[b.length - 4 * 2 - 4 * 5] ^= 1; return b; }, /suffix array|record|vocabulary/],
+    ["a flipped byte in the suffix array", () => { const b = encodeSpanIndex(index()).slice(); b[b.length - 4 * 2 - 4 * 5]! ^= 1; return b; }, /suffix array|record|vocabulary/],
     ["another format", () => encodeSafetensors({}, { format: "other/1" }), /format other\/1/],
     ["records metadata that is not JSON", () => { const ix = index(); return encodeSafetensors({ tokens: { dtype: "I32", shape: [ix.tokens.length], data: ix.tokens } }, { format: "mf-span-index/1", records: "{" }); }, /records is not JSON/],
   ])("refuses %s with an AttributionIndexError", (_what, bytes, message) => {
