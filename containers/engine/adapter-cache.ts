@@ -21,6 +21,9 @@ export interface AdapterCacheOptions {
   // blob keys of an adapter's files when they are not under blobPrefix (e.g. a job's output
   // prefix named by the adapter record); undefined = the adapter is unknown
   blobKeys?: ((id: string) => Promise<{ config: string; weights: string } | undefined>) | null;
+  // observers for a metrics exporter: each finished cold load (ms, which tier it came from), each eviction
+  onLoad?: ((id: string, ms: number, tier: "disk" | "blob") => void) | null;
+  onEvict?: ((id: string) => void) | null;
 }
 
 /**
@@ -59,11 +62,12 @@ export class AdapterCache {
 
   constructor(opts: AdapterCacheOptions) {
     if (!(opts.budgetBytes > 0)) throw new RangeError("budgetBytes must be > 0");
-    this.opts = { blobs: null, blobPrefix: "adapters/", blobKeys: null, ...opts };
+    this.opts = { blobs: null, blobPrefix: "adapters/", blobKeys: null, onLoad: null, onEvict: null, ...opts };
   }
 
   get residentBytes(): number { return this.#resident; }
   get residentCount(): number { return this.#mem.size; }
+  get loadingCount(): number { return this.#loading.size; }
 
   /** Pin an adapter in memory, loading it from disk or the blob store on a miss. */
   async acquire(id: string): Promise<AdapterLease> {
@@ -127,6 +131,7 @@ export class AdapterCache {
       this.#mem.delete(id);
       this.#resident -= e.bytes;
       this.metrics.evictions++;
+      this.opts.onEvict?.(id);
       if (this.#resident + bytes <= this.opts.budgetBytes) return true;
     }
     return false;
@@ -137,6 +142,7 @@ export class AdapterCache {
     const dir = join(this.opts.diskDir, id);
     const cfgPath = join(dir, "adapter_config.json"), wPath = join(dir, "adapter_model.safetensors");
     let files = await readPair(cfgPath, wPath);
+    const tier = files ? "disk" : "blob";
     if (files) this.metrics.diskLoads++;
     else {
       files = await this.#fetch(id);
@@ -156,6 +162,7 @@ export class AdapterCache {
     if (this.#latencies.length > 100_000) this.#latencies.splice(0, 50_000);
     const bucket = this.metrics.loadLatencyBuckets.find((b) => ms <= b.le)!;
     bucket.count++;
+    this.opts.onLoad?.(id, ms, tier);
     return adapter;
   }
 

@@ -1,0 +1,144 @@
+// The embedded engine as a GenerationBackend: one base model in this process, a BatchScheduler
+// that batches every running sequence (base and any mix of adapters) into each forward step,
+// and an AdapterCache that makes an adapter resident just in time (memory ← disk ← blob store).
+import { AdapterCache, AdapterCacheError, BatchScheduler, type AdapterCacheOptions, type LoadedModel, type LoraAdapter, type SchedulerOptions } from "../engine/index.ts";
+import type { BackendBaseModel, BackendEvents, BackendStats, GenerationBackend, GenerationRequest, GenerationResult } from "./backend.ts";
+import { contextLengthExceeded, invalidRequest, modelNotFound, unavailable } from "./errors.ts";
+
+export interface EmbeddedBackendOptions {
+  /** Id clients name the base model by (the catalog id, e.g. `mf-tiny-sotu`). */
+  baseModelId: string;
+  loaded: LoadedModel;
+  /** Adapter cache settings; `model` is filled in from `loaded`. */
+  cache: Omit<AdapterCacheOptions, "model" | "onLoad" | "onEvict">;
+  scheduler?: Partial<SchedulerOptions>;
+  events?: BackendEvents;
+}
+
+export class EmbeddedBackend implements GenerationBackend {
+  readonly name = "embedded";
+  readonly cache: AdapterCache;
+  readonly scheduler: BatchScheduler;
+  readonly #opts: EmbeddedBackendOptions;
+
+  constructor(opts: EmbeddedBackendOptions) {
+    this.#opts = opts;
+    const events = opts.events;
+    this.cache = new AdapterCache({
+      ...opts.cache,
+      model: opts.loaded.model.config,
+      onLoad: (_id, ms, tier) => events?.adapterLoaded(tier, ms / 1000),
+      onEvict: () => events?.adapterEvicted(),
+    });
+    this.scheduler = new BatchScheduler(opts.loaded.model, opts.loaded.tokenizer, opts.scheduler);
+    if (events) {
+      // The scheduler's pump calls this.step(); observing it here gives rows per forward step
+      // without reaching into the engine.
+      const step = this.scheduler.step.bind(this.scheduler);
+      this.scheduler.step = () => {
+        const rows = step();
+        if (rows > 0) events.batchRows(rows);
+        return rows;
+      };
+    }
+  }
+
+  baseModels(): BackendBaseModel[] {
+    return [{ id: this.#opts.baseModelId, contextLength: this.#opts.loaded.model.config.maxSeqLen }];
+  }
+
+  async tokenize(baseModel: string, text: string): Promise<number[]> {
+    if (baseModel !== this.#opts.baseModelId) throw modelNotFound(baseModel);
+    const tok = this.#opts.loaded.tokenizer;
+    const ids = tok.encode(text);
+    return tok.bos !== null && ids[0] !== tok.bos ? [tok.bos, ...ids] : ids;
+  }
+
+  async generate(req: GenerationRequest): Promise<GenerationResult> {
+    const { model } = req;
+    if (model.baseModel !== this.#opts.baseModelId) {
+      throw invalidRequest(`The adapter \`${model.id}\` was trained on \`${model.baseModel}\`; this service serves \`${this.#opts.baseModelId}\`.`, "model", "model_not_supported");
+    }
+    const ctx = this.#opts.loaded.model.config.maxSeqLen;
+    if (req.promptTokenIds.length + req.maxTokens > ctx) {
+      throw contextLengthExceeded(`This model's maximum context length is ${ctx} tokens. However, you requested ${req.promptTokenIds.length + req.maxTokens} tokens (${req.promptTokenIds.length} in the messages, ${req.maxTokens} in the completion).`);
+    }
+    let lease: { adapter: LoraAdapter; release(): void } | null = null;
+    if (model.kind === "adapter") lease = await this.#acquire(model.id);
+    try {
+      if (req.signal.aborted) return { completionTokenIds: [], text: "", finishReason: "cancelled" };
+      const tok = this.#opts.loaded.tokenizer;
+      const ids: number[] = [];
+      let text = "";
+      // stop is shared with the scheduler (it copies options shallowly); see cancelAtNextToken
+      const stop = [...req.stop];
+      let cancelled = false;
+      const onAbort = () => { cancelled = true; };
+      req.signal.addEventListener("abort", onAbort, { once: true });
+      try {
+        const result = await this.scheduler.submit(req.promptTokenIds, lease?.adapter ?? null, {
+          maxTokens: req.maxTokens,
+          temperature: req.temperature,
+          topP: req.topP,
+          seed: req.seed,
+          stop,
+          onToken: (id) => {
+            ids.push(id);
+            req.onToken?.();
+            if (cancelled) cancelAtNextToken(stop, tok.decode(ids));
+          },
+          onText: (delta) => {
+            if (cancelled) return;
+            text += delta;
+            req.onText(delta);
+          },
+        });
+        if (cancelled) return { completionTokenIds: ids, text, finishReason: "cancelled" };
+        return { completionTokenIds: result.tokens, text: result.text, finishReason: result.finishReason };
+      } finally {
+        req.signal.removeEventListener("abort", onAbort);
+      }
+    } finally {
+      lease?.release();
+    }
+  }
+
+  async #acquire(id: string) {
+    try {
+      return await this.cache.acquire(id);
+    } catch (e) {
+      if (!(e instanceof AdapterCacheError)) throw e;
+      if (e.code === "adapter_not_found" || e.code === "invalid_adapter_id") throw unavailable(`The adapter \`${id}\` has no files in the blob store.`, "adapter_unavailable");
+      if (e.code === "adapter_too_large") throw invalidRequest(e.message, "model", "adapter_too_large");
+      throw unavailable(e.code === "adapter_corrupt" ? `The adapter \`${id}\` cannot be loaded: its files are not a usable LoRA for this model.` : `The adapter \`${id}\` cannot be loaded right now; try again shortly.`, e.code);
+    }
+  }
+
+  async ready() {
+    return { ready: true as const };
+  }
+
+  stats(): BackendStats {
+    const m = this.cache.metrics;
+    return {
+      adaptersResident: this.cache.residentCount,
+      adaptersLoading: this.cache.loadingCount,
+      residentBytes: this.cache.residentBytes,
+      cache: { hits: m.hits, diskLoads: m.diskLoads, blobLoads: m.blobLoads, evictions: m.evictions },
+    };
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * Ends a sequence at the token just sampled. The engine's public API has no cancel, but it
+ * checks each sampled token's text against the stop strings, by reference to the array it was
+ * given: adding the whole text so far as a stop string makes it finish ("stop") in that same
+ * step, which frees its KV cache and batch row. When the text so far decodes to nothing (no
+ * complete character yet), the next token tries again; max_tokens bounds it either way.
+ */
+function cancelAtNextToken(stop: string[], textSoFar: string): void {
+  const visible = textSoFar.replace(/\uFFFD+$/, "");
+  if (visible) stop.push(visible);
+}
