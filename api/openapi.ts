@@ -71,4 +71,17 @@ export const CursorQuery = z
   .optional()
   .meta({ description: "`nextCursor` of the previous page" });
 
-export const LimitQuery = z.coerce.number().int().min(1).max(100).optional().meta({ description: "Page size (1–100)" });
+/**
+ * A path or query integer in its one canonical spelling: `1`, never `01`,
+ * `+1`, `0x1`, `1e0` or ` 1`, which `z.coerce.number()` would all read as 1
+ * (one resource, one URL; no spellings to slip past a cache or a log filter).
+ */
+export function canonicalInteger(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^(0|[1-9][0-9]{0,14})$/, "must be a decimal integer, without sign, leading zeros, spaces or exponent")
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+}
+
+export const LimitQuery = canonicalInteger(1, 100).optional().meta({ description: "Page size (1–100)" });

@@ -63,6 +63,22 @@ describe("version routes", () => {
     expect((await alice.request(`/v1/datanets/${id}/versions/1/proof`)).status).toBe(400);
   });
 
+  it("reads a version number only in its canonical decimal spelling", async () => {
+    // Prepare: version 1 exists.
+    const { alice, id } = await datanetWithData();
+    await alice.request(`/v1/datanets/${id}/versions`, { method: "POST" });
+    const contribution = ((await (await alice.request(`/v1/datanets/${id}/contributions`)).json()) as { items: { id: string }[] }).items[0]!.id;
+    expect((await alice.request(`/v1/datanets/${id}/versions/1`)).status).toBe(200);
+    // Act and assess: every other spelling of 1 (and of nothing) is a 400, on the version and on its proof.
+    for (const spelling of ["01", "+1", "0x1", "1e0", "1.0", "%201", "1%20", "0b1", "0o1", "Infinity", "-0", "0", "1000001"]) {
+      for (const path of [`/v1/datanets/${id}/versions/${spelling}`, `/v1/datanets/${id}/versions/${spelling}/proof?contribution=${contribution}`]) {
+        const res = await alice.request(path);
+        expect(res.status, path).toBe(400);
+        expect(((await res.json()) as { type: string }).type, path).toBe(`${PROBLEM_BASE}validation-failed`);
+      }
+    }
+  });
+
   it("refuses to publish an empty Datanet with 409", async () => {
     const { app } = testApp();
     const alice = await signedInClient(app);

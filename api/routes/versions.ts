@@ -6,11 +6,11 @@ import { DatanetVersion, Proof } from "../../core/datanets/model.ts";
 import { getProof, getVersion, publishVersion } from "../../core/datanets/versions.ts";
 import type { CoreDeps } from "../../core/deps.ts";
 import type { App } from "../env.ts";
-import { bearer, errorResponses, json } from "../openapi.ts";
+import { bearer, canonicalInteger, errorResponses, json } from "../openapi.ts";
 import { DatanetParams } from "./datanets.ts";
 
 const VersionParams = DatanetParams.extend({
-  version: z.coerce.number().int().positive().max(1_000_000).meta({ description: "Version number, from 1" }),
+  version: canonicalInteger(1, 1_000_000).meta({ description: "Version number, from 1, in decimal without leading zeros" }),
 });
 
 /** A version as GET shows it: with the state of its `publishVersion` transaction on chain. */
