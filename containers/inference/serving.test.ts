@@ -1,0 +1,132 @@
+// Serving behaviour under load and faults: batching does not change outputs, a flood gets 429s
+// and loses nothing, a client that leaves frees its sequence, the blob store failing only hurts
+// cold adapters, corrupt adapter files are a 503 for that adapter alone.
+import OpenAI from "openai";
+import { afterEach, describe, expect, it } from "vitest";
+import { BASE_ID, listenLoopback, testService, type TestService } from "./test-support.ts";
+
+let cleanup: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const f of cleanup.reverse()) await f();
+  cleanup = [];
+});
+
+async function serve(svc: TestService) {
+  const l = await listenLoopback(svc.service.app.fetch);
+  cleanup.push(l.stop, svc.close);
+  return { url: l.url, client: new OpenAI({ baseURL: `${l.url}/v1`, apiKey: svc.keys.other, maxRetries: 0 }) };
+}
+
+const chat = (model: string, content: string, extra: Record<string, unknown> = {}) => ({ model, messages: [{ role: "user" as const, content }], max_tokens: 8, temperature: 0, ...extra });
+
+describe("mixed-adapter continuous batching", () => {
+  it("gives the same tokens alone and inside a batch of 32 requests over 8 adapters and the base", async () => {
+    const ids = Array.from({ length: 8 }, (_, i) => `ad_${i}`);
+    const svc = await testService({ adapters: ids.map((id) => ({ id })) });
+    const { client } = await serve(svc);
+    const jobs = Array.from({ length: 32 }, (_, i) => ({ model: i % 9 === 8 ? BASE_ID : ids[i % 8]!, content: `Question ${i % 5}: capital of ${["France", "Peru", "Japan", "Kenya", "Chile"][i % 5]}?`, seed: i, temperature: i % 2 ? 0.8 : 0 }));
+    // alone, one after the other
+    const alone: string[] = [];
+    for (const j of jobs) alone.push((await client.chat.completions.create(chat(j.model, j.content, { seed: j.seed, temperature: j.temperature }))).choices[0]!.message.content!);
+    const stepsBefore = svc.backend.scheduler.steps, rowsBefore = svc.backend.scheduler.rowsRun;
+    const together = await Promise.all(jobs.map((j) => client.chat.completions.create(chat(j.model, j.content, { seed: j.seed, temperature: j.temperature }))));
+    expect(together.map((r) => r.choices[0]!.message.content)).toEqual(alone);
+    // they really shared forward passes: far more rows than steps
+    const steps = svc.backend.scheduler.steps - stepsBefore, rows = svc.backend.scheduler.rowsRun - rowsBefore;
+    expect(rows / steps).toBeGreaterThan(4);
+  });
+});
+
+describe("admission", () => {
+  it("a flood above the queue bound gets 429s with Retry-After; every other request is answered once", async () => {
+    const svc = await testService({ adapters: [{ id: "ad_a" }], admission: { maxRunning: 4, maxQueued: 8, perPrincipal: 1000, perModel: 1000, retryAfterSeconds: 2 } });
+    const { url } = await serve(svc);
+    const answered = new Set<string>();
+    const results = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${svc.keys.other}`, "content-type": "application/json" }, body: JSON.stringify(chat("ad_a", `flood ${i}`, { max_tokens: 6 })) });
+        const body = (await res.json()) as { id?: string; error?: { code: string } };
+        if (res.status === 200) {
+          expect(answered.has(body.id!)).toBe(false);
+          answered.add(body.id!);
+        }
+        return { status: res.status, retryAfter: res.headers.get("retry-after"), code: body.error?.code };
+      }),
+    );
+    const limited = results.filter((r) => r.status === 429);
+    expect(limited.length).toBeGreaterThan(0);
+    expect(limited.every((r) => r.retryAfter === "2" && r.code === "rate_limit_exceeded")).toBe(true);
+    expect(results.filter((r) => r.status === 200).length).toBe(40 - limited.length);
+    expect(answered.size).toBe(40 - limited.length);
+    expect(svc.service.admission.running + svc.service.admission.queued).toBe(0);
+  });
+
+  it("caps concurrent calls per key, so one tenant cannot take every slot", async () => {
+    const svc = await testService({ admission: { maxRunning: 8, maxQueued: 64, perPrincipal: 3, perModel: 1000 } });
+    const { url } = await serve(svc);
+    const call = (key: string) => fetch(`${url}/v1/completions`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify({ model: BASE_ID, prompt: "We the people", max_tokens: 20, temperature: 0 }) }).then((r) => r.status);
+    const greedy = Array.from({ length: 10 }, () => call(svc.keys.other));
+    const polite = call(svc.keys.owner);
+    const statuses = await Promise.all(greedy);
+    expect(statuses.filter((s) => s === 200).length).toBe(3);
+    expect(statuses.filter((s) => s === 429).length).toBe(7);
+    expect(await polite).toBe(200);
+  });
+
+  it("a request that outlives the timeout is stopped with 408 and frees its slot", async () => {
+    const svc = await testService({ requestTimeoutMs: 30, admission: { maxRunning: 1, maxQueued: 4 } });
+    const { url } = await serve(svc);
+    const slow = (max: number) => fetch(`${url}/v1/completions`, { method: "POST", headers: { authorization: `Bearer ${svc.keys.other}`, "content-type": "application/json" }, body: JSON.stringify({ model: BASE_ID, prompt: "We", max_tokens: max, temperature: 0, stop: "\u0000never" }) });
+    const res = await slow(120);
+    expect(res.status).toBe(408);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("request_timeout");
+    expect(svc.service.admission.running).toBe(0);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(svc.backend.scheduler.running).toBe(0);
+  });
+});
+
+describe("a client that disconnects mid-stream", () => {
+  it("frees its sequence at its next token, and the hook sees a cancelled generation", async () => {
+    const cancelled: string[] = [];
+    const svc = await testService({ hooks: [(r) => void (r.finishReason === "cancelled" && cancelled.push(r.ctx.requestId))] });
+    const { url } = await serve(svc);
+    const ac = new AbortController();
+    const res = await fetch(`${url}/v1/completions`, { method: "POST", signal: ac.signal, headers: { authorization: `Bearer ${svc.keys.other}`, "content-type": "application/json" }, body: JSON.stringify({ model: BASE_ID, prompt: "We the people", max_tokens: 120, temperature: 0, stream: true, stop: "\u0000never" }) });
+    const reader = res.body!.getReader();
+    await reader.read(); // first chunk arrived: it is generating
+    expect(svc.backend.scheduler.running).toBe(1);
+    const stepsAtAbort = svc.backend.scheduler.steps;
+    ac.abort();
+    await expect.poll(() => svc.backend.scheduler.running, { timeout: 2000, interval: 5 }).toBe(0);
+    expect(svc.backend.scheduler.steps - stepsAtAbort).toBeLessThan(10); // well before max_tokens
+    await expect.poll(() => cancelled.length, { timeout: 2000 }).toBe(1);
+    expect(svc.service.admission.running).toBe(0);
+  });
+});
+
+describe("adapter faults", () => {
+  it("the blob store down: cold adapters fail fast with 503, warm ones keep serving", async () => {
+    const svc = await testService({ adapters: [{ id: "ad_warm" }, { id: "ad_cold" }] });
+    const { client, url } = await serve(svc);
+    await client.chat.completions.create(chat("ad_warm", "hi")); // now resident
+    svc.blobs.get = async () => { throw new Error("connect ECONNREFUSED 10.0.0.1:443"); };
+    const t0 = performance.now();
+    const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${svc.keys.other}`, "content-type": "application/json" }, body: JSON.stringify(chat("ad_cold", "hi")) });
+    expect(res.status).toBe(503);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("adapter_unavailable");
+    await expect(client.chat.completions.create(chat("ad_cold", "hi"))).rejects.toBeInstanceOf(OpenAI.InternalServerError);
+    expect((await client.chat.completions.create(chat("ad_warm", "hi"))).choices[0]!.message.content).toBeTypeOf("string");
+  });
+
+  it("a corrupt adapter file is a 503 for that adapter; the others keep serving", async () => {
+    const svc = await testService({ adapters: [{ id: "ad_ok" }, { id: "ad_bad" }] });
+    await svc.blobs.put("jobs/job_ad_bad/output/adapter_model.safetensors", new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]));
+    const { client, url } = await serve(svc);
+    const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${svc.keys.other}`, "content-type": "application/json" }, body: JSON.stringify(chat("ad_bad", "hi")) });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("adapter_corrupt");
+    expect((await client.chat.completions.create(chat("ad_ok", "hi"))).choices).toHaveLength(1);
+  });
+});
