@@ -1,6 +1,8 @@
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
-import { id, keccak256, toUtf8Bytes, ZeroHash, type Contract, type HDNodeWallet } from "ethers";
+import { id, keccak256, toUtf8Bytes, TypedDataEncoder, ZeroHash, type Contract, type HDNodeWallet } from "ethers";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { increaseTime } from "../adapters/chain/edr.ts";
+import { DATANET_ATTESTATION_TYPES, registryDomain, signDatanetAttestation } from "../adapters/chain/registrar-attestation.ts";
 import { deployFixture, eventsOf, mined, revertOf, type Fixture } from "./test-fixture.ts";
 
 let f: Fixture;
@@ -26,29 +28,62 @@ beforeEach(async () => {
 const as = (w: HDNodeWallet) => f.contract("DatanetRegistry", w);
 
 describe("createDatanet", () => {
-  it("lets an owner create their own Datanet and emits DatanetCreated", async () => {
-    const receipt = await mined(as(owner).createDatanet!(dn, owner.address, "ipfs://meta"));
-    expect(eventsOf(receipt, registry, "DatanetCreated")).toEqual([[dn, owner.address, "ipfs://meta"]]);
-    const d = await registry.getDatanet!(dn);
-    expect([d.owner, d.versionCount, d.metadataURI]).toEqual([owner.address, 0n, "ipfs://meta"]);
-    expect(await registry.canPublish!(dn, curator.address)).toBe(false);
+  it("refuses an owner creating their own Datanet: a front-runner naming itself owner of a public key fails", async () => {
+    // The key is keccak256 of the platform's id, known before it is used; self-creation let anyone claim it first.
+    const err = await revertOf(as(stranger).createDatanet!(dn, stranger.address, "ipfs://meta"), registry);
+    expect(err).toEqual({ name: "DatanetRegistryNotRegistrar", args: [stranger.address] });
+    expect(await revertOf(as(owner).createDatanet!(dn, owner.address, ""), registry)).toEqual({ name: "DatanetRegistryNotRegistrar", args: [owner.address] });
   });
 
   it("lets the registrar create for an owner and makes the registrar a curator", async () => {
     const receipt = await mined(registry.createDatanet!(dn, owner.address, "ipfs://meta"));
+    expect(eventsOf(receipt, registry, "DatanetCreated")).toEqual([[dn, owner.address, "ipfs://meta"]]);
     expect(eventsOf(receipt, registry, "CuratorSet")).toEqual([[dn, admin.address, true]]);
-    expect((await registry.getDatanet!(dn)).owner).toBe(owner.address);
+    const d = await registry.getDatanet!(dn);
+    expect([d.owner, d.versionCount, d.metadataURI]).toEqual([owner.address, 0n, "ipfs://meta"]);
     expect(await registry.canPublish!(dn, admin.address)).toBe(true);
+    expect(await registry.canPublish!(dn, curator.address)).toBe(false);
   });
 
-  it("refuses someone creating for another owner without the registrar role", async () => {
-    const err = await revertOf(as(stranger).createDatanet!(dn, owner.address, ""), registry);
-    expect(err).toEqual({ name: "DatanetRegistryNotRegistrar", args: [stranger.address] });
+  describe("with the registrar's signature, submitted by anyone", () => {
+    const deadline = async () => (await f.chain.provider.getBlock("latest"))!.timestamp + 600;
+    const domain = () => registryDomain("DatanetRegistry", f.chain.chainId, f.addresses.datanetRegistry);
+
+    it("creates the attested Datanet for its owner, who pays the gas; the signer becomes a curator", async () => {
+      const d = await deadline();
+      const sig = await signDatanetAttestation(admin, domain(), { id: dn, owner: owner.address, metadataURI: "ipfs://meta", deadline: d });
+      expect(await registry.hashDatanetAttestation!(dn, owner.address, "ipfs://meta", d)).toBe(
+        TypedDataEncoder.hash(domain(), DATANET_ATTESTATION_TYPES, { id: dn, owner: owner.address, metadataURIHash: keccak256(toUtf8Bytes("ipfs://meta")), deadline: d }),
+      );
+      const receipt = await mined(as(owner).createDatanetWithSignature!(dn, owner.address, "ipfs://meta", d, admin.address, sig));
+      expect(eventsOf(receipt, registry, "DatanetCreated")).toEqual([[dn, owner.address, "ipfs://meta"]]);
+      expect(await registry.canPublish!(dn, admin.address)).toBe(true);
+      // Replayed: the Datanet exists.
+      expect((await revertOf(as(stranger).createDatanetWithSignature!(dn, owner.address, "ipfs://meta", d, admin.address, sig), registry)).name).toBe("DatanetRegistryExists");
+    });
+
+    it("refuses a copy with another owner or URI, a non-registrar's signature, and an expired one", async () => {
+      const d = await deadline();
+      const sig = await signDatanetAttestation(admin, domain(), { id: dn, owner: owner.address, metadataURI: "ipfs://meta", deadline: d });
+      const bad = { name: "DatanetRegistryBadAttestation", args: [admin.address] };
+      expect(await revertOf(as(stranger).createDatanetWithSignature!(dn, stranger.address, "ipfs://meta", d, admin.address, sig), registry)).toEqual(bad);
+      expect(await revertOf(as(stranger).createDatanetWithSignature!(dn, owner.address, "ipfs://evil", d, admin.address, sig), registry)).toEqual(bad);
+      const self = await signDatanetAttestation(stranger, domain(), { id: dn, owner: stranger.address, metadataURI: "", deadline: d });
+      expect(await revertOf(as(stranger).createDatanetWithSignature!(dn, stranger.address, "", d, stranger.address, self), registry)).toEqual({
+        name: "DatanetRegistryBadAttestation",
+        args: [stranger.address],
+      });
+      await increaseTime(f.chain.provider, 601);
+      expect(await revertOf(as(owner).createDatanetWithSignature!(dn, owner.address, "ipfs://meta", d, admin.address, sig), registry)).toEqual({
+        name: "DatanetRegistryAttestationExpired",
+        args: [BigInt(d)],
+      });
+    });
   });
 
   it("refuses a second Datanet under the same id", async () => {
-    await mined(as(owner).createDatanet!(dn, owner.address, ""));
-    const err = await revertOf(as(stranger).createDatanet!(dn, stranger.address, ""), registry);
+    await mined(registry.createDatanet!(dn, owner.address, ""));
+    const err = await revertOf(registry.createDatanet!(dn, stranger.address, ""), registry);
     expect(err).toEqual({ name: "DatanetRegistryExists", args: [dn] });
   });
 
@@ -60,7 +95,7 @@ describe("createDatanet", () => {
 
 describe("curators and metadata", () => {
   beforeEach(async () => {
-    await mined(as(owner).createDatanet!(dn, owner.address, "ipfs://a"));
+    await mined(registry.createDatanet!(dn, owner.address, "ipfs://a"));
   });
 
   it("lets the owner set the metadata URI", async () => {
@@ -96,7 +131,7 @@ describe("curators and metadata", () => {
 
 describe("publishVersion", () => {
   beforeEach(async () => {
-    await mined(as(owner).createDatanet!(dn, owner.address, ""));
+    await mined(registry.createDatanet!(dn, owner.address, ""));
   });
 
   it("publishes numbered versions by the owner and stores root, records and tokens", async () => {
@@ -146,7 +181,7 @@ describe("verifyContribution", () => {
   it("accepts a StandardMerkleTree proof and rejects a tampered leaf", async () => {
     const leaves: [string, string, bigint][] = [owner, curator, stranger].map((w, i) => [w.address, id(`record-${i}`), BigInt(100 + i)]);
     const tree = StandardMerkleTree.of(leaves, ["address", "bytes32", "uint256"]);
-    await mined(as(owner).createDatanet!(dn, owner.address, ""));
+    await mined(registry.createDatanet!(dn, owner.address, ""));
     await mined(as(owner).publishVersion!(dn, 1, tree.root, 3, 303, ""));
     const [who, hash, tokens] = leaves[1]!;
     const proof = tree.getProof(1);

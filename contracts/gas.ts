@@ -53,7 +53,7 @@ export async function measureGas(treeSize = 1000): Promise<GasReport> {
       ].sort((a, b) => (BigInt(a.datanetId) < BigInt(b.datanetId) ? -1 : 1)),
     };
     const registerAdapter = Number(
-      (await mined(f.contract("AdapterRegistry").register!({ ...binding, owner: owner.address, pricePerCall: 2000n, uri: "s3://adapters/" + attributionFingerprint(binding) }))).gasUsed,
+      (await mined(f.contract("AdapterRegistry").register!({ ...binding, owner: owner.address, pricePerCall: 2000n, pricePerThousandOutputTokens: 500n, uri: "s3://adapters/" + attributionFingerprint(binding) }))).gasUsed,
     );
 
     // 100 payers, each with a channel to the service and a voucher.

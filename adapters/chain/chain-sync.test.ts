@@ -197,6 +197,33 @@ describe("syncAdapterToChain", () => {
     expect(await events("adapter.registered")).toHaveLength(1);
   });
 
+  it("records prices set through the platform as the registrar, and refuses a non-registrar's key and a price over uint96", async () => {
+    const v = await seedVersion("dn_one", 1);
+    await syncVersionToChain(deps, v);
+    const adapter = {
+      adapterId: "ad_p",
+      owner: owner.address,
+      baseModelHash: id("base-p"),
+      weightsHash: id("weights-p"),
+      trainingConfigHash: id("config-p"),
+      sources: [{ datanetId: "dn_one", version: 1, root: v.root, weightBps: 10_000 }],
+      pricePerCall: "0",
+      uri: "",
+    };
+    await syncAdapterToChain(deps, adapter);
+    const fingerprint = deps.chain.adapterFingerprint(adapter);
+    expect(await deps.chain.findAdapter(fingerprint)).toMatchObject({ pricePerCall: "0", pricePerThousandOutputTokens: "0" });
+    const tx = await deps.chain.setPrice(fingerprint, { perCall: "1000", perThousandOutputTokens: "250" });
+    expect(tx.blockNumber).toBeGreaterThan(0);
+    expect(await deps.chain.findAdapter(fingerprint)).toMatchObject({ pricePerCall: "1000", pricePerThousandOutputTokens: "250" });
+    const stranger = new EthersChain(local.accounts[5]!, local.addresses, { retry: { baseMs: 1 } });
+    await expect(stranger.setPrice(fingerprint, { perCall: "1", perThousandOutputTokens: "1" })).rejects.toMatchObject({
+      reason: `AdapterRegistryNotOwnerOrRegistrar(${fingerprint}, ${local.accounts[5]!.address})`,
+    });
+    await expect(deps.chain.setPrice(fingerprint, { perCall: (1n << 96n).toString(), perThousandOutputTokens: "0" })).rejects.toThrow(/uint96/);
+    await expect(deps.chain.setPrice(fingerprint, { perCall: "-1", perThousandOutputTokens: "0" })).rejects.toThrow(RangeError);
+  });
+
   it("refuses a malformed registration before touching the chain", async () => {
     await expect(syncAdapterToChain(deps, { adapterId: "ad_2", sources: [] } as never)).rejects.toMatchObject({ code: "validation-failed" });
   });

@@ -1,5 +1,6 @@
 import { Contract, getAddress, ZeroAddress, ZeroHash, type EventLog, type Log, type Signer } from "ethers";
 import type {
+  AdapterPrice,
   Chain,
   ChainTx,
   OnChainAdapter,
@@ -86,7 +87,13 @@ export class EthersChain implements Chain {
     const a = await this.#read(() => this.#adapters.getFunction("getAdapter")(fingerprint));
     if (a.owner === ZeroAddress) return undefined;
     const log = await this.#lastLog(this.#adapters, this.#adapters.filters.AdapterRegistered!(fingerprint));
-    return { owner: a.owner, pricePerCall: a.pricePerCall.toString(), uri: a.uri, ...(log ? { tx: log } : {}) };
+    return {
+      owner: a.owner,
+      pricePerCall: a.pricePerCall.toString(),
+      pricePerThousandOutputTokens: a.pricePerThousandOutputTokens.toString(),
+      uri: a.uri,
+      ...(log ? { tx: log } : {}),
+    };
   }
 
   async registerAdapter(request: RegisterAdapterRequest, onSubmitted?: OnSubmitted): Promise<ChainTx & { fingerprint: string }> {
@@ -97,12 +104,22 @@ export class EthersChain implements Chain {
       trainingConfigHash: request.trainingConfigHash,
       sources: this.#chainSources(request),
       owner: getAddress(request.owner),
-      pricePerCall: BigInt(request.pricePerCall),
+      pricePerCall: uint96(request.pricePerCall, "pricePerCall"),
+      pricePerThousandOutputTokens: uint96(request.pricePerThousandOutputTokens ?? "0", "pricePerThousandOutputTokens"),
       uri: request.uri,
     };
     const data = this.#adapters.interface.encodeFunctionData("register", [registration]);
     const tx = await this.#sender.send({ to: this.#addresses.adapterRegistry, data }, onSubmitted);
     return { ...tx, fingerprint };
+  }
+
+  async setPrice(fingerprint: string, price: AdapterPrice, onSubmitted?: OnSubmitted): Promise<ChainTx> {
+    const data = this.#adapters.interface.encodeFunctionData("setPrice", [
+      fingerprint,
+      uint96(price.perCall, "perCall"),
+      uint96(price.perThousandOutputTokens, "perThousandOutputTokens"),
+    ]);
+    return this.#sender.send({ to: this.#addresses.adapterRegistry, data }, onSubmitted);
   }
 
   async transactionState(txHash: string): Promise<TxState> {
@@ -154,4 +171,14 @@ export class EthersChain implements Chain {
     }
     return undefined;
   }
+}
+
+const UINT96_MAX = (1n << 96n) - 1n;
+
+/** A decimal-string token amount as the registry's uint96; a clear error instead of an ABI overflow. */
+function uint96(value: string, field: string): bigint {
+  if (!/^(0|[1-9][0-9]*)$/.test(value)) throw new RangeError(`${field} must be a non-negative decimal integer, got ${JSON.stringify(value)}`);
+  const n = BigInt(value);
+  if (n > UINT96_MAX) throw new RangeError(`${field} ${value} does not fit the registry's uint96`);
+  return n;
 }

@@ -2,6 +2,8 @@
 pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {DatanetRegistry} from "./DatanetRegistry.sol";
 
 /**
@@ -12,16 +14,28 @@ import {DatanetRegistry} from "./DatanetRegistry.sol";
  * on with their attribution weights), so a registered fingerprint proves that
  * binding and nobody can register different data under it.
  *
- * The owner may change the price per call and the URI, never the binding.
+ * Registration is bound to the platform's registrar, which knows who really
+ * trained an adapter: a registrar registers directly, or signs an EIP-712
+ * {RegistrationAttestation} that anyone (the owner, paying its own gas) may
+ * submit with {registerWithSignature}. A front-runner who copies a public
+ * registration cannot put itself in as owner, since a binding's fingerprint
+ * does not include the owner and self-registration is not allowed.
+ *
+ * The owner (or the registrar, recording a price set through the platform)
+ * may change the prices; the owner the URI; nobody the binding.
  *
  * NOTE: each source must name a version published in {DatanetRegistry} with
  * the same root; sources are sorted by (datanetId, version), without repeats,
  * and their weights add up to 10 000 basis points.
  */
-contract AdapterRegistry is AccessControl {
+contract AdapterRegistry is AccessControl, EIP712 {
     /// @notice May register adapters on behalf of their owners (the platform's signer).
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
     uint16 public constant TOTAL_BPS = 10_000;
+    /// @notice What a registrar signs for {registerWithSignature}: the whole registration, hashed.
+    bytes32 public constant REGISTRATION_TYPEHASH = keccak256(
+        "RegistrationAttestation(bytes32 fingerprint,address owner,uint96 pricePerCall,uint96 pricePerThousandOutputTokens,bytes32 uriHash,uint256 deadline)"
+    );
 
     /// @dev Three storage slots: version and weight share one.
     struct Source {
@@ -38,13 +52,16 @@ contract AdapterRegistry is AccessControl {
         Source[] sources;
         address owner;
         uint96 pricePerCall;
+        uint96 pricePerThousandOutputTokens;
         string uri;
     }
 
-    /// @dev Owner and price share a slot; the registration time is in the event's block.
+    /// @dev Owner and price per call share a slot; the registration time is in the event's block.
     struct Adapter {
         address owner;
         uint96 pricePerCall;
+        /// @dev Token base units per 1 000 output tokens generated.
+        uint96 pricePerThousandOutputTokens;
         bytes32 baseModelHash;
         bytes32 weightsHash;
         bytes32 trainingConfigHash;
@@ -63,9 +80,11 @@ contract AdapterRegistry is AccessControl {
         bytes32 weightsHash,
         bytes32 trainingConfigHash,
         uint96 pricePerCall,
+        uint96 pricePerThousandOutputTokens,
         string uri
     );
-    event PriceUpdated(bytes32 indexed fingerprint, uint96 pricePerCall);
+    /// @notice `by` is the owner, or the registrar recording a price the owner set through the platform.
+    event PriceUpdated(bytes32 indexed fingerprint, uint96 pricePerCall, uint96 pricePerThousandOutputTokens, address by);
     event URIUpdated(bytes32 indexed fingerprint, string uri);
     event AdapterOwnershipTransferred(bytes32 indexed fingerprint, address indexed from, address indexed to);
 
@@ -78,8 +97,11 @@ contract AdapterRegistry is AccessControl {
     error AdapterRegistrySourcesNotSorted(uint256 index);
     error AdapterRegistryUnknownVersion(bytes32 datanetId, uint32 version, bytes32 root);
     error AdapterRegistryBadWeights(uint256 totalBps);
+    error AdapterRegistryNotOwnerOrRegistrar(bytes32 fingerprint, address account);
+    error AdapterRegistryAttestationExpired(uint256 deadline);
+    error AdapterRegistryBadAttestation(address signer);
 
-    constructor(address admin, DatanetRegistry datanetRegistry) {
+    constructor(address admin, DatanetRegistry datanetRegistry) EIP712("AdapterRegistry", "1") {
         if (admin == address(0) || address(datanetRegistry) == address(0)) revert AdapterRegistryZeroAddress();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         datanets = datanetRegistry;
@@ -106,37 +128,63 @@ contract AdapterRegistry is AccessControl {
     }
 
     /**
-     * @notice Registers an adapter; the caller must be `r.owner` or hold {REGISTRAR_ROLE}.
+     * @notice Registers an adapter for `r.owner`; only a registrar.
      * @return fingerprint the adapter's attribution fingerprint, unique and immutable.
      */
     function register(Registration calldata r) external returns (bytes32 fingerprint) {
-        if (r.owner == address(0)) revert AdapterRegistryZeroAddress();
-        if (msg.sender != r.owner && !hasRole(REGISTRAR_ROLE, msg.sender)) revert AdapterRegistryNotRegistrar(msg.sender);
-        _checkSources(r.sources);
+        if (!hasRole(REGISTRAR_ROLE, msg.sender)) revert AdapterRegistryNotRegistrar(msg.sender);
+        return _register(r);
+    }
 
-        fingerprint = fingerprintOf(r.baseModelHash, r.weightsHash, r.trainingConfigHash, r.sources);
-        if (_adapters[fingerprint].owner != address(0)) revert AdapterRegistryExists(fingerprint);
+    /**
+     * @notice Registers an adapter with a registrar's EIP-712 attestation of
+     * exactly this registration (fingerprint, owner, prices, URI) until `deadline`;
+     * anyone may submit it. A copy of the transaction registers the same owner.
+     * @param signer the registrar that signed (an EOA, or a contract wallet via ERC-1271).
+     */
+    function registerWithSignature(Registration calldata r, uint256 deadline, address signer, bytes calldata signature)
+        external
+        returns (bytes32 fingerprint)
+    {
+        if (block.timestamp > deadline) revert AdapterRegistryAttestationExpired(deadline);
+        bytes32 fp = fingerprintOf(r.baseModelHash, r.weightsHash, r.trainingConfigHash, r.sources);
+        if (!hasRole(REGISTRAR_ROLE, signer) || !SignatureChecker.isValidSignatureNowCalldata(signer, hashRegistration(fp, r, deadline), signature)) {
+            revert AdapterRegistryBadAttestation(signer);
+        }
+        return _register(r);
+    }
 
-        _adapters[fingerprint] = Adapter({
-            owner: r.owner,
-            pricePerCall: r.pricePerCall,
-            baseModelHash: r.baseModelHash,
-            weightsHash: r.weightsHash,
-            trainingConfigHash: r.trainingConfigHash,
-            uri: r.uri
-        });
-        Source[] storage stored = _sources[fingerprint];
-        for (uint256 i = 0; i < r.sources.length; ++i) stored.push(r.sources[i]);
-
-        emit AdapterRegistered(
-            fingerprint, r.owner, r.baseModelHash, r.weightsHash, r.trainingConfigHash, r.pricePerCall, r.uri
+    /// @notice The EIP-712 digest a registrar signs to attest registration `r` of fingerprint `fp`.
+    function hashRegistration(bytes32 fp, Registration calldata r, uint256 deadline) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    REGISTRATION_TYPEHASH,
+                    fp,
+                    r.owner,
+                    r.pricePerCall,
+                    r.pricePerThousandOutputTokens,
+                    keccak256(bytes(r.uri)),
+                    deadline
+                )
+            )
         );
     }
 
-    /// @notice Sets the price per call; only the adapter's owner.
-    function setPrice(bytes32 fingerprint, uint96 pricePerCall) external onlyAdapterOwner(fingerprint) {
-        _adapters[fingerprint].pricePerCall = pricePerCall;
-        emit PriceUpdated(fingerprint, pricePerCall);
+    /**
+     * @notice Sets the prices, in token base units: per call and per 1 000
+     * output tokens; the adapter's owner, or a registrar recording a price the
+     * owner set through the platform.
+     */
+    function setPrice(bytes32 fingerprint, uint96 pricePerCall, uint96 pricePerThousandOutputTokens) external {
+        Adapter storage a = _adapters[fingerprint];
+        if (a.owner == address(0)) revert AdapterRegistryUnknown(fingerprint);
+        if (a.owner != msg.sender && !hasRole(REGISTRAR_ROLE, msg.sender)) {
+            revert AdapterRegistryNotOwnerOrRegistrar(fingerprint, msg.sender);
+        }
+        a.pricePerCall = pricePerCall;
+        a.pricePerThousandOutputTokens = pricePerThousandOutputTokens;
+        emit PriceUpdated(fingerprint, pricePerCall, pricePerThousandOutputTokens, msg.sender);
     }
 
     /// @notice Sets the URI where the adapter's files are found; only the adapter's owner.
@@ -160,6 +208,37 @@ contract AdapterRegistry is AccessControl {
     /// @notice The Datanet versions the adapter was trained on, with their attribution weights.
     function getSources(bytes32 fingerprint) external view returns (Source[] memory) {
         return _sources[fingerprint];
+    }
+
+    function _register(Registration calldata r) private returns (bytes32 fingerprint) {
+        if (r.owner == address(0)) revert AdapterRegistryZeroAddress();
+        _checkSources(r.sources);
+
+        fingerprint = fingerprintOf(r.baseModelHash, r.weightsHash, r.trainingConfigHash, r.sources);
+        if (_adapters[fingerprint].owner != address(0)) revert AdapterRegistryExists(fingerprint);
+
+        _adapters[fingerprint] = Adapter({
+            owner: r.owner,
+            pricePerCall: r.pricePerCall,
+            pricePerThousandOutputTokens: r.pricePerThousandOutputTokens,
+            baseModelHash: r.baseModelHash,
+            weightsHash: r.weightsHash,
+            trainingConfigHash: r.trainingConfigHash,
+            uri: r.uri
+        });
+        Source[] storage stored = _sources[fingerprint];
+        for (uint256 i = 0; i < r.sources.length; ++i) stored.push(r.sources[i]);
+
+        emit AdapterRegistered(
+            fingerprint,
+            r.owner,
+            r.baseModelHash,
+            r.weightsHash,
+            r.trainingConfigHash,
+            r.pricePerCall,
+            r.pricePerThousandOutputTokens,
+            r.uri
+        );
     }
 
     function _checkSources(Source[] calldata sources) private view {

@@ -3,6 +3,8 @@ pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 
 /**
  * @title DatanetRegistry
@@ -13,14 +15,22 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
  *
  * A Datanet is keyed by a `bytes32` id the caller chooses (the platform uses
  * `keccak256` of its off-chain id), so the same Datanet has the same key on
- * every chain and a retried creation cannot make a second one.
+ * every chain and a retried creation cannot make a second one. Because that
+ * key is public before it is used, creation is bound to the platform's
+ * registrar, which knows each Datanet's real owner: a registrar creates it
+ * directly, or signs an EIP-712 {DatanetAttestation} that anyone (the owner,
+ * paying its own gas) may submit with {createDatanetWithSignature}. Nobody can
+ * claim a Datanet's key first by naming themselves its owner.
  *
  * NOTE: the manifest URI of a version is only emitted in {VersionPublished}
  * (logs are the cheap place for strings nobody reads on chain).
  */
-contract DatanetRegistry is AccessControl {
+contract DatanetRegistry is AccessControl, EIP712 {
     /// @notice May create Datanets on behalf of their owners (the platform's signer).
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
+    /// @notice What a registrar signs for {createDatanetWithSignature}.
+    bytes32 public constant DATANET_TYPEHASH =
+        keccak256("DatanetAttestation(bytes32 id,address owner,bytes32 metadataURIHash,uint256 deadline)");
 
     struct Datanet {
         address owner;
@@ -60,10 +70,12 @@ contract DatanetRegistry is AccessControl {
     error DatanetRegistryNotRegistrar(address account);
     error DatanetRegistryZeroAddress();
     error DatanetRegistryEmptyRoot();
+    error DatanetRegistryAttestationExpired(uint256 deadline);
+    error DatanetRegistryBadAttestation(address signer);
     /// @dev Versions are numbered 1, 2, 3...; `expected` is the only one that may be published next.
     error DatanetRegistryBadVersion(bytes32 id, uint32 version, uint32 expected);
 
-    constructor(address admin) {
+    constructor(address admin) EIP712("DatanetRegistry", "1") {
         if (admin == address(0)) revert DatanetRegistryZeroAddress();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
     }
@@ -76,22 +88,43 @@ contract DatanetRegistry is AccessControl {
     }
 
     /**
-     * @notice Creates Datanet `id` owned by `owner`. The caller must be `owner`
-     * or hold {REGISTRAR_ROLE}; a registrar creating for someone else becomes
-     * a curator of the Datanet, which the owner may revoke with {setCurator}.
+     * @notice Creates Datanet `id` owned by `owner`; only a registrar, which
+     * becomes a curator of the Datanet (the owner may revoke it with {setCurator}).
      */
     function createDatanet(bytes32 id, address owner, string calldata metadataURI) external {
-        if (owner == address(0)) revert DatanetRegistryZeroAddress();
-        if (_datanets[id].owner != address(0)) revert DatanetRegistryExists(id);
-        if (msg.sender != owner) {
-            if (!hasRole(REGISTRAR_ROLE, msg.sender)) revert DatanetRegistryNotRegistrar(msg.sender);
-            _curators[id][msg.sender] = true;
-            emit CuratorSet(id, msg.sender, true);
+        if (!hasRole(REGISTRAR_ROLE, msg.sender)) revert DatanetRegistryNotRegistrar(msg.sender);
+        _create(id, owner, metadataURI, msg.sender);
+    }
+
+    /**
+     * @notice Creates Datanet `id` with a registrar's EIP-712 attestation of
+     * `(id, owner, metadataURI)` until `deadline`; anyone may submit it. The
+     * signing registrar becomes a curator.
+     * @param signer the registrar that signed (an EOA, or a contract wallet via ERC-1271).
+     */
+    function createDatanetWithSignature(
+        bytes32 id,
+        address owner,
+        string calldata metadataURI,
+        uint256 deadline,
+        address signer,
+        bytes calldata signature
+    ) external {
+        if (block.timestamp > deadline) revert DatanetRegistryAttestationExpired(deadline);
+        bytes32 digest = hashDatanetAttestation(id, owner, metadataURI, deadline);
+        if (!hasRole(REGISTRAR_ROLE, signer) || !SignatureChecker.isValidSignatureNowCalldata(signer, digest, signature)) {
+            revert DatanetRegistryBadAttestation(signer);
         }
-        Datanet storage d = _datanets[id];
-        d.owner = owner;
-        d.metadataURI = metadataURI;
-        emit DatanetCreated(id, owner, metadataURI);
+        _create(id, owner, metadataURI, signer);
+    }
+
+    /// @notice The EIP-712 digest a registrar signs to attest the creation of Datanet `id` for `owner`.
+    function hashDatanetAttestation(bytes32 id, address owner, string calldata metadataURI, uint256 deadline)
+        public
+        view
+        returns (bytes32)
+    {
+        return _hashTypedDataV4(keccak256(abi.encode(DATANET_TYPEHASH, id, owner, keccak256(bytes(metadataURI)), deadline)));
     }
 
     /// @notice Replaces the metadata URI; only the Datanet's owner.
@@ -163,5 +196,18 @@ contract DatanetRegistry is AccessControl {
         if (root == bytes32(0)) return false;
         bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(contributor, contentHash, tokens))));
         return MerkleProof.verifyCalldata(proof, root, leaf);
+    }
+
+    function _create(bytes32 id, address owner, string calldata metadataURI, address registrar) private {
+        if (owner == address(0)) revert DatanetRegistryZeroAddress();
+        if (_datanets[id].owner != address(0)) revert DatanetRegistryExists(id);
+        if (registrar != owner) {
+            _curators[id][registrar] = true;
+            emit CuratorSet(id, registrar, true);
+        }
+        Datanet storage d = _datanets[id];
+        d.owner = owner;
+        d.metadataURI = metadataURI;
+        emit DatanetCreated(id, owner, metadataURI);
     }
 }

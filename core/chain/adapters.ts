@@ -28,6 +28,8 @@ export const AdapterToRegister = z.strictObject({
     .refine((s) => new Set(s.map((x) => `${x.datanetId}#${x.version}`)).size === s.length, "each Datanet version may appear once"),
   /** Token base units per call, as a decimal string (uint96 on chain). */
   pricePerCall: z.string().regex(/^(0|[1-9][0-9]{0,27})$/, "must be a decimal integer below 10^28"),
+  /** Token base units per 1 000 output tokens, as a decimal string (uint96 on chain); "0" when absent. */
+  pricePerThousandOutputTokens: z.string().regex(/^(0|[1-9][0-9]{0,27})$/, "must be a decimal integer below 10^28").optional(),
   uri: z.string().max(2048),
 });
 export type AdapterToRegister = z.infer<typeof AdapterToRegister>;

@@ -58,13 +58,22 @@ export interface RegisterAdapterRequest {
   sources: AdapterSource[];
   /** Price per call in token base units, as a decimal string. */
   pricePerCall: string;
+  /** Price per 1 000 output tokens in token base units, as a decimal string (default "0"). */
+  pricePerThousandOutputTokens?: string;
   uri: string;
+}
+
+/** An adapter's prices in token base units, as decimal strings (uint96 on chain). */
+export interface AdapterPrice {
+  perCall: string;
+  perThousandOutputTokens: string;
 }
 
 /** An adapter as the chain has it. */
 export interface OnChainAdapter {
   owner: Address;
   pricePerCall: string;
+  pricePerThousandOutputTokens: string;
   uri: string;
   tx?: ChainTx;
 }
@@ -88,6 +97,8 @@ export interface Chain {
 
   findAdapter(fingerprint: string): Promise<OnChainAdapter | undefined>;
   registerAdapter(request: RegisterAdapterRequest, onSubmitted?: OnSubmitted): Promise<ChainTx & { fingerprint: string }>;
+  /** Records an adapter's prices (as the platform's registrar, on the owner's behalf). */
+  setPrice(fingerprint: string, price: AdapterPrice, onSubmitted?: OnSubmitted): Promise<ChainTx>;
 
   transactionState(txHash: string): Promise<TxState>;
   /** Waits until a broadcast transaction is mined (or the timeout passes, then ChainUnavailableError). */
