@@ -21,6 +21,9 @@ export const EventTypes = [
   "job.cancelled",
   "adapter.created",
   "adapter.registered",
+  "usage.settled",
+  "epoch.published",
+  "rewards.available",
 ] as const;
 export type EventType = (typeof EventTypes)[number];
 
