@@ -148,7 +148,7 @@ describe("signIn", () => {
     const { message } = await signedSiwe(wallet, fields);
     const badNonce = message.replace(/^Nonce: .*$/m, "Nonce: !!");
     // Act
-    const errors = await Promise.all([badNonce, "hello"].map((m) => signIn(deps, { message: m, signature: "0x00" }).catch((e: DomainError) => e)));
+    const errors = await Promise.all([badNonce, "hello"].map((m) => signIn(deps, { message: m, signature: "0x00" }).then(() => new Error("signed in"), (e: DomainError) => e)));
     // Assess: one line each, naming what is wrong; no JSON of the parser's internals (state, matched, nodeHits…).
     expect(errors.map((e) => e.message)).toEqual([
       expect.stringMatching(/^Not a valid EIP-4361 message: line \d+: invalid nonce$/),
