@@ -176,6 +176,7 @@ describe("/openapi.json", () => {
         "GET /v1/webhooks",
         "GET /v1/webhooks/{id}",
         "DELETE /v1/webhooks/{id}",
+        "POST /v1/webhooks/{id}/enable",
         "GET /v1/webhooks/{id}/deliveries",
         "GET /v1/base-models",
         "POST /v1/jobs",

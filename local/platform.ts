@@ -39,6 +39,7 @@ import type { JobDeps } from "../core/jobs/deps.ts";
 import { ensureBaseModelsInBlobStore } from "./base-models.ts";
 import { createRouteEventsHandler } from "../functions/handlers/route-events.ts";
 import { createWebhookDispatchHandler } from "../functions/handlers/webhook-dispatch.ts";
+import { UndiciWebhookSender } from "../adapters/webhooks/undici-webhook-sender.ts";
 import { buildWeb, WEB_DIST_DIR } from "../web/build.ts";
 import { reconcileAfterRestart } from "./reconcile.ts";
 import { replayOntoFreshChain } from "./replay-chain.ts";
@@ -126,6 +127,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     ...(options.trainerCommand ? { command: options.trainerCommand } : {}),
   });
   const jobDeps: JobDeps = { ...deps, compute };
+  const webhookSender = new UndiciWebhookSender();
   await ensureBaseModelsInBlobStore(deps);
 
   if (options.web !== false) await buildWeb();
@@ -156,7 +158,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     new QueuePoller({ queues, queue: QueueNames.ingest, batchSize: 1, handler: createIngestHandler(deps, { logger }) }),
     // An upload whose ingest kept failing ends `failed` with a reason, as on AWS.
     new QueuePoller({ queues, queue: deadLetterQueueOf(QueueNames.ingest), batchSize: 1, handler: createIngestDlqHandler(deps, { logger }) }),
-    new QueuePoller({ queues, queue: QueueNames.webhooks, batchSize: 10, handler: createWebhookDispatchHandler(deps, { logger, ...(options.webhookDispatch ? { dispatch: options.webhookDispatch } : {}) }) }),
+    new QueuePoller({ queues, queue: QueueNames.webhooks, batchSize: 10, handler: createWebhookDispatchHandler({ ...deps, webhookSender }, { logger, ...(options.webhookDispatch ? { dispatch: options.webhookDispatch } : {}) }) }),
     new QueuePoller({ queues, queue: QueueNames.jobs, batchSize: 1, handler: createStartJobHandler(jobDeps, { logger }) }),
     new QueuePoller({ queues, queue: QueueNames.jobEvents, batchSize: 10, pollIntervalMs: 100, handler: createJobEventsHandler(jobDeps, { logger }) }),
   ];
@@ -200,6 +202,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       // Running trainers are stopped; their exit events wait in the queue for the next start.
       await compute.stop();
       await chain.close();
+      await webhookSender.close();
       db.close();
     },
   };

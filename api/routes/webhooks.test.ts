@@ -1,10 +1,20 @@
 import { describe, expect, it } from "vitest";
 import { eventFromItem, eventWrite } from "../../core/events.ts";
-import { dispatchWebhook, routeEvent, type WebhookMessage } from "../../core/webhooks/index.ts";
+import { dispatchWebhook, routeEvent, type DispatchOptions, type WebhookMessage } from "../../core/webhooks/index.ts";
+import { FakeWebhookSender } from "../../test/fakes/fake-webhook-sender.ts";
 import { PROBLEM_BASE } from "../problem.ts";
 import { signedInClient, testApp } from "../test-support.ts";
 
 const publicDns = async () => ["93.184.216.34"];
+
+/** Routes one `datanet.created` event of `owner` and runs its delivery until it is given up on or delivered. */
+async function deliverOneEvent(deps: ReturnType<typeof testApp>["deps"], owner: string, sender: FakeWebhookSender, options: DispatchOptions = {}) {
+  const op = eventWrite("datanet.created", { datanetId: "dn_1" }, [owner], deps.clock.now());
+  const routed = await routeEvent(deps, eventFromItem("put" in op ? op.put : undefined)!);
+  if (routed.length === 0) return undefined;
+  const message = deps.queue.on("webhooks").at(-1)!.body as WebhookMessage;
+  return dispatchWebhook({ ...deps, webhookSender: sender }, message, { maxAttempts: 1, ...options });
+}
 
 describe("webhook routes", () => {
   it("returns the secret once on create, never on list or get", async () => {
@@ -87,14 +97,52 @@ describe("webhook routes", () => {
     const { app, deps } = testApp({}, { resolve: publicDns });
     const alice = await signedInClient(app);
     const { id } = (await (await alice.request("/v1/webhooks", { json: { url: "https://hooks.example.com/", events: ["*"] } })).json()) as { id: string };
-    const op = eventWrite("datanet.created", { datanetId: "dn_1" }, [alice.address], deps.clock.now());
-    await routeEvent(deps, eventFromItem("put" in op ? op.put : undefined)!);
-    const message = deps.queue.on("webhooks").at(-1)!.body as WebhookMessage;
     // Act: the only attempt fails.
-    await dispatchWebhook(deps, message, { maxAttempts: 1, fetch: async () => new Response("no", { status: 500 }) });
+    await deliverOneEvent(deps, alice.address, new FakeWebhookSender(500));
     // Assess
     const body = (await (await alice.request(`/v1/webhooks/${id}/deliveries`)).json()) as { items: Record<string, unknown>[] };
     expect(body.items).toEqual([expect.objectContaining({ status: "dead-lettered", attempts: [expect.objectContaining({ attempt: 1, statusCode: 500, error: "HTTP 500" })] })]);
     expect(Object.keys(body.items[0]!).sort()).toEqual(["attempts", "createdAt", "deliveryId", "eventId", "eventType", "status", "updatedAt", "webhookId"]);
+  });
+
+  it("enables an endpoint the dispatcher disabled: failure count reset, events delivered again", async () => {
+    // Prepare: an endpoint that failed twice in a row and was disabled at the threshold.
+    const { app, deps } = testApp({}, { resolve: publicDns });
+    const alice = await signedInClient(app);
+    const bob = await signedInClient(app);
+    const { id } = (await (await alice.request("/v1/webhooks", { json: { url: "https://hooks.example.com/", events: ["*"] } })).json()) as { id: string };
+    const failing = new FakeWebhookSender(500);
+    await deliverOneEvent(deps, alice.address, failing, { disableAfterFailures: 2 });
+    expect(await deliverOneEvent(deps, alice.address, failing, { disableAfterFailures: 2 })).toMatchObject({ endpointDisabled: true });
+    expect(await (await alice.request(`/v1/webhooks/${id}`)).json()).toMatchObject({ enabled: false, disabledReason: expect.stringContaining("2 deliveries") });
+    expect(await deliverOneEvent(deps, alice.address, failing)).toBeUndefined(); // a disabled endpoint is routed nothing
+    // Act: someone else tries, then the owner enables it.
+    const denied = await bob.request(`/v1/webhooks/${id}/enable`, { method: "POST" });
+    const res = await alice.request(`/v1/webhooks/${id}/enable`, { method: "POST" });
+    // Assess: enabled, without the disable fields, and the count starts from 0 (one more failure does not disable it).
+    expect(denied.status).toBe(404);
+    expect(res.status).toBe(200);
+    const enabled = (await res.json()) as Record<string, unknown>;
+    expect(enabled).toMatchObject({ id, enabled: true });
+    expect(enabled).not.toHaveProperty("disabledAt");
+    expect(enabled).not.toHaveProperty("disabledReason");
+    expect((await deps.tables.main.get({ pk: `WEBHOOK#${id}`, sk: "WEBHOOK" }))?.consecutiveFailures).toBe(0);
+    expect(await deliverOneEvent(deps, alice.address, failing, { disableAfterFailures: 2 })).toMatchObject({ result: "dead-lettered", endpointDisabled: false });
+    expect(await deliverOneEvent(deps, alice.address, new FakeWebhookSender(200))).toEqual({ result: "delivered", statusCode: 200 });
+  });
+
+  it("refuses to enable an endpoint whose URL the SSRF policy now refuses", async () => {
+    // Prepare: registered while its name resolved to a public address; now it answers a private one.
+    let answer = ["93.184.216.34"];
+    const { app } = testApp({}, { resolve: async () => answer });
+    const alice = await signedInClient(app);
+    const { id } = (await (await alice.request("/v1/webhooks", { json: { url: "https://hooks.example.com/", events: ["*"] } })).json()) as { id: string };
+    answer = ["10.0.0.7"];
+    // Act
+    const res = await alice.request(`/v1/webhooks/${id}/enable`, { method: "POST" });
+    // Assess
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { type: string }).type).toBe(`${PROBLEM_BASE}unsafe-webhook-url`);
+    expect((await alice.request(`/v1/webhooks/${id}/enable`, { method: "POST", headers: { authorization: "Bearer nope" } })).status).toBe(401);
   });
 });

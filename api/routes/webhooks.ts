@@ -7,12 +7,14 @@ import {
   CreatedWebhook,
   deleteWebhook,
   Delivery,
+  enableWebhook,
   getWebhook,
   listDeliveries,
   listWebhooks,
   Webhook,
   type HostResolver,
 } from "../../core/webhooks/index.ts";
+import { systemResolver } from "../../adapters/webhooks/system-resolver.ts";
 import type { App } from "../env.ts";
 import { bearer, CursorQuery, errorResponses, json, jsonBody, LimitQuery, page } from "../openapi.ts";
 
@@ -61,6 +63,19 @@ const deleteRoute = createRoute({
   responses: { 204: { description: "Deleted" }, ...errorResponses(401, 404) },
 });
 
+const enableRoute = createRoute({
+  method: "post",
+  path: "/v1/webhooks/{id}/enable",
+  tags: ["webhooks"],
+  summary: "Enable a webhook endpoint again",
+  description:
+    "For an endpoint the dispatcher disabled after repeated failures (`enabled: false`, `disabledReason`): resets its failure count and delivers events from now on. " +
+    "Deliveries that failed while it was disabled are not re-sent. The URL is checked again (`unsafe-webhook-url`).",
+  security: bearer,
+  request: { params: WebhookParams },
+  responses: { 200: json(Webhook, "The endpoint, enabled"), ...errorResponses(400, 401, 404, 409) },
+});
+
 const deliveriesRoute = createRoute({
   method: "get",
   path: "/v1/webhooks/{id}/deliveries",
@@ -71,15 +86,17 @@ const deliveriesRoute = createRoute({
   responses: { 200: json(page(Delivery, "DeliveryPage"), "Deliveries with each attempt"), ...errorResponses(400, 401, 404) },
 });
 
-/** Webhook endpoint management. */
+/** Webhook endpoint management; `resolve` (the SSRF check's DNS) defaults to the system resolver. */
 export function webhookRoutes(app: App, deps: CoreDeps, options: { resolve?: HostResolver } = {}): void {
-  app.openapi(createRouteDef, async (c) => c.json(await createWebhook(deps, c.get("caller"), c.req.valid("json"), options), 201));
+  const resolve = options.resolve ?? systemResolver;
+  app.openapi(createRouteDef, async (c) => c.json(await createWebhook(deps, c.get("caller"), c.req.valid("json"), { resolve }), 201));
   app.openapi(listRoute, async (c) => c.json(await listWebhooks(deps, c.get("caller"), c.req.valid("query")), 200));
   app.openapi(getRoute, async (c) => c.json(await getWebhook(deps, c.get("caller"), c.req.valid("param").id), 200));
   app.openapi(deleteRoute, async (c) => {
     await deleteWebhook(deps, c.get("caller"), c.req.valid("param").id);
     return c.body(null, 204);
   });
+  app.openapi(enableRoute, async (c) => c.json(await enableWebhook(deps, c.get("caller"), c.req.valid("param").id, { resolve }), 200));
   app.openapi(deliveriesRoute, async (c) => {
     const { cursor, limit } = c.req.valid("query");
     return c.json(await listDeliveries(deps, c.get("caller"), c.req.valid("param").id, { cursor, limit }), 200);

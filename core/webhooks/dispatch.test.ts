@@ -1,42 +1,16 @@
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { Webhook } from "standardwebhooks";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { FakeWebhookSender } from "../../test/fakes/fake-webhook-sender.ts";
 import { memoryDeps } from "../auth/test-support.ts";
 import { eventFromItem, eventWrite, type DomainEvent } from "../events.ts";
 import type { Item } from "../ports/tables.ts";
+import type { WebhookSender } from "../ports/webhook-sender.ts";
 import { dispatchWebhook, type DispatchOptions, type DispatchOutcome } from "./dispatch.ts";
 import type { WebhookMessage } from "./model.ts";
 import { routeEvent } from "./route-event.ts";
 import { createWebhook, getWebhook, listDeliveries } from "./webhooks.ts";
 
 const alice = { address: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" };
-
-interface Received {
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** A webhook receiver on 127.0.0.1 answering with the given statuses in turn (the last one repeats). */
-async function receiver(statuses: number[]): Promise<{ url: string; received: Received[] }> {
-  const received: Received[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      received.push({ headers: req.headers, body: Buffer.concat(chunks).toString() });
-      res.statusCode = statuses[Math.min(received.length - 1, statuses.length - 1)]!;
-      res.end("ok");
-    });
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, received };
-}
-const servers: Server[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
-});
 
 /**
  * Makes `target[method]` throw once, at the first call `when` accepts, as if
@@ -74,15 +48,19 @@ function event(type: DomainEvent["type"], data: Record<string, unknown>, now: nu
   return eventFromItem("put" in op ? op.put : undefined)!;
 }
 
-/** An endpoint of alice's at `url`, and the message routing one event to it puts on the queue. */
-async function setup(url: string) {
-  const deps = memoryDeps({ allowPrivateWebhookUrls: true });
+/**
+ * An endpoint of alice's whose receiver answers with `answers` in turn (see
+ * FakeWebhookSender), and the message routing one event to it puts on the queue.
+ */
+async function setup(answers: (number | { error: string })[] = [200], url = "http://127.0.0.1:9000/hook") {
+  const sender = new FakeWebhookSender(...answers);
+  const deps = Object.assign(memoryDeps({ allowPrivateWebhookUrls: true }), { webhookSender: sender as WebhookSender });
   const webhook = await createWebhook(deps, alice, { url, events: ["upload.completed"] });
   const evt = event("upload.completed", { datanetId: "dn_1", uploadId: "up_1", accepted: 7, rejected: 2 }, deps.clock.now());
   await routeEvent(deps, evt);
   const message = deps.queue.on("webhooks")[0]!.body as WebhookMessage;
   deps.queue.sent.length = 0;
-  return { deps, webhook, evt, message };
+  return { deps, webhook, evt, message, received: sender.requests };
 }
 
 describe("routeEvent", () => {
@@ -122,8 +100,7 @@ describe("routeEvent", () => {
 describe("dispatchWebhook", () => {
   it("records a 500, re-queues with a delay, then delivers a signed request on the retry", async () => {
     // Prepare
-    const { url, received } = await receiver([500, 200]);
-    const { deps, webhook, evt, message } = await setup(url);
+    const { deps, webhook, evt, message, received } = await setup([500, 200]);
 
     // Act: first attempt fails
     const first = await dispatchWebhook(deps, message, { random: () => 0.5 });
@@ -135,7 +112,7 @@ describe("dispatchWebhook", () => {
     let log = await listDeliveries(deps, alice, webhook.id);
     expect(log.items[0]).toMatchObject({ status: "pending", attempts: [{ attempt: 1, statusCode: 500, error: "HTTP 500" }] });
 
-    // Act: the retry succeeds (at real time, since the receiver checks the signed timestamp against its clock)
+    // Act: the retry succeeds (at real time, since a receiver checks the signed timestamp against its clock)
     deps.clock.time = Date.now();
     const second = await dispatchWebhook(deps, retry!.body as WebhookMessage);
 
@@ -144,21 +121,21 @@ describe("dispatchWebhook", () => {
     log = await listDeliveries(deps, alice, webhook.id);
     expect(log.items[0]).toMatchObject({ status: "succeeded", attempts: [{ statusCode: 500 }, { attempt: 2, statusCode: 200 }] });
     expect(received).toHaveLength(2);
-    const { headers, body } = received[1]!;
-    expect(headers["webhook-id"]).toBe(message.deliveryId);
+    const { url, headers, body, timeoutMs, allowPrivateAddresses } = received[1]!;
+    expect({ url, timeoutMs, allowPrivateAddresses }).toEqual({ url: webhook.url, timeoutMs: 10_000, allowPrivateAddresses: true });
+    expect(headers).toMatchObject({ "content-type": "application/json", "webhook-id": message.deliveryId });
     expect(headers["webhook-signature"]).toMatch(/^v1,[A-Za-z0-9+/]+=*$/);
     // The receiver's side: verify with the secret shown at creation.
     const verified = new Webhook(webhook.secret).verify(body, {
-      "webhook-id": headers["webhook-id"] as string,
-      "webhook-timestamp": headers["webhook-timestamp"] as string,
-      "webhook-signature": headers["webhook-signature"] as string,
+      "webhook-id": headers["webhook-id"]!,
+      "webhook-timestamp": headers["webhook-timestamp"]!,
+      "webhook-signature": headers["webhook-signature"]!,
     });
     expect(verified).toEqual({ type: "upload.completed", timestamp: evt.occurredAt, data: evt.data });
   });
 
   it("sends nothing for a duplicate of a delivered message", async () => {
-    const { url, received } = await receiver([200]);
-    const { deps, message } = await setup(url);
+    const { deps, message, received } = await setup([200]);
     expect(await dispatchWebhook(deps, message)).toMatchObject({ result: "delivered" });
     expect(await dispatchWebhook(deps, message)).toEqual({ result: "skipped", reason: "delivery already succeeded" });
     expect(received).toHaveLength(1);
@@ -166,8 +143,7 @@ describe("dispatchWebhook", () => {
   });
 
   it("dead-letters after the last attempt and disables an endpoint that keeps failing", async () => {
-    const { url, received } = await receiver([503]);
-    const { deps, webhook, message } = await setup(url);
+    const { deps, webhook, message, received } = await setup([503]);
     const options = { maxAttempts: 3, disableAfterFailures: 2, random: () => 0 };
 
     // Two events, each retried until given up on.
@@ -199,8 +175,7 @@ describe("dispatchWebhook", () => {
   });
 
   it("resets the failure count on a success", async () => {
-    const { url } = await receiver([500, 200]);
-    const { deps, webhook, message } = await setup(url);
+    const { deps, webhook, message } = await setup([500, 200]);
     const options = { maxAttempts: 1, disableAfterFailures: 2 };
     expect(await dispatchWebhook(deps, message, options)).toMatchObject({ result: "dead-lettered", endpointDisabled: false });
     const next = event("upload.completed", {}, deps.clock.now());
@@ -212,8 +187,7 @@ describe("dispatchWebhook", () => {
   });
 
   it("skips a message for a deleted endpoint and a repeated attempt whose follow-up is queued", async () => {
-    const { url, received } = await receiver([500]);
-    const { deps, webhook, message } = await setup(url);
+    const { deps, webhook, message, received } = await setup([500]);
     await dispatchWebhook(deps, message, { random: () => 0 });
     // SQS redelivers attempt 1 after its follow-up was queued and recorded: nothing more happens.
     deps.queue.sent.length = 0;
@@ -225,8 +199,7 @@ describe("dispatchWebhook", () => {
   });
 
   it("fails a queued delivery without sending once its endpoint is disabled", async () => {
-    const { url, received } = await receiver([200]);
-    const { deps, webhook, message } = await setup(url);
+    const { deps, webhook, message, received } = await setup([200]);
     const key = { pk: `WEBHOOK#${webhook.id}`, sk: "WEBHOOK" };
     await deps.tables.main.put({ ...(await deps.tables.main.get(key))!, enabled: false });
     expect(await dispatchWebhook(deps, message)).toEqual({ result: "skipped", reason: "endpoint disabled" });
@@ -234,20 +207,29 @@ describe("dispatchWebhook", () => {
     expect((await listDeliveries(deps, alice, webhook.id)).items[0]).toMatchObject({ status: "failed", attempts: [] });
   });
 
-  it("records a connection failure and a timeout as failed attempts", async () => {
-    const { deps, message } = await setup("http://127.0.0.1:1/closed");
+  it("records a connection failure and a timeout as failed attempts, passing its timeout to the sender", async () => {
+    // Prepare: a sender that reports no response twice (what UndiciWebhookSender says for ECONNREFUSED and a timeout).
+    const { deps, webhook, message, received } = await setup([{ error: "connect ECONNREFUSED 127.0.0.1:9000" }, { error: "timed out" }]);
+    // Act
     const refused = await dispatchWebhook(deps, message, { random: () => 0 });
-    expect(refused).toMatchObject({ result: "retrying" });
-    const hang: typeof fetch = (_u, init) =>
-      new Promise((_resolve, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)));
-    const timedOut = await dispatchWebhook(deps, { ...message, attempt: 2 }, { fetch: hang, timeoutMs: 20, random: () => 0 });
+    const timedOut = await dispatchWebhook(deps, { ...message, attempt: 2 }, { timeoutMs: 20, random: () => 0 });
+    // Assess
+    expect(refused).toMatchObject({ result: "retrying", error: "connect ECONNREFUSED 127.0.0.1:9000" });
     expect(timedOut).toMatchObject({ result: "retrying", error: "timed out" });
+    expect(received.map((r) => r.timeoutMs)).toEqual([10_000, 20]);
+    const [delivery] = (await listDeliveries(deps, alice, webhook.id)).items;
+    expect(delivery!.attempts.map((a) => [a.statusCode, a.error])).toEqual([[undefined, "connect ECONNREFUSED 127.0.0.1:9000"], [undefined, "timed out"]]);
+  });
+
+  it("counts a sender that throws as a failed attempt, not a failed message", async () => {
+    const { deps, message } = await setup();
+    deps.webhookSender = { send: async () => Promise.reject(new Error("sender bug")) };
+    expect(await dispatchWebhook(deps, message, { random: () => 0 })).toMatchObject({ result: "retrying", error: "sender bug" });
   });
 
   it("starts no second retry chain for a replayed stream record or a redelivered copy of the latest attempt", async () => {
     // Prepare: an endpoint that keeps failing.
-    const { url, received } = await receiver([500]);
-    const { deps, evt, message } = await setup(url);
+    const { deps, evt, message, received } = await setup([500]);
     // Act: run the chain; after attempt 1 the stream replays the event, after attempt 2 SQS redelivers it.
     const outcomes = await drain(deps, [message], { maxAttempts: 3, random: () => 0 }, async (n) => {
       if (n === 1) await routeEvent(deps, evt);
@@ -262,8 +244,7 @@ describe("dispatchWebhook", () => {
 
   it("queues the follow-up again when its worker died before recording it, and only then", async () => {
     // Prepare: the worker dies right after queueing attempt 2, before recording that on the delivery.
-    const { url, received } = await receiver([500]);
-    const { deps, message } = await setup(url);
+    const { deps, message, received } = await setup([500]);
     failOnce(deps.tables.main, "put", (item: Item) => item.followUpQueuedFor === 1);
     await expect(dispatchWebhook(deps, message, { random: () => 0 })).rejects.toThrow("injected crash");
     // Act: SQS redelivers attempt 1, twice.
@@ -284,8 +265,7 @@ describe("dispatchWebhook", () => {
 
   it("dead-letters before marking the delivery, so a crash before the dead-letter send loses nothing", async () => {
     // Prepare: the dead-letter queue fails once (the worker dies there).
-    const { url, received } = await receiver([503]);
-    const { deps, webhook, message } = await setup(url);
+    const { deps, webhook, message, received } = await setup([503]);
     failOnce(deps.queue, "send", (queue: string) => queue === "webhooks-dlq");
     await expect(dispatchWebhook(deps, message, { maxAttempts: 1 })).rejects.toThrow("injected crash");
     expect((await listDeliveries(deps, alice, webhook.id)).items[0]).toMatchObject({ status: "pending", attempts: [{ statusCode: 503 }] });
@@ -301,8 +281,7 @@ describe("dispatchWebhook", () => {
 
   it("re-sends to the dead-letter queue when the worker died before marking, and counts the failure once", async () => {
     // Prepare: the write that marks the delivery and counts the failure fails once.
-    const { url } = await receiver([503]);
-    const { deps, webhook, message } = await setup(url);
+    const { deps, webhook, message } = await setup([503]);
     failOnce(deps.tables.main, "transact", () => true);
     await expect(dispatchWebhook(deps, message, { maxAttempts: 1 })).rejects.toThrow("injected crash");
     // Act: SQS redelivers the message, twice.
@@ -316,12 +295,18 @@ describe("dispatchWebhook", () => {
     expect((await deps.tables.main.get({ pk: `WEBHOOK#${webhook.id}`, sk: "WEBHOOK" }))?.consecutiveFailures).toBe(1);
   });
 
-  it("refuses a private IP literal at send time in the cloud, without calling fetch", async () => {
-    const { deps, message } = await setup("http://127.0.0.1:1/x");
+  it("refuses a private IP literal at send time in the cloud, without calling the sender", async () => {
+    const { deps, message, received } = await setup([200], "https://[::ffff:0:7f00:1]/x");
     deps.config.allowPrivateWebhookUrls = false;
-    let called = false;
-    const outcome = await dispatchWebhook(deps, message, { fetch: async () => ((called = true), new Response()), random: () => 0 });
+    const outcome = await dispatchWebhook(deps, message, { random: () => 0 });
     expect(outcome).toMatchObject({ result: "retrying", error: expect.stringContaining("refused") });
-    expect(called).toBe(false);
+    expect(received).toEqual([]);
+  });
+
+  it("asks the sender for a connection pinned to public addresses in the cloud", async () => {
+    const { deps, message, received } = await setup([200], "https://hooks.example.com/x");
+    deps.config.allowPrivateWebhookUrls = false;
+    expect(await dispatchWebhook(deps, message)).toMatchObject({ result: "delivered" });
+    expect(received.map((r) => [r.url, r.allowPrivateAddresses])).toEqual([["https://hooks.example.com/x", false]]);
   });
 });

@@ -1,9 +1,9 @@
 import { Webhook as Signer } from "standardwebhooks";
-import { fetch as undiciFetch, type Agent } from "undici";
 import type { CoreDeps } from "../deps.ts";
 import { ConditionFailedError, TransactionCanceledError } from "../errors.ts";
 import { QueueNames } from "../ports/queue.ts";
 import type { WriteOp } from "../ports/tables.ts";
+import type { WebhookSender } from "../ports/webhook-sender.ts";
 import { retryDelaySeconds } from "./backoff.ts";
 import {
   deliveryFromItem,
@@ -16,12 +16,9 @@ import {
   type WebhookRecord,
 } from "./items.ts";
 import type { DeliveryAttempt, WebhookMessage } from "./model.ts";
-import { createPinnedAgent } from "./pinned-agent.ts";
-import { checkWebhookUrlShape, systemResolver, type HostResolver } from "./url-policy.ts";
+import { checkWebhookUrlShape } from "./url-policy.ts";
 
 export interface DispatchOptions {
-  /** The HTTP client; undici's fetch by default. In the cloud it gets a `dispatcher` that pins checked addresses. */
-  fetch?: typeof fetch;
   /** Source of jitter in [0, 1); Math.random by default. */
   random?: () => number;
   /** Attempts per delivery before it is dead-lettered (default 8). */
@@ -30,8 +27,6 @@ export interface DispatchOptions {
   disableAfterFailures?: number;
   /** Per-attempt timeout in milliseconds (default 10 000). */
   timeoutMs?: number;
-  /** DNS resolver of the connection's SSRF check in the cloud; the system resolver by default. */
-  resolve?: HostResolver;
 }
 
 /** What one dispatch did, for logs and tests. */
@@ -41,7 +36,9 @@ export type DispatchOutcome =
   | { result: "dead-lettered"; error: string; endpointDisabled: boolean }
   | { result: "skipped"; reason: string };
 
-type Deps = Pick<CoreDeps, "tables" | "queue" | "clock" | "config">;
+/** What the dispatcher needs: the core ports it writes to and the HTTP side of delivery. */
+export type WebhookDispatchDeps = Pick<CoreDeps, "tables" | "queue" | "clock" | "config"> & { webhookSender: WebhookSender };
+type Deps = WebhookDispatchDeps;
 
 /**
  * Delivers one webhook message (Standard Webhooks: `webhook-id`,
@@ -180,23 +177,28 @@ async function markDeadLettered(
   }
 }
 
-/** Makes one HTTP attempt; never throws for network failures, it reports them. */
+/** Makes one HTTP attempt through the sender; never throws for network failures, it reports them. */
 async function send(deps: Deps, webhook: WebhookRecord, message: WebhookMessage, options: DispatchOptions): Promise<DeliveryAttempt> {
   const startedAt = deps.clock.now();
   const started = performance.now();
   const base = { attempt: message.attempt, at: new Date(startedAt).toISOString() };
   const duration = () => Math.round(performance.now() - started);
+  const failed = (error: string): DeliveryAttempt => ({ ...base, error: error.slice(0, 500), durationMs: duration() });
+  const allowPrivate = deps.config.allowPrivateWebhookUrls;
   try {
-    const cloud = !deps.config.allowPrivateWebhookUrls;
-    // Scheme and IP literals are checked here; a host name is resolved and checked by the
-    // connection itself (pinnedAgent), so DNS cannot answer differently for check and connect.
-    checkWebhookUrlShape(webhook.url, !cloud);
-    const payload = JSON.stringify({ type: message.event.type, timestamp: message.event.occurredAt, data: message.event.data });
-    const timestamp = new Date(Math.floor(startedAt / 1000) * 1000);
-    const signature = new Signer(webhook.secret).sign(message.deliveryId, timestamp, payload);
-    const post = (options.fetch ?? undiciFetch) as unknown as HttpPost;
-    const response = await post(webhook.url, {
-      method: "POST",
+    // Scheme and IP literals are checked here; in the cloud a host name is resolved and checked by the
+    // sender's connection itself, so DNS cannot answer differently for check and connect.
+    checkWebhookUrlShape(webhook.url, allowPrivate);
+  } catch (error) {
+    return failed(error instanceof Error ? error.message : String(error));
+  }
+  const payload = JSON.stringify({ type: message.event.type, timestamp: message.event.occurredAt, data: message.event.data });
+  const timestamp = new Date(Math.floor(startedAt / 1000) * 1000);
+  const signature = new Signer(webhook.secret).sign(message.deliveryId, timestamp, payload);
+  let response;
+  try {
+    response = await deps.webhookSender.send({
+      url: webhook.url,
       headers: {
         "content-type": "application/json",
         "user-agent": "ModelFactory-Webhooks/1",
@@ -205,40 +207,16 @@ async function send(deps: Deps, webhook: WebhookRecord, message: WebhookMessage,
         "webhook-signature": signature,
       },
       body: payload,
-      // A redirect could lead anywhere, including inside the network: it counts as a failure.
-      redirect: "manual",
-      signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
-      ...(cloud ? { dispatcher: pinnedAgent(options.resolve ?? systemResolver) } : {}),
+      timeoutMs: options.timeoutMs ?? 10_000,
+      allowPrivateAddresses: allowPrivate,
     });
-    await response.body?.cancel().catch(() => undefined);
-    const ok = response.status >= 200 && response.status < 300;
-    return { ...base, statusCode: response.status, ...(ok ? {} : { error: `HTTP ${response.status}` }), durationMs: duration() };
   } catch (error) {
-    return { ...base, error: failureReason(error).slice(0, 500), durationMs: duration() };
+    // The port promises not to throw; if a sender does, the attempt still counts as failed, not the message.
+    return failed(error instanceof Error ? error.message : String(error));
   }
-}
-
-/** The part of fetch's signature used here, satisfied by both undici's and the global fetch. */
-type HttpPost = (
-  url: string,
-  init: Omit<RequestInit, "dispatcher"> & { dispatcher?: Agent },
-) => Promise<{ status: number; body: { cancel(): Promise<void> } | null }>;
-
-// One agent per resolver, so connections are reused across deliveries.
-const agents = new WeakMap<HostResolver, Agent>();
-function pinnedAgent(resolve: HostResolver): Agent {
-  let agent = agents.get(resolve);
-  if (!agent) agents.set(resolve, (agent = createPinnedAgent(resolve)));
-  return agent;
-}
-
-/** A short reason for the delivery log; fetch wraps connection errors as "fetch failed" with a cause. */
-function failureReason(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  if (error.name === "TimeoutError") return "timed out";
-  const cause = error.cause;
-  if (error.message === "fetch failed" && cause instanceof Error) return cause.name === "TimeoutError" ? "timed out" : cause.message;
-  return error.message;
+  if ("error" in response) return failed(response.error);
+  const ok = response.statusCode >= 200 && response.statusCode < 300;
+  return { ...base, statusCode: response.statusCode, ...(ok ? {} : { error: `HTTP ${response.statusCode}` }), durationMs: duration() };
 }
 
 function newDelivery(message: WebhookMessage, now: number): DeliveryRecord {

@@ -1,6 +1,6 @@
-import { lookup } from "node:dns/promises";
 import { BlockList, isIP } from "node:net";
 import { DomainError } from "../errors.ts";
+import type { HostResolver } from "../ports/host-resolver.ts";
 
 /**
  * SSRF guard for webhook URLs. In the cloud a webhook must be https and must
@@ -9,12 +9,7 @@ import { DomainError } from "../errors.ts";
  * http and any address are fine, since the receiver usually runs on this machine.
  */
 
-/** Resolves a host name to all its addresses; injectable so tests need no DNS. */
-export type HostResolver = (hostname: string) => Promise<string[]>;
-
-/** Resolves with the system resolver (getaddrinfo), as fetch will when it connects. */
-export const systemResolver: HostResolver = async (hostname) =>
-  (await lookup(hostname, { all: true, verbatim: true })).map((a) => a.address);
+export type { HostResolver };
 
 // IANA special-purpose ranges that no public webhook receiver lives in.
 const blocked = new BlockList();
@@ -99,6 +94,7 @@ function ipv4Of(high: number, low: number): string {
 
 export interface UrlPolicy {
   allowPrivate: boolean;
+  /** Needed when private addresses are not allowed and the host is a name. */
   resolve?: HostResolver;
 }
 
@@ -110,7 +106,11 @@ export interface UrlPolicy {
 export async function checkWebhookUrl(raw: string, policy: UrlPolicy): Promise<URL> {
   const url = checkWebhookUrlShape(raw, policy.allowPrivate);
   const host = urlHost(url);
-  if (!policy.allowPrivate && !isIP(host)) await resolvePublicAddresses(host, policy.resolve ?? systemResolver);
+  if (!policy.allowPrivate && !isIP(host)) {
+    // A wiring mistake, not the caller's: without a resolver the check cannot be made, so refuse loudly.
+    if (!policy.resolve) throw new Error("checkWebhookUrl: the cloud policy needs a HostResolver to check host names");
+    await resolvePublicAddresses(host, policy.resolve);
+  }
   return url;
 }
 

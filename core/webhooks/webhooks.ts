@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Caller } from "../account.ts";
 import type { CoreDeps } from "../deps.ts";
-import { ConflictError, NotFoundError, ValidationError } from "../errors.ts";
+import { ConditionFailedError, ConflictError, NotFoundError, ValidationError } from "../errors.ts";
 import { newId } from "../ids.ts";
 import type { Paged } from "../datanets/model.ts";
 import {
@@ -20,7 +20,7 @@ import { checkWebhookUrl, type HostResolver } from "./url-policy.ts";
 export const MAX_WEBHOOKS_PER_ACCOUNT = 20;
 
 export interface WebhookOptions {
-  /** DNS resolver for the SSRF check; the system resolver by default. */
+  /** DNS resolver for the SSRF check; required where private URLs are refused (the cloud). */
   resolve?: HostResolver;
 }
 
@@ -89,6 +89,32 @@ export async function getWebhook(deps: Deps, caller: Caller, id: string): Promis
 export async function deleteWebhook(deps: Deps, caller: Caller, id: string): Promise<void> {
   await ownWebhook(deps, caller, id);
   await deps.tables.main.delete(webhookKey(id));
+}
+
+/**
+ * Enables one of the caller's endpoints again, typically after the
+ * dispatcher disabled it for failing: its failure count starts from 0 and
+ * the disable reason goes. The URL is checked again under today's SSRF
+ * policy and DNS, which may both have changed since it was registered.
+ * Deliveries marked `failed` while it was disabled are not re-sent; events
+ * from now on are. Enabling an enabled endpoint only resets its count.
+ */
+export async function enableWebhook(deps: Deps, caller: Caller, id: string, options: WebhookOptions = {}): Promise<Webhook> {
+  const { url } = await ownWebhook(deps, caller, id);
+  await checkWebhookUrl(url, { allowPrivate: deps.config.allowPrivateWebhookUrls, ...(options.resolve ? { resolve: options.resolve } : {}) });
+  // Optimistic, like the dispatcher's own writes: a failure counted meanwhile makes us read again.
+  for (let tries = 0; tries < 5; tries++) {
+    const before = await ownWebhook(deps, caller, id);
+    const { disabledAt: _at, disabledReason: _why, ...rest } = before;
+    const after: WebhookRecord = { ...rest, enabled: true, consecutiveFailures: 0 };
+    try {
+      await deps.tables.main.put(webhookItem(after), { equals: { consecutiveFailures: before.consecutiveFailures, enabled: before.enabled } });
+      return publicWebhook(after);
+    } catch (error) {
+      if (!(error instanceof ConditionFailedError)) throw error;
+    }
+  }
+  throw new ConflictError("The webhook kept changing while it was being enabled; try again", "webhook-busy");
 }
 
 /** Delivery attempts to one of the caller's endpoints, newest first. */

@@ -1,15 +1,14 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import type { CoreDeps } from "../../core/deps.ts";
+import type { WebhookDispatchDeps } from "../../core/webhooks/index.ts";
 import { createWebhookDispatchHandler } from "./webhook-dispatch.ts";
 import { sqsEvent, sqsRecord, testContext } from "./test-events.ts";
 
 const dispatchWebhook = vi.hoisted(() => vi.fn());
 vi.mock(import("../../core/webhooks/index.ts"), async (original) => ({ ...(await original()), dispatchWebhook }));
 
-const deps = { marker: "deps" } as unknown as CoreDeps;
-const fetchStub = vi.fn<typeof fetch>();
-const handler = createWebhookDispatchHandler(deps, { logger: new Logger({ logLevel: "SILENT" }), dispatch: { fetch: fetchStub } });
+const deps = { marker: "deps" } as unknown as WebhookDispatchDeps;
+const handler = createWebhookDispatchHandler(deps, { logger: new Logger({ logLevel: "SILENT" }), dispatch: { maxAttempts: 3, timeoutMs: 2_000 } });
 
 const message = (deliveryId: string) => ({
   deliveryId,
@@ -27,8 +26,8 @@ describe("webhook-dispatch handler", () => {
   it("dispatches each message with the configured options", async () => {
     const result = await handler(sqsEvent(sqsRecord("m1", message("msg_a")), sqsRecord("m2", message("msg_b"))), testContext());
     expect(result).toEqual({ batchItemFailures: [] });
-    expect(dispatchWebhook).toHaveBeenCalledWith(deps, message("msg_a"), { fetch: fetchStub });
-    expect(dispatchWebhook).toHaveBeenCalledWith(deps, message("msg_b"), { fetch: fetchStub });
+    expect(dispatchWebhook).toHaveBeenCalledWith(deps, message("msg_a"), { maxAttempts: 3, timeoutMs: 2_000 });
+    expect(dispatchWebhook).toHaveBeenCalledWith(deps, message("msg_b"), { maxAttempts: 3, timeoutMs: 2_000 });
   });
 
   it("fails only the records that threw or were malformed", async () => {

@@ -2,14 +2,13 @@ import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-p
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import middy from "@middy/core";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import type { CoreDeps } from "../../core/deps.ts";
-import { dispatchWebhook, type DispatchOptions, WebhookMessage } from "../../core/webhooks/index.ts";
+import { dispatchWebhook, type DispatchOptions, type WebhookDispatchDeps, WebhookMessage } from "../../core/webhooks/index.ts";
 import { type HandlerOptions, logger as sharedLogger } from "../logger.ts";
 import { parseEvent } from "../middleware/parse-event.ts";
 import { SqsEventSchema } from "./events.ts";
 
 export interface WebhookDispatchHandlerOptions extends HandlerOptions {
-  /** Passed to `dispatchWebhook` (HTTP client, DNS resolver, limits). */
+  /** Passed to `dispatchWebhook` (attempts, timeout, jitter). */
   dispatch?: DispatchOptions;
 }
 
@@ -18,7 +17,7 @@ export interface WebhookDispatchHandlerOptions extends HandlerOptions {
  * An HTTP failure is the use case's business (it re-queues with backoff); only
  * a thrown error (bad message, table outage) fails the record for SQS to retry.
  */
-export function createWebhookDispatchHandler(deps: CoreDeps, options: WebhookDispatchHandlerOptions = {}) {
+export function createWebhookDispatchHandler(deps: WebhookDispatchDeps, options: WebhookDispatchHandlerOptions = {}) {
   const logger = options.logger ?? sharedLogger;
   const dispatchRecord = async (record: SQSRecord) => {
     const message = WebhookMessage.parse(JSON.parse(record.body));

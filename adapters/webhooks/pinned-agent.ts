@@ -1,7 +1,9 @@
 import type { LookupAddress, LookupOptions } from "node:dns";
 import { isIP, type LookupFunction } from "node:net";
 import { Agent } from "undici";
-import { isPrivateAddress, resolvePublicAddresses, systemResolver, type HostResolver } from "./url-policy.ts";
+import type { HostResolver } from "../../core/ports/host-resolver.ts";
+import { isPrivateAddress, resolvePublicAddresses } from "../../core/webhooks/url-policy.ts";
+import { systemResolver } from "./system-resolver.ts";
 
 /**
  * Closes the DNS-rebinding gap of "check the name, then let fetch resolve it
