@@ -2,7 +2,7 @@
  * Deploys the platform's contracts to any EVM chain, by RPC URL and key:
  *
  *   RPC_URL=https://... DEPLOYER_KEY=0x... npx node contracts/deploy.ts \
- *     --out .data/chain.json [--token 0xUSDC] [--treasury 0x...] [--withdraw-delay 86400]
+ *     --out .data/chain.json [--token 0xUSDC] [--treasury 0x...] [--withdraw-delay 86400] [--claim-window 7776000]
  *
  * Without `--token` it also deploys TestToken (anyone can mint: local and test chains only).
  */
@@ -35,6 +35,8 @@ export interface DeployOptions {
   treasury?: string;
   /** Seconds between a payer's withdrawal request and the withdrawal (default one day). */
   withdrawDelaySeconds?: number;
+  /** Seconds an epoch's rewards stay claim-only before the operator may recover what is unclaimed (default 90 days). */
+  claimWindowSeconds?: number;
   /** Fee split in basis points (default 70% contributors, 20% adapter owners, 10% platform). */
   shares?: { contributorsBps: number; ownersBps: number; platformBps: number };
   /** Further accounts given the registrar and operator roles (e.g. a separate chain-sync signer). */
@@ -44,6 +46,7 @@ export interface DeployOptions {
 export const REGISTRAR_ROLE = id("REGISTRAR_ROLE");
 export const OPERATOR_ROLE = id("OPERATOR_ROLE");
 export const DEFAULT_SHARES = { contributorsBps: 7000, ownersBps: 2000, platformBps: 1000 } as const;
+export const DEFAULT_CLAIM_WINDOW_SECONDS = 90 * 86_400;
 
 /** Deploys TestToken (unless given a token), both registries, the escrow and the distributor, and grants roles. */
 export async function deployContracts(account: Signer, options: DeployOptions = {}): Promise<ChainAddresses> {
@@ -66,6 +69,7 @@ export async function deployContracts(account: Signer, options: DeployOptions = 
     token,
     options.treasury ?? deployer,
     options.shares ?? DEFAULT_SHARES,
+    options.claimWindowSeconds ?? DEFAULT_CLAIM_WINDOW_SECONDS,
   );
 
   for (const account of [deployer, ...(options.operators ?? [])]) {
@@ -111,10 +115,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const out = arg("out") ?? ".data/chain.json";
   const signer = new Wallet(key, new JsonRpcProvider(rpcUrl, undefined, { cacheTimeout: -1 }));
   const delay = arg("withdraw-delay");
+  const claimWindow = arg("claim-window");
   const addresses = await deployContracts(signer, {
     token: arg("token"),
     treasury: arg("treasury"),
     withdrawDelaySeconds: delay ? Number(delay) : undefined,
+    claimWindowSeconds: claimWindow ? Number(claimWindow) : undefined,
     operators: arg("operators")?.split(","),
   });
   writeChainConfig(out, addresses);

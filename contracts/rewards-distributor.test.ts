@@ -2,9 +2,11 @@ import { Contract, id, type HDNodeWallet } from "ethers";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { buildRewardsTree } from "../adapters/chain/rewards-tree.ts";
 import { redeemArg, signVoucher, voucherDomain } from "../adapters/chain/voucher.ts";
-import { OPERATOR_ROLE } from "./deploy.ts";
+import { increaseTime } from "../adapters/chain/edr.ts";
+import { DEFAULT_CLAIM_WINDOW_SECONDS, OPERATOR_ROLE } from "./deploy.ts";
 import { deployFixture, eventsOf, mined, revertOf, type Fixture } from "./test-fixture.ts";
 
+const WINDOW = DEFAULT_CLAIM_WINDOW_SECONDS;
 let f: Fixture;
 let snap: string;
 let admin: HDNodeWallet, service: HDNodeWallet, payer: HDNodeWallet, c1: HDNodeWallet, c2: HDNodeWallet, adapterOwner: HDNodeWallet, stranger: HDNodeWallet;
@@ -142,6 +144,65 @@ describe("claim", () => {
   });
 });
 
+describe("recoverEpoch", () => {
+  beforeEach(async () => {
+    await redeemFeesIntoDistributor(10_000n);
+  });
+  const operator = () => rewards;
+
+  it("recovers what a root below its allocation strands, after the claim window, for a corrected epoch", async () => {
+    // The root pays 6 000 of the 9 000 allocated: 3 000 could never be claimed.
+    const short = buildRewardsTree([{ account: c1.address, amount: 4000n }, { account: c2.address, amount: 2000n }]);
+    const published = await mined(rewards.publishEpoch!(1, short.root, 10_000n));
+    const publishedAt = BigInt((await f.chain.provider.getBlock(published.blockNumber))!.timestamp);
+    for (const w of [c1, c2]) await mined(rewards.claim!(1, w.address, short.claims.get(w.address)!.amount, short.claims.get(w.address)!.proof));
+    expect(await revertOf(operator().recoverEpoch!(1), rewards)).toEqual({ name: "RewardsDistributorClaimWindowOpen", args: [1n, publishedAt + BigInt(WINDOW)] });
+
+    await increaseTime(f.chain.provider, WINDOW);
+    const receipt = await mined(operator().recoverEpoch!(1));
+    expect(eventsOf(receipt, rewards, "EpochRecovered")).toEqual([[1n, 3000n]]);
+    expect([await rewards.allocated!(), await rewards.unallocated!()]).toEqual([0n, 3000n]);
+    expect((await rewards.getEpoch!(1)).closed).toBe(true);
+    // The 3 000 go to the adapter owner the bad root left out, in epoch 2 (contributors' and owners' share only: no second platform cut).
+    await mined(rewards.setShares!({ contributorsBps: 0, ownersBps: 10_000, platformBps: 0 }));
+    const fix = buildRewardsTree([{ account: adapterOwner.address, amount: 3000n }]);
+    await mined(rewards.publishEpoch!(2, fix.root, 3000n));
+    await mined(rewards.claim!(2, adapterOwner.address, 3000n, fix.claims.get(adapterOwner.address)!.proof));
+    expect(await token.balanceOf!(adapterOwner.address)).toBe(3000n);
+    expect(await token.balanceOf!(f.addresses.rewardsDistributor)).toBe(0n);
+  });
+
+  it("recovers the rest of an over-allocated root whose claims hit the cap, and closes it to further claims", async () => {
+    const greedy = buildRewardsTree([{ account: c1.address, amount: 8000n }, { account: c2.address, amount: 5000n }]);
+    await mined(rewards.publishEpoch!(1, greedy.root, 10_000n)); // allocates 9 000, the root promises 13 000
+    await mined(rewards.claim!(1, c1.address, 8000n, greedy.claims.get(c1.address)!.proof));
+    expect((await revertOf(rewards.claim!(1, c2.address, 5000n, greedy.claims.get(c2.address)!.proof), rewards)).name).toBe("RewardsDistributorEpochOverdrawn");
+    await increaseTime(f.chain.provider, WINDOW);
+    expect(eventsOf(await mined(operator().recoverEpoch!(1)), rewards, "EpochRecovered")).toEqual([[1n, 1000n]]);
+    expect(await rewards.unallocated!()).toBe(1000n);
+    expect(await revertOf(rewards.claim!(1, c2.address, 5000n, greedy.claims.get(c2.address)!.proof), rewards)).toEqual({ name: "RewardsDistributorEpochClosed", args: [1n] });
+    expect(await revertOf(operator().recoverEpoch!(1), rewards)).toEqual({ name: "RewardsDistributorEpochClosed", args: [1n] });
+  });
+
+  it("refuses anyone but an operator, and an unknown epoch", async () => {
+    await mined(rewards.publishEpoch!(1, epochTree().root, 10_000n));
+    await increaseTime(f.chain.provider, WINDOW);
+    expect(await revertOf(f.contract("RewardsDistributor", stranger).recoverEpoch!(1), rewards)).toEqual({
+      name: "AccessControlUnauthorizedAccount",
+      args: [stranger.address, OPERATOR_ROLE],
+    });
+    expect(await revertOf(operator().recoverEpoch!(7), rewards)).toEqual({ name: "RewardsDistributorUnknownEpoch", args: [7n] });
+  });
+
+  it("bounds the claim window to 7 days – 10 years at deploy", async () => {
+    const args = [admin.address, f.addresses.token, admin.address, { contributorsBps: 10000, ownersBps: 0, platformBps: 0 }] as const;
+    for (const bad of [7 * 86_400 - 1, 3650 * 86_400 + 1]) {
+      expect((await revertOf(f.deploy("RewardsDistributor", admin, ...args, bad), rewards)).name).toBe("RewardsDistributorBadClaimWindow");
+    }
+    expect(await (await f.deploy("RewardsDistributor", admin, ...args, 7 * 86_400)).claimWindow!()).toBe(604_800n);
+  });
+});
+
 describe("configuration", () => {
   it("lets the admin change shares and treasury, and refuses shares not adding up to 100%", async () => {
     await mined(rewards.setShares!({ contributorsBps: 6000, ownersBps: 3000, platformBps: 1000 }));
@@ -156,7 +217,7 @@ describe("configuration", () => {
 describe("reentrancy", () => {
   it("refuses a second claim attempted from a malicious token's transfer hook", async () => {
     const hook = await f.deploy("HookToken", admin);
-    const d = await f.deploy("RewardsDistributor", admin, admin.address, await hook.getAddress(), admin.address, { contributorsBps: 10000, ownersBps: 0, platformBps: 0 });
+    const d = await f.deploy("RewardsDistributor", admin, admin.address, await hook.getAddress(), admin.address, { contributorsBps: 10000, ownersBps: 0, platformBps: 0 }, WINDOW);
     await mined(d.grantRole!(OPERATOR_ROLE, admin.address));
     await mined(hook.mint!(await d.getAddress(), 20_000n)); // 9 000 for this epoch, the rest the prize
     const tree = epochTree();

@@ -18,8 +18,12 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
  *
  * NOTE: the split of each epoch's fees follows {shares}; the root's leaves
  * cannot be summed on chain, so claims of an epoch are capped at what it was
- * allocated: a bad root can never draw from other epochs. The reentrancy
- * guard uses transient storage (EIP-1153, Cancun).
+ * allocated: a bad root can never draw from other epochs. What a bad root
+ * strands (leaves adding up to less than the allocation, or claims cut off by
+ * the cap of a root that promised more) the operator recovers with
+ * {recoverEpoch} once the epoch's {claimWindow} has passed: the epoch closes
+ * and the rest returns to the unallocated balance, for a corrected epoch.
+ * The reentrancy guard uses transient storage (EIP-1153, Cancun).
  */
 contract RewardsDistributor is AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
@@ -27,6 +31,9 @@ contract RewardsDistributor is AccessControl, ReentrancyGuardTransient {
     /// @notice May publish epochs (the platform's settlement signer).
     bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
     uint16 public constant TOTAL_BPS = 10_000;
+    /// @notice Bounds of {claimWindow}: long enough for every account to claim, short enough to fix a bad root.
+    uint64 public constant MIN_CLAIM_WINDOW = 7 days;
+    uint64 public constant MAX_CLAIM_WINDOW = 3650 days;
 
     /// @notice How each epoch's fees are split, in basis points adding up to {TOTAL_BPS}.
     struct Shares {
@@ -35,13 +42,19 @@ contract RewardsDistributor is AccessControl, ReentrancyGuardTransient {
         uint16 platformBps;
     }
 
+    /// @dev Two slots: the root, then the amounts, publication time and closed flag together (one read per claim).
     struct Epoch {
         bytes32 root;
-        uint128 total;
-        uint128 claimed;
+        uint96 total;
+        uint96 claimed;
+        uint40 publishedAt;
+        /// @dev Recovered by the operator after the claim window: no more claims.
+        bool closed;
     }
 
     IERC20 public immutable token;
+    /// @notice Seconds after publication during which an epoch can only be claimed, not recovered.
+    uint64 public immutable claimWindow;
     Shares public shares;
     address public treasury;
     uint256 public epochCount;
@@ -57,6 +70,8 @@ contract RewardsDistributor is AccessControl, ReentrancyGuardTransient {
         uint256 indexed epoch, bytes32 root, uint256 fees, uint256 contributors, uint256 owners, uint256 platform
     );
     event Claimed(uint256 indexed epoch, address indexed account, uint256 amount);
+    /// @notice The unclaimed rest of `epoch` went back to the unallocated balance; the epoch is closed.
+    event EpochRecovered(uint256 indexed epoch, uint256 amount);
 
     error RewardsDistributorZeroAddress();
     error RewardsDistributorBadShares();
@@ -67,11 +82,20 @@ contract RewardsDistributor is AccessControl, ReentrancyGuardTransient {
     error RewardsDistributorAlreadyClaimed(uint256 epoch, address account);
     error RewardsDistributorInvalidProof(uint256 epoch, address account);
     error RewardsDistributorEpochOverdrawn(uint256 epoch);
+    error RewardsDistributorEpochClosed(uint256 epoch);
+    error RewardsDistributorClaimWindowOpen(uint256 epoch, uint256 closesAt);
+    error RewardsDistributorBadClaimWindow(uint256 window, uint256 min, uint256 max);
+    error RewardsDistributorAmountTooLarge(uint256 amount);
 
-    constructor(address admin, IERC20 token_, address treasury_, Shares memory shares_) {
+    /// @param claimWindow_ seconds an epoch stays claim-only, within [{MIN_CLAIM_WINDOW}, {MAX_CLAIM_WINDOW}].
+    constructor(address admin, IERC20 token_, address treasury_, Shares memory shares_, uint64 claimWindow_) {
         if (admin == address(0) || address(token_) == address(0)) revert RewardsDistributorZeroAddress();
+        if (claimWindow_ < MIN_CLAIM_WINDOW || claimWindow_ > MAX_CLAIM_WINDOW) {
+            revert RewardsDistributorBadClaimWindow(claimWindow_, MIN_CLAIM_WINDOW, MAX_CLAIM_WINDOW);
+        }
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         token = token_;
+        claimWindow = claimWindow_;
         _setTreasury(treasury_);
         _setShares(shares_);
     }
@@ -112,8 +136,9 @@ contract RewardsDistributor is AccessControl, ReentrancyGuardTransient {
         if (fees > available) revert RewardsDistributorInsufficientFunds(fees, available);
         (uint256 contributors, uint256 owners, uint256 platform) = splitFees(fees);
         uint256 total = contributors + owners;
+        if (total > type(uint96).max) revert RewardsDistributorAmountTooLarge(total);
         epochCount = epoch;
-        _epochs[epoch] = Epoch(root, uint128(total), 0);
+        _epochs[epoch] = Epoch(root, uint96(total), 0, uint40(block.timestamp), false);
         allocated += total;
         emit EpochPublished(epoch, root, fees, contributors, owners, platform);
         if (platform > 0) token.safeTransfer(treasury, platform);
@@ -134,7 +159,26 @@ contract RewardsDistributor is AccessControl, ReentrancyGuardTransient {
         for (uint256 i = 0; i < epochs.length; ++i) _claim(epochs[i], account, amounts[i], proofs[i]);
     }
 
-    /// @notice An epoch's root, allocated total and claimed amount.
+    /**
+     * @notice Closes `epoch` once its claim window has passed and returns what
+     * it has not paid out to the unallocated balance, where a later epoch can
+     * allocate it again; only an operator.
+     * WARNING: accounts that had not claimed `epoch` by then can no longer claim
+     * it; the operator owes them a place in a later epoch's root.
+     */
+    function recoverEpoch(uint256 epoch) external onlyRole(OPERATOR_ROLE) returns (uint256 amount) {
+        Epoch storage e = _epochs[epoch];
+        if (e.root == bytes32(0)) revert RewardsDistributorUnknownEpoch(epoch);
+        if (e.closed) revert RewardsDistributorEpochClosed(epoch);
+        uint256 closesAt = uint256(e.publishedAt) + claimWindow;
+        if (block.timestamp < closesAt) revert RewardsDistributorClaimWindowOpen(epoch, closesAt);
+        amount = uint256(e.total) - e.claimed;
+        e.closed = true;
+        allocated -= amount;
+        emit EpochRecovered(epoch, amount);
+    }
+
+    /// @notice An epoch's root, allocated total, claimed amount, publication time and whether it was recovered.
     function getEpoch(uint256 epoch) external view returns (Epoch memory) {
         return _epochs[epoch];
     }
@@ -147,13 +191,15 @@ contract RewardsDistributor is AccessControl, ReentrancyGuardTransient {
     function _claim(uint256 epoch, address account, uint256 amount, bytes32[] calldata proof) private {
         Epoch storage e = _epochs[epoch];
         if (e.root == bytes32(0)) revert RewardsDistributorUnknownEpoch(epoch);
+        if (e.closed) revert RewardsDistributorEpochClosed(epoch);
         if (_claimed[epoch][account]) revert RewardsDistributorAlreadyClaimed(epoch, account);
         bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(account, amount))));
         if (!MerkleProof.verifyCalldata(proof, e.root, leaf)) revert RewardsDistributorInvalidProof(epoch, account);
         uint256 claimed = uint256(e.claimed) + amount;
         if (claimed > e.total) revert RewardsDistributorEpochOverdrawn(epoch);
         _claimed[epoch][account] = true;
-        e.claimed = uint128(claimed);
+        // Fits: claimed <= total, a uint96.
+        e.claimed = uint96(claimed);
         allocated -= amount;
         emit Claimed(epoch, account, amount);
         token.safeTransfer(account, amount);
