@@ -5,7 +5,7 @@ export { loadHfModel, saveHfModel, loadLlama2c, saveLlama2c, loadTokenizer, type
 export { type Tokenizer, byteTokenizer, hfTokenizer } from "./tokenizer.ts";
 export { TARGETS, type Target, type LoraConfig, type LoraAdapter, createLora, mergeLora, unmergeLora, loraBytes, LoraError } from "./lora.ts";
 export { saveAdapter, loadAdapter, serializeAdapter, parseAdapter, peftConfig } from "./peft.ts";
-export { packRecords, type Sequence } from "./packing.ts";
+export { packDocuments, packRecords, type Sequence, type TokenizedRecord } from "./packing.ts";
 export { train, evaluate, DEFAULT_TRAIN, TrainError, type TrainConfig, type TrainEvent, type TrainResult } from "./train.ts";
 export { forwardTrain, backward, createGrads, paramList, type Grads } from "./train-graph.ts";
 export { generate } from "./generate.ts";

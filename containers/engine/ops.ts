@@ -137,44 +137,45 @@ export function rope(x: Arr, T: number, nH: number, hd: number, pos: ArrayLike<n
 
 /**
  * Causal grouped-query attention over one sequence: q(T, nH·hd), k,v(T, nKv·hd) → out(T, nH·hd).
- * probs(nH, T, T) keeps the softmax for the backward.
+ * probs(nH, T, T) keeps the softmax for the backward. With `starts` (packed documents), row t
+ * attends to starts[t]..t only: a block-diagonal causal mask, probs 0 outside the block.
  */
-export function attention(out: Arr, probs: Arr, q: Arr, k: Arr, v: Arr, T: number, nH: number, nKv: number, hd: number): void {
+export function attention(out: Arr, probs: Arr, q: Arr, k: Arr, v: Arr, T: number, nH: number, nKv: number, hd: number, starts: ArrayLike<number> | null = null): void {
   const group = nH / nKv, qDim = nH * hd, kvDim = nKv * hd, scale = 1 / Math.sqrt(hd);
   out.fill(0, 0, T * qDim);
+  probs.fill(0, 0, nH * T * T);
   for (let h = 0; h < nH; h++) {
     const g = Math.floor(h / group);
     for (let t = 0; t < T; t++) {
-      const p = (h * T + t) * T;
+      const p = (h * T + t) * T, s0 = starts ? starts[t]! : 0;
       let max = -Infinity;
-      for (let s = 0; s <= t; s++) {
+      for (let s = s0; s <= t; s++) {
         let dot = 0;
         for (let i = 0; i < hd; i++) dot += q[t * qDim + h * hd + i]! * k[s * kvDim + g * hd + i]!;
         probs[p + s] = dot * scale;
         if (dot * scale > max) max = dot * scale;
       }
       let sum = 0;
-      for (let s = 0; s <= t; s++) sum += probs[p + s] = Math.exp(probs[p + s]! - max);
-      for (let s = 0; s <= t; s++) {
+      for (let s = s0; s <= t; s++) sum += probs[p + s] = Math.exp(probs[p + s]! - max);
+      for (let s = s0; s <= t; s++) {
         const a = (probs[p + s] = probs[p + s]! / sum);
         for (let i = 0; i < hd; i++) out[t * qDim + h * hd + i] = out[t * qDim + h * hd + i]! + (a * v[s * kvDim + g * hd + i]!);
       }
-      for (let s = t + 1; s < T; s++) probs[p + s] = 0;
     }
   }
 }
 
-/** Backward of attention: accumulates dq, dk, dv from dout using the stored probs. */
-export function attentionBackward(dq: Arr, dk: Arr, dv: Arr, dout: Arr, probs: Arr, q: Arr, k: Arr, v: Arr, T: number, nH: number, nKv: number, hd: number): void {
+/** Backward of attention: accumulates dq, dk, dv from dout using the stored probs (and the same `starts`). */
+export function attentionBackward(dq: Arr, dk: Arr, dv: Arr, dout: Arr, probs: Arr, q: Arr, k: Arr, v: Arr, T: number, nH: number, nKv: number, hd: number, starts: ArrayLike<number> | null = null): void {
   const group = nH / nKv, qDim = nH * hd, kvDim = nKv * hd, scale = 1 / Math.sqrt(hd);
   const dp = new Float64Array(T);
   for (let h = 0; h < nH; h++) {
     const g = Math.floor(h / group);
     for (let t = 0; t < T; t++) {
-      const p = (h * T + t) * T;
+      const p = (h * T + t) * T, s0 = starts ? starts[t]! : 0;
       // dP[s] = dout·v[s];  dv[s] += P[s]·dout
       let dot = 0;
-      for (let s = 0; s <= t; s++) {
+      for (let s = s0; s <= t; s++) {
         let d = 0;
         const a = probs[p + s]!;
         for (let i = 0; i < hd; i++) {
@@ -186,7 +187,7 @@ export function attentionBackward(dq: Arr, dk: Arr, dv: Arr, dout: Arr, probs: A
         dot += a * d;
       }
       // softmax backward: dS = P ⊙ (dP − P·dP), then through the scaled dot product
-      for (let s = 0; s <= t; s++) {
+      for (let s = s0; s <= t; s++) {
         const ds = probs[p + s]! * (dp[s]! - dot) * scale;
         if (ds === 0) continue;
         for (let i = 0; i < hd; i++) {

@@ -76,19 +76,26 @@ export interface Tape {
   xF: Arr; // (T,dim) final residual
   xnF: Arr; // (T,dim) after final norm
   logits: Arr; // (T,vocab)
-  pos: Int32Array;
+  pos: Int32Array; // (T) RoPE positions
+  starts: ArrayLike<number> | null; // (T) document starts (block-diagonal mask), null: one document
 }
 
 /**
  * Forward over tokens (T) with targets (T, −1 = no loss there); returns the mean loss and the tape.
  * Dropout on LoRA inputs is drawn from `rng` when given (training), skipped otherwise (eval).
+ * `starts` (packed documents, see packing.ts): token t sees only its own document, at position t − starts[t].
  */
-export function forwardTrain(m: Model, adapter: LoraAdapter | null, tokens: ArrayLike<number>, targets: ArrayLike<number>, rng: Rng | null, ctor: Ctor = Float32Array): { loss: number; count: number; tape: Tape } {
+export function forwardTrain(m: Model, adapter: LoraAdapter | null, tokens: ArrayLike<number>, targets: ArrayLike<number>, rng: Rng | null, ctor: Ctor = Float32Array, starts: ArrayLike<number> | null = null): { loss: number; count: number; tape: Tape } {
   const c = m.config, w = m.weights, T = tokens.length;
   const dim = c.dim, hd = dim / c.nHeads, qDim = c.nHeads * hd, kvDim = c.nKvHeads * hd, hid = c.hiddenDim;
   if (T > c.maxSeqLen) throw new Error(`sequence of ${T} exceeds maxSeqLen ${c.maxSeqLen}`);
+  if (starts && starts.length !== T) throw new Error(`starts has ${starts.length} entries for ${T} tokens`);
   const pos = new Int32Array(T);
-  for (let t = 0; t < T; t++) pos[t] = t;
+  for (let t = 0; t < T; t++) {
+    const s0 = starts ? starts[t]! : 0;
+    if (!(s0 >= 0 && s0 <= t)) throw new Error(`starts[${t}] = ${s0} is not in 0..${t}`);
+    pos[t] = t - s0;
+  }
 
   const linear = (la: LayerAct, l: number, t: Target, out: Arr, x: Arr, W: Arr, n: number, d: number) => {
     matmul(out, x, W, T, n, d);
@@ -129,7 +136,7 @@ export function forwardTrain(m: Model, adapter: LoraAdapter | null, tokens: Arra
     linear(a, l, "v_proj", a.v, a.xn1, lw.v_proj, dim, kvDim);
     rope(a.q, T, c.nHeads, hd, pos, m.rope);
     rope(a.k, T, c.nKvHeads, hd, pos, m.rope);
-    attention(a.att, a.probs, a.q, a.k, a.v, T, c.nHeads, c.nKvHeads, hd);
+    attention(a.att, a.probs, a.q, a.k, a.v, T, c.nHeads, c.nKvHeads, hd, starts);
     linear(a, l, "o_proj", a.xMid, a.att, lw.o_proj, qDim, dim);
     for (let i = 0; i < T * dim; i++) a.xMid[i] = a.xMid[i]! + x[i]!;
     rmsnorm(a.xn2, a.xMid, lw.post_attention_layernorm, T, dim, c.normEps);
@@ -146,7 +153,7 @@ export function forwardTrain(m: Model, adapter: LoraAdapter | null, tokens: Arra
   rmsnorm(xnF, x, w.norm, T, dim, c.normEps);
   matmul(logits, xnF, w.lm_head, T, dim, c.vocabSize);
   const { sum, count } = crossEntropy(null, logits, targets, T, c.vocabSize);
-  return { loss: count ? sum / count : 0, count, tape: { T, tokens, layers, xF: x, xnF, logits, pos } };
+  return { loss: count ? sum / count : 0, count, tape: { T, tokens, layers, xF: x, xnF, logits, pos, starts } };
 }
 
 /** Backward from the loss through the tape; accumulates into grads, scaled by gradScale. */
@@ -193,7 +200,7 @@ export function backward(m: Model, adapter: LoraAdapter | null, tape: Tape, targ
     // attention: xMid = xIn + o(attn(rope(q), rope(k), v))
     const dAtt = new ctor(T * qDim), dq = new ctor(T * qDim), dk = new ctor(T * kvDim), dv = new ctor(T * kvDim), dxn1 = new ctor(T * dim);
     linearBack(a, l, "o_proj", dAtt, dMid, a.att, lw.o_proj, gl?.o_proj ?? null, qDim, dim);
-    attentionBackward(dq, dk, dv, dAtt, a.probs, a.q, a.k, a.v, T, c.nHeads, c.nKvHeads, hd);
+    attentionBackward(dq, dk, dv, dAtt, a.probs, a.q, a.k, a.v, T, c.nHeads, c.nKvHeads, hd, tape.starts);
     rope(dq, T, c.nHeads, hd, tape.pos, m.rope, -1); // a rotation's backward is its inverse
     rope(dk, T, c.nKvHeads, hd, tape.pos, m.rope, -1);
     linearBack(a, l, "q_proj", dxn1, dq, a.xn1, lw.q_proj, gl?.q_proj ?? null, dim, qDim);

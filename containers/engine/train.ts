@@ -66,7 +66,7 @@ export class TrainError extends Error {
 export function evaluate(m: Model, adapter: LoraAdapter | null, seqs: Sequence[]): number {
   let sum = 0, count = 0;
   for (const s of seqs) {
-    const r = forwardTrain(m, adapter, s.tokens, s.targets, null);
+    const r = forwardTrain(m, adapter, s.tokens, s.targets, null, Float32Array, s.starts ?? null);
     sum += r.loss * r.count;
     count += r.count;
   }
@@ -132,7 +132,7 @@ export function train(m: Model, adapter: LoraAdapter | null, data: { train: Sequ
     for (let k = 0; k < perStep; k++) {
       const seq = sequenceAt(step * perStep + k);
       const dropRng = new Rng((cfg.seed * 1_000_003 + step * 131 + k) >>> 0); // dropout masks depend only on (seed, step, k)
-      const { loss, tape } = forwardTrain(m, trained, seq.tokens, seq.targets, dropRng);
+      const { loss, tape } = forwardTrain(m, trained, seq.tokens, seq.targets, dropRng, Float32Array, seq.starts ?? null);
       backward(m, trained, tape, seq.targets, grads, 1 / perStep);
       lossSum += loss;
       tokens += seq.tokens.length;

@@ -1,6 +1,6 @@
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { formatRecord, instructionPrompt, jsonLines, splitRecords, splitScore } from "./records.ts";
+import { formatRecord, formatRecordPieces, instructionPrompt, jsonLines, splitRecords, splitScore, tokenizePieces } from "./records.ts";
 
 describe("formatRecord", () => {
   it("uses text as is", () => {
@@ -61,5 +61,36 @@ describe("splitRecords", () => {
     expect(() => splitRecords(records.slice(0, 1), 0.1, 1)).toThrow(/at least 2/);
     expect(splitScore(records[0]!.contentHash, 1)).toBeGreaterThanOrEqual(0);
     expect(splitScore(records[0]!.contentHash, 1)).toBeLessThan(1);
+  });
+});
+
+describe("formatRecordPieces and tokenizePieces", () => {
+  const chat = { messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Hi?" }, { role: "assistant", content: "Hello." }, { role: "user", content: "Bye?" }, { role: "assistant", content: "Bye." }] };
+  const cases = [
+    ["text", { text: "hello" }],
+    ["instruction", { instruction: "Add", input: "2 and 3", output: "5" }],
+    ["instruction", { instruction: "Greet", output: "Hi" }],
+    ["chat", chat],
+  ] as const;
+
+  it("cut a record into pieces whose texts join to exactly the prompt template", () => {
+    for (const [schema, record] of cases) expect(formatRecordPieces(schema, record)!.map((p) => p.text).join("")).toBe(formatRecord(schema, record));
+    expect(formatRecordPieces("instruction", { instruction: "x" })).toBeNull();
+  });
+
+  it("mark responses as completion: the instruction template up to the output, and chat tags and non-assistant turns, are prompt", () => {
+    expect(formatRecordPieces("instruction", { instruction: "Greet", output: "Hi" })).toEqual([{ text: instructionPrompt("Greet"), completion: false }, { text: "Hi", completion: true }]);
+    expect(formatRecordPieces("chat", chat)!.filter((p) => p.completion).map((p) => p.text)).toEqual(["Hello.", "Bye."]);
+    expect(formatRecordPieces("text", { text: "hello" })).toEqual([{ text: "hello", completion: true }]);
+  });
+
+  it("give prompt tokens no loss by default, and every token loss with lossOn all", () => {
+    const bytes = (s: string) => Array.from(Buffer.from(s));
+    const pieces = formatRecordPieces("instruction", { instruction: "Greet", output: "Hi" })!;
+    const completion = tokenizePieces(bytes, pieces, "completion");
+    const prompt = bytes(instructionPrompt("Greet")).length;
+    expect(Array.from(completion.tokens)).toEqual(bytes(formatRecord("instruction", { instruction: "Greet", output: "Hi" })!));
+    expect(Array.from(completion.loss)).toEqual([...Array(prompt).fill(0), 1, 1]);
+    expect(tokenizePieces(bytes, pieces, "all").loss.every((x) => x === 1)).toBe(true);
   });
 });

@@ -48,6 +48,57 @@ export function formatRecord(schema: RecordSchema, record: unknown): string | nu
   return r.success ? r.data.messages.map((m) => `${ROLE_TAG[m.role]}\n${m.content}`).join("\n") : null;
 }
 
+/** A piece of a record's training text; `completion` pieces are what the model learns to write. */
+export interface TextPiece {
+  text: string;
+  completion: boolean;
+}
+
+/**
+ * The training text of a record cut into prompt and completion pieces; their texts joined are
+ * exactly formatRecord's text. text: all completion; instruction: the template up to
+ * "### Response:\n" is prompt, the output completion; chat: each assistant turn's content is
+ * completion, everything else (tags, system and user turns) prompt. Null as formatRecord.
+ */
+export function formatRecordPieces(schema: RecordSchema, record: unknown): TextPiece[] | null {
+  if (schema === "text") {
+    const r = TextRecord.safeParse(record);
+    return r.success ? [{ text: r.data.text, completion: true }] : null;
+  }
+  if (schema === "instruction") {
+    const r = InstructionRecord.safeParse(record);
+    if (!r.success) return null;
+    const { instruction, input, output } = r.data;
+    return [{ text: instructionPrompt(instruction, input ?? undefined), completion: false }, { text: output, completion: true }];
+  }
+  const r = ChatRecord.safeParse(record);
+  if (!r.success) return null;
+  const pieces: TextPiece[] = [];
+  r.data.messages.forEach((m, i) => {
+    const tag = `${i > 0 ? "\n" : ""}${ROLE_TAG[m.role]}\n`;
+    if (m.role === "assistant") pieces.push({ text: tag, completion: false }, { text: m.content, completion: true });
+    else pieces.push({ text: tag + m.content, completion: false });
+  });
+  return pieces.filter((p) => p.text.length > 0);
+}
+
+/** Which tokens of a record take loss: only its completion pieces (as TRL's SFT), or all of them. */
+export type LossOn = "completion" | "all";
+
+/**
+ * A record's token ids, each piece encoded on its own (as inference encodes the prompt alone
+ * and then generates), with a loss mask: 1 on completion tokens, or on every token for "all".
+ */
+export function tokenizePieces(encode: (text: string) => number[], pieces: TextPiece[], lossOn: LossOn): { tokens: Int32Array; loss: Uint8Array } {
+  const tokens: number[] = [], loss: number[] = [];
+  for (const p of pieces)
+    for (const id of encode(p.text)) {
+      tokens.push(id);
+      loss.push(lossOn === "all" || p.completion ? 1 : 0);
+    }
+  return { tokens: Int32Array.from(tokens), loss: Uint8Array.from(loss) };
+}
+
 /** The prompt that asks a model tuned on instruction records to respond (the template up to the output). */
 export function instructionPrompt(instruction: string, input?: string): string {
   return `### Instruction:\n${instruction}\n${input ? `${input}\n` : ""}### Response:\n`;

@@ -12,14 +12,15 @@ import { JobEvent, type JobMetrics as JobMetricsSchema, JobSpec, TrainerAttribut
 import type { BlobStore } from "../../core/ports/blob-store.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import { QueueNames, type QueueSender } from "../../core/ports/queue.ts";
-import { loadTokenizer, readSafetensors, type Tokenizer, type TrainEvent, type TrainResult } from "../engine/index.ts";
+import { loadTokenizer, readSafetensors, type TokenizedRecord, type Tokenizer, type TrainEvent, type TrainResult } from "../engine/index.ts";
 import { bundledModelDir, cachedModelDir, downloadBlob, readBlob } from "./blob-files.ts";
 import { deserializeTrainerError, JobSpecError, toTrainerError, TrainerInputError, TrainingCrashedError } from "./errors.ts";
-import { formatRecord, FrozenRecordLine, jsonLines, splitRecords } from "./records.ts";
+import { formatRecordPieces, FrozenRecordLine, jsonLines, splitRecords, tokenizePieces, type TextPiece } from "./records.ts";
 import type { TrainWorkerInput, TrainWorkerMessage } from "./train-worker.ts";
 
 /** Part of every training-config hash and attribution fingerprint: bump when training changes meaning. */
-export const TRAINER_VERSION = "mf-trainer/1";
+// 2: packed records no longer attend to each other; instruction and chat records train on their responses only by default.
+export const TRAINER_VERSION = "mf-trainer/2";
 
 export interface TrainerDeps {
   blobs: BlobStore;
@@ -176,7 +177,7 @@ async function prepareBaseModel(deps: TrainerDeps, spec: JobSpec, workDir: strin
   return { dir, maxPositions: hf.max_position_embeddings, tokenizer: loadTokenizer(dir, hf.vocab_size) };
 }
 
-interface TrainingRecord { contributionId: string; contributor: string; contentHash: string; datanet: number; text: string }
+interface TrainingRecord { contributionId: string; contributor: string; contentHash: string; datanet: number; pieces: TextPiece[] }
 interface RecordsRead { records: TrainingRecord[]; lines: number; skipped: number; duplicates: number }
 
 /** Records of every Datanet version, formatted; a record in two versions trains once, credited to the first. */
@@ -189,8 +190,8 @@ async function readRecords(deps: TrainerDeps, spec: JobSpec): Promise<RecordsRea
     for await (const { value } of jsonLines(stream)) {
       out.lines++;
       const line = FrozenRecordLine.safeParse(value);
-      const text = line.success ? formatRecord(ref.schema, line.data.record) : null;
-      if (!line.success || text === null) {
+      const pieces = line.success ? formatRecordPieces(ref.schema, line.data.record) : null;
+      if (!line.success || pieces === null) {
         out.skipped++;
         continue;
       }
@@ -199,7 +200,7 @@ async function readRecords(deps: TrainerDeps, spec: JobSpec): Promise<RecordsRea
         continue;
       }
       seen.add(line.data.contentHash);
-      out.records.push({ contributionId: line.data.contributionId, contributor: line.data.contributor, contentHash: line.data.contentHash, datanet, text });
+      out.records.push({ contributionId: line.data.contributionId, contributor: line.data.contributor, contentHash: line.data.contentHash, datanet, pieces });
     }
   }
   if (out.records.length < 2) throw new TrainerInputError(`no usable records: ${out.records.length} of ${out.lines} lines usable (${out.skipped} malformed); training needs at least 2, one is held out`);
@@ -208,18 +209,19 @@ async function readRecords(deps: TrainerDeps, spec: JobSpec): Promise<RecordsRea
 
 interface PreparedData {
   split: { train: TrainingRecord[]; heldOut: TrainingRecord[] };
-  train: Int32Array[];
-  heldOut: Int32Array[];
+  train: TokenizedRecord[];
+  heldOut: TokenizedRecord[];
   trainTokenCount: number;
   attribution: TrainerAttributionFile;
 }
 
-/** Held-out split, token ids, and the attribution of the training tokens. */
+/** Held-out split, token ids with the loss mask of `training.lossOn`, and the attribution of the training tokens. */
 function tokenizeAndAttribute(spec: JobSpec, data: RecordsRead, tokenizer: Tokenizer): PreparedData {
   const split = splitRecords(data.records, spec.training.evalFraction, spec.training.seed);
-  const encode = (text: string) => Int32Array.from(tokenizer.encode(text));
-  const train = split.train.map((r) => encode(r.text));
-  const heldOut = split.heldOut.map((r) => encode(r.text));
+  const lossOn = spec.training.lossOn ?? "completion";
+  const encode = (text: string) => tokenizer.encode(text);
+  const train = split.train.map((r) => tokenizePieces(encode, r.pieces, lossOn));
+  const heldOut = split.heldOut.map((r) => tokenizePieces(encode, r.pieces, lossOn));
   // Attribution: the tokens of each training-split record as the model's tokenizer counts them.
   const attribution: TrainerAttributionFile = {
     trainerVersion: TRAINER_VERSION,
@@ -229,12 +231,12 @@ function tokenizeAndAttribute(spec: JobSpec, data: RecordsRead, tokenizer: Token
     datanets: spec.datanets.map((d) => ({ id: d.id, version: d.version, root: d.root, tokens: 0 })),
   };
   split.train.forEach((r, i) => {
-    const n = train[i]!.length;
+    const n = train[i]!.tokens.length;
     attribution.tokensByContribution[r.contributionId] = n;
     attribution.contributors[r.contributor] = (attribution.contributors[r.contributor] ?? 0) + n;
     attribution.datanets[r.datanet]!.tokens += n;
   });
-  return { split, train, heldOut, trainTokenCount: train.reduce((s, t) => s + t.length, 0), attribution };
+  return { split, train, heldOut, trainTokenCount: train.reduce((s, t) => s + t.tokens.length, 0), attribution };
 }
 
 /** What the training worker needs, from the spec's LoRA and training settings. */

@@ -4,13 +4,13 @@
 import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { serializeTrainerError, type SerializedTrainerError } from "./errors.ts";
-import { createLora, loadHfModel, packRecords, serializeAdapter, train, type LoraConfig, type TrainConfig, type TrainEvent, type TrainResult } from "../engine/index.ts";
+import { createLora, loadHfModel, packDocuments, serializeAdapter, train, TrainError, type LoraConfig, type TokenizedRecord, type TrainConfig, type TrainEvent, type TrainResult } from "../engine/index.ts";
 
 export interface TrainWorkerInput {
   modelDir: string; // HF layout
   seqLen: number; // packed sequence length (≤ the model's context)
-  train: Int32Array[]; // token ids of each training record, in training order
-  heldOut: Int32Array[]; // token ids of each held-out record
+  train: TokenizedRecord[]; // token ids (and loss mask) of each training record, in training order
+  heldOut: TokenizedRecord[]; // token ids (and loss mask) of each held-out record
   lora: LoraConfig;
   adapterId: string;
   baseModelName: string; // base_model_name_or_path in adapter_config.json
@@ -39,7 +39,10 @@ function run(input: TrainWorkerInput, post: (m: TrainWorkerMessage, transfer?: A
   const stop = new Int32Array(input.stop);
   const { model, tokenizer } = loadHfModel(input.modelDir);
   const seqLen = Math.min(input.seqLen, model.config.maxSeqLen);
-  const data = { train: packRecords(input.train, seqLen, tokenizer.eos), eval: packRecords(input.heldOut, seqLen, tokenizer.eos) };
+  // each record its own document (no attention across records), BOS first as at inference
+  const special = { bos: tokenizer.bos, eos: tokenizer.eos };
+  const data = { train: packDocuments(input.train, seqLen, special), eval: packDocuments(input.heldOut, seqLen, special) };
+  if (data.train.length === 0) throw new TrainError("no training record has a token to learn (all prompt?)");
   const perStep = (input.config.batchSize ?? 1) * (input.config.gradAccum ?? 1);
   const steps = input.steps ?? Math.max(1, Math.ceil((input.epochs * data.train.length) / perStep));
   post({ kind: "prepared", trainSequences: data.train.length, heldOutSequences: data.eval.length, totalSteps: steps });

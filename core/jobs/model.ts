@@ -45,6 +45,11 @@ export const TrainingSettings = z
     earlyStopPatience: z.number().int().min(0).max(100).default(0),
     checkpointEvery: z.number().int().min(0).max(100_000).default(20),
     seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
+    /**
+     * Which tokens of instruction and chat records take loss: "completion" (the default when
+     * absent, as TRL's SFT) only the responses, "all" the prompt too. Text records train on all.
+     */
+    lossOn: z.enum(["completion", "all"]).optional(),
   })
   .meta({ id: "TrainingSettings" });
 export type TrainingSettings = z.infer<typeof TrainingSettings>;
