@@ -77,7 +77,7 @@ describe("POST /v1/chat/completions", () => {
     const params = { model: "ad_chat", messages: [{ role: "system" as const, content: "Be brief." }, { role: "user" as const, content: "Name a capital." }], max_tokens: 12, temperature: 0 };
     const whole = await client.chat.completions.create(params);
     const stream = await client.chat.completions.create({ ...params, stream: true, stream_options: { include_usage: true } });
-    const chunks = [];
+    const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
     for await (const c of stream) chunks.push(c);
     expect(chunks[0]!.choices[0]!.delta.role).toBe("assistant");
     expect(chunks.every((c) => c.object === "chat.completion.chunk" && c.id === chunks[0]!.id)).toBe(true);

@@ -47,7 +47,8 @@ export function createInferenceApp(opts: InferenceAppOptions): InferenceApp {
   const timeoutMs = opts.requestTimeoutMs ?? 120_000;
   const maxBodyBytes = opts.maxBodyBytes ?? 1024 * 1024;
   const log = opts.log ?? ((level, message, fields) => console[level](JSON.stringify({ level, message, ...fields })));
-  const bases = new Map(backend.baseModels().map((b) => [b.id, b]));
+  // read per call: a remote backend learns its context length from the model server
+  const bases = { get: (id: string) => backend.baseModels().find((b) => b.id === id), has: (id: string) => backend.baseModels().some((b) => b.id === id), keys: () => backend.baseModels().map((b) => b.id) };
   const app = new Hono();
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
@@ -90,8 +91,7 @@ export function createInferenceApp(opts: InferenceAppOptions): InferenceApp {
       const model = await catalog.resolve(req.model, caller);
       if (!model) throw modelNotFound(req.model);
       modelLabel = metrics.label(model.id);
-      const base = bases.get(model.baseModel);
-      if (!base) throw invalidRequest(`The adapter \`${model.id}\` was trained on \`${model.baseModel}\`, which this service does not serve (it serves ${[...bases.keys()].map((b) => `\`${b}\``).join(", ")}).`, "model", "model_not_supported");
+      if (!bases.has(model.baseModel)) throw invalidRequest(`The adapter \`${model.id}\` was trained on \`${model.baseModel}\`, which this service does not serve (it serves ${[...bases.keys()].map((b) => `\`${b}\``).join(", ")}).`, "model", "model_not_supported");
 
       const requestId = `${chat ? "chatcmpl" : "cmpl"}-${randomBytes(12).toString("base64url")}`;
       const partial = { requestId, route, receivedAt, caller, model, user: req.user ?? null, headers: c.req.raw.headers };
@@ -105,6 +105,7 @@ export function createInferenceApp(opts: InferenceAppOptions): InferenceApp {
       // the prompt as the model sees it: the adapter's training template for chat
       const rendered = "messages" in req ? renderChat(model.promptTemplate, req.messages) : { prompt: req.prompt, stop: [] };
       const promptTokenIds = await backend.tokenize(model.baseModel, rendered.prompt);
+      const base = bases.get(model.baseModel)!;
       const requested = ("max_completion_tokens" in req ? req.max_completion_tokens : undefined) ?? req.max_tokens ?? undefined;
       const room = base.contextLength - promptTokenIds.length;
       const param = chat ? "messages" : "prompt";

@@ -1,0 +1,94 @@
+// Span attribution after every generation, through the GenerationHook seam (hooks.ts): the
+// adapter's span index is loaded beside its weights (once, then cached), the prompt's and the
+// completion's token ids are matched against it, and the result becomes the response's
+// top-level `attribution` field (the final chunk's when streaming). It never changes the text
+// and never fails a call: an adapter without an index, or with one that cannot be read, is
+// attributed by its static weights, and the reason is logged once per adapter.
+import { attributeCall, type CallAttribution, type SpanIndex, type StaticWeights } from "../../core/attribution/index.ts";
+import { loadAdapter } from "../../core/adapters/index.ts";
+import type { BlobStore } from "../../core/ports/blob-store.ts";
+import type { Tables } from "../../core/ports/tables.ts";
+import { decodeSpanIndex, INDEX_FILE } from "../trainer/attribution-files.ts";
+import { readBlob } from "../trainer/blob-files.ts";
+import type { GenerationHook, GenerationRecord, ServedModel } from "./hooks.ts";
+
+export interface AttributionHookOptions {
+  blobs: BlobStore;
+  tables: Tables;
+  /** The base model's vocabulary size and end-of-text id (an index must fit the one it serves with). */
+  baseModel: (id: string) => { vocabSize: number; eos: number | null } | undefined;
+  /** Adapters whose index (or its absence) is kept in memory (default 64, least recently used first out). */
+  maxCached?: number;
+  log?: (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
+  /** Called with each call's attribution and the time it took (ms), e.g. for a usage record or a histogram. */
+  onAttributed?: (attribution: CallAttribution, ms: number, record: GenerationRecord) => void;
+}
+
+interface Loaded {
+  index: SpanIndex | null;
+  problem: "no-index" | "index-unreadable" | undefined;
+  static: StaticWeights;
+}
+
+/** Where an adapter's span index lives: beside its weights. */
+export function indexKeyOf(model: ServedModel): string | undefined {
+  const w = model.files?.weights;
+  return w ? `${w.slice(0, w.lastIndexOf("/") + 1)}${INDEX_FILE}` : undefined;
+}
+
+/** The hook that adds `attribution` to every adapter call's response. Base-model calls get none. */
+export function attributionHook(opts: AttributionHookOptions): GenerationHook {
+  const log = opts.log ?? (() => {});
+  const max = opts.maxCached ?? 64;
+  const cache = new Map<string, Promise<Loaded>>();
+
+  const load = (model: ServedModel): Promise<Loaded> => {
+    const key = `${model.id}\u0000${model.files?.weights ?? ""}`;
+    const hit = cache.get(key);
+    if (hit) {
+      cache.delete(key); // re-insert: most recently used last
+      cache.set(key, hit);
+      return hit;
+    }
+    const loading = loadFor(model).catch((e) => {
+      cache.delete(key); // a table or blob store hiccup is retried by the next call
+      throw e;
+    });
+    cache.set(key, loading);
+    while (cache.size > max) cache.delete(cache.keys().next().value!);
+    return loading;
+  };
+
+  const loadFor = async (model: ServedModel): Promise<Loaded> => {
+    const record = await loadAdapter({ tables: opts.tables }, model.id);
+    const statics: StaticWeights = {
+      contributors: record?.contributors.map((c) => ({ address: c.address, weightBps: c.weightBps })) ?? [],
+      datanets: record?.datanets.map((d) => ({ id: d.id, version: d.version, weightBps: d.weightBps })) ?? [],
+    };
+    const base = opts.baseModel(model.baseModel);
+    const key = indexKeyOf(model);
+    const bytes = key ? await readBlob(opts.blobs, key) : undefined;
+    if (!bytes || !base) {
+      log("info", "adapter has no span index; its calls use static weights", { adapter: model.id, key });
+      return { index: null, problem: "no-index", static: statics };
+    }
+    try {
+      return { index: decodeSpanIndex(bytes, base.vocabSize, key), problem: undefined, static: statics };
+    } catch (e) {
+      log("warn", "span index unreadable; the adapter's calls use static weights", { adapter: model.id, key, error: e instanceof Error ? e.message : String(e) });
+      return { index: null, problem: "index-unreadable", static: statics };
+    }
+  };
+
+  return async (record) => {
+    const { ctx } = record;
+    if (ctx.model.kind !== "adapter") return;
+    const t0 = performance.now();
+    const loaded = await load(ctx.model);
+    const eos = opts.baseModel(ctx.model.baseModel)?.eos ?? null;
+    const output = record.completionTokenIds.at(-1) === eos && eos !== null ? record.completionTokenIds.slice(0, -1) : record.completionTokenIds;
+    const { attribution } = attributeCall({ requestId: ctx.requestId, index: loaded.index, indexProblem: loaded.problem, prompt: record.promptTokenIds, output, static: loaded.static });
+    opts.onAttributed?.(attribution, performance.now() - t0, record);
+    return { attribution };
+  };
+}
