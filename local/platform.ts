@@ -39,7 +39,6 @@ import type { JobDeps } from "../core/jobs/deps.ts";
 import { ensureBaseModelsInBlobStore } from "./base-models.ts";
 import { createRouteEventsHandler } from "../functions/handlers/route-events.ts";
 import { createWebhookDispatchHandler } from "../functions/handlers/webhook-dispatch.ts";
-import { UndiciWebhookSender } from "../adapters/webhooks/undici-webhook-sender.ts";
 import { buildWeb, WEB_DIST_DIR } from "../web/build.ts";
 import { reconcileAfterRestart } from "./reconcile.ts";
 import { replayOntoFreshChain } from "./replay-chain.ts";
@@ -113,7 +112,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
 
   // The origin depends on the port, which is known only once the server listens.
   let app: App | undefined;
-  const server = await listen((request) => (app ? app.fetch(request) : new Response("starting", { status: 503 })), options);
+  // The node server's bindings go on as the app's env: getConnInfo reads the client address from them.
+  const server = await listen((request, env) => (app ? app.fetch(request, env) : new Response("starting", { status: 503 })), options);
   const port = (server.address() as AddressInfo).port;
   config.apiOrigin = options.publicOrigin ?? `http://localhost:${port}`;
 
@@ -127,7 +127,6 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     ...(options.trainerCommand ? { command: options.trainerCommand } : {}),
   });
   const jobDeps: JobDeps = { ...deps, compute };
-  const webhookSender = new UndiciWebhookSender();
   await ensureBaseModelsInBlobStore(deps);
 
   if (options.web !== false) await buildWeb();
@@ -158,7 +157,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     new QueuePoller({ queues, queue: QueueNames.ingest, batchSize: 1, handler: createIngestHandler(deps, { logger }) }),
     // An upload whose ingest kept failing ends `failed` with a reason, as on AWS.
     new QueuePoller({ queues, queue: deadLetterQueueOf(QueueNames.ingest), batchSize: 1, handler: createIngestDlqHandler(deps, { logger }) }),
-    new QueuePoller({ queues, queue: QueueNames.webhooks, batchSize: 10, handler: createWebhookDispatchHandler({ ...deps, webhookSender }, { logger, ...(options.webhookDispatch ? { dispatch: options.webhookDispatch } : {}) }) }),
+    new QueuePoller({ queues, queue: QueueNames.webhooks, batchSize: 10, handler: createWebhookDispatchHandler(deps, { logger, ...(options.webhookDispatch ? { dispatch: options.webhookDispatch } : {}) }) }),
     new QueuePoller({ queues, queue: QueueNames.jobs, batchSize: 1, handler: createStartJobHandler(jobDeps, { logger }) }),
     new QueuePoller({ queues, queue: QueueNames.jobEvents, batchSize: 10, pollIntervalMs: 100, handler: createJobEventsHandler(jobDeps, { logger }) }),
   ];
@@ -202,13 +201,12 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       // Running trainers are stopped; their exit events wait in the queue for the next start.
       await compute.stop();
       await chain.close();
-      await webhookSender.close();
       db.close();
     },
   };
 }
 
-function listen(fetch: (request: Request) => Response | Promise<Response>, options: PlatformOptions): Promise<ServerType> {
+function listen(fetch: (request: Request, env: unknown) => Response | Promise<Response>, options: PlatformOptions): Promise<ServerType> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch, port: options.port ?? 8787, hostname: options.hostname ?? "127.0.0.1" }, () => resolve(server));
     server.once("error", reject);
