@@ -1,16 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { applyJobEvent } from "../../core/jobs/apply-event.ts";
 import { startJobAttempt } from "../../core/jobs/start-job.ts";
-import { FakeCompute, publishedDatanet, SAMPLE_TEXTS, trainerEvents, writeTrainerOutput } from "../../core/jobs/test-support.ts";
+import { FakeCompute, publishedDatanet, SAMPLE_TEXTS, trainerEvents, writeTrainerOutput } from "../../test/fakes/job-fixtures.ts";
+import { memoryDeps } from "../../test/fakes/memory-deps.ts";
 import type { Job } from "../../core/jobs/model.ts";
-import { makeDeps } from "../../test/fakes/datanet-fixtures.ts";
 import { createApp } from "../app.ts";
 import { PROBLEM_BASE, PROBLEM_CONTENT_TYPE } from "../problem.ts";
 import { signedInClient } from "../test-support.ts";
 
 /** An app on in-memory deps with a fake compute; bob owns a published public Datanet. */
 async function setup(options: { withCompute?: boolean } = {}) {
-  const deps = Object.assign(makeDeps(), { compute: new FakeCompute() });
+  const deps = Object.assign(memoryDeps(), { compute: new FakeCompute() });
   const app = createApp(options.withCompute === false ? { ...deps, compute: undefined } : deps, { jobEvents: { pollMs: 5, maxStreamMs: 2000 } });
   const alice = await signedInClient(app);
   const bob = await signedInClient(app);
@@ -21,7 +21,7 @@ async function setup(options: { withCompute?: boolean } = {}) {
 async function problem(res: Response, status: number, code: string) {
   expect(res.status).toBe(status);
   expect(res.headers.get("content-type")).toBe(PROBLEM_CONTENT_TYPE);
-  const body = (await res.json()) as { type: string; errors?: { in: string; path: string; message: string }[] };
+  const body = (await res.json()) as { type: string; errors?: { in: string; path: string; message: string }[]; [extension: string]: unknown };
   expect(body.type).toBe(`${PROBLEM_BASE}${code}`);
   return body;
 }
@@ -81,6 +81,13 @@ describe("job routes", () => {
     expect((await bob.request("/v1/jobs", { json: { datanets: [{ id: secret.datanetId, version: 1 }] } })).status).toBe(201);
   });
 
+  it("answers a job over its account's quota with 403 quota-exceeded problem+json naming the quota and limit", async () => {
+    const { deps, alice, datanets } = await setup();
+    deps.config.quotas = { ...deps.config.quotas, sequencesPerJob: 500 };
+    const body = await problem(await alice.request("/v1/jobs", { json: { datanets, training: { maxSteps: 100_000 } } }), 403, "quota-exceeded");
+    expect(body).toMatchObject({ quota: "sequencesPerJob", limit: 500, requested: 800_000 });
+  });
+
   it("cancels; a second cancel is 409; without a compute cancel is 503", async () => {
     const { deps, alice, datanets } = await setup();
     const job = (await (await alice.request("/v1/jobs", { json: { datanets } })).json()) as Job;
@@ -132,7 +139,7 @@ describe("job routes", () => {
   });
 
   it("closes a stream after its time is up so the client reconnects", async () => {
-    const deps = Object.assign(makeDeps(), { compute: new FakeCompute() });
+    const deps = Object.assign(memoryDeps(), { compute: new FakeCompute() });
     const app = createApp(deps, { jobEvents: { pollMs: 5, maxStreamMs: 50 } });
     const alice = await signedInClient(app);
     const version = await publishedDatanet(deps, { address: alice.address }, SAMPLE_TEXTS);

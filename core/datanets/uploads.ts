@@ -2,6 +2,7 @@ import type { Caller } from "../account.ts";
 import type { CoreDeps } from "../deps.ts";
 import { NotFoundError, PayloadTooLargeError, ValidationError } from "../errors.ts";
 import { newId } from "../ids.ts";
+import { requireWithin, withAccountQuota } from "../quotas/quotas.ts";
 import { detectFormat, formatProblem } from "../ingest/formats.ts";
 import type { Item } from "../ports/tables.ts";
 import { loadVisibleDatanet, sameAddress } from "./access.ts";
@@ -62,7 +63,21 @@ export async function createUpload(deps: CoreDeps, caller: Caller, datanetId: st
     createdAt: new Date(now).toISOString(),
   };
   const item: Item = { ...uploadKey(datanetId, uploadId), ...upload, format };
-  await deps.tables.main.put(item, { notExists: true });
+  // The upload commits with the account's storage counters: bytes not yet ingested, and bytes today.
+  const quotas = deps.config.quotas;
+  await withAccountQuota(deps, caller.address, (state) => {
+    const inFlight = state.inFlight.reduce((sum, u) => sum + u.bytes, 0);
+    requireWithin("uploadBytesInFlight", quotas.uploadBytesInFlight, inFlight, size, "bytes not yet ingested");
+    requireWithin("uploadBytesPerDay", quotas.uploadBytesPerDay, state.uploadBytesToday, size, "bytes uploaded today");
+    return {
+      change: {
+        writes: [{ put: item, condition: { notExists: true } }],
+        addInFlight: { datanetId, uploadId, bytes: size, urlExpiresAt: Date.parse(presigned.expiresAt) },
+        addUploadBytes: size,
+      },
+      result: undefined,
+    };
+  });
   return { uploadId, method: presigned.method, url: presigned.url, headers: presigned.headers, expiresAt: presigned.expiresAt };
 }
 

@@ -9,6 +9,9 @@ import { NotFoundError, ValidationError } from "../errors.ts";
 import { eventWrite } from "../events.ts";
 import { newId } from "../ids.ts";
 import { QueueNames } from "../ports/queue.ts";
+import type { WriteOp } from "../ports/tables.ts";
+import { countActiveJobs, jobSequences } from "../quotas/jobs.ts";
+import { requireWithin, withAccountQuota } from "../quotas/quotas.ts";
 import { getBaseModel, type BaseModel } from "./base-models.ts";
 import type { JobDeps } from "./deps.ts";
 import { DatanetVersionNotFoundError, DatanetVersionNotPublishedError, JobFinishedError, NotEnoughRecordsError, UnknownBaseModelError } from "./errors.ts";
@@ -89,13 +92,23 @@ export async function createJob(deps: CoreDeps, caller: Caller, input: unknown):
     lastProgressEventAt: null,
     exitedAt: null,
   };
+  const sequences = jobSequences(training, records);
+  const quotas = deps.config.quotas;
+  requireWithin("sequencesPerJob", quotas.sequencesPerJob, 0, sequences, "training sequences");
   // The spec first: a job never exists without it (an orphaned spec is harmless).
   await writeSpec(deps, item, 1);
-  await deps.tables.main.transact([
-    { put: item, condition: { notExists: true } },
-    { put: { ...activeJobKey(id), jobId: id, createdAt: job.createdAt } },
-    eventWrite("job.queued", { jobId: id, job }, [caller.address], now),
-  ]);
+  // The job commits with the account's quota counters, so concurrent creations cannot overrun them.
+  await withAccountQuota(deps, caller.address, async (state) => {
+    const { queued } = await countActiveJobs(deps, caller.address);
+    requireWithin("queuedJobs", quotas.queuedJobs, queued, 1, "queued jobs");
+    requireWithin("sequencesPerDay", quotas.sequencesPerDay, state.sequencesToday, sequences, "training sequences today");
+    const writes: WriteOp[] = [
+      { put: item, condition: { notExists: true } },
+      { put: { ...activeJobKey(id), jobId: id, createdAt: job.createdAt } },
+      eventWrite("job.queued", { jobId: id, job }, [caller.address], now),
+    ];
+    return { change: { writes, addSequences: sequences }, result: undefined };
+  });
   // Should this send be lost, the sweeper re-sends jobs queued too long.
   await deps.queue.send(QueueNames.jobs, { jobId: id });
   return job;

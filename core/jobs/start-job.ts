@@ -1,3 +1,5 @@
+import { QueueNames } from "../ports/queue.ts";
+import { claimRunningSlot } from "../quotas/jobs.ts";
 import type { JobDeps } from "./deps.ts";
 import { endAttemptWithFailure } from "./end-attempt.ts";
 import type { JobItem } from "./items.ts";
@@ -6,7 +8,10 @@ import { isTerminal, updateJob } from "./update-job.ts";
 
 export type StartResult =
   | { started: true; attempt: number; externalId: string }
-  | { started: false; reason: "no-such-job" | "not-queued" | "submit-failed" };
+  | { started: false; reason: "no-such-job" | "not-queued" | "submit-failed" | "account-busy" };
+
+/** How long a job whose account already runs its quota of jobs waits before it asks to start again. */
+export const ACCOUNT_BUSY_RETRY_SECONDS = 30;
 
 /**
  * The jobs-queue consumer: starts the next attempt of a QUEUED job. The job
@@ -16,14 +21,25 @@ export type StartResult =
  * compute; a submit that fails counts as a failed (retryable) attempt.
  */
 export async function startJobAttempt(deps: JobDeps, jobId: string): Promise<StartResult> {
-  const claimed = await updateJob(deps, jobId, (job) => {
+  let busy = false;
+  const claimed = await updateJob(deps, jobId, async (job) => {
     if (job.status !== "QUEUED") return undefined;
+    // One account may hold at most `quotas.runningJobs` trainer slots; its other jobs wait their turn.
+    const slot = await claimRunningSlot(deps, job.owner, jobId);
+    busy = !slot.allowed;
+    if (busy) return undefined;
     const now = deps.clock.now();
     return {
       next: { ...job, status: "STARTING", attempts: job.attempts + 1, externalId: null, heartbeatAt: now, lastSeq: -1, exitedAt: null, progress: job.progress },
+      writes: [slot.write],
     };
   });
   if (!claimed.job) return { started: false, reason: "no-such-job" };
+  if (busy) {
+    // Ask again later; meanwhile other accounts' jobs take the free trainer slots.
+    await deps.queue.send(QueueNames.jobs, { jobId }, { delaySeconds: ACCOUNT_BUSY_RETRY_SECONDS });
+    return { started: false, reason: "account-busy" };
+  }
   if (!claimed.changed) return { started: false, reason: "not-queued" };
   const attempt = claimed.job.attempts;
 

@@ -9,8 +9,10 @@ import { testContext } from "./test-events.ts";
 
 // The app has its own tests; this checks the Lambda wiring around it.
 const createApp = vi.hoisted(() =>
-  vi.fn((deps: { config: { apiOrigin: string } }) =>
-    new Hono().get("/v1/echo/:id", (c) => c.json({ id: c.req.param("id"), q: c.req.query("q"), origin: deps.config.apiOrigin })),
+  vi.fn((deps: { config: { apiOrigin: string } }, options: { clientAddress: (c: unknown) => string | undefined }) =>
+    new Hono().get("/v1/echo/:id", (c) =>
+      c.json({ id: c.req.param("id"), q: c.req.query("q"), origin: deps.config.apiOrigin, client: options.clientAddress(c) }),
+    ),
   ),
 );
 vi.mock("../../api/app.ts", () => ({ createApp }));
@@ -47,10 +49,11 @@ describe("api handler", () => {
   it("builds the app once from the deps and answers HTTP API v2 events", async () => {
     const response = await handler(httpApiEvent("GET", "/v1/echo/42", "q=a%20b"), testContext());
     expect(response.statusCode).toBe(200);
-    expect(JSON.parse(response.body)).toEqual({ id: "42", q: "a b", origin: "https://app.example.com" });
+    // Rate limits count unsigned requests by API Gateway's sourceIp, which a client cannot forge with a header.
+    expect(JSON.parse(response.body)).toEqual({ id: "42", q: "a b", origin: "https://app.example.com", client: "203.0.113.9" });
     await handler(httpApiEvent("GET", "/v1/echo/43"), testContext());
     expect(createApp).toHaveBeenCalledTimes(1);
-    expect(createApp).toHaveBeenCalledWith(deps);
+    expect(createApp).toHaveBeenCalledWith(deps, { clientAddress: expect.any(Function) });
   });
 
   it("passes the app's 404 through", async () => {
