@@ -10,7 +10,7 @@ import {
   Role,
   ServicePrincipal,
 } from "aws-cdk-lib/aws-iam";
-import { Architecture, Runtime, Tracing } from "aws-cdk-lib/aws-lambda";
+import { Architecture, type IDestination, Runtime, Tracing } from "aws-cdk-lib/aws-lambda";
 import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { type Construct, DependencyGroup } from "constructs";
@@ -46,6 +46,8 @@ export interface AppFunctionProps {
   /** Log retention (default one month). */
   logRetention?: RetentionDays;
   removalPolicy: RemovalPolicy;
+  /** Where an asynchronous invocation goes once Lambda's retries fail (EventBridge targets). */
+  onFailure?: IDestination;
 }
 
 /**
@@ -140,6 +142,7 @@ export class AppFunction extends NodejsFunction {
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout,
+      ...(props.onFailure ? { onFailure: props.onFailure } : {}),
       tracing: Tracing.ACTIVE,
       // Made before the function exists, so it is the function's sibling rather than its child.
       role: new FunctionRole(scope, `${id}ServiceRole`),

@@ -51,9 +51,9 @@ describe("Network", () => {
   });
 
   it("limits the trainer instances' egress to HTTPS to the endpoints and the S3 prefix list", () => {
-    const group = template.findResources("AWS::EC2::SecurityGroup")[logicalId(stack.training.trainerSecurityGroup)]!;
+    const group = template.findResources("AWS::EC2::SecurityGroup")[logicalId(stack.training.compute.trainerSecurityGroup)]!;
     // allowAllOutbound: false renders a placeholder rule that matches nothing, then explicit rules.
-    const egress = Object.values(template.findResources("AWS::EC2::SecurityGroupEgress", { Properties: { GroupId: { "Fn::GetAtt": [logicalId(stack.training.trainerSecurityGroup), "GroupId"] } } }));
+    const egress = Object.values(template.findResources("AWS::EC2::SecurityGroupEgress", { Properties: { GroupId: { "Fn::GetAtt": [logicalId(stack.training.compute.trainerSecurityGroup), "GroupId"] } } }));
     const inline = (group.Properties.SecurityGroupEgress ?? []) as { CidrIp?: string; DestinationPrefixListId?: unknown }[];
     expect(inline.filter((r) => r.CidrIp === "0.0.0.0/0")).toEqual([]);
     const rules = [...inline.filter((r) => r.CidrIp !== "255.255.255.255/32"), ...egress.map((e) => e.Properties)];
@@ -65,7 +65,7 @@ describe("Network", () => {
       GroupId: endpointGroup(),
       IpProtocol: "tcp",
       FromPort: 443,
-      SourceSecurityGroupId: { "Fn::GetAtt": [logicalId(stack.training.trainerSecurityGroup), "GroupId"] },
+      SourceSecurityGroupId: { "Fn::GetAtt": [logicalId(stack.training.compute.trainerSecurityGroup), "GroupId"] },
     });
   });
 

@@ -25,6 +25,17 @@ describe("ModelFactoryStack", () => {
     for (const group of Object.values(template.findResources("AWS::Logs::LogGroup"))) expect(group.Properties.RetentionInDays).toBeGreaterThan(0);
   });
 
+  it("lets no function or role Scan, UpdateItem, BatchGetItem or use a DynamoDB wildcard", () => {
+    // Asserting absence over every policy, so a new grantReadWriteData anywhere fails here.
+    const forbidden = /^dynamodb:(\*|Scan|UpdateItem|BatchGetItem|PartiQL.*|DeleteTable|UpdateTable|.*\*)$/;
+    const policies = Object.entries(template.findResources("AWS::IAM::Policy"));
+    expect(policies.length).toBeGreaterThan(10);
+    const found = policies.flatMap(([id, p]) =>
+      (p.Properties.PolicyDocument.Statement as { Action: string | string[] }[]).flatMap((s) => [s.Action].flat().filter((a) => forbidden.test(a)).map((a) => `${id}: ${a}`)),
+    );
+    expect(found).toEqual([]);
+  });
+
   it("refuses a bad chain id or API origin", async () => {
     const { App } = await import("aws-cdk-lib");
     const { ModelFactoryStack } = await import("./stack.ts");

@@ -6,7 +6,7 @@ import { ChainSync } from "./chain-sync.ts";
 import { Datanets } from "./datanets.ts";
 import { Network } from "./network.ts";
 import { Tables } from "./tables.ts";
-import { Training } from "./training.ts";
+import { Training, type TrainingProps } from "./training.ts";
 import { Webhooks } from "./webhooks.ts";
 
 export interface ModelFactoryStackProps extends StackProps {
@@ -25,8 +25,8 @@ export interface ModelFactoryStackProps extends StackProps {
    * Without it the stack has no chain sync: versions stay `pending` on chain.
    */
   chain?: { addresses: ChainAddresses; rpcUrl?: string };
-  /** The trainer image URI; default: `latest` of the trainer ECR repository the stack creates. */
-  trainerImage?: string;
+  /** The trainer's backend (CPU or GPU compute), image digest, Batch vCPU cap and attempt timeout. */
+  training?: Pick<TrainingProps, "backend" | "trainerImage" | "maxvCpus" | "attemptTimeout">;
   /** Development: interface endpoints in one AZ only (see Network). */
   singleAzEndpoints?: boolean;
 }
@@ -65,7 +65,7 @@ export class ModelFactoryStack extends Stack {
       mainTable: this.tables.main,
       environment,
       removalPolicy,
-      ...(props.trainerImage ? { trainerImage: props.trainerImage } : {}),
+      ...props.training,
     });
     this.api = new Api(this, "Api", {
       tables: this.tables,
@@ -92,6 +92,7 @@ export class ModelFactoryStack extends Stack {
 
     new CfnOutput(this, "ApiUrl", { value: this.api.url });
     new CfnOutput(this, "DataBucket", { value: this.datanets.bucket.bucketName });
-    if (this.training.repository) new CfnOutput(this, "TrainerRepository", { value: this.training.repository.repositoryUri, description: "Push containers/trainer's image here as :latest" });
+    const repository = this.training.compute.repository;
+    if (repository) new CfnOutput(this, "TrainerRepository", { value: repository.repositoryUri, description: "Push containers/trainer's image here, then deploy with -c modelfactory:trainerImage=sha256:<digest>" });
   }
 }
