@@ -39,8 +39,11 @@ import type { JobDeps } from "../core/jobs/deps.ts";
 import { ensureBaseModelsInBlobStore } from "./base-models.ts";
 import { createRouteEventsHandler } from "../functions/handlers/route-events.ts";
 import { createWebhookDispatchHandler } from "../functions/handlers/webhook-dispatch.ts";
+import { UndiciWebhookSender } from "../adapters/webhooks/undici-webhook-sender.ts";
 import { buildWeb, WEB_DIST_DIR } from "../web/build.ts";
 import { reconcileAfterRestart } from "./reconcile.ts";
+import { OPENAI_PROXY_PATHS, openaiProxyRoutes } from "../api/routes/openai-proxy.ts";
+import { InferenceSupervisor } from "./inference-supervisor.ts";
 import { replayOntoFreshChain } from "./replay-chain.ts";
 
 export interface PlatformOptions {
@@ -62,6 +65,8 @@ export interface PlatformOptions {
   trainerConcurrency?: number;
   /** Arguments to `node` that start a trainer (default: containers/trainer/main.ts); tests substitute their own. */
   trainerCommand?: string[];
+  /** The OpenLoRA inference service as a child process (default on); `false` runs none. */
+  inference?: false | { env?: Record<string, string>; command?: string[] };
   /** How often stale jobs are swept (default 60 s). */
   jobSweepIntervalMs?: number;
   /** Serve the local chain's JSON-RPC on this port (for wallets and scripts); not served when absent. */
@@ -77,6 +82,8 @@ export interface Platform {
   app: App;
   /** The in-process EVM chain with the platform's contracts deployed. */
   chain: LocalChain;
+  /** The inference service's child process (restarted when it dies); null when disabled. */
+  inference: InferenceSupervisor | null;
   /** Resolves once the queues are empty, nothing is in flight and the outbox is consumed. */
   idle(timeoutMs?: number): Promise<void>;
   /** Stops accepting requests, lets the batches in progress finish, closes the database. */
@@ -127,11 +134,17 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     ...(options.trainerCommand ? { command: options.trainerCommand } : {}),
   });
   const jobDeps: JobDeps = { ...deps, compute };
+  const webhookSender = new UndiciWebhookSender();
   await ensureBaseModelsInBlobStore(deps);
 
   if (options.web !== false) await buildWeb();
+  // The OpenLoRA service on its own port, reading the same database and blobs; the platform
+  // proxies its OpenAI routes, which authorize on their own (API key or payment).
+  const inferenceOptions = options.inference === false ? null : (options.inference ?? {});
+  const inference = inferenceOptions ? new InferenceSupervisor({ dataDir, ...inferenceOptions }) : null;
+  inference?.start();
   app = createApp(jobDeps, {
-    publicPrefixes: ["/local-blobs/"],
+    publicPrefixes: ["/local-blobs/", ...(inference ? OPENAI_PROXY_PATHS : [])],
     clientAddress: (c) => getConnInfo(c).remote.address,
     mount: (root) => {
       root.route(
@@ -145,6 +158,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         }),
       );
       root.route("/", createLocalDownloadRoutes({ blobs, secret, clock: systemClock }));
+      if (inference) openaiProxyRoutes(root, { target: () => inference.url });
       if (options.web !== false) root.get("*", async (c, next) => (c.req.path.startsWith("/v1/") ? next() : serveWeb(c.req.path)));
     },
   });
@@ -157,7 +171,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     new QueuePoller({ queues, queue: QueueNames.ingest, batchSize: 1, handler: createIngestHandler(deps, { logger }) }),
     // An upload whose ingest kept failing ends `failed` with a reason, as on AWS.
     new QueuePoller({ queues, queue: deadLetterQueueOf(QueueNames.ingest), batchSize: 1, handler: createIngestDlqHandler(deps, { logger }) }),
-    new QueuePoller({ queues, queue: QueueNames.webhooks, batchSize: 10, handler: createWebhookDispatchHandler(deps, { logger, ...(options.webhookDispatch ? { dispatch: options.webhookDispatch } : {}) }) }),
+    new QueuePoller({ queues, queue: QueueNames.webhooks, batchSize: 10, handler: createWebhookDispatchHandler({ ...deps, webhookSender }, { logger, ...(options.webhookDispatch ? { dispatch: options.webhookDispatch } : {}) }) }),
     new QueuePoller({ queues, queue: QueueNames.jobs, batchSize: 1, handler: createStartJobHandler(jobDeps, { logger }) }),
     new QueuePoller({ queues, queue: QueueNames.jobEvents, batchSize: 10, pollIntervalMs: 100, handler: createJobEventsHandler(jobDeps, { logger }) }),
   ];
@@ -181,12 +195,20 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     void Promise.resolve(sweep(scheduledEvent(Date.now()), localLambdaContext("job-sweep"))).catch((e: unknown) => logger.error("job sweep failed", { error: e as Error }));
   }, options.jobSweepIntervalMs ?? 60_000);
   sweeper.unref();
+  // DynamoDB's TTL on AWS: expired nonces and quota days leave the table.
+  const expire = () => {
+    for (const table of [tables.main, tables.contributions]) table.deleteExpired(Math.floor(Date.now() / 1000));
+  };
+  expire();
+  const expirer = setInterval(expire, 60_000);
+  expirer.unref();
 
   return {
     url: config.apiOrigin,
     deps,
     app,
     chain,
+    inference,
     async idle(timeoutMs = 60_000) {
       // Each stage can feed the next (stream → webhook queue), so settle until a full pass finds nothing.
       for (let pass = 0; pass < 3; pass++) {
@@ -196,11 +218,14 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     },
     async stop() {
       clearInterval(sweeper);
+      clearInterval(expirer);
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([...pollers.map((p) => p.stop()), stream.stop()]);
       // Running trainers are stopped; their exit events wait in the queue for the next start.
       await compute.stop();
+      await inference?.stop();
       await chain.close();
+      await webhookSender.close();
       db.close();
     },
   };

@@ -71,3 +71,19 @@ describe("SqliteTableStore", () => {
     expect(db.prepare("SELECT count(*) AS n FROM stream_records").get()).toEqual({ n: 0 });
   });
 });
+
+describe("SqliteTableStore.deleteExpired (DynamoDB TTL locally)", () => {
+  it("deletes items whose ttl has passed, with a REMOVE stream record, and keeps the rest", async () => {
+    const db = new DatabaseSync(":memory:");
+    const store = new SqliteTableStore(db, "main", { stream: true });
+    await store.put({ pk: "NONCE#old", sk: "NONCE", ttl: 99 });
+    await store.put({ pk: "NONCE#new", sk: "NONCE", ttl: 101 });
+    await store.put({ pk: "KEEP", sk: "X" });
+    expect(store.deleteExpired(100)).toBe(1);
+    expect(await store.get({ pk: "NONCE#old", sk: "NONCE" })).toBeUndefined();
+    expect(await store.get({ pk: "NONCE#new", sk: "NONCE" })).toBeDefined();
+    expect(await store.get({ pk: "KEEP", sk: "X" })).toBeDefined();
+    const removes = db.prepare("SELECT keys FROM stream_records WHERE event_name = 'REMOVE'").all() as { keys: string }[];
+    expect(removes.map((r) => JSON.parse(r.keys))).toEqual([{ pk: "NONCE#old", sk: "NONCE" }]);
+  });
+});

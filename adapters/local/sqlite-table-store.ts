@@ -92,6 +92,21 @@ export class SqliteTableStore implements TableStore {
     });
   }
 
+  /**
+   * What DynamoDB's TTL does on AWS: deletes items whose `ttl` attribute (epoch
+   * seconds) has passed, at most `limit` per call, each with a REMOVE stream
+   * record. Returns how many went. The local runtime calls it on a timer.
+   */
+  deleteExpired(nowSeconds: number, limit = 500): number {
+    const rows = this.#db
+      .prepare(`SELECT pk, sk FROM items_${this.#name} WHERE json_extract(data, '$.ttl') < ? LIMIT ?`)
+      .all(nowSeconds, limit) as { pk: string; sk: string }[];
+    inTransaction(this.#db, () => {
+      for (const key of rows) this.#remove(key);
+    });
+    return rows.length;
+  }
+
   async query(input: QueryInput): Promise<Page<Item>> {
     const limit = Math.min(input.limit ?? MAX_PAGE, MAX_PAGE);
     const onIndex = input.index === "gsi1";
