@@ -1,6 +1,6 @@
 import { Wallet } from "ethers";
 import { describe, expect, it } from "vitest";
-import { signedSiwe } from "../core/auth/test-support.ts";
+import { signedSiwe } from "../test/fakes/siwe.ts";
 import { PROBLEM_BASE, PROBLEM_CONTENT_TYPE } from "./problem.ts";
 import { signedInClient, testApp } from "./test-support.ts";
 

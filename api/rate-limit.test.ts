@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { defaultConfig, limitsFrom } from "../core/config.ts";
-import { makeDeps } from "../test/fakes/datanet-fixtures.ts";
+import { memoryDeps } from "../test/fakes/memory-deps.ts";
 import { createApp } from "./app.ts";
 import { PROBLEM_BASE } from "./problem.ts";
 import { signedInClient } from "./test-support.ts";
@@ -12,7 +12,7 @@ const tight = (over: Record<string, { points: number; durationSeconds: number }>
 describe("rate limits", () => {
   it("limits nonces per client address: 429 rate-limited with Retry-After, the limit named; other addresses go on", async () => {
     // Prepare
-    const app = createApp(makeDeps(tight({ "auth-nonce": { points: 2, durationSeconds: 60 } })), {
+    const app = createApp(memoryDeps(tight({ "auth-nonce": { points: 2, durationSeconds: 60 } })), {
       clientAddress: (c) => c.req.header("x-test-peer"),
     });
     const from = (peer: string) => app.request("/v1/auth/nonce", { headers: { "x-test-peer": peer } });
@@ -29,7 +29,7 @@ describe("rate limits", () => {
   });
 
   it("limits each account's API calls apart from other accounts'", async () => {
-    const app = createApp(makeDeps(tight({ api: { points: 3, durationSeconds: 60 } })));
+    const app = createApp(memoryDeps(tight({ api: { points: 3, durationSeconds: 60 } })));
     const alice = await signedInClient(app);
     const bob = await signedInClient(app);
     const codes = [];

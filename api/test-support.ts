@@ -1,5 +1,6 @@
 import { Wallet } from "ethers";
-import { memoryDeps, signedSiwe } from "../core/auth/test-support.ts";
+import { memoryDeps } from "../test/fakes/memory-deps.ts";
+import { signedSiwe } from "../test/fakes/siwe.ts";
 import type { PlatformConfig } from "../core/config.ts";
 import { createApp, type AppOptions } from "./app.ts";
 import type { App } from "./env.ts";

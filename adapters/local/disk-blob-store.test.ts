@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ValidationError } from "../../core/errors.ts";
 import { InvalidBlobKeyError } from "./blob-key.ts";
 import { DiskBlobStore } from "./disk-blob-store.ts";
-import { manualClock } from "./test-clock.ts";
+import { FakeClock } from "../../test/fakes/fake-clock.ts";
 import { verifyUploadQuery } from "./upload-signature.ts";
 
 const dirs: string[] = [];
@@ -19,7 +19,7 @@ afterEach(() => {
 function setup() {
   const root = mkdtempSync(join(tmpdir(), "mf-blobs-"));
   dirs.push(root);
-  const clock = manualClock();
+  const clock = new FakeClock();
   const blobs = new DiskBlobStore({ root, apiOrigin: "http://localhost:8787", secret: "s3cret", clock });
   return { root, clock, blobs };
 }

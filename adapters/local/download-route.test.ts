@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { PROBLEM_BASE } from "../../api/problem.ts";
 import { DiskBlobStore } from "./disk-blob-store.ts";
 import { createLocalDownloadRoutes } from "./download-route.ts";
-import { manualClock } from "./test-clock.ts";
+import { FakeClock } from "../../test/fakes/fake-clock.ts";
 import { downloadUrl, DOWNLOAD_PATH, signUploadGrant, UPLOAD_PATH } from "./upload-signature.ts";
 
 const SECRET = "test-secret";
@@ -18,7 +18,7 @@ afterEach(() => {
 function setup() {
   const root = mkdtempSync(join(tmpdir(), "mf-download-"));
   dirs.push(root);
-  const clock = manualClock();
+  const clock = new FakeClock();
   const blobs = new DiskBlobStore({ root, apiOrigin: "http://localhost:8787", secret: SECRET, clock });
   const app = createLocalDownloadRoutes({ blobs, secret: SECRET, clock });
   return { clock, blobs, app };

@@ -10,13 +10,13 @@ import { QueuePoller } from "./queue-poller.ts";
 import { s3ObjectCreatedEvent } from "./s3-event.ts";
 import { SqliteQueue } from "./sqlite-queue.ts";
 import { SqliteTableStore } from "./sqlite-table-store.ts";
-import { manualClock } from "./test-clock.ts";
+import { FakeClock } from "../../test/fakes/fake-clock.ts";
 
 // The local event shapes must work with the code that consumes the real ones:
 // Powertools' BatchProcessor and the handlers' S3 notification decoding.
 describe("local events under Lambda consumer code", () => {
   it("an S3 notification sent through the local queue reaches a Powertools SQS handler, failures retried", async () => {
-    const clock = manualClock();
+    const clock = new FakeClock();
     const queues = new SqliteQueue(new DatabaseSync(":memory:"), { clock });
     const ingested: string[] = [];
     let failOnce = true;

@@ -7,13 +7,13 @@ import type { DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
 import { afterEach, describe, expect, it } from "vitest";
 import { OutboxStream, type OutboxStreamOptions, type StreamHandler } from "./outbox-stream.ts";
 import { SqliteTableStore } from "./sqlite-table-store.ts";
-import { manualClock } from "./test-clock.ts";
+import { FakeClock } from "../../test/fakes/fake-clock.ts";
 
 function setup(options: OutboxStreamOptions = {}, file = ":memory:") {
   const db = new DatabaseSync(file);
   const main = new SqliteTableStore(db, "main", { stream: true });
   const other = new SqliteTableStore(db, "other", { stream: true });
-  const clock = manualClock(Date.now());
+  const clock = new FakeClock(Date.now());
   const errors: unknown[] = [];
   const stream = new OutboxStream(db, { clock, retryDelayMs: 0, pollIntervalMs: 5, onError: (e) => errors.push(e), ...options });
   return { db, main, other, clock, stream, errors };

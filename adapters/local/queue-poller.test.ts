@@ -4,10 +4,10 @@ import type { SQSEvent } from "aws-lambda";
 import { describe, expect, it, vi } from "vitest";
 import { QueuePoller, type SqsHandler } from "./queue-poller.ts";
 import { SqliteQueue } from "./sqlite-queue.ts";
-import { manualClock } from "./test-clock.ts";
+import { FakeClock } from "../../test/fakes/fake-clock.ts";
 
 function setup(handler: SqsHandler, options: { batchSize?: number } = {}) {
-  const clock = manualClock();
+  const clock = new FakeClock();
   const queues = new SqliteQueue(new DatabaseSync(":memory:"), {
     clock,
     queues: { ingest: { visibilityTimeoutSeconds: 30, maxReceives: 3 } },

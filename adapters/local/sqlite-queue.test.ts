@@ -4,10 +4,10 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { afterEach, describe, expect, it } from "vitest";
 import { MAX_MESSAGE_BYTES, ReceiptHandleError, SqliteQueue } from "./sqlite-queue.ts";
-import { manualClock } from "./test-clock.ts";
+import { FakeClock } from "../../test/fakes/fake-clock.ts";
 
 function setup(options: ConstructorParameters<typeof SqliteQueue>[1] = {}) {
-  const clock = manualClock();
+  const clock = new FakeClock();
   const queue = new SqliteQueue(new DatabaseSync(":memory:"), { clock, ...options });
   return { clock, queue };
 }
@@ -108,7 +108,7 @@ describe("SqliteQueue", () => {
     const dir = mkdtempSync(join(tmpdir(), "mf-queue-"));
     dirs.push(dir);
     const file = join(dir, "platform.db");
-    const clock = manualClock();
+    const clock = new FakeClock();
     const open = () => {
       const db = new DatabaseSync(file);
       db.exec("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000");

@@ -9,7 +9,7 @@ import { serve } from "@hono/node-server";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { PROBLEM_BASE } from "../../api/problem.ts";
 import { DiskBlobStore } from "./disk-blob-store.ts";
-import { manualClock } from "./test-clock.ts";
+import { FakeClock } from "../../test/fakes/fake-clock.ts";
 import { createLocalUploadRoutes, type ObjectCreated } from "./upload-route.ts";
 import { uploadUrl } from "./upload-signature.ts";
 
@@ -22,7 +22,7 @@ afterEach(() => {
 function setup() {
   const root = mkdtempSync(join(tmpdir(), "mf-upload-"));
   dirs.push(root);
-  const clock = manualClock();
+  const clock = new FakeClock();
   const blobs = new DiskBlobStore({ root, apiOrigin: "http://localhost:8787", secret: SECRET, clock });
   const created: ObjectCreated[] = [];
   const app = createLocalUploadRoutes({ blobs, secret: SECRET, clock, onObjectCreated: (o) => void created.push(o) });

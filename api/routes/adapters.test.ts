@@ -2,15 +2,15 @@ import { describe, expect, it } from "vitest";
 import { applyJobEvent } from "../../core/jobs/apply-event.ts";
 import type { Job } from "../../core/jobs/model.ts";
 import { startJobAttempt } from "../../core/jobs/start-job.ts";
-import { FakeCompute, publishedDatanet, SAMPLE_TEXTS, trainerEvents, writeTrainerOutput } from "../../core/jobs/test-support.ts";
-import { makeDeps } from "../../test/fakes/datanet-fixtures.ts";
+import { FakeCompute, publishedDatanet, SAMPLE_TEXTS, trainerEvents, writeTrainerOutput } from "../../test/fakes/job-fixtures.ts";
+import { memoryDeps } from "../../test/fakes/memory-deps.ts";
 import { createApp } from "../app.ts";
 import { PROBLEM_BASE, PROBLEM_CONTENT_TYPE } from "../problem.ts";
 import { signedInClient } from "../test-support.ts";
 
 /** Alice fine-tunes on a Datanet (bob's public one by default, or her own private one) until her job has an adapter; bob only looks. */
 async function withAdapter(options: { privateData?: boolean } = {}) {
-  const deps = Object.assign(makeDeps(), { compute: new FakeCompute() });
+  const deps = Object.assign(memoryDeps(), { compute: new FakeCompute() });
   const app = createApp(deps);
   const alice = await signedInClient(app);
   const bob = await signedInClient(app);

@@ -4,7 +4,8 @@ import { DomainError } from "../errors.ts";
 import { authenticate, hashApiKey } from "./api-keys.ts";
 import { issueNonce } from "./nonces.ts";
 import { signIn } from "./sign-in.ts";
-import { memoryDeps, signedSiwe } from "./test-support.ts";
+import { memoryDeps } from "../../test/fakes/memory-deps.ts";
+import { signedSiwe } from "../../test/fakes/siwe.ts";
 
 const wallet = Wallet.createRandom();
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { alice, bob } from "../../test/fakes/datanet-fixtures.ts";
+import { jobTestDeps, publishedDatanet, SAMPLE_TEXTS, trainerEvents, writeTrainerOutput } from "../../test/fakes/job-fixtures.ts";
 import { eventWrite, type EventType } from "../events.ts";
 import { applyJobEvent } from "../jobs/apply-event.ts";
 import { createJob } from "../jobs/jobs.ts";
 import { startJobAttempt } from "../jobs/start-job.ts";
-import { jobTestDeps, publishedDatanet, SAMPLE_TEXTS, trainerEvents, writeTrainerOutput } from "../jobs/test-support.ts";
 import type { Item } from "../ports/tables.ts";
 import type { AdapterToRegister } from "./adapters.ts";
 import type { Chain, ChainTx, PublishVersionRequest } from "./chain.ts";

@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { alice, bob, jsonl, makeDeps, newDatanet, uploadAndIngest } from "../../test/fakes/datanet-fixtures.ts";
+import { alice, bob, jsonl, newDatanet, uploadAndIngest } from "../../test/fakes/datanet-fixtures.ts";
+import { memoryDeps } from "../../test/fakes/memory-deps.ts";
 import { InvalidCursorError, NotFoundError, ValidationError } from "../errors.ts";
 import { listContributions } from "./contributions.ts";
 import type { Contribution } from "./model.ts";
 
 describe("listContributions", () => {
   it("pages through all contributions or one status with cursors, in upload and line order", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     const datanet = await newDatanet(deps, alice);
     const records = Array.from({ length: 25 }, (_, i) => (i % 4 === 3 ? "{broken" : { text: `r${i}` }));
     const first = await uploadAndIngest(deps, bob, datanet.id, jsonl(...records));
@@ -39,7 +40,7 @@ describe("listContributions", () => {
   });
 
   it("hides a private Datanet's contributions and checks its inputs", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     const datanet = await newDatanet(deps, alice, { visibility: "private" });
     await uploadAndIngest(deps, alice, datanet.id, jsonl({ text: "mine" }));
     expect((await listContributions(deps, alice, datanet.id)).items).toHaveLength(1);

@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { alice, bob, eventsIn, makeDeps, newDatanet } from "../../test/fakes/datanet-fixtures.ts";
+import { alice, bob, eventsIn, newDatanet } from "../../test/fakes/datanet-fixtures.ts";
+import { memoryDeps } from "../../test/fakes/memory-deps.ts";
 import { InvalidCursorError, NotFoundError, ValidationError } from "../errors.ts";
 import { createDatanet, getDatanet, searchDatanets } from "./datanets.ts";
 
 describe("createDatanet", () => {
   it("creates a Datanet with a canonical SPDX license and records datanet.created for its owner", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     const datanet = await newDatanet(deps, alice, { name: "Recipes", license: "cc-by-4.0", tags: ["food", "food"] });
     expect(datanet).toMatchObject({ owner: alice.address, name: "Recipes", license: "CC-BY-4.0", tags: ["food"], versions: 0 });
     expect(datanet.id).toMatch(/^dn_/);
@@ -14,7 +15,7 @@ describe("createDatanet", () => {
   });
 
   it("rejects a license that is not an SPDX identifier and invalid input", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     await expect(newDatanet(deps, alice, { license: "Do what you want" })).rejects.toThrow(ValidationError);
     await expect(newDatanet(deps, alice, { name: "x" })).rejects.toThrow(ValidationError);
     // @ts-expect-error: an unknown schema kind, as an untyped caller could send it
@@ -25,7 +26,7 @@ describe("createDatanet", () => {
 
 describe("getDatanet", () => {
   it("shows a private Datanet to its owner only; others get not found", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     const secret = await newDatanet(deps, alice, { visibility: "private" });
     expect((await getDatanet(deps, alice, secret.id)).id).toBe(secret.id);
     await expect(getDatanet(deps, bob, secret.id)).rejects.toThrow(NotFoundError);
@@ -35,7 +36,7 @@ describe("getDatanet", () => {
 
 describe("searchDatanets", () => {
   it("matches words in name, description and tags, filters by tag, and hides others' private Datanets", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     await newDatanet(deps, alice, { name: "Italian recipes", tags: ["food"] });
     deps.clock.advance(1000);
     await newDatanet(deps, alice, { name: "Legal QA", description: "Contract questions and answers", tags: ["law"] });
@@ -54,7 +55,7 @@ describe("searchDatanets", () => {
   });
 
   it("pages with cursors without skipping or repeating matches", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     for (let i = 0; i < 7; i++) {
       await newDatanet(deps, i % 2 ? bob : alice, { name: `Set ${i}`, visibility: i % 3 === 0 ? "private" : "public" });
       deps.clock.advance(1000);

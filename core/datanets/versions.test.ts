@@ -1,7 +1,8 @@
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { Readable } from "node:stream";
 import { describe, expect, it, vi } from "vitest";
-import { alice, bob, carol, eventsIn, jsonl, makeDeps, newDatanet, putUpload, uploadAndIngest } from "../../test/fakes/datanet-fixtures.ts";
+import { alice, bob, carol, eventsIn, jsonl, newDatanet, putUpload, uploadAndIngest } from "../../test/fakes/datanet-fixtures.ts";
+import { memoryDeps } from "../../test/fakes/memory-deps.ts";
 import { ConflictError, ForbiddenError, NotFoundError } from "../errors.ts";
 import { listContributions } from "./contributions.ts";
 import { getDatanet } from "./datanets.ts";
@@ -10,7 +11,7 @@ import type { TableStore } from "../ports/tables.ts";
 import { getProof, getVersion, publishVersion } from "./versions.ts";
 
 async function setUp() {
-  const deps = makeDeps();
+  const deps = memoryDeps();
   const datanet = await newDatanet(deps, alice, { schema: "instruction" });
   await uploadAndIngest(deps, bob, datanet.id, jsonl({ instruction: "a", output: "1" }, "{bad", { instruction: "b", output: "2" }));
   await uploadAndIngest(deps, carol, datanet.id, jsonl({ instruction: "c", output: "three little words" }, { instruction: "a", output: "1" }));
@@ -152,7 +153,7 @@ describe("getVersion and getProof", () => {
   });
 
   it("hide a private Datanet's versions from other accounts", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     const secret = await newDatanet(deps, alice, { visibility: "private" });
     const upload = await uploadAndIngest(deps, alice, secret.id, jsonl({ text: "mine" }));
     await publishVersion(deps, alice, secret.id);

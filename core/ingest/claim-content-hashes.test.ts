@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { alice, bob, carol, jsonl, makeDeps, newDatanet, putUpload, uploadAndIngest, type TestDeps } from "../../test/fakes/datanet-fixtures.ts";
+import { alice, bob, carol, jsonl, newDatanet, putUpload, uploadAndIngest } from "../../test/fakes/datanet-fixtures.ts";
+import { memoryDeps, type TestDeps } from "../../test/fakes/memory-deps.ts";
 import { contributionFromItem } from "../datanets/items.ts";
 import { getUpload } from "../datanets/uploads.ts";
 import { contributionId, contributionKey, uploadKey } from "../datanets/keys.ts";
@@ -28,7 +29,7 @@ async function sharedRecordOf(deps: TestDeps, datanetId: string, uploadId: strin
 
 describe("claimContentHashes", () => {
   it("lets a record take the hash of an upload that is still processing only once that processing is stale", async () => {
-    const deps = makeDeps({}, { chunkSize: 4096 });
+    const deps = memoryDeps({}, { chunkSize: 4096 });
     const datanet = await newDatanet(deps, alice);
     const u1 = await crashMidway(deps, datanet.id, bigFile(2500));
 
@@ -45,7 +46,7 @@ describe("claimContentHashes", () => {
   });
 
   it("lets a record take the hash of an upload that failed with its claims still held", async () => {
-    const deps = makeDeps({}, { chunkSize: 4096 });
+    const deps = memoryDeps({}, { chunkSize: 4096 });
     const datanet = await newDatanet(deps, alice);
     const u1 = await crashMidway(deps, datanet.id, bigFile(2500));
     // U1 ends failed without its claims released (a run that kept writing after it was failed).
@@ -57,7 +58,7 @@ describe("claimContentHashes", () => {
   });
 
   it("U1 processing, U2 rejected as its duplicate, U1 dead-lettered: U1's claims are released, so the record is accepted when uploaded again", async () => {
-    const deps = makeDeps({}, { chunkSize: 4096 });
+    const deps = memoryDeps({}, { chunkSize: 4096 });
     const datanet = await newDatanet(deps, alice);
     const u1 = await crashMidway(deps, datanet.id, bigFile(2500));
     const u2 = await uploadAndIngest(deps, carol, datanet.id, jsonl({ text: "shared" }), "u2.jsonl");
@@ -70,7 +71,7 @@ describe("claimContentHashes", () => {
   });
 
   it("never takes a claim from a finished upload", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     const datanet = await newDatanet(deps, alice);
     await uploadAndIngest(deps, bob, datanet.id, jsonl({ text: "shared" }));
     deps.clock.advance(STALE_PROCESSING_MS * 2);
@@ -78,7 +79,7 @@ describe("claimContentHashes", () => {
   });
 
   it("gives a dead upload's claim to one of two racing claimants only", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     const datanet = await newDatanet(deps, alice);
     const hash = `0x${"ab".repeat(32)}`;
     // Two live uploads race for the claim of one that no longer exists.
@@ -95,7 +96,7 @@ describe("claimContentHashes", () => {
   });
 
   it("sends independent transactions concurrently, at most 8 at a time", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     const datanet = await newDatanet(deps, alice);
     const inner = deps.tables.contributions;
     let inFlight = 0;

@@ -3,19 +3,8 @@ import { listContributions } from "../datanets/contributions.ts";
 import { acceptedBlobKey } from "../datanets/keys.ts";
 import type { Contribution } from "../datanets/model.ts";
 import { getUpload } from "../datanets/uploads.ts";
-import {
-  alice,
-  bob,
-  eventsIn,
-  jsonl,
-  makeDeps,
-  newDatanet,
-  putUpload,
-  sha256Hex,
-  tableRows,
-  uploadAndIngest,
-  type TestDeps,
-} from "../../test/fakes/datanet-fixtures.ts";
+import { alice, bob, eventsIn, jsonl, newDatanet, putUpload, sha256Hex, tableRows, uploadAndIngest } from "../../test/fakes/datanet-fixtures.ts";
+import { memoryDeps, type TestDeps } from "../../test/fakes/memory-deps.ts";
 import { ingestObject } from "./ingest-object.ts";
 
 async function allContributions(deps: TestDeps, datanetId: string): Promise<Contribution[]> {
@@ -42,7 +31,7 @@ function mixedFile(n: number): string {
 
 describe("ingestObject", () => {
   it("records accepted and rejected records, the accepted blob, counts and one event", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     const datanet = await newDatanet(deps, alice, { schema: "instruction", license: "MIT" });
     const body = jsonl(
       { instruction: "Add", input: "2 and 2", output: "4" },
@@ -83,7 +72,7 @@ describe("ingestObject", () => {
   });
 
   it("dedupes across uploads by content hash", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     const datanet = await newDatanet(deps, alice);
     const first = await uploadAndIngest(deps, alice, datanet.id, jsonl({ text: "one" }, { text: "two" }));
     const second = await uploadAndIngest(deps, bob, datanet.id, jsonl({ text: "two " }, { text: "three" }), "more.jsonl");
@@ -99,7 +88,7 @@ describe("ingestObject", () => {
   });
 
   it("ingests CSV into an instruction Datanet and plain text into a text Datanet", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     const instructions = await newDatanet(deps, alice, { schema: "instruction" });
     const csv = 'instruction,input,output\n"Translate","Hallo","Hello"\nSum,,4\nbad,"row\n';
     expect(await uploadAndIngest(deps, alice, instructions.id, csv, "set.csv", "text/csv")).toMatchObject({ accepted: 2, rejected: 1 });
@@ -108,7 +97,7 @@ describe("ingestObject", () => {
   });
 
   it("keeps every valid CSV row after a row with a stray quote", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     const datanet = await newDatanet(deps, alice, { license: "MIT" });
     const csv = ["text,license", '"oops,MIT', ...Array.from({ length: 3000 }, (_, i) => `row ${i},MIT`)].join("\n") + "\n";
     const result = await uploadAndIngest(deps, bob, datanet.id, csv, "rows.csv", "text/csv");
@@ -118,7 +107,7 @@ describe("ingestObject", () => {
   });
 
   it("does nothing when the same message is delivered again", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     const datanet = await newDatanet(deps, alice);
     const first = await uploadAndIngest(deps, bob, datanet.id, mixedFile(50));
     const before = { main: tableRows(deps.db, "main"), contributions: tableRows(deps.db, "contributions"), events: eventsIn(deps.db) };
@@ -133,11 +122,11 @@ describe("ingestObject", () => {
 
   it("ends in the same state after a crash mid-way and a retry as after a clean run", async () => {
     const body = mixedFile(5000); // three batches, duplicates across them
-    const clean = makeDeps({}, { chunkSize: 4096 });
+    const clean = memoryDeps({}, { chunkSize: 4096 });
     const cleanDatanet = await newDatanet(clean, alice);
     const cleanRun = await uploadAndIngest(clean, bob, cleanDatanet.id, body);
 
-    const deps = makeDeps({}, { chunkSize: 4096 });
+    const deps = memoryDeps({}, { chunkSize: 4096 });
     const datanet = await newDatanet(deps, alice);
     const upload = await putUpload(deps, bob, datanet.id, body);
     deps.blobs.failNextGet(upload.key, { afterBytes: Math.floor(upload.size * 0.7) });
@@ -161,7 +150,7 @@ describe("ingestObject", () => {
   });
 
   it("settles two concurrent runs of the same object into one result and one event", async () => {
-    const deps = makeDeps({}, { chunkSize: 1024 });
+    const deps = memoryDeps({}, { chunkSize: 1024 });
     const datanet = await newDatanet(deps, alice);
     const upload = await putUpload(deps, bob, datanet.id, mixedFile(1200));
     const [a, b] = await Promise.all([
@@ -180,7 +169,7 @@ describe("ingestObject", () => {
   });
 
   it("fails an upload whose body does not match its sha256, recording nothing and freeing its hashes", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     const datanet = await newDatanet(deps, alice);
     const body = jsonl({ text: "alpha" }, { text: "beta" });
     const upload = await putUpload(deps, bob, datanet.id, body);
@@ -202,7 +191,7 @@ describe("ingestObject", () => {
   });
 
   it("fails an object whose size differs from the declared one without reading it", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     const datanet = await newDatanet(deps, alice);
     const upload = await putUpload(deps, bob, datanet.id, jsonl({ text: "a" }));
     expect(await ingestObject(deps, { key: upload.key, size: upload.size + 5 })).toEqual({ status: "failed", accepted: 0, rejected: 0 });
@@ -210,13 +199,13 @@ describe("ingestObject", () => {
   });
 
   it("skips keys that are not uploads and objects no upload knows", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     expect(await ingestObject(deps, { key: "datanets/dn_x/accepted/up_y.jsonl", size: 10 })).toEqual({ status: "skipped", accepted: 0, rejected: 0 });
     expect(await ingestObject(deps, { key: "uploads/dn_x/up_unknown", size: 10 })).toEqual({ status: "skipped", accepted: 0, rejected: 0 });
   });
 
   it("rejects a single 50 MB line and keeps the records around it", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     const datanet = await newDatanet(deps, alice);
     const big = Buffer.alloc(50 * 1024 ** 2 + 40, 0x61);
     big.write('{"text":"before"}\n{"text":"', 0);
@@ -233,7 +222,7 @@ describe("ingestObject", () => {
   });
 
   it("never crashes on binary garbage", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     const datanet = await newDatanet(deps, alice);
     const garbage = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256));
     const result = await uploadAndIngest(deps, bob, datanet.id, garbage);

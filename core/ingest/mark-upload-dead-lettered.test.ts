@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { alice, bob, eventsIn, jsonl, makeDeps, newDatanet, putUpload, tableRows, uploadAndIngest, type TestDeps } from "../../test/fakes/datanet-fixtures.ts";
+import { alice, bob, eventsIn, jsonl, newDatanet, putUpload, tableRows, uploadAndIngest } from "../../test/fakes/datanet-fixtures.ts";
+import { memoryDeps, type TestDeps } from "../../test/fakes/memory-deps.ts";
 import { getUpload } from "../datanets/uploads.ts";
 import { acceptedBlobKey } from "../datanets/keys.ts";
 import { ingestObject } from "./ingest-object.ts";
@@ -18,7 +19,7 @@ async function stuckUpload(deps: TestDeps, datanetId: string) {
 describe("markUploadDeadLettered", () => {
   it("fails a stuck upload with the reason, removes its rows, claims and blob, and records upload.completed", async () => {
     // Prepare
-    const deps = makeDeps({}, { chunkSize: 4096 });
+    const deps = memoryDeps({}, { chunkSize: 4096 });
     const datanet = await newDatanet(deps, alice);
     const upload = await stuckUpload(deps, datanet.id);
     expect(tableRows(deps.db, "contributions").length).toBeGreaterThan(0);
@@ -39,7 +40,7 @@ describe("markUploadDeadLettered", () => {
   });
 
   it("is idempotent: a second delivery changes nothing and records no second event", async () => {
-    const deps = makeDeps({}, { chunkSize: 4096 });
+    const deps = memoryDeps({}, { chunkSize: 4096 });
     const datanet = await newDatanet(deps, alice);
     const upload = await stuckUpload(deps, datanet.id);
     await markUploadDeadLettered(deps, { key: upload.key, reason: "first" });
@@ -51,7 +52,7 @@ describe("markUploadDeadLettered", () => {
   });
 
   it("fails a pending upload too, and leaves a finished one alone", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     const datanet = await newDatanet(deps, alice);
     const pending = await putUpload(deps, bob, datanet.id, records(3));
     expect(await markUploadDeadLettered(deps, { key: pending.key, reason: "gave up" })).toEqual({ status: "failed" });
@@ -65,7 +66,7 @@ describe("markUploadDeadLettered", () => {
   });
 
   it("skips keys that name no upload", async () => {
-    const deps = makeDeps();
+    const deps = memoryDeps();
     expect(await markUploadDeadLettered(deps, { key: "datanets/dn_x/accepted/up_y.jsonl", reason: "x" })).toEqual({ status: "skipped" });
     expect(await markUploadDeadLettered(deps, { key: "uploads/dn_x/up_unknown", reason: "x" })).toEqual({ status: "skipped" });
   });

@@ -2,6 +2,7 @@ import { AbiCoder, keccak256, toUtf8Bytes } from "ethers";
 import { describe, expect, it } from "vitest";
 import { attributionFingerprint, datanetKey } from "../chain/fingerprint.ts";
 import { alice, bob, carol, eventsIn } from "../../test/fakes/datanet-fixtures.ts";
+import { jobTestDeps, type JobTestDeps, METRICS, publishedDatanet, SAMPLE_TEXTS, trainerEvents, writeTrainerOutput } from "../../test/fakes/job-fixtures.ts";
 import { adapterFromItem } from "../adapters/adapters.ts";
 import { adapterKey } from "../adapters/keys.ts";
 import { applyJobEvent, PROGRESS_EVENT_INTERVAL_MS } from "./apply-event.ts";
@@ -11,7 +12,6 @@ import { trainingConfigHash } from "./fingerprint.ts";
 import { createJob, getJob } from "./jobs.ts";
 import { activeJobKey, adapterIdForJob } from "./keys.ts";
 import { startJobAttempt } from "./start-job.ts";
-import { jobTestDeps, METRICS, publishedDatanet, SAMPLE_TEXTS, trainerEvents, writeTrainerOutput, type JobTestDeps } from "./test-support.ts";
 
 /** A job of alice's on bob's Datanet, started (attempt 1, STARTING). */
 async function startedJob(deps: JobTestDeps = jobTestDeps()) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { alice, bob, carol, eventsIn } from "../../test/fakes/datanet-fixtures.ts";
+import { jobTestDeps, publishedDatanet, SAMPLE_TEXTS } from "../../test/fakes/job-fixtures.ts";
 import { versionKey } from "../datanets/keys.ts";
 import { DomainError, NotFoundError, ValidationError } from "../errors.ts";
 import { QueueNames } from "../ports/queue.ts";
@@ -7,7 +8,6 @@ import { cancelJob, createJob, getJob, listJobs } from "./jobs.ts";
 import { activeJobKey, jobSpecBlobKey } from "./keys.ts";
 import { JobSpec } from "./model.ts";
 import { startJobAttempt } from "./start-job.ts";
-import { jobTestDeps, publishedDatanet, SAMPLE_TEXTS } from "./test-support.ts";
 
 async function codeOf(promise: Promise<unknown>): Promise<{ code: string; status: number }> {
   try {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { alice, bob, eventsIn } from "../../test/fakes/datanet-fixtures.ts";
+import { jobTestDeps, publishedDatanet, SAMPLE_TEXTS, trainerEvents } from "../../test/fakes/job-fixtures.ts";
 import { applyJobEvent } from "./apply-event.ts";
 import { createJob, getJob } from "./jobs.ts";
 import { activeJobKey } from "./keys.ts";
 import { startJobAttempt } from "./start-job.ts";
 import { sweepStaleJobs } from "./sweep.ts";
-import { jobTestDeps, publishedDatanet, SAMPLE_TEXTS, trainerEvents } from "./test-support.ts";
 
 const MIN = 60_000;
 

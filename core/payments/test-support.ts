@@ -3,7 +3,7 @@ import { Wallet } from "ethers";
 import { SqliteTableStore } from "../../adapters/local/sqlite-table-store.ts";
 import { voucherSignerRecovery } from "../../adapters/chain/voucher-signer.ts";
 import { VOUCHER_TYPES, voucherDomain } from "../../adapters/chain/voucher.ts";
-import { FakeClock } from "../auth/test-support.ts";
+import { FakeClock } from "../../test/fakes/fake-clock.ts";
 import { channelToItem, voucherToJson, type ChannelState, type Voucher } from "./channel.ts";
 import { ChannelLocks } from "./channel-lock.ts";
 import { channelStateKey } from "./keys.ts";

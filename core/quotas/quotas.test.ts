@@ -4,7 +4,7 @@ import { jobTestDeps, publishedDatanet, SAMPLE_TEXTS, trainerEvents, writeTraine
 import { createUpload } from "../datanets/uploads.ts";
 import { DomainError } from "../errors.ts";
 import { createJob } from "../jobs/jobs.ts";
-import { startJobAttempt } from "../jobs/start-job.ts";
+import { ACCOUNT_BUSY_RETRY_SECONDS, startJobAttempt } from "../jobs/start-job.ts";
 import { applyJobEvent } from "../jobs/apply-event.ts";
 import { ingestObject } from "../ingest/index.ts";
 import { jobSequences } from "./jobs.ts";
@@ -78,7 +78,7 @@ describe("training quotas", () => {
     expect(await startJobAttempt(deps, long.id)).toMatchObject({ started: true });
     deps.sent.length = 0;
     expect(await startJobAttempt(deps, next.id)).toEqual({ started: false, reason: "account-busy" });
-    expect(deps.sent).toEqual([{ queue: "jobs", body: { jobId: next.id } }]);
+    expect(deps.sent).toEqual([{ queue: "jobs", body: { jobId: next.id }, delaySeconds: ACCOUNT_BUSY_RETRY_SECONDS }]);
     expect(await startJobAttempt(deps, bobs.id)).toMatchObject({ started: true });
     // Once alice's first job has ended, her next one starts.
     await writeTrainerOutput(deps, long);

@@ -1,7 +1,7 @@
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { FakeWebhookSender } from "../../test/fakes/fake-webhook-sender.ts";
-import { memoryDeps } from "../auth/test-support.ts";
+import { memoryDeps } from "../../test/fakes/memory-deps.ts";
 import { eventFromItem, eventWrite, type DomainEvent } from "../events.ts";
 import type { Item } from "../ports/tables.ts";
 import type { WebhookSender } from "../ports/webhook-sender.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { memoryDeps } from "../auth/test-support.ts";
+import { memoryDeps } from "../../test/fakes/memory-deps.ts";
 import { createWebhook, deleteWebhook, getWebhook, listDeliveries, listWebhooks, MAX_WEBHOOKS_PER_ACCOUNT } from "./webhooks.ts";
 
 const alice = { address: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" };

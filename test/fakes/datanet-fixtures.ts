@@ -1,8 +1,6 @@
 import { createHash } from "node:crypto";
-import { DatabaseSync } from "node:sqlite";
-import { SqliteTableStore } from "../../adapters/local/sqlite-table-store.ts";
+import type { DatabaseSync } from "node:sqlite";
 import type { Caller } from "../../core/account.ts";
-import { defaultConfig, type PlatformConfig } from "../../core/config.ts";
 import { createDatanet } from "../../core/datanets/datanets.ts";
 import { uploadBlobKey } from "../../core/datanets/keys.ts";
 import type { CreateDatanetInput, Datanet } from "../../core/datanets/model.ts";
@@ -10,51 +8,13 @@ import { createUpload } from "../../core/datanets/uploads.ts";
 import type { CoreDeps } from "../../core/deps.ts";
 import { eventFromItem, type DomainEvent } from "../../core/events.ts";
 import { ingestObject, type IngestResult } from "../../core/ingest/ingest-object.ts";
-import type { QueueName, QueueSender } from "../../core/ports/queue.ts";
-import { MemoryBlobStore } from "./memory-blob-store.ts";
+import type { TestDeps } from "./memory-deps.ts";
 
 /** Test factories for the Datanet and ingest tests (not used at runtime). */
 
 export const alice: Caller = { address: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" };
 export const bob: Caller = { address: "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC" };
 export const carol: Caller = { address: "0x90F79bf6EB2c4f870365E785982E1f101E93b906" };
-
-export interface TestDeps extends CoreDeps {
-  db: DatabaseSync;
-  blobs: MemoryBlobStore;
-  clock: { now(): number; advance(ms: number): void };
-  sent: { queue: QueueName; body: unknown }[];
-}
-
-/** CoreDeps on in-memory SQLite tables and an in-memory blob store. */
-export function makeDeps(config: Partial<PlatformConfig> = {}, blobOptions: { chunkSize?: number } = {}): TestDeps {
-  const db = new DatabaseSync(":memory:");
-  let now = Date.UTC(2025, 0, 1);
-  const clock = {
-    now: () => now,
-    advance: (ms: number) => {
-      now += ms;
-    },
-  };
-  const sent: TestDeps["sent"] = [];
-  const queue: QueueSender = {
-    async send(name, body) {
-      sent.push({ queue: name, body });
-    },
-  };
-  return {
-    db,
-    tables: {
-      main: new SqliteTableStore(db, "main", { stream: true }),
-      contributions: new SqliteTableStore(db, "contributions", { stream: false }),
-    },
-    blobs: new MemoryBlobStore({ ...blobOptions, now: clock.now }),
-    queue,
-    clock,
-    config: { ...defaultConfig, ...config },
-    sent,
-  };
-}
 
 /** A Datanet with sensible defaults. */
 export function newDatanet(deps: CoreDeps, owner: Caller, input: Partial<CreateDatanetInput> = {}): Promise<Datanet> {

@@ -1,12 +1,13 @@
-import { makeDeps, newDatanet, uploadAndIngest, jsonl, type TestDeps } from "../../test/fakes/datanet-fixtures.ts";
-import type { Caller } from "../account.ts";
-import { versionRecordsBlobKey } from "../datanets/keys.ts";
-import { publishVersion } from "../datanets/versions.ts";
-import type { DatanetVersion } from "../datanets/model.ts";
-import type { TrainingCompute } from "../ports/training-compute.ts";
-import { trainingConfigHash } from "./fingerprint.ts";
-import { outputFiles } from "./finalize.ts";
-import type { Job, JobEvent, TrainerAttribution } from "./model.ts";
+import type { Caller } from "../../core/account.ts";
+import { versionRecordsBlobKey } from "../../core/datanets/keys.ts";
+import type { DatanetVersion } from "../../core/datanets/model.ts";
+import { publishVersion } from "../../core/datanets/versions.ts";
+import { outputFiles } from "../../core/jobs/finalize.ts";
+import { trainingConfigHash } from "../../core/jobs/fingerprint.ts";
+import type { Job, JobEvent, TrainerAttribution } from "../../core/jobs/model.ts";
+import type { TrainingCompute } from "../../core/ports/training-compute.ts";
+import { jsonl, newDatanet, uploadAndIngest } from "./datanet-fixtures.ts";
+import { memoryDeps, type TestDeps } from "./memory-deps.ts";
 
 /** Test factories for the job use cases, routes and handlers (not used at runtime). */
 
@@ -35,7 +36,7 @@ export type JobTestDeps = TestDeps & { compute: FakeCompute };
 
 /** JobDeps on in-memory tables and blobs, a recording queue and a fake compute. */
 export function jobTestDeps(): JobTestDeps {
-  return Object.assign(makeDeps(), { compute: new FakeCompute() });
+  return Object.assign(memoryDeps(), { compute: new FakeCompute() });
 }
 
 /** A Datanet of `owner` with one published version holding `texts` (uploaded by `contributors` in turn). */
