@@ -77,3 +77,25 @@ describe("Api", () => {
     for (const s of dynamo) expect(JSON.stringify(s.Resource)).not.toContain("/index/*");
   });
 });
+
+describe("Api: rate limits", () => {
+  it("names the rate-limit table in the api function's environment and lets it get, update and delete counters there only", () => {
+    const table = logicalId(stack.tables.rateLimits);
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      Role: { "Fn::GetAtt": [apiRole, "Arn"] },
+      Environment: { Variables: Match.objectLike({ RATE_LIMIT_TABLE: { Ref: table } }) },
+    });
+    const policies = template.findResources("AWS::IAM::Policy", { Properties: { Roles: [{ Ref: apiRole }] } });
+    const statements = Object.values(policies).flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
+    const onTable = statements.filter((s) => JSON.stringify(s.Resource).includes(`"${table}"`));
+    expect(onTable.map((s) => [s.Action].flat().sort())).toEqual([["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:UpdateItem"]]);
+  });
+
+  it("rate-limit table: partition key `key` and TTL on `expire`, as RateLimiterDynamo writes them", () => {
+    template.hasResourceProperties("AWS::DynamoDB::Table", {
+      KeySchema: [{ AttributeName: "key", KeyType: "HASH" }],
+      TimeToLiveSpecification: { AttributeName: "expire", Enabled: true },
+      BillingMode: "PAY_PER_REQUEST",
+    });
+  });
+});

@@ -2,6 +2,7 @@ import { Duration, type RemovalPolicy, Validations } from "aws-cdk-lib";
 import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
 import { CorsHttpMethod, HttpApi, type HttpStage, LogGroupLogDestination } from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
+import { Grant } from "aws-cdk-lib/aws-iam";
 import type { Bucket } from "aws-cdk-lib/aws-s3";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
@@ -32,7 +33,7 @@ export class Api extends Construct {
     this.handler = new AppFunction(this, "Handler", {
       entry: "api",
       description: "HTTP API: the hono app",
-      environment: props.environment,
+      environment: { ...props.environment, RATE_LIMIT_TABLE: props.tables.rateLimits.tableName },
       timeout: Duration.seconds(29),
       memorySize: 1024,
       removalPolicy: props.removalPolicy,
@@ -41,6 +42,12 @@ export class Api extends Construct {
     grantTableAccess(props.tables.main, this.handler, { calls: ["get", "put", "delete", "query"], gsi1Queries: true });
     // Read-only: ingest writes contributions; the API lists them and reads them to publish versions.
     grantTableAccess(props.tables.contributions, this.handler, { calls: ["get", "query"], gsi1Queries: true });
+    // RateLimiterDynamo reads, atomically increments (UpdateItem, the one table it is allowed on) and resets counters.
+    Grant.addToPrincipal({
+      grantee: this.handler,
+      actions: ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+      resourceArns: [props.tables.rateLimits.tableArn],
+    });
     // Presigned upload URLs carry the function's rights, so only PUT under uploads/.
     props.bucket.grantPut(this.handler, `${UPLOADS_PREFIX}*`);
     // Publishing a version reads accepted records and writes the snapshot and tree.

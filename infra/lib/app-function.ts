@@ -33,6 +33,8 @@ export interface FunctionEnvironment {
   JOB_EVENTS_QUEUE_URL?: string;
   BATCH_JOB_QUEUE?: string;
   BATCH_JOB_DEFINITION?: string;
+  /** The API's rate-limit counters table (infra/lib/tables.ts). */
+  RATE_LIMIT_TABLE?: string;
 }
 
 export interface AppFunctionProps {

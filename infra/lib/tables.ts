@@ -1,7 +1,8 @@
-import { RemovalPolicy } from "aws-cdk-lib";
+import { RemovalPolicy, Validations } from "aws-cdk-lib";
 import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table, TableEncryption, type TableProps } from "aws-cdk-lib/aws-dynamodb";
 import { Grant, type IGrantable } from "aws-cdk-lib/aws-iam";
 import { Construct } from "constructs";
+import { RATE_LIMIT_TABLE_KEY, RATE_LIMIT_TABLE_TTL } from "../../adapters/rate-limits/dynamo-rate-limiter.ts";
 
 /** The one secondary index of both tables (DynamoTableStore's `index: "gsi1"`). */
 export const GSI1 = "gsi1";
@@ -18,6 +19,8 @@ export interface TablesProps {
 export class Tables extends Construct {
   readonly main: Table;
   readonly contributions: Table;
+  /** Rate-limit counters shared by every API instance (adapters/rate-limits/dynamo-rate-limiter.ts). */
+  readonly rateLimits: Table;
 
   constructor(scope: Construct, id: string, props: TablesProps) {
     super(scope, id);
@@ -35,6 +38,19 @@ export class Tables extends Construct {
     // NEW_AND_OLD_IMAGES: the same record shape the local outbox produces.
     this.main = new Table(this, "Main", { ...common, stream: StreamViewType.NEW_AND_OLD_IMAGES });
     this.contributions = new Table(this, "Contributions", common);
+    // RateLimiterDynamo's own schema: one `key` per limiter and client, expiring by `expire`.
+    this.rateLimits = new Table(this, "RateLimits", {
+      partitionKey: { name: RATE_LIMIT_TABLE_KEY, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      encryption: TableEncryption.AWS_MANAGED,
+      timeToLiveAttribute: RATE_LIMIT_TABLE_TTL,
+      // Counters of the last few minutes: nothing to restore, and nothing worth keeping when the stack goes.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    Validations.of(this.rateLimits).acknowledge({
+      id: "AwsSolutions-DDB3",
+      reason: "Rate-limit counters live for at most a limit's window; a restore would bring back stale counts, so PITR is off.",
+    });
     for (const table of [this.main, this.contributions]) {
       table.addGlobalSecondaryIndex({
         indexName: GSI1,
