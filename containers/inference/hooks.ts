@@ -44,7 +44,7 @@ export interface RequestContext {
   /** What this call costs, decimal token base units (the model's pricePerCall unless the authorizer sets another). */
   price: string;
   /** The request's `user` field (OpenAI's end-user id), if any. */
-  user: string | null;
+  user?: string | null;
   /** The request's headers (a payment authorizer reads its voucher header here). */
   headers: Headers;
   /** Set by the authorizer for whatever it needs after the generation (e.g. the voucher to redeem). */
