@@ -46,8 +46,8 @@ describe("sign-in over HTTP", () => {
     // Prepare
     const { app } = testApp();
     const wallet = Wallet.createRandom();
-    const { nonce } = (await (await app.request("/v1/auth/nonce")).json()) as { nonce: string };
-    const signed = await signedSiwe(wallet, { domain: "localhost:8787", chainId: 31337, nonce });
+    const { nonce, issuedAt } = (await (await app.request("/v1/auth/nonce")).json()) as { nonce: string; issuedAt: string };
+    const signed = await signedSiwe(wallet, { domain: "localhost:8787", chainId: 31337, nonce, issuedAt });
     // Act
     const res = await app.request("/v1/auth/siwe", json(signed));
     // Assess
@@ -61,25 +61,47 @@ describe("sign-in over HTTP", () => {
   it("refuses a bad signature, a reused nonce and a wrong chain with 401 problems", async () => {
     const { app } = testApp();
     const wallet = Wallet.createRandom();
-    const { nonce } = (await (await app.request("/v1/auth/nonce")).json()) as { nonce: string };
-    const signed = await signedSiwe(wallet, { domain: "localhost:8787", chainId: 31337, nonce });
+    const { nonce, issuedAt } = (await (await app.request("/v1/auth/nonce")).json()) as { nonce: string; issuedAt: string };
+    const signed = await signedSiwe(wallet, { domain: "localhost:8787", chainId: 31337, nonce, issuedAt });
     const forged = { ...signed, signature: await Wallet.createRandom().signMessage(signed.message) };
     await expectProblem(await app.request("/v1/auth/siwe", json(forged)), 401, "invalid-signature");
     expect((await app.request("/v1/auth/siwe", json(signed))).status).toBe(200);
     await expectProblem(await app.request("/v1/auth/siwe", json(signed)), 401, "invalid-nonce");
     const { nonce: n2 } = (await (await app.request("/v1/auth/nonce")).json()) as { nonce: string };
-    const mainnet = await signedSiwe(wallet, { domain: "localhost:8787", chainId: 1, nonce: n2 });
+    const mainnet = await signedSiwe(wallet, { domain: "localhost:8787", chainId: 1, nonce: n2, issuedAt });
     await expectProblem(await app.request("/v1/auth/siwe", json(mainnet)), 401, "siwe-chain-mismatch");
   });
 
   it("uses the configured origin's host as the SIWE domain", async () => {
     const { app } = testApp({ apiOrigin: "https://api.modelfactory.dev" });
     const wallet = Wallet.createRandom();
-    const { nonce } = (await (await app.request("/v1/auth/nonce")).json()) as { nonce: string };
-    const local = await signedSiwe(wallet, { domain: "localhost:8787", chainId: 31337, nonce });
+    const { nonce, issuedAt } = (await (await app.request("/v1/auth/nonce")).json()) as { nonce: string; issuedAt: string };
+    const local = await signedSiwe(wallet, { domain: "localhost:8787", chainId: 31337, nonce, issuedAt });
     await expectProblem(await app.request("/v1/auth/siwe", json(local)), 401, "siwe-domain-mismatch");
     const client = await signedInClient(app, "https://api.modelfactory.dev");
     expect(client.address).toMatch(/^0x/);
+  });
+
+  it("checks the message's URI (the API's origin) and Issued At (not in the future, not older than its nonce)", async () => {
+    // Prepare
+    const { app, deps } = testApp();
+    const wallet = Wallet.createRandom();
+    const fresh = async () => (await (await app.request("/v1/auth/nonce")).json()) as { nonce: string; issuedAt: string; uri: string };
+    const base = { domain: "localhost:8787", chainId: 31337 };
+    const at = (ms: number) => new Date(deps.clock.now() + ms).toISOString();
+    // Act and assess: another site's URI, a future Issued At, one older than the nonce.
+    const n1 = await fresh();
+    expect(n1.uri).toBe("http://localhost:8787");
+    const phishing = await signedSiwe(wallet, { ...base, nonce: n1.nonce, issuedAt: n1.issuedAt, uri: "https://evil.example/login" });
+    await expectProblem(await app.request("/v1/auth/siwe", json(phishing)), 401, "siwe-uri-mismatch");
+    const future = await signedSiwe(wallet, { ...base, nonce: n1.nonce, issuedAt: at(5 * 60_000) });
+    await expectProblem(await app.request("/v1/auth/siwe", json(future)), 401, "siwe-issued-at-invalid");
+    const stale = await signedSiwe(wallet, { ...base, nonce: n1.nonce, issuedAt: at(-10 * 60_000) });
+    await expectProblem(await app.request("/v1/auth/siwe", json(stale)), 401, "siwe-issued-at-invalid");
+    // Within the clock skew, with the right URI, it signs in.
+    const n2 = await fresh();
+    const good = await signedSiwe(wallet, { ...base, nonce: n2.nonce, issuedAt: at(30_000), uri: n2.uri });
+    expect((await app.request("/v1/auth/siwe", json(good))).status).toBe(200);
   });
 });
 

@@ -17,8 +17,9 @@ export function testApp(config: Partial<PlatformConfig> = {}, options: AppOption
 /** Signs a new wallet in over HTTP; returns its address and a `request` that sends its API key. */
 export async function signedInClient(app: App, origin = "http://localhost:8787", chainId = 31337) {
   const wallet = Wallet.createRandom();
-  const { nonce } = (await (await app.request("/v1/auth/nonce")).json()) as { nonce: string };
-  const signed = await signedSiwe(wallet, { domain: new URL(origin).host, chainId, nonce });
+  // The server's issue time, so tests on a fake clock sign a message of their own time.
+  const { nonce, issuedAt } = (await (await app.request("/v1/auth/nonce")).json()) as { nonce: string; issuedAt: string };
+  const signed = await signedSiwe(wallet, { domain: new URL(origin).host, chainId, nonce, issuedAt, uri: origin });
   const res = await app.request("/v1/auth/siwe", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(signed) });
   if (res.status !== 200) throw new Error(`sign-in failed: ${res.status} ${await res.text()}`);
   const { apiKey, address } = (await res.json()) as { apiKey: string; address: string };

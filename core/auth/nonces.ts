@@ -6,21 +6,22 @@ import type { Key } from "../ports/tables.ts";
 /**
  * SIWE nonces. The server issues each one, keeps it for
  * `config.nonceTtlSeconds`, and lets exactly one sign-in consume it.
- * Item: `pk NONCE#{nonce}`, `sk NONCE`, `expiresAt` (epoch ms), `ttl` (epoch s, DynamoDB TTL).
+ * Item: `pk NONCE#{nonce}`, `sk NONCE`, `issuedAt` and `expiresAt` (epoch ms), `ttl` (epoch s,
+ * DynamoDB's TTL on AWS, `deleteExpired` locally).
  */
 
 const nonceKey = (nonce: string): Key => ({ pk: `NONCE#${nonce}`, sk: "NONCE" });
 
 /** Issues a fresh nonce: 32 hex characters (128 random bits; EIP-4361 asks for ≥ 8 alphanumerics). */
-export async function issueNonce(deps: Pick<CoreDeps, "tables" | "clock" | "config">): Promise<{ nonce: string }> {
+export async function issueNonce(deps: Pick<CoreDeps, "tables" | "clock" | "config">): Promise<{ nonce: string; issuedAt: string }> {
   const nonce = randomBytes(16).toString("hex");
   const now = deps.clock.now();
   const expiresAt = now + deps.config.nonceTtlSeconds * 1000;
   await deps.tables.main.put(
-    { ...nonceKey(nonce), expiresAt, ttl: Math.ceil(expiresAt / 1000) },
+    { ...nonceKey(nonce), issuedAt: now, expiresAt, ttl: Math.ceil(expiresAt / 1000) },
     { notExists: true },
   );
-  return { nonce };
+  return { nonce, issuedAt: new Date(now).toISOString() };
 }
 
 /**
@@ -28,7 +29,7 @@ export async function issueNonce(deps: Pick<CoreDeps, "tables" | "clock" | "conf
  * racing with the same nonce only one gets past here. Throws
  * UnauthorizedError `invalid-nonce` when it was never issued, is used, or expired.
  */
-export async function consumeNonce(deps: Pick<CoreDeps, "tables" | "clock">, nonce: string): Promise<void> {
+export async function consumeNonce(deps: Pick<CoreDeps, "tables" | "clock" | "config">, nonce: string): Promise<{ issuedAt: number }> {
   const key = nonceKey(nonce);
   const item = await deps.tables.main.get(key);
   if (!item) throw new UnauthorizedError("The nonce was not issued by this server or was already used", "invalid-nonce");
@@ -45,4 +46,6 @@ export async function consumeNonce(deps: Pick<CoreDeps, "tables" | "clock">, non
   if (typeof item.expiresAt !== "number" || item.expiresAt <= deps.clock.now()) {
     throw new UnauthorizedError("The nonce has expired; request a new one", "invalid-nonce");
   }
+  const issuedAt = typeof item.issuedAt === "number" ? item.issuedAt : item.expiresAt - deps.config.nonceTtlSeconds * 1000;
+  return { issuedAt };
 }

@@ -23,12 +23,18 @@ export const SignInResult = z
   .meta({ id: "SignInResult" });
 export type SignInResult = z.infer<typeof SignInResult>;
 
+/** How far a wallet's clock may be off from ours (Issued At checks). */
+export const CLOCK_SKEW_MS = 60_000;
+
 /**
  * Signs in with Ethereum (EIP-4361) and returns a new API key.
  * Checks, in order: the message parses; its domain is the API's host and its
- * scheme (when given) the API's; its chain id is the configured one; it is
- * within its validity window; the signature recovers to its address; and only
- * then consumes its nonce, so a forged request cannot burn someone's nonce.
+ * scheme (when given) the API's; its URI is the API's origin; its Issued At
+ * is not in the future; its chain id is the configured one; it is within its
+ * validity window; the signature recovers to its address; and only then
+ * consumes its nonce (so a forged request cannot burn someone's nonce) and
+ * checks that Issued At is not older than that nonce. Each allows
+ * CLOCK_SKEW_MS of clock difference.
  * Creates the account on first sign-in.
  */
 export async function signIn(deps: CoreDeps, input: SignInInput): Promise<SignInResult> {
@@ -42,6 +48,13 @@ export async function signIn(deps: CoreDeps, input: SignInInput): Promise<SignIn
   }
   if (siwe.scheme && `${siwe.scheme}:` !== origin.protocol) {
     throw new UnauthorizedError(`The message is for scheme "${siwe.scheme}", not "${origin.protocol.slice(0, -1)}"`, "siwe-domain-mismatch");
+  }
+  // The URI is the resource the user signs in to: this API's origin (a message for another site is refused).
+  if (uriOrigin(siwe.uri) !== origin.origin) {
+    throw new UnauthorizedError(`The message's URI "${siwe.uri}" is not this API's origin "${origin.origin}"`, "siwe-uri-mismatch");
+  }
+  if (siwe.issuedAt && Date.parse(siwe.issuedAt) > now + CLOCK_SKEW_MS) {
+    throw new UnauthorizedError("The message's Issued At is in the future", "siwe-issued-at-invalid");
   }
   if (siwe.chainId !== deps.config.chainId) {
     throw new UnauthorizedError(`The message names chain ${siwe.chainId}, not ${deps.config.chainId}`, "siwe-chain-mismatch");
@@ -63,7 +76,12 @@ export async function signIn(deps: CoreDeps, input: SignInInput): Promise<SignIn
   }
   if (signer !== address) throw new UnauthorizedError("The signature does not match the message's address", "invalid-signature");
 
-  await consumeNonce(deps, siwe.nonce);
+  const nonce = await consumeNonce(deps, siwe.nonce);
+  // Issued At is checked against the nonce it carries: a message cannot predate the nonce it names.
+  const issuedAt = Date.parse(siwe.issuedAt ?? "");
+  if (!Number.isFinite(issuedAt) || issuedAt < nonce.issuedAt - CLOCK_SKEW_MS) {
+    throw new UnauthorizedError("The message's Issued At is earlier than its nonce", "siwe-issued-at-invalid");
+  }
 
   const apiKey = newApiKey();
   await storeKey(deps, apiKey, address, now);
@@ -101,5 +119,14 @@ async function storeKey(deps: CoreDeps, apiKey: string, address: Address, now: n
     // A concurrent first sign-in created the account in between: keep theirs.
     if (!(error instanceof TransactionCanceledError) || !error.failedIndexes.every((i) => i === 1)) throw error;
     await deps.tables.main.transact([keyWrite]);
+  }
+}
+
+/** The origin of a SIWE URI, or undefined when it is not an absolute URL. */
+function uriOrigin(uri: string): string | undefined {
+  try {
+    return new URL(uri).origin;
+  } catch {
+    return undefined;
   }
 }

@@ -12,7 +12,7 @@ export type Signer = Pick<Wallet, "address" | "signMessage">;
 /** Builds and signs an EIP-4361 message the way a wallet would. */
 export async function signedSiwe(
   wallet: Signer,
-  fields: { domain: string; chainId: number; nonce: string; uri?: string; issuedAt?: string; expirationTime?: string; notBefore?: string; scheme?: string },
+  fields: { domain: string; chainId: number; nonce: string; issuedAt: string; uri?: string; expirationTime?: string; notBefore?: string; scheme?: string },
 ): Promise<{ message: string; signature: string }> {
   const message = new SiweMessage({
     domain: fields.domain,
@@ -23,7 +23,7 @@ export async function signedSiwe(
     chainId: fields.chainId,
     nonce: fields.nonce,
     ...(fields.scheme ? { scheme: fields.scheme } : {}),
-    ...(fields.issuedAt ? { issuedAt: fields.issuedAt } : {}),
+    issuedAt: fields.issuedAt,
     ...(fields.expirationTime ? { expirationTime: fields.expirationTime } : {}),
     ...(fields.notBefore ? { notBefore: fields.notBefore } : {}),
   }).prepareMessage();
@@ -32,7 +32,7 @@ export async function signedSiwe(
 
 /** Signs a fresh random wallet in through the use cases; returns its API key and address. */
 export async function signInAs(deps: CoreDeps, wallet: Signer = Wallet.createRandom()) {
-  const { nonce } = await issueNonce(deps);
+  const { nonce, issuedAt } = await issueNonce(deps);
   const host = new URL(deps.config.apiOrigin).host;
-  return signIn(deps, await signedSiwe(wallet, { domain: host, chainId: deps.config.chainId, nonce }));
+  return signIn(deps, await signedSiwe(wallet, { domain: host, chainId: deps.config.chainId, nonce, issuedAt }));
 }
