@@ -3,13 +3,16 @@ import { coordinateState, projectGradient } from "./projection.ts";
 
 describe("projectGradient", () => {
   it("is fixed by the seed: the documented recipe gives these numbers", () => {
-    // Recomputed by hand from docs/attribution.md: coordinate 0, seed 1, first xorshift32 word.
+    // Recomputed by hand from docs/attribution.md: one coordinate (value 1), seed 1, k = 32.
     let x = coordinateState(1, 0);
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    const signs = Array.from({ length: 32 }, (_, b) => ((x >>> b) & 1 ? 1 : -1) / Math.sqrt(32));
-    expect(Array.from(projectGradient([[1]], 32, 1))).toEqual(signs.map(Math.fround));
-    expect(coordinateState(1, 0)).toBe(coordinateState(1, 0));
+    const expected = new Float64Array(32);
+    for (let s = 0; s < 8; s++) {
+      x ^= x << 13; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+      expected[(x >>> 1) % 32]! += x & 1 ? 1 : -1;
+    }
+    expect(Array.from(projectGradient([[1]], 32, 1))).toEqual(Array.from(expected, (v) => Math.fround(v / Math.sqrt(8))));
     expect(coordinateState(1, 0)).not.toBe(coordinateState(2, 0));
+    expect(projectGradient([[1]], 32, 1)).not.toEqual(projectGradient([[1]], 32, 2));
   });
 
   it("treats consecutive parts as one vector and is linear", () => {

@@ -1,14 +1,19 @@
 // A seeded random projection of a LoRA gradient to k numbers (TracIn/LoGra-style sketches):
 // the same seed, parameter order and k give the same sketch on any machine, so anyone can
-// recompute a record's or a call's sketch. Johnson–Lindenstrauss with Rademacher signs:
-// sketch[i] = Σ_j s(i, j) · g[j] / √k, s = ±1, so inner products are kept in expectation.
+// recompute a record's or a call's sketch. A sparse Johnson–Lindenstrauss transform (Kane and
+// Nelson): each gradient coordinate j is added, with a random sign, to S random rows:
+//   sketch[row_s(j)] += sign_s(j) · g[j] / √S   for s = 1..S,
+// so E[⟨sketch(u), sketch(v)⟩] = ⟨u, v⟩, at S operations per coordinate instead of k.
 
 /** Format name written into the sketch file; a reader refuses any other. */
 export const SKETCH_FORMAT = "mf-gradient-sketch/1";
 
+/** Rows each gradient coordinate is added to. */
+export const SKETCH_ROWS_PER_COORDINATE = 8;
+
 /**
- * The 32-bit state that draws the signs of gradient coordinate `j` (murmur3's finalizer over
- * seed ⊕ (j+1)·golden ratio; never 0, which xorshift32 cannot leave).
+ * The 32-bit state that draws the rows and signs of gradient coordinate `j` (murmur3's
+ * finalizer over seed ⊕ (j+1)·golden ratio; never 0, which xorshift32 cannot leave).
  */
 export function coordinateState(seed: number, j: number): number {
   let x = (seed ^ Math.imul(j + 1, 0x9e3779b9)) >>> 0;
@@ -23,28 +28,29 @@ export function coordinateState(seed: number, j: number): number {
 /**
  * Projects the gradient given as consecutive parts (the adapter's parameters in PEFT order:
  * per layer, per target in q,k,v,o,gate,up,down order, lora_A then lora_B, each row-major)
- * to `k` numbers (a multiple of 32). Sign s(i, j) is bit i%32 of the (⌊i/32⌋+1)-th xorshift32
- * output (13, 17, 5) from coordinateState(seed, j): bit set → +1.
+ * to `k` numbers (a multiple of 32). For coordinate j, draw s = 1..8: x ← xorshift32(x)
+ * (shifts 13, 17, 5) starting from coordinateState(seed, j); row = (x >>> 1) mod k; sign = +1
+ * when x is odd, else −1; add sign · g[j] / √8 to that row.
  */
 export function projectGradient(parts: ReadonlyArray<ArrayLike<number>>, k: number, seed: number): Float32Array {
   if (!Number.isInteger(k) || k < 32 || k % 32 !== 0) throw new RangeError(`sketch size k must be a positive multiple of 32, got ${k}`);
   const acc = new Float64Array(k);
-  const words = k / 32;
+  const S = SKETCH_ROWS_PER_COORDINATE, scale = 1 / Math.sqrt(S);
   let j = 0;
   for (const part of parts)
     for (let p = 0; p < part.length; p++, j++) {
       const g = part[p]!;
       if (g === 0) continue;
       let x = coordinateState(seed, j);
-      for (let w = 0; w < words; w++) {
+      for (let s = 0; s < S; s++) {
         x ^= x << 13;
         x ^= x >>> 17;
         x ^= x << 5;
-        const base = w * 32;
-        for (let b = 0; b < 32; b++) acc[base + b]! += (x >>> b) & 1 ? g : -g;
+        x >>>= 0;
+        acc[(x >>> 1) % k]! += x & 1 ? g : -g;
       }
     }
-  const out = new Float32Array(k), scale = 1 / Math.sqrt(k);
+  const out = new Float32Array(k);
   for (let i = 0; i < k; i++) out[i] = acc[i]! * scale;
   return out;
 }
