@@ -3,7 +3,7 @@ import type { CoreDeps } from "../deps.ts";
 import { ConditionFailedError, TransactionCanceledError } from "../errors.ts";
 import { QueueNames } from "../ports/queue.ts";
 import type { WriteOp } from "../ports/tables.ts";
-import type { WebhookSender } from "../ports/webhook-sender.ts";
+import type { WebhookResponse, WebhookSender } from "../ports/webhook-sender.ts";
 import { retryDelaySeconds } from "./backoff.ts";
 import {
   deliveryFromItem,
@@ -195,7 +195,7 @@ async function send(deps: Deps, webhook: WebhookRecord, message: WebhookMessage,
   const payload = JSON.stringify({ type: message.event.type, timestamp: message.event.occurredAt, data: message.event.data });
   const timestamp = new Date(Math.floor(startedAt / 1000) * 1000);
   const signature = new Signer(webhook.secret).sign(message.deliveryId, timestamp, payload);
-  let response;
+  let response: WebhookResponse;
   try {
     response = await deps.webhookSender.send({
       url: webhook.url,
