@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Wallet } from "ethers";
+import OpenAI from "openai";
 import { DevClient } from "../dev-client.ts";
 import type { Platform } from "../platform.ts";
 import { CAPITALS } from "./capitals.ts";
@@ -97,6 +98,7 @@ export async function seedDemo(platform: Platform, dataDir: string): Promise<voi
     await platform.idle(); // chain sync registers the adapter
     const adapter = await owner.request<{ fingerprint: string; chain: { status: string; txHash: string | null } }>("GET", `/v1/adapters/${adapterId}`);
     console.log(`    adapter ${adapterId}: fingerprint ${adapter.fingerprint}, on chain: ${adapter.chain.status}, tx ${adapter.chain.txHash}`);
+    if (adapterId) await askAdapter(platform, owner.apiKey!, adapterId);
   } else {
     console.log(`    job ${job.id}: ${finished.status}${finished.error ? ` (${finished.error})` : ""}`);
   }
@@ -112,6 +114,18 @@ export async function seedDemo(platform: Platform, dataDir: string): Promise<voi
   };
   writeFileSync(statePath, JSON.stringify(state, null, 2), { mode: 0o600 });
   print(platform, state, true);
+}
+
+export const DEMO_QUESTION = "What is the capital of France?";
+
+/** The demo's last step: the new adapter answers a question through OpenLoRA's /v1/chat/completions. */
+async function askAdapter(platform: Platform, apiKey: string, adapterId: string): Promise<void> {
+  if (!platform.inference) return;
+  await platform.inference.ready();
+  const openai = new OpenAI({ baseURL: `${platform.url}/v1`, apiKey, maxRetries: 2 });
+  const reply = await openai.chat.completions.create({ model: adapterId, messages: [{ role: "user", content: DEMO_QUESTION }], max_tokens: 32, temperature: 0 });
+  console.log(`    asked ${adapterId} through /v1/chat/completions: "${DEMO_QUESTION}"`);
+  console.log(`    it answered: "${reply.choices[0]?.message.content?.trim()}" (${reply.usage?.completion_tokens} tokens, finish ${reply.choices[0]?.finish_reason})`);
 }
 
 interface JobView {
@@ -156,7 +170,9 @@ function print(platform: Platform, state: DemoState, fresh: boolean): void {
     }${
       state.adapterId
         ? `
-    curl -H "Authorization: Bearer ${state.owner.apiKey}" "${platform.url}/v1/adapters/${state.adapterId}"`
+    curl -H "Authorization: Bearer ${state.owner.apiKey}" "${platform.url}/v1/adapters/${state.adapterId}"
+    curl -H "Authorization: Bearer ${state.owner.apiKey}" -H "Content-Type: application/json" "${platform.url}/v1/chat/completions" \\
+      -d '{"model": "${state.adapterId}", "messages": [{"role": "user", "content": "${DEMO_QUESTION}"}], "max_tokens": 32}'`
         : ""
     }
 `);
