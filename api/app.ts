@@ -19,6 +19,7 @@ import { baseModelRoutes } from "./routes/base-models.ts";
 import { contributionRoutes } from "./routes/contributions.ts";
 import { datanetRoutes } from "./routes/datanets.ts";
 import { jobRoutes, type JobStreamOptions } from "./routes/jobs.ts";
+import { keyRoutes } from "./routes/keys.ts";
 import { uploadRoutes } from "./routes/uploads.ts";
 import { versionRoutes } from "./routes/versions.ts";
 import { webhookRoutes } from "./routes/webhooks.ts";
@@ -91,6 +92,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): App {
   app.on("POST", "/v1/datanets/:id/uploads", rateLimit(limiter, "uploads-create", byAccount));
 
   authRoutes(app, deps);
+  keyRoutes(app, deps);
   datanetRoutes(app, deps);
   uploadRoutes(app, deps);
   contributionRoutes(app, deps);

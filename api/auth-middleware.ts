@@ -14,7 +14,7 @@ export interface AuthOptions {
  * under a public prefix pass untouched. Failures throw UnauthorizedError,
  * which the error handler turns into a 401 problem.
  */
-export function requireApiKey(deps: Pick<CoreDeps, "tables">, options: AuthOptions): MiddlewareHandler<AppEnv> {
+export function requireApiKey(deps: Pick<CoreDeps, "tables" | "clock">, options: AuthOptions): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (c.req.method === "OPTIONS" || options.publicPrefixes.some((p) => c.req.path.startsWith(p))) return next();
     const header = c.req.header("authorization");

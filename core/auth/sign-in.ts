@@ -5,7 +5,7 @@ import type { Address } from "../account.ts";
 import type { CoreDeps } from "../deps.ts";
 import { DomainError, TransactionCanceledError, UnauthorizedError } from "../errors.ts";
 import type { Item, WriteOp } from "../ports/tables.ts";
-import { apiKeyItem, newApiKey } from "./api-keys.ts";
+import { apiKeyItem, newApiKey, signInKeyExpiry } from "./api-keys.ts";
 import { consumeNonce } from "./nonces.ts";
 
 export const SignInInput = z
@@ -106,7 +106,7 @@ function parse(message: string): SiweMessage {
 
 /** Writes the key's hash, and the account item when this is the first sign-in. */
 async function storeKey(deps: CoreDeps, apiKey: string, address: Address, now: number): Promise<void> {
-  const keyWrite: WriteOp = { put: apiKeyItem(apiKey, address, now), condition: { notExists: true } };
+  const keyWrite: WriteOp = { put: apiKeyItem(apiKey, address, now, { name: "Sign-in", expiresAt: signInKeyExpiry(now) }), condition: { notExists: true } };
   const account: Item = { pk: `ACCOUNT#${address}`, sk: "ACCOUNT", address, createdAt: new Date(now).toISOString() };
   const hasAccount = (await deps.tables.main.get(account)) !== undefined;
   if (hasAccount) {
