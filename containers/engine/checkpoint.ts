@@ -2,6 +2,7 @@
 // tokenizer.json) and llama2.c's .bin checkpoints (7 int32 header, then fp32 tensors).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { placeWeights } from "./kernels/index.ts";
 import { createModel, ModelError, weightShapes, type Config, type LayerWeights, type Model, type Weights } from "./model.ts";
 import { readSafetensors, writeSafetensors } from "./safetensors.ts";
 import { byteTokenizer, hfTokenizer, type Tokenizer } from "./tokenizer.ts";
@@ -96,7 +97,7 @@ export function loadHfModel(dir: string, opts: { maxSeqLen?: number } = {}): Loa
   const tied = config.tieEmbeddings || !tensors.has("lm_head.weight");
   config.tieEmbeddings = tied;
   const weights: Weights = { embed_tokens: embed, layers, norm: take("model.norm.weight", [config.dim]), lm_head: tied ? embed : take("lm_head.weight", [config.vocabSize, config.dim]) };
-  return { model: createModel(config, weights, basename(dir)), tokenizer: loadTokenizer(dir, config.vocabSize) };
+  return { model: createModel(config, placeWeights(weights), basename(dir)), tokenizer: loadTokenizer(dir, config.vocabSize) };
 }
 
 /** tokenizer.json (+ tokenizer_config.json) from dir, else the byte tokenizer; checks it fits the vocab. */
@@ -175,7 +176,7 @@ export function loadLlama2c(path: string): LoadedModel {
       input_layernorm: rmsAtt[l]!, q_proj: permuteRows(wq[l]!, nHeads, hd, dim, true), k_proj: permuteRows(wk[l]!, nKvHeads, hd, dim, true), v_proj: wv[l]!, o_proj: wo[l]!,
       post_attention_layernorm: rmsFfn[l]!, gate_proj: w1[l]!, down_proj: w2[l]!, up_proj: w3[l]!,
     });
-  const model = createModel(config, { embed_tokens: embed, layers, norm, lm_head: lmHead }, basename(path, ".bin"));
+  const model = createModel(config, placeWeights({ embed_tokens: embed, layers, norm, lm_head: lmHead }), basename(path, ".bin"));
   return { model, tokenizer: loadTokenizer(dirname(path), V) };
 }
 

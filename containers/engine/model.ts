@@ -2,7 +2,8 @@
 // Config, Weights, KV cache, RunState, then forward. forward() runs one decode step for a
 // whole batch of sequences: every base matmul is one pass over the weights for all rows, and
 // each row then adds its own adapter's low-rank delta (BGMV, see lora.ts).
-import { matmul, rmsnorm, rope, ropeTables } from "./ops.ts";
+import { rmsnorm, rope, ropeTables } from "./ops.ts";
+import { matmul } from "./kernels/index.ts"; // WASM SIMD, or ops.ts matmul where it cannot run
 import { addLoraDelta, type LoraAdapter, type Target } from "./lora.ts";
 
 export interface Config {

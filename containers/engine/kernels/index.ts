@@ -1,0 +1,191 @@
+// The fast path of the engine's hot loops: the WASM SIMD kernels of kernels.wat, behind the
+// same signatures as their readable references in ops.ts. Every call checks what it is given
+// and runs the reference instead when a kernel cannot take it (fp64 arrays: the gradient
+// checks; no WASM SIMD in this runtime; ENGINE_KERNELS=ts), so the answer never depends on
+// which path ran beyond fp32 summation order.
+//
+// Memory: the kernels work on one shared WebAssembly memory (the heap). Model weights placed
+// there once (placeWeights, done by the checkpoint loaders) are used where they lie; every
+// other argument is copied into per-call scratch above them and results copied back. The
+// memory is shared so that growing it never detaches the views handed out earlier.
+import { readFileSync } from "node:fs";
+import * as ref from "../ops.ts";
+import type { Arr } from "../ops.ts";
+import type { Weights } from "../model.ts";
+
+interface KernelExports {
+  matmul(out: number, x: number, w: number, T: number, n: number, d: number): void;
+  matmul_dx(dx: number, dy: number, w: number, T: number, n: number, d: number): void;
+  matmul_dw(dw: number, dy: number, x: number, T: number, n: number, d: number): void;
+}
+
+const PAGE = 65536;
+const MAX_PAGES = 65536; // 4 GiB, the most a wasm32 memory can address
+
+class Heap {
+  readonly memory: WebAssembly.Memory;
+  readonly kernels: KernelExports;
+  #buffers = new Set<ArrayBufferLike>();
+  #f32: Float32Array;
+  #placed = 0; // bytes of weights placed for good, from 0
+  #scratch = 0; // bytes of per-call scratch in use, above #placed
+
+  constructor(bytes: Uint8Array<ArrayBuffer>) {
+    this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.memory } });
+    this.kernels = instance.exports as unknown as KernelExports;
+    this.#f32 = this.#refresh();
+  }
+
+  #refresh(): Float32Array {
+    this.#buffers.add(this.memory.buffer);
+    return (this.#f32 = new Float32Array(this.memory.buffer));
+  }
+
+  #ensure(bytes: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (bytes <= have) return;
+    const pages = Math.ceil((bytes - have) / PAGE);
+    if (have / PAGE + pages > MAX_PAGES) throw new RangeError(`kernel heap would exceed ${MAX_PAGES * PAGE} bytes`);
+    this.memory.grow(pages);
+    this.#refresh();
+  }
+
+  /** Byte offset of `a` in the heap, or null when it lives elsewhere. */
+  offsetOf(a: Float32Array): number | null {
+    return this.#buffers.has(a.buffer) ? a.byteOffset : null;
+  }
+
+  /** A Float32Array of n zeros in the heap for good (16-byte aligned): for model weights. */
+  place(n: number): Float32Array {
+    const at = this.#placed;
+    this.#placed = at + Math.ceil((n * 4) / 16) * 16;
+    this.#ensure(this.#placed);
+    return new Float32Array(this.memory.buffer, at, n);
+  }
+
+  /** Start a call: scratch from here on is free again. */
+  reset(): void {
+    this.#scratch = 0;
+  }
+
+  /** n floats of scratch (16-byte aligned); valid until the next reset. */
+  scratch(n: number): number {
+    const at = this.#placed + this.#scratch;
+    this.#scratch += Math.ceil((n * 4) / 16) * 16;
+    this.#ensure(at + n * 4 + 16);
+    return at;
+  }
+
+  /** Where `a`'s first n floats are in the heap: in place, or copied into scratch. */
+  input(a: Float32Array, n: number): number {
+    const at = this.offsetOf(a);
+    if (at !== null) return at;
+    const p = this.scratch(n);
+    this.#f32.set(n === a.length ? a : a.subarray(0, n), p >> 2);
+    return p;
+  }
+
+  /** Copy n floats at byte offset p back into `a` (when `a` is not that very memory). */
+  output(a: Float32Array, p: number, n: number): void {
+    if (this.offsetOf(a) === p) return;
+    a.set(this.#f32.subarray(p >> 2, (p >> 2) + n));
+  }
+}
+
+export const KERNELS_WASM = new URL("./kernels.wasm", import.meta.url);
+
+const warned = new Set<string>();
+/** One warning per reason per process: the fallback is correct, only slower. */
+function warnOnce(reason: string): void {
+  if (warned.has(reason)) return;
+  warned.add(reason);
+  process.emitWarning(`engine kernels: ${reason}; using the TypeScript reference path`, { code: "ENGINE_KERNELS_FALLBACK" });
+}
+
+function loadHeap(): Heap | null {
+  if (process.env.ENGINE_KERNELS === "ts") return null;
+  try {
+    return new Heap(new Uint8Array(readFileSync(KERNELS_WASM)));
+  } catch (e) {
+    warnOnce(`WASM SIMD kernels unavailable (${e instanceof Error ? e.message : String(e)})`);
+    return null;
+  }
+}
+
+const heap = loadHeap();
+
+let enabled = true;
+
+/** Which path the hot loops take now. */
+export function kernelPath(): "wasm-simd" | "ts" {
+  return heap && enabled ? "wasm-simd" : "ts";
+}
+
+/** Turn the kernels off (true: back on where available): benchmarks compare both paths in one process. */
+export function useKernels(on: boolean): void {
+  enabled = on;
+}
+
+const f32 = (a: Arr[]): a is Float32Array[] => a.every((x) => x instanceof Float32Array);
+
+/** The kernels' checks on a call; null: run the reference. */
+function usable(arrays: Arr[], T: number, n: number, d: number): Heap | null {
+  if (!heap || !enabled) return null;
+  if (!f32(arrays)) return null; // fp64: the gradient checks, which want the reference's exact arithmetic
+  if (!(Number.isInteger(T) && Number.isInteger(n) && Number.isInteger(d) && T >= 0 && n >= 0 && d >= 0)) {
+    warnOnce(`shape (${T}, ${n}, ${d}) is not three non-negative integers`);
+    return null;
+  }
+  return heap;
+}
+
+/** out(T,d) = x(T,n) · w(d,n)ᵀ, as ops.ts matmul. */
+export function matmul(out: Arr, x: Arr, w: Arr, T: number, n: number, d: number): void {
+  const h = usable([out, x, w], T, n, d);
+  if (!h || T === 0 || d === 0) return ref.matmul(out, x, w, T, n, d);
+  h.reset();
+  const pw = h.input(w as Float32Array, d * n), px = h.input(x as Float32Array, T * n);
+  const po = h.offsetOf(out as Float32Array) ?? h.scratch(T * d);
+  h.kernels.matmul(po, px, pw, T, n, d);
+  h.output(out as Float32Array, po, T * d);
+}
+
+/** dx(T,n) += dy·w and dw(d,n) += dyᵀ·x (when given), as ops.ts matmulBackward. */
+export function matmulBackward(dx: Arr | null, dw: Arr | null, dy: Arr, x: Arr, w: Arr, T: number, n: number, d: number): void {
+  const h = usable([dy, x, w, ...(dx ? [dx] : []), ...(dw ? [dw] : [])], T, n, d);
+  if (!h || T === 0 || n === 0 || d === 0) return ref.matmulBackward(dx, dw, dy, x, w, T, n, d);
+  h.reset();
+  const pdy = h.input(dy as Float32Array, T * d);
+  if (dx) {
+    const pw = h.input(w as Float32Array, d * n), pdx = h.input(dx as Float32Array, T * n);
+    h.kernels.matmul_dx(pdx, pdy, pw, T, n, d);
+    h.output(dx as Float32Array, pdx, T * n);
+  }
+  if (dw) {
+    const px = h.input(x as Float32Array, T * n), pdw = h.input(dw as Float32Array, d * n);
+    h.kernels.matmul_dw(pdw, pdy, px, T, n, d);
+    h.output(dw as Float32Array, pdw, d * n);
+  }
+}
+
+/**
+ * The same weights with every tensor moved into the kernel heap (tied embeddings stay one
+ * tensor), so the kernels read them in place. A no-op on the reference path.
+ */
+export function placeWeights(w: Weights): Weights {
+  if (!heap) return w;
+  const move = (a: Float32Array) => {
+    if (heap.offsetOf(a) !== null) return a;
+    const v = heap.place(a.length);
+    v.set(a);
+    return v;
+  };
+  const embed = move(w.embed_tokens);
+  return {
+    embed_tokens: embed,
+    layers: w.layers.map((lw) => Object.fromEntries(Object.entries(lw).map(([k, v]) => [k, move(v)])) as unknown as typeof lw),
+    norm: move(w.norm),
+    lm_head: w.lm_head === w.embed_tokens ? embed : move(w.lm_head),
+  };
+}

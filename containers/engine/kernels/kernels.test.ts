@@ -1,0 +1,68 @@
+// The WASM SIMD kernels: the committed kernels.wasm is what kernels.wat builds to, and every
+// kernel gives what its ops.ts reference gives (to fp32 summation order), on shapes with
+// and without vector tails, with arguments in the heap and outside it.
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import * as ref from "../ops.ts";
+import { randArr } from "../test-helpers.ts";
+import { buildKernels, WASM_PATH } from "./build.ts";
+import { kernelPath, matmul, matmulBackward, placeWeights } from "./index.ts";
+
+const f32 = (n: number, seed: number) => randArr(n, seed, Float32Array) as Float32Array;
+// |a − b| ≤ tol · (1 + |b|) everywhere; fp32 sums of n products in another order differ by ~n·2⁻²⁴
+function expectClose(a: Float32Array, b: Float32Array, tol = 2e-5): void {
+  expect(a.length).toBe(b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / (1 + Math.abs(b[i]!)));
+  expect(worst).toBeLessThan(tol);
+}
+const SHAPES: Array<[number, number, number]> = [[1, 96, 96], [1, 288, 32000 / 100], [3, 7, 5], [5, 64, 13], [8, 33, 4], [1, 1, 1], [17, 256, 96], [4, 8, 2]];
+
+describe("WASM SIMD kernels", () => {
+  it("kernels.wasm is up to date with kernels.wat (rebuild: node containers/engine/kernels/build.ts)", async () => {
+    const built = await buildKernels();
+    expect(Buffer.from(built).equals(readFileSync(WASM_PATH))).toBe(true);
+  });
+
+  it("run in this Node (WASM SIMD and shared memory)", () => {
+    expect(kernelPath()).toBe(process.env.ENGINE_KERNELS === "ts" ? "ts" : "wasm-simd");
+  });
+
+  it("matmul equals ops.ts matmul, with weights outside and inside the heap", () => {
+    for (const [k, [T, n, d]] of SHAPES.entries()) {
+      const x = f32(T * n, k), w = f32(d * n, 100 + k);
+      const want = new Float32Array(T * d), got = new Float32Array(T * d).fill(NaN);
+      ref.matmul(want, x, w, T, n, d);
+      matmul(got, x, w, T, n, d);
+      expectClose(got, want);
+      const placed = placeWeights({ embed_tokens: w, layers: [], norm: new Float32Array(1), lm_head: w }).embed_tokens;
+      const got2 = new Float32Array(T * d + 3); // a longer output: only its first T·d values are written
+      matmul(got2, x, placed, T, n, d);
+      expectClose(got2.subarray(0, T * d), want);
+      expect(Array.from(got2.subarray(T * d))).toEqual([0, 0, 0]);
+    }
+  });
+
+  it("matmulBackward accumulates dx += dy·w and dw += dyᵀ·x as ops.ts does", () => {
+    for (const [k, [T, n, d]] of SHAPES.entries()) {
+      const dy = f32(T * d, k), x = f32(T * n, 50 + k), w = f32(d * n, 70 + k);
+      const dx0 = f32(T * n, 90 + k), dw0 = f32(d * n, 110 + k); // non-zero: the kernels must add, not overwrite
+      const wantDx = Float32Array.from(dx0), wantDw = Float32Array.from(dw0), gotDx = Float32Array.from(dx0), gotDw = Float32Array.from(dw0);
+      ref.matmulBackward(wantDx, wantDw, dy, x, w, T, n, d);
+      matmulBackward(gotDx, gotDw, dy, x, w, T, n, d);
+      expectClose(gotDx, wantDx);
+      expectClose(gotDw, wantDw);
+      const onlyDx = Float32Array.from(dx0);
+      matmulBackward(onlyDx, null, dy, x, w, T, n, d);
+      expectClose(onlyDx, wantDx);
+    }
+  });
+
+  it("fp64 arrays take the reference path exactly", () => {
+    const x = randArr(5 * 7, 1), w = randArr(3 * 7, 2);
+    const want = new Float64Array(15), got = new Float64Array(15);
+    ref.matmul(want, x, w, 5, 7, 3);
+    matmul(got, x, w, 5, 7, 3);
+    expect(Array.from(got)).toEqual(Array.from(want));
+  });
+});
