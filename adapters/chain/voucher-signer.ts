@@ -1,6 +1,5 @@
-import { verifyTypedData } from "ethers";
 import type { Voucher } from "../../core/payments/channel.ts";
-import { VOUCHER_TYPES, voucherDomain } from "./voucher.ts";
+import { recoverVoucherSigner, voucherDomain } from "./voucher.ts";
 
 /**
  * Recovery of a voucher's signer under one escrow's EIP-712 domain: the one
@@ -11,7 +10,7 @@ export function voucherSignerRecovery(chainId: number, escrow: string): (v: Vouc
   const domain = voucherDomain(chainId, escrow);
   return (v) => {
     try {
-      return verifyTypedData(domain, VOUCHER_TYPES, { channelId: v.channelId, payer: v.payer, service: v.service, cumulativeAmount: v.cumulativeAmount, expiry: v.expiry }, v.signature);
+      return recoverVoucherSigner(domain, v, v.signature);
     } catch {
       return undefined;
     }

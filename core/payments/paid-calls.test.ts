@@ -8,7 +8,7 @@ import { findUsage } from "./usage.ts";
 import { VoucherRejections } from "./voucher-policy.ts";
 import { channelStateKey } from "./keys.ts";
 import { channelToItem } from "./channel.ts";
-import { CHAIN_ID, ESCROW, openChannel, paymentHeader, paymentsDeps, SERVICE, TOKEN } from "./test-support.ts";
+import { CHAIN_ID, ESCROW, openChannel, paymentHeader, paymentsDeps, SERVICE, TOKEN } from "../../test/fakes/payments.ts";
 
 const PRICE = { perCall: "1000", perThousandOutputTokens: "20000" };
 // max cost of a 64-token call: 1000 + 64 × 20 = 2280

@@ -4,11 +4,11 @@ import { SqliteTableStore } from "../../adapters/local/sqlite-table-store.ts";
 import { MemoryBlobStore } from "../../test/fakes/memory-blob-store.ts";
 import { authorizePayment, completePayment, type CallOutcome } from "../payments/paid-calls.ts";
 import { readLedger } from "../payments/channel-ledger.ts";
-import { openChannel, paymentHeader, paymentsDeps } from "../payments/test-support.ts";
+import { openChannel, paymentHeader, paymentsDeps } from "../../test/fakes/payments.ts";
 import { assignCall } from "./assign-call.ts";
 import { rewardKey } from "./keys.ts";
 import { getSettlement, settleClosedPeriods, type SettlementDeps } from "./settle-period.ts";
-import { FakeSettlementChain } from "./test-support.ts";
+import { FakeSettlementChain } from "../../test/fakes/settlement-chain.ts";
 
 const PRICE = { perCall: "1000", perThousandOutputTokens: "20000" };
 const OWNER = "0x00000000000000000000000000000000000000A1";

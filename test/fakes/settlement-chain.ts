@@ -1,7 +1,7 @@
-import { ChainRevertedError, ChainUnavailableError } from "../chain/errors.ts";
-import type { ChainTx, OnSubmitted, TxState } from "../chain/chain.ts";
-import type { RedeemRequest, SettlementChain } from "../ports/settlement-chain.ts";
-import type { Shares } from "./split.ts";
+import { ChainRevertedError, ChainUnavailableError } from "../../core/chain/errors.ts";
+import type { ChainTx, OnSubmitted, TxState } from "../../core/chain/chain.ts";
+import type { RedeemRequest, SettlementChain } from "../../core/ports/settlement-chain.ts";
+import type { Shares } from "../../core/settlement/split.ts";
 
 /**
  * An in-memory escrow + distributor with PaymentEscrow's and

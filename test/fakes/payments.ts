@@ -4,13 +4,13 @@ import { SqliteTableStore } from "../../adapters/local/sqlite-table-store.ts";
 import { voucherSignerRecovery } from "../../adapters/chain/voucher-signer.ts";
 import { VOUCHER_TYPES, voucherDomain } from "../../adapters/chain/voucher.ts";
 import { FakeClock } from "../../test/fakes/fake-clock.ts";
-import { channelToItem, voucherToJson, type ChannelState, type Voucher } from "./channel.ts";
-import { ChannelLocks } from "./channel-lock.ts";
-import { channelStateKey } from "./keys.ts";
-import type { PaymentsDeps } from "./paid-calls.ts";
-import { encodePaymentSignature, paymentRequired, type PaymentTerms } from "./x402.ts";
+import { channelToItem, voucherToJson, type ChannelState, type Voucher } from "../../core/payments/channel.ts";
+import { ChannelLocks } from "../../core/payments/channel-lock.ts";
+import { channelStateKey } from "../../core/payments/keys.ts";
+import type { PaymentsDeps } from "../../core/payments/paid-calls.ts";
+import { encodePaymentSignature, paymentRequired, type PaymentTerms } from "../../core/payments/x402.ts";
 
-/** Test factories of core/payments (not used at runtime). */
+/** Test factories of core/payments: usage table, mirrored channels, signed PAYMENT-SIGNATURE headers. */
 
 export const CHAIN_ID = 31337;
 export const ESCROW = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
