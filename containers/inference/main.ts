@@ -15,6 +15,7 @@ import type { BlobStore } from "../../core/ports/blob-store.ts";
 import type { Tables } from "../../core/ports/tables.ts";
 import { BASE_MODEL_DIR, loadHfModel } from "../engine/index.ts";
 import { EmbeddedBackend } from "./embedded-backend.ts";
+import { INFLIGHT_METRIC } from "./scaling-metric.ts";
 import { startInferenceServer } from "./server.ts";
 import { VllmBackend } from "./vllm-backend.ts";
 
@@ -110,6 +111,16 @@ const server = await startInferenceServer({
 });
 log("info", "inference service listening", { url: server.url, backend: server.backend.name, pid: process.pid });
 process.send?.({ type: "listening", port: server.port });
+
+if (env.MF_RUNTIME === "aws") {
+  // The service's scaling signal: calls in flight (running + queued) per task, as a CloudWatch
+  // metric in embedded metric format on stdout (the task's log driver carries it to CloudWatch;
+  // the VPC has a Logs endpoint and no monitoring one). infra/lib/inference.ts tracks it.
+  setInterval(() => {
+    const a = server.service.admission;
+    process.stdout.write(`${JSON.stringify({ _aws: { Timestamp: Date.now(), CloudWatchMetrics: [{ Namespace: INFLIGHT_METRIC.namespace, Dimensions: [["Service"]], Metrics: [{ Name: INFLIGHT_METRIC.name, Unit: "Count" }] }] }, Service: INFLIGHT_METRIC.service, [INFLIGHT_METRIC.name]: a.running + a.queued })}\n`);
+  }, 10_000).unref();
+}
 
 let stopping = false;
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
