@@ -3,6 +3,7 @@ import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { Contract, id, type HDNodeWallet } from "ethers";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { syncAdapterToChain, getAdapterChainStatus } from "../../core/chain/adapters.ts";
+import { syncAdapterPriceToChain } from "../../core/chain/adapter-price.ts";
 import type { Chain } from "../../core/chain/chain.ts";
 import { getVersionChainStatus, syncVersionToChain } from "../../core/chain/datanet-versions.ts";
 import { ChainNotReadyError, ChainSyncBusyError, ChainUnavailableError } from "../../core/chain/errors.ts";
@@ -222,6 +223,38 @@ describe("syncAdapterToChain", () => {
     });
     await expect(deps.chain.setPrice(fingerprint, { perCall: (1n << 96n).toString(), perThousandOutputTokens: "0" })).rejects.toThrow(/uint96/);
     await expect(deps.chain.setPrice(fingerprint, { perCall: "-1", perThousandOutputTokens: "0" })).rejects.toThrow(RangeError);
+  });
+
+  it("syncs a price change once, skips one the chain already has, and never puts an older one back", async () => {
+    const price = (perCall: string, perThousandOutputTokens: string, setAt: string) => ({ adapterId: "ad_s", perCall, perThousandOutputTokens, setAt });
+    await expect(syncAdapterPriceToChain(deps, price("1", "1", "2026-11-25T12:00:00Z"))).rejects.toBeInstanceOf(ChainNotReadyError);
+    const v = await seedVersion("dn_one", 1);
+    await syncVersionToChain(deps, v);
+    const adapter = {
+      adapterId: "ad_s",
+      owner: owner.address,
+      baseModelHash: id("base-s"),
+      weightsHash: id("weights-s"),
+      trainingConfigHash: id("config-s"),
+      sources: [{ datanetId: "dn_one", version: 1, root: v.root, weightBps: 10_000 }],
+      pricePerCall: "0",
+      uri: "",
+    };
+    await syncAdapterToChain(deps, adapter);
+    const fingerprint = deps.chain.adapterFingerprint(adapter);
+
+    const first = await syncAdapterPriceToChain(deps, price("1000", "250", "2026-11-25T12:01:00Z"));
+    expect(first).toMatchObject({ status: "confirmed", txHash: expect.stringMatching(/^0x/) });
+    expect(await deps.chain.findAdapter(fingerprint)).toMatchObject({ pricePerCall: "1000", pricePerThousandOutputTokens: "250" });
+    const sent = await txCount();
+    expect(await syncAdapterPriceToChain(deps, price("1000", "250", "2026-11-25T12:01:00Z"))).toEqual(first); // a replay
+    // Another change to the same price: recorded without a transaction.
+    expect(await syncAdapterPriceToChain(deps, price("1000", "250", "2026-11-25T12:02:00Z"))).toMatchObject({ status: "confirmed", txHash: null });
+    // An older change delivered late: skipped.
+    expect(await syncAdapterPriceToChain(deps, price("5", "5", "2026-11-25T12:00:30Z"))).toEqual({ superseded: true, by: "2026-11-25T12:02:00Z" });
+    expect(await txCount()).toBe(sent);
+    expect(await deps.chain.findAdapter(fingerprint)).toMatchObject({ pricePerCall: "1000" });
+    await expect(syncAdapterPriceToChain(deps, price((1n << 96n).toString(), "0", "2026-11-25T12:03:00Z"))).rejects.toMatchObject({ code: "validation-failed" });
   });
 
   it("refuses a malformed registration before touching the chain", async () => {

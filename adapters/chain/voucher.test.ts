@@ -5,7 +5,9 @@ import {
   DEFAULT_SETTLEMENT_HORIZON_SECONDS,
   encodeVoucherHeader,
   recoverVoucherSigner,
+  MAX_REDEMPTIONS_PER_TX,
   redeemArg,
+  redemptionBatches,
   redemptionSkipReason,
   settlementHorizonSeconds,
   signVoucher,
@@ -99,6 +101,15 @@ describe("redeemArg", () => {
     expect(redeemArg(v, 900n)).toMatchObject({ charged: 900n, signature: v.signature, voucher: { cumulativeAmount: 1500n } });
     expect(() => redeemArg(v, 1501n)).toThrow(/outside/);
     expect(() => redeemArg(v, -1n)).toThrow(RangeError);
+  });
+
+  it("splits a settlement into batches that fit one transaction", () => {
+    const items = Array.from({ length: 1000 }, (_, i) => i);
+    const batches = redemptionBatches(items);
+    expect(batches.map((b) => b.length)).toEqual([MAX_REDEMPTIONS_PER_TX, 1000 - MAX_REDEMPTIONS_PER_TX]);
+    expect(batches.flat()).toEqual(items);
+    expect(redemptionBatches([], 3)).toEqual([]);
+    expect(() => redemptionBatches(items, 0)).toThrow(RangeError);
   });
 
   it("names the escrow's skip reasons", () => {

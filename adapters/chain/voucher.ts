@@ -235,6 +235,23 @@ export function redeemArg(v: SignedVoucher, charged: bigint) {
   return { voucher: unsigned(v), signature: v.signature, charged };
 }
 
+/**
+ * The most redemptions to send in one PaymentEscrow.redeem transaction. One
+ * costs about 24.2k gas (contracts:gas, docs/benchmarks.md "Settlement gas"),
+ * and Osaka caps a transaction at 2^24 = 16.78M gas (EIP-7825), which fits
+ * about 690; 600 leaves room for calldata-heavier signatures and forks that
+ * price calldata higher.
+ */
+export const MAX_REDEMPTIONS_PER_TX = 600;
+
+/** Splits redemptions into batches of at most `size` (default MAX_REDEMPTIONS_PER_TX), in order. */
+export function redemptionBatches<T>(items: readonly T[], size = MAX_REDEMPTIONS_PER_TX): T[][] {
+  if (!Number.isInteger(size) || size < 1) throw new RangeError("size must be a positive integer");
+  const batches: T[][] = [];
+  for (let i = 0; i < items.length; i += size) batches.push(items.slice(i, i + size));
+  return batches;
+}
+
 /** PaymentEscrow.SkipReason by its number, as `RedemptionSkipped` events carry it. */
 export const REDEMPTION_SKIP_REASONS = [
   "none",

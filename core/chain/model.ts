@@ -23,7 +23,7 @@ export const ChainStatus = z
   .meta({ id: "ChainStatus" });
 export type ChainStatus = z.infer<typeof ChainStatus>;
 
-export const ChainRecordKinds = { datanetVersion: "datanet-version", adapter: "adapter" } as const;
+export const ChainRecordKinds = { datanetVersion: "datanet-version", adapter: "adapter", adapterPrice: "adapter-price" } as const;
 export type ChainRecordKind = (typeof ChainRecordKinds)[keyof typeof ChainRecordKinds];
 
 /** The record of a Datanet version's publication on chain. */
@@ -36,6 +36,18 @@ export const versionChainKey = (datanetId: string, version: number): Key => ({
 export const adapterChainKey = (adapterId: string): Key => ({
   pk: `CHAIN#${ChainRecordKinds.adapter}#${adapterId}`,
   sk: "CHAIN",
+});
+
+/** The record of one price change of an adapter on chain, by the time the owner set it. */
+export const adapterPriceChainKey = (adapterId: string, setAt: string): Key => ({
+  pk: `CHAIN#${ChainRecordKinds.adapterPrice}#${adapterId}`,
+  sk: `SET#${setAt}`,
+});
+
+/** The latest price change of an adapter sent to the chain, so an older one delivered late is not sent after it. */
+export const adapterLatestPriceKey = (adapterId: string): Key => ({
+  pk: `CHAIN#${ChainRecordKinds.adapterPrice}#${adapterId}`,
+  sk: "LATEST",
 });
 
 /** Stored record; `rev` guards every update (optimistic concurrency), `leaseUntil` keeps two workers from sending at once. */
