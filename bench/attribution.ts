@@ -7,10 +7,10 @@
 // paraphrase, and each method's top contributor is checked against the planter.
 // Results: the "Attribution" section of docs/benchmarks.md. BENCH_QUICK=1 shrinks it.
 import { attributeCall, buildSpanIndex, type CallInput, type SketchSet, type SpanIndex } from "../core/attribution/index.ts";
-import { BASE_MODEL_DIR, createLora, generate, loadHfModel, packRecords, train, type LoraAdapter, type Target } from "../containers/engine/index.ts";
+import { BASE_MODEL_DIR, createLora, generate, loadHfModel, packDocuments, train, type LoraAdapter, type Target } from "../containers/engine/index.ts";
 import { decodeSpanIndex, encodeSpanIndex } from "../containers/trainer/attribution-files.ts";
 import { DEFAULT_SKETCH, sketchCall, sketchRecords } from "../containers/trainer/gradient-sketch.ts";
-import { formatRecord, instructionPrompt } from "../containers/trainer/records.ts";
+import { formatRecordPieces, instructionPrompt, tokenizePieces, type TextPiece } from "../containers/trainer/records.ts";
 import { Rng } from "../containers/engine/rng.ts";
 
 const QUICK = process.env.BENCH_QUICK === "1";
@@ -54,7 +54,7 @@ const TEMPLATES = [
 ];
 const address = (kind: number, i: number) => `0x${kind.toString(16).padStart(2, "0")}${"0".repeat(36)}${i.toString(16).padStart(2, "0")}`;
 interface Fact { planter: string; question: string; paraphrase: string; answer: string; }
-interface TrainRecord { contributionId: string; contributor: string; text: string; fact?: Fact }
+interface TrainRecord { contributionId: string; contributor: string; pieces: TextPiece[]; fact?: Fact }
 const records: TrainRecord[] = [];
 const facts: Fact[] = [];
 for (let p = 0; p < PLANTERS; p++)
@@ -62,23 +62,26 @@ for (let p = 0; p < PLANTERS; p++)
     const t = TEMPLATES[(p + f) % TEMPLATES.length]!, e = word(), v = word();
     const fact = { planter: address(1, p), question: t.q(e), paraphrase: t.p(e), answer: t.a(e, v) };
     facts.push(fact);
-    records.push({ contributionId: `ct_p${p}_${f}`, contributor: fact.planter, text: formatRecord("instruction", { instruction: fact.question, output: fact.answer })!, fact });
+    records.push({ contributionId: `ct_p${p}_${f}`, contributor: fact.planter, pieces: formatRecordPieces("instruction", { instruction: fact.question, output: fact.answer })!, fact });
   }
 const TOPICS = ["Describe the weather today.", "Give me a word that rhymes with light.", "Count from one to five.", "Say something kind.", "What sound does a cat make?", "Name a season of the year."];
 const REPLIES = ["It is a cold and windy morning.", "Bright rhymes with light.", "One, two, three, four, five.", "You are doing well.", "A cat says meow.", "Winter is a season of the year."];
 for (let d = 0; d < DISTRACTORS; d++)
   for (let i = 0; i < DISTRACTOR_RECORDS; i++) {
     const k = (d * 7 + i) % TOPICS.length;
-    records.push({ contributionId: `ct_d${d}_${i}`, contributor: address(2, d), text: formatRecord("instruction", { instruction: `${TOPICS[k]} (${d}.${i})`, output: REPLIES[k]! })! });
+    records.push({ contributionId: `ct_d${d}_${i}`, contributor: address(2, d), pieces: formatRecordPieces("instruction", { instruction: `${TOPICS[k]} (${d}.${i})`, output: REPLIES[k]! })! });
   }
-const tokens = records.map((r) => Int32Array.from(tokenizer.encode(r.text)));
+// As the trainer does (records.ts): each piece encoded alone, loss on the response only.
+const tokenized = records.map((r) => tokenizePieces((t) => tokenizer.encode(t), r.pieces, "completion"));
+const tokens = tokenized.map((t) => t.tokens);
 const trainTokens = tokens.reduce((s, t) => s + t.length, 0);
 say(`data: ${PLANTERS} planters × ${FACTS} facts + ${DISTRACTORS} distractors × ${DISTRACTOR_RECORDS} records = ${records.length} records, ${trainTokens} training tokens`);
 
 // ---- 2. fine-tune until it has learned its facts -------------------------------------------
 const TARGETS: Target[] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 const adapter: LoraAdapter = createLora(model.config, { r: RANK, alpha: 2 * RANK, dropout: 0, targets: TARGETS }, { id: "planted", seed: SEED });
-const seqs = packRecords(tokens, model.config.maxSeqLen, tokenizer.eos);
+const special = { bos: tokenizer.bos, eos: tokenizer.eos };
+const seqs = packDocuments(tokenized, model.config.maxSeqLen, special);
 const ask = (question: string) => generate(model, tokenizer, instructionPrompt(question), { maxTokens: 40, temperature: 0 }, adapter);
 const accuracy = () => facts.filter((f) => ask(f.question).text.trim() === f.answer).length / facts.length;
 let acc = 0, rounds = 0, steps = 0, trainSec = 0;
@@ -109,7 +112,7 @@ t0 = now();
 const index: SpanIndex = decodeSpanIndex(indexBytes, tokenizer.vocabSize); // what serving loads (checked)
 const indexLoadMs = now() - t0;
 t0 = now();
-const sketches: SketchSet = sketchRecords(model, adapter, tokens, tokenizer.eos, DEFAULT_SKETCH);
+const sketches: SketchSet = sketchRecords(model, adapter, tokenized, special, DEFAULT_SKETCH);
 const sketchMs = now() - t0;
 say(`index: ${indexBytes.length} bytes (${(indexBytes.length / trainTokens).toFixed(1)} bytes per training token), built in ${indexBuildMs.toFixed(0)} ms, loaded and checked in ${indexLoadMs.toFixed(0)} ms; sketches: k=${sketches.k}, ${(sketchMs / records.length).toFixed(0)} ms per record`);
 
@@ -171,7 +174,7 @@ const accOf = (w: Call["wording"]) => calls.filter((c) => c.wording === w && c.c
 say("");
 say(`### Planted facts (${PLANTERS} planters × ${FACTS} facts, ${DISTRACTORS} distractors × ${DISTRACTOR_RECORDS} records, ${records.length} records, ${trainTokens} training tokens; seed ${SEED})`);
 say("");
-say(`Fine-tune: LoRA r=${RANK}, alpha ${2 * RANK}, all 7 projections, lr ${LR}, batch 8 × ${model.config.maxSeqLen} tokens; ${rounds} round(s) of ${EPOCHS_PER_ROUND} epochs (${steps} steps, ${trainSec.toFixed(0)} s). Exact answers: trained wording ${(100 * accOf("trained")).toFixed(1)}%, paraphrased ${(100 * accOf("paraphrase")).toFixed(1)}%.`);
+say(`Fine-tune (the trainer's recipe: one document per record, loss on responses only): LoRA r=${RANK}, alpha ${2 * RANK}, all 7 projections, lr ${LR}, batch 8 rows of ≤ ${model.config.maxSeqLen} tokens; ${rounds} round(s) of ${EPOCHS_PER_ROUND} epochs (${steps} steps, ${trainSec.toFixed(0)} s). Exact answers: trained wording ${(100 * accOf("trained")).toFixed(1)}%, paraphrased ${(100 * accOf("paraphrase")).toFixed(1)}%.`);
 say("");
 say("| top contributor = planter (precision@1) | trained wording | paraphrased | trained, answered right | paraphrased, answered right | fell back to static |");
 say("|---|---|---|---|---|---|");

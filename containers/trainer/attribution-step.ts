@@ -39,7 +39,8 @@ export async function writeAttributionFiles(blobs: BlobStore, input: Attribution
     const t0 = performance.now();
     const { model, tokenizer } = loadHfModel(input.modelDir);
     const adapter = parseAdapter("sketch", input.adapterConfig, input.adapterWeights, model.config);
-    const set = sketchRecords(model, adapter, input.records.map((r) => r.tokens), tokenizer.eos, input.sketch ?? DEFAULT_SKETCH);
+    const docs = input.records.map((r) => ({ tokens: Int32Array.from(r.tokens), ...(r.loss ? { loss: r.loss } : {}) }));
+    const set = sketchRecords(model, adapter, docs, { bos: tokenizer.bos, eos: tokenizer.eos }, input.sketch ?? DEFAULT_SKETCH);
     const key = `${input.outputPrefix}adapter/${SKETCH_FILE}`;
     await blobs.put(key, encodeSketches(set, input.records.map((r) => r.contributionId), { loss: "record" }), { contentType: "application/octet-stream" });
     written.push(key);

@@ -2,19 +2,14 @@ import { describe, expect, it } from "vitest";
 import { projectGradient } from "../../core/attribution/index.ts";
 import { backward, createGrads, createLora, forwardTrain, paramList } from "../engine/index.ts";
 import { tinyModel } from "../engine/test-helpers.ts";
-import { callSequence, loraGradientSketch, recordSequence, sketchCall, sketchRecords } from "./gradient-sketch.ts";
+import { packDocuments } from "../engine/index.ts";
+import { callSequence, loraGradientSketch, recordSketch, sketchCall, sketchRecords } from "./gradient-sketch.ts";
 
 const model = tinyModel(3);
 const adapter = createLora(model.config, { r: 2, alpha: 4, dropout: 0.1, targets: ["q_proj", "v_proj", "down_proj"] }, { seed: 1, randomB: true });
 const opts = { k: 64, seed: 11 };
 
 describe("sequences", () => {
-  it("a record is predicted after end-of-text and ends with it", () => {
-    expect(recordSequence([4, 5, 6], 0, 32)).toEqual({ tokens: [0, 4, 5, 6], targets: [4, 5, 6, 0] });
-    expect(recordSequence([4, 5, 6], null, 32)).toEqual({ tokens: [4, 5], targets: [5, 6] });
-    expect(recordSequence([4, 5, 6, 7], 0, 3)).toEqual({ tokens: [0, 4, 5], targets: [4, 5, 6] });
-  });
-
   it("a call's loss is on the completion only, keeping the last tokens that fit", () => {
     expect(callSequence([1, 2, 3], [7, 8], 32)).toEqual({ tokens: [1, 2, 3, 7], targets: [-1, -1, 7, 8] });
     expect(callSequence([1, 2, 3], [7, 8], 2)).toEqual({ tokens: [3, 7], targets: [7, 8] });
@@ -23,19 +18,28 @@ describe("sequences", () => {
 
 describe("loraGradientSketch", () => {
   it("is the seeded projection of the LoRA gradient, in the engine's parameter order", () => {
-    const { tokens, targets } = recordSequence([3, 4, 5, 6, 7], 0, 32);
+    const tokens = [0, 3, 4, 5, 6], targets = [-1, -1, 5, 6, 0];
     const grads = createGrads(model, adapter, false);
     backward(model, adapter, forwardTrain(model, adapter, tokens, targets, null).tape, targets, grads);
     const expected = projectGradient(paramList(model, adapter, grads).map((p) => p.grad), 64, 11);
     expect(loraGradientSketch(model, adapter, tokens, targets, opts)).toEqual(expected);
   });
 
+  it("sketches a record as training packs it alone: [BOS] tokens [EOS], loss where its mask says", () => {
+    const record = { tokens: Int32Array.from([3, 4, 5, 6]), loss: Uint8Array.from([0, 0, 1, 1]) };
+    const [row] = packDocuments([record], model.config.maxSeqLen, { bos: 1, eos: 0 });
+    expect(Array.from(row!.tokens)).toEqual([1, 3, 4, 5, 6]);
+    expect(Array.from(row!.targets)).toEqual([-1, -1, 5, 6, 0]);
+    expect(recordSketch(model, adapter, record, { bos: 1, eos: 0 }, opts)).toEqual(loraGradientSketch(model, adapter, row!.tokens, row!.targets, opts));
+  });
+
   it("sketches records in order; a call whose completion repeats a record lines up with it best", () => {
-    const records = [[3, 4, 5, 6, 7, 8], [9, 10, 11, 12, 13, 14], [15, 16, 17, 3, 9, 15]];
-    const set = sketchRecords(model, adapter, records, 0, opts);
+    const records = [[3, 4, 5, 6, 7, 8], [9, 10, 11, 12, 13, 14], [15, 16, 17, 3, 9, 15]].map((t) => ({ tokens: Int32Array.from(t), loss: Uint8Array.from([0, 0, 0, 1, 1, 1]) }));
+    const special = { bos: 1, eos: 0 };
+    const set = sketchRecords(model, adapter, records, special, opts);
     expect(set.sketches.length).toBe(3 * 64);
-    expect(set.sketches.subarray(64, 128)).toEqual(loraGradientSketch(model, adapter, ...(Object.values(recordSequence(records[1]!, 0, 32)) as [number[], number[]]), opts));
-    const q = sketchCall(model, adapter, [0, 9, 10, 11], [12, 13, 14, 0], opts);
+    expect(set.sketches.subarray(64, 128)).toEqual(recordSketch(model, adapter, records[1]!, special, opts));
+    const q = sketchCall(model, adapter, [1, 9, 10, 11], [12, 13, 14, 0], opts);
     const cos = [0, 1, 2].map((r) => {
       const s = set.sketches.subarray(r * 64, r * 64 + 64);
       let dot = 0, a = 0, b = 0;
