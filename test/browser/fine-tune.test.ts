@@ -87,15 +87,31 @@ describe.skipIf(!hasChromium)("Model Factory web UI (Chromium)", () => {
     expect(await page.getByRole("checkbox", { name: /gate_proj/ }).isChecked()).toBe(false);
     expect(await page.getByLabel("Max steps").isVisible()).toBe(false);
 
-    // An invalid value: the API's message shows beside its field.
+    // The estimate: the API's 3 epochs of 28 records would be a step or two; the defaults follow the data instead.
+    const estimate = page.getByTestId("run-estimate");
+    await expect.poll(() => estimate.locator('[data-estimate="steps"]').textContent()).toMatch(/^≥ \d+/);
+    const steps = Number((await estimate.locator('[data-estimate="steps"]').textContent())!.replace(/\D/g, ""));
+    expect(steps).toBeGreaterThanOrEqual(30);
+    expect(await estimate.getAttribute("data-warnings")).toBe("0");
+    expect(Number(await page.getByLabel("Epochs").inputValue())).toBeGreaterThan(3);
+    expect(await page.locator("#f-training-epochs-note").textContent()).toContain("Scaled to 28 records");
+    // Its only version is already in the job: "Add" is spent, so the same version cannot go in twice.
+    const pickerRow = page.locator(".picker-row", { hasText: "Capitals Q&A" });
+    expect(await pickerRow.getByRole("button").isDisabled()).toBe(true);
+    expect(await ui.axe()).toEqual([]);
+
+    // An invalid value: checked in the page against the API's bounds, in words, before anything is sent.
     await page.getByLabel("Learning rate").fill("-1");
     await page.getByLabel("Rank (r)").fill("500");
+    const posts = requests.filter((r) => r === "POST /v1/jobs").length;
     await page.getByTestId("start-fine-tune").click();
     const lrError = page.locator("#f-training-learningRate-error");
-    await expect.poll(() => lrError.textContent()).toMatch(/\S/);
+    await expect.poll(() => lrError.textContent()).toBe("Learning rate must be a number above 0 and at most 1.");
     expect(await page.getByLabel("Learning rate").getAttribute("aria-invalid")).toBe("true");
-    expect(await page.locator("#f-lora-rank-error").textContent()).toMatch(/\S/);
-    expect(await page.locator(".alert-error").textContent()).toContain("validation-failed");
+    expect(await page.locator("#f-lora-rank-error").textContent()).toBe("Rank (r) must be a whole number from 1 to 256.");
+    // Focus goes to the first field in error, so a keyboard user lands on it.
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("f-lora-rank");
+    expect(requests.filter((r) => r === "POST /v1/jobs").length).toBe(posts);
     await shot("ft-1-form-invalid");
 
     // A short run: max steps under "Advanced", held-out points every 5 steps.
@@ -106,6 +122,9 @@ describe.skipIf(!hasChromium)("Model Factory web UI (Chromium)", () => {
     await page.getByLabel("Warmup steps").fill("3");
     await page.getByLabel("Evaluate every").fill("5");
     await page.getByLabel("Checkpoint every").fill("5");
+    // 15 steps is a smoke test, not training: the estimate says so, and still lets it start.
+    await expect.poll(() => estimate.locator('[data-estimate="steps"]').textContent()).toBe("≥ 15");
+    expect(await page.getByTestId("estimate-warning").textContent()).toContain("Only 15 optimizer steps");
     await shot("ft-2-form");
     await page.getByTestId("start-fine-tune").click();
 
@@ -117,28 +136,43 @@ describe.skipIf(!hasChromium)("Model Factory web UI (Chromium)", () => {
     await shot("ft-3-job-running");
     await page.locator('.job-page[data-status="SUCCEEDED"]').waitFor({ timeout: 60_000 });
     expect(await page.locator('[data-stat="step"]').textContent()).toBe("15 / 15");
-    const path = page.getByTestId("loss-path");
     // Followed through the event stream (fetch, with the bearer key), not by polling the job.
     expect(requests).toContain(`GET /v1/jobs/${jobId}/events`);
     expect(requests.filter((r) => r === `GET /v1/jobs/${jobId}`)).toHaveLength(1);
-    expect(await path.getAttribute("d")).toMatch(/^M[\d.]+,[\d.]+( L[\d.]+,[\d.]+)+$/);
-    // The chart draws every point of the job's curve as the API has it, held-out points included.
+    // The chart (uPlot on a canvas) draws every point of the job's curve as the API has it, held-out points included.
+    const chart = page.getByTestId("loss-chart");
+    expect(await chart.locator("canvas").count()).toBeGreaterThanOrEqual(1);
     const curve = await page.evaluate(async (id) => {
       const { apiKey } = JSON.parse(localStorage.getItem("mf.session")!) as { apiKey: string };
       const res = await fetch(`/v1/jobs/${id}`, { headers: { authorization: `Bearer ${apiKey}` } });
       return ((await res.json()) as { lossCurve: { step: number; evalLoss?: number }[] }).lossCurve;
     }, jobId);
     expect(curve.length).toBeGreaterThanOrEqual(2);
-    expect(Number(await path.getAttribute("data-points"))).toBe(curve.length);
+    expect(Number(await chart.getAttribute("data-points"))).toBe(curve.length);
     const evals = curve.filter((p) => p.evalLoss !== undefined).length;
     expect(evals).toBeGreaterThanOrEqual(2);
-    expect(await page.getByTestId("eval-point").count()).toBe(evals);
+    expect(Number(await chart.getAttribute("data-eval-points"))).toBe(evals);
+    // The numbers behind the canvas, for people who cannot see it: one row per point (15 steps fit the table).
+    await chart.getByText("Show the numbers").click();
+    expect(await chart.locator(".chart-table tbody tr").count()).toBe(curve.length);
+    expect(await chart.locator(".chart-summary").textContent()).toMatch(/^Training loss from \d+\.\d{3} at step 1 to \d+\.\d{3} at step 15; \d+ held-out evaluations/);
     const metrics = page.getByTestId("metrics");
     const lossRow = metrics.locator("tbody tr").first();
     expect(await lossRow.locator("td").nth(0).textContent()).toMatch(/^\d+\.\d{3}$/); // base model
     expect(await lossRow.locator("td").nth(1).textContent()).toMatch(/^\d+\.\d{3}$/); // adapter
     expect(await page.getByTestId("cancel-job").isHidden()).toBe(true);
+    expect(await page.getByTestId("retry-job").isHidden()).toBe(true);
+    expect(await ui.axe()).toEqual([]);
     await shot("ft-4-job-done");
+
+    // Clone: the form comes back with this job's data and settings.
+    await page.getByTestId("clone-job").click();
+    await page.getByTestId("cloned-from").waitFor();
+    await expect.poll(() => page.getByTestId("job-source").getAttribute("data-datanet")).toBe(datanetId);
+    expect(await page.getByLabel("Max steps").inputValue()).toBe("15");
+    expect(await page.getByLabel("Evaluate every").inputValue()).toBe("5");
+    await page.goBack();
+    await page.locator('.job-page[data-status="SUCCEEDED"]').waitFor();
 
     // The jobs list shows it succeeded.
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Jobs" }).click();
@@ -184,6 +218,14 @@ describe.skipIf(!hasChromium)("Model Factory web UI (Chromium)", () => {
     await page.getByTestId("cancel-job").click();
     await page.locator('.job-page[data-status="CANCELLED"]').waitFor();
     expect(await page.getByTestId("cancel-job").isHidden()).toBe(true);
+    // Retry runs the cancelled job again as it was, as a new job.
+    const cancelledUrl = page.url();
+    await page.getByTestId("retry-job").click();
+    await page.waitForURL((url) => url.toString() !== cancelledUrl && /#\/jobs\/job_/.test(url.toString()));
+    await page.locator('[data-stat="step"]', { hasText: "/ 5,000" }).waitFor({ timeout: 30_000 });
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.getByTestId("cancel-job").click();
+    await page.locator('.job-page[data-status="CANCELLED"]').waitFor();
 
     expect(ui.pageErrors).toEqual([]);
   });

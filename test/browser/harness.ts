@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { AxeBuilder } from "@axe-core/playwright";
 import { chromium, type Page } from "playwright-core";
 import { startPlatform, type Platform, type PlatformOptions } from "../../local/platform.ts";
 
@@ -17,6 +18,11 @@ export interface BrowserHarness {
   pageErrors: string[];
   /** A full-page screenshot when SCREENSHOT_DIR is set. */
   shot(name: string): Promise<void>;
+  /**
+   * axe-core's serious and critical violations on the page as it is now, as
+   * "rule: target" lines (empty when there are none), WCAG 2.2 A/AA rules.
+   */
+  axe(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -28,7 +34,9 @@ export async function openBrowserHarness(tmpPrefix: string, options: Omit<Platfo
     executablePath: CHROMIUM,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  // A context of its own (not browser.newPage's implicit one): axe-core's runner needs it to open its frame checks.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
   page.setDefaultTimeout(20_000);
   const pageErrors: string[] = [];
   page.on("pageerror", (err) => pageErrors.push(err.message));
@@ -38,6 +46,12 @@ export async function openBrowserHarness(tmpPrefix: string, options: Omit<Platfo
     pageErrors,
     async shot(name) {
       if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: join(process.env.SCREENSHOT_DIR, `${name}.png`), fullPage: true });
+    },
+    async axe() {
+      const result = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]).analyze();
+      return result.violations
+        .filter((v) => v.impact === "serious" || v.impact === "critical")
+        .flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(" ")} (${v.help})`));
     },
     async close() {
       await browser.close();

@@ -24,7 +24,15 @@ export type NewDatanet = z.input<typeof CreateDatanetInput>;
  * loosely typed on purpose: the form passes what the person typed and shows
  * the API's validation messages (core/jobs/model.ts CreateJobInput).
  */
-export type NewJob = { datanets: { id: string; version: number }[]; baseModel?: string; lora?: Record<string, unknown>; training?: Record<string, unknown> };
+export type NewJob = {
+  datanets: { id: string; version: number }[];
+  baseModel?: string;
+  lora?: Record<string, unknown>;
+  training?: Record<string, unknown>;
+  /** Names, sent only where the API's schema documents them (views/fine-tune/job-name-fields.ts). */
+  name?: string;
+  adapterName?: string;
+};
 
 export interface ApiClientOptions {
   /** Origin (and optional prefix) of the API, e.g. "http://127.0.0.1:8787". */

@@ -4,14 +4,7 @@ import { loadSession, saveSession, type Session } from "./auth/session.ts";
 import { h, replace } from "./dom.ts";
 import { shortHex } from "./format.ts";
 import { parseRoute, routeHref, type Route } from "./router.ts";
-import { datanetCreateView } from "./views/datanet-create.ts";
-import { datanetListView } from "./views/datanet-list.ts";
-import { datanetPageView } from "./views/datanet-page.ts";
-import { adapterListView } from "./views/adapter-list.ts";
-import { adapterPageView } from "./views/adapter-page.ts";
-import { fineTuneFormView } from "./views/fine-tune-form.ts";
-import { jobListView } from "./views/job-list.ts";
-import { jobPageView } from "./views/job-page.ts";
+import { errorBox, isAbort, loading } from "./views/common.ts";
 import { signInView } from "./views/sign-in.ts";
 
 /**
@@ -90,45 +83,46 @@ function start(): void {
       if (link.dataset.section === section) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
     }
-    let view: HTMLElement;
-    if (!session) {
-      view = signInView(ctx, signal, render);
-    } else {
-      switch (route.name) {
-        case "list":
-          view = datanetListView(ctx, signal, route);
-          break;
-        case "create":
-          view = datanetCreateView(ctx, signal);
-          break;
-        case "datanet":
-          view = datanetPageView(ctx, signal, route.id);
-          break;
-        case "new-job":
-          document.title = "New fine-tune · Model Factory";
-          view = fineTuneFormView(ctx, signal, route);
-          break;
-        case "jobs":
-          document.title = "Jobs · Model Factory";
-          view = jobListView(ctx, signal);
-          break;
-        case "job":
-          view = jobPageView(ctx, signal, route.id);
-          break;
-        case "adapters":
-          document.title = "Adapters · Model Factory";
-          view = adapterListView(ctx, signal, route);
-          break;
-        case "adapter":
-          view = adapterPageView(ctx, signal, route.id);
-          break;
-        case "not-found":
-          view = h("section", {}, h("h1", {}, "Not found"), h("p", {}, "No page at ", h("code", {}, route.path), ". ", h("a", { href: "#/" }, "Go to Datanets")));
-          break;
-      }
-    }
+    if (!session) return show(signInView(ctx, signal, render));
+    // Each page's code is its own chunk, fetched when the page is first opened (web/build.ts).
+    const pending = viewFor(route, signal);
+    if (pending instanceof HTMLElement) return show(pending);
+    const slow = setTimeout(() => { if (!signal.aborted) replace(main, loading()); }, 150);
+    pending.then(
+      (view) => { if (!signal.aborted) show(view); },
+      (err: unknown) => { if (!isAbort(err, signal)) show(h("section", {}, h("h1", {}, "This page did not load"), errorBox(err), h("p", {}, h("a", { href: location.hash || "#/" }, "Try again")))); },
+    ).finally(() => clearTimeout(slow));
+  }
+
+  function show(view: HTMLElement) {
     replace(main, view);
     window.scrollTo(0, 0);
+  }
+
+  function viewFor(route: Route, signal: AbortSignal): HTMLElement | Promise<HTMLElement> {
+    switch (route.name) {
+      case "list":
+        return import("./views/datanet-list.ts").then((m) => m.datanetListView(ctx, signal, route));
+      case "create":
+        return import("./views/datanet-create.ts").then((m) => m.datanetCreateView(ctx, signal));
+      case "datanet":
+        return import("./views/datanet-page.ts").then((m) => m.datanetPageView(ctx, signal, route.id));
+      case "new-job":
+        document.title = "New fine-tune · Model Factory";
+        return import("./views/fine-tune-form.ts").then((m) => m.fineTuneFormView(ctx, signal, route));
+      case "jobs":
+        document.title = "Jobs · Model Factory";
+        return import("./views/job-list.ts").then((m) => m.jobListView(ctx, signal));
+      case "job":
+        return import("./views/job-page.ts").then((m) => m.jobPageView(ctx, signal, route.id));
+      case "adapters":
+        document.title = "Adapters · Model Factory";
+        return import("./views/adapter-list.ts").then((m) => m.adapterListView(ctx, signal, route));
+      case "adapter":
+        return import("./views/adapter-page.ts").then((m) => m.adapterPageView(ctx, signal, route.id));
+      case "not-found":
+        return h("section", {}, h("h1", {}, "Not found"), h("p", {}, "No page at ", h("code", {}, route.path), ". ", h("a", { href: "#/" }, "Go to Datanets")));
+    }
   }
 
   window.addEventListener("hashchange", render);

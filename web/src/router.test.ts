@@ -8,9 +8,10 @@ describe("router", () => {
       { name: "list", q: "legal contracts", tag: "nlp" },
       { name: "create" },
       { name: "datanet", id: "dn_01J/x" },
-      { name: "new-job", datanet: "", version: undefined },
-      { name: "new-job", datanet: "dn_1", version: 3 },
-      { name: "new-job", datanet: "dn_1", version: undefined },
+      { name: "new-job", datanet: "", version: undefined, from: "" },
+      { name: "new-job", datanet: "", version: undefined, from: "job_1" },
+      { name: "new-job", datanet: "dn_1", version: 3, from: "" },
+      { name: "new-job", datanet: "dn_1", version: undefined, from: "" },
       { name: "jobs" },
       { name: "job", id: "job_01J" },
       { name: "adapters", mine: false },
@@ -23,6 +24,6 @@ describe("router", () => {
   it("treats an empty hash as the list and unknown paths as not found", () => {
     expect(parseRoute("")).toEqual({ name: "list", q: "", tag: "" });
     expect(parseRoute("#/nope/x")).toEqual({ name: "not-found", path: "/nope/x" });
-    expect(parseRoute("#/jobs/new?datanet=dn_1&version=zero")).toEqual({ name: "new-job", datanet: "dn_1", version: undefined });
+    expect(parseRoute("#/jobs/new?datanet=dn_1&version=zero")).toEqual({ name: "new-job", datanet: "dn_1", version: undefined, from: "" });
   });
 });

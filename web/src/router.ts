@@ -4,7 +4,7 @@ export type Route =
   | { name: "create" }
   | { name: "datanet"; id: string }
   /** The fine-tune form, with a Datanet version preselected when it comes from one. */
-  | { name: "new-job"; datanet: string; version: number | undefined }
+  | { name: "new-job"; datanet: string; version: number | undefined; /** A job whose data and settings are copied (clone, retry). */ from: string }
   | { name: "jobs" }
   | { name: "job"; id: string }
   | { name: "adapters"; mine: boolean }
@@ -20,7 +20,7 @@ export function parseRoute(hash: string): Route {
   if (path === "/datanets/new") return { name: "create" };
   if (path === "/jobs/new") {
     const version = Number(params.get("version"));
-    return { name: "new-job", datanet: params.get("datanet") ?? "", version: Number.isInteger(version) && version > 0 ? version : undefined };
+    return { name: "new-job", datanet: params.get("datanet") ?? "", version: Number.isInteger(version) && version > 0 ? version : undefined, from: params.get("from") ?? "" };
   }
   if (path === "/jobs") return { name: "jobs" };
   if (path === "/adapters") return { name: "adapters", mine: params.get("mine") === "1" };
@@ -50,6 +50,7 @@ export function routeHref(route: Route): string {
       const params = new URLSearchParams();
       if (route.datanet) params.set("datanet", route.datanet);
       if (route.datanet && route.version !== undefined) params.set("version", String(route.version));
+      if (route.from) params.set("from", route.from);
       const s = params.toString();
       return s ? `#/jobs/new?${s}` : "#/jobs/new";
     }

@@ -1,23 +1,11 @@
-import { BrowserProvider, Wallet, type Eip1193Provider } from "ethers";
+import { BrowserProvider, Wallet } from "ethers";
+import { DEV_ADDRESS_STORAGE, DEV_KEY_STORAGE } from "./wallet-presence.ts";
 
 /** Anything that can sign an EIP-191 personal message for one address. */
 export interface MessageSigner {
   kind: "browser" | "dev";
   address: string;
   signMessage(message: string): Promise<string>;
-}
-
-const DEV_KEY_STORAGE = "mf.devWallet.privateKey";
-
-declare global {
-  interface Window {
-    ethereum?: Eip1193Provider;
-  }
-}
-
-/** True when an EIP-1193 wallet (MetaMask, Rabby, …) injected `window.ethereum`. */
-export function hasBrowserWallet(): boolean {
-  return typeof window !== "undefined" && typeof window.ethereum?.request === "function";
 }
 
 /** Asks the browser wallet for an account and returns its signer. */
@@ -43,6 +31,7 @@ export function devWallet(storage: Storage = localStorage): MessageSigner {
     // A corrupted stored key is replaced rather than locking the person out.
     wallet = createAndStore(storage);
   }
+  storage.setItem(DEV_ADDRESS_STORAGE, wallet.address);
   return { kind: "dev", address: wallet.address, signMessage: (m) => wallet.signMessage(m) };
 
   function createAndStore(s: Storage): Wallet {
@@ -51,20 +40,4 @@ export function devWallet(storage: Storage = localStorage): MessageSigner {
     s.setItem(DEV_KEY_STORAGE, key);
     return new Wallet(key);
   }
-}
-
-/** The dev wallet's address if one exists in this browser, without creating one. */
-export function existingDevWalletAddress(storage: Storage = localStorage): string | undefined {
-  const key = storage.getItem(DEV_KEY_STORAGE);
-  if (!key) return undefined;
-  try {
-    return new Wallet(key).address;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Forgets the dev wallet's key; the next sign-in generates a new account. */
-export function resetDevWallet(storage: Storage = localStorage): void {
-  storage.removeItem(DEV_KEY_STORAGE);
 }

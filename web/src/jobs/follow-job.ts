@@ -2,7 +2,7 @@ import type { Job } from "../../../core/jobs/model.ts";
 import type { ApiClient } from "../api-client.ts";
 import { ApiError } from "../api-error.ts";
 import { applyProgress, isTerminalStatus, type ProgressEvent } from "./job-state.ts";
-import { SseParser } from "./sse-parser.ts";
+import { createParser, type EventSourceMessage } from "eventsource-parser";
 
 /** What following a job needs from the API (the client, or a fake in tests). */
 export type FollowApi = Pick<ApiClient, "jobEvents" | "getJob">;
@@ -41,16 +41,22 @@ export async function followJob(api: FollowApi, jobId: string, onJob: (job: Job)
     try {
       const res = await api.jobEvents(jobId, lastEventId, signal);
       if (!res.body) throw new Error("This browser cannot read a streamed response");
-      const parser = new SseParser();
+      // eventsource-parser (the WHATWG parsing rules); the events it completes are applied in order after each chunk.
+      const events: EventSourceMessage[] = [];
+      const parser = createParser({
+        onEvent: (ev) => void events.push(ev),
+        onRetry: (ms) => void (retry = ms),
+      });
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-        for (const ev of parser.push(chunk.value)) {
+        parser.feed(chunk.value);
+        for (const ev of events.splice(0)) {
+          // An id carries over to later events: what a reconnect sends as Last-Event-ID.
+          if (ev.id !== undefined) lastEventId = ev.id;
           if (ev.event === "job" || ev.event === "status") update(JSON.parse(ev.data) as Job);
           else if (ev.event === "progress" && job) update(applyProgress(job, JSON.parse(ev.data) as ProgressEvent));
         }
       }
-      lastEventId = parser.lastEventId ?? lastEventId;
-      retry = parser.retry ?? retry;
       failures = 0;
     } catch (err) {
       if (signal.aborted || (err instanceof ApiError && (err.status === 401 || err.status === 404))) throw err;

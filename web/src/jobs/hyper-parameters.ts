@@ -85,3 +85,34 @@ export function settingsFromInputs(values: ReadonlyMap<string, string>, targetMo
   out.lora.targetModules = [...targetModules];
   return out;
 }
+
+/** The range a field accepts, in words: "1 to 256", "more than 0, at most 1". */
+export function rangeText(f: NumberField): string {
+  return f.exclusiveMin ? `more than ${f.min}, at most ${f.max}` : `${f.min} to ${f.max}`;
+}
+
+/**
+ * Checks one field's text against the API's bounds before anything is sent,
+ * so people read "Rank (r) must be a whole number from 1 to 256" instead of
+ * a validator's "Too big: expected number to be <=256". Undefined when fine
+ * (an empty field is fine: the API fills its default).
+ */
+export function checkNumber(f: NumberField, raw: string): string | undefined {
+  const text = raw.trim();
+  if (text === "") return undefined;
+  const n = Number(text);
+  const ok = Number.isFinite(n) && (!f.integer || Number.isInteger(n)) && n <= f.max && (f.exclusiveMin ? n > f.min : n >= f.min);
+  return ok ? undefined : boundsMessage(f);
+}
+
+/** What a field accepts, as a sentence: "Rank (r) must be a whole number from 1 to 256." */
+export function boundsMessage(f: NumberField): string {
+  const kind = f.integer ? "a whole number" : "a number";
+  const range = f.exclusiveMin ? `above ${f.min} and at most ${f.max}` : `from ${f.min} to ${f.max}`;
+  return `${f.label} must be ${kind} ${range}.`;
+}
+
+/** The numeric field an API issue path names ("training.maxSteps"), if any. */
+export function fieldAt(path: string): NumberField | undefined {
+  return NUMBER_FIELDS.find((f) => `${f.group}.${f.key}` === path);
+}

@@ -23,7 +23,7 @@ export function adapterListView(ctx: AppContext, signal: AbortSignal, initial: {
       reset && items.length === 0
         ? h("div", { class: "empty" },
             h("p", {}, mine.checked ? "You have no adapters yet." : "No adapters yet."),
-            h("a", { class: "button primary", href: routeHref({ name: "new-job", datanet: "", version: undefined }) }, "Start a fine-tune"))
+            h("a", { class: "button primary", href: routeHref({ name: "new-job", datanet: "", version: undefined, from: "" }) }, "Start a fine-tune"))
         : undefined,
   });
 
@@ -49,7 +49,7 @@ export function adapterListView(ctx: AppContext, signal: AbortSignal, initial: {
   return h("section", { "aria-labelledby": "adapters-title" },
     h("div", { class: "page-head" },
       h("h1", { id: "adapters-title" }, "Adapters"),
-      h("a", { class: "button primary", href: routeHref({ name: "new-job", datanet: "", version: undefined }) }, "New fine-tune")),
+      h("a", { class: "button primary", href: routeHref({ name: "new-job", datanet: "", version: undefined, from: "" }) }, "New fine-tune")),
     h("p", { class: "lead" }, "LoRA adapters made by the Model Factory, each registered on chain under its attribution fingerprint."),
     h("div", { class: "toolbar" }, h("label", { class: "choice" }, mine, h("span", {}, "Only my adapters"))),
     list, status, h("div", { class: "more" }, more));

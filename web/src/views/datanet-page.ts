@@ -28,7 +28,7 @@ export function datanetPageView(ctx: AppContext, signal: AbortSignal, id: string
         contributions.setCanVerify(list.length > 0);
         const latest = list[0]?.version;
         fineTune.hidden = latest === undefined;
-        fineTune.setAttribute("href", routeHref({ name: "new-job", datanet: dn.id, version: latest }));
+        fineTune.setAttribute("href", routeHref({ name: "new-job", datanet: dn.id, version: latest, from: "" }));
       });
 
       const section = (title: string, idAttr: string, ...content: (HTMLElement | null)[]) =>

@@ -71,7 +71,7 @@ export function jobListView(ctx: AppContext, signal: AbortSignal): HTMLElement {
     if (filter.value) return h("p", { class: "muted empty" }, `No ${filter.value.toLowerCase()} jobs.`);
     return h("div", { class: "empty" },
       h("p", {}, "No fine-tune jobs yet. Start one from a Datanet with a published version."),
-      h("a", { class: "button primary", href: routeHref({ name: "new-job", datanet: "", version: undefined }) }, "New fine-tune"));
+      h("a", { class: "button primary", href: routeHref({ name: "new-job", datanet: "", version: undefined, from: "" }) }, "New fine-tune"));
   }
 
   // Re-read the jobs still in flight (a handful at most) rather than the whole list.
@@ -99,7 +99,7 @@ export function jobListView(ctx: AppContext, signal: AbortSignal): HTMLElement {
   return h("section", { "aria-labelledby": "jobs-title" },
     h("div", { class: "page-head" },
       h("h1", { id: "jobs-title" }, "Fine-tune jobs"),
-      h("a", { class: "button primary", href: routeHref({ name: "new-job", datanet: "", version: undefined }) }, "New fine-tune")),
+      h("a", { class: "button primary", href: routeHref({ name: "new-job", datanet: "", version: undefined, from: "" }) }, "New fine-tune")),
     h("div", { class: "toolbar" }, h("div", { class: "field inline" }, h("label", { for: "job-status" }, "Status"), filter)),
     h("div", { class: "card table-card" }, h("div", { class: "table-wrap" }, table), status),
     h("div", { class: "more" }, more));

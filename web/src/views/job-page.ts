@@ -24,6 +24,8 @@ export function jobPageView(ctx: AppContext, signal: AbortSignal, id: string): H
   const facts = h("dl", { class: "stats", "data-testid": "job-stats" });
   const live = h("span", { class: "live muted small", "aria-live": "polite" });
   const cancel = h("button", { type: "button", class: "button", "data-testid": "cancel-job", hidden: true }, "Cancel job");
+  const clone = h("a", { class: "button", "data-testid": "clone-job", href: routeHref({ name: "new-job", datanet: "", version: undefined, from: id }), hidden: true }, "Clone");
+  const retry = h("button", { type: "button", class: "button", "data-testid": "retry-job", hidden: true }, "Retry");
   const actionStatus = h("div", { "aria-live": "polite" });
   const errorSlot = h("div", {});
   const metricsSlot = h("div", {}, h("p", { class: "muted" }, "The adapter and the base model are scored on the held-out records once training ends."));
@@ -40,7 +42,7 @@ export function jobPageView(ctx: AppContext, signal: AbortSignal, id: string): H
         h("div", {},
           h("h1", { id: "job-title" }, "Fine-tune ", h("code", {}, first.id)),
           h("div", { class: "badges" }, badgeSlot, live)),
-        h("div", { class: "row" }, adapterSlot, cancel)),
+        h("div", { class: "row" }, adapterSlot, retry, clone, cancel)),
       actionStatus,
       errorSlot,
       h("section", { class: "card panel", "aria-labelledby": "progress-title" },
@@ -75,6 +77,9 @@ export function jobPageView(ctx: AppContext, signal: AbortSignal, id: string): H
       stat("Finished", next.finishedAt ? formatDate(next.finishedAt) : "—", "finished"));
     live.textContent = isTerminalStatus(next.status) ? "" : "live";
     cancel.hidden = isTerminalStatus(next.status);
+    // A finished job can be copied into the form; one that failed or was cancelled can be run again as it was.
+    clone.hidden = !isTerminalStatus(next.status);
+    retry.hidden = next.status !== "FAILED" && next.status !== "CANCELLED";
     chart.update(next.lossCurve, p?.totalSteps);
 
     replace(errorSlot, next.error
@@ -116,6 +121,20 @@ export function jobPageView(ctx: AppContext, signal: AbortSignal, id: string): H
       replace(actionStatus, errorBox(err));
     } finally {
       cancel.disabled = false;
+    }
+  });
+
+  retry.addEventListener("click", async () => {
+    if (!job) return;
+    retry.disabled = true;
+    replace(actionStatus);
+    try {
+      const again = await ctx.api.createJob({ datanets: job.datanets.map((d) => ({ id: d.id, version: d.version })), baseModel: job.baseModel, lora: job.lora, training: job.training });
+      ctx.navigate({ name: "job", id: again.id });
+    } catch (err) {
+      replace(actionStatus, errorBox(err));
+    } finally {
+      retry.disabled = false;
     }
   });
 

@@ -1,11 +1,17 @@
 import type { AppContext } from "../app-context.ts";
 import { signInWithEthereum } from "../auth/session.ts";
-import { connectBrowserWallet, devWallet, existingDevWalletAddress, hasBrowserWallet, resetDevWallet, type MessageSigner } from "../auth/wallets.ts";
+import { existingDevWallet, hasBrowserWallet, resetDevWallet } from "../auth/wallet-presence.ts";
+import type { MessageSigner } from "../auth/wallets.ts";
 import { h, replace } from "../dom.ts";
 import { shortHex } from "../format.ts";
 import { errorBox } from "./common.ts";
 
-/** The sign-in page: a browser wallet when one is injected, and the local dev wallet. */
+/**
+ * The sign-in page: a browser wallet when one is injected, and the local dev
+ * wallet. ethers (in auth/wallets.ts) loads on the first click, not with the page.
+ */
+const wallets = () => import("../auth/wallets.ts");
+
 export function signInView(ctx: AppContext, _signal: AbortSignal, onSignedIn: () => void): HTMLElement {
   const status = h("div", { "aria-live": "polite" });
 
@@ -27,12 +33,13 @@ export function signInView(ctx: AppContext, _signal: AbortSignal, onSignedIn: ()
   }
 
   const browserButton = h("button", { type: "button", class: "button primary", disabled: !hasBrowserWallet() }, "Connect browser wallet");
-  browserButton.addEventListener("click", () => void run(browserButton, connectBrowserWallet));
+  browserButton.addEventListener("click", () => void run(browserButton, async () => (await wallets()).connectBrowserWallet()));
 
-  const existing = existingDevWalletAddress();
+  const existingWallet = existingDevWallet();
+  const existing = existingWallet?.address;
   const devButton = h("button", { type: "button", class: "button", "data-testid": "dev-wallet-sign-in" },
-    existing ? "Sign in with dev wallet" : "Create dev wallet & sign in");
-  devButton.addEventListener("click", () => void run(devButton, () => devWallet()));
+    existingWallet ? "Sign in with dev wallet" : "Create dev wallet & sign in");
+  devButton.addEventListener("click", () => void run(devButton, async () => (await wallets()).devWallet()));
   const resetButton = h("button", { type: "button", class: "link-button" }, "Forget this dev wallet");
   resetButton.addEventListener("click", () => {
     if (!confirm("Forget the dev wallet's key? Its account and anything it owns become unreachable from this browser.")) return;
@@ -56,6 +63,6 @@ export function signInView(ctx: AppContext, _signal: AbortSignal, onSignedIn: ()
         h("h2", {}, "Local dev wallet ", h("span", { class: "badge badge-warn" }, "development only")),
         h("p", {}, "A throw-away key generated in this browser and kept unencrypted in localStorage. A convenience for the local deployment: never use it for anything of value."),
         existing ? devAddress : null,
-        h("div", { class: "row" }, devButton, existing ? resetButton : null))),
+        h("div", { class: "row" }, devButton, existingWallet ? resetButton : null))),
     status);
 }

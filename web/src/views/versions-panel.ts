@@ -44,7 +44,7 @@ export function versionsPanel(
       h("tr", { "data-version": String(v.version) },
         h("td", { class: "num" }, h("strong", {}, `v${v.version}`), h("div", { class: "muted small" }, formatDate(v.createdAt)),
           // Any published version a person can read can be fine-tuned on.
-          h("a", { class: "small", href: routeHref({ name: "new-job", datanet: datanetId, version: v.version }), "data-testid": "fine-tune-version", "aria-label": `Fine-tune on v${v.version}` }, "Fine-tune")),
+          h("a", { class: "small", href: routeHref({ name: "new-job", datanet: datanetId, version: v.version, from: "" }), "data-testid": "fine-tune-version", "aria-label": `Fine-tune on v${v.version}` }, "Fine-tune")),
         h("td", {}, hexValue(v.root, shortHex(v.root, 8, 6))),
         h("td", { class: "num" }, formatCount(v.records)),
         h("td", { class: "num" }, formatCount(v.tokens)))));
