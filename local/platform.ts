@@ -1,8 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
-import { extname, join, normalize } from "node:path";
+import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { serve, type ServerType } from "@hono/node-server";
@@ -41,6 +40,7 @@ import { createRouteEventsHandler } from "../functions/handlers/route-events.ts"
 import { createWebhookDispatchHandler } from "../functions/handlers/webhook-dispatch.ts";
 import { UndiciWebhookSender } from "../adapters/webhooks/undici-webhook-sender.ts";
 import { buildWeb, WEB_DIST_DIR } from "../web/build.ts";
+import { serveWebAsset } from "../web/serve.ts";
 import { reconcileAfterRestart } from "./reconcile.ts";
 import { OPENAI_PROXY_PATHS, openaiProxyRoutes } from "../api/routes/openai-proxy.ts";
 import { InferenceSupervisor } from "./inference-supervisor.ts";
@@ -159,7 +159,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       );
       root.route("/", createLocalDownloadRoutes({ blobs, secret, clock: systemClock }));
       if (inference) openaiProxyRoutes(root, { target: () => inference.url });
-      if (options.web !== false) root.get("*", async (c, next) => (c.req.path.startsWith("/v1/") ? next() : serveWeb(c.req.path)));
+      if (options.web !== false) root.get("*", async (c, next) => (c.req.path.startsWith("/v1/") ? next() : serveWebAsset(WEB_DIST_DIR, c.req.path, c.req.raw.headers)));
     },
   });
 
@@ -245,28 +245,4 @@ function loadOrCreateSecret(path: string): Buffer {
     chmodSync(path, 0o600);
   }
   return Buffer.from(readFileSync(path, "utf8").trim(), "hex");
-}
-
-const CONTENT_TYPES: Record<string, string> = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".css": "text/css; charset=utf-8",
-  ".svg": "image/svg+xml",
-  ".png": "image/png",
-  ".map": "application/json",
-  ".wasm": "application/wasm",
-};
-
-/** Serves the built web UI; unknown paths get index.html (client-side routes). */
-async function serveWeb(path: string): Promise<Response> {
-  const relative = normalize(path).replace(/^(\.\.(\/|$))+/, "").replace(/^\/+/, "");
-  for (const file of [relative || "index.html", "index.html"]) {
-    try {
-      const body = await readFile(join(WEB_DIST_DIR, file));
-      return new Response(body, { headers: { "content-type": CONTENT_TYPES[extname(file)] ?? "application/octet-stream" } });
-    } catch {
-      // try the next candidate
-    }
-  }
-  return new Response("web UI not built", { status: 404 });
 }
