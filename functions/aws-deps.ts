@@ -9,6 +9,7 @@ import { SqsQueueSender } from "../adapters/aws/sqs-queue-sender.ts";
 import { defaultConfig, limitsFrom } from "../core/config.ts";
 import type { CoreDeps } from "../core/deps.ts";
 import { systemClock } from "../core/ports/clock.ts";
+import { tracer } from "./logger.ts";
 
 /**
  * The environment a function gets from the stack: resource names and URLs
@@ -51,7 +52,8 @@ export function readFunctionEnv(env: Record<string, string | undefined>): Functi
 export function awsDeps(env: Record<string, string | undefined> = process.env): CoreDeps {
   const vars = readFunctionEnv(env);
   // Region and credentials come from the Lambda runtime's own environment.
-  const doc = DynamoDBDocumentClient.from(new DynamoDBClient({}), documentClientOptions);
+  // Each SDK client traced: a subsegment per AWS call in the function's X-Ray trace.
+  const doc = DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient({})), documentClientOptions);
   const queueUrls = {
     ...(vars.INGEST_QUEUE_URL ? { ingest: vars.INGEST_QUEUE_URL } : {}),
     ...(vars.WEBHOOKS_QUEUE_URL ? { webhooks: vars.WEBHOOKS_QUEUE_URL } : {}),
@@ -62,8 +64,8 @@ export function awsDeps(env: Record<string, string | undefined> = process.env): 
       main: new DynamoTableStore(doc, vars.TABLE_MAIN),
       contributions: new DynamoTableStore(doc, vars.TABLE_CONTRIBUTIONS),
     },
-    blobs: new S3BlobStore(new S3Client({}), vars.BUCKET),
-    queue: new SqsQueueSender(new SQSClient({}), queueUrls),
+    blobs: new S3BlobStore(tracer.captureAWSv3Client(new S3Client({})), vars.BUCKET),
+    queue: new SqsQueueSender(tracer.captureAWSv3Client(new SQSClient({})), queueUrls),
     clock: systemClock,
     config: {
       ...defaultConfig,

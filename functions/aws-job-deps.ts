@@ -5,6 +5,7 @@ import { BatchCompute } from "../adapters/aws/batch-compute.ts";
 import { SqsQueueSender } from "../adapters/aws/sqs-queue-sender.ts";
 import type { JobDeps } from "../core/jobs/deps.ts";
 import { awsDeps, readFunctionEnv } from "./aws-deps.ts";
+import { tracer } from "./logger.ts";
 
 /**
  * What the job functions (start-job, job-events, job-sweep) get besides the
@@ -30,13 +31,13 @@ export function awsJobDeps(env: Record<string, string | undefined> = process.env
   const vars = result.data;
   const common = readFunctionEnv(env);
   const deps = awsDeps(env);
-  const queue = new SqsQueueSender(new SQSClient({}), {
+  const queue = new SqsQueueSender(tracer.captureAWSv3Client(new SQSClient({})), {
     jobs: vars.JOBS_QUEUE_URL,
     ...(common.WEBHOOKS_QUEUE_URL ? { webhooks: common.WEBHOOKS_QUEUE_URL } : {}),
   });
   return {
     ...deps,
     queue,
-    compute: new BatchCompute(new BatchClient({}), { jobQueue: vars.BATCH_JOB_QUEUE, jobDefinition: vars.BATCH_JOB_DEFINITION }),
+    compute: new BatchCompute(tracer.captureAWSv3Client(new BatchClient({})), { jobQueue: vars.BATCH_JOB_QUEUE, jobDefinition: vars.BATCH_JOB_DEFINITION }),
   };
 }

@@ -10,6 +10,7 @@ import type { ChainSyncDeps } from "../core/chain/sync-record.ts";
 import { defaultConfig } from "../core/config.ts";
 import { systemClock } from "../core/ports/clock.ts";
 import { createChainSyncHandler } from "./handlers/chain-sync.ts";
+import { tracer } from "./logger.ts";
 
 /** The chain-sync function's environment (set by infra/lib/chain-sync.ts); the key itself is in Secrets Manager. */
 export const ChainSyncEnvSchema = z.object({
@@ -39,11 +40,11 @@ export async function awsChainSyncDeps(env: Record<string, string | undefined> =
   const vars = ChainSyncEnvSchema.parse(env);
   const addresses = AddressesSchema.parse(JSON.parse(vars.CHAIN_ADDRESSES));
   if (addresses.chainId !== vars.CHAIN_ID) throw new Error(`CHAIN_ADDRESSES are for chain ${addresses.chainId}, not ${vars.CHAIN_ID}`);
-  const secret = await loadChainSecret(new SecretsManagerClient({}), vars.CHAIN_SIGNER_SECRET_ID);
+  const secret = await loadChainSecret(tracer.captureAWSv3Client(new SecretsManagerClient({})), vars.CHAIN_SIGNER_SECRET_ID);
   const rpcUrl = secret.rpcUrl ?? vars.CHAIN_RPC_URL;
   if (!rpcUrl) throw new Error("no RPC URL: set CHAIN_RPC_URL or put rpcUrl in the signer secret");
   const provider = new JsonRpcProvider(rpcUrl, vars.CHAIN_ID, { staticNetwork: true, cacheTimeout: -1 });
-  const doc = DynamoDBDocumentClient.from(new DynamoDBClient({}), documentClientOptions);
+  const doc = DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient({})), documentClientOptions);
   const main = new DynamoTableStore(doc, vars.TABLE_MAIN);
   return {
     // Chain sync touches only the main table.

@@ -1,12 +1,10 @@
-import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import middy from "@middy/core";
 import type { EventBridgeEvent } from "aws-lambda";
 import { z } from "zod";
 import { BatchTags, parseBatchJobName } from "../../adapters/aws/batch-compute.ts";
 import type { JobEvent } from "../../core/jobs/model.ts";
 import { QueueNames, type QueueSender } from "../../core/ports/queue.ts";
-import { type HandlerOptions, logger as sharedLogger } from "../logger.ts";
-import { parseEvent } from "../middleware/parse-event.ts";
+import { handlerTools, lambdaHandler } from "../handler-setup.ts";
+import type { HandlerOptions } from "../logger.ts";
 
 /** The parts of an EventBridge "Batch Job State Change" event this function relies on. */
 export const BatchJobStateChangeSchema = z.object({
@@ -53,18 +51,15 @@ export function exitedEventOf(change: BatchJobStateChange): JobEvent | undefined
  * throws, so EventBridge's retry delivers the event again.
  */
 export function createBatchJobStateHandler(deps: { queue: QueueSender }, options: HandlerOptions = {}) {
-  const logger = options.logger ?? sharedLogger;
-  return middy<EventBridgeEvent<"Batch Job State Change", unknown>, void>()
-    .use(injectLambdaContext(logger))
-    .use(parseEvent("Batch Job State Change", BatchJobStateChangeSchema))
-    .handler(async (event) => {
-      const change = BatchJobStateChangeSchema.parse(event);
-      const exited = exitedEventOf(change);
-      if (!exited) {
-        logger.info("batch job state ignored", { batchJobId: change.detail.jobId, jobName: change.detail.jobName, status: change.detail.status });
-        return;
-      }
-      await deps.queue.send(QueueNames.jobEvents, exited);
-      logger.info("trainer exited", { batchJobId: change.detail.jobId, ...exited });
-    });
+  const { logger } = handlerTools(options);
+  return lambdaHandler<EventBridgeEvent<"Batch Job State Change", unknown>, void>("Batch Job State Change", BatchJobStateChangeSchema, options, async (event) => {
+    const change = BatchJobStateChangeSchema.parse(event);
+    const exited = exitedEventOf(change);
+    if (!exited) {
+      logger.info("batch job state ignored", { batchJobId: change.detail.jobId, jobName: change.detail.jobName, status: change.detail.status });
+      return;
+    }
+    await deps.queue.send(QueueNames.jobEvents, exited);
+    logger.info("trainer exited", { batchJobId: change.detail.jobId, ...exited });
+  });
 }

@@ -1,12 +1,8 @@
-import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
-import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import middy from "@middy/core";
-import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { SQSRecord } from "aws-lambda";
 import type { CoreDeps } from "../../core/deps.ts";
 import { markUploadDeadLettered } from "../../core/ingest/mark-upload-dead-lettered.ts";
-import { type HandlerOptions, logger as sharedLogger } from "../logger.ts";
-import { parseEvent } from "../middleware/parse-event.ts";
-import { SqsEventSchema } from "./events.ts";
+import { handlerTools, sqsBatchHandler } from "../handler-setup.ts";
+import type { HandlerOptions } from "../logger.ts";
 import { type CreatedObject, createdObjects } from "./s3-notification.ts";
 
 /** The `error` an upload shows when its ingest was given up. */
@@ -19,7 +15,7 @@ export const DEAD_LETTER_REASON = "ingest did not finish after repeated attempts
  * notification names no upload: it is logged and dropped, not retried.
  */
 export function createIngestDlqHandler(deps: CoreDeps, options: HandlerOptions = {}) {
-  const logger = options.logger ?? sharedLogger;
+  const { logger } = handlerTools(options);
   const markRecord = async (record: SQSRecord) => {
     let objects: CreatedObject[];
     try {
@@ -38,8 +34,5 @@ export function createIngestDlqHandler(deps: CoreDeps, options: HandlerOptions =
       }
     }
   };
-  return middy<SQSEvent, SQSBatchResponse>()
-    .use(injectLambdaContext(logger))
-    .use(parseEvent("SQS", SqsEventSchema))
-    .handler((event, context) => processPartialResponse(event, markRecord, new BatchProcessor(EventType.SQS), { context }));
+  return sqsBatchHandler(markRecord, options);
 }

@@ -1,12 +1,8 @@
-import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
-import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import middy from "@middy/core";
-import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { SQSRecord } from "aws-lambda";
 import type { CoreDeps } from "../../core/deps.ts";
 import { ingestObject } from "../../core/ingest/ingest-object.ts";
-import { type HandlerOptions, logger as sharedLogger } from "../logger.ts";
-import { parseEvent } from "../middleware/parse-event.ts";
-import { SqsEventSchema } from "./events.ts";
+import { handlerTools, sqsBatchHandler } from "../handler-setup.ts";
+import type { HandlerOptions } from "../logger.ts";
 import { createdObjects } from "./s3-notification.ts";
 
 /**
@@ -15,7 +11,7 @@ import { createdObjects } from "./s3-notification.ts";
  * batch item failure, so SQS redelivers only it (and dead-letters it in the end).
  */
 export function createIngestHandler(deps: CoreDeps, options: HandlerOptions = {}) {
-  const logger = options.logger ?? sharedLogger;
+  const { logger } = handlerTools(options);
   const ingestRecord = async (record: SQSRecord) => {
     for (const { key, size } of createdObjects(record.body)) {
       try {
@@ -26,11 +22,6 @@ export function createIngestHandler(deps: CoreDeps, options: HandlerOptions = {}
       }
     }
   };
-  return middy<SQSEvent, SQSBatchResponse>()
-    .use(injectLambdaContext(logger))
-    .use(parseEvent("SQS", SqsEventSchema))
-    .handler((event, context) =>
-      // One object at a time: each ingest streams a whole upload and holds its dedupe state.
-      processPartialResponse(event, ingestRecord, new BatchProcessor(EventType.SQS), { context, processInParallel: false }),
-    );
+  // One object at a time: each ingest streams a whole upload and holds its dedupe state.
+  return sqsBatchHandler(ingestRecord, { ...options, inOrder: true });
 }

@@ -1,13 +1,9 @@
-import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
-import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import middy from "@middy/core";
-import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { SQSRecord } from "aws-lambda";
 import { applyJobEvent } from "../../core/jobs/apply-event.ts";
 import type { JobDeps } from "../../core/jobs/deps.ts";
 import { JobEvent } from "../../core/jobs/model.ts";
-import { type HandlerOptions, logger as sharedLogger } from "../logger.ts";
-import { parseEvent } from "../middleware/parse-event.ts";
-import { SqsEventSchema } from "./events.ts";
+import { handlerTools, sqsBatchHandler } from "../handler-setup.ts";
+import type { HandlerOptions } from "../logger.ts";
 
 /**
  * Job-events consumer: each message is a JobEvent (from the trainer or the
@@ -16,7 +12,7 @@ import { SqsEventSchema } from "./events.ts";
  * machine itself tolerates duplicates and any order across batches.
  */
 export function createJobEventsHandler(deps: JobDeps, options: HandlerOptions = {}) {
-  const logger = options.logger ?? sharedLogger;
+  const { logger } = handlerTools(options);
   const applyRecord = async (record: SQSRecord) => {
     const event = JobEvent.parse(JSON.parse(record.body));
     try {
@@ -27,8 +23,5 @@ export function createJobEventsHandler(deps: JobDeps, options: HandlerOptions = 
       throw error;
     }
   };
-  return middy<SQSEvent, SQSBatchResponse>()
-    .use(injectLambdaContext(logger))
-    .use(parseEvent("SQS", SqsEventSchema))
-    .handler((event, context) => processPartialResponse(event, applyRecord, new BatchProcessor(EventType.SQS), { context, processInParallel: false }));
+  return sqsBatchHandler(applyRecord, { ...options, inOrder: true });
 }

@@ -1,11 +1,9 @@
-import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import middy from "@middy/core";
 import type { ScheduledEvent } from "aws-lambda";
 import { z } from "zod";
 import type { JobDeps } from "../../core/jobs/deps.ts";
 import { sweepStaleJobs, type SweepOptions, type SweepResult } from "../../core/jobs/sweep.ts";
-import { type HandlerOptions, logger as sharedLogger } from "../logger.ts";
-import { parseEvent } from "../middleware/parse-event.ts";
+import { handlerTools, lambdaHandler } from "../handler-setup.ts";
+import type { HandlerOptions } from "../logger.ts";
 
 /** The parts of an EventBridge scheduled event the sweeper relies on. */
 export const ScheduledEventSchema = z.looseObject({ "detail-type": z.literal("Scheduled Event"), time: z.string() });
@@ -31,13 +29,10 @@ export function scheduledEvent(time: number): ScheduledEvent {
  * heartbeat and no QUEUED job waits on a lost message.
  */
 export function createJobSweepHandler(deps: JobDeps, options: HandlerOptions & { sweep?: SweepOptions } = {}) {
-  const logger = options.logger ?? sharedLogger;
-  return middy<ScheduledEvent, SweepResult>()
-    .use(injectLambdaContext(logger))
-    .use(parseEvent("scheduled", ScheduledEventSchema))
-    .handler(async () => {
-      const result = await sweepStaleJobs(deps, options.sweep);
-      if (result.timedOut.length || result.requeued.length) logger.warn("job sweep", { ...result });
-      return result;
-    });
+  const { logger } = handlerTools(options);
+  return lambdaHandler<ScheduledEvent, SweepResult>("scheduled", ScheduledEventSchema, options, async () => {
+    const result = await sweepStaleJobs(deps, options.sweep);
+    if (result.timedOut.length || result.requeued.length) logger.warn("job sweep", { ...result });
+    return result;
+  });
 }

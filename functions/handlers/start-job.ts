@@ -1,13 +1,9 @@
-import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
-import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import middy from "@middy/core";
-import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { SQSRecord } from "aws-lambda";
 import { z } from "zod";
 import type { JobDeps } from "../../core/jobs/deps.ts";
 import { startJobAttempt } from "../../core/jobs/start-job.ts";
-import { type HandlerOptions, logger as sharedLogger } from "../logger.ts";
-import { parseEvent } from "../middleware/parse-event.ts";
-import { SqsEventSchema } from "./events.ts";
+import { handlerTools, sqsBatchHandler } from "../handler-setup.ts";
+import type { HandlerOptions } from "../logger.ts";
 
 /** A message of the jobs queue. */
 export const StartJobMessage = z.object({ jobId: z.string().min(1) });
@@ -18,7 +14,7 @@ export const StartJobMessage = z.object({ jobId: z.string().min(1) });
  * batch item failure so SQS redelivers only it.
  */
 export function createStartJobHandler(deps: JobDeps, options: HandlerOptions = {}) {
-  const logger = options.logger ?? sharedLogger;
+  const { logger } = handlerTools(options);
   const startRecord = async (record: SQSRecord) => {
     const { jobId } = StartJobMessage.parse(JSON.parse(record.body));
     try {
@@ -29,8 +25,5 @@ export function createStartJobHandler(deps: JobDeps, options: HandlerOptions = {
       throw error;
     }
   };
-  return middy<SQSEvent, SQSBatchResponse>()
-    .use(injectLambdaContext(logger))
-    .use(parseEvent("SQS", SqsEventSchema))
-    .handler((event, context) => processPartialResponse(event, startRecord, new BatchProcessor(EventType.SQS), { context }));
+  return sqsBatchHandler(startRecord, options);
 }

@@ -1,11 +1,7 @@
-import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
-import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import middy from "@middy/core";
-import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { SQSRecord } from "aws-lambda";
 import { dispatchWebhook, type DispatchOptions, type WebhookDispatchDeps, WebhookMessage } from "../../core/webhooks/index.ts";
-import { type HandlerOptions, logger as sharedLogger } from "../logger.ts";
-import { parseEvent } from "../middleware/parse-event.ts";
-import { SqsEventSchema } from "./events.ts";
+import { handlerTools, sqsBatchHandler } from "../handler-setup.ts";
+import type { HandlerOptions } from "../logger.ts";
 
 export interface WebhookDispatchHandlerOptions extends HandlerOptions {
   /** Passed to `dispatchWebhook` (attempts, timeout, jitter). */
@@ -18,15 +14,12 @@ export interface WebhookDispatchHandlerOptions extends HandlerOptions {
  * a thrown error (bad message, table outage) fails the record for SQS to retry.
  */
 export function createWebhookDispatchHandler(deps: WebhookDispatchDeps, options: WebhookDispatchHandlerOptions = {}) {
-  const logger = options.logger ?? sharedLogger;
+  const { logger } = handlerTools(options);
   const dispatchRecord = async (record: SQSRecord) => {
     const message = WebhookMessage.parse(JSON.parse(record.body));
     const outcome = await dispatchWebhook(deps, message, options.dispatch);
     logger.info("webhook dispatched", { deliveryId: message.deliveryId, attempt: message.attempt, ...outcome });
   };
-  return middy<SQSEvent, SQSBatchResponse>()
-    .use(injectLambdaContext(logger))
-    .use(parseEvent("SQS", SqsEventSchema))
-    // Deliveries are independent and mostly waiting on HTTP, so they run in parallel.
-    .handler((event, context) => processPartialResponse(event, dispatchRecord, new BatchProcessor(EventType.SQS), { context }));
+  // Deliveries are independent and mostly waiting on HTTP, so they run in parallel.
+  return sqsBatchHandler(dispatchRecord, options);
 }
