@@ -22,7 +22,7 @@ def read_st(path):
         out[k] = t.double() if not BENCH else t.clone()
     return out
 
-if BENCH:  # bench <model_dir> <adapter_dir> <steps>: LoRA training tokens/s
+if BENCH:  # bench <model_dir> <adapter_dir> <steps> [batch] [seq]: LoRA training tokens/s, one thread
     torch.set_num_threads(1)
     model_dir, adapter_dir, ids_json = sys.argv[2], sys.argv[3], json.dumps({"tokens": [1], "targets": [1]})
 else:
@@ -74,9 +74,19 @@ def run(tokens, targets):
     loss = torch.nn.functional.cross_entropy(logits, targets, ignore_index=-1)
     return logits, loss
 
+def blas_libraries():
+    """The BLAS shared objects this process has mapped: Debian's libblas.so.3 is reference BLAS or OpenBLAS by alternatives."""
+    try:
+        maps = open("/proc/self/maps").read().split("\n")
+    except OSError:
+        return []
+    return sorted({line.split()[-1] for line in maps if "blas" in line.lower() and line.split()[-1].startswith("/")})
+
 if BENCH:
-    import time
-    steps, B, T = int(sys.argv[4]), 4, cfg["max_position_embeddings"]
+    import os, time
+    steps = int(sys.argv[4])
+    B = int(sys.argv[5]) if len(sys.argv) > 5 else 4
+    T = int(sys.argv[6]) if len(sys.argv) > 6 else cfg["max_position_embeddings"]
     g = torch.Generator().manual_seed(0)
     opt = torch.optim.AdamW(list(A.values()), lr=1e-3)
     t0 = time.perf_counter()
@@ -87,7 +97,8 @@ if BENCH:
             _, loss = run(seq[:-1], seq[1:])
             (loss / B).backward()
         opt.step()
-    print(json.dumps({"tokens_per_sec": steps * B * T / (time.perf_counter() - t0)}))
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"tokens_per_sec": steps * B * T / seconds, "torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas_libraries()}))
     sys.exit(0)
 logits, loss = run(tokens, targets)
 loss.backward()

@@ -3,8 +3,8 @@
 // whole batch of sequences: every base matmul is one pass over the weights for all rows, and
 // each row then adds its own adapter's low-rank delta (BGMV, see lora.ts).
 import { rmsnorm, rope, ropeTables } from "./ops.ts";
-import { matmul } from "./kernels/index.ts"; // WASM SIMD, or ops.ts matmul where it cannot run
-import { addLoraDelta, type LoraAdapter, type Target } from "./lora.ts";
+import { addLoraDelta, matmul } from "./kernels/index.ts"; // WASM SIMD, or the ops.ts / lora.ts reference where it cannot run
+import type { LoraAdapter, Target } from "./lora.ts";
 
 export interface Config {
   dim: number; // width of the residual stream

@@ -12,6 +12,8 @@ import { readFileSync } from "node:fs";
 import * as ref from "../ops.ts";
 import type { Arr } from "../ops.ts";
 import type { Weights } from "../model.ts";
+import * as lora from "../lora.ts";
+import type { LoraAdapter, LoraPair, Target } from "../lora.ts";
 
 interface KernelExports {
   matmul(out: number, x: number, w: number, T: number, n: number, d: number): void;
@@ -75,6 +77,11 @@ class Heap {
     this.#scratch += Math.ceil((n * 4) / 16) * 16;
     this.#ensure(at + n * 4 + 16);
     return at;
+  }
+
+  /** The whole heap as floats (valid until it next grows). */
+  view(): Float32Array {
+    return this.#f32;
   }
 
   /** Where `a`'s first n floats are in the heap: in place, or copied into scratch. */
@@ -166,6 +173,37 @@ export function matmulBackward(dx: Arr | null, dw: Arr | null, dy: Arr, x: Arr, 
     const px = h.input(x as Float32Array, T * n), pdw = h.input(dw as Float32Array, d * n);
     h.kernels.matmul_dw(pdw, pdy, px, T, n, d);
     h.output(dw as Float32Array, pdw, d * n);
+  }
+}
+
+/**
+ * BGMV, as lora.ts addLoraDelta: out[b] += scale · B·(A·x[b]) for each row b whose adapter has
+ * this projection. The batch's x is copied into the heap once, and each adapter's A and B once
+ * per call however many rows share it; both products run on the matmul kernel.
+ */
+export function addLoraDelta(out: Float32Array, x: Float32Array, adapters: ReadonlyArray<LoraAdapter | null>, layer: number, t: Target, n: number, d: number, mid: Float32Array): void {
+  const h = heap && enabled ? heap : null;
+  if (!h) return lora.addLoraDelta(out, x, adapters, layer, t, n, d, mid);
+  let any = false;
+  for (const a of adapters) if (a?.layers[layer]?.[t]) any = true;
+  if (!any) return;
+  h.reset();
+  const px = h.input(x, adapters.length * n);
+  const placed = new Map<LoraPair, { pA: number; pB: number }>();
+  for (let b = 0; b < adapters.length; b++) {
+    const a = adapters[b];
+    const p = a?.layers[layer]?.[t];
+    if (!a || !p) continue;
+    const r = a.config.r;
+    let w = placed.get(p);
+    if (!w) placed.set(p, (w = { pA: h.input(p.A, r * n), pB: h.input(p.B, d * r) }));
+    const pmid = h.scratch(r), pdelta = h.scratch(d);
+    const v = h.view(); // scratch may have grown the memory
+    h.kernels.matmul(pmid, px + b * n * 4, w.pA, 1, n, r); // mid = A·x[b]
+    for (let k = 0; k < r; k++) v[(pmid >> 2) + k] = v[(pmid >> 2) + k]! * a.scale;
+    h.kernels.matmul(pdelta, pmid, w.pB, 1, r, d); // delta = B·mid
+    const o = b * d, dl = pdelta >> 2;
+    for (let i = 0; i < d; i++) out[o + i] = out[o + i]! + v[dl + i]!;
   }
 }
 

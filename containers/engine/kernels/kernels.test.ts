@@ -6,7 +6,9 @@ import { describe, expect, it } from "vitest";
 import * as ref from "../ops.ts";
 import { randArr } from "../test-helpers.ts";
 import { buildKernels, WASM_PATH } from "./build.ts";
-import { kernelPath, matmul, matmulBackward, placeWeights } from "./index.ts";
+import { addLoraDelta, kernelPath, matmul, matmulBackward, placeWeights } from "./index.ts";
+import * as lora from "../lora.ts";
+import { tinyConfig } from "../test-helpers.ts";
 
 const f32 = (n: number, seed: number) => randArr(n, seed, Float32Array) as Float32Array;
 // |a − b| ≤ tol · (1 + |b|) everywhere; fp32 sums of n products in another order differ by ~n·2⁻²⁴
@@ -55,6 +57,21 @@ describe("WASM SIMD kernels", () => {
       const onlyDx = Float32Array.from(dx0);
       matmulBackward(onlyDx, null, dy, x, w, T, n, d);
       expectClose(onlyDx, wantDx);
+    }
+  });
+
+  it("the per-row LoRA delta (BGMV) equals lora.ts over a batch of mixed adapters, shared ones and rows without", () => {
+    const cfg = tinyConfig({ dim: 24, hiddenDim: 37 });
+    const a1 = lora.createLora(cfg, { r: 3, alpha: 6, dropout: 0, targets: ["q_proj", "down_proj"] }, { seed: 1, randomB: true });
+    const a2 = lora.createLora(cfg, { r: 8, alpha: 4, dropout: 0, targets: ["down_proj"] }, { seed: 2, randomB: true });
+    const rows = [a1, null, a2, a1, a2, null, a1];
+    for (const [t, n, d] of [["q_proj", 24, 24], ["down_proj", 37, 24]] as const) {
+      const x = f32(rows.length * n, 5), base = f32(rows.length * d, 6);
+      const want = Float32Array.from(base), got = Float32Array.from(base);
+      lora.addLoraDelta(want, x, rows, 1, t, n, d, new Float32Array(8));
+      addLoraDelta(got, x, rows, 1, t, n, d, new Float32Array(8));
+      expectClose(got, want);
+      expect(got.subarray(d, 2 * d)).toEqual(base.subarray(d, 2 * d)); // a row without an adapter is left alone
     }
   });
 
