@@ -13,7 +13,11 @@ import { notFound, onError, validationHook } from "./errors.ts";
 import { SECURITY_SCHEME } from "./openapi.ts";
 import { problemResponse } from "./problem.ts";
 import { byAccount, rateLimit } from "./rate-limit.ts";
+import type { TableStore } from "../core/ports/tables.ts";
 import { adapterRoutes } from "./routes/adapters.ts";
+import { priceRoutes } from "./routes/prices.ts";
+import { rewardRoutes } from "./routes/rewards.ts";
+import { usageRoutes } from "./routes/usage.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { baseModelRoutes } from "./routes/base-models.ts";
 import { contributionRoutes } from "./routes/contributions.ts";
@@ -53,7 +57,13 @@ export interface AppOptions {
  * What the app needs: the core deps, the training compute where jobs may be cancelled (without it
  * cancel answers 503), and the rate limiter (default: counters in this process's memory).
  */
-export type AppDeps = CoreDeps & { compute?: TrainingCompute; rateLimiter?: RateLimiter };
+export type AppDeps = CoreDeps & { compute?: TrainingCompute; rateLimiter?: RateLimiter; payments?: PaymentsApiDeps };
+
+/** What the payment routes need: the usage table, and the distributor's claim status (when a chain is wired). */
+export interface PaymentsApiDeps {
+  usage: TableStore;
+  isClaimed?: (epoch: number, account: string) => Promise<boolean>;
+}
 
 /** The API version reported in the OpenAPI document. */
 export const API_VERSION = "0.1.0";
@@ -101,6 +111,11 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): App {
   baseModelRoutes(app);
   jobRoutes(app, deps, options.jobEvents);
   adapterRoutes(app, deps);
+  priceRoutes(app, deps);
+  if (deps.payments) {
+    usageRoutes(app, deps.payments.usage);
+    rewardRoutes(app, deps.payments.usage, deps.payments.isClaimed);
+  }
 
   app.get("/health", (c) => c.json({ status: "ok" }));
   app.openAPIRegistry.registerComponent("securitySchemes", SECURITY_SCHEME, {

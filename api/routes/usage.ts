@@ -1,0 +1,53 @@
+import { createRoute } from "@hono/zod-openapi";
+import { z } from "zod";
+import { AddressSchema } from "../../core/account.ts";
+import type { TableStore } from "../../core/ports/tables.ts";
+import { getUsage, listUsage, UsageRecord } from "../../core/payments/usage.ts";
+import { getSettlement } from "../../core/settlement/settle-period.ts";
+import type { App } from "../env.ts";
+import { bearer, CursorQuery, errorResponses, json, LimitQuery, page } from "../openapi.ts";
+
+const Settlement = z
+  .object({
+    status: z.enum(["open", "settling", "settled", "not-charged"]),
+    epoch: z.number().int().nullable(),
+  })
+  .meta({ id: "UsageSettlement" });
+const UsageView = UsageRecord.extend({ settlement: Settlement }).meta({ id: "UsageView" });
+
+const listRoute = createRoute({
+  method: "get",
+  path: "/v1/usage",
+  tags: ["payments"],
+  summary: "List usage records",
+  description: "Your calls as a payer (`payer` = you, the default), or the calls of an adapter you own (`adapter`), newest first.",
+  security: bearer,
+  request: { query: z.object({ adapter: z.string().max(64).optional(), payer: AddressSchema.optional(), cursor: CursorQuery, limit: LimitQuery }) },
+  responses: { 200: json(page(UsageRecord, "UsagePage"), "Usage records"), ...errorResponses(400, 401, 403) },
+});
+
+const getRoute = createRoute({
+  method: "get",
+  path: "/v1/usage/{requestId}",
+  tags: ["payments"],
+  summary: "One usage record",
+  description: "A call's record (for its payer or the adapter's owner), with where its settlement stands.",
+  security: bearer,
+  request: { params: z.object({ requestId: z.string().min(1).max(128) }) },
+  responses: { 200: json(UsageView, "The record"), ...errorResponses(401, 404) },
+});
+
+/** Usage records. */
+export function usageRoutes(app: App, usage: TableStore): void {
+  app.openapi(listRoute, async (c) => c.json(await listUsage(usage, c.get("caller").address, c.req.valid("query")), 200));
+  app.openapi(getRoute, async (c) => {
+    const record = await getUsage(usage, c.get("caller").address, c.req.valid("param").requestId);
+    let settlement: z.infer<typeof Settlement> = { status: "not-charged", epoch: null };
+    if (record.charged !== "0") {
+      const ref = await usage.get({ pk: `CALLREF#${record.requestId}`, sk: "CALL" });
+      const state = ref ? await getSettlement(usage, ref.period as number) : undefined;
+      settlement = { status: !state ? "open" : state.phase === "done" ? "settled" : "settling", epoch: state?.epoch ?? null };
+    }
+    return c.json({ ...record, settlement }, 200);
+  });
+}
