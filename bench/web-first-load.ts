@@ -15,11 +15,18 @@ import { serve, type ServerType } from "@hono/node-server";
 import { chromium, type Browser } from "playwright-core";
 import { buildWeb } from "../web/build.ts";
 import { serveWebAsset } from "../web/serve.ts";
-import { fmtNum, fmtSummary, summarize } from "./stats.ts";
 
 const rounds = Number(process.argv[2] ?? 5);
 const baseline = process.argv[3] ?? "247c13c";
 const repo = new URL("..", import.meta.url).pathname;
+
+/** Median (mean of the middle two for an even count), min and max of the rounds. */
+function summarize(xs: number[]): { median: number; min: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b), mid = s.length >> 1;
+  return { median: s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2, min: s[0]!, max: s.at(-1)! };
+}
+const fmtNum = (x: number) => Math.round(x).toLocaleString("en-US");
+const fmtSummary = (s: { median: number; min: number; max: number }) => `${fmtNum(s.median)} (${fmtNum(s.min)}–${fmtNum(s.max)})`;
 
 interface Load {
   bytes: number;
