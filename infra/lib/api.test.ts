@@ -20,9 +20,25 @@ describe("Api", () => {
     template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
       StageName: "$default",
       AutoDeploy: true,
-      AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp("requestId") },
+      AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.anyValue() },
       DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
     });
+  });
+
+  it("access log: one JSON line with HTTP API's fields (route, status, latency, integration error, user agent)", () => {
+    const stage = Object.values(template.findResources("AWS::ApiGatewayV2::Stage"))[0]!;
+    const format = JSON.parse(stage.Properties.AccessLogSettings.Format);
+    expect(format).toMatchObject({
+      requestId: "$context.requestId",
+      routeKey: "$context.routeKey",
+      status: "$context.status",
+      latency: "$context.responseLatency",
+      integrationError: "$context.integrationErrorMessage",
+      userAgent: "$context.identity.userAgent",
+      sourceIp: "$context.identity.sourceIp",
+    });
+    // REST-API-only variables that an HTTP API logs as "-"
+    expect(JSON.stringify(format)).not.toMatch(/resourcePath|\$context\.identity\.caller|\$context\.identity\.user"/);
   });
 
   it("api function: Node 24 on ARM64 with only resource names in its environment", () => {

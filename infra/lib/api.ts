@@ -11,6 +11,30 @@ import { AppFunction, type FunctionEnvironment } from "./app-function.ts";
 import { DATANETS_PREFIX, UPLOADS_PREFIX } from "./datanets.ts";
 import { grantTableAccess, type Tables } from "./tables.ts";
 
+/**
+ * One JSON line per request with HTTP API's own context variables (REST API's
+ * standard fields name variables an HTTP API leaves empty, such as `$context.resourcePath`).
+ */
+export const HTTP_API_ACCESS_LOG_FIELDS = {
+  requestId: "$context.requestId",
+  requestTime: "$context.requestTimeEpoch",
+  routeKey: "$context.routeKey",
+  method: "$context.httpMethod",
+  path: "$context.path",
+  protocol: "$context.protocol",
+  status: "$context.status",
+  responseLength: "$context.responseLength",
+  /** ms from the first byte received to the last byte sent */
+  latency: "$context.responseLatency",
+  integrationLatency: "$context.integrationLatency",
+  integrationStatus: "$context.integrationStatus",
+  integrationError: "$context.integrationErrorMessage",
+  error: "$context.error.message",
+  sourceIp: "$context.identity.sourceIp",
+  userAgent: "$context.identity.userAgent",
+  domainName: "$context.domainName",
+} as const;
+
 export interface ApiProps {
   tables: Tables;
   bucket: Bucket;
@@ -78,7 +102,7 @@ export class Api extends Construct {
       throttle: props.throttle,
       accessLogSettings: {
         destination: new LogGroupLogDestination(accessLogs),
-        format: AccessLogFormat.jsonWithStandardFields(),
+        format: AccessLogFormat.custom(JSON.stringify(HTTP_API_ACCESS_LOG_FIELDS)),
       },
     });
     Validations.of(this.httpApi).acknowledge({

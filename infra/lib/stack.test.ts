@@ -18,6 +18,9 @@ describe("ModelFactoryStack", () => {
       .filter(([id, f]) => f.Properties.Runtime?.startsWith("nodejs24") && !id.startsWith(AWS_CUSTOM_RESOURCE_SINGLETON))
       .map(([, f]) => f);
     expect(functions).toHaveLength(10); // api, ingest, ingest-dead-letter, route-events, webhook-dispatch, chain-sync, start-job, job-events, job-sweep, batch-job-state
+    // Each function logs and traces under its own service name (functions/logger.ts reads it).
+    const services = functions.map((fn) => fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME);
+    expect(new Set(services).size).toBe(functions.length);
     for (const fn of functions) {
       expect(fn.Properties.Architectures).toEqual(["arm64"]);
       expect(fn.Properties.TracingConfig).toEqual({ Mode: "Active" });
