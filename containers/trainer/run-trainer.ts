@@ -17,6 +17,7 @@ import { bundledModelDir, cachedModelDir, downloadBlob, readBlob } from "./blob-
 import { deserializeTrainerError, JobSpecError, toTrainerError, TrainerInputError, TrainingCrashedError } from "./errors.ts";
 import { formatRecordPieces, FrozenRecordLine, jsonLines, splitRecords, tokenizePieces, type TextPiece } from "./records.ts";
 import type { TrainWorkerInput, TrainWorkerMessage } from "./train-worker.ts";
+import { writeAttributionFiles } from "./attribution-step.ts";
 
 /** Part of every training-config hash and attribution fingerprint: bump when training changes meaning. */
 // 2: packed records no longer attend to each other; instruction and chat records train on their responses only by default.
@@ -113,6 +114,11 @@ async function trainJob(deps: TrainerDeps, spec: JobSpec, events: EventReporter,
   await writeOutputs(deps, spec, run.ended, metrics, ckpt.lossCurve, prepared.attribution, {
     totalSteps: run.totalSteps, resumedFromStep: ckpt.resumedFromStep, lines: data.lines, skipped: data.skipped, duplicates: data.duplicates,
     train: prepared.split.train.length, heldOut: prepared.split.heldOut.length, seconds: (deps.clock.now() - t0) / 1000,
+  });
+  // Per-call attribution: span index and gradient sketches of the training split beside the adapter (never fails the job).
+  await writeAttributionFiles(deps.blobs, {
+    outputPrefix: spec.outputPrefix, modelDir: base.dir, adapterConfig: run.ended.adapterConfig, adapterWeights: run.ended.adapterWeights, log,
+    records: prepared.split.train.map((r, i) => ({ contributionId: r.contributionId, datanetId: spec.datanets[r.datanet]!.id, version: spec.datanets[r.datanet]!.version, contributor: r.contributor, ...prepared.train[i]! })),
   });
   await events.send({ type: "succeeded", metrics });
   log("trainer succeeded", { jobId: spec.jobId, ...metrics });
