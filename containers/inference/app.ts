@@ -94,13 +94,6 @@ export function createInferenceApp(opts: InferenceAppOptions): InferenceApp {
       if (!bases.has(model.baseModel)) throw invalidRequest(`The adapter \`${model.id}\` was trained on \`${model.baseModel}\`, which this service does not serve (it serves ${[...bases.keys()].map((b) => `\`${b}\``).join(", ")}).`, "model", "model_not_supported");
 
       const requestId = `${chat ? "chatcmpl" : "cmpl"}-${randomBytes(12).toString("base64url")}`;
-      const partial = { requestId, route, receivedAt, caller, model, user: req.user ?? null, headers: c.req.raw.headers };
-      const auth = await authorizer.authorize(partial);
-      if (!auth.allow) {
-        metrics.requests.inc({ model: modelLabel, route, status: String(auth.status) });
-        return c.json(auth.body as object, auth.status, auth.headers ?? {});
-      }
-      const ctx: RequestContext = { ...partial, payer: auth.payer, principal: auth.principal, price: auth.price ?? model.pricePerCall, grant: auth.grant };
 
       // the prompt as the model sees it: the adapter's training template for chat
       const rendered = "messages" in req ? renderChat(model.promptTemplate, req.messages) : { prompt: req.prompt, stop: [] };
@@ -125,6 +118,14 @@ export function createInferenceApp(opts: InferenceAppOptions): InferenceApp {
         seed: req.seed ?? randomInt(2 ** 31),
         stop: [...new Set([...req.stop, ...rendered.stop])],
       };
+      // Authorised once the most it can generate is known: a payment quote is priced on max_tokens.
+      const partial = { requestId, route, receivedAt, caller, model, user: req.user ?? null, headers: c.req.raw.headers, maxTokens: gen.maxTokens, stream: req.stream === true };
+      const auth = await authorizer.authorize(partial);
+      if (!auth.allow) {
+        metrics.requests.inc({ model: modelLabel, route, status: String(auth.status) });
+        return c.json(auth.body as object, auth.status, auth.headers ?? {});
+      }
+      const ctx: RequestContext = { ...partial, payer: auth.payer, principal: auth.principal, price: auth.price ?? model.pricePerCall, grant: auth.grant };
 
       // one signal for everything that ends a call early: the client leaving, or the timeout
       const abort = new AbortController();
@@ -155,7 +156,7 @@ export function createInferenceApp(opts: InferenceAppOptions): InferenceApp {
             ? { index: 0, message: { role: "assistant", content: result.text, refusal: null }, logprobs: null, finish_reason: result.finishReason }
             : { text: result.text, index: 0, logprobs: null, finish_reason: result.finishReason };
           const body = { id: requestId, object: chat ? "chat.completion" : "text_completion", created, model: model.id, choices: [choice], usage };
-          return c.json(withExtensions(body, extensions), 200, auth.headers ?? {});
+          return c.json(withExtensions(body, extensions), 200, { ...(auth.headers ?? {}), ...(ctx.responseHeaders ?? {}) });
         } finally {
           finish();
         }

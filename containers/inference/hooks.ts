@@ -49,6 +49,12 @@ export interface RequestContext {
   headers: Headers;
   /** Set by the authorizer for whatever it needs after the generation (e.g. the voucher to redeem). */
   grant?: unknown;
+  /** The most tokens this call may generate (max_tokens, or what the context leaves): what a payment quote prices. */
+  maxTokens?: number;
+  /** Whether the response is streamed (a cut-off stream delivered its tokens; a cut-off JSON response delivered none). */
+  stream?: boolean;
+  /** Headers a hook adds to a non-streamed response (e.g. `PAYMENT-RESPONSE` with the actual charge). */
+  responseHeaders?: Record<string, string>;
 }
 
 /** The answer of `Authorizer.authorize`: run the call, or answer with this status, headers and JSON body. */
@@ -84,7 +90,7 @@ export interface Authorizer {
    */
   identify(headers: Headers): Promise<Caller | null>;
   /** May this call run? Called once per call, with the model resolved for the caller. */
-  authorize(ctx: Omit<RequestContext, "payer" | "principal" | "price" | "grant">): Promise<Authorization>;
+  authorize(ctx: Omit<RequestContext, "payer" | "principal" | "price" | "grant" | "responseHeaders">): Promise<Authorization>;
 }
 
 /** What happened in one generation; handed to every GenerationHook. */
