@@ -251,10 +251,15 @@ describe("syncAdapterToChain", () => {
     // Another change to the same price: recorded without a transaction.
     expect(await syncAdapterPriceToChain(deps, price("1000", "250", "2026-11-25T12:02:00Z"))).toMatchObject({ status: "confirmed", txHash: null });
     // An older change delivered late: skipped.
-    expect(await syncAdapterPriceToChain(deps, price("5", "5", "2026-11-25T12:00:30Z"))).toEqual({ superseded: true, by: "2026-11-25T12:02:00Z" });
+    expect(await syncAdapterPriceToChain(deps, price("5", "5", "2026-11-25T12:00:30Z"))).toMatchObject({ txHash: null, superseded: { by: "2026-11-25T12:02:00Z" } });
     expect(await txCount()).toBe(sent);
     expect(await deps.chain.findAdapter(fingerprint)).toMatchObject({ pricePerCall: "1000" });
     await expect(syncAdapterPriceToChain(deps, price((1n << 96n).toString(), "0", "2026-11-25T12:03:00Z"))).rejects.toMatchObject({ code: "validation-failed" });
+    // Through the stream: the price item core/payments writes beside the adapter.
+    const item = { pk: "ADAPTER#ad_s", sk: "PRICE", kind: "adapter-price", adapterId: "ad_s", perCall: "7", perThousandOutputTokens: "70", updatedAt: "2026-11-25T12:04:00Z" };
+    expect(await routeChainSyncChange(deps, { eventName: "MODIFY", newImage: item })).toMatchObject({ status: "confirmed", txHash: expect.stringMatching(/^0x/) });
+    expect(await deps.chain.findAdapter(fingerprint)).toMatchObject({ pricePerCall: "7", pricePerThousandOutputTokens: "70" });
+    expect(await routeChainSyncChange(deps, { eventName: "MODIFY", newImage: { ...item, kind: "other" } })).toBeUndefined();
   });
 
   it("refuses a malformed registration before touching the chain", async () => {

@@ -20,7 +20,8 @@ export const AdapterPriceToSync = z.strictObject({
 });
 export type AdapterPriceToSync = z.infer<typeof AdapterPriceToSync>;
 
-export type AdapterPriceSync = (ChainStatus & { superseded?: undefined }) | { superseded: true; by: string };
+/** The price change's chain status; `superseded` (with the newer change's time) when a newer one was already sent, so nothing was. */
+export type AdapterPriceSync = ChainStatus & { superseded?: { by: string } };
 
 /**
  * Records an adapter's price on chain with `AdapterRegistry.setPrice` as the
@@ -41,7 +42,9 @@ export async function syncAdapterPriceToChain(deps: ChainSyncDeps, input: Adapte
   }
   const latest = await deps.tables.main.get(adapterLatestPriceKey(price.adapterId));
   const latestAt = latest?.setAt as string | undefined;
-  if (latestAt && Date.parse(latestAt) > Date.parse(price.setAt)) return { superseded: true, by: latestAt };
+  if (latestAt && Date.parse(latestAt) > Date.parse(price.setAt)) {
+    return { status: "confirmed", txHash: null, blockNumber: null, chainId: deps.chain.chainId, superseded: { by: latestAt } };
+  }
 
   const status = await syncRecord(deps, {
     key: adapterPriceChainKey(price.adapterId, price.setAt),
