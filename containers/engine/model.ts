@@ -3,7 +3,7 @@
 // whole batch of sequences: every base matmul is one pass over the weights for all rows, and
 // each row then adds its own adapter's low-rank delta (BGMV, see lora.ts).
 import { rmsnorm, rope, ropeTables } from "./ops.ts";
-import { addLoraDelta, matmul } from "./kernels/index.ts"; // WASM SIMD, or the ops.ts / lora.ts reference where it cannot run
+import { addLoraDelta, attendRow, matmul } from "./kernels/index.ts"; // WASM SIMD, or the ops.ts / lora.ts reference where it cannot run
 import type { LoraAdapter, Target } from "./lora.ts";
 
 export interface Config {
@@ -214,7 +214,9 @@ export function forward(m: Model, rows: ReadonlyArray<Row>, s: RunState): Float3
       const lo = l * c.maxSeqLen * kvDim;
       kv.key.set(s.k.subarray(b * kvDim, (b + 1) * kvDim), lo + pos * kvDim);
       kv.value.set(s.v.subarray(b * kvDim, (b + 1) * kvDim), lo + pos * kvDim);
-      // multi-head attention over positions 0..pos of this row's own cache
+      // multi-head attention over positions 0..pos of this row's own cache (the SIMD kernel,
+      // or the loop below, which is what it computes)
+      if (attendRow(s.att, b * qDim, s.q, b * qDim, kv.key, kv.value, lo, pos, c.nHeads, c.nKvHeads, hd)) continue;
       for (let h = 0; h < c.nHeads; h++) {
         const qo = b * qDim + h * hd, ko = lo + Math.floor(h / group) * hd;
         let max = -Infinity;

@@ -19,6 +19,7 @@ interface KernelExports {
   matmul(out: number, x: number, w: number, T: number, n: number, d: number): void;
   matmul_dx(dx: number, dy: number, w: number, T: number, n: number, d: number): void;
   matmul_dw(dw: number, dy: number, x: number, T: number, n: number, d: number): void;
+  attend(out: number, q: number, k: number, v: number, scores: number, pos: number, nH: number, nKv: number, hd: number): void;
 }
 
 const PAGE = 65536;
@@ -34,7 +35,7 @@ class Heap {
 
   constructor(bytes: Uint8Array<ArrayBuffer>) {
     this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.memory } });
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.memory, exp: Math.exp } });
     this.kernels = instance.exports as unknown as KernelExports;
     this.#f32 = this.#refresh();
   }
@@ -49,7 +50,7 @@ class Heap {
     if (bytes <= have) return;
     const pages = Math.ceil((bytes - have) / PAGE);
     if (have / PAGE + pages > MAX_PAGES) throw new RangeError(`kernel heap would exceed ${MAX_PAGES * PAGE} bytes`);
-    this.memory.grow(pages);
+    this.memory.grow(pages); // RangeError too when the system refuses the memory
     this.#refresh();
   }
 
@@ -60,10 +61,15 @@ class Heap {
 
   /** A Float32Array of n zeros in the heap for good (16-byte aligned): for model weights. */
   place(n: number): Float32Array {
-    const at = this.#placed;
-    this.#placed = at + Math.ceil((n * 4) / 16) * 16;
-    this.#ensure(this.#placed);
+    const at = this.#placed, end = at + Math.ceil((n * 4) / 16) * 16;
+    this.#ensure(end); // throws RangeError before anything changes when it cannot
+    this.#placed = end;
     return new Float32Array(this.memory.buffer, at, n);
+  }
+
+  /** Whether `bytes` more of weights fit, leaving room for scratch. */
+  canPlace(bytes: number): boolean {
+    return this.#placed + bytes + 64 * PAGE <= MAX_PAGES * PAGE;
   }
 
   /** Start a call: scratch from here on is free again. */
@@ -147,33 +153,74 @@ function usable(arrays: Arr[], T: number, n: number, d: number): Heap | null {
   return heap;
 }
 
+/**
+ * Copies a call's arguments into the heap: null (and a warning) when the heap cannot hold them,
+ * so the caller runs the reference instead. Every copy happens before any kernel runs, so a
+ * fallback never follows a half-done call.
+ */
+function stage<P>(h: Heap, copy: () => P): P | null {
+  h.reset();
+  try {
+    return copy();
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    warnOnce(`the kernel heap cannot hold this call (${e.message})`);
+    return null;
+  }
+}
+
 /** out(T,d) = x(T,n) · w(d,n)ᵀ, as ops.ts matmul. */
 export function matmul(out: Arr, x: Arr, w: Arr, T: number, n: number, d: number): void {
   const h = usable([out, x, w], T, n, d);
-  if (!h || T === 0 || d === 0) return ref.matmul(out, x, w, T, n, d);
-  h.reset();
-  const pw = h.input(w as Float32Array, d * n), px = h.input(x as Float32Array, T * n);
-  const po = h.offsetOf(out as Float32Array) ?? h.scratch(T * d);
-  h.kernels.matmul(po, px, pw, T, n, d);
-  h.output(out as Float32Array, po, T * d);
+  const p = h && T > 0 && d > 0 ? stage(h, () => ({ w: h.input(w as Float32Array, d * n), x: h.input(x as Float32Array, T * n), out: h.offsetOf(out as Float32Array) ?? h.scratch(T * d) })) : null;
+  if (!h || !p) return ref.matmul(out, x, w, T, n, d);
+  h.kernels.matmul(p.out, p.x, p.w, T, n, d);
+  h.output(out as Float32Array, p.out, T * d);
 }
 
 /** dx(T,n) += dy·w and dw(d,n) += dyᵀ·x (when given), as ops.ts matmulBackward. */
 export function matmulBackward(dx: Arr | null, dw: Arr | null, dy: Arr, x: Arr, w: Arr, T: number, n: number, d: number): void {
   const h = usable([dy, x, w, ...(dx ? [dx] : []), ...(dw ? [dw] : [])], T, n, d);
-  if (!h || T === 0 || n === 0 || d === 0) return ref.matmulBackward(dx, dw, dy, x, w, T, n, d);
-  h.reset();
-  const pdy = h.input(dy as Float32Array, T * d);
-  if (dx) {
-    const pw = h.input(w as Float32Array, d * n), pdx = h.input(dx as Float32Array, T * n);
-    h.kernels.matmul_dx(pdx, pdy, pw, T, n, d);
-    h.output(dx as Float32Array, pdx, T * n);
+  const p = h && T > 0 && n > 0 && d > 0 ? stage(h, () => ({
+    dy: h.input(dy as Float32Array, T * d),
+    dx: dx ? { w: h.input(w as Float32Array, d * n), dx: h.input(dx as Float32Array, T * n) } : null,
+    dw: dw ? { x: h.input(x as Float32Array, T * n), dw: h.input(dw as Float32Array, d * n) } : null,
+  })) : null;
+  if (!h || !p) return ref.matmulBackward(dx, dw, dy, x, w, T, n, d);
+  if (dx && p.dx) {
+    h.kernels.matmul_dx(p.dx.dx, p.dy, p.dx.w, T, n, d);
+    h.output(dx as Float32Array, p.dx.dx, T * n);
   }
-  if (dw) {
-    const px = h.input(x as Float32Array, T * n), pdw = h.input(dw as Float32Array, d * n);
-    h.kernels.matmul_dw(pdw, pdy, px, T, n, d);
-    h.output(dw as Float32Array, pdw, d * n);
+  if (dw && p.dw) {
+    h.kernels.matmul_dw(p.dw.dw, p.dy, p.dw.x, T, n, d);
+    h.output(dw as Float32Array, p.dw.dw, d * n);
   }
+}
+
+/**
+ * One decode row of causal GQA attention, as the reference loop in model.ts forward: the row's
+ * query q[qOff..], its cache's keys and values of positions 0..pos from cacheOff (kvDim floats
+ * each), into out[outOff..]. False when the kernel cannot take it (head size not a multiple of
+ * 4): the caller then runs its reference loop.
+ */
+export function attendRow(out: Float32Array, outOff: number, q: Float32Array, qOff: number, key: Float32Array, value: Float32Array, cacheOff: number, pos: number, nH: number, nKv: number, hd: number): boolean {
+  if (!heap || !enabled) return false;
+  if (hd % 4 !== 0) {
+    warnOnce(`head size ${hd} is not a multiple of 4 for the attention kernel`);
+    return false;
+  }
+  const h = heap, kvN = (pos + 1) * nKv * hd;
+  const p = stage(h, () => ({
+    q: h.input(q.subarray(qOff, qOff + nH * hd), nH * hd),
+    k: h.input(key.subarray(cacheOff, cacheOff + kvN), kvN),
+    v: h.input(value.subarray(cacheOff, cacheOff + kvN), kvN),
+    scores: h.scratch(pos + 1),
+    out: h.scratch(nH * hd),
+  }));
+  if (!p) return false;
+  h.kernels.attend(p.out, p.q, p.k, p.v, p.scores, pos, nH, nKv, hd);
+  h.output(out.subarray(outOff, outOff + nH * hd), p.out, nH * hd);
+  return true;
 }
 
 /**
@@ -187,18 +234,25 @@ export function addLoraDelta(out: Float32Array, x: Float32Array, adapters: Reado
   let any = false;
   for (const a of adapters) if (a?.layers[layer]?.[t]) any = true;
   if (!any) return;
-  h.reset();
-  const px = h.input(x, adapters.length * n);
-  const placed = new Map<LoraPair, { pA: number; pB: number }>();
+  // stage x, each adapter pair once, and every row's mid and delta before any kernel runs
+  const staged = stage(h, () => {
+    const px = h.input(x, adapters.length * n);
+    const pairs = new Map<LoraPair, { pA: number; pB: number }>();
+    const rows = adapters.map((a) => {
+      const p = a?.layers[layer]?.[t];
+      if (!a || !p) return null;
+      let w = pairs.get(p);
+      if (!w) pairs.set(p, (w = { pA: h.input(p.A, a.config.r * n), pB: h.input(p.B, d * a.config.r) }));
+      return { ...w, pmid: h.scratch(a.config.r), pdelta: h.scratch(d) };
+    });
+    return { px, rows };
+  });
+  if (!staged) return lora.addLoraDelta(out, x, adapters, layer, t, n, d, mid);
+  const { px } = staged, v = h.view();
   for (let b = 0; b < adapters.length; b++) {
-    const a = adapters[b];
-    const p = a?.layers[layer]?.[t];
-    if (!a || !p) continue;
-    const r = a.config.r;
-    let w = placed.get(p);
-    if (!w) placed.set(p, (w = { pA: h.input(p.A, r * n), pB: h.input(p.B, d * r) }));
-    const pmid = h.scratch(r), pdelta = h.scratch(d);
-    const v = h.view(); // scratch may have grown the memory
+    const a = adapters[b], w = staged.rows[b];
+    if (!a || !w) continue;
+    const r = a.config.r, { pmid, pdelta } = w;
     h.kernels.matmul(pmid, px + b * n * 4, w.pA, 1, n, r); // mid = A·x[b]
     for (let k = 0; k < r; k++) v[(pmid >> 2) + k] = v[(pmid >> 2) + k]! * a.scale;
     h.kernels.matmul(pdelta, pmid, w.pB, 1, r, d); // delta = B·mid
@@ -213,6 +267,13 @@ export function addLoraDelta(out: Float32Array, x: Float32Array, adapters: Reado
  */
 export function placeWeights(w: Weights): Weights {
   if (!heap) return w;
+  const all = [w.embed_tokens, w.norm, w.lm_head, ...w.layers.flatMap((lw) => Object.values(lw) as Float32Array[])];
+  const bytes = all.reduce((n, a) => n + Math.ceil((a.length * 4) / 16) * 16, 0);
+  if (!heap.canPlace(bytes)) {
+    // the kernels still run, copying each weight per call; slower, never wrong
+    warnOnce(`${(bytes / 2 ** 20).toFixed(0)} MiB of weights do not fit the ${MAX_PAGES * PAGE / 2 ** 30} GiB kernel heap`);
+    return w;
+  }
   const move = (a: Float32Array) => {
     if (heap.offsetOf(a) !== null) return a;
     const v = heap.place(a.length);

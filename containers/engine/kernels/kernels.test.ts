@@ -6,7 +6,9 @@ import { describe, expect, it } from "vitest";
 import * as ref from "../ops.ts";
 import { randArr } from "../test-helpers.ts";
 import { buildKernels, WASM_PATH } from "./build.ts";
-import { addLoraDelta, kernelPath, matmul, matmulBackward, placeWeights } from "./index.ts";
+import { addLoraDelta, attendRow, kernelPath, matmul, matmulBackward, placeWeights, useKernels } from "./index.ts";
+import { createKvCache, createRunState, forward } from "../model.ts";
+import { tinyModel } from "../test-helpers.ts";
 import * as lora from "../lora.ts";
 import { tinyConfig } from "../test-helpers.ts";
 
@@ -73,6 +75,32 @@ describe("WASM SIMD kernels", () => {
       expectClose(got, want);
       expect(got.subarray(d, 2 * d)).toEqual(base.subarray(d, 2 * d)); // a row without an adapter is left alone
     }
+  });
+
+  it("the whole batched decode step (attention over the KV cache, LoRA deltas) equals the TS path", () => {
+    const m = tinyModel(3, { dim: 32, nHeads: 4, nKvHeads: 2, maxSeqLen: 24 }); // head size 8
+    const ad = lora.createLora(m.config, { r: 2, alpha: 4, dropout: 0, targets: ["q_proj", "v_proj", "down_proj"] }, { seed: 9, randomB: true });
+    const run = (kernels: boolean) => {
+      useKernels(kernels);
+      try {
+        const kvs = [createKvCache(m.config), createKvCache(m.config)], s = createRunState(m.config, 2), all: number[] = [];
+        for (let pos = 0; pos < 20; pos++) {
+          // row 1 starts three steps later: rows attend over different lengths
+          const rows = [{ token: (pos * 7) % 19, pos, kv: kvs[0]!, adapter: ad }, ...(pos >= 3 ? [{ token: (pos * 5) % 19, pos: pos - 3, kv: kvs[1]!, adapter: null }] : [])];
+          all.push(...forward(m, rows, s));
+        }
+        return Float32Array.from(all);
+      } finally {
+        useKernels(true);
+      }
+    };
+    expectClose(run(true), run(false), 5e-5);
+  });
+
+  it("the attention kernel declines a head size it cannot take, and the caller keeps its loop", () => {
+    const out = new Float32Array(6), q = f32(6, 1), k = f32(6, 2), v = f32(6, 3);
+    expect(attendRow(out, 0, q, 0, k, v, 0, 0, 1, 1, 6)).toBe(false);
+    expect(Array.from(out)).toEqual([0, 0, 0, 0, 0, 0]);
   });
 
   it("fp64 arrays take the reference path exactly", () => {

@@ -5,6 +5,8 @@
 ;; with the same shapes as ops.ts; n, d need not be multiples of 4 (scalar tails).
 (module
   (import "env" "memory" (memory 1 65536 shared))
+  ;; Math.exp from the host: softmax then matches ops.ts to the last bit of the exponent
+  (import "env" "exp" (func $exp (param f64) (result f64)))
 
   ;; horizontal sum of the four lanes
   (func $hsum (param $v v128) (result f32)
@@ -208,4 +210,69 @@
             (br $left)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $rows))))
+
+  ;; One decode row of causal grouped-query attention over its KV cache (model.ts forward):
+  ;; q (nH·hd) at $q, keys and values of positions 0..pos at $k and $v (kvDim = nKv·hd floats
+  ;; per position), $scores (pos+1 floats) scratch, out (nH·hd) at $out. hd % 4 == 0.
+  (func (export "attend") (param $out i32) (param $q i32) (param $k i32) (param $v i32) (param $scores i32) (param $pos i32) (param $nH i32) (param $nKv i32) (param $hd i32)
+    (local $h i32) (local $t i32) (local $i i32) (local $hb i32) (local $kvb i32) (local $qo i32) (local $ko i32) (local $oo i32)
+    (local $scale f32) (local $dot f32) (local $max f32) (local $sum f64) (local $e f64) (local $a v128) (local $group i32)
+    (local.set $hb (i32.shl (local.get $hd) (i32.const 2)))
+    (local.set $kvb (i32.mul (local.get $nKv) (local.get $hb)))
+    (local.set $group (i32.div_u (local.get $nH) (local.get $nKv)))
+    (local.set $scale (f32.div (f32.const 1) (f32.sqrt (f32.convert_i32_u (local.get $hd)))))
+    (block $heads_done
+      (loop $heads
+        (br_if $heads_done (i32.ge_u (local.get $h) (local.get $nH)))
+        (local.set $qo (i32.add (local.get $q) (i32.mul (local.get $h) (local.get $hb))))
+        (local.set $ko (i32.mul (i32.div_u (local.get $h) (local.get $group)) (local.get $hb)))
+        (local.set $oo (i32.add (local.get $out) (i32.mul (local.get $h) (local.get $hb))))
+        ;; scores[t] = q·k[t] / √hd, and their max
+        (local.set $max (f32.const -inf))
+        (local.set $t (i32.const 0))
+        (block $s_done
+          (loop $s
+            (br_if $s_done (i32.gt_s (local.get $t) (local.get $pos)))
+            (local.set $dot (f32.mul (call $dot (local.get $qo) (i32.add (i32.add (local.get $k) (i32.mul (local.get $t) (local.get $kvb))) (local.get $ko)) (local.get $hd)) (local.get $scale)))
+            (f32.store (i32.add (local.get $scores) (i32.shl (local.get $t) (i32.const 2))) (local.get $dot))
+            (local.set $max (f32.max (local.get $max) (local.get $dot)))
+            (local.set $t (i32.add (local.get $t) (i32.const 1)))
+            (br $s)))
+        ;; softmax numerators and their sum (in f64, as the TS path)
+        (local.set $sum (f64.const 0))
+        (local.set $t (i32.const 0))
+        (block $e_done
+          (loop $ex
+            (br_if $e_done (i32.gt_s (local.get $t) (local.get $pos)))
+            (local.set $e (call $exp (f64.promote_f32 (f32.sub (f32.load (i32.add (local.get $scores) (i32.shl (local.get $t) (i32.const 2)))) (local.get $max)))))
+            (f32.store (i32.add (local.get $scores) (i32.shl (local.get $t) (i32.const 2))) (f32.demote_f64 (local.get $e)))
+            (local.set $sum (f64.add (local.get $sum) (local.get $e)))
+            (local.set $t (i32.add (local.get $t) (i32.const 1)))
+            (br $ex)))
+        ;; out = Σ_t (scores[t] / sum) · v[t]
+        (local.set $i (i32.const 0))
+        (block $z_done
+          (loop $z
+            (br_if $z_done (i32.ge_u (local.get $i) (local.get $hb)))
+            (v128.store (i32.add (local.get $oo) (local.get $i)) (v128.const i32x4 0 0 0 0))
+            (local.set $i (i32.add (local.get $i) (i32.const 16)))
+            (br $z)))
+        (local.set $t (i32.const 0))
+        (block $v_done
+          (loop $vs
+            (br_if $v_done (i32.gt_s (local.get $t) (local.get $pos)))
+            (local.set $a (f32x4.splat (f32.demote_f64 (f64.div (f64.promote_f32 (f32.load (i32.add (local.get $scores) (i32.shl (local.get $t) (i32.const 2))))) (local.get $sum)))))
+            (local.set $i (i32.const 0))
+            (block $vi_done
+              (loop $vi
+                (br_if $vi_done (i32.ge_u (local.get $i) (local.get $hb)))
+                (v128.store (i32.add (local.get $oo) (local.get $i))
+                  (f32x4.add (v128.load (i32.add (local.get $oo) (local.get $i)))
+                    (f32x4.mul (local.get $a) (v128.load (i32.add (i32.add (i32.add (local.get $v) (i32.mul (local.get $t) (local.get $kvb))) (local.get $ko)) (local.get $i))))))
+                (local.set $i (i32.add (local.get $i) (i32.const 16)))
+                (br $vi)))
+            (local.set $t (i32.add (local.get $t) (i32.const 1)))
+            (br $vs)))
+        (local.set $h (i32.add (local.get $h) (i32.const 1)))
+        (br $heads))))
 )
