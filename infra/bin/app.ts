@@ -20,6 +20,11 @@ const stack = new ModelFactoryStack(app, "ModelFactory", {
   ...(chain ? { chain: { addresses: chain, rpcUrl: chain.rpcUrl } } : {}),
   // `-c modelfactory:singleAzEndpoints=true` (development): interface endpoints in one AZ.
   singleAzEndpoints: [true, "true"].includes(context("singleAzEndpoints") as never),
+  // OpenLoRA: `-c modelfactory:inferenceCertificateArn=<ACM ARN>` for HTTPS, `-c modelfactory:gatewayImage=sha256:<digest>`
+  inference: {
+    ...(typeof context("inferenceCertificateArn") === "string" ? { certificateArn: context("inferenceCertificateArn") as string } : {}),
+    ...(typeof context("gatewayImage") === "string" ? { gatewayImage: context("gatewayImage") as string } : {}),
+  },
 });
 if (!chain) Annotations.of(stack).addWarningV2("modelfactory:no-chain", "No -c modelfactory:chainConfig=<file>: synthesised without chain sync.");
 

@@ -4,6 +4,7 @@ import type { ChainAddresses } from "../../contracts/deploy.ts";
 import { Api } from "./api.ts";
 import { ChainSync } from "./chain-sync.ts";
 import { Datanets } from "./datanets.ts";
+import { Inference, type InferenceProps } from "./inference.ts";
 import { Network } from "./network.ts";
 import { Tables } from "./tables.ts";
 import { Training, type TrainingProps } from "./training.ts";
@@ -27,6 +28,8 @@ export interface ModelFactoryStackProps extends StackProps {
   chain?: { addresses: ChainAddresses; rpcUrl?: string };
   /** The trainer's backend (CPU or GPU compute), image digest, Batch vCPU cap and attempt timeout. */
   training?: Pick<TrainingProps, "backend" | "trainerImage" | "maxvCpus" | "attemptTimeout">;
+  /** OpenLoRA on ECS GPU (certificate for HTTPS, gateway image digest, capacity); `false` leaves it out. */
+  inference?: false | Pick<InferenceProps, "certificateArn" | "gatewayImage" | "maxInstances" | "lora" | "targetInFlightPerTask">;
   /** Development: interface endpoints in one AZ only (see Network). */
   singleAzEndpoints?: boolean;
 }
@@ -41,6 +44,7 @@ export class ModelFactoryStack extends Stack {
   readonly training: Training;
   readonly api: Api;
   readonly chainSync: ChainSync | undefined;
+  readonly inference: Inference | undefined;
 
   constructor(scope: Construct, id: string, props: ModelFactoryStackProps) {
     super(scope, id, props);
@@ -90,7 +94,20 @@ export class ModelFactoryStack extends Stack {
         })
       : undefined;
 
+    this.inference =
+      props.inference === false
+        ? undefined
+        : new Inference(this, "Inference", {
+            network: this.network,
+            bucket: this.datanets.bucket,
+            mainTable: this.tables.main,
+            contributionsTable: this.tables.contributions,
+            removalPolicy,
+            ...props.inference,
+          });
+
     new CfnOutput(this, "ApiUrl", { value: this.api.url });
+    if (this.inference) new CfnOutput(this, "InferenceUrl", { value: this.inference.url, description: "OpenLoRA's OpenAI-compatible API (internal ALB)" });
     new CfnOutput(this, "DataBucket", { value: this.datanets.bucket.bucketName });
     const repository = this.training.compute.repository;
     if (repository) new CfnOutput(this, "TrainerRepository", { value: repository.repositoryUri, description: "Push containers/trainer's image here, then deploy with -c modelfactory:trainerImage=sha256:<digest>" });
