@@ -21,6 +21,7 @@ import { usageRoutes } from "./routes/usage.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { baseModelRoutes } from "./routes/base-models.ts";
 import { contributionRoutes } from "./routes/contributions.ts";
+import { datanetStatsRoutes } from "./routes/datanet-stats.ts";
 import { datanetRoutes } from "./routes/datanets.ts";
 import { jobRoutes, type JobStreamOptions } from "./routes/jobs.ts";
 import { keyRoutes } from "./routes/keys.ts";
@@ -106,6 +107,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): App {
   datanetRoutes(app, deps);
   uploadRoutes(app, deps);
   contributionRoutes(app, deps);
+  datanetStatsRoutes(app, deps);
   versionRoutes(app, deps);
   webhookRoutes(app, deps, options.resolve ? { resolve: options.resolve } : {});
   baseModelRoutes(app);
