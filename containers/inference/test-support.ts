@@ -19,7 +19,7 @@ import { apiKeyAuthorizer } from "./api-key-authorizer.ts";
 import { createInferenceApp, type InferenceApp } from "./app.ts";
 import { ModelCatalog } from "./catalog.ts";
 import { EmbeddedBackend } from "./embedded-backend.ts";
-import type { GenerationHook } from "./hooks.ts";
+import type { Authorizer, GenerationHook } from "./hooks.ts";
 import { InferenceMetrics } from "./metrics.ts";
 
 export const BASE_ID = "mf-tiny-sotu";
@@ -94,6 +94,8 @@ export interface TestServiceOptions {
   hooks?: GenerationHook[];
   requestTimeoutMs?: number;
   blobs?: MemoryBlobStore;
+  /** Another authorizer than the API keys' (it gets those as `inner`), e.g. pay-per-call. */
+  authorizer?: (tables: Tables, inner: Authorizer) => Authorizer;
 }
 
 /** The inference app over the tiny base model, an in-memory table and blob store, and adapters. */
@@ -121,7 +123,7 @@ export async function testService(opts: TestServiceOptions = {}): Promise<TestSe
   const service = createInferenceApp({
     backend,
     catalog,
-    authorizer: apiKeyAuthorizer({ tables }),
+    authorizer: opts.authorizer ? opts.authorizer(tables, apiKeyAuthorizer({ tables })) : apiKeyAuthorizer({ tables }),
     metrics,
     log: () => {},
     ...(opts.hooks ? { hooks: opts.hooks } : {}),
