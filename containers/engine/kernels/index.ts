@@ -8,6 +8,9 @@
 // there once (placeWeights, done by the checkpoint loaders) are used where they lie; every
 // other argument is copied into per-call scratch above them and results copied back. The
 // memory is shared so that growing it never detaches the views handed out earlier.
+// NOTE: placed weights are never freed (a bump allocator): they live as long as the process or
+// worker thread that loaded them, which is how the trainer and the serving process use a model.
+// Each worker thread has its own heap.
 import { readFileSync } from "node:fs";
 import * as ref from "../ops.ts";
 import type { Arr } from "../ops.ts";
