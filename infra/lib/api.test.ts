@@ -41,6 +41,14 @@ describe("Api", () => {
     expect(JSON.stringify(format)).not.toMatch(/resourcePath|\$context\.identity\.caller|\$context\.identity\.user"/);
   });
 
+  it("api may write objects under uploads/ (presigned), datanets/*/versions/ (publish) and jobs/ (specs) only", () => {
+    const policies = template.findResources("AWS::IAM::Policy", { Properties: { Roles: [{ Ref: apiRole }] } });
+    const statements = Object.values(policies).flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
+    const puts = statements.filter((s) => [s.Action].flat().includes("s3:PutObject"));
+    const prefixes = puts.flatMap((s) => [s.Resource].flat()).map((r) => JSON.stringify(r).match(/"\/([^"]*)"/)?.[1]).sort();
+    expect(prefixes).toEqual(["datanets/*/versions/*", "jobs/*", "uploads/*"]);
+  });
+
   it("api function: Node 24 on ARM64 with only resource names in its environment", () => {
     template.hasResourceProperties("AWS::Lambda::Function", {
       Role: { "Fn::GetAtt": [apiRole, "Arn"] },

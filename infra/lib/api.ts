@@ -8,7 +8,7 @@ import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
 import { acknowledgeBucketGrant } from "./acknowledgments.ts";
 import { AppFunction, type FunctionEnvironment } from "./app-function.ts";
-import { DATANETS_PREFIX, UPLOADS_PREFIX } from "./datanets.ts";
+import { DATANETS_PREFIX, UPLOADS_PREFIX, VERSIONS_PREFIX } from "./datanets.ts";
 import { grantTableAccess, type Tables } from "./tables.ts";
 
 /**
@@ -74,14 +74,14 @@ export class Api extends Construct {
     });
     // Presigned upload URLs carry the function's rights, so only PUT under uploads/.
     props.bucket.grantPut(this.handler, `${UPLOADS_PREFIX}*`);
-    // Publishing a version reads accepted records and writes the snapshot and tree.
+    // Publishing a version reads accepted records (and proofs read the trees); it writes the version's snapshot and tree only.
     props.bucket.grantRead(this.handler, `${DATANETS_PREFIX}*`);
-    props.bucket.grantPut(this.handler, `${DATANETS_PREFIX}*`);
+    props.bucket.grantPut(this.handler, `${VERSIONS_PREFIX}*`);
     acknowledgeBucketGrant(
       this.handler,
       props.bucket,
       ["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*"],
-      [UPLOADS_PREFIX, DATANETS_PREFIX],
+      [UPLOADS_PREFIX, DATANETS_PREFIX, VERSIONS_PREFIX],
     );
 
     this.httpApi = new HttpApi(this, "HttpApi", {

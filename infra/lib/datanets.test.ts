@@ -176,12 +176,49 @@ describe("Datanets", () => {
     const statements = statementsOf(ingestRole);
     const s3Resources = statements.filter((s) => [s.Action].flat().some((a) => a.startsWith("s3:"))).flatMap((s) => [s.Resource].flat());
     const prefixes = s3Resources.map((r) => JSON.stringify(r)).filter((r) => r.includes("/"));
-    expect(prefixes.every((r) => r.includes("/uploads/*") || r.includes("/datanets/*"))).toBe(true);
+    expect(prefixes.every((r) => r.includes("/uploads/*") || r.includes("/datanets/*/accepted/*"))).toBe(true);
     const actions = actionsOf(ingestRole);
     expect(actions).toEqual(expect.arrayContaining(["s3:GetObject*", "dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:Query"]));
     // Reads uploads but never writes or deletes them.
     const uploadStatements = statements.filter((s) => JSON.stringify(s.Resource).includes("/uploads/*"));
     expect(uploadStatements.flatMap((s) => [s.Action].flat()).some((a) => /^s3:(Put|Delete)/.test(a))).toBe(false);
     expect(actions.some((a) => a.startsWith("sqs:Send"))).toBe(false);
+  });
+
+  it("ingest may write and delete only its accepted-records files under datanets/, never a version snapshot", () => {
+    const writes = statementsOf(ingestRole).filter((s) => [s.Action].flat().some((a) => /^s3:(Put|Delete)/.test(a)));
+    // Object ARNs only: the bucket's own ARN in the same statement is for List and GetBucket*.
+    const resources = writes.flatMap((s) => [s.Resource].flat()).map((r) => JSON.stringify(r)).filter((r) => r.includes('"/'));
+    expect(resources.length).toBeGreaterThan(0);
+    for (const r of resources) expect(r).toContain("/datanets/*/accepted/*");
+  });
+
+  it("data bucket: versioned, and a bucket policy denies every principal deleting a version snapshot or any of its versions", () => {
+    template.hasResourceProperties("AWS::S3::Bucket", { VersioningConfiguration: { Status: "Enabled" }, LoggingConfiguration: Match.anyValue() });
+    template.hasResourceProperties("AWS::S3::BucketPolicy", {
+      Bucket: { Ref: dataBucket },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: "Deny",
+            Principal: { AWS: "*" },
+            Action: Match.arrayWith(["s3:DeleteObject", "s3:DeleteObjectVersion"]),
+            Resource: { "Fn::Join": ["", [{ "Fn::GetAtt": [dataBucket, "Arn"] }, "/datanets/*/versions/*"]] },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it("data bucket: old versions expire outside datanets/ only, so snapshots keep every version", () => {
+    const bucket = template.findResources("AWS::S3::Bucket")[dataBucket]!;
+    const rules = bucket.Properties.LifecycleConfiguration.Rules as { Prefix?: string; NoncurrentVersionExpiration?: unknown }[];
+    const expiring = rules.filter((r) => r.NoncurrentVersionExpiration);
+    expect(expiring.map((r) => r.Prefix).sort()).toEqual(["base-models/", "jobs/", "uploads/"]);
+  });
+
+  it("ingest DLQ has a dead-letter queue of its own, so a message its consumer keeps failing on is kept", () => {
+    const dlq = template.findResources("AWS::SQS::Queue")[ingestDlq]!;
+    expect(dlq.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: { "Fn::GetAtt": [logicalId(stack.datanets.ingestDeadLetterFailures), "Arn"] }, maxReceiveCount: 5 });
   });
 });

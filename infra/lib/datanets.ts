@@ -1,5 +1,5 @@
 import { Duration, type RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
-import { Grant } from "aws-cdk-lib/aws-iam";
+import { AnyPrincipal, Effect, Grant, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import { BlockPublicAccess, Bucket, BucketEncryption, EventType, HttpMethods, ObjectOwnership } from "aws-cdk-lib/aws-s3";
 import { SqsDestination } from "aws-cdk-lib/aws-s3-notifications";
@@ -17,8 +17,15 @@ export const UPLOADS_PREFIX = "uploads/";
 /** Derived Datanet files: accepted records, version snapshots and trees. */
 export const DATANETS_PREFIX = "datanets/";
 
-/** Accepted-records files ingest writes, one per upload: `datanets/{datanet}/accepted/{upload}.jsonl`. */
+/** Accepted-records files ingest writes, one per upload: `datanets/{datanet}/accepted/{upload}.jsonl` (and its parts). */
 export const ACCEPTED_PREFIX = `${DATANETS_PREFIX}*/accepted/`;
+/**
+ * Frozen version snapshots the API writes when it publishes a version: `datanets/{datanet}/versions/{n}/`
+ * (records.jsonl, tree.json). A root on chain commits to them, so nothing may delete them.
+ */
+export const VERSIONS_PREFIX = `${DATANETS_PREFIX}*/versions/`;
+/** How long an overwritten or deleted object's previous version is kept, outside the snapshots (which keep every version). */
+export const NONCURRENT_VERSION_DAYS = 30;
 
 /** Lambda's maximum: a large file gets all the time there is (one file per invocation, see batchSize). */
 export const INGEST_TIMEOUT = Duration.minutes(15);
@@ -51,6 +58,8 @@ export class Datanets extends Construct {
   readonly accessLogs: Bucket;
   readonly ingestQueue: Queue;
   readonly ingestDeadLetters: Queue;
+  /** Messages of the ingest DLQ that its consumer failed on 5 times. */
+  readonly ingestDeadLetterFailures: Queue;
   readonly ingestFunction: AppFunction;
   readonly ingestDeadLetterFunction: AppFunction;
 
@@ -86,12 +95,40 @@ export class Datanets extends Construct {
           maxAge: 3600,
         },
       ],
-      lifecycleRules: [{ id: "abort-incomplete-multipart", abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+      // Versioned, so an overwrite of a snapshot keeps what the chain root committed to.
+      versioned: true,
+      lifecycleRules: [
+        { id: "abort-incomplete-multipart", abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        // Old versions expire everywhere but under datanets/ (no rule there: snapshots keep every version).
+        ...["uploads/", "jobs/", "base-models/"].map((prefix) => ({
+          id: `expire-noncurrent-${prefix.slice(0, -1)}`,
+          prefix,
+          noncurrentVersionExpiration: Duration.days(NONCURRENT_VERSION_DAYS),
+        })),
+      ],
       removalPolicy: props.removalPolicy,
     });
+    // Retention of the frozen snapshots: no principal, this account's administrators included, may
+    // delete an object or any of its versions there (changing this needs a bucket-policy change, which CloudTrail records).
+    this.bucket.addToResourcePolicy(
+      new PolicyStatement({
+        sid: "FrozenVersionSnapshotsAreNeverDeleted",
+        effect: Effect.DENY,
+        principals: [new AnyPrincipal()],
+        actions: ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectRetention", "s3:PutObjectLegalHold", "s3:BypassGovernanceRetention"],
+        resources: [this.bucket.arnForObjects(`${VERSIONS_PREFIX}*`)],
+      }),
+    );
 
+    // What the ingest-DLQ consumer itself could not process (marking the upload failed kept failing).
+    this.ingestDeadLetterFailures = secureQueue(this, "IngestDeadLetterFailures");
+    Validations.of(this.ingestDeadLetterFailures).acknowledge({
+      id: "AwsSolutions-SQS3",
+      reason: "This queue is the ingest dead-letter queue's own dead-letter queue; an alarm on its depth tells the operator (Monitoring).",
+    });
     this.ingestDeadLetters = secureQueue(this, "IngestDeadLetters", {
       visibilityTimeout: Duration.seconds(INGEST_DLQ_TIMEOUT.toSeconds() * VISIBILITY_FACTOR),
+      deadLetterQueue: { queue: this.ingestDeadLetterFailures, maxReceiveCount: 5 },
     });
     this.ingestQueue = secureQueue(this, "IngestQueue", {
       visibilityTimeout: Duration.seconds(INGEST_TIMEOUT.toSeconds() * VISIBILITY_FACTOR),
@@ -117,8 +154,8 @@ export class Datanets extends Construct {
       }),
     );
     this.bucket.grantRead(this.ingestFunction, `${UPLOADS_PREFIX}*`);
-    // Writes (and on a rerun, replaces or deletes) the accepted-records file.
-    this.bucket.grantReadWrite(this.ingestFunction, `${DATANETS_PREFIX}*`);
+    // Writes (and on a rerun, replaces or deletes) its upload's accepted-records files, nothing else under datanets/.
+    this.bucket.grantReadWrite(this.ingestFunction, `${ACCEPTED_PREFIX}*`);
     // ingestObject (core/ingest): the upload and its Datanet, the upload's final status with its event.
     grantTableAccess(props.tables.main, this.ingestFunction, { calls: ["get", "put"], pkPrefixes: INGEST_MAIN_PK_PREFIXES });
     // Contribution rows in bulk, conditional content-hash claims, and a rollback's deletes.
@@ -127,7 +164,7 @@ export class Datanets extends Construct {
       this.ingestFunction,
       this.bucket,
       ["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*"],
-      [UPLOADS_PREFIX, DATANETS_PREFIX],
+      [UPLOADS_PREFIX, ACCEPTED_PREFIX],
     );
 
     this.ingestDeadLetterFunction = new AppFunction(this, "IngestDeadLetter", {
