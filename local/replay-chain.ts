@@ -2,7 +2,10 @@ import { adapterFromItem, adapterToRegister } from "../core/adapters/adapters.ts
 import { ADAPTERS_GSI_PK } from "../core/adapters/keys.ts";
 import { syncAdapterToChain } from "../core/chain/adapters.ts";
 import { syncVersionByIdToChain } from "../core/chain/datanet-versions.ts";
-import { adapterChainKey, versionChainKey } from "../core/chain/model.ts";
+import { syncAdapterPriceToChain } from "../core/chain/adapter-price.ts";
+import { ChainNotReadyError } from "../core/chain/errors.ts";
+import { adapterChainKey, adapterLatestPriceKey, versionChainKey } from "../core/chain/model.ts";
+import { priceKey } from "../core/payments/adapter-prices.ts";
 import type { ChainSyncDeps } from "../core/chain/sync-record.ts";
 import { DATANETS_GSI_PK, datanetPk } from "../core/datanets/keys.ts";
 import { queryAll } from "../core/query-all.ts";
@@ -13,7 +16,7 @@ import { queryAll } from "../core/query-all.ts";
  * Datanet version, oldest first — after forgetting the previous run's
  * transaction records (their hashes belong to a chain that is gone) — then
  * every registered adapter, whose registration needs its Datanet versions on
- * chain first. Roots, fingerprints and proofs stay the same; transaction
+ * chain first, with the price its owner last set. Roots, fingerprints and proofs stay the same; transaction
  * hashes are new.
  */
 export async function replayOntoFreshChain(deps: ChainSyncDeps): Promise<number> {
@@ -33,6 +36,21 @@ export async function replayOntoFreshChain(deps: ChainSyncDeps): Promise<number>
     await main.delete(adapterChainKey(adapter.id));
     await syncAdapterToChain(deps, adapterToRegister(adapter, deps.config.apiOrigin));
     replayed++;
+    const price = await main.get(priceKey(adapter.id));
+    if (price) {
+      // The price records of the previous run name a chain that is gone, as the registration's did.
+      const latest = adapterLatestPriceKey(adapter.id);
+      for await (const record of queryAll(main, { pk: latest.pk })) await main.delete({ pk: record.pk, sk: record.sk });
+      await syncAdapterPriceToChain(deps, {
+        adapterId: adapter.id,
+        perCall: price.perCall as string,
+        perThousandOutputTokens: price.perThousandOutputTokens as string,
+        setAt: price.updatedAt as string,
+      }).catch((error: unknown) => {
+        // A registration that failed on chain leaves nothing to price; the rest of the replay goes on.
+        if (!(error instanceof ChainNotReadyError)) throw error;
+      });
+    }
   }
   return replayed;
 }
