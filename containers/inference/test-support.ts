@@ -89,6 +89,8 @@ export interface TestService {
 export interface TestServiceOptions {
   adapters?: AdapterSpec[];
   budgetAdapters?: number;
+  /** Overrides budgetAdapters with an exact byte budget. */
+  budgetBytes?: number;
   admission?: Partial<AdmissionOptions>;
   scheduler?: Partial<SchedulerOptions>;
   hooks?: GenerationHook[];
@@ -116,7 +118,7 @@ export async function testService(opts: TestServiceOptions = {}): Promise<TestSe
   const backend = new EmbeddedBackend({
     baseModelId: BASE_ID,
     loaded: base,
-    cache: { budgetBytes: (opts.budgetAdapters ?? 64) * adapterBytes, diskDir: mkdtempSync(join(tmpdir(), "inference-cache-")), blobs, blobKeys: (id) => catalog.files(id) },
+    cache: { budgetBytes: opts.budgetBytes ?? (opts.budgetAdapters ?? 64) * adapterBytes, diskDir: mkdtempSync(join(tmpdir(), "inference-cache-")), blobs, blobKeys: (id) => catalog.files(id) },
     scheduler: { maxBatch: 64, maxSequences: 64, prefillChunk: 16, ...opts.scheduler },
     events: metrics,
   });
