@@ -64,10 +64,12 @@ export class S3BlobStore implements BlobStore {
     await upload.done();
   }
 
-  async get(key: string): Promise<Readable | undefined> {
+  async get(key: string, options: { start?: number } = {}): Promise<Readable | undefined> {
     checkKey(key);
     try {
-      const out = await this.#s3.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }));
+      // A range GET resumes a long read (ingest after a checkpoint) without re-reading the start.
+      const range = options.start ? { Range: `bytes=${options.start}-` } : {};
+      const out = await this.#s3.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key, ...range }));
       return out.Body as Readable;
     } catch (error) {
       if (isMissing(error)) return undefined;

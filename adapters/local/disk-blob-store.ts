@@ -79,11 +79,11 @@ export class DiskBlobStore implements BlobStore {
     }
   }
 
-  async get(key: string): Promise<Readable | undefined> {
+  async get(key: string, options: { start?: number } = {}): Promise<Readable | undefined> {
     const { data } = this.#paths(key);
     // Open first: a missing object answers undefined, and a delete after this still reads the old bytes.
     const handle = await open(data, "r").catch(ifMissing(undefined));
-    return handle?.createReadStream();
+    return handle?.createReadStream(options.start ? { start: options.start } : {});
   }
 
   async head(key: string): Promise<BlobInfo | undefined> {

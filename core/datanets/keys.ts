@@ -43,7 +43,17 @@ export function parseUploadBlobKey(key: string): { datanetId: string; uploadId: 
   const match = /^uploads\/([^/]+)\/([^/]+)$/.exec(key);
   return match ? { datanetId: match[1]!, uploadId: match[2]! } : undefined;
 }
-export const acceptedBlobKey = (datanetId: string, uploadId: string) => `datanets/${datanetId}/accepted/${uploadId}.jsonl`;
+export const acceptedPrefix = (datanetId: string) => `datanets/${datanetId}/accepted/`;
+export const acceptedBlobKey = (datanetId: string, uploadId: string) => `${acceptedPrefix(datanetId)}${uploadId}.jsonl`;
+/**
+ * Accepted records come in parts, one per stretch between ingest checkpoints:
+ * part 0 is `acceptedBlobKey`, part n ≥ 1 that key plus `.part-{n, 5 digits}`, so
+ * listing the key as a prefix returns the parts in order.
+ */
+export const acceptedPartKey = (datanetId: string, uploadId: string, part: number) =>
+  part === 0 ? acceptedBlobKey(datanetId, uploadId) : `${acceptedBlobKey(datanetId, uploadId)}.part-${String(part).padStart(5, "0")}`;
+/** The ingest checkpoint of an upload (contributions table): where a resumed run starts. */
+export const ingestCheckpointKey = (datanetId: string, uploadId: string): Key => ({ pk: datanetPk(datanetId), sk: `INGEST#${uploadId}` });
 export const versionRecordsBlobKey = (datanetId: string, version: number) => `datanets/${datanetId}/versions/${version}/records.jsonl`;
 export const versionTreeBlobKey = (datanetId: string, version: number) => `datanets/${datanetId}/versions/${version}/tree.json`;
 

@@ -13,6 +13,7 @@ import { loadOwnedDatanet, loadVisibleDatanet } from "./access.ts";
 import { versionFromItem } from "./items.ts";
 import {
   acceptedBlobKey,
+  acceptedPrefix,
   CONTRIBUTION_SK_PREFIX,
   contributionIdPrefix,
   datanetPk,
@@ -193,6 +194,15 @@ async function acceptedLeaves(deps: CoreDeps, datanetId: string): Promise<Leaf[]
   return leaves;
 }
 
+/** The bytes of several blobs one after the other; a part that vanished meanwhile is a conflict. */
+async function* concatBlobs(deps: CoreDeps, keys: string[]): AsyncGenerator<Buffer> {
+  for (const key of keys) {
+    const blob = await deps.blobs.get(key);
+    if (!blob) throw versionConflict(`accepted records part ${key} is missing`);
+    for await (const chunk of blob as AsyncIterable<Buffer>) yield chunk;
+  }
+}
+
 /**
  * The records of `leaves`, one JSON line each and in the same order, read from
  * each upload's accepted-records blob (which holds exactly the upload's
@@ -201,11 +211,18 @@ async function acceptedLeaves(deps: CoreDeps, datanetId: string): Promise<Leaf[]
 async function* frozenRecords(deps: CoreDeps, datanetId: string, leaves: Leaf[]): AsyncGenerator<Buffer> {
   let out = "";
   let i = 0;
+  // One listing for the whole Datanet, grouped by upload (part keys extend their part 0's key).
+  const partsByUpload = new Map<string, string[]>();
+  for (const key of await deps.blobs.list(acceptedPrefix(datanetId))) {
+    const first = key.slice(0, key.indexOf(".jsonl") + ".jsonl".length);
+    partsByUpload.set(first, [...(partsByUpload.get(first) ?? []), key]);
+  }
   while (i < leaves.length) {
     const uploadId = leaves[i]!.uploadId;
-    const blob = await deps.blobs.get(acceptedBlobKey(datanetId, uploadId));
-    if (!blob) throw versionConflict(`accepted records of upload ${uploadId} are missing`);
-    for await (const raw of splitRecords(blob, Number.MAX_SAFE_INTEGER)) {
+    // The upload's parts in order (one, unless its ingest was resumed from checkpoints).
+    const parts = partsByUpload.get(acceptedBlobKey(datanetId, uploadId)) ?? [];
+    if (parts.length === 0) throw versionConflict(`accepted records of upload ${uploadId} are missing`);
+    for await (const raw of splitRecords(concatBlobs(deps, parts), Number.MAX_SAFE_INTEGER)) {
       if (!raw.bytes || raw.bytes.length === 0) continue;
       const line = JSON.parse(raw.bytes.toString("utf8")) as { contributionId: string; contentHash: string; record: unknown };
       const leaf = leaves[i];

@@ -1,5 +1,5 @@
 import type { DatanetSchemaKind } from "../datanets/model.ts";
-import { parseCsv } from "./parse-csv.ts";
+import { type CsvParseOptions, parseCsv } from "./parse-csv.ts";
 import { parseJsonl } from "./parse-jsonl.ts";
 import { parseText } from "./parse-text.ts";
 import type { ByteSource, ParseOptions, ParsedRecord } from "./parsed-record.ts";
@@ -49,7 +49,7 @@ export function parseRecords(
   format: UploadFormat,
   schema: DatanetSchemaKind,
   source: ByteSource,
-  options: ParseOptions,
+  options: ParseOptions & Pick<CsvParseOptions, "header" | "onHeader">,
 ): AsyncGenerator<ParsedRecord> {
   switch (format) {
     case "jsonl":

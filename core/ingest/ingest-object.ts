@@ -1,12 +1,13 @@
-import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
+import { createSHA256, type IHasher } from "hash-wasm";
 import type { Address } from "../account.ts";
 import {
-  acceptedBlobKey,
+  acceptedPartKey,
   contributionId,
   contributionKey,
   contributionsByStatusPk,
   datanetKey,
+  ingestCheckpointKey,
   parseUploadBlobKey,
   uploadKey,
 } from "../datanets/keys.ts";
@@ -14,6 +15,7 @@ import type { DatanetSchemaKind } from "../datanets/model.ts";
 import type { CoreDeps } from "../deps.ts";
 import { ConditionFailedError, TransactionCanceledError } from "../errors.ts";
 import { eventWrite } from "../events.ts";
+import { newId } from "../ids.ts";
 import type { Item } from "../ports/tables.ts";
 import { BlobLineWriter } from "./blob-line-writer.ts";
 import { claimContentHashes } from "./claim-content-hashes.ts";
@@ -21,20 +23,59 @@ import { releaseUploadRecords } from "./release-upload-records.ts";
 import type { UploadFormat } from "./formats.ts";
 import { detectFormat, formatProblem, parseRecords } from "./formats.ts";
 import { normaliseRecord } from "./normalise-record.ts";
+import type { Position } from "./split-records.ts";
 
 export interface IngestObjectInput {
   /** The stored object's key, e.g. `uploads/dn_…/up_…`. */
   key: string;
   /** The stored object's size in bytes, as the notification reports it. */
   size: number;
+  /**
+   * Epoch ms by which this run must have stopped (a Lambda's time limit):
+   * before it, the run checkpoints and returns `paused`, and the caller queues
+   * a continuation that resumes from the checkpoint. Default: no limit.
+   */
+  deadline?: number;
+  /** How often a long run checkpoints (ms, default 60 s). */
+  checkpointEveryMs?: number;
 }
 
 export interface IngestResult {
-  /** `skipped`: not an upload, or an upload already finished (a repeated notification). */
-  status: "done" | "failed" | "skipped";
+  /**
+   * `skipped`: not an upload, or an upload already finished (a repeated notification).
+   * `paused`: checkpointed before the deadline; ingest the same object again to resume.
+   * `busy`: another run holds the upload's lease and carries on with it.
+   */
+  status: "done" | "failed" | "skipped" | "paused" | "busy";
   accepted: number;
   rejected: number;
 }
+
+/**
+ * Where a run stopped, kept in the contributions table: every record before
+ * `offset` is written (rows, claims, accepted parts `0..part-1`), and the
+ * SHA-256 of the bytes before it is `hashState` (hash-wasm's saved state).
+ * A run holds the upload with `lease` until `leaseUntil`, so two runs never
+ * write the same parts with different boundaries.
+ */
+interface Checkpoint {
+  offset: number;
+  line: number;
+  part: number;
+  accepted: number;
+  rejected: number;
+  /** base64 of the SHA-256 state after the first `hashOffset` bytes (≤ offset: a chunk end). */
+  hashState: string | null;
+  hashOffset: number;
+  /** The CSV header's column names, once read. */
+  csvHeader: string[] | null;
+  lease: string;
+  leaseUntil: number;
+}
+
+/** How long before the deadline a run stops to checkpoint (the last batch and the part upload must fit). */
+const PAUSE_MARGIN_MS = 90_000;
+const DEFAULT_CHECKPOINT_EVERY_MS = 60_000;
 
 /**
  * Records per batch of table writes, and the normalised bytes that close a
@@ -79,7 +120,9 @@ export async function ingestObject(deps: CoreDeps, input: IngestObjectInput): Pr
     }
   }
 
-  const run = new UploadRun(deps, datanetId, uploadId, upload);
+  const checkpoint = await takeLease(deps, datanetId, uploadId, input.checkpointEveryMs ?? DEFAULT_CHECKPOINT_EVERY_MS);
+  if (!checkpoint) return { status: "busy", accepted: 0, rejected: 0 };
+  const run = new UploadRun(deps, datanetId, uploadId, upload, checkpoint, input);
   const datanet = await main.get(datanetKey(datanetId));
   if (!datanet) return run.fail("the Datanet no longer exists", undefined);
   if (input.size !== upload.size) {
@@ -88,11 +131,41 @@ export async function ingestObject(deps: CoreDeps, input: IngestObjectInput): Pr
   const format = (upload.format as UploadFormat | undefined) ?? detectFormat(upload.filename as string, upload.contentType as string);
   const problem = format ? formatProblem(format, datanet.schema as DatanetSchemaKind) : "unsupported file type";
   if (!format || problem) return run.fail(problem!, datanet);
-  const body = await deps.blobs.get(input.key);
+  // A resumed run reads from its checkpoint on (an S3 range GET), not from byte 0.
+  const body = await deps.blobs.get(input.key, { start: checkpoint.hashOffset });
   if (!body) return run.fail("the uploaded object is missing", datanet);
 
   return run.process(body, format, datanet);
 }
+
+/**
+ * Takes (or renews) the upload's lease: a new checkpoint at byte 0, or the
+ * one a stopped run left. Undefined when another live run holds it.
+ */
+async function takeLease(deps: CoreDeps, datanetId: string, uploadId: string, everyMs: number): Promise<Checkpoint | undefined> {
+  const table = deps.tables.contributions;
+  const key = ingestCheckpointKey(datanetId, uploadId);
+  const now = deps.clock.now();
+  const current = await table.get(key);
+  if (current && (current.leaseUntil as number) > now) return undefined;
+  const checkpoint: Checkpoint = {
+    ...(current
+      ? (current as unknown as Checkpoint)
+      : { offset: 0, line: 1, part: 0, accepted: 0, rejected: 0, hashState: null, hashOffset: 0, csvHeader: null }),
+    lease: newId("lease", now),
+    leaseUntil: now + leaseMs(everyMs),
+  };
+  try {
+    await table.put({ ...key, ...checkpoint }, current ? { equals: { lease: current.lease } } : { notExists: true });
+  } catch (error) {
+    if (error instanceof ConditionFailedError) return undefined;
+    throw error;
+  }
+  return checkpoint;
+}
+
+/** A lease outlives a couple of checkpoint intervals, so only a run that died loses it. */
+export const leaseMs = (everyMs: number) => 2 * everyMs + 60_000;
 
 function isFinished(upload: Item): boolean {
   return upload.status === "done" || upload.status === "failed";
@@ -107,46 +180,79 @@ type Pending =
   | { id: string; line: number; reason: string }
   | { id: string; line: number; contentHash: string; tokens: number; json: string };
 
-/** One pass over one upload. */
+/** One pass over one upload (or over its rest, from a checkpoint). */
 class UploadRun {
   readonly #deps: CoreDeps;
   readonly #datanetId: string;
   readonly #uploadId: string;
   readonly #upload: Item;
-  #accepted = 0;
-  #rejected = 0;
+  readonly #checkpoint: Checkpoint;
+  readonly #deadline: number;
+  readonly #everyMs: number;
+  #accepted: number;
+  #rejected: number;
+  /** The checkpoint as last written (a resumed run's starting point until it saves its own). */
+  #saved: Checkpoint;
 
-  constructor(deps: CoreDeps, datanetId: string, uploadId: string, upload: Item) {
+  constructor(deps: CoreDeps, datanetId: string, uploadId: string, upload: Item, checkpoint: Checkpoint, input: IngestObjectInput) {
     this.#deps = deps;
     this.#datanetId = datanetId;
     this.#uploadId = uploadId;
     this.#upload = upload;
+    this.#checkpoint = checkpoint;
+    this.#deadline = input.deadline ?? Number.POSITIVE_INFINITY;
+    this.#everyMs = input.checkpointEveryMs ?? DEFAULT_CHECKPOINT_EVERY_MS;
+    this.#accepted = checkpoint.accepted;
+    this.#rejected = checkpoint.rejected;
+    this.#saved = checkpoint;
   }
 
   async process(body: Readable, format: UploadFormat, datanet: Item): Promise<IngestResult> {
     const { config } = this.#deps;
     const declaredSize = this.#upload.size as number;
-    const sha256 = createHash("sha256");
-    let bytes = 0;
-    // Hash and count the bytes as they stream to the parser; stop reading at
-    // the first byte beyond the declared size.
+    const cp = this.#checkpoint;
+    // hash-wasm's SHA-256 can save and restore its state, so a resumed run hashes on where the last one stopped.
+    const sha256 = await createSHA256();
+    if (cp.hashState) sha256.load(Buffer.from(cp.hashState, "base64"));
+    else sha256.init();
+    const hashes = new ChunkHashes(sha256, cp.hashOffset);
+    let bytes = cp.hashOffset;
+    // Hash and count the bytes as they stream to the parser (which starts at
+    // the checkpoint's record boundary, a few bytes after the saved hash);
+    // stop reading at the first byte beyond the declared size.
     async function* verified(): AsyncGenerator<Buffer> {
       for await (const chunk of body as AsyncIterable<Buffer>) {
+        const start = bytes;
         bytes += chunk.length;
         if (bytes > declaredSize) return;
         sha256.update(chunk);
-        yield chunk;
+        hashes.record(bytes);
+        if (bytes <= cp.offset) continue;
+        yield start < cp.offset ? chunk.subarray(cp.offset - start) : chunk;
       }
     }
 
-    const writer = new BlobLineWriter(this.#deps.blobs, acceptedBlobKey(this.#datanetId, this.#uploadId));
+    let part = cp.part;
+    let writer = new BlobLineWriter(this.#deps.blobs, acceptedPartKey(this.#datanetId, this.#uploadId, part));
+    let csvHeader = cp.csvHeader;
+    let lastCheckpointAt = this.#deps.clock.now();
     try {
       let batch: Pending[] = [];
       let batchBytes = 0;
+      let resumeAt: Position = { offset: cp.offset, line: cp.line };
       const schema = datanet.schema as DatanetSchemaKind;
       const license = datanet.license as string;
-      for await (const parsed of parseRecords(format, schema, verified(), { maxRecordBytes: config.maxRecordBytes })) {
+      const records = parseRecords(format, schema, verified(), {
+        maxRecordBytes: config.maxRecordBytes,
+        from: resumeAt,
+        ...(csvHeader ? { header: csvHeader } : {}),
+        onHeader: (names) => {
+          csvHeader = names;
+        },
+      });
+      for await (const parsed of records) {
         const id = contributionId(this.#uploadId, parsed.line);
+        resumeAt = parsed.next;
         if (parsed.error !== undefined) {
           batch.push({ id, line: parsed.line, reason: parsed.error });
         } else {
@@ -162,12 +268,26 @@ class UploadRun {
           await this.#flush(batch, license, writer);
           batch = [];
           batchBytes = 0;
+          hashes.atOrBefore(resumeAt.offset); // forget states no checkpoint can need any more
+          const now = this.#deps.clock.now();
+          const pause = now >= this.#deadline - PAUSE_MARGIN_MS;
+          if (pause || now - lastCheckpointAt >= this.#everyMs) {
+            // Close this part at the boundary, then record where the next run starts.
+            await writer.end();
+            part++;
+            await this.#saveCheckpoint({ ...resumeAt, part, hash: hashes.atOrBefore(resumeAt.offset), csvHeader, pause });
+            if (pause) return { status: "paused", accepted: this.#accepted, rejected: this.#rejected };
+            writer = new BlobLineWriter(this.#deps.blobs, acceptedPartKey(this.#datanetId, this.#uploadId, part));
+            lastCheckpointAt = now;
+          }
         }
       }
       await this.#flush(batch, license, writer);
       await writer.end();
     } catch (error) {
       await writer.abort(error as Error);
+      // Let a retry resume at once from the last checkpoint instead of waiting out our lease.
+      await this.#releaseLease().catch(() => undefined);
       throw error;
     }
 
@@ -180,6 +300,34 @@ class UploadRun {
       return this.fail(why, datanet);
     }
     return this.#complete(datanet);
+  }
+
+  /** Gives up this run's lease, keeping its last checkpoint. */
+  async #releaseLease(): Promise<void> {
+    await this.#deps.tables.contributions.put(
+      { ...ingestCheckpointKey(this.#datanetId, this.#uploadId), ...this.#saved, leaseUntil: 0 },
+      { equals: { lease: this.#checkpoint.lease } },
+    );
+  }
+
+  /** Records where a later run resumes, under this run's lease (renewed, or released when pausing). */
+  async #saveCheckpoint(at: { offset: number; line: number; part: number; hash: { end: number; state: string }; csvHeader: string[] | null; pause: boolean }): Promise<void> {
+    const now = this.#deps.clock.now();
+    const next: Checkpoint = {
+      offset: at.offset,
+      line: at.line,
+      part: at.part,
+      accepted: this.#accepted,
+      rejected: this.#rejected,
+      hashState: at.hash.state,
+      hashOffset: at.hash.end,
+      csvHeader: at.csvHeader,
+      lease: this.#checkpoint.lease,
+      leaseUntil: at.pause ? 0 : now + leaseMs(this.#everyMs),
+    };
+    // Conditional on our lease: a run that lost it (it outlived its lease) must stop, not overwrite.
+    await this.#deps.tables.contributions.put({ ...ingestCheckpointKey(this.#datanetId, this.#uploadId), ...next }, { equals: { lease: this.#checkpoint.lease } });
+    this.#saved = next;
   }
 
   /** Dedupes and writes one batch: hash claims, contribution items, accepted lines. */
@@ -230,6 +378,8 @@ class UploadRun {
   async #complete(datanet: Item): Promise<IngestResult> {
     const counts = { accepted: this.#accepted, rejected: this.#rejected };
     const ended = await this.#finish({ status: "done", ...counts }, datanet);
+    // The checkpoint has served; a repeated notification now finds the upload done.
+    await this.#deps.tables.contributions.delete(ingestCheckpointKey(this.#datanetId, this.#uploadId));
     return ended ?? { status: "done", ...counts };
   }
 
@@ -270,5 +420,37 @@ class UploadRun {
   /** Removes every trace of this upload's records: contributions, their hash claims, the accepted blob. */
   async #rollback(): Promise<void> {
     await releaseUploadRecords(this.#deps, this.#datanetId, this.#uploadId);
+  }
+}
+
+
+/**
+ * The SHA-256 state saved after each chunk read, back to the last one at or
+ * before the latest record boundary asked for. The parser reads ahead of the
+ * records it has yielded, so the running hash is past any boundary; a
+ * checkpoint keeps the state at the chunk end just before its boundary, and a
+ * resumed run re-hashes the few bytes from there to the boundary.
+ */
+class ChunkHashes {
+  readonly #hasher: IHasher;
+  #entries: { end: number; state: Uint8Array }[];
+
+  constructor(hasher: IHasher, start: number) {
+    this.#hasher = hasher;
+    this.#entries = [{ end: start, state: hasher.save() }];
+  }
+
+  /** Call after the hasher took a chunk ending at byte `end`. */
+  record(end: number): void {
+    this.#entries.push({ end, state: this.#hasher.save() });
+  }
+
+  /** The saved state at the latest chunk end ≤ `offset`; older ones are forgotten. */
+  atOrBefore(offset: number): { end: number; state: string } {
+    let i = 0;
+    while (i + 1 < this.#entries.length && this.#entries[i + 1]!.end <= offset) i++;
+    this.#entries = this.#entries.slice(i);
+    const { end, state } = this.#entries[0]!;
+    return { end, state: Buffer.from(state).toString("base64") };
   }
 }

@@ -7,6 +7,10 @@ import { csvScanner, splitRecords } from "./split-records.ts";
 export interface CsvParseOptions extends ParseOptions {
   /** Columns whose cells hold JSON (e.g. a chat Datanet's `messages`). */
   jsonColumns?: readonly string[];
+  /** The header an earlier parse read, when resuming after it (`from`). */
+  header?: string[];
+  /** Told the header's column names once it is read, so a resumed parse can be given them. */
+  onHeader?: (names: string[]) => void;
 }
 
 /**
@@ -20,25 +24,25 @@ export interface CsvParseOptions extends ParseOptions {
  */
 export async function* parseCsv(source: ByteSource, options: CsvParseOptions): AsyncGenerator<ParsedRecord> {
   const jsonColumns = new Set(options.jsonColumns ?? []);
-  let header: string[] | undefined;
+  let header: string[] | undefined = options.header;
   let headerError: string | undefined;
-  for await (const raw of splitRecords(source, options.maxRecordBytes, csvScanner())) {
+  for await (const raw of splitRecords(source, options.maxRecordBytes, csvScanner(), options.from)) {
     if (raw.tooLong) {
       if (!header && !headerError) headerError = `CSV header on line ${raw.line} is too long`;
-      yield { line: raw.line, error: tooLongReason(options.maxRecordBytes) };
+      yield { line: raw.line, next: raw.next, error: tooLongReason(options.maxRecordBytes) };
       continue;
     }
     const text = decodeUtf8(raw.bytes!);
     if (text === undefined) {
       if (!header && !headerError) headerError = `CSV header on line ${raw.line} is not valid UTF-8`;
-      yield { line: raw.line, error: INVALID_UTF8 };
+      yield { line: raw.line, next: raw.next, error: INVALID_UTF8 };
       continue;
     }
     if (text.trim() === "") continue;
     const fields = parseFields(text);
     if (typeof fields === "string") {
       if (!header && !headerError) headerError = `CSV header on line ${raw.line} is malformed`;
-      yield { line: raw.line, error: fields };
+      yield { line: raw.line, next: raw.next, error: fields };
       continue;
     }
     if (!header && !headerError) {
@@ -46,25 +50,26 @@ export async function* parseCsv(source: ByteSource, options: CsvParseOptions): A
       const problem = headerProblem(names);
       if (problem) {
         headerError = `CSV header on line ${raw.line} ${problem}`;
-        yield { line: raw.line, error: headerError };
+        yield { line: raw.line, next: raw.next, error: headerError };
       } else {
         header = names;
+        options.onHeader?.(names);
       }
       continue;
     }
     if (!header) {
-      yield { line: raw.line, error: `no usable header: ${headerError}` };
+      yield { line: raw.line, next: raw.next, error: `no usable header: ${headerError}` };
       continue;
     }
     if (fields.length !== header.length) {
-      yield { line: raw.line, error: `row has ${fields.length} fields, header has ${header.length}` };
+      yield { line: raw.line, next: raw.next, error: `row has ${fields.length} fields, header has ${header.length}` };
       continue;
     }
-    yield toRecord(raw.line, header, fields, jsonColumns);
+    yield { ...toRecord(raw.line, header, fields, jsonColumns), next: raw.next };
   }
 }
 
-function toRecord(line: number, header: string[], fields: string[], jsonColumns: Set<string>): ParsedRecord {
+function toRecord(line: number, header: string[], fields: string[], jsonColumns: Set<string>): Omit<ParsedRecord, "next"> {
   const record: Record<string, unknown> = {};
   for (let i = 0; i < header.length; i++) {
     const name = header[i]!;

@@ -5,14 +5,14 @@ import { splitRecords } from "./split-records.ts";
 
 /** JSON Lines: one JSON object per line; blank lines are skipped. */
 export async function* parseJsonl(source: ByteSource, options: ParseOptions): AsyncGenerator<ParsedRecord> {
-  for await (const raw of splitRecords(source, options.maxRecordBytes)) {
+  for await (const raw of splitRecords(source, options.maxRecordBytes, undefined, options.from)) {
     if (raw.tooLong) {
-      yield { line: raw.line, error: tooLongReason(options.maxRecordBytes) };
+      yield { line: raw.line, next: raw.next, error: tooLongReason(options.maxRecordBytes) };
       continue;
     }
     const text = decodeUtf8(raw.bytes!);
     if (text === undefined) {
-      yield { line: raw.line, error: INVALID_UTF8 };
+      yield { line: raw.line, next: raw.next, error: INVALID_UTF8 };
       continue;
     }
     if (text.trim() === "") continue;
@@ -20,14 +20,14 @@ export async function* parseJsonl(source: ByteSource, options: ParseOptions): As
     try {
       value = JSON.parse(text);
     } catch (error) {
-      yield { line: raw.line, error: `invalid JSON: ${shorten((error as Error).message)}` };
+      yield { line: raw.line, next: raw.next, error: `invalid JSON: ${shorten((error as Error).message)}` };
       continue;
     }
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      yield { line: raw.line, error: "record must be a JSON object" };
+      yield { line: raw.line, next: raw.next, error: "record must be a JSON object" };
       continue;
     }
-    yield { line: raw.line, record: value };
+    yield { line: raw.line, next: raw.next, record: value };
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { Position } from "./split-records.ts";
 
 /** One record read from an upload: a value to validate, or why it could not be read. */
 export interface ParsedRecord {
@@ -6,6 +7,8 @@ export interface ParsedRecord {
   line: number;
   record?: unknown;
   error?: string;
+  /** Where the next record starts: parsing can resume there (see `ParseOptions.from`). */
+  next: Position;
 }
 
 /** What the parsers read from: a blob stream, or any stream of byte chunks. */
@@ -14,6 +17,8 @@ export type ByteSource = Readable | AsyncIterable<Uint8Array | string>;
 export interface ParseOptions {
   /** Longest record kept, in bytes (PlatformConfig.maxRecordBytes). */
   maxRecordBytes: number;
+  /** The source starts here, at a `next` an earlier parse of the same file reported (default: the file's start). */
+  from?: Position;
 }
 
 /** The reason given for a record longer than the limit. */

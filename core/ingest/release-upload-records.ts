@@ -1,4 +1,4 @@
-import { acceptedBlobKey, contentHashKey, CONTRIBUTION_SK_PREFIX, contributionIdPrefix, datanetPk } from "../datanets/keys.ts";
+import { acceptedBlobKey, contentHashKey, CONTRIBUTION_SK_PREFIX, contributionIdPrefix, datanetPk, ingestCheckpointKey } from "../datanets/keys.ts";
 import type { CoreDeps } from "../deps.ts";
 import { ConditionFailedError } from "../errors.ts";
 import { MAX_TRANSACT_OPS } from "../ports/tables.ts";
@@ -6,7 +6,7 @@ import { MAX_TRANSACT_OPS } from "../ports/tables.ts";
 /**
  * Removes every trace of an upload's records: its contribution rows, the
  * content-hash claims they hold (a claim another contribution holds stays),
- * and its accepted-records blob. Safe to repeat; run it only once nothing
+ * its accepted-records blob (every part) and its ingest checkpoint. Safe to repeat; run it only once nothing
  * else writes for the upload any more (it has failed or is about to).
  */
 export async function releaseUploadRecords(deps: Pick<CoreDeps, "tables" | "blobs">, datanetId: string, uploadId: string): Promise<void> {
@@ -31,5 +31,6 @@ export async function releaseUploadRecords(deps: Pick<CoreDeps, "tables" | "blob
     );
     await contributions.transact(page.items.map((item) => ({ delete: { pk: item.pk, sk: item.sk } })));
   }
-  await deps.blobs.delete(acceptedBlobKey(datanetId, uploadId));
+  for (const key of await deps.blobs.list(acceptedBlobKey(datanetId, uploadId))) await deps.blobs.delete(key);
+  await contributions.delete(ingestCheckpointKey(datanetId, uploadId));
 }

@@ -18,15 +18,18 @@ describe("splitRecords", () => {
   it("reports an over-long line once and carries on with the next", async () => {
     const records = await collect(splitRecords(chunked("short\n" + "x".repeat(50) + "\nnext\n", 8), 10));
     expect(records).toEqual([
-      { line: 1, bytes: Buffer.from("short") },
-      { line: 2, tooLong: true },
-      { line: 3, bytes: Buffer.from("next") },
+      { line: 1, bytes: Buffer.from("short"), next: { offset: 6, line: 2 } },
+      { line: 2, tooLong: true, next: { offset: 57, line: 3 } },
+      { line: 3, bytes: Buffer.from("next"), next: { offset: 62, line: 4 } },
     ]);
   });
 
   it("accepts a line of exactly the limit, CRLF included", async () => {
     const records = await collect(splitRecords(chunked("abcd\r\nabcde\n", 3), 4));
-    expect(records).toEqual([{ line: 1, bytes: Buffer.from("abcd") }, { line: 2, tooLong: true }]);
+    expect(records).toEqual([
+      { line: 1, bytes: Buffer.from("abcd"), next: { offset: 6, line: 2 } },
+      { line: 2, tooLong: true, next: { offset: 12, line: 3 } },
+    ]);
   });
 
   it("skips a 50 MB line without buffering it and reads what follows", async () => {
@@ -125,7 +128,7 @@ describe("splitRecords with an unclosed CSV quote", () => {
     const csv = ["text,license", '"oops,MIT', ...rows].join("\n") + "\n";
     const records = await collect(splitRecords(chunked(csv, 4096), 1024 ** 2, csvScanner()));
     expect(records).toHaveLength(10_002);
-    expect(records[1]).toEqual({ line: 2, bytes: Buffer.from('"oops,MIT') });
+    expect(records[1]).toEqual({ line: 2, bytes: Buffer.from('"oops,MIT'), next: { offset: 23, line: 3 } });
     expect(records.slice(2).map((r) => [r.line, text(r)])).toEqual(rows.map((row, i) => [i + 3, row]));
   });
 
@@ -154,6 +157,22 @@ describe("splitRecords with an unclosed CSV quote", () => {
       const max = 1 + Math.floor(random() * 20);
       const records = await collect(splitRecords(chunked(input, 1 + Math.floor(random() * 9)), max, csvScanner()));
       expect(shape(records), `input ${JSON.stringify(input.toString())}, max ${max}`).toEqual(reference(input, max));
+    }
+  });
+
+  it("resumed at any record's `next`, gives the same records as the full split from there on", async () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const alphabet = ['"', '"', ",", "\n", "\n", "\r", "a", "b"];
+    for (let round = 0; round < 200; round++) {
+      const input = Buffer.from(Array.from({ length: Math.floor(random() * 100) }, () => alphabet[Math.floor(random() * alphabet.length)]).join(""));
+      const max = 1 + Math.floor(random() * 20);
+      const full = await collect(splitRecords(chunked(input, 3), max, csvScanner()));
+      for (let i = 0; i < full.length; i++) {
+        const from = full[i]!.next;
+        const rest = await collect(splitRecords(chunked(input.subarray(from.offset), 4), max, csvScanner(), from));
+        expect(rest, `input ${JSON.stringify(input.toString())}, max ${max}, from ${JSON.stringify(from)}`).toEqual(full.slice(i + 1));
+      }
     }
   });
 

@@ -21,6 +21,14 @@ export interface RawRecord {
   /** The record's bytes; absent when the record was too long. */
   bytes?: Buffer;
   tooLong?: true;
+  /** Where the next record starts: a byte offset in the stream and its line (a split can resume there). */
+  next: Position;
+}
+
+/** A record boundary: an absolute byte offset in the whole stream and the 1-based line starting there. */
+export interface Position {
+  offset: number;
+  line: number;
 }
 
 /** Finds line breaks and whether they lie inside a quoted field (CSV); holds the quoting state. */
@@ -137,8 +145,10 @@ export async function* splitRecords(
   source: AsyncIterable<Uint8Array | string>,
   maxBytes: number,
   scanner: RecordScanner = lineScanner(),
+  from: Position = { offset: 0, line: 1 },
 ): AsyncGenerator<RawRecord> {
-  const splitter = new RecordSplitter(maxBytes, scanner);
+  // `source` starts at `from` (a record boundary an earlier split reported): the records are the same as a full split's from there.
+  const splitter = new RecordSplitter(maxBytes, scanner, from);
   for await (const chunk of source) {
     const buf = typeof chunk === "string" ? Buffer.from(chunk) : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     splitter.push(buf);
@@ -173,9 +183,11 @@ class RecordSplitter {
   /** The current record is too long: its bytes are dropped until the next `\n`. */
   #skipping = false;
 
-  constructor(maxBytes: number, scanner: RecordScanner) {
+  constructor(maxBytes: number, scanner: RecordScanner, from: Position) {
     this.#max = maxBytes;
     this.#scanner = scanner;
+    this.#heldFrom = this.#end = this.#pos = this.#start = from.offset;
+    this.#line = from.line;
   }
 
   push(buf: Buffer): void {
@@ -290,9 +302,12 @@ class RecordSplitter {
   /** Ends the current record at `to` (its terminating `\n`, or the end of the input). */
   #endRecord(to: number): void {
     const inner = this.#breaks.length - this.#head;
-    if (this.#skipping) this.#out.push({ line: this.#line, tooLong: true });
-    else this.#emit(this.#start, to, inner);
-    if (this.#skipping) this.#line += 1 + inner;
+    if (this.#skipping) {
+      this.#line += 1 + inner;
+      this.#out.push({ line: this.#line - 1 - inner, tooLong: true, next: { offset: to + 1, line: this.#line } });
+    } else {
+      this.#emit(this.#start, to, inner);
+    }
     this.#breaks = [];
     this.#head = 0;
     this.#skipping = false;
@@ -306,8 +321,10 @@ class RecordSplitter {
   #emit(from: number, to: number, inner: number): void {
     let bytes = this.#slice(from, to);
     if (bytes.length > 0 && bytes[bytes.length - 1] === CR) bytes = bytes.subarray(0, bytes.length - 1);
-    this.#out.push(bytes.length > this.#max ? { line: this.#line, tooLong: true } : { line: this.#line, bytes });
+    const line = this.#line;
     this.#line += 1 + inner;
+    const next = { offset: to + 1, line: this.#line };
+    this.#out.push(bytes.length > this.#max ? { line, tooLong: true, next } : { line, bytes, next });
   }
 
   /** The held buffer that contains offset `offset`, and that buffer's own offset. */

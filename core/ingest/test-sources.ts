@@ -28,3 +28,8 @@ export async function collect<T>(gen: AsyncIterable<T>): Promise<T[]> {
   for await (const v of gen) out.push(v);
   return out;
 }
+
+/** Collects parsed records without their resume positions (what most parser tests compare). */
+export async function collectRecords<T extends { next: unknown }>(gen: AsyncIterable<T>): Promise<Omit<T, "next">[]> {
+  return (await collect(gen)).map(({ next: _next, ...rest }) => rest);
+}

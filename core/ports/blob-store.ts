@@ -57,8 +57,11 @@ export interface BlobInfo {
  */
 export interface BlobStore {
   put(key: string, body: Uint8Array | string | Readable, options?: { contentType?: string }): Promise<void>;
-  /** A stream of the object's bytes, or undefined when there is no such object. */
-  get(key: string): Promise<Readable | undefined>;
+  /**
+   * A stream of the object's bytes (from byte `start` on, when given: a resumed
+   * read, an S3 range GET), or undefined when there is no such object.
+   */
+  get(key: string, options?: { start?: number }): Promise<Readable | undefined>;
   head(key: string): Promise<BlobInfo | undefined>;
   delete(key: string): Promise<void>;
   /** Keys under a prefix, in lexicographic order. */

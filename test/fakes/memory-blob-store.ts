@@ -54,14 +54,15 @@ export class MemoryBlobStore implements BlobStore {
     this.blobs.set(key, { bytes, ...(options.contentType ? { contentType: options.contentType } : {}) });
   }
 
-  async get(key: string): Promise<Readable | undefined> {
+  async get(key: string, options: { start?: number } = {}): Promise<Readable | undefined> {
     const blob = this.blobs.get(key);
     if (!blob) return undefined;
     const fault = this.#faults.get(key);
     this.#faults.delete(key);
     const chunkSize = this.#chunkSize;
+    const start = options.start ?? 0;
     async function* chunks() {
-      for (let at = 0; at < blob!.bytes.length; at += chunkSize) {
+      for (let at = start; at < blob!.bytes.length; at += chunkSize) {
         if (fault && at >= fault.afterBytes) throw fault.error ?? new Error("connection reset while reading blob");
         yield blob!.bytes.subarray(at, at + chunkSize);
       }
