@@ -169,13 +169,34 @@ export function createInferenceApp(opts: InferenceAppOptions): InferenceApp {
         JSON.stringify({ id: requestId, object: chat ? "chat.completion.chunk" : "text_completion", created, model: model.id, choices, ...(includeUsage ? { usage: null } : {}), ...extra });
       const textChoice = (text: string, finishReason: string | null) =>
         chat ? { index: 0, delta: text === "" && finishReason ? {} : { content: text }, logprobs: null, finish_reason: finishReason } : { text, index: 0, logprobs: null, finish_reason: finishReason };
+      // The status line waits for the first text: an adapter that cannot be loaded (503) or a
+      // refused prompt still gets its HTTP status, not a 200 stream with an error in it.
+      const early: string[] = [];
+      let sink: ((delta: string) => void) | null = null;
+      let firstText!: () => void;
+      const started = new Promise<void>((r) => (firstText = r));
+      const generation = run((delta) => {
+        if (sink) sink(delta);
+        else {
+          early.push(delta);
+          firstText();
+        }
+      });
+      try {
+        await Promise.race([started, generation]);
+      } catch (e) {
+        finish();
+        throw e;
+      }
       return streamSSE(c, async (stream) => {
         stream.onAbort(onClientGone);
         try {
           let writes = Promise.resolve();
           const write = (data: string) => { writes = writes.then(() => stream.writeSSE({ data })).catch(() => {}); };
           if (chat) write(chunk([{ index: 0, delta: { role: "assistant", content: "", refusal: null }, logprobs: null, finish_reason: null }]));
-          const { result, extensions } = await run((delta) => write(chunk([textChoice(delta, null)])));
+          for (const delta of early) write(chunk([textChoice(delta, null)]));
+          sink = (delta) => write(chunk([textChoice(delta, null)]));
+          const { result, extensions } = await generation;
           await writes;
           if (result.finishReason === "cancelled") {
             // the client is gone (nothing to send) or the call timed out (say so in the stream)

@@ -37,6 +37,28 @@ describe("mixed-adapter continuous batching", () => {
   });
 });
 
+describe("chunked prefill", () => {
+  it("a long prompt joining does not stall a running stream: it still gets a token every step", async () => {
+    const svc = await testService({ scheduler: { prefillChunk: 16 } });
+    const b = svc.backend, sched = b.scheduler;
+    const signal = new AbortController().signal;
+    const base = { model: { id: BASE_ID, kind: "base" as const, baseModel: BASE_ID, owner: null, visibility: "public" as const, promptTemplate: "text" as const, pricePerCall: "0", created: 0 }, temperature: 0, topP: 1, seed: 0, stop: ["\u0000"], signal, onText: () => {} };
+    const stepsOfA: number[] = [];
+    const a = b.generate({ ...base, promptTokenIds: await b.tokenize(BASE_ID, "We"), maxTokens: 40, onToken: () => stepsOfA.push(sched.steps) });
+    await expect.poll(() => stepsOfA.length).toBeGreaterThan(2);
+    const long = await b.tokenize(BASE_ID, "the state of the union is strong and the people ".repeat(6));
+    expect(long.length).toBeGreaterThan(64); // several prefill chunks
+    const joinedAt = sched.steps;
+    const c = b.generate({ ...base, promptTokenIds: long.slice(0, 100), maxTokens: 4 });
+    await Promise.all([a, c]);
+    const during = stepsOfA.filter((s) => s > joinedAt && s <= joinedAt + Math.ceil(100 / 16));
+    // one token per step for A while C prefills 16 tokens a step
+    expect(during.length).toBe(Math.ceil(100 / 16));
+    for (let i = 1; i < during.length; i++) expect(during[i]! - during[i - 1]!).toBe(1);
+    await svc.close();
+  });
+});
+
 describe("admission", () => {
   it("a flood above the queue bound gets 429s with Retry-After; every other request is answered once", async () => {
     const svc = await testService({ adapters: [{ id: "ad_a" }], admission: { maxRunning: 4, maxQueued: 8, perPrincipal: 1000, perModel: 1000, retryAfterSeconds: 2 } });
@@ -118,6 +140,12 @@ describe("adapter faults", () => {
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("adapter_unavailable");
     await expect(client.chat.completions.create(chat("ad_cold", "hi"))).rejects.toBeInstanceOf(OpenAI.InternalServerError);
     expect((await client.chat.completions.create(chat("ad_warm", "hi"))).choices[0]!.message.content).toBeTypeOf("string");
+  });
+
+  it("a streamed call for an adapter that cannot load gets the 503 status, not a 200 stream", async () => {
+    const svc = await testService({ adapters: [{ id: "ad_gone", noFiles: true }] });
+    const { client } = await serve(svc);
+    await expect(client.chat.completions.create({ ...chat("ad_gone", "hi"), stream: true })).rejects.toMatchObject({ status: 503 });
   });
 
   it("a corrupt adapter file is a 503 for that adapter; the others keep serving", async () => {
