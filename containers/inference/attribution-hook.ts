@@ -24,7 +24,7 @@ export interface AttributionHookOptions {
   onAttributed?: (attribution: CallAttribution, ms: number, record: GenerationRecord) => void;
 }
 
-interface Loaded {
+export interface Loaded {
   index: SpanIndex | null;
   problem: "no-index" | "index-unreadable" | undefined;
   static: StaticWeights;
@@ -36,8 +36,8 @@ export function indexKeyOf(model: ServedModel): string | undefined {
   return w ? `${w.slice(0, w.lastIndexOf("/") + 1)}${INDEX_FILE}` : undefined;
 }
 
-/** The hook that adds `attribution` to every adapter call's response. Base-model calls get none. */
-export function attributionHook(opts: AttributionHookOptions): GenerationHook {
+/** Loads (once, then from an LRU cache) each adapter's span index and static weights. */
+export function attributionLoader(opts: Pick<AttributionHookOptions, "blobs" | "tables" | "baseModel" | "maxCached" | "log">): (model: ServedModel) => Promise<Loaded> {
   const log = opts.log ?? (() => {});
   const max = opts.maxCached ?? 64;
   const cache = new Map<string, Promise<Loaded>>();
@@ -79,14 +79,23 @@ export function attributionHook(opts: AttributionHookOptions): GenerationHook {
       return { index: null, problem: "index-unreadable", static: statics };
     }
   };
+  return load;
+}
 
+/** The completion's token ids without the end-of-text token that ended it. */
+export function outputTokens(completion: readonly number[], eos: number | null): number[] {
+  return eos !== null && completion.at(-1) === eos ? completion.slice(0, -1) : [...completion];
+}
+
+/** The hook that adds `attribution` to every adapter call's response. Base-model calls get none. */
+export function attributionHook(opts: AttributionHookOptions): GenerationHook {
+  const load = attributionLoader(opts);
   return async (record) => {
     const { ctx } = record;
     if (ctx.model.kind !== "adapter") return;
     const t0 = performance.now();
     const loaded = await load(ctx.model);
-    const eos = opts.baseModel(ctx.model.baseModel)?.eos ?? null;
-    const output = record.completionTokenIds.at(-1) === eos && eos !== null ? record.completionTokenIds.slice(0, -1) : record.completionTokenIds;
+    const output = outputTokens(record.completionTokenIds, opts.baseModel(ctx.model.baseModel)?.eos ?? null);
     const { attribution } = attributeCall({ requestId: ctx.requestId, index: loaded.index, indexProblem: loaded.problem, prompt: record.promptTokenIds, output, static: loaded.static });
     opts.onAttributed?.(attribution, performance.now() - t0, record);
     return { attribution };
