@@ -139,7 +139,8 @@ export class Datanets extends Construct {
     this.ingestFunction = new AppFunction(this, "Ingest", {
       entry: "ingest",
       description: "Parses, validates and records the contributions of an uploaded file",
-      environment: { ...props.environment, BUCKET: this.bucket.bucketName },
+      // A run near its time limit checkpoints and queues its own continuation on the ingest queue.
+      environment: { ...props.environment, BUCKET: this.bucket.bucketName, INGEST_QUEUE_URL: this.ingestQueue.queueUrl },
       timeout: INGEST_TIMEOUT,
       memorySize: 1024,
       removalPolicy: props.removalPolicy,
@@ -153,6 +154,7 @@ export class Datanets extends Construct {
         maxConcurrency: 10,
       }),
     );
+    this.ingestQueue.grantSendMessages(this.ingestFunction);
     this.bucket.grantRead(this.ingestFunction, `${UPLOADS_PREFIX}*`);
     // Writes (and on a rerun, replaces or deletes) its upload's accepted-records files, nothing else under datanets/.
     this.bucket.grantReadWrite(this.ingestFunction, `${ACCEPTED_PREFIX}*`);
@@ -186,6 +188,13 @@ export class Datanets extends Construct {
       grantee: this.ingestDeadLetterFunction,
       actions: ["s3:DeleteObject"],
       resourceArns: [this.bucket.arnForObjects(`${ACCEPTED_PREFIX}*`)],
+    });
+    // Accepted records come in parts (one per ingest checkpoint): it lists them under the accepted prefix only.
+    Grant.addToPrincipal({
+      grantee: this.ingestDeadLetterFunction,
+      actions: ["s3:ListBucket"],
+      resourceArns: [this.bucket.bucketArn],
+      conditions: { StringLike: { "s3:prefix": [`${ACCEPTED_PREFIX}*`] } },
     });
     acknowledgeBucketGrant(this.ingestDeadLetterFunction, this.bucket, [], [ACCEPTED_PREFIX]);
 
