@@ -26,7 +26,7 @@ export interface PaymentsDeps {
   /** Length of a settlement period, seconds (60 locally, 3600 on AWS). */
   epochSeconds: number;
   /** Recovers a voucher's signer under the escrow's EIP-712 domain (adapters/chain). */
-  recoverSigner: (voucher: Voucher) => string | undefined;
+  recoverSigner: (voucher: Voucher, expected?: string) => string | undefined;
   locks: ChannelLocks;
   /** How long a call waits for the earlier calls on its channel (default 30 s). */
   channelWaitMs?: number;

@@ -47,8 +47,11 @@ export interface VoucherPolicyInput {
   nowSeconds: number;
   /** Seconds until this call's charge is redeemed at the latest (epoch length + settlement delay). */
   horizonSeconds: number;
-  /** Recovers the address that signed the voucher under this escrow's EIP-712 domain; undefined when unreadable. */
-  recoverSigner: (voucher: Voucher) => string | undefined;
+  /**
+   * The address that signed the voucher under this escrow's EIP-712 domain (undefined when unreadable).
+   * Given the key expected to have signed, it may verify against that key instead of recovering.
+   */
+  recoverSigner: (voucher: Voucher, expected?: string) => string | undefined;
 }
 
 const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
@@ -74,7 +77,7 @@ export function checkVoucher(input: VoucherPolicyInput): VoucherCheck {
     return reject(VoucherRejections.belowQuote, `cumulative ${v.cumulativeAmount} is below charged ${charged} + this call's maximum ${input.maxCost}`);
   }
   if (v.cumulativeAmount > channel.deposit) return reject(VoucherRejections.aboveDeposit, `cumulative ${v.cumulativeAmount} exceeds the deposit ${channel.deposit}`);
-  const signer = input.recoverSigner(v);
+  const signer = input.recoverSigner(v, channel.signer);
   if (!signer) return reject(VoucherRejections.badSignature, "the signature cannot be read");
   if (!same(signer, channel.signer)) return reject(VoucherRejections.badSignature, `signed by ${signer}, not by the channel's key ${channel.signer}`);
   return { ok: true };
