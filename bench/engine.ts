@@ -4,7 +4,7 @@
 // section of docs/benchmarks.md. BENCH_QUICK=1 shrinks the workloads for a smoke run (and
 // writes nothing).
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import {
@@ -17,6 +17,7 @@ import { buildC, engineGreedy, runC } from "./decode-vs-c.ts";
 import { fmtNum, fmtSummary, summarize, type Summary } from "./stats.ts";
 
 const QUICK = process.env.BENCH_QUICK === "1";
+const loadAtStart = loadavg()[0]!; // other work on this machine: every figure is relative to it
 const ROUNDS = QUICK ? 2 : 5;
 const { model, tokenizer } = loadHfModel(BASE_MODEL_DIR);
 const c = model.config;
@@ -191,6 +192,7 @@ rmSync(work, { recursive: true, force: true });
 
 // ── report ──
 log(`Measured ${new Date().toISOString().slice(0, 10)} on ${cpus()[0]?.model ?? "cpu"} (${cpus().length} cores, shared with other work), Node ${process.version}, one thread, kernels: ${kernelPath()}${QUICK ? ", QUICK mode" : ""}.`);
+log(`Load average (1 min) ${loadAtStart.toFixed(1)} at the start and ${loadavg()[0]!.toFixed(1)} at the end on ${cpus().length} cores: other processes shared the CPU, so absolute rates are low and wide; the ratios, taken between interleaved rounds, are what to read.`);
 log(`Every figure is the median of interleaved rounds with its min–max in brackets; every ratio is between medians of this run. Throughput counts tokens actually produced.`);
 log("");
 log("**Single-stream greedy decode on llama2.c checkpoints**, engine vs `bench/llama2c_forward.c` (run.c's forward in one file), same checkpoint, prompt and positions, " +
