@@ -95,6 +95,16 @@ describe("admission", () => {
     expect(await polite).toBe(200);
   });
 
+  it("caps concurrent calls per adapter, so one hot adapter cannot take every slot", async () => {
+    const svc = await testService({ adapters: [{ id: "ad_hot" }, { id: "ad_cool" }], admission: { maxRunning: 16, maxQueued: 64, perPrincipal: 1000, perModel: 2 } });
+    const { url } = await serve(svc);
+    const call = (model: string) => fetch(`${url}/v1/completions`, { method: "POST", headers: { authorization: `Bearer ${svc.keys.other}`, "content-type": "application/json" }, body: JSON.stringify({ model, prompt: "We the people", max_tokens: 20, temperature: 0 }) }).then((r) => r.status);
+    const hot = await Promise.all(Array.from({ length: 6 }, () => call("ad_hot")));
+    expect(hot.filter((s) => s === 200).length).toBe(2);
+    expect(hot.filter((s) => s === 429).length).toBe(4);
+    expect(await call("ad_cool")).toBe(200);
+  });
+
   it("a request that outlives the timeout is stopped with 408 and frees its slot", async () => {
     const svc = await testService({ requestTimeoutMs: 30, admission: { maxRunning: 1, maxQueued: 4 } });
     const { url } = await serve(svc);
