@@ -60,6 +60,9 @@ describe.skipIf(!hasChromium)("Datanets web UI (Chromium)", () => {
     await page.getByLabel("Tags").fill("provenance, english");
     await page.getByRole("button", { name: "Create Datanet" }).click();
     await page.getByRole("heading", { level: 1, name: "Provenance notes" }).waitFor();
+    // Nothing accepted yet: nothing to publish, and the page says why.
+    await expect.poll(() => page.locator("#publish-hint").textContent()).toContain("upload data first");
+    expect(await page.getByTestId("publish-version").isDisabled()).toBe(true);
 
     // Upload through the drop zone's file input and follow ingest to the end.
     await page.getByTestId("upload-input").setInputFiles({ name: "notes.jsonl", mimeType: "application/x-ndjson", buffer: Buffer.from(JSONL) });
@@ -68,6 +71,16 @@ describe.skipIf(!hasChromium)("Datanets web UI (Chromium)", () => {
     expect(await row.getAttribute("data-phase")).toBe("done");
     expect(await row.getByTestId("accepted-count").textContent()).toBe("3 accepted");
     expect(await row.getByTestId("rejected-count").textContent()).toBe("2 rejected");
+
+    // Statistics: records, contributors, a length histogram, and the upload by its file name.
+    const stats = page.getByTestId("datanet-stats");
+    await expect.poll(() => stats.locator('[data-stat="accepted"]').textContent()).toBe("3");
+    expect(await stats.locator('[data-stat="rejected"]').textContent()).toBe("2");
+    expect(await stats.locator('[data-stat="contributors"]').textContent()).toBe("1");
+    const bars = await page.locator("[data-testid=length-histogram] tbody tr").evaluateAll((rows) => rows.reduce((n, r) => n + Number(r.getAttribute("data-count")), 0));
+    expect(bars).toBe(3);
+    await expect.poll(() => page.locator("[data-testid=contributions] tbody tr td.filename").first().textContent()).toBe("notes.jsonl");
+    await expect.poll(() => page.getByTestId("publish-version").isEnabled()).toBe(true);
 
     // Rejected records show their line and a reason.
     await page.getByLabel("Status").selectOption("rejected");
@@ -82,16 +95,29 @@ describe.skipIf(!hasChromium)("Datanets web UI (Chromium)", () => {
     const v1 = page.locator("[data-testid=versions] tr[data-version='1']");
     await v1.waitFor();
     expect(await v1.locator("td").nth(2).textContent()).toBe("3");
+    // Its on-chain status, and nothing new to publish: the same root again is not offered.
+    await v1.locator('[data-testid=version-chain] [data-chain]').waitFor();
+    expect(await page.getByTestId("publish-version").isDisabled()).toBe(true);
+    expect(await page.locator("#publish-hint").textContent()).toContain("same root");
 
     // Verify an accepted record's proof in the browser.
     await page.getByLabel("Status").selectOption("accepted");
     const accepted = page.locator("[data-testid=contributions] tbody tr[data-status=accepted]");
     await expect.poll(() => accepted.count()).toBe(3);
-    await accepted.nth(1).getByRole("button", { name: "Verify proof" }).click();
+    // Each "Verify proof" button is named by its row.
+    const line = await accepted.nth(1).locator("td.num").first().textContent();
+    await accepted.nth(1).getByRole("button", { name: `Verify proof of line ${line} of notes.jsonl`, exact: true }).click();
     const verdict = page.getByTestId("proof-verdict");
     await verdict.waitFor();
     expect(await verdict.getAttribute("data-ok")).toBe("true");
     expect(await verdict.textContent()).toContain("✓");
+    // Focus follows to the verdict, which is on screen.
+    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute("data-testid"))).toBe("proof-result");
+    expect(await page.getByTestId("proof-result").isVisible()).toBe(true);
+    const box = (await page.getByTestId("proof-result").boundingBox())!;
+    expect(box.y).toBeGreaterThanOrEqual(0);
+    expect(box.y).toBeLessThan(900);
+    expect(await ui.axe()).toEqual([]);
     await shot("4-verified");
 
     // A real drop event on the zone (the path a person's drag takes) uploads too.
@@ -104,6 +130,22 @@ describe.skipIf(!hasChromium)("Datanets web UI (Chromium)", () => {
     await dropped.and(page.locator('[data-phase="done"]')).waitFor({ timeout: 60_000 });
     expect(await dropped.getByTestId("accepted-count").textContent()).toBe("1 accepted");
     expect(await dropped.getByTestId("rejected-count").textContent()).toBe("0 rejected");
+    // A new record: publishing is offered again.
+    await expect.poll(() => page.getByTestId("publish-version").isEnabled()).toBe(true);
+
+    // On a 390 px phone the page is no wider than the screen, and the header takes two rows at most.
+    await page.setViewportSize({ width: 390, height: 844 });
+    // What sticks out, when something does: elements reaching past the screen outside a sideways-scrolling box.
+    const overflowing = () => page.evaluate(() => [...document.querySelectorAll("body *")]
+      .filter((el) => !el.parentElement?.closest(".table-wrap, .uplot-host") && getComputedStyle(el).overflowX === "visible" &&
+        (el.getBoundingClientRect().right > 391 || el.scrollWidth > el.clientWidth + 1))
+      .slice(0, 8).map((el) => `${el.tagName.toLowerCase()}.${[...el.classList].join(".")} right ${Math.round(el.getBoundingClientRect().right)} scroll ${el.scrollWidth}/${el.clientWidth}`));
+    await expect.poll(overflowing).toEqual([]);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    const header = (await page.locator("header.topbar").boundingBox())!;
+    expect(header.height).toBeLessThan(110);
+    await shot("4b-phone");
+    await page.setViewportSize({ width: 1280, height: 900 });
 
     // The list finds it by search and by tag.
     await page.getByRole("link", { name: "Datanets", exact: true }).first().click();

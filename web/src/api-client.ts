@@ -12,7 +12,9 @@ import type {
   Upload,
 } from "../../core/datanets/model.ts";
 import type { AdapterView } from "../../core/adapters/model.ts";
+import type { DatanetStats } from "../../core/datanets/stats-model.ts";
 import type { BaseModel } from "../../core/jobs/base-models.ts";
+import type { ChainStatus } from "../../core/chain/model.ts";
 import type { Job, JobStatus } from "../../core/jobs/model.ts";
 import { errorFromResponse } from "./api-error.ts";
 
@@ -116,11 +118,17 @@ export class ApiClient {
     return this.request("GET", `/v1/datanets/${enc(datanetId)}/contributions${queryString(query)}`, undefined, signal);
   }
 
+  /** Records, tokens, contributors, a length histogram and the uploads with file names. */
+  getDatanetStats(datanetId: string, signal?: AbortSignal): Promise<DatanetStats> {
+    return this.request("GET", `/v1/datanets/${enc(datanetId)}/stats`, undefined, signal);
+  }
+
   publishVersion(datanetId: string): Promise<DatanetVersion> {
     return this.request("POST", `/v1/datanets/${enc(datanetId)}/versions`, {});
   }
 
-  getVersion(datanetId: string, version: number, signal?: AbortSignal): Promise<DatanetVersion> {
+  /** A version with its publication on chain (`chain` may be absent on an older API). */
+  getVersion(datanetId: string, version: number, signal?: AbortSignal): Promise<DatanetVersion & { chain?: ChainStatus }> {
     return this.request("GET", `/v1/datanets/${enc(datanetId)}/versions/${version}`, undefined, signal);
   }
 

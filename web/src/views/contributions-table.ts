@@ -11,6 +11,8 @@ export interface ContributionsTable {
   refresh(): void;
   /** Shows or hides the per-row "Verify" buttons (only useful once a version exists). */
   setCanVerify(can: boolean): void;
+  /** File names of the uploads, by upload id, for the "File" column. */
+  setUploadNames(names: ReadonlyMap<string, string>): void;
 }
 
 /**
@@ -31,6 +33,7 @@ export function contributionsTable(
   const table = h("table", { class: "table", "data-testid": "contributions" },
     h("caption", { class: "visually-hidden" }, "Contributions"),
     h("thead", {}, h("tr", {},
+      h("th", { scope: "col" }, "File"),
       h("th", { scope: "col", class: "num" }, "Line"),
       h("th", { scope: "col" }, "Status"),
       h("th", { scope: "col" }, "Contributor"),
@@ -43,6 +46,7 @@ export function contributionsTable(
   const status = h("div", { "aria-live": "polite" });
   const more = h("button", { type: "button", class: "button", hidden: true }, "Load more");
   let canVerify = false;
+  let names: ReadonlyMap<string, string> = new Map();
   const load = pagedList<Contribution>({
     signal,
     status,
@@ -59,9 +63,12 @@ export function contributionsTable(
   });
 
   function row(c: Contribution): HTMLElement {
-    const verify = h("button", { type: "button", class: "button small verify", hidden: !canVerify || c.status !== "accepted" }, "Verify proof");
+    const file = names.get(c.uploadId);
+    // Named by its row, so a screen reader's list of buttons tells them apart.
+    const verify = h("button", { type: "button", class: "button small verify", hidden: !canVerify || c.status !== "accepted", "aria-label": `Verify proof of line ${c.line}${file ? ` of ${file}` : ""}` }, "Verify proof");
     verify.addEventListener("click", () => onVerify(c));
-    return h("tr", { "data-status": c.status, "data-id": c.id },
+    return h("tr", { "data-status": c.status, "data-id": c.id, "data-upload": c.uploadId },
+      h("td", { class: "filename" }, file ?? h("code", { title: c.uploadId }, shortHex(c.uploadId, 8, 4))),
       h("td", { class: "num" }, String(c.line)),
       h("td", {}, badge(c.status, c.status === "accepted" ? "ok" : "bad")),
       h("td", {}, h("code", { title: c.contributor }, shortHex(c.contributor))),
@@ -88,6 +95,18 @@ export function contributionsTable(
     setCanVerify(can) {
       canVerify = can;
       body.querySelectorAll<HTMLButtonElement>("tr[data-status=accepted] button.verify").forEach((b) => (b.hidden = !can));
+    },
+    setUploadNames(next) {
+      names = next;
+      // Rows already shown get their names now; new pages are drawn with them.
+      for (const tr of body.querySelectorAll<HTMLTableRowElement>("tr[data-upload]")) {
+        const name = names.get(tr.dataset.upload ?? "");
+        const cell = tr.querySelector("td.filename");
+        if (!name || !cell) continue;
+        replace(cell, name);
+        const line = tr.querySelector("td.num")?.textContent ?? "";
+        tr.querySelector("button.verify")?.setAttribute("aria-label", `Verify proof of line ${line} of ${name}`);
+      }
     },
   };
 }

@@ -22,7 +22,7 @@ export function proofViewer(ctx: AppContext, datanetId: string): ProofViewer {
   const version = h("select", { id: "proof-version", name: "version" });
   const contribution = h("input", { id: "proof-contribution", name: "contribution", placeholder: "contribution id", required: true, spellcheck: "false", autocomplete: "off" });
   const submit = h("button", { type: "submit", class: "button" }, "Fetch & verify");
-  const result = h("div", { class: "proof-result", "data-testid": "proof-result", "aria-live": "polite" });
+  const result = h("div", { class: "proof-result", "data-testid": "proof-result", "aria-live": "polite", tabindex: -1 });
   const form = h("form", { class: "proof-form" },
     h("div", { class: "field" }, h("label", { for: "proof-version" }, "Version"), version),
     h("div", { class: "field grow" }, h("label", { for: "proof-contribution" }, "Contribution"), contribution),
@@ -33,7 +33,7 @@ export function proofViewer(ctx: AppContext, datanetId: string): ProofViewer {
     void run();
   });
 
-  async function run() {
+  async function run(fromRow = false) {
     const id = contribution.value.trim();
     const v = versions.find((x) => String(x.version) === version.value);
     if (!id || !v) {
@@ -68,6 +68,11 @@ export function proofViewer(ctx: AppContext, datanetId: string): ProofViewer {
       replace(result, errorBox(err));
     } finally {
       submit.disabled = false;
+      // The verdict is where the person's attention goes: bring it on screen and move focus there.
+      if (fromRow) {
+        result.scrollIntoView({ block: "center" });
+        result.focus({ preventScroll: true });
+      }
     }
   }
 
@@ -84,8 +89,7 @@ export function proofViewer(ctx: AppContext, datanetId: string): ProofViewer {
     check(id) {
       contribution.value = id;
       if (versions[0]) version.value = String(versions[0].version);
-      element.scrollIntoView({ behavior: "smooth", block: "center" });
-      void run();
+      void run(true);
     },
   };
 }

@@ -12,7 +12,7 @@ const ACCEPT = ".jsonl,.ndjson,.csv,.txt,application/x-ndjson,text/csv,text/plai
  * Files go one at a time so progress bars read in order.
  */
 export function uploadZone(ctx: AppContext, datanetId: string, signal: AbortSignal, onIngested: () => void): HTMLElement {
-  const input = h("input", { type: "file", id: "upload-input", multiple: true, accept: ACCEPT, class: "visually-hidden", "data-testid": "upload-input" });
+  const input = h("input", { type: "file", id: "upload-input", multiple: true, accept: ACCEPT, class: "visually-hidden", "data-testid": "upload-input", "aria-label": "Choose files to upload (JSONL, CSV or plain text)" });
   const zone = h("div", { class: "dropzone", "data-testid": "dropzone", tabindex: 0, role: "button", "aria-describedby": "dropzone-hint" },
     h("div", { class: "dropzone-icon", "aria-hidden": "true" }, "⇪"),
     h("p", {}, h("strong", {}, "Drop files here"), " or ", h("span", { class: "link" }, "choose files")),
