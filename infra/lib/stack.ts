@@ -5,6 +5,8 @@ import { Api } from "./api.ts";
 import { ChainSync } from "./chain-sync.ts";
 import { Datanets } from "./datanets.ts";
 import { Inference, type InferenceProps } from "./inference.ts";
+import { AppFunction } from "./app-function.ts";
+import { Monitoring } from "./monitoring.ts";
 import { Network } from "./network.ts";
 import { Tables } from "./tables.ts";
 import { Training, type TrainingProps } from "./training.ts";
@@ -32,6 +34,8 @@ export interface ModelFactoryStackProps extends StackProps {
   inference?: false | Pick<InferenceProps, "certificateArn" | "gatewayImage" | "maxInstances" | "lora" | "targetInFlightPerTask">;
   /** Development: interface endpoints in one AZ only (see Network). */
   singleAzEndpoints?: boolean;
+  /** Who gets the alarms: an email address subscribed to the alarm topic. */
+  alarmEmail?: string;
 }
 
 /** The platform on AWS: tables, data bucket and ingest, webhooks, training, HTTP API, chain sync. */
@@ -45,6 +49,7 @@ export class ModelFactoryStack extends Stack {
   readonly api: Api;
   readonly chainSync: ChainSync | undefined;
   readonly inference: Inference | undefined;
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: ModelFactoryStackProps) {
     super(scope, id, props);
@@ -106,10 +111,35 @@ export class ModelFactoryStack extends Stack {
             ...props.inference,
           });
 
+    this.monitoring = this.#monitor(props.alarmEmail, removalPolicy);
+
     new CfnOutput(this, "ApiUrl", { value: this.api.url });
     if (this.inference) new CfnOutput(this, "InferenceUrl", { value: this.inference.url, description: "OpenLoRA's OpenAI-compatible API (internal ALB)" });
     new CfnOutput(this, "DataBucket", { value: this.datanets.bucket.bucketName });
     const repository = this.training.compute.repository;
     if (repository) new CfnOutput(this, "TrainerRepository", { value: repository.repositoryUri, description: "Push containers/trainer's image here, then deploy with -c modelfactory:trainerImage=sha256:<digest>" });
+  }
+
+  /** Alarms on every failure queue, every function (found in the tree, so none is forgotten), the API, the streams and the trainer jobs. */
+  #monitor(alarmEmail: string | undefined, removalPolicy: RemovalPolicy): Monitoring {
+    const monitoring = new Monitoring(this, "Monitoring", { removalPolicy, ...(alarmEmail ? { alarmEmail } : {}) });
+    const failureQueues = {
+      IngestDeadLetters: this.datanets.ingestDeadLetters,
+      IngestDeadLetterFailures: this.datanets.ingestDeadLetterFailures,
+      WebhookDeadLetters: this.webhooks.deadLetters,
+      WebhookRoutingFailures: this.webhooks.routingFailures,
+      JobsDeadLetters: this.training.queues.jobsDeadLetters,
+      JobEventsDeadLetters: this.training.queues.jobEventsDeadLetters,
+      BatchStateChangeFailures: this.training.pipeline.stateChangeFailures,
+      ...(this.chainSync ? { ChainSyncFailures: this.chainSync.failures } : {}),
+    };
+    for (const [id, queue] of Object.entries(failureQueues)) monitoring.alarmOnFailureQueue(id, queue);
+    for (const fn of this.node.findAll().filter((c): c is AppFunction => c instanceof AppFunction)) monitoring.alarmOnFunction(fn.node.path.split("/").slice(1).join(""), fn);
+    monitoring.alarmOnStreamConsumer("RouteEvents", this.webhooks.routeFunction);
+    if (this.chainSync) monitoring.alarmOnStreamConsumer("ChainSync", this.chainSync.function);
+    monitoring.alarmOnHttpApi(this.api.httpApi);
+    monitoring.alarmOnFailedBatchJobs(this.training.compute.jobQueue);
+    monitoring.finish();
+    return monitoring;
   }
 }
