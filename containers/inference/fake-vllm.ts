@@ -18,7 +18,7 @@ export interface FakeVllm {
 
 const WORDS = ["the", "union", "people", "nation", "peace", "work", "future", "law"];
 
-export function fakeVllm(opts: { model: string; maxCpuLoras: number; maxModelLen?: number; tokenDelayMs?: number }): FakeVllm {
+export function fakeVllm(opts: { model: string; maxCpuLoras: number; maxModelLen?: number; tokenDelayMs?: number; /** an older vLLM that ignores return_token_ids */ noTokenIds?: boolean }): FakeVllm {
   const app = new Hono();
   const loaded = new Map<string, string>();
   const calls: string[] = [];
@@ -31,9 +31,9 @@ export function fakeVllm(opts: { model: string; maxCpuLoras: number; maxModelLen
   });
   app.get("/health", (c) => c.body(null, 200));
   app.post("/tokenize", async (c) => {
-    const { prompt } = (await c.req.json()) as { prompt: string };
+    const { prompt, add_special_tokens } = (await c.req.json()) as { prompt: string; add_special_tokens?: boolean };
     // byte-level ids after a BOS of 1, as a stand-in tokenizer
-    const tokens = [1, ...Array.from(new TextEncoder().encode(prompt), (b) => b + 2)];
+    const tokens = [...(add_special_tokens === false ? [] : [1]), ...Array.from(new TextEncoder().encode(prompt), (b) => b + 2)];
     return c.json({ count: tokens.length, max_model_len: opts.maxModelLen ?? 512, tokens });
   });
   app.post("/v1/load_lora_adapter", async (c) => {
@@ -84,7 +84,7 @@ export function fakeVllm(opts: { model: string; maxCpuLoras: number; maxModelLen
           if (gone) return;
           if (opts.tokenDelayMs) await new Promise((r) => setTimeout(r, opts.tokenDelayMs));
           const last = i === pieces.length - 1;
-          await s.writeSSE({ data: JSON.stringify({ id, object: "text_completion", model: body.model, choices: [{ index: 0, text: p.text, finish_reason: last ? finish : null, ...(body.return_token_ids ? { token_ids: [p.id] } : {}) }] }) });
+          await s.writeSSE({ data: JSON.stringify({ id, object: "text_completion", model: body.model, choices: [{ index: 0, text: p.text, finish_reason: last ? finish : null, ...(body.return_token_ids && !opts.noTokenIds ? { token_ids: [p.id] } : {}) }] }) });
         }
         await s.writeSSE({ data: JSON.stringify({ id, object: "text_completion", model: body.model, choices: [], usage }) });
         await s.writeSSE({ data: "[DONE]" });

@@ -23,8 +23,8 @@ afterEach(async () => {
   stops = [];
 });
 
-async function setup(opts: { maxLoras: number; adapters: string[]; vllmUp?: boolean; tokenDelayMs?: number }) {
-  const vllm = fakeVllm({ model: BASE_ID, maxCpuLoras: opts.maxLoras, ...(opts.tokenDelayMs ? { tokenDelayMs: opts.tokenDelayMs } : {}) });
+async function setup(opts: { maxLoras: number; adapters: string[]; vllmUp?: boolean; tokenDelayMs?: number; noTokenIds?: boolean }) {
+  const vllm = fakeVllm({ model: BASE_ID, maxCpuLoras: opts.maxLoras, ...(opts.tokenDelayMs ? { tokenDelayMs: opts.tokenDelayMs } : {}), ...(opts.noTokenIds ? { noTokenIds: true } : {}) });
   const v = await listenLoopback(vllm.app.fetch);
   stops.push(v.stop);
   const db = new DatabaseSync(":memory:");
@@ -89,6 +89,13 @@ describe("VllmBackend", () => {
     expect(res.status).toBe(503);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("adapter_corrupt");
     expect(vllm.calls).not.toContain("POST /v1/load_lora_adapter");
+  });
+
+  it("counts completion tokens with vLLM's tokenizer when the server sends no token ids", async () => {
+    const { client } = await setup({ maxLoras: 2, adapters: [], noTokenIds: true });
+    const r = await client.completions.create({ model: BASE_ID, prompt: "Hi", max_tokens: 3 });
+    expect(r.usage!.completion_tokens).toBe(new TextEncoder().encode(r.choices[0]!.text).length);
+    expect(r.usage!.completion_tokens).toBeGreaterThan(0);
   });
 
   it("vLLM down: /readyz is 503 and calls get 503", async () => {

@@ -108,7 +108,9 @@ export class VllmBackend implements GenerationBackend {
           return;
         }
         for (const c of chunk.choices ?? []) {
-          for (const _ of c.token_ids ?? []) req.onToken?.();
+          // vLLM sends token_ids when asked (return_token_ids); without them a text chunk is one token's worth of timing
+          if (c.token_ids) for (const _ of c.token_ids) req.onToken?.();
+          else if (c.text) req.onToken?.();
           ids.push(...(c.token_ids ?? []));
           if (c.text) {
             text += c.text;
@@ -127,6 +129,11 @@ export class VllmBackend implements GenerationBackend {
     }
     if (streamError) throw streamError;
     if (req.signal.aborted) return { completionTokenIds: ids, text, finishReason: "cancelled" };
+    // a vLLM without return_token_ids: the ids of the text as its tokenizer reads it, so usage and hooks still count
+    if (ids.length === 0 && text) {
+      const r = (await this.#post("/tokenize", { model: this.#o.servedModelName, prompt: text, add_special_tokens: false })) as { tokens: number[] };
+      ids.push(...r.tokens);
+    }
     return { completionTokenIds: ids, text, finishReason: finish ?? "stop" };
   }
 
