@@ -1,0 +1,79 @@
+// The asynchronous half of a call's attribution (the embedded engine's base models): the
+// gradient of the call's answer loss with respect to the adapter's LoRA parameters, sketched
+// and compared with the training records' sketches, then combined with the span evidence.
+// It costs a forward and a backward pass, so it runs after the response, from what the usage
+// record keeps (the prompt's and completion's token ids), before settlement. It loads its own
+// copy of the base model and the adapter from their files (the serving backend is not asked).
+// Deterministic: run twice for one call, it yields the same attribution.
+import { attributeCall, type CallAttribution } from "../../core/attribution/index.ts";
+import type { BlobStore } from "../../core/ports/blob-store.ts";
+import type { Tables } from "../../core/ports/tables.ts";
+import { loadHfModel, parseAdapter, type LoadedModel, type LoraAdapter } from "../engine/index.ts";
+import { decodeSketches, SKETCH_FILE } from "../trainer/attribution-files.ts";
+import { readBlob } from "../trainer/blob-files.ts";
+import { sketchCall } from "../trainer/gradient-sketch.ts";
+import { attributionLoader, outputTokens } from "./attribution-hook.ts";
+import type { ServedModel } from "./hooks.ts";
+
+export interface GradientAttributorOptions {
+  blobs: BlobStore;
+  tables: Tables;
+  /** Directory (HF layout) of a base model the embedded engine serves, by id; undefined: no gradients for it. */
+  baseModelDir: (id: string) => string | undefined;
+  log?: (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
+}
+
+/** What the usage record keeps of a call. */
+export interface RecordedCall {
+  requestId: string;
+  model: ServedModel;
+  promptTokenIds: number[];
+  completionTokenIds: number[]; // EOS included when it ended the text
+}
+
+/** A function computing a call's final attribution (span and gradient combined where both apply). */
+export function gradientAttributor(opts: GradientAttributorOptions): (call: RecordedCall) => Promise<CallAttribution> {
+  const log = opts.log ?? (() => {});
+  const bases = new Map<string, LoadedModel | null>();
+  const base = (id: string): LoadedModel | null => {
+    if (!bases.has(id)) {
+      const dir = opts.baseModelDir(id);
+      bases.set(id, dir ? loadHfModel(dir) : null);
+    }
+    return bases.get(id)!;
+  };
+  const loadIndex = attributionLoader({ ...opts, baseModel: (id) => { const b = base(id); return b ? { vocabSize: b.model.config.vocabSize, eos: b.tokenizer.eos } : undefined; } });
+  const adapters = new Map<string, Promise<{ adapter: LoraAdapter; sketches: ReturnType<typeof decodeSketches> } | null>>();
+
+  const gradientInputs = (model: ServedModel, loaded: Awaited<ReturnType<typeof loadIndex>>, b: LoadedModel) => {
+    const key = `${model.id}\u0000${model.files?.weights ?? ""}`;
+    if (!adapters.has(key))
+      adapters.set(key, (async () => {
+        if (!model.files || !loaded.index) return null;
+        const dir = model.files.weights.slice(0, model.files.weights.lastIndexOf("/") + 1);
+        const [config, weights, sketchBytes] = await Promise.all([readBlob(opts.blobs, model.files.config), readBlob(opts.blobs, model.files.weights), readBlob(opts.blobs, `${dir}${SKETCH_FILE}`)]);
+        if (!config || !weights || !sketchBytes) {
+          log("info", "adapter has no gradient sketches; its calls use span attribution only", { adapter: model.id });
+          return null;
+        }
+        try {
+          return { adapter: parseAdapter(model.id, config.toString("utf8"), weights, b.model.config), sketches: decodeSketches(sketchBytes, loaded.index) };
+        } catch (e) {
+          log("warn", "gradient sketches unreadable; the adapter's calls use span attribution only", { adapter: model.id, error: e instanceof Error ? e.message : String(e) });
+          return null;
+        }
+      })());
+    return adapters.get(key)!;
+  };
+
+  return async (call) => {
+    const loaded = await loadIndex(call.model);
+    const b = base(call.model.baseModel);
+    const output = outputTokens(call.completionTokenIds, b?.tokenizer.eos ?? null);
+    const input = { requestId: call.requestId, index: loaded.index, indexProblem: loaded.problem, prompt: call.promptTokenIds, output, static: loaded.static };
+    const g = b ? await gradientInputs(call.model, loaded, b) : null;
+    if (!g || !b || call.completionTokenIds.length === 0) return attributeCall(input).attribution;
+    const query = sketchCall(b.model, g.adapter, call.promptTokenIds, call.completionTokenIds, g.sketches);
+    return attributeCall({ ...input, gradient: { sketches: g.sketches, query } }).attribution;
+  };
+}
