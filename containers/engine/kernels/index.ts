@@ -23,6 +23,7 @@ interface KernelExports {
   matmul_dx(dx: number, dy: number, w: number, T: number, n: number, d: number): void;
   matmul_dw(dw: number, dy: number, x: number, T: number, n: number, d: number): void;
   attend(out: number, q: number, k: number, v: number, scores: number, pos: number, nH: number, nKv: number, hd: number): void;
+  lora_rows(out: number, x: number, table: number, rows: number, n: number, d: number, mid: number): void;
 }
 
 const PAGE = 65536;
@@ -228,40 +229,40 @@ export function attendRow(out: Float32Array, outOff: number, q: Float32Array, qO
 
 /**
  * BGMV, as lora.ts addLoraDelta: out[b] += scale · B·(A·x[b]) for each row b whose adapter has
- * this projection. The batch's x is copied into the heap once, and each adapter's A and B once
- * per call however many rows share it; both products run on the matmul kernel.
+ * this projection, in one kernel call for the batch. The batch's x and out are copied into the
+ * heap once, and each adapter's A and B once per call however many rows share it.
  */
 export function addLoraDelta(out: Float32Array, x: Float32Array, adapters: ReadonlyArray<LoraAdapter | null>, layer: number, t: Target, n: number, d: number, mid: Float32Array): void {
   const h = heap && enabled ? heap : null;
   if (!h) return lora.addLoraDelta(out, x, adapters, layer, t, n, d, mid);
-  let any = false;
-  for (const a of adapters) if (a?.layers[layer]?.[t]) any = true;
-  if (!any) return;
-  // stage x, each adapter pair once, and every row's mid and delta before any kernel runs
+  let maxR = 0;
+  for (const a of adapters) if (a?.layers[layer]?.[t]) maxR = Math.max(maxR, a.config.r);
+  if (maxR === 0) return;
+  const B = adapters.length;
+  // stage x, out, each adapter pair once and the row table before the kernel runs
   const staged = stage(h, () => {
-    const px = h.input(x, adapters.length * n);
+    const px = h.input(x, B * n), pout = h.input(out, B * d), table = h.scratch(B * 4), pmid = h.scratch(maxR);
     const pairs = new Map<LoraPair, { pA: number; pB: number }>();
     const rows = adapters.map((a) => {
       const p = a?.layers[layer]?.[t];
       if (!a || !p) return null;
       let w = pairs.get(p);
       if (!w) pairs.set(p, (w = { pA: h.input(p.A, a.config.r * n), pB: h.input(p.B, d * a.config.r) }));
-      return { ...w, pmid: h.scratch(a.config.r), pdelta: h.scratch(d) };
+      return w;
     });
-    return { px, rows };
+    return { px, pout, table, pmid, rows };
   });
   if (!staged) return lora.addLoraDelta(out, x, adapters, layer, t, n, d, mid);
-  const { px } = staged, v = h.view();
-  for (let b = 0; b < adapters.length; b++) {
+  const i32 = new Int32Array(h.memory.buffer, staged.table, B * 4), f = new Float32Array(h.memory.buffer, staged.table, B * 4);
+  for (let b = 0; b < B; b++) {
     const a = adapters[b], w = staged.rows[b];
-    if (!a || !w) continue;
-    const r = a.config.r, { pmid, pdelta } = w;
-    h.kernels.matmul(pmid, px + b * n * 4, w.pA, 1, n, r); // mid = A·x[b]
-    for (let k = 0; k < r; k++) v[(pmid >> 2) + k] = v[(pmid >> 2) + k]! * a.scale;
-    h.kernels.matmul(pdelta, pmid, w.pB, 1, r, d); // delta = B·mid
-    const o = b * d, dl = pdelta >> 2;
-    for (let i = 0; i < d; i++) out[o + i] = out[o + i]! + v[dl + i]!;
+    i32[b * 4] = w ? w.pA : 0;
+    i32[b * 4 + 1] = w ? w.pB : 0;
+    i32[b * 4 + 2] = w && a ? a.config.r : 0; // 0: no adapter on this row
+    f[b * 4 + 3] = a ? a.scale : 0;
   }
+  h.kernels.lora_rows(staged.pout, staged.px, staged.table, B, n, d, staged.pmid);
+  h.output(out, staged.pout, B * d);
 }
 
 /**

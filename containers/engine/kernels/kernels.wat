@@ -275,4 +275,44 @@
             (br $vs)))
         (local.set $h (i32.add (local.get $h) (i32.const 1)))
         (br $heads))))
+
+  ;; BGMV (lora.ts addLoraDelta) for a whole batch in one call: for each row b, table entry b
+  ;; (16 bytes: A offset, B offset, rank r, scale f32; r = 0 means no adapter on this row) gives
+  ;; out[b] += scale · B·(A·x[b]), with A (r,n), B (d,r); $mid holds r floats of scratch.
+  (func (export "lora_rows") (param $out i32) (param $x i32) (param $table i32) (param $rows i32) (param $n i32) (param $d i32) (param $mid i32)
+    (local $b i32) (local $e i32) (local $pA i32) (local $pB i32) (local $r i32) (local $scale f32)
+    (local $k i32) (local $i i32) (local $xb i32) (local $ob i32) (local $rb i32) (local $o i32)
+    (block $rows_done
+      (loop $row
+        (br_if $rows_done (i32.ge_u (local.get $b) (local.get $rows)))
+        (local.set $e (i32.add (local.get $table) (i32.shl (local.get $b) (i32.const 4))))
+        (local.set $r (i32.load offset=8 (local.get $e)))
+        (if (i32.ne (local.get $r) (i32.const 0))
+          (then
+            (local.set $pA (i32.load offset=0 (local.get $e)))
+            (local.set $pB (i32.load offset=4 (local.get $e)))
+            (local.set $scale (f32.load offset=12 (local.get $e)))
+            (local.set $xb (i32.add (local.get $x) (i32.mul (local.get $b) (i32.shl (local.get $n) (i32.const 2)))))
+            (local.set $ob (i32.add (local.get $out) (i32.mul (local.get $b) (i32.shl (local.get $d) (i32.const 2)))))
+            (local.set $rb (i32.shl (local.get $r) (i32.const 2)))
+            ;; mid = scale · A·x[b]
+            (local.set $k (i32.const 0))
+            (block $k_done
+              (loop $kl
+                (br_if $k_done (i32.ge_u (local.get $k) (local.get $r)))
+                (f32.store (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2)))
+                  (f32.mul (call $dot (i32.add (local.get $pA) (i32.mul (local.get $k) (i32.shl (local.get $n) (i32.const 2)))) (local.get $xb) (local.get $n)) (local.get $scale)))
+                (local.set $k (i32.add (local.get $k) (i32.const 1)))
+                (br $kl)))
+            ;; out[b] += B·mid
+            (local.set $i (i32.const 0))
+            (block $i_done
+              (loop $il
+                (br_if $i_done (i32.ge_u (local.get $i) (local.get $d)))
+                (local.set $o (i32.add (local.get $ob) (i32.shl (local.get $i) (i32.const 2))))
+                (f32.store (local.get $o) (f32.add (f32.load (local.get $o)) (call $dot (i32.add (local.get $pB) (i32.mul (local.get $i) (local.get $rb))) (local.get $mid) (local.get $r))))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br $il)))))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $row))))
 )
