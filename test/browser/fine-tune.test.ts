@@ -203,6 +203,23 @@ describe.skipIf(!hasChromium)("Model Factory web UI (Chromium)", () => {
     const saved = await download.path();
     expect(JSON.parse(await readFile(saved, "utf8"))).toMatchObject({ lossCurve: expect.any(Array) });
 
+    // The owner prices the adapter: a bad amount is refused in words, a good one is saved by the API.
+    const price = page.getByTestId("adapter-price");
+    await expect.poll(() => price.locator('[data-price="perCall"]').textContent()).toBe("0");
+    await page.getByLabel("Price per call").fill("1.5");
+    await page.getByTestId("save-price").click();
+    await expect.poll(() => page.locator("#price-per-call-error").textContent()).toContain("whole number");
+    await page.getByLabel("Price per call").fill("2500");
+    await page.getByLabel("Price per 1,000 output tokens").fill("100");
+    await page.getByTestId("save-price").click();
+    await expect.poll(() => price.locator('[data-price="perCall"]').textContent()).toBe("2500");
+    const served = await page.evaluate(async (id) => {
+      const { apiKey } = JSON.parse(localStorage.getItem("mf.session")!) as { apiKey: string };
+      return (await (await fetch(`/v1/adapters/${id}/price`, { headers: { authorization: `Bearer ${apiKey}` } })).json()) as { perCall: string; perThousandOutputTokens: string };
+    }, jobId.replace(/^job_/, "ad_"));
+    expect(served).toMatchObject({ perCall: "2500", perThousandOutputTokens: "100" });
+    expect(await ui.axe()).toEqual([]);
+
     // And the adapters list has it.
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Adapters" }).click();
     await page.locator(".adapter-card", { hasText: jobId.replace(/^job_/, "ad_") }).waitFor();

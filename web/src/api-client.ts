@@ -18,6 +18,15 @@ import type { ChainStatus } from "../../core/chain/model.ts";
 import type { Job, JobStatus } from "../../core/jobs/model.ts";
 import { errorFromResponse } from "./api-error.ts";
 
+/** GET/PUT /v1/adapters/{id}/price (api/routes/prices.ts); `chain` when the API reports the change's transaction. */
+export interface AdapterPrice {
+  adapterId: string;
+  perCall: string;
+  perThousandOutputTokens: string;
+  updatedAt: string | null;
+  chain?: ChainStatus;
+}
+
 export type PresignedUpload = z.infer<typeof PresignedUploadSchema>;
 /** What the create form sends; the API fills defaults for omitted fields. */
 export type NewDatanet = z.input<typeof CreateDatanetInput>;
@@ -173,6 +182,16 @@ export class ApiClient {
 
   getAdapter(id: string, signal?: AbortSignal): Promise<AdapterView> {
     return this.request("GET", `/v1/adapters/${enc(id)}`, undefined, signal);
+  }
+
+  /** An adapter's price in token base units (decimal strings); free when never set. */
+  getAdapterPrice(id: string, signal?: AbortSignal): Promise<AdapterPrice> {
+    return this.request("GET", `/v1/adapters/${enc(id)}/price`, undefined, signal);
+  }
+
+  /** Sets an adapter's price (its owner only). */
+  setAdapterPrice(id: string, price: { perCall: string; perThousandOutputTokens: string }): Promise<AdapterPrice> {
+    return this.request("PUT", `/v1/adapters/${enc(id)}/price`, price);
   }
 
   /**

@@ -3,6 +3,7 @@ import type { AppContext } from "../app-context.ts";
 import { h, replace } from "../dom.ts";
 import { formatCount, formatDate, shortHex } from "../format.ts";
 import { routeHref } from "../router.ts";
+import { adapterPricePanel } from "./adapter-price-panel.ts";
 import { attributionBars } from "./attribution-bars.ts";
 import { chainBadge, chainFacts } from "./chain-status.ts";
 import { errorBox, hexValue, isAbort, loading } from "./common.ts";
@@ -99,10 +100,10 @@ export function adapterPageView(ctx: AppContext, signal: AbortSignal, id: string
         section("On chain", "chain-title", chainSlot),
         section("Owner", "owner-title",
           h("dl", { class: "facts" },
-            h("dt", {}, "Owner"), h("dd", {}, hexValue(a.owner, a.owner), me === a.owner.toLowerCase() ? h("span", { class: "muted small" }, " (you)") : null),
+            h("dt", {}, "Owner"), h("dd", {}, hexValue(a.owner, shortHex(a.owner)), me === a.owner.toLowerCase() ? h("span", { class: "muted small" }, " (you)") : null),
             h("dt", {}, "Created"), h("dd", {}, formatDate(a.createdAt)),
-            h("dt", {}, "Job"), h("dd", {}, h("a", { href: routeHref({ name: "job", id: a.jobId }) }, h("code", {}, a.jobId))),
-            h("dt", {}, "Price per call"), h("dd", {}, h("code", {}, a.pricePerCall), h("span", { class: "muted small" }, " token base units"))))),
+            h("dt", {}, "Job"), h("dd", {}, h("a", { href: routeHref({ name: "job", id: a.jobId }) }, h("code", {}, a.jobId)))))),
+      section("Price", "price-title", adapterPricePanel(ctx, a.id, me === a.owner.toLowerCase(), signal)),
       section("Attribution", "attribution-title",
         h("p", { class: "hint" }, "Shares of the training tokens actually used (held-out records excluded), in basis points: 10 000 = 100%. The per-version weights are bound into the fingerprint; the per-contributor weights split the adapter's fees."),
         h("div", { class: "grid bars-grid" },
