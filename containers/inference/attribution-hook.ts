@@ -62,8 +62,8 @@ export function attributionLoader(opts: Pick<AttributionHookOptions, "blobs" | "
   const loadFor = async (model: ServedModel): Promise<Loaded> => {
     const record = await loadAdapter({ tables: opts.tables }, model.id);
     const statics: StaticWeights = {
-      contributors: record?.contributors.map((c) => ({ address: c.address, weightBps: c.weightBps })) ?? [],
-      datanets: record?.datanets.map((d) => ({ id: d.id, version: d.version, weightBps: d.weightBps })) ?? [],
+      contributors: (record?.contributors ?? []).map((c) => ({ address: c.address, weightBps: c.weightBps })),
+      datanets: (record?.datanets ?? []).map((d) => ({ id: d.id, version: d.version, weightBps: d.weightBps })),
     };
     const base = opts.baseModel(model.baseModel);
     const key = indexKeyOf(model);
