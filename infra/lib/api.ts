@@ -44,6 +44,8 @@ export interface ApiProps {
   /** Steady-state requests per second and burst, for the whole stage. */
   throttle: { rateLimit: number; burstLimit: number };
   removalPolicy: RemovalPolicy;
+  /** Once a custom domain serves the API, its execute-api endpoint is turned off, so the edge (WAF) cannot be bypassed. */
+  disableExecuteApiEndpoint?: boolean;
 }
 
 /** The public HTTP API: API Gateway HTTP API → one function running the hono app. */
@@ -87,6 +89,7 @@ export class Api extends Construct {
     this.httpApi = new HttpApi(this, "HttpApi", {
       description: "Model Factory API",
       createDefaultStage: false,
+      disableExecuteApiEndpoint: props.disableExecuteApiEndpoint ?? false,
       defaultIntegration: new HttpLambdaIntegration("App", this.handler),
       corsPreflight: {
         allowOrigins: props.corsOrigins,

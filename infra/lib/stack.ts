@@ -6,6 +6,7 @@ import { ChainSync } from "./chain-sync.ts";
 import { Datanets } from "./datanets.ts";
 import { Inference, type InferenceProps } from "./inference.ts";
 import { AppFunction } from "./app-function.ts";
+import { Edge } from "./edge.ts";
 import { Monitoring } from "./monitoring.ts";
 import { Network } from "./network.ts";
 import { Tables } from "./tables.ts";
@@ -36,6 +37,13 @@ export interface ModelFactoryStackProps extends StackProps {
   singleAzEndpoints?: boolean;
   /** Who gets the alarms: an email address subscribed to the alarm topic. */
   alarmEmail?: string;
+  /**
+   * The public domain: the API at `api.<name>` (which must then be apiOrigin's host, the SIWE
+   * domain), inference at `infer.<name>`; the certificate (us-east-1, covering both) by ARN.
+   */
+  domain?: { name: string; certificateArn?: string };
+  /** CloudFront and WAF in front of the API and inference (default true; needs us-east-1). */
+  edge?: boolean;
 }
 
 /** The platform on AWS: tables, data bucket and ingest, webhooks, training, HTTP API, chain sync. */
@@ -50,12 +58,17 @@ export class ModelFactoryStack extends Stack {
   readonly chainSync: ChainSync | undefined;
   readonly inference: Inference | undefined;
   readonly monitoring: Monitoring;
+  readonly edge: Edge | undefined;
 
   constructor(scope: Construct, id: string, props: ModelFactoryStackProps) {
     super(scope, id, props);
     if (!Number.isInteger(props.chainId) || props.chainId <= 0) throw new Error(`chainId must be a positive integer, got ${props.chainId}`);
     if (!URL.canParse(props.apiOrigin)) throw new Error(`apiOrigin must be a URL, got ${props.apiOrigin}`);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const customDomain = props.edge !== false && props.domain?.certificateArn !== undefined;
+    if (customDomain && new URL(props.apiOrigin).host !== `api.${props.domain!.name}`) {
+      throw new Error(`apiOrigin must be https://api.${props.domain!.name} (the SIWE domain is the public host), got ${props.apiOrigin}`);
+    }
 
     this.tables = new Tables(this, "Tables", { removalPolicy });
     const base = {
@@ -84,6 +97,7 @@ export class ModelFactoryStack extends Stack {
       corsOrigins: props.webOrigins,
       throttle: props.throttle ?? { rateLimit: 50, burstLimit: 100 },
       removalPolicy,
+      disableExecuteApiEndpoint: customDomain,
     });
 
     this.training.grantJobControl(this.api.handler, this.datanets.bucket);
@@ -111,9 +125,20 @@ export class ModelFactoryStack extends Stack {
             ...props.inference,
           });
 
+    this.edge =
+      props.edge === false
+        ? undefined
+        : new Edge(this, "Edge", {
+            httpApi: this.api.httpApi,
+            stage: this.api.stage,
+            ...(props.domain ? { domain: props.domain } : {}),
+            ...(this.inference ? { inferenceLoadBalancer: this.inference.loadBalancer } : {}),
+          });
     this.monitoring = this.#monitor(props.alarmEmail, removalPolicy);
 
-    new CfnOutput(this, "ApiUrl", { value: this.api.url });
+    new CfnOutput(this, "ApiUrl", { value: this.edge ? `https://${this.edge.apiHost}` : this.api.url, description: "Where clients call the API (through CloudFront and WAF when the edge is on)" });
+    if (this.edge) new CfnOutput(this, "ApiDistributionDomain", { value: this.edge.apiDistribution.distributionDomainName, description: "Point api.<domain> here (CNAME or alias)" });
+    if (this.edge?.inferenceDistribution) new CfnOutput(this, "InferenceDistributionDomain", { value: this.edge.inferenceDistribution.distributionDomainName, description: "Point infer.<domain> here" });
     if (this.inference) new CfnOutput(this, "InferenceUrl", { value: this.inference.url, description: "OpenLoRA's OpenAI-compatible API (internal ALB)" });
     new CfnOutput(this, "DataBucket", { value: this.datanets.bucket.bucketName });
     const repository = this.training.compute.repository;
