@@ -39,6 +39,9 @@ describe.skipIf(!hasChromium)("Datanets web UI (Chromium)", () => {
     // Sign in with the local dev wallet.
     await page.goto(platform.url);
     await expect.poll(() => page.getByRole("heading", { name: "Sign in" }).isVisible()).toBe(true);
+    // A visitor first sees what the product is, then the sign-in; the page passes axe-core.
+    expect(await page.getByRole("heading", { level: 1, name: "Model Factory & OpenLoRA" }).isVisible()).toBe(true);
+    expect(await ui.axe()).toEqual([]);
     await shot("1-sign-in");
     await page.getByTestId("dev-wallet-sign-in").click();
     const address = page.getByTestId("account-address");

@@ -50,19 +50,29 @@ export function signInView(ctx: AppContext, _signal: AbortSignal, onSignedIn: ()
   });
   const devAddress = h("p", { class: "muted" }, "Account ", h("code", { title: existing ?? "" }, existing ? shortHex(existing) : ""));
 
-  return h("section", { class: "sign-in", "aria-labelledby": "sign-in-title" },
-    h("h1", { id: "sign-in-title" }, "Sign in"),
+  // What the product is, in one screen, above the sign-in: a visitor sees it before being asked for a wallet.
+  const step = (title: string, text: string) => h("article", { class: "card landing-step" }, h("h3", {}, title), h("p", {}, text));
+  const intro = h("section", { class: "landing", "aria-labelledby": "landing-title" },
+    h("h1", { id: "landing-title" }, "Model Factory & OpenLoRA"),
+    h("p", { class: "lead" }, "Pool data with provable provenance, fine-tune LoRA adapters on it without writing code, and serve them pay-per-call: every call pays the contributors whose data shaped the answer, settled on chain."),
+    h("div", { class: "cards three" },
+      step("1 · Datanets", "Upload JSONL, CSV or text. Every accepted record keeps its contributor, license and content hash; versions freeze them under a Merkle root published on chain."),
+      step("2 · Fine-tune", "Pick Datanet versions and a base model; training, held-out evaluation and the adapter's attribution fingerprint run in the background, with a live loss curve."),
+      step("3 · Serve and earn", "Adapters are served over an OpenAI-compatible API and priced per call; fees are split by attribution between the adapter's owner and the data's contributors.")));
+
+  return h("div", { class: "sign-in-page" }, intro, h("section", { class: "sign-in", "aria-labelledby": "sign-in-title" },
+    h("h2", { id: "sign-in-title" }, "Sign in"),
     h("p", { class: "lead" }, "Sign a Sign-In with Ethereum message to get an API key for this browser session. Signing costs nothing and sends no transaction."),
     h("div", { class: "cards two" },
       h("article", { class: "card" },
-        h("h2", {}, "Browser wallet"),
+        h("h3", {}, "Browser wallet"),
         h("p", {}, "MetaMask, Rabby or any EIP-1193 wallet in this browser."),
         hasBrowserWallet() ? null : h("p", { class: "muted" }, "No browser wallet detected."),
         browserButton),
       h("article", { class: "card card-dev" },
-        h("h2", {}, "Local dev wallet ", h("span", { class: "badge badge-warn" }, "development only")),
+        h("h3", {}, "Local dev wallet ", h("span", { class: "badge badge-warn" }, "development only")),
         h("p", {}, "A throw-away key generated in this browser and kept unencrypted in localStorage. A convenience for the local deployment: never use it for anything of value."),
         existing ? devAddress : null,
         h("div", { class: "row" }, devButton, existingWallet ? resetButton : null))),
-    status);
+    status));
 }
