@@ -2,24 +2,20 @@ import { readFileSync } from "node:fs";
 import { App, Annotations, Validations } from "aws-cdk-lib";
 import nag from "cdk-nag";
 import { ModelFactoryStack } from "../lib/stack.ts";
+import { stageConfig } from "../lib/stage-config.ts";
 
-// Settings come from cdk.json's context (override with `cdk synth -c key=value`).
+// Settings come from cdk.json's context (override with `cdk deploy -c modelfactory:<key>=<value>`; README, Deploying to AWS).
 const app = new App();
 const context = (key: string): unknown => app.node.tryGetContext(`modelfactory:${key}`);
-const webOrigins = context("webOrigins");
+const { stackId, props } = stageConfig(context);
 // The contracts' addresses as `npm run contracts:deploy -- --out <file>` wrote them (with rpcUrl when given).
 const chainConfig = context("chainConfig");
 const chain = typeof chainConfig === "string" ? JSON.parse(readFileSync(chainConfig, "utf8")) : undefined;
 
-const stack = new ModelFactoryStack(app, "ModelFactory", {
-  description: "Model Factory & OpenLoRA: Datanets slice",
+const stack = new ModelFactoryStack(app, stackId, {
+  ...props,
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
-  apiOrigin: String(context("apiOrigin")),
-  chainId: Number(context("chainId")),
-  webOrigins: typeof webOrigins === "string" ? webOrigins.split(",") : (webOrigins as string[]),
   ...(chain ? { chain: { addresses: chain, rpcUrl: chain.rpcUrl } } : {}),
-  // `-c modelfactory:singleAzEndpoints=true` (development): interface endpoints in one AZ.
-  singleAzEndpoints: [true, "true"].includes(context("singleAzEndpoints") as never),
   // OpenLoRA: `-c modelfactory:inferenceCertificateArn=<ACM ARN>` for HTTPS, `-c modelfactory:gatewayImage=sha256:<digest>`
   inference: {
     ...(typeof context("inferenceCertificateArn") === "string" ? { certificateArn: context("inferenceCertificateArn") as string } : {}),
