@@ -3,7 +3,7 @@ import { adapterItem, type Adapter } from "../../core/adapters/index.ts";
 import { CallAttribution } from "../../core/attribution/index.ts";
 import { memoryDeps } from "../../test/fakes/memory-deps.ts";
 import { buildAttributionIndex } from "../trainer/attribution-index.ts";
-import { attributionHook, indexKeyOf } from "./attribution-hook.ts";
+import { attributionHook, baseModelShape, indexKeyOf } from "./attribution-hook.ts";
 import type { GenerationRecord, ServedModel } from "./hooks.ts";
 
 // Prepare: an adapter record with static weights, and (per test) an index beside its weights.
@@ -72,5 +72,13 @@ describe("attributionHook", () => {
   it("adds nothing to base-model calls", async () => {
     const { hook, model } = await setup(trained);
     expect(await hook(generation({ ...model, id: "mf-tiny", kind: "base", files: undefined }, [1, 2]))).toBeUndefined();
+  });
+});
+
+describe("baseModelShape", () => {
+  it("reads the vocabulary size and end-of-text id of a base model's files, or undefined", async () => {
+    const { BASE_MODEL_DIR } = await import("../engine/index.ts");
+    expect(baseModelShape(BASE_MODEL_DIR)).toEqual({ vocabSize: 512, eos: 0 });
+    expect(baseModelShape("/nonexistent/model")).toBeUndefined();
   });
 });

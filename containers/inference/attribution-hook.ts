@@ -4,10 +4,13 @@
 // top-level `attribution` field (the final chunk's when streaming). It never changes the text
 // and never fails a call: an adapter without an index, or with one that cannot be read, is
 // attributed by its static weights, and the reason is logged once per adapter.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { attributeCall, type CallAttribution, type SpanIndex, type StaticWeights } from "../../core/attribution/index.ts";
 import { loadAdapter } from "../../core/adapters/index.ts";
 import type { BlobStore } from "../../core/ports/blob-store.ts";
 import type { Tables } from "../../core/ports/tables.ts";
+import { loadTokenizer } from "../engine/index.ts";
 import { decodeSpanIndex, INDEX_FILE } from "../trainer/attribution-files.ts";
 import { readBlob } from "../trainer/blob-files.ts";
 import type { GenerationHook, GenerationRecord, ServedModel } from "./hooks.ts";
@@ -29,6 +32,20 @@ export interface Loaded {
   problem: "no-index" | "index-unreadable" | undefined;
   static: StaticWeights;
 }
+
+/** Vocabulary size and end-of-text id of the base model in `dir` (HF layout), read once; undefined when unreadable. */
+export function baseModelShape(dir: string): { vocabSize: number; eos: number | null } | undefined {
+  if (!shapes.has(dir)) {
+    try {
+      const vocabSize = (JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as { vocab_size: number }).vocab_size;
+      shapes.set(dir, { vocabSize, eos: loadTokenizer(dir, vocabSize).eos });
+    } catch {
+      shapes.set(dir, undefined);
+    }
+  }
+  return shapes.get(dir);
+}
+const shapes = new Map<string, { vocabSize: number; eos: number | null } | undefined>();
 
 /** Where an adapter's span index lives: beside its weights. */
 export function indexKeyOf(model: ServedModel): string | undefined {

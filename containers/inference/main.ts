@@ -14,6 +14,7 @@ import { z } from "zod";
 import type { BlobStore } from "../../core/ports/blob-store.ts";
 import type { Tables } from "../../core/ports/tables.ts";
 import { BASE_MODEL_DIR, loadHfModel } from "../engine/index.ts";
+import { attributionHook, baseModelShape } from "./attribution-hook.ts";
 import { EmbeddedBackend } from "./embedded-backend.ts";
 import { INFLIGHT_METRIC } from "./scaling-metric.ts";
 import { startInferenceServer } from "./server.ts";
@@ -88,6 +89,8 @@ const { tables, blobs, workDir, close } = await ports();
 const server = await startInferenceServer({
   tables,
   blobs,
+  // Per-call attribution (span, synchronous) on every adapter call; docs/attribution.md.
+  hooks: [attributionHook({ tables, blobs, log, baseModel: (id) => (id === env.BASE_MODEL_ID ? baseModelShape(env.MODEL_DIR ?? BASE_MODEL_DIR) : undefined) })],
   port: env.PORT,
   hostname: env.HOST,
   admission: { maxRunning: env.MAX_RUNNING, maxQueued: env.MAX_QUEUED, perPrincipal: env.PER_KEY_LIMIT, perModel: env.PER_MODEL_LIMIT },
