@@ -14,7 +14,7 @@ async function signed(amount: bigint, by = key) {
 }
 
 describe("voucherSignerRecovery", () => {
-  it("recovers the first voucher of a key, then verifies later ones against the cached key with the same answers", async () => {
+  it("recovers the signer as ethers does, and nobody else for a changed amount or a flipped recovery id", async () => {
     const check = voucherSignerRecovery(31337, ESCROW);
     expect(check(await signed(1n), key.address)).toBe(key.address);
     expect(check(await signed(2n), key.address)).toBe(key.address);
