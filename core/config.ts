@@ -17,6 +17,8 @@ export interface PlatformConfig {
   nonceTtlSeconds: number;
   /** Whether webhook URLs may point at loopback/private addresses (true locally only). */
   allowPrivateWebhookUrls: boolean;
+  /** Largest Datanet (accepted records) published within the request; larger ones are built by a background job. */
+  syncPublishMaxRecords: number;
   /** Request rates: nonces and sign-ins per client address, the rest per account (429 beyond). */
   rateLimits: Record<RateLimitName, RateLimit>;
   /** What one account may hold of training compute and storage (403 beyond). */
@@ -68,6 +70,8 @@ export const defaultConfig: PlatformConfig = {
   uploadUrlTtlSeconds: 15 * 60,
   nonceTtlSeconds: 10 * 60,
   allowPrivateWebhookUrls: false,
+  // About 6 s of tree building and snapshot writing: well inside the API function's 29 s.
+  syncPublishMaxRecords: 50_000,
   rateLimits: defaultRateLimits,
   quotas: defaultQuotas,
 };

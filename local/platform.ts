@@ -33,6 +33,7 @@ import { createIngestDlqHandler } from "../functions/handlers/ingest-dlq.ts";
 import { createJobEventsHandler } from "../functions/handlers/job-events.ts";
 import { createJobSweepHandler, scheduledEvent } from "../functions/handlers/job-sweep.ts";
 import { createStartJobHandler } from "../functions/handlers/start-job.ts";
+import { createPublishVersionHandler, PUBLISH_MAX_RECEIVES } from "../functions/handlers/publish-version.ts";
 import { localLambdaContext } from "../adapters/local/lambda-context.ts";
 import type { JobDeps } from "../core/jobs/deps.ts";
 import { ensureBaseModelsInBlobStore } from "./base-models.ts";
@@ -96,6 +97,7 @@ const QUEUE_SETTINGS = {
   [QueueNames.webhooks]: { visibilityTimeoutSeconds: 60, maxReceives: 5 },
   [QueueNames.jobs]: { visibilityTimeoutSeconds: 60, maxReceives: 5 },
   [QueueNames.jobEvents]: { visibilityTimeoutSeconds: 60, maxReceives: 5 },
+  [QueueNames.versions]: { visibilityTimeoutSeconds: 15 * 60, maxReceives: PUBLISH_MAX_RECEIVES },
 };
 
 /**
@@ -173,6 +175,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     new QueuePoller({ queues, queue: deadLetterQueueOf(QueueNames.ingest), batchSize: 1, handler: createIngestDlqHandler(deps, { logger }) }),
     new QueuePoller({ queues, queue: QueueNames.webhooks, batchSize: 10, handler: createWebhookDispatchHandler({ ...deps, webhookSender }, { logger, ...(options.webhookDispatch ? { dispatch: options.webhookDispatch } : {}) }) }),
     new QueuePoller({ queues, queue: QueueNames.jobs, batchSize: 1, handler: createStartJobHandler(jobDeps, { logger }) }),
+    new QueuePoller({ queues, queue: QueueNames.versions, batchSize: 1, handler: createPublishVersionHandler(deps, { logger }) }),
     new QueuePoller({ queues, queue: QueueNames.jobEvents, batchSize: 10, pollIntervalMs: 100, handler: createJobEventsHandler(jobDeps, { logger }) }),
   ];
   // A fresh chain each start (EDR keeps no state on disk): deploy, then replay what was published.

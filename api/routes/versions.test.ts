@@ -1,7 +1,12 @@
 import { createHash } from "node:crypto";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { describe, expect, it } from "vitest";
+import type { DatabaseSync } from "node:sqlite";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { completePublish, PublishMessage } from "../../core/datanets/versions.ts";
 import { ingestObject } from "../../core/ingest/ingest-object.ts";
+import { createPublishVersionHandler } from "../../functions/handlers/publish-version.ts";
+import { sqsEvent, sqsRecord, testContext } from "../../functions/handlers/test-events.ts";
 import { PROBLEM_BASE } from "../problem.ts";
 import { signedInClient, testApp } from "../test-support.ts";
 
@@ -88,3 +93,63 @@ describe("version routes", () => {
     expect(((await res.json()) as { type: string }).type).toBe(`${PROBLEM_BASE}nothing-to-publish`);
   });
 });
+
+describe("publishing a large Datanet in the background", () => {
+  it("answers 202 with a Location; the owner polls 202 until the versions consumer built it, then 200 with the same root", async () => {
+    // Prepare: a Datanet above the in-request limit (2 records here).
+    const { deps, alice, bob, id } = await datanetWithData();
+    deps.config.syncPublishMaxRecords = 1;
+    // Act
+    const res = await alice.request(`/v1/datanets/${id}/versions`, { method: "POST" });
+    // Assess: reserved, queued, pollable by the owner only.
+    expect(res.status).toBe(202);
+    expect(res.headers.get("location")).toBe(`/v1/datanets/${id}/versions/1`);
+    expect(await res.json()).toMatchObject({ datanetId: id, version: 1, state: "publishing", records: 2 });
+    const poll = () => alice.request(`/v1/datanets/${id}/versions/1`);
+    expect((await poll()).status).toBe(202);
+    expect((await bob.request(`/v1/datanets/${id}/versions/1`)).status).toBe(404);
+    // A second publish meanwhile does not take the same number.
+    expect((await alice.request(`/v1/datanets/${id}/versions`, { method: "POST" })).status).toBe(409);
+    const sent = deps.sent.filter((m) => m.queue === "versions");
+    expect(sent).toHaveLength(1);
+
+    // The consumer builds it; a duplicate message changes nothing.
+    const handler = createPublishVersionHandler(deps, { logger: new Logger({ logLevel: "SILENT" }) });
+    const message = sqsRecord("m1", sent[0]!.body);
+    expect(await handler(sqsEvent(message, sqsRecord("m2", sent[0]!.body)), testContext())).toEqual({ batchItemFailures: [] });
+    const published = await poll();
+    expect(published.status).toBe(200);
+    const version = (await published.json()) as { root: string; records: number };
+    expect(version.records).toBe(2);
+    const proof = (await (await alice.request(`/v1/datanets/${id}/versions/1/proof?contribution=${(await firstContribution(alice, id))}`)).json()) as { root: string; leaf: string[]; proof: string[] };
+    expect(StandardMerkleTree.verify(version.root, ["address", "bytes32", "uint256"], proof.leaf, proof.proof)).toBe(true);
+    expect(eventsOf(deps, "datanet.version.published")).toBe(1);
+  });
+
+  it("marks a build failed on its last attempt, shows the reason, and the next publish takes the number over", async () => {
+    const { deps, alice, id } = await datanetWithData();
+    deps.config.syncPublishMaxRecords = 1;
+    await alice.request(`/v1/datanets/${id}/versions`, { method: "POST" });
+    const message = PublishMessage.parse(deps.sent.find((m) => m.queue === "versions")!.body);
+    // The accepted-records blob vanished: the build cannot succeed.
+    for (const key of await deps.blobs.list(`datanets/${id}/accepted/`)) await deps.blobs.delete(key);
+    await expect(completePublish(deps, message, { finalAttempt: false })).rejects.toThrow();
+    expect(((await (await alice.request(`/v1/datanets/${id}/versions/1`)).json()) as { state: string }).state).toBe("publishing");
+    await expect(completePublish(deps, message, { finalAttempt: true })).rejects.toThrow();
+    const failed = await alice.request(`/v1/datanets/${id}/versions/1`);
+    expect(failed.status).toBe(202);
+    expect(await failed.json()).toMatchObject({ state: "failed", error: expect.stringMatching(/missing/) });
+    const again = await alice.request(`/v1/datanets/${id}/versions`, { method: "POST" });
+    expect(again.status).toBe(202);
+    expect(((await again.json()) as { version: number }).version).toBe(1);
+  });
+});
+
+async function firstContribution(client: { request: (path: string) => Response | Promise<Response> }, datanetId: string): Promise<string> {
+  const page = (await (await client.request(`/v1/datanets/${datanetId}/contributions?status=accepted`)).json()) as { items: { id: string }[] };
+  return page.items[0]!.id;
+}
+
+function eventsOf(deps: { db: DatabaseSync }, type: string): number {
+  return (deps.db.prepare("SELECT new_image FROM stream_records WHERE new_image LIKE ?").all(`%"type":"${type}"%`) as unknown[]).length;
+}

@@ -1,4 +1,5 @@
 import { Readable } from "node:stream";
+import { z } from "zod";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import type { Caller } from "../account.ts";
 import type { CoreDeps } from "../deps.ts";
@@ -7,6 +8,7 @@ import { eventWrite } from "../events.ts";
 import { newId } from "../ids.ts";
 import { splitRecords } from "../ingest/split-records.ts";
 import type { BlobStore } from "../ports/blob-store.ts";
+import { QueueNames } from "../ports/queue.ts";
 import type { Item } from "../ports/tables.ts";
 import { queryAll } from "../query-all.ts";
 import { loadOwnedDatanet, loadVisibleDatanet } from "./access.ts";
@@ -16,6 +18,7 @@ import {
   acceptedPrefix,
   CONTRIBUTION_SK_PREFIX,
   contributionIdPrefix,
+  datanetKey,
   datanetPk,
   UPLOAD_SK_PREFIX,
   versionKey,
@@ -28,6 +31,8 @@ import { type LeafValue, proofOf, readTreeFile, TreeCache, treeFileChunks } from
 
 /** How long a started publish holds its version number before another may take it over. */
 const RESERVATION_MS = 15 * 60 * 1000;
+/** The same for a background publish, which may wait in the queue and retry first. */
+const BACKGROUND_RESERVATION_MS = 2 * 60 * 60 * 1000;
 
 /** A frozen contribution, in leaf order. */
 interface Leaf {
@@ -43,21 +48,121 @@ const treeCaches = new WeakMap<BlobStore, TreeCache>();
 
 /**
  * Freezes the Datanet's accepted contributions (those of finished uploads)
- * into the next version: a StandardMerkleTree over (contributor, contentHash,
- * tokens), the records and the tree stored as blobs, the version item and a
- * `datanet.version.published` event. Owner only. The version number is
- * reserved with a conditional write first, so two concurrent publishes never
- * share a number (the second gets a ConflictError).
+ * into the next version, in this call: a StandardMerkleTree over
+ * (contributor, contentHash, tokens), the records and the tree stored as
+ * blobs, the version item and a `datanet.version.published` event. Owner
+ * only. The version number is reserved with a conditional write first, so two
+ * concurrent publishes never share a number (the second gets a ConflictError).
+ * The API calls `requestPublish`, which hands large Datanets to a background job.
  */
 export async function publishVersion(deps: CoreDeps, caller: Caller, datanetId: string): Promise<DatanetVersion> {
   const datanet = await loadOwnedDatanet(deps, caller, datanetId, "publish a version");
   const leaves = await acceptedLeaves(deps, datanetId);
   if (leaves.length === 0) throw new ConflictError("There are no accepted contributions to publish", "nothing-to-publish");
-
   const now = deps.clock.now();
   const version = (datanet.versions as number) + 1;
   const publishId = newId("pub", now);
-  await reserveVersion(deps, datanetId, version, publishId, now);
+  await reserveVersion(deps, datanetId, version, publishId, now, RESERVATION_MS);
+  try {
+    return await buildVersion(deps, datanet, version, publishId, leaves);
+  } catch (error) {
+    // Give the number back so the next attempt need not wait out the reservation.
+    await deps.tables.main.delete(versionKey(datanetId, version), { equals: { publishId, state: "publishing" } }).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** A version being built in the background, or whose build failed (owner only). */
+export const VersionPublication = z
+  .object({
+    datanetId: z.string(),
+    version: z.number().int().positive(),
+    state: z.enum(["publishing", "failed"]),
+    /** Accepted records of finished uploads when the publish was asked for. */
+    records: z.number().int(),
+    error: z.string().optional(),
+    startedAt: z.string(),
+  })
+  .meta({ id: "VersionPublication" });
+export type VersionPublication = z.infer<typeof VersionPublication>;
+
+/** A message of the versions queue: build this reserved version. */
+export const PublishMessage = z.object({ datanetId: z.string().min(1), version: z.number().int().positive(), publishId: z.string().min(1) });
+export type PublishMessage = z.infer<typeof PublishMessage>;
+
+/**
+ * What `POST …/versions` does: a Datanet of at most `config.syncPublishMaxRecords`
+ * accepted records is published in this request (`{published}`); a larger one
+ * gets its version number reserved and is built by the versions-queue consumer
+ * (`{publishing}`), whose progress `getPublication` tells. Building takes
+ * about 13 s per 100k records, more than an API request may last.
+ */
+export async function requestPublish(
+  deps: CoreDeps,
+  caller: Caller,
+  datanetId: string,
+): Promise<{ published: DatanetVersion } | { publishing: VersionPublication }> {
+  const datanet = await loadOwnedDatanet(deps, caller, datanetId, "publish a version");
+  const { accepted } = await finishedUploads(deps, datanetId);
+  if (accepted === 0) throw new ConflictError("There are no accepted contributions to publish", "nothing-to-publish");
+  if (accepted <= deps.config.syncPublishMaxRecords) return { published: await publishVersion(deps, caller, datanetId) };
+  const now = deps.clock.now();
+  const version = (datanet.versions as number) + 1;
+  const publishId = newId("pub", now);
+  await reserveVersion(deps, datanetId, version, publishId, now, BACKGROUND_RESERVATION_MS, { records: accepted, startedAt: new Date(now).toISOString() });
+  const message: PublishMessage = { datanetId, version, publishId };
+  await deps.queue.send(QueueNames.versions, message);
+  return { publishing: { datanetId, version, state: "publishing", records: accepted, startedAt: new Date(now).toISOString() } };
+}
+
+/**
+ * The versions-queue consumer: builds a reserved version. A message for a
+ * version already published, or whose reservation another publish took over,
+ * does nothing. A failure is thrown for the queue to retry, and on the
+ * `finalAttempt` recorded on the version (`failed`, with the reason) so the
+ * owner sees it and may publish again.
+ */
+export async function completePublish(deps: CoreDeps, message: PublishMessage, options: { finalAttempt: boolean }): Promise<"published" | "skipped"> {
+  const { datanetId, version, publishId } = message;
+  const main = deps.tables.main;
+  const reservation = await main.get(versionKey(datanetId, version));
+  if (!reservation || reservation.publishId !== publishId || reservation.state !== "publishing") return "skipped";
+  const datanet = await main.get(datanetKey(datanetId));
+  if (!datanet) return "skipped";
+  try {
+    const leaves = await acceptedLeaves(deps, datanetId);
+    if (leaves.length === 0) throw new ConflictError("There are no accepted contributions to publish", "nothing-to-publish");
+    await buildVersion(deps, datanet, version, publishId, leaves);
+    return "published";
+  } catch (error) {
+    if (options.finalAttempt) {
+      await main
+        .put({ ...reservation, state: "failed", error: (error as Error).message.slice(0, 500) }, { equals: { publishId, state: "publishing" } })
+        .catch(() => undefined);
+    }
+    throw error;
+  }
+}
+
+/** Where a version being published in the background stands (owner only; published versions: `getVersion`). */
+export async function getPublication(deps: CoreDeps, caller: Caller, datanetId: string, version: number): Promise<VersionPublication | undefined> {
+  await loadOwnedDatanet(deps, caller, datanetId, "see a publication in progress");
+  const item = await deps.tables.main.get(versionKey(datanetId, version));
+  if (!item || (item.state !== "publishing" && item.state !== "failed")) return undefined;
+  return {
+    datanetId,
+    version,
+    state: item.state,
+    records: (item.records as number | undefined) ?? 0,
+    ...(typeof item.error === "string" ? { error: item.error } : {}),
+    startedAt: (item.startedAt as string | undefined) ?? new Date((item.reservedUntil as number) - RESERVATION_MS).toISOString(),
+  };
+}
+
+/** Writes the records and tree blobs of a reserved version, then the version, the Datanet's count and the event in one transaction. */
+async function buildVersion(deps: CoreDeps, datanet: Item, version: number, publishId: string, leaves: Leaf[]): Promise<DatanetVersion> {
+  const datanetId = datanet.id as string;
+  const now = deps.clock.now();
   // The records stream's own error (e.g. a version-conflict) wins over how the store reports the aborted body.
   let recordsFailure: unknown;
   try {
@@ -77,7 +182,6 @@ export async function publishVersion(deps: CoreDeps, caller: Caller, datanetId: 
     // Streamed: the dump of a large tree is longer than any one string may be.
     const treeFile = treeFileChunks(tree.dump(), leaves.map((l) => l.id));
     await deps.blobs.put(versionTreeBlobKey(datanetId, version), Readable.from(treeFile, { objectMode: false }), { contentType: "application/json" });
-
     const result: DatanetVersion = {
       datanetId,
       version,
@@ -98,8 +202,6 @@ export async function publishVersion(deps: CoreDeps, caller: Caller, datanetId: 
     ]);
     return result;
   } catch (error) {
-    // Give the number back so the next attempt need not wait out the reservation.
-    await deps.tables.main.delete(versionKey(datanetId, version), { equals: { publishId, state: "publishing" } }).catch(() => undefined);
     throw recordsFailure ?? error;
   }
 }
@@ -143,18 +245,27 @@ export async function getProof(deps: CoreDeps, caller: Caller, datanetId: string
  * Takes version number `version` for this publish. A reservation left by a
  * publish that died is taken over once it has expired.
  */
-async function reserveVersion(deps: CoreDeps, datanetId: string, version: number, publishId: string, now: number): Promise<void> {
+async function reserveVersion(
+  deps: CoreDeps,
+  datanetId: string,
+  version: number,
+  publishId: string,
+  now: number,
+  holdMs: number,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
   const main = deps.tables.main;
   const key = versionKey(datanetId, version);
-  const reservation: Item = { ...key, datanetId, version, state: "publishing", publishId, reservedUntil: now + RESERVATION_MS };
+  const reservation: Item = { ...key, datanetId, version, state: "publishing", publishId, reservedUntil: now + holdMs, ...extra };
   try {
     await main.put(reservation, { notExists: true });
     return;
   } catch (error) {
     if (!(error instanceof ConditionFailedError)) throw error;
   }
+  // A publish that died (its hold expired) or failed gives its number up to the next one.
   const existing = await main.get(key);
-  if (existing?.state === "publishing" && (existing.reservedUntil as number) < now) {
+  if ((existing?.state === "publishing" && (existing.reservedUntil as number) < now) || existing?.state === "failed") {
     try {
       await main.put(reservation, { equals: { publishId: existing.publishId } });
       return;
@@ -165,6 +276,18 @@ async function reserveVersion(deps: CoreDeps, datanetId: string, version: number
   throw new ConflictError(`Version ${version} of this Datanet is being published by another request`, "version-conflict");
 }
 
+/** The Datanet's finished uploads and their accepted records (what a version would hold). */
+async function finishedUploads(deps: CoreDeps, datanetId: string): Promise<{ uploadIds: string[]; accepted: number }> {
+  const uploadIds: string[] = [];
+  let accepted = 0;
+  for await (const item of queryAll(deps.tables.main, { pk: datanetPk(datanetId), skPrefix: UPLOAD_SK_PREFIX })) {
+    if (item.status !== "done") continue;
+    uploadIds.push(item.uploadId as string);
+    accepted += (item.accepted as number | undefined) ?? 0;
+  }
+  return { uploadIds, accepted };
+}
+
 /**
  * Accepted contributions of finished uploads, in contribution-id order
  * (upload, then line). Read from the base table, upload by upload: the
@@ -173,12 +296,9 @@ async function reserveVersion(deps: CoreDeps, datanetId: string, version: number
  */
 async function acceptedLeaves(deps: CoreDeps, datanetId: string): Promise<Leaf[]> {
   // Contributions of an upload still processing are not final (nor is its accepted blob).
-  const done: string[] = [];
-  for await (const item of queryAll(deps.tables.main, { pk: datanetPk(datanetId), skPrefix: UPLOAD_SK_PREFIX })) {
-    if (item.status === "done") done.push(item.uploadId as string);
-  }
+  const { uploadIds } = await finishedUploads(deps, datanetId);
   const leaves: Leaf[] = [];
-  for (const uploadId of done.sort()) {
+  for (const uploadId of uploadIds.sort()) {
     const skPrefix = `${CONTRIBUTION_SK_PREFIX}${contributionIdPrefix(uploadId)}`;
     for await (const item of queryAll(deps.tables.contributions, { pk: datanetPk(datanetId), skPrefix })) {
       if (item.status !== "accepted") continue;

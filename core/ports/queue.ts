@@ -16,5 +16,7 @@ export const QueueNames = {
   jobs: "jobs",
   /** JobEvent (core/jobs/model.ts): what trainers and the compute report about a run. */
   jobEvents: "job-events",
+  /** PublishMessage (core/datanets/versions.ts): build a reserved Datanet version too large to build in a request. */
+  versions: "versions",
 } as const;
 export type QueueName = (typeof QueueNames)[keyof typeof QueueNames];

@@ -16,7 +16,7 @@ async function refusal(promise: Promise<unknown>) {
   );
   expect(error).toBeInstanceOf(DomainError);
   const { code, status, extensions } = error as DomainError;
-  return { code, status, ...extensions };
+  return { code, status, ...extensions } as { code: string; status: number; [extension: string]: unknown };
 }
 
 async function setup(quotas: Partial<ReturnType<typeof jobTestDeps>["config"]["quotas"]> = {}) {
