@@ -23,6 +23,7 @@ export const FunctionEnvSchema = z.object({
   INGEST_QUEUE_URL: z.url().optional(),
   WEBHOOKS_QUEUE_URL: z.url().optional(),
   WEBHOOKS_DLQ_URL: z.url().optional(),
+  VERSIONS_QUEUE_URL: z.url().optional(),
   API_ORIGIN: z.url(),
   CHAIN_ID: z.coerce.number().int().positive(),
   MAX_UPLOAD_BYTES: z.coerce.number().int().positive().optional(),
@@ -58,6 +59,7 @@ export function awsDeps(env: Record<string, string | undefined> = process.env): 
     ...(vars.INGEST_QUEUE_URL ? { ingest: vars.INGEST_QUEUE_URL } : {}),
     ...(vars.WEBHOOKS_QUEUE_URL ? { webhooks: vars.WEBHOOKS_QUEUE_URL } : {}),
     ...(vars.WEBHOOKS_DLQ_URL ? { "webhooks-dlq": vars.WEBHOOKS_DLQ_URL } : {}),
+    ...(vars.VERSIONS_QUEUE_URL ? { versions: vars.VERSIONS_QUEUE_URL } : {}),
   };
   return {
     tables: {

@@ -33,6 +33,8 @@ export interface FunctionEnvironment {
   JOB_EVENTS_QUEUE_URL?: string;
   BATCH_JOB_QUEUE?: string;
   BATCH_JOB_DEFINITION?: string;
+  /** Where the API queues background builds of large Datanet versions (infra/lib/version-publishing.ts). */
+  VERSIONS_QUEUE_URL?: string;
   /** The API's rate-limit counters table (infra/lib/tables.ts). */
   RATE_LIMIT_TABLE?: string;
 }

@@ -4,6 +4,7 @@ import type { ChainAddresses } from "../../contracts/deploy.ts";
 import { Api } from "./api.ts";
 import { ChainSync } from "./chain-sync.ts";
 import { Datanets } from "./datanets.ts";
+import { VersionPublishing } from "./version-publishing.ts";
 import { Inference, type InferenceProps } from "./inference.ts";
 import { AppFunction } from "./app-function.ts";
 import { Edge } from "./edge.ts";
@@ -55,6 +56,7 @@ export class ModelFactoryStack extends Stack {
   readonly webhooks: Webhooks;
   readonly training: Training;
   readonly api: Api;
+  readonly versionPublishing: VersionPublishing;
   readonly chainSync: ChainSync | undefined;
   readonly inference: Inference | undefined;
   readonly monitoring: Monitoring;
@@ -89,11 +91,12 @@ export class ModelFactoryStack extends Stack {
       removalPolicy,
       ...props.training,
     });
+    this.versionPublishing = new VersionPublishing(this, "VersionPublishing", { tables: this.tables, bucket: this.datanets.bucket, environment, removalPolicy });
     this.api = new Api(this, "Api", {
       tables: this.tables,
       bucket: this.datanets.bucket,
-      // creates and cancels jobs
-      environment: { ...environment, ...this.training.jobEnvironment },
+      // creates and cancels jobs, and hands large version builds to the versions queue
+      environment: { ...environment, ...this.training.jobEnvironment, VERSIONS_QUEUE_URL: this.versionPublishing.queue.queueUrl },
       corsOrigins: props.webOrigins,
       throttle: props.throttle ?? { rateLimit: 50, burstLimit: 100 },
       removalPolicy,
@@ -101,6 +104,7 @@ export class ModelFactoryStack extends Stack {
     });
 
     this.training.grantJobControl(this.api.handler, this.datanets.bucket);
+    this.versionPublishing.grantRequest(this.api.handler);
     this.training.grantAdapterDownloads(this.api.handler, this.datanets.bucket);
 
     this.chainSync = props.chain
@@ -155,6 +159,7 @@ export class ModelFactoryStack extends Stack {
       WebhookRoutingFailures: this.webhooks.routingFailures,
       JobsDeadLetters: this.training.queues.jobsDeadLetters,
       JobEventsDeadLetters: this.training.queues.jobEventsDeadLetters,
+      VersionPublishingDeadLetters: this.versionPublishing.deadLetters,
       BatchStateChangeFailures: this.training.pipeline.stateChangeFailures,
       ...(this.chainSync ? { ChainSyncFailures: this.chainSync.failures } : {}),
     };
