@@ -104,17 +104,30 @@ export function outputTokens(completion: readonly number[], eos: number | null):
   return eos !== null && completion.at(-1) === eos ? completion.slice(0, -1) : [...completion];
 }
 
-/** The hook that adds `attribution` to every adapter call's response. Base-model calls get none. */
-export function attributionHook(opts: AttributionHookOptions): GenerationHook {
+/**
+ * A call's span attribution from its GenerationRecord (undefined for a base-model call): what
+ * the hook adds to the response, and what a usage record can keep to split the call's fee by
+ * (e.g. `usageHook` given this instead of the adapter's static weights). Same record, same result.
+ */
+export function spanAttributor(opts: AttributionHookOptions): (record: GenerationRecord) => Promise<CallAttribution | undefined> {
   const load = attributionLoader(opts);
   return async (record) => {
     const { ctx } = record;
-    if (ctx.model.kind !== "adapter") return;
+    if (ctx.model.kind !== "adapter") return undefined;
     const t0 = performance.now();
     const loaded = await load(ctx.model);
     const output = outputTokens(record.completionTokenIds, opts.baseModel(ctx.model.baseModel)?.eos ?? null);
     const { attribution } = attributeCall({ requestId: ctx.requestId, index: loaded.index, indexProblem: loaded.problem, prompt: record.promptTokenIds, output, static: loaded.static });
     opts.onAttributed?.(attribution, performance.now() - t0, record);
-    return { attribution };
+    return attribution;
+  };
+}
+
+/** The hook that adds `attribution` to every adapter call's response. Base-model calls get none. */
+export function attributionHook(opts: AttributionHookOptions): GenerationHook {
+  const attribute = spanAttributor(opts);
+  return async (record) => {
+    const attribution = await attribute(record);
+    return attribution ? { attribution } : undefined;
   };
 }
