@@ -44,9 +44,14 @@ class Heap {
     this.#f32 = this.#refresh();
   }
 
+  #i32!: Int32Array;
+
   #refresh(): Float32Array {
-    this.#buffers.add(this.memory.buffer);
-    return (this.#f32 = new Float32Array(this.memory.buffer));
+    // one view of each kind per growth (views made before a growth stay valid: the memory is shared)
+    const buffer = this.memory.buffer;
+    this.#buffers.add(buffer);
+    this.#i32 = new Int32Array(buffer);
+    return (this.#f32 = new Float32Array(buffer));
   }
 
   #ensure(bytes: number): void {
@@ -92,6 +97,11 @@ class Heap {
   /** The whole heap as floats (valid until it next grows). */
   view(): Float32Array {
     return this.#f32;
+  }
+
+  /** The whole heap as int32s (valid until it next grows). */
+  viewI32(): Int32Array {
+    return this.#i32;
   }
 
   /** Where `a`'s first n floats are in the heap: in place, or copied into scratch. */
@@ -253,13 +263,13 @@ export function addLoraDelta(out: Float32Array, x: Float32Array, adapters: Reado
     return { px, pout, table, pmid, rows };
   });
   if (!staged) return lora.addLoraDelta(out, x, adapters, layer, t, n, d, mid);
-  const i32 = new Int32Array(h.memory.buffer, staged.table, B * 4), f = new Float32Array(h.memory.buffer, staged.table, B * 4);
+  const i32 = h.viewI32(), f = h.view(), e0 = staged.table >> 2;
   for (let b = 0; b < B; b++) {
-    const a = adapters[b], w = staged.rows[b];
-    i32[b * 4] = w ? w.pA : 0;
-    i32[b * 4 + 1] = w ? w.pB : 0;
-    i32[b * 4 + 2] = w && a ? a.config.r : 0; // 0: no adapter on this row
-    f[b * 4 + 3] = a ? a.scale : 0;
+    const a = adapters[b], w = staged.rows[b], e = e0 + b * 4;
+    i32[e] = w ? w.pA : 0;
+    i32[e + 1] = w ? w.pB : 0;
+    i32[e + 2] = w && a ? a.config.r : 0; // 0: no adapter on this row
+    f[e + 3] = a ? a.scale : 0;
   }
   h.kernels.lora_rows(staged.pout, staged.px, staged.table, B, n, d, staged.pmid);
   h.output(out, staged.pout, B * d);
