@@ -203,6 +203,21 @@ describe.skipIf(!hasChromium)("Model Factory web UI (Chromium)", () => {
     const saved = await download.path();
     expect(JSON.parse(await readFile(saved, "utf8"))).toMatchObject({ lossCurve: expect.any(Array) });
 
+    // The playground: a streamed answer from the adapter and, side by side, from the base model, with
+    // token counts, and the adapter's with its attribution.
+    await page.getByLabel("Message").fill("What is the capital of France?");
+    await page.getByLabel(/Side by side/).check();
+    await page.getByTestId("pg-send").click();
+    const adapterColumn = page.locator(`.pg-column[data-model="${jobId.replace(/^job_/, "ad_")}"]`);
+    const baseColumn = page.locator('.pg-column[data-model="mf-tiny-sotu"]');
+    await adapterColumn.and(page.locator('[data-done="true"]')).waitFor({ timeout: 60_000 });
+    await baseColumn.and(page.locator('[data-done="true"]')).waitFor({ timeout: 60_000 });
+    expect((await adapterColumn.getByTestId("pg-answer").textContent())!.length).toBeGreaterThan(0);
+    expect(await adapterColumn.getByTestId("pg-usage").textContent()).toMatch(/^\d+ prompt \+ \d+ completion tokens · price 0 base units$/);
+    expect(await adapterColumn.getByTestId("pg-attribution").textContent()).toMatch(/^Attribution \(\w+\)/);
+    expect(await baseColumn.getByTestId("pg-attribution").count()).toBe(0);
+    await shot("ft-6b-playground");
+
     // The owner prices the adapter: a bad amount is refused in words, a good one is saved by the API.
     const price = page.getByTestId("adapter-price");
     await expect.poll(() => price.locator('[data-price="perCall"]').textContent()).toBe("0");
@@ -218,6 +233,16 @@ describe.skipIf(!hasChromium)("Model Factory web UI (Chromium)", () => {
       return (await (await fetch(`/v1/adapters/${id}/price`, { headers: { authorization: `Bearer ${apiKey}` } })).json()) as { perCall: string; perThousandOutputTokens: string };
     }, jobId.replace(/^job_/, "ad_"));
     expect(served).toMatchObject({ perCall: "2500", perThousandOutputTokens: "100" });
+    // Priced now: the next playground call states its price, or explains the 402 when the service wants a payment.
+    await page.reload();
+    await page.getByLabel("Message").fill("And of Spain?");
+    await page.getByTestId("pg-send").click();
+    const next = page.locator(`.pg-column[data-model="${jobId.replace(/^job_/, "ad_")}"]`).first();
+    await next.and(page.locator("[data-done]")).waitFor({ timeout: 60_000 });
+    const outcome = (await next.textContent())!;
+    if ((await next.getAttribute("data-done")) === "error") expect(outcome).toContain("This adapter is priced");
+    else expect(outcome).toMatch(/price \d+ base units/);
+    await shot("ft-6c-playground-priced");
     expect(await ui.axe()).toEqual([]);
 
     // And the adapters list has it.

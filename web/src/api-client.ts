@@ -184,6 +184,22 @@ export class ApiClient {
     return this.request("GET", `/v1/adapters/${enc(id)}`, undefined, signal);
   }
 
+  /**
+   * POST /v1/chat/completions, answered as it is: a stream (text/event-stream)
+   * when `stream` is set, and errors in OpenAI's shape (a 402 carries the
+   * payment terms), so the caller reads the status itself.
+   */
+  chatCompletions(body: Record<string, unknown>, signal?: AbortSignal): Promise<Response> {
+    const key = this.#opts.apiKey();
+    const doFetch = this.#opts.fetch ?? globalThis.fetch.bind(globalThis);
+    return doFetch(this.#opts.baseUrl.replace(/\/$/, "") + "/v1/chat/completions", {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream, application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body: JSON.stringify(body),
+      signal: signal ?? null,
+    });
+  }
+
   /** An adapter's price in token base units (decimal strings); free when never set. */
   getAdapterPrice(id: string, signal?: AbortSignal): Promise<AdapterPrice> {
     return this.request("GET", `/v1/adapters/${enc(id)}/price`, undefined, signal);

@@ -5,6 +5,7 @@ import { formatCount, formatDate, shortHex } from "../format.ts";
 import { routeHref } from "../router.ts";
 import { adapterPricePanel } from "./adapter-price-panel.ts";
 import { attributionBars } from "./attribution-bars.ts";
+import { playgroundPanel } from "./playground-panel.ts";
 import { chainBadge, chainFacts } from "./chain-status.ts";
 import { errorBox, hexValue, isAbort, loading } from "./common.ts";
 import { metricsTable } from "./job-widgets.ts";
@@ -103,6 +104,7 @@ export function adapterPageView(ctx: AppContext, signal: AbortSignal, id: string
             h("dt", {}, "Owner"), h("dd", {}, hexValue(a.owner, shortHex(a.owner)), me === a.owner.toLowerCase() ? h("span", { class: "muted small" }, " (you)") : null),
             h("dt", {}, "Created"), h("dd", {}, formatDate(a.createdAt)),
             h("dt", {}, "Job"), h("dd", {}, h("a", { href: routeHref({ name: "job", id: a.jobId }) }, h("code", {}, a.jobId)))))),
+      section("Playground", "playground-title", playgroundPanel(ctx, a, signal)),
       section("Price", "price-title", adapterPricePanel(ctx, a.id, me === a.owner.toLowerCase(), signal)),
       section("Attribution", "attribution-title",
         h("p", { class: "hint" }, "Shares of the training tokens actually used (held-out records excluded), in basis points: 10 000 = 100%. The per-version weights are bound into the fingerprint; the per-contributor weights split the adapter's fees."),
