@@ -61,7 +61,7 @@ export class ChainSync extends Construct {
     this.failures = secureQueue(this, "Failures");
     Validations.of(this.failures).acknowledge({
       id: "AwsSolutions-SQS3",
-      reason: "This queue is itself the on-failure destination of the chain-sync stream mapping; nothing consumes it.",
+      reason: "This queue is itself the on-failure destination of the chain-sync stream mapping (records of batches given up on); an alarm on its depth tells the operator (Monitoring).",
     });
 
     this.function = new AppFunction(this, "Function", {

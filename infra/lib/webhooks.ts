@@ -51,7 +51,7 @@ export class Webhooks extends Construct {
     this.routingFailures = secureQueue(this, "RoutingFailures");
     Validations.of(this.routingFailures).acknowledge({
       id: "AwsSolutions-SQS3",
-      reason: "This queue is itself the on-failure destination of the route-events stream mapping; nothing consumes it.",
+      reason: "This queue is itself the on-failure destination of the route-events stream mapping (records of batches given up on); an alarm on its depth tells the operator (Monitoring).",
     });
     const environment: FunctionEnvironment = {
       ...props.environment,
