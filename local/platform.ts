@@ -27,6 +27,12 @@ import type { CoreDeps } from "../core/deps.ts";
 import { systemClock } from "../core/ports/clock.ts";
 import { QueueNames } from "../core/ports/queue.ts";
 import type { DispatchOptions } from "../core/webhooks/index.ts";
+import { EthersEscrowEvents } from "../adapters/chain/escrow-events.ts";
+import { EthersSettlementChain } from "../adapters/chain/settlement-client.ts";
+import { MIRROR_CURSOR_KEY } from "../core/payments/keys.ts";
+import { createChainEventsHandler } from "../functions/handlers/chain-events.ts";
+import { createRecordUsageHandler } from "../functions/handlers/record-usage.ts";
+import { createSettleEpochHandler } from "../functions/handlers/settle-epoch.ts";
 import { createChainSyncHandler } from "../functions/handlers/chain-sync.ts";
 import { createIngestHandler } from "../functions/handlers/ingest.ts";
 import { createIngestDlqHandler } from "../functions/handlers/ingest-dlq.ts";
@@ -72,6 +78,8 @@ export interface PlatformOptions {
   jobSweepIntervalMs?: number;
   /** Serve the local chain's JSON-RPC on this port (for wallets and scripts); not served when absent. */
   chainRpcPort?: number;
+  /** Settlement periods (default 60 s) and the wait after one ends before it is settled (default 10 s). */
+  settlement?: { epochSeconds?: number; graceSeconds?: number };
   /** Webhook dispatcher settings (jitter source, attempts), e.g. for tests. */
   webhookDispatch?: DispatchOptions;
 }
@@ -118,6 +126,10 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     main: new SqliteTableStore(db, "main", { stream: true }),
     contributions: new SqliteTableStore(db, "contributions", { stream: false }),
   };
+  // Usage records, mirrored payment channels and settlement state (the usage table with its stream on AWS).
+  const usage = new SqliteTableStore(db, "usage", { stream: true });
+  const settlementTiming = { epochSeconds: options.settlement?.epochSeconds ?? 60, graceSeconds: options.settlement?.graceSeconds ?? 10 };
+  let settlementChain: EthersSettlementChain | undefined;
 
   // The origin depends on the port, which is known only once the server listens.
   let app: App | undefined;
@@ -145,7 +157,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const inferenceOptions = options.inference === false ? null : (options.inference ?? {});
   const inference = inferenceOptions ? new InferenceSupervisor({ dataDir, ...inferenceOptions }) : null;
   inference?.start();
-  app = createApp(jobDeps, {
+  const payments = { usage, isClaimed: async (epoch: number, account: string) => (settlementChain ? settlementChain.isClaimed(epoch, account) : false) };
+  app = createApp({ ...jobDeps, payments }, {
     publicPrefixes: ["/local-blobs/", ...(inference ? OPENAI_PROXY_PATHS : [])],
     clientAddress: (c) => getConnInfo(c).remote.address,
     mount: (root) => {
@@ -186,10 +199,15 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   });
   const chainDeps = { ...deps, chain: new EthersChain(chain.signer, chain.addresses) };
   await replayOntoFreshChain(chainDeps);
+  settlementChain = new EthersSettlementChain(chain.signer, chain.addresses);
+  // The chain is fresh: mirror its escrow from its first block again.
+  await usage.delete(MIRROR_CURSOR_KEY);
+  const escrowEvents = new EthersEscrowEvents(chain.provider, chain.addresses.paymentEscrow, chain.addresses.fromBlock);
 
   const stream = new OutboxStream(db);
   stream.subscribe({ name: "route-events", table: "main", handler: createRouteEventsHandler(deps, { logger }) });
   stream.subscribe({ name: "chain-sync", table: "main", handler: createChainSyncHandler(async () => chainDeps, logger) });
+  stream.subscribe({ name: "record-usage", table: "usage", handler: createRecordUsageHandler({ usage, clock: systemClock, epochSeconds: settlementTiming.epochSeconds, shares: await settlementChain.shares() }, { logger }) });
   for (const poller of pollers) poller.start();
   stream.start();
   // EventBridge's schedule on AWS; a timer here.
@@ -198,9 +216,26 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     void Promise.resolve(sweep(scheduledEvent(Date.now()), localLambdaContext("job-sweep"))).catch((e: unknown) => logger.error("job sweep failed", { error: e as Error }));
   }, options.jobSweepIntervalMs ?? 60_000);
   sweeper.unref();
+  // Settlement and the escrow mirror: EventBridge schedules on AWS, timers here.
+  const settle = createSettleEpochHandler({ usage, main: tables.main, blobs, clock: systemClock, chain: settlementChain, ...settlementTiming }, { logger });
+  const mirror = createChainEventsHandler({ usage, events: escrowEvents }, { logger });
+  const scheduled = (name: string, handler: (e: ReturnType<typeof scheduledEvent>, c: ReturnType<typeof localLambdaContext>) => unknown, everyMs: number) => {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      void Promise.resolve(handler(scheduledEvent(Date.now()), localLambdaContext(name)))
+        .catch((e: unknown) => logger.error(`${name} failed`, { error: e as Error }))
+        .finally(() => (running = false));
+    }, everyMs);
+    timer.unref();
+    return timer;
+  };
+  const settler = scheduled("settle-epoch", settle as never, Math.min(10_000, settlementTiming.epochSeconds * 250));
+  const mirrorer = scheduled("chain-events", mirror as never, 1_000);
   // DynamoDB's TTL on AWS: expired nonces and quota days leave the table.
   const expire = () => {
-    for (const table of [tables.main, tables.contributions]) table.deleteExpired(Math.floor(Date.now() / 1000));
+    for (const table of [tables.main, tables.contributions, usage]) table.deleteExpired(Math.floor(Date.now() / 1000));
   };
   expire();
   const expirer = setInterval(expire, 60_000);
@@ -222,6 +257,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     async stop() {
       clearInterval(sweeper);
       clearInterval(expirer);
+      clearInterval(settler);
+      clearInterval(mirrorer);
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([...pollers.map((p) => p.stop()), stream.stop()]);
       // Running trainers are stopped; their exit events wait in the queue for the next start.
