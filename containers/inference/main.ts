@@ -18,6 +18,11 @@ import { attributionHook, baseModelShape } from "./attribution-hook.ts";
 import { EmbeddedBackend } from "./embedded-backend.ts";
 import { INFLIGHT_METRIC } from "./scaling-metric.ts";
 import { startInferenceServer } from "./server.ts";
+import { apiKeyAuthorizer } from "./api-key-authorizer.ts";
+import { paymentAuthorizer } from "./payment-authorizer.ts";
+import { localPayments } from "./payments-setup.ts";
+import { usageHook } from "./usage-hook.ts";
+import type { PaymentsDeps } from "../../core/payments/paid-calls.ts";
 import { VllmBackend } from "./vllm-backend.ts";
 
 const int = (d: number) => z.coerce.number().int().nonnegative().default(d);
@@ -41,6 +46,8 @@ const Env = z.object({
   PER_KEY_LIMIT: int(64),
   PER_MODEL_LIMIT: int(128),
   REQUEST_TIMEOUT_S: int(120),
+  SETTLEMENT_EPOCH_SECONDS: z.coerce.number().int().positive().default(60),
+  SETTLEMENT_GRACE_SECONDS: int(10),
 });
 
 function log(level: "info" | "warn" | "error", message: string, fields: Record<string, unknown> = {}): void {
@@ -54,7 +61,7 @@ if (!parsed.success) {
 }
 const env = parsed.data;
 
-async function ports(): Promise<{ tables: Tables; blobs: BlobStore; workDir: string; close(): void }> {
+async function ports(): Promise<{ tables: Tables; blobs: BlobStore; workDir: string; payments?: PaymentsDeps; close(): void }> {
   if (env.MF_RUNTIME === "local") {
     if (!env.DATA_DIR) throw new Error("DATA_DIR is required with MF_RUNTIME=local");
     const [{ SqliteTableStore }, { DiskBlobStore }] = await Promise.all([import("../../adapters/local/sqlite-table-store.ts"), import("../../adapters/local/disk-blob-store.ts")]);
@@ -66,7 +73,9 @@ async function ports(): Promise<{ tables: Tables; blobs: BlobStore; workDir: str
     const secretPath = join(env.DATA_DIR, "secret");
     const secret = existsSync(secretPath) ? Buffer.from(readFileSync(secretPath, "utf8").trim(), "hex") : randomBytes(32);
     const blobs = new DiskBlobStore({ root: join(env.DATA_DIR, "blobs"), apiOrigin: "http://localhost", secret });
-    return { tables, blobs, workDir: env.ADAPTER_DIR ?? join(env.DATA_DIR, "inference", "adapters"), close: () => db.close() };
+    // Pay-per-call: the platform's usage table and chain (its settlement periods: SETTLEMENT_EPOCH_SECONDS, SETTLEMENT_GRACE_SECONDS).
+    const payments = localPayments({ dataDir: env.DATA_DIR, db, epochSeconds: env.SETTLEMENT_EPOCH_SECONDS, graceSeconds: env.SETTLEMENT_GRACE_SECONDS });
+    return { tables, blobs, workDir: env.ADAPTER_DIR ?? join(env.DATA_DIR, "inference", "adapters"), payments, close: () => db.close() };
   }
   if (!env.TABLE_MAIN || !env.TABLE_CONTRIBUTIONS || !env.BUCKET) throw new Error("TABLE_MAIN, TABLE_CONTRIBUTIONS and BUCKET are required with MF_RUNTIME=aws");
   const [{ DynamoDBClient }, { DynamoDBDocumentClient }, { S3Client }, { DynamoTableStore, documentClientOptions }, { S3BlobStore }] = await Promise.all([
@@ -85,12 +94,13 @@ async function ports(): Promise<{ tables: Tables; blobs: BlobStore; workDir: str
   };
 }
 
-const { tables, blobs, workDir, close } = await ports();
+const { tables, blobs, workDir, payments, close } = await ports();
 const server = await startInferenceServer({
   tables,
   blobs,
   // Per-call attribution (span, synchronous) on every adapter call; docs/attribution.md.
-  hooks: [attributionHook({ tables, blobs, log, baseModel: (id) => (id === env.BASE_MODEL_ID ? baseModelShape(env.MODEL_DIR ?? BASE_MODEL_DIR) : undefined) })],
+  ...(payments ? { authorizer: paymentAuthorizer({ tables, payments, inner: apiKeyAuthorizer({ tables }) }) } : {}),
+  hooks: [...(payments ? [usageHook({ tables, payments })] : []), attributionHook({ tables, blobs, log, baseModel: (id) => (id === env.BASE_MODEL_ID ? baseModelShape(env.MODEL_DIR ?? BASE_MODEL_DIR) : undefined) })],
   port: env.PORT,
   hostname: env.HOST,
   admission: { maxRunning: env.MAX_RUNNING, maxQueued: env.MAX_QUEUED, perPrincipal: env.PER_KEY_LIMIT, perModel: env.PER_MODEL_LIMIT },
