@@ -50,6 +50,13 @@ describe("ChainSync construct", () => {
               dynamodb: { Keys: { pk: { S: [{ prefix: "EVENT#" }] } }, NewImage: { type: { S: ["datanet.version.published", "adapter.created"] } } },
             }),
           },
+          {
+            // Price changes reach chain sync on AWS as they do locally (core/chain/route-change.ts).
+            Pattern: JSON.stringify({
+              eventName: ["INSERT", "MODIFY"],
+              dynamodb: { Keys: { pk: { S: [{ prefix: "ADAPTER#" }] }, sk: { S: ["PRICE"] } }, NewImage: { kind: { S: ["adapter-price"] } } },
+            }),
+          },
         ],
       },
     });

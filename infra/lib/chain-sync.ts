@@ -100,6 +100,14 @@ export class ChainSync extends Construct {
               NewImage: { type: { S: FilterRule.or("datanet.version.published", "adapter.created") } },
             },
           }),
+          // An adapter's price, written (and rewritten) by core/payments: chain sync records it with setPrice.
+          FilterCriteria.filter({
+            eventName: FilterRule.or("INSERT", "MODIFY"),
+            dynamodb: {
+              Keys: { pk: { S: FilterRule.beginsWith("ADAPTER#") }, sk: { S: FilterRule.isEqual("PRICE") } },
+              NewImage: { kind: { S: FilterRule.isEqual("adapter-price") } },
+            },
+          }),
         ],
       }),
     );
