@@ -12,7 +12,11 @@ describe("Network", () => {
   it("has isolated subnets in two AZs and no route to the internet", () => {
     template.resourceCountIs("AWS::EC2::Subnet", 2);
     template.resourceCountIs("AWS::EC2::NatGateway", 0);
-    template.resourceCountIs("AWS::EC2::InternetGateway", 0);
+    // The gateway CloudFront's VPC origin needs is attached, but no route leads to it.
+    template.resourceCountIs("AWS::EC2::InternetGateway", 1);
+    template.resourceCountIs("AWS::EC2::VPCGatewayAttachment", 1);
+    const routes = Object.values(template.findResources("AWS::EC2::Route"));
+    expect(routes.filter((r) => r.Properties.GatewayId !== undefined || r.Properties.DestinationCidrBlock === "0.0.0.0/0")).toEqual([]);
     for (const subnet of Object.values(template.findResources("AWS::EC2::Subnet"))) expect(subnet.Properties.MapPublicIpOnLaunch).toBe(false);
   });
 

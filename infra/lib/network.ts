@@ -1,5 +1,7 @@
 import { Aws, type RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
 import {
+  CfnInternetGateway,
+  CfnVPCGatewayAttachment,
   FlowLogDestination,
   FlowLogTrafficType,
   type GatewayVpcEndpoint,
@@ -130,6 +132,19 @@ export class Network extends Construct implements PlatformNetwork {
     });
     this.interfaceEndpoints = Object.fromEntries(entries) as Record<InterfaceEndpointName, InterfaceVpcEndpoint>;
   }
+
+  /**
+   * CloudFront VPC origins (the edge in front of the internal inference ALB) need an internet
+   * gateway attached to the VPC. No route table points at it, so the isolated subnets still have
+   * no way out; it only lets CloudFront's origin ENIs take traffic in.
+   */
+  enableVpcOrigins(): void {
+    if (this.#internetGateway) return;
+    this.#internetGateway = new CfnInternetGateway(this, "VpcOriginsGateway");
+    new CfnVPCGatewayAttachment(this, "VpcOriginsGatewayAttachment", { vpcId: this.vpc.vpcId, internetGatewayId: this.#internetGateway.ref });
+  }
+
+  #internetGateway: CfnInternetGateway | undefined;
 
   allowBucket(bucket: IBucket): void {
     if (this.#buckets.includes(bucket)) return;

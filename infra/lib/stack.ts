@@ -138,6 +138,7 @@ export class ModelFactoryStack extends Stack {
             ...(props.domain ? { domain: props.domain } : {}),
             ...(this.inference ? { inferenceLoadBalancer: this.inference.loadBalancer } : {}),
           });
+    if (this.edge?.inferenceDistribution) this.network.enableVpcOrigins();
     this.monitoring = this.#monitor(props.alarmEmail, removalPolicy);
 
     new CfnOutput(this, "ApiUrl", { value: this.edge ? `https://${this.edge.apiHost}` : this.api.url, description: "Where clients call the API (through CloudFront and WAF when the edge is on)" });
