@@ -212,6 +212,8 @@ describe("/openapi.json", () => {
         "GET /v1/adapters",
         "GET /v1/adapters/{id}",
         "GET /v1/adapters/{id}/files/{file}",
+        "GET /v1/adapters/{id}/price",
+        "PUT /v1/adapters/{id}/price",
       ].sort(),
     );
     for (const [path, ops] of Object.entries(doc.paths)) {
