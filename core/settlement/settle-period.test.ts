@@ -122,6 +122,18 @@ describe("settleClosedPeriods", () => {
     expect(await assignCall({ usage: w.usage, clock: w.clock, epochSeconds: 60, shares: SHARES }, late)).toMatchObject({ duplicate: true });
   });
 
+  it("redeems a batch bigger than one transaction in parts", async () => {
+    const w = await world();
+    const channels = [];
+    for (let i = 0; i < 3; i++) channels.push(await openChannel(w.deps as never, 1_000_000n));
+    for (const [i, c] of channels.entries()) await w.paidCall(`r${i}`, c, 10);
+    w.clock.advance(70_000);
+    const r = await settleClosedPeriods({ ...w.deps, maxRedemptionsPerTx: 2 });
+    expect(r.settled[0]).toMatchObject({ fees: "3600", calls: 3 });
+    expect(w.chain.redeemTxs).toBe(2);
+    expect(w.chain.publishTxs).toBe(1);
+  });
+
   it("skips a channel the escrow refuses: its calls are not paid out, the rest are, and the channel is no longer served", async () => {
     const w = await world();
     const a = await openChannel(w.deps as never, 1_000_000n);

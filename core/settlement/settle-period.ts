@@ -37,6 +37,8 @@ export interface SettlementDeps {
   graceSeconds: number;
   /** Who runs (lease holder id). */
   holder?: string;
+  /** Most channels redeemed in one transaction (a bigger batch goes out as several; default 600, under the 16.7M gas cap). */
+  maxRedemptionsPerTx?: number;
 }
 
 type Phase = "frozen" | "redeeming" | "publishing" | "done";
@@ -56,6 +58,8 @@ export interface SettlementState {
   plan?: PlanEntry[];
   redeemTx?: string;
   redeemAttempts?: number;
+  /** Channels still below their target before the last send (a send that redeemed none of them counts as a failed attempt). */
+  lastMissing?: number;
   included?: string[];
   excluded?: string[];
   fees?: string;
@@ -190,10 +194,14 @@ async function redeemPhase(deps: SettlementDeps, state: SettlementState): Promis
       const fees = included.reduce((s, p) => s + BigInt(p.fees), 0n);
       return save(deps, state, { phase: "publishing", included: included.map((p) => p.channelId), excluded: [...excluded], fees: fees.toString(), publishAttempts: 0 });
     }
-    state = await save(deps, state, { redeemAttempts: attempts + 1 });
+    // Attempts count sends that made no progress; a batch bigger than one transaction goes out in parts.
+    const stuck = state.lastMissing !== undefined && missing.length >= state.lastMissing;
+    state = await save(deps, state, { redeemAttempts: stuck ? attempts + 1 : attempts, lastMissing: missing.length });
+    if (stuck && attempts + 1 >= MAX_TX_ATTEMPTS) continue;
+    const batch = missing.slice(0, deps.maxRedemptionsPerTx ?? 600);
     try {
       await deps.chain.redeem(
-        missing.map((p) => ({ voucher: voucherFromJson(VoucherJson.parse(p.voucher)), upTo: BigInt(p.upTo) })),
+        batch.map((p) => ({ voucher: voucherFromJson(VoucherJson.parse(p.voucher)), upTo: BigInt(p.upTo) })),
         async (hash) => {
           state = await save(deps, state, { redeemTx: hash });
         },
