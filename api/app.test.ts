@@ -191,6 +191,7 @@ describe("/openapi.json", () => {
         "POST /v1/datanets/{id}/uploads",
         "GET /v1/datanets/{id}/uploads/{uploadId}",
         "GET /v1/datanets/{id}/contributions",
+        "GET /v1/datanets/{id}/stats",
         "POST /v1/datanets/{id}/versions",
         "GET /v1/datanets/{id}/versions/{version}",
         "GET /v1/datanets/{id}/versions/{version}/proof",
