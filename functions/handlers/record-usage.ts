@@ -18,9 +18,14 @@ export function createRecordUsageHandler(deps: AssignDeps, options: HandlerOptio
     if (record.eventName !== "INSERT" || !record.dynamodb?.NewImage) return;
     const item = unmarshall(record.dynamodb.NewImage as Record<string, AttributeValue>);
     if (item.sk !== "RECORD" || item.kind !== "usage") return;
-    const usage = UsageRecord.parse(item);
-    const assigned = await assignCall(deps, usage);
-    if (assigned) logger.info("usage assigned", { requestId: usage.requestId, period: assigned.period, duplicate: assigned.duplicate });
+    try {
+      const usage = UsageRecord.parse(item);
+      const assigned = await assignCall(deps, usage);
+      if (assigned) logger.info("usage assigned", { requestId: usage.requestId, period: assigned.period, duplicate: assigned.duplicate });
+    } catch (error) {
+      logger.error("record usage failed", { requestId: item.requestId, error: error as Error });
+      throw error;
+    }
   };
   return streamBatchHandler(recordOne, options);
 }
