@@ -4,9 +4,9 @@ import { describe, expect, it } from "vitest";
 import { ChannelLocks } from "./channel-lock.ts";
 import { readLedger } from "./channel-ledger.ts";
 import { abandonPayment, authorizePayment, completePayment, recordFreeCall, type CallOutcome, type CallTerms, type PaymentsDeps } from "./paid-calls.ts";
-import { findUsage } from "./usage.ts";
+import { findUsage, UsageRecord } from "./usage.ts";
 import { VoucherRejections } from "./voucher-policy.ts";
-import { channelStateKey } from "./keys.ts";
+import { channelStateKey, usageKey } from "./keys.ts";
 import { channelToItem } from "./channel.ts";
 import { CHAIN_ID, ESCROW, openChannel, paymentHeader, paymentsDeps, SERVICE, TOKEN } from "../../test/fakes/payments.ts";
 
@@ -188,5 +188,14 @@ describe("charging", () => {
     expect((await readLedger(s.deps.usage, s.channel.channelId)).charged).toBe(1200n);
     const free = await recordFreeCall(s.deps, "free1", s.payer.address, { perCall: "0", perThousandOutputTokens: "0" }, outcome(5));
     expect(await recordFreeCall(s.deps, "free1", s.payer.address, { perCall: "0", perThousandOutputTokens: "0" }, outcome(9))).toEqual(free);
+  });
+
+  it("stores a record that its own schema reads back, when given a stored adapter price (with its id and time)", async () => {
+    // The inference service passes the adapter's stored price; record-usage parses the record from the stream.
+    const s = await setup();
+    const stored = { adapterId: "ad_1", perCall: "0", perThousandOutputTokens: "0", updatedAt: null };
+    await recordFreeCall(s.deps, "free2", s.payer.address, stored, outcome(5));
+    const item = await s.deps.usage.get(usageKey("free2"));
+    expect(UsageRecord.parse(item).price).toEqual({ perCall: "0", perThousandOutputTokens: "0" });
   });
 });

@@ -6,7 +6,7 @@ import { channelFromItem, voucherToJson, type ChannelState, type Voucher } from 
 import { ChannelBusyError, type ChannelLocks } from "./channel-lock.ts";
 import { ledgerWrite, readLedger, tryWriteLedger, type ChannelLedger } from "./channel-ledger.ts";
 import { channelStateKey } from "./keys.ts";
-import { callCost, maxCallCost, type Price } from "./prices.ts";
+import { callCost, maxCallCost, type Price, priceOnly } from "./prices.ts";
 import { usageWrites, findUsage, type UsageRecord } from "./usage.ts";
 import { checkVoucher, type VoucherRejection } from "./voucher-policy.ts";
 import { encodePaymentRequired, encodePaymentResponse, Headers402, parsePaymentSignature, paymentRequired, type PaymentTerms } from "./x402.ts";
@@ -175,7 +175,7 @@ export async function completePayment(deps: PaymentsDeps, grant: PaymentGrant, o
       promptTokens: outcome.promptTokens,
       completionTokens: outcome.completionTokens,
       finishReason: outcome.finishReason,
-      price: grant.price,
+      price: priceOnly(grant.price),
       charged: cost.toString(),
       maxCost: grant.maxCost.toString(),
       cumulativeCharged: charged.toString(),
@@ -225,7 +225,7 @@ export async function recordFreeCall(deps: Pick<PaymentsDeps, "usage" | "clock" 
     promptTokens: outcome.promptTokens,
     completionTokens: outcome.completionTokens,
     finishReason: outcome.finishReason,
-    price,
+    price: priceOnly(price),
     charged: "0",
     maxCost: null,
     cumulativeCharged: null,

@@ -23,6 +23,9 @@ export type Price = z.infer<typeof Price>;
 
 export const FREE: Price = { perCall: "0", perThousandOutputTokens: "0" };
 
+/** Just the price's two amounts (a stored adapter price carries its id and time too, which a usage record's strict schema refuses). */
+export const priceOnly = (p: Price): Price => ({ perCall: p.perCall, perThousandOutputTokens: p.perThousandOutputTokens });
+
 export function isFree(price: Price): boolean {
   return price.perCall === "0" && price.perThousandOutputTokens === "0";
 }
