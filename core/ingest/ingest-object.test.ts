@@ -1,33 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { listContributions } from "../datanets/contributions.ts";
 import { acceptedBlobKey } from "../datanets/keys.ts";
 import type { Contribution } from "../datanets/model.ts";
 import { getUpload } from "../datanets/uploads.ts";
 import { alice, bob, eventsIn, jsonl, newDatanet, putUpload, sha256Hex, tableRows, uploadAndIngest } from "../../test/fakes/datanet-fixtures.ts";
+import { listContributions } from "../datanets/contributions.ts";
+import { allContributions, mixedFile } from "../../test/fakes/ingest-fixtures.ts";
 import { memoryDeps, type TestDeps } from "../../test/fakes/memory-deps.ts";
 import { ingestObject } from "./ingest-object.ts";
 
-async function allContributions(deps: TestDeps, datanetId: string): Promise<Contribution[]> {
-  const out: Contribution[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await listContributions(deps, alice, datanetId, { limit: 1000, ...(cursor ? { cursor } : {}) });
-    out.push(...page.items);
-    cursor = page.nextCursor;
-  } while (cursor);
-  return out;
-}
 
-/** A file of `n` records with every 10th a duplicate of an earlier one and every 7th broken. */
-function mixedFile(n: number): string {
-  const lines: string[] = [];
-  for (let i = 1; i <= n; i++) {
-    if (i % 7 === 0) lines.push(`{"text": "broken ${i}"`);
-    else if (i % 10 === 0) lines.push(JSON.stringify({ text: `record ${i - 5}` }));
-    else lines.push(JSON.stringify({ text: `record ${i}` }));
-  }
-  return lines.join("\n") + "\n";
-}
 
 describe("ingestObject", () => {
   it("records accepted and rejected records, the accepted blob, counts and one event", async () => {
