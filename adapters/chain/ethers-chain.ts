@@ -10,7 +10,7 @@ import type {
   RegisterAdapterRequest,
   TxState,
 } from "../../core/chain/chain.ts";
-import { ChainNotReadyError, ChainRevertedError, ChainUnavailableError } from "../../core/chain/errors.ts";
+import { ChainNotReadyError, ChainUnavailableError } from "../../core/chain/errors.ts";
 import { artifacts } from "../../contracts/artifacts/index.ts";
 import type { ChainAddresses } from "../../contracts/deploy.ts";
 import { attributionFingerprint, datanetKey, sortSources } from "../../core/chain/fingerprint.ts";
@@ -123,24 +123,13 @@ export class EthersChain implements Chain {
   }
 
   async transactionState(txHash: string): Promise<TxState> {
-    const provider = this.#signer.provider!;
-    const receipt = await this.#read(() => provider.getTransactionReceipt(txHash));
-    if (receipt) {
-      if (receipt.status === 1) return { state: "mined", blockNumber: receipt.blockNumber };
-      return { state: "reverted", blockNumber: receipt.blockNumber, reason: await this.#sender.reasonOf(receipt) };
-    }
-    return (await this.#read(() => provider.getTransaction(txHash))) ? { state: "pending" } : { state: "unknown" };
+    return this.#sender.state(txHash);
   }
 
   async waitForTransaction(txHash: string): Promise<TxState> {
-    try {
-      const tx = await this.#sender.wait(txHash);
-      return { state: "mined", blockNumber: tx.blockNumber };
-    } catch (error) {
-      if (error instanceof ChainRevertedError) return { state: "reverted", blockNumber: 0, reason: error.reason };
-      throw error;
-    }
+    return this.#sender.waitForState(txHash);
   }
+
 
   #chainSources(request: RegisterAdapterRequest) {
     return sortSources(request.sources.map((s) => ({ datanetId: datanetKey(s.datanetId), version: s.version, root: s.root, weightBps: s.weightBps })));

@@ -1,6 +1,6 @@
 import { Contract, getAddress, ZeroHash, type Signer } from "ethers";
 import type { ChainTx, OnSubmitted, TxState } from "../../core/chain/chain.ts";
-import { ChainRevertedError, ChainUnavailableError } from "../../core/chain/errors.ts";
+import { ChainUnavailableError } from "../../core/chain/errors.ts";
 import type { RedeemRequest, SettlementChain } from "../../core/ports/settlement-chain.ts";
 import type { Shares } from "../../core/settlement/split.ts";
 import { artifacts } from "../../contracts/artifacts/index.ts";
@@ -18,7 +18,6 @@ import { redeemArg } from "./voucher.ts";
 export class EthersSettlementChain implements SettlementChain {
   readonly chainId: number;
   readonly #addresses: ChainAddresses;
-  readonly #signer: Signer;
   readonly #sender: TxSender;
   readonly #escrow: Contract;
   readonly #rewards: Contract;
@@ -28,7 +27,6 @@ export class EthersSettlementChain implements SettlementChain {
     if (!signer.provider) throw new Error("EthersSettlementChain: the signer must be connected to a provider");
     this.chainId = addresses.chainId;
     this.#addresses = addresses;
-    this.#signer = signer;
     this.#sender = new TxSender(signer, options);
     this.#escrow = new Contract(addresses.paymentEscrow, artifacts.PaymentEscrow.abi as never, signer.provider);
     this.#rewards = new Contract(addresses.rewardsDistributor, artifacts.RewardsDistributor.abi as never, signer.provider);
@@ -73,21 +71,13 @@ export class EthersSettlementChain implements SettlementChain {
   }
 
   async transactionState(txHash: string): Promise<TxState> {
-    const provider = this.#signer.provider!;
-    const receipt = await this.#read(() => provider.getTransactionReceipt(txHash));
-    if (receipt) return receipt.status === 1 ? { state: "mined", blockNumber: receipt.blockNumber } : { state: "reverted", blockNumber: receipt.blockNumber, reason: await this.#sender.reasonOf(receipt) };
-    return (await this.#read(() => provider.getTransaction(txHash))) ? { state: "pending" } : { state: "unknown" };
+    return this.#sender.state(txHash);
   }
 
   async waitForTransaction(txHash: string): Promise<TxState> {
-    try {
-      const tx = await this.#sender.wait(txHash);
-      return { state: "mined", blockNumber: tx.blockNumber };
-    } catch (error) {
-      if (error instanceof ChainRevertedError) return { state: "reverted", blockNumber: 0, reason: error.reason };
-      throw error;
-    }
+    return this.#sender.waitForState(txHash);
   }
+
 
   /** One `Redemption` of the batch: the channel's latest voucher and its cumulative charged total. */
   #redeemItem(r: RedeemRequest) {

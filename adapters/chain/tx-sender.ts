@@ -1,6 +1,6 @@
 import { keccak256, type Provider, type Signer, type TransactionReceipt, type TransactionRequest } from "ethers";
 import { ChainRevertedError, ChainUnavailableError } from "../../core/chain/errors.ts";
-import type { ChainTx, OnSubmitted } from "../../core/chain/chain.ts";
+import type { ChainTx, OnSubmitted, TxState } from "../../core/chain/chain.ts";
 import { isTransientRpcError, withRetry, type RetryOptions } from "./retry.ts";
 import { isRevert, revertReason } from "./revert-reason.ts";
 
@@ -129,6 +129,36 @@ export class TxSender {
       return (await this.#provider.getTransaction(hash)) !== null;
     } catch {
       return false;
+    }
+  }
+
+  /** Where a transaction stands: mined, reverted (with its reason), pending, or unknown to the node. */
+  async state(hash: string): Promise<TxState> {
+    const receipt = await this.#read(() => this.#provider.getTransactionReceipt(hash));
+    if (receipt) {
+      if (receipt.status === 1) return { state: "mined", blockNumber: receipt.blockNumber };
+      return { state: "reverted", blockNumber: receipt.blockNumber, reason: await this.reasonOf(receipt) };
+    }
+    return (await this.#read(() => this.#provider.getTransaction(hash))) ? { state: "pending" } : { state: "unknown" };
+  }
+
+  /** Waits for a transaction to be mined; a revert is reported as its state, not thrown. */
+  async waitForState(hash: string): Promise<TxState> {
+    try {
+      const tx = await this.wait(hash);
+      return { state: "mined", blockNumber: tx.blockNumber };
+    } catch (error) {
+      if (error instanceof ChainRevertedError) return { state: "reverted", blockNumber: 0, reason: error.reason };
+      throw error;
+    }
+  }
+
+  /** A read with the RPC retry; a node that stays unreachable is a ChainUnavailableError. */
+  async #read<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await this.#rpc(fn);
+    } catch (error) {
+      throw this.#unavailable(error);
     }
   }
 
