@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { AddressSchema } from "../account.ts";
 
 /**
  * A payment channel of PaymentEscrow as this platform mirrors it from the
@@ -32,13 +33,12 @@ export interface Voucher {
 }
 
 const Hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x and 64 hex digits");
-const Address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefixed 20-byte hex address");
 
 /** A signed voucher as it travels in JSON (amounts as decimal strings). */
 export const VoucherJson = z.strictObject({
   channelId: Hex32,
-  payer: Address,
-  service: Address,
+  payer: AddressSchema,
+  service: AddressSchema,
   cumulativeAmount: z.string().regex(/^(0|[1-9][0-9]{0,76})$/, "must be a non-negative decimal integer"),
   expiry: z.number().int().positive().max(2 ** 48),
   signature: z.string().regex(/^0x([0-9a-fA-F]{2}){64,65}$/, "must be a 0x-prefixed 64- or 65-byte signature"),
