@@ -166,6 +166,8 @@ async function takeLease(deps: CoreDeps, datanetId: string, uploadId: string, ev
 
 /** A lease outlives a couple of checkpoint intervals, so only a run that died loses it. */
 export const leaseMs = (everyMs: number) => 2 * everyMs + 60_000;
+/** The lease of a run at the default checkpoint interval: how long a duplicate notification should wait. */
+export const DEFAULT_LEASE_MS = leaseMs(DEFAULT_CHECKPOINT_EVERY_MS);
 
 function isFinished(upload: Item): boolean {
   return upload.status === "done" || upload.status === "failed";

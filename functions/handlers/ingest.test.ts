@@ -6,7 +6,7 @@ import { s3Notification, sqsEvent, sqsRecord, testContext } from "./test-events.
 
 // The use case is tested on its own; here only the handler's parsing and batch reporting.
 const ingestObject = vi.hoisted(() => vi.fn());
-vi.mock("../../core/ingest/ingest-object.ts", () => ({ ingestObject, leaseMs: (everyMs: number) => 2 * everyMs + 60_000 }));
+vi.mock("../../core/ingest/ingest-object.ts", () => ({ ingestObject, DEFAULT_LEASE_MS: 180_000 }));
 
 const send = vi.fn();
 const deps = { marker: "deps", queue: { send } } as unknown as CoreDeps;

@@ -1,6 +1,6 @@
 import type { Context, SQSRecord } from "aws-lambda";
 import type { CoreDeps } from "../../core/deps.ts";
-import { ingestObject, leaseMs } from "../../core/ingest/ingest-object.ts";
+import { DEFAULT_LEASE_MS, ingestObject } from "../../core/ingest/ingest-object.ts";
 import { QueueNames } from "../../core/ports/queue.ts";
 import { handlerTools, sqsBatchHandler } from "../handler-setup.ts";
 import type { HandlerOptions } from "../logger.ts";
@@ -27,7 +27,7 @@ export function createIngestHandler(deps: CoreDeps, options: HandlerOptions = {}
         const deadline = context ? Date.now() + context.getRemainingTimeInMillis() - HAND_OVER_MS : undefined;
         const result = await ingestObject(deps, { key, size, ...(deadline !== undefined ? { deadline } : {}) });
         if (result.status === "paused" || result.status === "busy") {
-          const delaySeconds = result.status === "busy" ? Math.min(900, Math.ceil(leaseMs(60_000) / 1000)) : 0;
+          const delaySeconds = result.status === "busy" ? Math.min(900, Math.ceil(DEFAULT_LEASE_MS / 1000)) : 0;
           await deps.queue.send(QueueNames.ingest, s3ObjectCreatedEvent({ bucket, key, size }), { delaySeconds });
           logger.info("ingest handed over", { messageId: record.messageId, key, status: result.status, delaySeconds });
         }
