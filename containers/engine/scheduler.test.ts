@@ -111,6 +111,52 @@ describe("BatchScheduler", () => {
     expect((await p2).finishReason).toBe("stop");
   });
 
+  it("a cancelled sequence leaves at the next step, frees its row and cache, and the others run on unchanged", async () => {
+    const m = tinyModel(16);
+    const tok = idTok(m.config.vocabSize);
+    const alone = new BatchScheduler(m, tok);
+    const want = alone.submit([4, 5], null, { maxTokens: 8 }, false);
+    alone.drain();
+    const s = new BatchScheduler(m, tok, { maxBatch: 4, maxSequences: 2 });
+    const abort = new AbortController();
+    let streamed = "";
+    const cancelled = s.submit([1, 2, 3], null, { maxTokens: 20, signal: abort.signal, onText: (d) => (streamed += d) }, false);
+    const other = s.submit([4, 5], null, { maxTokens: 8 }, false);
+    const queued = new AbortController();
+    const neverRan = s.submit([6], null, { maxTokens: 4, signal: queued.signal }, false); // waits: maxSequences is 2
+    expect(s.step()).toBe(4); // 3 + 1 prompt rows (maxBatch 4)
+    s.step();
+    s.step();
+    expect(s.running).toBe(2);
+    abort.abort();
+    queued.abort();
+    expect(s.step()).toBe(1); // only `other` is left: the cancelled one took no row
+    expect(s.running).toBe(1);
+    expect(s.waiting).toBe(0);
+    const r = await cancelled;
+    expect(r.finishReason).toBe("cancelled");
+    expect(r.tokens).toHaveLength(3); // the tokens sampled in the three steps before the abort
+    expect(r.text).toBe(streamed);
+    expect(await neverRan).toEqual({ text: "", tokens: [], promptTokens: 1, finishReason: "cancelled" });
+    s.drain();
+    expect((await other).tokens).toEqual((await want).tokens);
+    // an already-aborted signal never queues
+    expect((await s.submit([1], null, { signal: AbortSignal.abort() })).finishReason).toBe("cancelled");
+    expect(s.waiting + s.running).toBe(0);
+  });
+
+  it("an abort wakes the event-loop pump: a long generation ends soon after it", async () => {
+    const m = tinyModel(17, { maxSeqLen: 512 });
+    const s = new BatchScheduler(m, idTok(m.config.vocabSize));
+    const abort = new AbortController();
+    let tokens = 0;
+    const p = s.submit([1], null, { maxTokens: 500, onToken: () => { if (++tokens === 5) abort.abort(); }, signal: abort.signal });
+    const r = await p;
+    expect(r.finishReason).toBe("cancelled");
+    expect(r.tokens).toHaveLength(5);
+    expect(s.running).toBe(0);
+  });
+
   it("runs on its own from the event loop and rejects bad requests", async () => {
     const m = tinyModel(15);
     const s = new BatchScheduler(m, byteTokenizer(), { maxRank: 2 });

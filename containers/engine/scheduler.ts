@@ -15,6 +15,9 @@ export interface GenerateOptions {
   stop: string[]; // generation ends before the first of these in the output text
   onText?: (delta: string) => void; // streaming: text as it becomes final
   onToken?: (id: number) => void; // streaming: every sampled token id
+  // cancel: once aborted, the sequence leaves at the next step (its KV cache and batch row are
+  // freed) and resolves with finishReason "cancelled" and what it had generated so far
+  signal?: AbortSignal;
 }
 
 export const DEFAULT_GENERATE: GenerateOptions = { maxTokens: 64, temperature: 0, topP: 1, seed: 0, stop: [] };
@@ -23,7 +26,7 @@ export interface GenerateResult {
   text: string;
   tokens: number[]; // generated ids (stop sequence and EOS excluded from text, not from ids)
   promptTokens: number;
-  finishReason: "stop" | "length";
+  finishReason: "stop" | "length" | "cancelled";
 }
 
 interface Seq {
@@ -40,6 +43,7 @@ interface Seq {
   opts: GenerateOptions;
   resolve: (r: GenerateResult) => void;
   reject: (e: Error) => void;
+  unlisten: () => void; // detach from opts.signal
 }
 
 export interface SchedulerOptions {
@@ -90,14 +94,41 @@ export class BatchScheduler {
     } catch (e) {
       return Promise.reject(e as Error);
     }
+    if (opts.signal?.aborted) return Promise.resolve({ text: "", tokens: [], promptTokens: prompt.length, finishReason: "cancelled" });
     return new Promise<GenerateResult>((resolve, reject) => {
-      this.#waiting.push({ prompt, fed: 0, pos: 0, last: -1, out: [], text: "", emitted: 0, kv: null as unknown as KvCache, adapter, sampler, opts, resolve, reject });
+      const signal = opts.signal;
+      // when running on its own, an abort wakes the pump so the next step frees the sequence
+      const onAbort = () => { if (autoRun) this.#pump(); };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const unlisten = () => signal?.removeEventListener("abort", onAbort);
+      this.#waiting.push({ prompt, fed: 0, pos: 0, last: -1, out: [], text: "", emitted: 0, kv: null as unknown as KvCache, adapter, sampler, opts, resolve: (r) => { unlisten(); resolve(r); }, reject: (e) => { unlisten(); reject(e); }, unlisten });
       if (autoRun) this.#pump();
     });
   }
 
+  // sequences whose signal has aborted leave before the step gathers rows: a waiting one never
+  // takes a KV cache, a running one gives its cache back; both resolve "cancelled"
+  #dropCancelled(): void {
+    const cancelled = (s: Seq) => s.opts.signal?.aborted === true;
+    if (!this.#waiting.some(cancelled) && !this.#running.some(cancelled)) return;
+    for (const s of this.#waiting.filter(cancelled)) this.#finish(s, "cancelled");
+    this.#waiting = this.#waiting.filter((s) => !cancelled(s));
+    for (const s of this.#running.filter(cancelled)) {
+      this.#running.splice(this.#running.indexOf(s), 1);
+      this.#free.push(s.kv);
+      this.#finish(s, "cancelled");
+    }
+  }
+
+  #finish(s: Seq, finishReason: GenerateResult["finishReason"]): void {
+    // a cancelled stream reports the text it streamed, never a prefix it held back
+    const text = finishReason !== "cancelled" ? s.text : s.opts.onText ? s.text.slice(0, s.emitted) : this.tokenizer.decode(s.out);
+    s.resolve({ text, tokens: s.out, promptTokens: s.prompt.length, finishReason });
+  }
+
   /** Run one batched forward step over all running sequences; returns the rows computed. */
   step(): number {
+    this.#dropCancelled();
     // admit waiting sequences while there are KV caches to give
     while (this.#waiting.length && this.#running.length < this.opts.maxSequences) {
       const s = this.#waiting.shift()!;
@@ -154,7 +185,7 @@ export class BatchScheduler {
     if (finish) {
       this.#running.splice(this.#running.indexOf(s), 1);
       this.#free.push(s.kv);
-      s.resolve({ text: s.text, tokens: s.out, promptTokens: s.prompt.length, finishReason: finish });
+      this.#finish(s, finish);
     }
   }
 

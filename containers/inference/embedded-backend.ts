@@ -67,37 +67,19 @@ export class EmbeddedBackend implements GenerationBackend {
     if (model.kind === "adapter") lease = await this.#acquire(model.id);
     try {
       if (req.signal.aborted) return { completionTokenIds: [], text: "", finishReason: "cancelled" };
-      const tok = this.#opts.loaded.tokenizer;
-      const ids: number[] = [];
-      let text = "";
-      // stop is shared with the scheduler (it copies options shallowly); see cancelAtNextToken
-      const stop = [...req.stop];
-      let cancelled = false;
-      const onAbort = () => { cancelled = true; };
-      req.signal.addEventListener("abort", onAbort, { once: true });
-      try {
-        const result = await this.scheduler.submit(req.promptTokenIds, lease?.adapter ?? null, {
-          maxTokens: req.maxTokens,
-          temperature: req.temperature,
-          topP: req.topP,
-          seed: req.seed,
-          stop,
-          onToken: (id) => {
-            ids.push(id);
-            req.onToken?.();
-            if (cancelled) cancelAtNextToken(stop, tok.decode(ids));
-          },
-          onText: (delta) => {
-            if (cancelled) return;
-            text += delta;
-            req.onText(delta);
-          },
-        });
-        if (cancelled) return { completionTokenIds: ids, text, finishReason: "cancelled" };
-        return { completionTokenIds: result.tokens, text: result.text, finishReason: result.finishReason };
-      } finally {
-        req.signal.removeEventListener("abort", onAbort);
-      }
+      // a client that goes away (or a timeout) aborts req.signal: the scheduler drops the
+      // sequence at its next step, freeing its batch row and KV cache
+      const result = await this.scheduler.submit(req.promptTokenIds, lease?.adapter ?? null, {
+        maxTokens: req.maxTokens,
+        temperature: req.temperature,
+        topP: req.topP,
+        seed: req.seed,
+        stop: req.stop,
+        signal: req.signal,
+        onToken: () => req.onToken?.(),
+        onText: (delta) => req.onText(delta),
+      });
+      return { completionTokenIds: result.tokens, text: result.text, finishReason: result.finishReason };
     } finally {
       lease?.release();
     }
@@ -129,16 +111,4 @@ export class EmbeddedBackend implements GenerationBackend {
   }
 
   async close(): Promise<void> {}
-}
-
-/**
- * Ends a sequence at the token just sampled. The engine's public API has no cancel, but it
- * checks each sampled token's text against the stop strings, by reference to the array it was
- * given: adding the whole text so far as a stop string makes it finish ("stop") in that same
- * step, which frees its KV cache and batch row. When the text so far decodes to nothing (no
- * complete character yet), the next token tries again; max_tokens bounds it either way.
- */
-function cancelAtNextToken(stop: string[], textSoFar: string): void {
-  const visible = textSoFar.replace(/\uFFFD+$/, "");
-  if (visible) stop.push(visible);
 }

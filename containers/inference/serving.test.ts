@@ -122,7 +122,7 @@ describe("admission", () => {
 });
 
 describe("a client that disconnects mid-stream", () => {
-  it("frees its sequence at its next token, and the hook sees a cancelled generation", async () => {
+  it("frees its sequence at the next engine step (per-sequence cancel), and the hook sees a cancelled generation", async () => {
     const cancelled: string[] = [];
     const svc = await testService({ hooks: [(r) => void (r.finishReason === "cancelled" && cancelled.push(r.ctx.requestId))] });
     const { url } = await serve(svc);
