@@ -20,6 +20,9 @@ describe("voucherSignerRecovery", () => {
     expect(check(await signed(2n), key.address)).toBe(key.address);
     // Another key's signature, a changed amount, or a flipped recovery id is not this key's.
     expect(check(await signed(3n, other), key.address)).toBe(other.address);
+    // A second voucher of the key (its point now cached) still verifies; a second of the other key still names the other key.
+    expect(check(await signed(6n), key.address)).toBe(key.address);
+    expect(check(await signed(8n, other), key.address)).toBe(other.address);
     const v = await signed(4n);
     expect(check({ ...v, cumulativeAmount: 5n }, key.address)).not.toBe(key.address);
     const sig = Signature.from(v.signature);
