@@ -1,6 +1,7 @@
 import { Wallet } from "ethers";
 import { describe, expect, it } from "vitest";
 import { signedSiwe } from "../test/fakes/siwe.ts";
+import { PUBLIC_READS } from "./auth-middleware.ts";
 import { PROBLEM_BASE, PROBLEM_CONTENT_TYPE } from "./problem.ts";
 import { signedInClient, testApp } from "./test-support.ts";
 
@@ -108,7 +109,7 @@ describe("sign-in over HTTP", () => {
 describe("API keys", () => {
   it("refuses a protected route without a key, with a wrong key, and with another scheme", async () => {
     const { app } = testApp();
-    const missing = await app.request("/v1/datanets");
+    const missing = await app.request("/v1/jobs");
     await expectProblem(missing, 401, "missing-api-key");
     expect(missing.headers.get("www-authenticate")).toMatch(/^Bearer/);
     await expectProblem(await app.request("/v1/datanets", { headers: { authorization: `Bearer mf_${"x".repeat(43)}` } }), 401, "invalid-api-key");
@@ -220,7 +221,9 @@ describe("/openapi.json", () => {
     for (const [path, ops] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(ops)) {
         expect(op.responses["500"]?.content?.[PROBLEM_CONTENT_TYPE], `${method} ${path} documents 500`).toBeDefined();
-        if (!path.startsWith("/v1/auth/")) {
+        if (method === "get" && (PUBLIC_READS as readonly string[]).includes(path)) {
+          expect(op.security, `${method} ${path} takes a key or none`).toEqual([{}, { bearerAuth: [] }]);
+        } else if (!path.startsWith("/v1/auth/")) {
           expect(op.security, `${method} ${path} needs a key`).toEqual([{ bearerAuth: [] }]);
           expect(op.responses["401"], `${method} ${path} documents 401`).toBeDefined();
         }
@@ -228,7 +231,7 @@ describe("/openapi.json", () => {
     }
     // The zod schemas' `.meta({ id })` become named components.
     expect(Object.keys(doc.components.schemas)).toEqual(
-      expect.arrayContaining(["Datanet", "CreateDatanetInput", "Upload", "Contribution", "DatanetVersion", "Proof", "Problem", "Webhook", "CreatedWebhook", "Delivery", "Job", "CreateJobInput", "BaseModel", "AdapterView"]),
+      expect.arrayContaining(["Datanet", "CreateDatanetInput", "Upload", "ContributionWithPreview", "DatanetVersion", "Proof", "Problem", "Webhook", "CreatedWebhook", "Delivery", "Job", "CreateJobInput", "BaseModel", "AdapterView"]),
     );
   });
 });

@@ -7,7 +7,7 @@ import type { CoreDeps } from "../core/deps.ts";
 import type { RateLimiter } from "../core/ports/rate-limiter.ts";
 import type { TrainingCompute } from "../core/ports/training-compute.ts";
 import type { HostResolver } from "../core/webhooks/index.ts";
-import { requireApiKey } from "./auth-middleware.ts";
+import { isAnonymous, PUBLIC_READS, requireApiKey } from "./auth-middleware.ts";
 import type { App, AppEnv } from "./env.ts";
 import { notFound, onError, validationHook } from "./errors.ts";
 import { SECURITY_SCHEME } from "./openapi.ts";
@@ -97,8 +97,9 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): App {
   const byClient = (c: Context) => options.clientAddress?.(c) ?? "unknown-client";
   app.use("/v1/auth/nonce", rateLimit(limiter, "auth-nonce", byClient));
   app.use("/v1/auth/siwe", rateLimit(limiter, "auth-sign-in", byClient));
-  app.use("/v1/*", requireApiKey(deps, { publicPrefixes: ["/v1/auth/", ...(options.publicPrefixes ?? [])] }));
-  app.use("/v1/*", rateLimit(limiter, "api", byAccount));
+  app.use("/v1/*", requireApiKey(deps, { publicPrefixes: ["/v1/auth/", ...(options.publicPrefixes ?? [])], publicReads: PUBLIC_READS }));
+  // Visitors without a key share no account: each client address gets its own bucket.
+  app.use("/v1/*", rateLimit(limiter, "api", (c) => (isAnonymous(c) ? `client:${byClient(c)}` : byAccount(c))));
   app.on("POST", "/v1/jobs", rateLimit(limiter, "jobs-create", byAccount));
   app.on("POST", "/v1/datanets/:id/uploads", rateLimit(limiter, "uploads-create", byAccount));
 

@@ -8,6 +8,12 @@ export const SECURITY_SCHEME = "bearerAuth";
 /** `security` of a route that needs `Authorization: Bearer <apiKey>`. */
 export const bearer = [{ [SECURITY_SCHEME]: [] }];
 
+/**
+ * `security` of a public read (api/auth-middleware.ts PUBLIC_READS): without a key it answers with
+ * public items only; with one, the caller's own private items too. `{}` is OpenAPI's "no credentials".
+ */
+export const optionalBearer: Record<string, string[]>[] = [{}, { [SECURITY_SCHEME]: [] }];
+
 export const ProblemSchema = z
   .object({
     type: z.string().meta({ example: `${PROBLEM_BASE}not-found` }),

@@ -6,7 +6,7 @@ import { ADAPTER_DOWNLOAD_TTL_SECONDS, ADAPTER_FILE_NAMES, presignAdapterFile } 
 import { AdapterView } from "../../core/adapters/model.ts";
 import type { CoreDeps } from "../../core/deps.ts";
 import type { App } from "../env.ts";
-import { bearer, CursorQuery, errorResponses, json, LimitQuery, page } from "../openapi.ts";
+import { bearer, CursorQuery, errorResponses, json, LimitQuery, optionalBearer, page } from "../openapi.ts";
 
 const AdapterParams = z.object({ id: z.string().min(1).max(64).meta({ description: "Adapter id", example: "ad_01JD2Y3Z4X5W6V7T8S9R0Q1P2N" }) });
 
@@ -16,7 +16,7 @@ const listRoute = createRoute({
   tags: ["adapters"],
   summary: "List adapters",
   description: "Every adapter (adapters are public listings), newest first, with its on-chain registration status.",
-  security: bearer,
+  security: optionalBearer,
   request: {
     query: z.object({
       owner: AddressSchema.optional().meta({ description: "Only this account's adapters" }),
@@ -34,7 +34,7 @@ const getRoute = createRoute({
   tags: ["adapters"],
   summary: "Get an adapter",
   description: "Files, hashes, attribution fingerprint, attribution weights per Datanet version and contributor, and on-chain status.",
-  security: bearer,
+  security: optionalBearer,
   request: { params: AdapterParams },
   responses: { 200: json(AdapterView, "The adapter"), ...errorResponses(401, 404) },
 });

@@ -3,7 +3,7 @@ import type { CoreDeps } from "../../core/deps.ts";
 import { getDatanetStats } from "../../core/datanets/stats.ts";
 import { DatanetStats } from "../../core/datanets/stats-model.ts";
 import type { App } from "../env.ts";
-import { bearer, errorResponses, json } from "../openapi.ts";
+import { errorResponses, json, optionalBearer } from "../openapi.ts";
 import { DatanetParams } from "./datanets.ts";
 
 const statsRoute = createRoute({
@@ -11,7 +11,7 @@ const statsRoute = createRoute({
   path: "/v1/datanets/{id}/stats",
   tags: ["datanets"],
   summary: "A Datanet's statistics: records, tokens, contributors, a length histogram and its uploads with file names",
-  security: bearer,
+  security: optionalBearer,
   request: { params: DatanetParams },
   responses: { 200: json(DatanetStats, "The Datanet's statistics"), ...errorResponses(401, 404) },
 });

@@ -4,7 +4,7 @@ import { createDatanet, getDatanet, searchDatanets } from "../../core/datanets/d
 import { CreateDatanetInput, Datanet } from "../../core/datanets/model.ts";
 import type { CoreDeps } from "../../core/deps.ts";
 import type { App } from "../env.ts";
-import { bearer, CursorQuery, errorResponses, json, jsonBody, LimitQuery, page } from "../openapi.ts";
+import { bearer, CursorQuery, errorResponses, json, jsonBody, LimitQuery, optionalBearer, page } from "../openapi.ts";
 
 /** `{id}` of a Datanet in a path; shared by the nested resources. */
 export const DatanetParams = z.object({ id: z.string().min(1).max(64).meta({ description: "Datanet id", example: "dn_01JD2Y3Z4X5W6V7T8S9R0Q1P2N" }) });
@@ -25,7 +25,7 @@ const searchRoute = createRoute({
   tags: ["datanets"],
   summary: "Search Datanets",
   description: "Public Datanets, and your own private ones.",
-  security: bearer,
+  security: optionalBearer,
   request: {
     query: z.object({
       q: z.string().max(200).optional().meta({ description: "Words to look for in name and description" }),
@@ -42,7 +42,7 @@ const getRoute = createRoute({
   path: "/v1/datanets/{id}",
   tags: ["datanets"],
   summary: "Get a Datanet",
-  security: bearer,
+  security: optionalBearer,
   request: { params: DatanetParams },
   responses: { 200: json(Datanet, "The Datanet"), ...errorResponses(401, 404) },
 });

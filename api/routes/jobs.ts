@@ -10,7 +10,7 @@ import { CreateJobInput, Job, JobStatus } from "../../core/jobs/model.ts";
 import { isTerminal } from "../../core/jobs/update-job.ts";
 import type { TrainingCompute } from "../../core/ports/training-compute.ts";
 import type { App } from "../env.ts";
-import { bearer, CursorQuery, errorResponses, json, jsonBody, LimitQuery, page } from "../openapi.ts";
+import { bearer, CursorQuery, errorResponses, json, jsonBody, LimitQuery, optionalBearer, page } from "../openapi.ts";
 
 /** Deps of the job routes: cancelling needs the training compute (absent, cancel answers 503). */
 export type JobRouteDeps = CoreDeps & { compute?: TrainingCompute };
@@ -61,7 +61,7 @@ const getRoute = createRoute({
   tags: ["jobs"],
   summary: "Get a job",
   description: "Status, progress, metrics and loss curve (at most 500 points) of one of your jobs.",
-  security: bearer,
+  security: optionalBearer,
   request: { params: JobParams },
   responses: { 200: json(Job, "The job"), ...errorResponses(401, 404) },
 });

@@ -4,7 +4,7 @@ import type { CoreDeps } from "../../core/deps.ts";
 import { getPrice, setPrice } from "../../core/payments/adapter-prices.ts";
 import { Price } from "../../core/payments/prices.ts";
 import type { App } from "../env.ts";
-import { bearer, errorResponses, json, jsonBody } from "../openapi.ts";
+import { bearer, errorResponses, json, jsonBody, optionalBearer } from "../openapi.ts";
 
 const Params = z.object({ id: z.string().min(1).max(64).meta({ description: "Adapter id" }) });
 const AdapterPrice = Price.extend({ adapterId: z.string(), updatedAt: z.string().nullable() }).meta({ id: "AdapterPrice" });
@@ -15,7 +15,7 @@ const getRoute = createRoute({
   tags: ["payments"],
   summary: "An adapter's price",
   description: "Token base units per call and per 1 000 completion tokens. An adapter whose price was never set is free for any signed-in key.",
-  security: bearer,
+  security: optionalBearer,
   request: { params: Params },
   responses: { 200: json(AdapterPrice, "The price"), ...errorResponses(401, 404) },
 });

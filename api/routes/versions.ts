@@ -7,7 +7,7 @@ import { getProof, getPublication, getVersion, requestPublish, VersionPublicatio
 import { NotFoundError } from "../../core/errors.ts";
 import type { CoreDeps } from "../../core/deps.ts";
 import type { App } from "../env.ts";
-import { bearer, canonicalInteger, errorResponses, json } from "../openapi.ts";
+import { bearer, canonicalInteger, errorResponses, json, optionalBearer } from "../openapi.ts";
 import { DatanetParams } from "./datanets.ts";
 
 const VersionParams = DatanetParams.extend({
@@ -40,7 +40,7 @@ const getRoute = createRoute({
   path: "/v1/datanets/{id}/versions/{version}",
   tags: ["versions"],
   summary: "Get a published version (or, for its owner, one still being built)",
-  security: bearer,
+  security: optionalBearer,
   request: { params: VersionParams },
   responses: {
     200: json(VersionWithChain, "The version and its publication on chain"),
@@ -54,7 +54,7 @@ const proofRoute = createRoute({
   path: "/v1/datanets/{id}/versions/{version}/proof",
   tags: ["versions"],
   summary: "Merkle inclusion proof of a contribution in a version",
-  security: bearer,
+  security: optionalBearer,
   request: {
     params: VersionParams,
     query: z.object({ contribution: z.string().min(1).max(64).meta({ description: "Contribution id" }) }),
