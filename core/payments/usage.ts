@@ -32,11 +32,24 @@ export const UsageRecord = z
     seq: z.number().int().nullable(),
     /** The voucher that authorised the charge. */
     voucher: VoucherJson.nullable(),
-    /** The attribution the fee is split by (today the adapter's static weights by training tokens). */
+    /**
+     * The attribution the contributors' share of the fee is split by: the call's own (span at
+     * response time; replaced by the combined span + gradient one when the asynchronous method
+     * has run, before the call joins a settlement period), or the adapter's static weights.
+     * `status` "pending": the asynchronous method has yet to run (absent: final, as in records
+     * written before it existed).
+     */
     attribution: z.object({
       method: z.string(),
+      /** Why a call fell back to static weights (or why the asynchronous method did not apply). */
+      reason: z.string().optional(),
+      status: z.enum(["pending", "final"]).optional(),
       contributors: z.array(z.object({ address: AddressSchema, weightBps: z.number().int() })),
+      datanets: z.array(z.object({ id: z.string(), version: z.number().int(), weightBps: z.number().int() })).optional(),
+      records: z.array(z.object({ contributionId: z.string(), datanetId: z.string(), version: z.number().int(), contributor: z.string(), score: z.number() })).optional(),
     }),
+    /** When the final attribution was written over the pending one (absent until then, and for calls that never had one pending). */
+    attributedAt: z.string().optional(),
     /** Settlement period (epoch window index: floor(createdAt / epoch length)). */
     period: z.number().int(),
     createdAt: z.string(),

@@ -4,3 +4,4 @@ export { buildEpochTree, REWARD_LEAF_ENCODING, type EpochTree } from "./rewards-
 export { assignCall, type AssignDeps } from "./assign-call.ts";
 export { settleClosedPeriods, settlePeriod, getSettlement, planRedemption, type SettlementDeps, type SettleResult, type SettlementState } from "./settle-period.ts";
 export * from "./keys.ts";
+export { finalizeAttribution, attributionInputItem, recordAttribution, ATTRIBUTION_INPUT_TTL_SECONDS, type AttributionInput, type CallAttributor, type FinalizeDeps, type FinalizeResult } from "./final-attribution.ts";

@@ -21,3 +21,10 @@ export const SETTLEMENT_LEASE: Key = { pk: "SETTLEMENT", sk: "LEASE" };
 export const earnKey = (account: string, period: number, requestId: string): Key => ({ pk: `EARN#${account}`, sk: `P#${pad(period)}#${requestId}` });
 export const rewardKey = (account: string, period: number): Key => ({ pk: `REWARD#${account}`, sk: `P#${pad(period)}` });
 export const treeBlobKey = (period: number) => `settlements/${pad(period)}/tree.json`;
+
+/**
+ *   ATTRIBUTION_INPUT#{requestId}  INPUT   what a call's asynchronous attribution needs (its token ids and
+ *                                          the adapter's files); deleted once the final attribution is
+ *                                          written, and dropped by TTL after a day if it never is
+ */
+export const attributionInputKey = (requestId: string): Key => ({ pk: `ATTRIBUTION_INPUT#${requestId}`, sk: "INPUT" });

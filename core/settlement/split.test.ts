@@ -87,4 +87,69 @@ describe("closeEpoch", () => {
     expect((epoch.accounts.get(TREASURY) ?? 0n) + epoch.treasuryDirect).toBe(perCallPlatform);
     expect(epoch.calls).toBe(10_000);
   });
+
+  it("conserves every unit over 10,000 calls each split by its own attribution (static, span, combined, none, owner-contributor)", () => {
+    // Prepare: an adapter's static weights over 40 contributors, and calls attributed in the ways a call can be.
+    let seed = 777;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const weightsOver = (addresses: string[]) => {
+      const raw = addresses.map(() => 1 + rnd(1000));
+      const total = raw.reduce((a, b) => a + b, 0);
+      const w = raw.map((r) => Math.floor((r * 10_000) / total));
+      w[0]! += 10_000 - w.reduce((a, b) => a + b, 0);
+      return addresses.map((address, i) => ({ address, weightBps: w[i]! })).sort((a, b) => b.weightBps - a.weightBps);
+    };
+    const staticWeights = weightsOver(Array.from({ length: 40 }, (_, i) => addr(i)));
+    const pick = (k: number) => [...new Set(Array.from({ length: k }, () => addr(rnd(60))))];
+    const kinds = ["static", "span", "combined", "none", "single", "owner-too"] as const;
+    const calls: (EpochCall & { kind: (typeof kinds)[number] })[] = [];
+    let expectedFees = 0n;
+    for (let i = 0; i < 10_000; i++) {
+      const kind = kinds[i % kinds.length]!;
+      const owner = addr(100 + rnd(5));
+      const contributors =
+        kind === "static" ? staticWeights
+        : kind === "span" ? weightsOver(pick(1 + rnd(3)))
+        : kind === "combined" ? weightsOver(pick(4 + rnd(7)))
+        : kind === "none" ? []
+        : kind === "single" ? [{ address: addr(rnd(60)), weightBps: 10_000 }]
+        : weightsOver([owner, ...pick(2)]);
+      // Fees from 0 and 1 unit (every part rounds) to a few million.
+      const fee = rnd(10) === 0 ? BigInt(rnd(3)) : BigInt(rnd(3_000_000));
+      expectedFees += fee;
+      calls.push({ requestId: `r${i}`, fee, owner, contributors, kind });
+    }
+    // Act
+    const epoch = closeEpoch(calls, SHARES, TREASURY);
+    // Assess: the epoch conserves every unit, and each account gets exactly the sum of its per-call parts…
+    expect(new Set(calls.map((c) => c.kind)).size).toBe(kinds.length);
+    expect(epoch.fees).toBe(expectedFees);
+    expect(sum(epoch.accounts) + epoch.treasuryDirect).toBe(expectedFees);
+    const perAccount = new Map<string, bigint>();
+    let platform = 0n;
+    const off: string[] = []; // calls whose parts break a rule (collected: 10,000 expect calls would take seconds)
+    for (const c of calls) {
+      const split = splitFee({ fee: c.fee, owner: c.owner, contributors: c.contributors, shares: SHARES });
+      // …each call's parts add up to its fee, and each contributor's part is its own weight's exact share, floored or ceiled.
+      if (split.platform + sum(split.accounts) !== c.fee) off.push(`${c.requestId}: parts do not add up`);
+      const rest = c.fee - split.platform;
+      const contributorsBps = BigInt(c.contributors.length > 0 ? SHARES.contributorsBps : 0);
+      for (const w of c.contributors) {
+        if (w.address === c.owner) continue;
+        const exactTimes = rest * contributorsBps * BigInt(w.weightBps); // × 10^4 (weights) × (10^4 − platform) (shares)
+        const denominator = BigInt(10_000 - SHARES.platformBps) * 10_000n;
+        const got = split.accounts.get(w.address) ?? 0n;
+        if (got !== exactTimes / denominator && got !== exactTimes / denominator + 1n) off.push(`${c.requestId}: ${w.address} got ${got}`);
+      }
+      platform += split.platform;
+      for (const [a, v] of split.accounts) perAccount.set(a, (perAccount.get(a) ?? 0n) + v);
+    }
+    expect(off).toEqual([]);
+    perAccount.set(TREASURY, (perAccount.get(TREASURY) ?? 0n) + platform - epoch.treasuryDirect);
+    for (const [a, v] of perAccount) if (v > 0n) expect(epoch.accounts.get(a)).toBe(v);
+    expect(epoch.accounts.size).toBe([...perAccount.values()].filter((v) => v > 0n).length);
+  });
 });

@@ -21,7 +21,7 @@ export interface Weight {
 export interface SplitInput {
   fee: bigint;
   owner: string;
-  /** The attribution of this call: today the adapter's static weights, later a per-call one. */
+  /** This call's final attribution (its own, or the adapter's static weights when it has none; see final-attribution.ts). */
   contributors: readonly Weight[];
   shares: Shares;
 }
