@@ -85,7 +85,8 @@ describe("Datanets end to end on the local platform", () => {
   });
 
   it("refuses requests without or with a wrong API key, as problem+json", async () => {
-    const none = await fetch(`${platform.url}/v1/datanets`);
+    // (GET /v1/datanets is a public read now: a visitor sees public Datanets without a key.)
+    const none = await fetch(`${platform.url}/v1/jobs`);
     expect(none.status).toBe(401);
     expect(none.headers.get("content-type")).toContain("application/problem+json");
     expect((await none.json()).type).toMatch(/missing-api-key$/);
