@@ -4,6 +4,8 @@
 // or Spot reclaim) after handing over its last checkpoint.
 //   MF_RUNTIME=local  DATA_DIR      blobs in $DATA_DIR/blobs, events to $DATA_DIR/platform.db's job-events queue
 //   MF_RUNTIME=aws    BUCKET, JOB_EVENTS_QUEUE_URL (region and credentials from the task role)
+//   TRAINER_BACKEND   engine | torch | auto (default): auto trains with PyTorch where its torch sees a CUDA GPU
+//   TRAINER_PYTHON    the interpreter with torch for the torch backend (default python3)
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,10 +13,12 @@ import { DatabaseSync } from "node:sqlite";
 import { z } from "zod";
 import { systemClock } from "../../core/ports/clock.ts";
 import { runTrainer, type TrainerDeps } from "./run-trainer.ts";
+import { resolveBackend, TrainerBackendChoice, torchSeesCuda } from "./torch-backend.ts";
 
+const Backend = { TRAINER_BACKEND: TrainerBackendChoice.default("auto"), TRAINER_PYTHON: z.string().min(1).default("python3") };
 const Env = z.discriminatedUnion("MF_RUNTIME", [
-  z.object({ MF_RUNTIME: z.literal("local"), JOB_SPEC_KEY: z.string().min(1), DATA_DIR: z.string().min(1), TRAINER_WORK_DIR: z.string().optional() }),
-  z.object({ MF_RUNTIME: z.literal("aws"), JOB_SPEC_KEY: z.string().min(1), BUCKET: z.string().min(1), JOB_EVENTS_QUEUE_URL: z.url(), TRAINER_WORK_DIR: z.string().optional() }),
+  z.object({ MF_RUNTIME: z.literal("local"), JOB_SPEC_KEY: z.string().min(1), DATA_DIR: z.string().min(1), TRAINER_WORK_DIR: z.string().optional(), ...Backend }),
+  z.object({ MF_RUNTIME: z.literal("aws"), JOB_SPEC_KEY: z.string().min(1), BUCKET: z.string().min(1), JOB_EVENTS_QUEUE_URL: z.url(), TRAINER_WORK_DIR: z.string().optional(), ...Backend }),
 ]);
 type Env = z.infer<typeof Env>;
 
@@ -67,8 +71,9 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 }
 
 const { deps: trainerDeps, workDir, close } = await deps(env);
-log("trainer starting", { specKey: env.JOB_SPEC_KEY, runtime: env.MF_RUNTIME, pid: process.pid });
-const outcome = await runTrainer(trainerDeps, env.JOB_SPEC_KEY, { workDir, signal: stop.signal, log });
+const { backend, reason } = resolveBackend(env.TRAINER_BACKEND, () => torchSeesCuda(env.TRAINER_PYTHON));
+log("trainer starting", { specKey: env.JOB_SPEC_KEY, runtime: env.MF_RUNTIME, pid: process.pid, backend, backendReason: reason });
+const outcome = await runTrainer(trainerDeps, env.JOB_SPEC_KEY, { workDir, signal: stop.signal, log, backend, torch: { python: env.TRAINER_PYTHON } });
 log("trainer finished", outcome);
 close();
 process.exit(outcome.status === "succeeded" ? 0 : outcome.status === "stopped" ? 143 : outcome.retryable ? 1 : 3);

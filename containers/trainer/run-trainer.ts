@@ -18,6 +18,7 @@ import { deserializeTrainerError, JobSpecError, toTrainerError, TrainerInputErro
 import { formatRecordPieces, FrozenRecordLine, jsonLines, splitRecords, tokenizePieces, type TextPiece } from "./records.ts";
 import type { TrainWorkerInput, TrainWorkerMessage } from "./train-worker.ts";
 import { writeAttributionFiles } from "./attribution-step.ts";
+import { trainWithTorch, type TorchBackendOptions, type TrainerBackend } from "./torch-backend.ts";
 
 /** Part of every training-config hash and attribution fingerprint: bump when training changes meaning. */
 // 2: packed records no longer attend to each other; instruction and chat records train on their responses only by default.
@@ -40,6 +41,10 @@ export interface RunTrainerOptions {
   progressIntervalMs?: number;
   /** Structured log lines (default: none). */
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Who does the numeric work: the embedded engine on a worker thread (default) or PyTorch in a child process. */
+  backend?: TrainerBackend;
+  /** The PyTorch backend's interpreter, device and threads (backend "torch" only). */
+  torch?: Omit<TorchBackendOptions, "signal" | "log">;
 }
 
 export type JobMetrics = z.infer<typeof JobMetricsSchema>;
@@ -271,35 +276,42 @@ function workerInput(spec: JobSpec, base: BaseModel, data: PreparedData, checkpo
 type WorkerEnd = Extract<TrainWorkerMessage, { kind: "done" | "stopped" }>;
 
 /**
- * Trains on a worker thread, relaying its events as job progress (appending to the loss
+ * Trains on the chosen backend (the engine on a worker thread, or PyTorch in a child process), relaying its events as job progress (appending to the loss
  * curve) and mirroring its checkpoints to the blob store; resolves when it is done or stopped.
  */
 async function trainOnWorker(deps: TrainerDeps, events: EventReporter, input: TrainWorkerInput, ckpt: RestoredCheckpoint, options: RunTrainerOptions, log: Log) {
   const uploader = new CheckpointUploader(deps.blobs, ckpt, log);
   const relay = new ProgressRelay(events, deps.clock, ckpt.lossCurve, options.progressIntervalMs ?? 1000);
   const stopFlag = new Int32Array(input.stop);
-  const onAbort = () => Atomics.store(stopFlag, 0, 1);
-  if (options.signal?.aborted) onAbort();
-  options.signal?.addEventListener("abort", onAbort);
-  const worker = new Worker(new URL("./train-worker.ts", import.meta.url), { workerData: input });
+  // Both backends post the same messages: the relay and the uploader do not know which one trains.
+  const onMessage = (m: TrainWorkerMessage) => {
+    if (m.kind === "prepared") {
+      relay.totalSteps = m.totalSteps;
+      log("training", { backend: options.backend ?? "engine", sequences: m.trainSequences, heldOutSequences: m.heldOutSequences, totalSteps: m.totalSteps, resumedFromStep: ckpt.resumedFromStep });
+    } else if (m.kind === "event") relay.onEvent(m.event);
+    else if (m.kind === "checkpoint") uploader.offer(m.step, m.bytes);
+  };
   let ended: WorkerEnd;
-  try {
-    ended = await new Promise<WorkerEnd>((resolve, reject) => {
-      worker.on("message", (m: TrainWorkerMessage) => {
-        if (m.kind === "prepared") {
-          relay.totalSteps = m.totalSteps;
-          log("training", { sequences: m.trainSequences, heldOutSequences: m.heldOutSequences, totalSteps: m.totalSteps, resumedFromStep: ckpt.resumedFromStep });
-        } else if (m.kind === "event") relay.onEvent(m.event);
-        else if (m.kind === "checkpoint") uploader.offer(m.step, m.bytes);
-        else if (m.kind === "done" || m.kind === "stopped") resolve(m);
-        else if (m.kind === "error") reject(deserializeTrainerError(m.error));
+  if (options.backend === "torch") ended = await trainWithTorch(input, onMessage, { ...options.torch, signal: options.signal, log });
+  else {
+    const onAbort = () => Atomics.store(stopFlag, 0, 1);
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener("abort", onAbort);
+    const worker = new Worker(new URL("./train-worker.ts", import.meta.url), { workerData: input });
+    try {
+      ended = await new Promise<WorkerEnd>((resolve, reject) => {
+        worker.on("message", (m: TrainWorkerMessage) => {
+          if (m.kind === "done" || m.kind === "stopped") resolve(m);
+          else if (m.kind === "error") reject(deserializeTrainerError(m.error));
+          else onMessage(m);
+        });
+        worker.on("error", reject);
+        worker.on("exit", (code) => reject(new TrainingCrashedError(code)));
       });
-      worker.on("error", reject);
-      worker.on("exit", (code) => reject(new TrainingCrashedError(code)));
-    });
-  } finally {
-    options.signal?.removeEventListener("abort", onAbort);
-    await worker.terminate();
+    } finally {
+      options.signal?.removeEventListener("abort", onAbort);
+      await worker.terminate();
+    }
   }
   return { ended, totalSteps: relay.totalSteps, uploadedStep: await uploader.settled(), startEvaluating: () => relay.startEvaluating() };
 }

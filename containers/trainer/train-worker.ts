@@ -4,7 +4,8 @@
 import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { serializeTrainerError, type SerializedTrainerError } from "./errors.ts";
-import { createLora, loadHfModel, packDocuments, serializeAdapter, train, TrainError, type LoraConfig, type TokenizedRecord, type TrainConfig, type TrainEvent, type TrainResult } from "../engine/index.ts";
+import { packTrainingData } from "./training-data.ts";
+import { createLora, loadHfModel, serializeAdapter, train, type LoraConfig, type TokenizedRecord, type TrainConfig, type TrainEvent, type TrainResult } from "../engine/index.ts";
 
 export interface TrainWorkerInput {
   modelDir: string; // HF layout
@@ -38,13 +39,7 @@ class StopRequested extends Error {
 function run(input: TrainWorkerInput, post: (m: TrainWorkerMessage, transfer?: ArrayBuffer[]) => void): void {
   const stop = new Int32Array(input.stop);
   const { model, tokenizer } = loadHfModel(input.modelDir);
-  const seqLen = Math.min(input.seqLen, model.config.maxSeqLen);
-  // each record its own document (no attention across records), BOS first as at inference
-  const special = { bos: tokenizer.bos, eos: tokenizer.eos };
-  const data = { train: packDocuments(input.train, seqLen, special), eval: packDocuments(input.heldOut, seqLen, special) };
-  if (data.train.length === 0) throw new TrainError("no training record has a token to learn (all prompt?)");
-  const perStep = (input.config.batchSize ?? 1) * (input.config.gradAccum ?? 1);
-  const steps = input.steps ?? Math.max(1, Math.ceil((input.epochs * data.train.length) / perStep));
+  const { steps, ...data } = packTrainingData(input, { bos: tokenizer.bos, eos: tokenizer.eos }, model.config.maxSeqLen);
   post({ kind: "prepared", trainSequences: data.train.length, heldOutSequences: data.eval.length, totalSteps: steps });
   const adapter = createLora(model.config, input.lora, { id: input.adapterId, seed: input.seed, baseModel: input.baseModelName });
   const checkpointEvery = input.config.checkpointDir ? (input.config.checkpointEvery ?? 0) : 0;
