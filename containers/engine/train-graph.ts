@@ -2,8 +2,9 @@
 // The forward keeps every activation the backward needs; the backward walks the graph in
 // reverse and accumulates gradients for the LoRA matrices and, when pretraining, the base
 // weights. Runs in the precision of the arrays it is given: fp32 for training, fp64 in tests.
-import { attention, attentionBackward, crossEntropy, rmsnorm, rmsnormBackward, rope, swiglu, swigluBackward, type Arr } from "./ops.ts";
-import { matmul, matmulBackward } from "./kernels/index.ts"; // WASM SIMD on fp32, ops.ts on fp64 (the gradient checks)
+import { rope, type Arr } from "./ops.ts";
+// WASM SIMD on fp32, the ops.ts references on fp64 (the gradient checks)
+import { attention, attentionBackward, crossEntropy, matmul, matmulBackward, rmsnorm, rmsnormBackward, swiglu, swigluBackward } from "./kernels/index.ts";
 import { TARGETS, type LoraAdapter, type LoraPair, type Target } from "./lora.ts";
 import type { LayerWeights, Model, Weights } from "./model.ts";
 import type { Rng } from "./rng.ts";

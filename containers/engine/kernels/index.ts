@@ -24,6 +24,13 @@ interface KernelExports {
   matmul_dw(dw: number, dy: number, x: number, T: number, n: number, d: number): void;
   attend(out: number, q: number, k: number, v: number, scores: number, pos: number, nH: number, nKv: number, hd: number): void;
   lora_rows(out: number, x: number, table: number, rows: number, n: number, d: number, mid: number): void;
+  attn_fwd(out: number, probs: number, q: number, k: number, v: number, starts: number, hasStarts: number, kT: number, as: number, T: number, nH: number, nKv: number, hd: number): void;
+  attn_bwd(dq: number, dk: number, dv: number, dout: number, probs: number, q: number, k: number, v: number, starts: number, hasStarts: number, vT: number, as: number, dp: number, T: number, nH: number, nKv: number, hd: number): void;
+  rmsnorm(out: number, x: number, w: number, T: number, n: number, eps: number): void;
+  rmsnorm_bwd(dx: number, dw: number, hasDw: number, dy: number, x: number, w: number, T: number, n: number, eps: number): void;
+  swiglu(out: number, gate: number, up: number, n: number): void;
+  swiglu_bwd(dgate: number, dup: number, dout: number, gate: number, up: number, n: number): void;
+  cross_entropy(dl: number, hasDl: number, logits: number, targets: number, T: number, V: number, c: number): number;
 }
 
 const PAGE = 65536;
@@ -39,7 +46,7 @@ class Heap {
 
   constructor(bytes: Uint8Array<ArrayBuffer>) {
     this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.memory, exp: Math.exp } });
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.memory, exp: Math.exp, log: Math.log } });
     this.kernels = instance.exports as unknown as KernelExports;
     this.#f32 = this.#refresh();
   }
@@ -106,10 +113,21 @@ class Heap {
 
   /** Where `a`'s first n floats are in the heap: in place, or copied into scratch. */
   input(a: Float32Array, n: number): number {
+    // a short array would leave stale scratch where the kernel reads: refuse it outright
+    if (a.length < n) throw new TypeError(`kernel argument has ${a.length} floats, the call needs ${n}`);
     const at = this.offsetOf(a);
     if (at !== null) return at;
     const p = this.scratch(n);
     this.#f32.set(n === a.length ? a : a.subarray(0, n), p >> 2);
+    return p;
+  }
+
+  /** n int32s of `a` copied into scratch (document starts, targets). */
+  inputI32(a: ArrayLike<number>, n: number): number {
+    if (a.length < n) throw new TypeError(`kernel argument has ${a.length} entries, the call needs ${n}`);
+    const p = this.scratch(n);
+    const i32 = this.#i32, o = p >> 2;
+    for (let i = 0; i < n; i++) i32[o + i] = a[i]!;
     return p;
   }
 
@@ -235,6 +253,107 @@ export function attendRow(out: Float32Array, outOff: number, q: Float32Array, qO
   h.kernels.attend(p.out, p.q, p.k, p.v, p.scores, pos, nH, nKv, hd);
   h.output(out.subarray(outOff, outOff + nH * hd), p.out, nH * hd);
   return true;
+}
+
+// ── training ops (train-graph.ts), each the kernel of the same name in ops.ts ──
+
+/** The training kernels' check: fp32 arrays and a kernel runtime, else null (run ops.ts). */
+function trainHeap(arrays: Arr[]): Heap | null {
+  return heap && enabled && f32(arrays) ? heap : null;
+}
+
+/** Causal GQA attention over one sequence (probs kept for the backward), as ops.ts attention. */
+export function attention(out: Arr, probs: Arr, q: Arr, k: Arr, v: Arr, T: number, nH: number, nKv: number, hd: number, starts: ArrayLike<number> | null = null): void {
+  let h = trainHeap([out, probs, q, k, v]);
+  if (h && hd % 4 !== 0) { warnOnce(`head size ${hd} is not a multiple of 4 for the attention kernel`); h = null; }
+  const Tp = (T + 3) & ~3, qDim = nH * hd, kvDim = nKv * hd;
+  const p = h && T > 0 ? stage(h, () => ({
+    q: h.input(q as Float32Array, T * qDim), k: h.input(k as Float32Array, T * kvDim), v: h.input(v as Float32Array, T * kvDim),
+    starts: starts ? h.inputI32(starts, T) : 0, kT: h.scratch(kvDim * Tp), as: h.scratch(hd * 4),
+    out: h.offsetOf(out as Float32Array) ?? h.scratch(T * qDim), probs: h.offsetOf(probs as Float32Array) ?? h.scratch(nH * T * T),
+  })) : null;
+  if (!h || !p) return ref.attention(out, probs, q, k, v, T, nH, nKv, hd, starts);
+  h.kernels.attn_fwd(p.out, p.probs, p.q, p.k, p.v, p.starts, starts ? 1 : 0, p.kT, p.as, T, nH, nKv, hd);
+  h.output(out as Float32Array, p.out, T * qDim);
+  h.output(probs as Float32Array, p.probs, nH * T * T);
+}
+
+/** Backward of attention: accumulates dq, dk, dv, as ops.ts attentionBackward. */
+export function attentionBackward(dq: Arr, dk: Arr, dv: Arr, dout: Arr, probs: Arr, q: Arr, k: Arr, v: Arr, T: number, nH: number, nKv: number, hd: number, starts: ArrayLike<number> | null = null): void {
+  let h = trainHeap([dq, dk, dv, dout, probs, q, k, v]);
+  if (h && hd % 4 !== 0) { warnOnce(`head size ${hd} is not a multiple of 4 for the attention kernel`); h = null; }
+  const Tp = (T + 3) & ~3, qDim = nH * hd, kvDim = nKv * hd;
+  const p = h && T > 0 ? stage(h, () => ({
+    dout: h.input(dout as Float32Array, T * qDim), probs: h.input(probs as Float32Array, nH * T * T),
+    q: h.input(q as Float32Array, T * qDim), k: h.input(k as Float32Array, T * kvDim), v: h.input(v as Float32Array, T * kvDim),
+    dq: h.input(dq as Float32Array, T * qDim), dk: h.input(dk as Float32Array, T * kvDim), dv: h.input(dv as Float32Array, T * kvDim),
+    starts: starts ? h.inputI32(starts, T) : 0, vT: h.scratch(kvDim * Tp), as: h.scratch(hd * 4), dp: h.scratch(Tp),
+  })) : null;
+  if (!h || !p) return ref.attentionBackward(dq, dk, dv, dout, probs, q, k, v, T, nH, nKv, hd, starts);
+  h.kernels.attn_bwd(p.dq, p.dk, p.dv, p.dout, p.probs, p.q, p.k, p.v, p.starts, starts ? 1 : 0, p.vT, p.as, p.dp, T, nH, nKv, hd);
+  h.output(dq as Float32Array, p.dq, T * qDim);
+  h.output(dk as Float32Array, p.dk, T * kvDim);
+  h.output(dv as Float32Array, p.dv, T * kvDim);
+}
+
+/** out = x / rms(x) · w per row of n, as ops.ts rmsnorm (out may be x). */
+export function rmsnorm(out: Arr, x: Arr, w: Arr, T: number, n: number, eps: number): void {
+  const h = trainHeap([out, x, w]);
+  const p = h && T > 0 && n > 0 ? stage(h, () => ({ x: h.input(x as Float32Array, T * n), w: h.input(w as Float32Array, n), out: h.offsetOf(out as Float32Array) ?? h.scratch(T * n) })) : null;
+  if (!h || !p) return ref.rmsnorm(out, x, w, T, n, eps);
+  h.kernels.rmsnorm(p.out, p.x, p.w, T, n, eps);
+  h.output(out as Float32Array, p.out, T * n);
+}
+
+/** Backward of rmsnorm, as ops.ts rmsnormBackward. */
+export function rmsnormBackward(dx: Arr, dw: Arr | null, dy: Arr, x: Arr, w: Arr, T: number, n: number, eps: number): void {
+  const h = trainHeap([dx, dy, x, w, ...(dw ? [dw] : [])]);
+  const p = h && T > 0 && n > 0 ? stage(h, () => ({
+    dy: h.input(dy as Float32Array, T * n), x: h.input(x as Float32Array, T * n), w: h.input(w as Float32Array, n),
+    dx: h.input(dx as Float32Array, T * n), dw: dw ? h.input(dw as Float32Array, n) : 0,
+  })) : null;
+  if (!h || !p) return ref.rmsnormBackward(dx, dw, dy, x, w, T, n, eps);
+  h.kernels.rmsnorm_bwd(p.dx, p.dw, dw ? 1 : 0, p.dy, p.x, p.w, T, n, eps);
+  h.output(dx as Float32Array, p.dx, T * n);
+  if (dw) h.output(dw as Float32Array, p.dw, n);
+}
+
+/** SwiGLU over n values, as ops.ts swiglu. */
+export function swiglu(out: Arr, gate: Arr, up: Arr, n: number): void {
+  const h = trainHeap([out, gate, up]);
+  const p = h && n > 0 ? stage(h, () => ({ gate: h.input(gate as Float32Array, n), up: h.input(up as Float32Array, n), out: h.offsetOf(out as Float32Array) ?? h.scratch(n) })) : null;
+  if (!h || !p) return ref.swiglu(out, gate, up, n);
+  h.kernels.swiglu(p.out, p.gate, p.up, n);
+  h.output(out as Float32Array, p.out, n);
+}
+
+/** Backward of swiglu, as ops.ts swigluBackward. */
+export function swigluBackward(dgate: Arr, dup: Arr, dout: Arr, gate: Arr, up: Arr, n: number): void {
+  const h = trainHeap([dgate, dup, dout, gate, up]);
+  const p = h && n > 0 ? stage(h, () => ({
+    dout: h.input(dout as Float32Array, n), gate: h.input(gate as Float32Array, n), up: h.input(up as Float32Array, n),
+    dgate: h.input(dgate as Float32Array, n), dup: h.input(dup as Float32Array, n),
+  })) : null;
+  if (!h || !p) return ref.swigluBackward(dgate, dup, dout, gate, up, n);
+  h.kernels.swiglu_bwd(p.dgate, p.dup, p.dout, p.gate, p.up, n);
+  h.output(dgate as Float32Array, p.dgate, n);
+  h.output(dup as Float32Array, p.dup, n);
+}
+
+/** Mean cross-entropy and its gradient, as ops.ts crossEntropy. */
+export function crossEntropy(dlogits: Arr | null, logits: Arr, targets: ArrayLike<number>, T: number, V: number, gradScale = 1): { sum: number; count: number } {
+  const h = trainHeap([logits, ...(dlogits ? [dlogits] : [])]);
+  let count = 0;
+  for (let t = 0; t < T; t++) {
+    const y = targets[t]!;
+    if (y >= V || !Number.isInteger(y)) throw new RangeError(`target ${y} at ${t} is outside the vocabulary of ${V}`);
+    if (y >= 0) count++;
+  }
+  const p = h && T > 0 && V > 0 ? stage(h, () => ({ logits: h.input(logits as Float32Array, T * V), targets: h.inputI32(targets, T), dl: dlogits ? h.offsetOf(dlogits as Float32Array) ?? h.scratch(T * V) : 0 })) : null;
+  if (!h || !p) return ref.crossEntropy(dlogits, logits, targets, T, V, gradScale);
+  const sum = h.kernels.cross_entropy(p.dl, dlogits ? 1 : 0, p.logits, p.targets, T, V, count ? gradScale / count : 0);
+  if (dlogits) h.output(dlogits as Float32Array, p.dl, T * V);
+  return { sum, count };
 }
 
 /**

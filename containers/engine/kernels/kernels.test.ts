@@ -6,7 +6,10 @@ import { describe, expect, it } from "vitest";
 import * as ref from "../ops.ts";
 import { randArr } from "../test-helpers.ts";
 import { buildKernels, WASM_PATH } from "./build.ts";
-import { addLoraDelta, attendRow, kernelPath, matmul, matmulBackward, placeWeights, useKernels } from "./index.ts";
+import {
+  addLoraDelta, attendRow, attention, attentionBackward, crossEntropy, kernelPath, matmul, matmulBackward, placeWeights, rmsnorm, rmsnormBackward, swiglu, swigluBackward, useKernels,
+} from "./index.ts";
+import { backward, createGrads, forwardTrain, paramList } from "../train-graph.ts";
 import { createKvCache, createRunState, forward } from "../model.ts";
 import { tinyModel } from "../test-helpers.ts";
 import * as lora from "../lora.ts";
@@ -95,6 +98,107 @@ describe("WASM SIMD kernels", () => {
       }
     };
     expectClose(run(true), run(false), 5e-5);
+  });
+
+  it("training attention and its backward equal ops.ts: GQA, tails, one and several documents", () => {
+    // [T, nH, nKv, hd]: hd 4, 8, 12; T with and without a tail of 4; T = 1
+    for (const [k, [T, nH, nKv, hd]] of ([[1, 2, 1, 8], [5, 4, 2, 4], [13, 8, 4, 8], [37, 3, 3, 12], [64, 2, 1, 8]] as const).entries())
+      for (const starts of [null, Int32Array.from({ length: T }, (_, t) => (t < 3 ? 0 : t < 9 ? 3 : 9))]) {
+        const qDim = nH * hd, kvDim = nKv * hd;
+        const q = f32(T * qDim, k), kk = f32(T * kvDim, 10 + k), v = f32(T * kvDim, 20 + k), dout = f32(T * qDim, 30 + k);
+        const want = { out: new Float32Array(T * qDim), probs: new Float32Array(nH * T * T) };
+        const got = { out: new Float32Array(T * qDim).fill(NaN), probs: new Float32Array(nH * T * T).fill(NaN) };
+        ref.attention(want.out, want.probs, q, kk, v, T, nH, nKv, hd, starts);
+        attention(got.out, got.probs, q, kk, v, T, nH, nKv, hd, starts);
+        expectClose(got.out, want.out);
+        expectClose(got.probs, want.probs); // zeros outside the mask included
+        // the backward adds into non-zero gradients
+        const g0 = [f32(T * qDim, 40 + k), f32(T * kvDim, 50 + k), f32(T * kvDim, 60 + k)];
+        const wantG = g0.map((a) => Float32Array.from(a)), gotG = g0.map((a) => Float32Array.from(a));
+        ref.attentionBackward(wantG[0]!, wantG[1]!, wantG[2]!, dout, want.probs, q, kk, v, T, nH, nKv, hd, starts);
+        attentionBackward(gotG[0]!, gotG[1]!, gotG[2]!, dout, want.probs, q, kk, v, T, nH, nKv, hd, starts);
+        for (let i = 0; i < 3; i++) expectClose(gotG[i]!, wantG[i]!, 5e-5);
+      }
+  });
+
+  it("training attention with a head size that is not a multiple of 4 runs the reference exactly", () => {
+    const T = 6, nH = 2, hd = 6, q = f32(T * nH * hd, 1), k = f32(T * hd, 2), v = f32(T * hd, 3);
+    const want = new Float32Array(T * nH * hd), got = new Float32Array(T * nH * hd), pw = new Float32Array(nH * T * T), pg = new Float32Array(nH * T * T);
+    ref.attention(want, pw, q, k, v, T, nH, 1, hd);
+    attention(got, pg, q, k, v, T, nH, 1, hd);
+    expect(Array.from(got)).toEqual(Array.from(want));
+  });
+
+  it("RMSNorm and its backward equal ops.ts (with and without dw, in place)", () => {
+    for (const [k, [T, n]] of ([[1, 1], [3, 7], [8, 64], [5, 96], [2, 173]] as const).entries()) {
+      const x = f32(T * n, k), w = f32(n, 10 + k), dy = f32(T * n, 20 + k);
+      const want = new Float32Array(T * n), got = new Float32Array(T * n);
+      ref.rmsnorm(want, x, w, T, n, 1e-5);
+      rmsnorm(got, x, w, T, n, 1e-5);
+      expectClose(got, want);
+      const inPlace = Float32Array.from(x);
+      rmsnorm(inPlace, inPlace, w, T, n, 1e-5);
+      expectClose(inPlace, want);
+      const dx0 = f32(T * n, 30 + k), dw0 = f32(n, 40 + k);
+      const wantDx = Float32Array.from(dx0), wantDw = Float32Array.from(dw0), gotDx = Float32Array.from(dx0), gotDw = Float32Array.from(dw0);
+      ref.rmsnormBackward(wantDx, wantDw, dy, x, w, T, n, 1e-5);
+      rmsnormBackward(gotDx, gotDw, dy, x, w, T, n, 1e-5);
+      expectClose(gotDx, wantDx);
+      expectClose(gotDw, wantDw);
+      const onlyDx = Float32Array.from(dx0);
+      rmsnormBackward(onlyDx, null, dy, x, w, T, n, 1e-5);
+      expectClose(onlyDx, wantDx);
+    }
+  });
+
+  it("SwiGLU and its backward equal ops.ts, large gates of both signs included", () => {
+    for (const n of [1, 3, 8, 172 * 3 + 1]) {
+      const gate = f32(n, n).map((g, i) => (i % 5 === 0 ? g * 40 : g * 3)), up = f32(n, n + 1), dout = f32(n, n + 2);
+      const want = new Float32Array(n), got = new Float32Array(n);
+      ref.swiglu(want, gate, up, n);
+      swiglu(got, gate, up, n);
+      expectClose(got, want);
+      const a0 = f32(n, n + 3), b0 = f32(n, n + 4);
+      const wantA = Float32Array.from(a0), wantB = Float32Array.from(b0), gotA = Float32Array.from(a0), gotB = Float32Array.from(b0);
+      ref.swigluBackward(wantA, wantB, dout, gate, up, n);
+      swigluBackward(gotA, gotB, dout, gate, up, n);
+      expectClose(gotA, wantA);
+      expectClose(gotB, wantB);
+    }
+  });
+
+  it("cross-entropy and its gradient equal ops.ts, with ignored targets; a target outside the vocabulary is refused", () => {
+    for (const [T, V] of [[1, 1], [4, 7], [9, 512], [3, 33]] as const) {
+      const logits = f32(T * V, V).map((l) => l * 8), targets = Array.from({ length: T }, (_, t) => (t % 3 === 1 ? -1 : (t * 5) % V));
+      const want = new Float32Array(T * V), got = new Float32Array(T * V).fill(NaN);
+      const r = ref.crossEntropy(want, logits, targets, T, V, 0.5), k = crossEntropy(got, logits, targets, T, V, 0.5);
+      expect(k.count).toBe(r.count);
+      expect(Math.abs(k.sum - r.sum)).toBeLessThan(1e-5 * (1 + Math.abs(r.sum)));
+      expectClose(got, want);
+      expect(crossEntropy(null, logits, targets, T, V).sum).toBeCloseTo(r.sum, 4);
+    }
+    expect(() => crossEntropy(null, f32(4, 1), [4], 1, 4)).toThrow(/outside the vocabulary/);
+  });
+
+  it("a whole training step (forward, loss, every gradient) through the kernels equals the TS path", () => {
+    const m = tinyModel(4, { dim: 32, nHeads: 4, nKvHeads: 2, hiddenDim: 45, maxSeqLen: 24 });
+    const ad = lora.createLora(m.config, { r: 4, alpha: 8, dropout: 0, targets: ["q_proj", "v_proj", "down_proj"] }, { seed: 5, randomB: true });
+    const tokens = Array.from({ length: 21 }, (_, i) => (i * 7) % 19), targets = tokens.map((_, i) => (i % 4 === 0 ? -1 : (i * 3) % 19));
+    const starts = Int32Array.from(tokens, (_, t) => (t < 8 ? 0 : 8));
+    const run = (kernels: boolean) => {
+      useKernels(kernels);
+      try {
+        const g = createGrads(m, ad, false);
+        const { loss, tape } = forwardTrain(m, ad, tokens, targets, null, Float32Array, starts);
+        backward(m, ad, tape, targets, g, 1);
+        return { loss, grads: paramList(m, ad, g).map((p) => p.grad as Float32Array) };
+      } finally {
+        useKernels(true);
+      }
+    };
+    const k = run(true), t = run(false);
+    expect(Math.abs(k.loss - t.loss)).toBeLessThan(1e-5);
+    k.grads.forEach((g, i) => expectClose(g, t.grads[i]!, 1e-4));
   });
 
   it("the attention kernel declines a head size it cannot take, and the caller keeps its loop", () => {

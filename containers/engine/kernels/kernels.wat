@@ -7,6 +7,8 @@
   (import "env" "memory" (memory 1 65536 shared))
   ;; Math.exp from the host: softmax then matches ops.ts to the last bit of the exponent
   (import "env" "exp" (func $exp (param f64) (result f64)))
+  ;; Math.log, once per row of the cross-entropy
+  (import "env" "log" (func $log (param f64) (result f64)))
 
   ;; horizontal sum of the four lanes
   (func $hsum (param $v v128) (result f32)
@@ -275,6 +277,539 @@
             (br $vs)))
         (local.set $h (i32.add (local.get $h) (i32.const 1)))
         (br $heads))))
+
+  ;; ── training kernels (train-graph.ts): exp, attention over a whole sequence and its
+  ;; backward, RMSNorm, SwiGLU and cross-entropy, each next to its reference in ops.ts ──
+
+  ;; e^x on four lanes (Cephes expf: x = n·ln2 + r, a degree-6 polynomial in r, 2ⁿ from the
+  ;; exponent bits), within 2 ulp of Math.exp in fp32. x is clamped to [−87.3, 88] so 2ⁿ stays
+  ;; a normal float: e^x below e^−87.3 (1.2e−38) comes out as that, not as 0.
+  (func $exp4 (param $x v128) (result v128)
+    (local $fx v128) (local $y v128) (local $z v128)
+    (local.set $x (f32x4.min (f32x4.max (local.get $x) (f32x4.splat (f32.const -87.33654))) (f32x4.splat (f32.const 88.0))))
+    (local.set $fx (f32x4.nearest (f32x4.mul (local.get $x) (f32x4.splat (f32.const 1.44269504088896341)))))
+    (local.set $x (f32x4.sub (f32x4.sub (local.get $x) (f32x4.mul (local.get $fx) (f32x4.splat (f32.const 0.693359375))))
+      (f32x4.mul (local.get $fx) (f32x4.splat (f32.const -2.12194440e-4)))))
+    (local.set $z (f32x4.mul (local.get $x) (local.get $x)))
+    (local.set $y (f32x4.splat (f32.const 1.9875691500e-4)))
+    (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $x)) (f32x4.splat (f32.const 1.3981999507e-3))))
+    (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $x)) (f32x4.splat (f32.const 8.3334519073e-3))))
+    (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $x)) (f32x4.splat (f32.const 4.1665795894e-2))))
+    (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $x)) (f32x4.splat (f32.const 1.6666665459e-1))))
+    (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $x)) (f32x4.splat (f32.const 5.0000001201e-1))))
+    (local.set $y (f32x4.add (f32x4.add (f32x4.mul (local.get $y) (local.get $z)) (local.get $x)) (f32x4.splat (f32.const 1))))
+    (f32x4.mul (local.get $y)
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $fx)) (i32x4.splat (i32.const 127))) (i32.const 23))))
+
+  ;; e^x of one float, through the same polynomial (so vector bodies and scalar tails agree)
+  (func $exp1 (param $x f32) (result f32)
+    (f32x4.extract_lane 0 (call $exp4 (f32x4.splat (local.get $x)))))
+
+  ;; the largest of the four lanes
+  (func $hmax (param $v v128) (result f32)
+    (f32.max
+      (f32.max (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
+      (f32.max (f32x4.extract_lane 2 (local.get $v)) (f32x4.extract_lane 3 (local.get $v)))))
+
+  ;; dst[j·Tp + s] = src[s·cols + j] for s < T, j < cols: one sequence's keys (or values) with
+  ;; positions along the rows, so a query's scores for four positions are one vector.
+  (func $transpose (param $dst i32) (param $src i32) (param $T i32) (param $cols i32) (param $Tp i32)
+    (local $s i32) (local $j i32) (local $row i32)
+    (block $s_done
+      (loop $s_loop
+        (br_if $s_done (i32.ge_u (local.get $s) (local.get $T)))
+        (local.set $row (i32.add (local.get $src) (i32.shl (i32.mul (local.get $s) (local.get $cols)) (i32.const 2))))
+        (local.set $j (i32.const 0))
+        (block $j_done
+          (loop $j_loop
+            (br_if $j_done (i32.ge_u (local.get $j) (local.get $cols)))
+            (f32.store (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $j) (local.get $Tp)) (local.get $s)) (i32.const 2)))
+              (f32.load (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2)))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $j_loop)))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $s_loop))))
+
+  ;; row[s] = Σ_i a[i]·mT[i·Tp + s] for s in s0..t (hd terms), the four-lane splats of a[0..hd)
+  ;; already at $as (16 bytes each): one query's (or output gradient's) dot products with the
+  ;; keys (values) of positions s0..t, four positions per vector.
+  (func $rowdots (param $row i32) (param $as i32) (param $mT i32) (param $Tp i32) (param $s0 i32) (param $t i32) (param $hd i32)
+    (local $s i32) (local $i i32) (local $acc v128) (local $sacc f32) (local $Tpb i32) (local $col i32)
+    (local.set $Tpb (i32.shl (local.get $Tp) (i32.const 2)))
+    (local.set $s (local.get $s0))
+    (block $v_done
+      (loop $v_loop
+        (br_if $v_done (i32.gt_s (i32.add (local.get $s) (i32.const 3)) (local.get $t)))
+        (local.set $acc (v128.const i32x4 0 0 0 0))
+        (local.set $col (i32.add (local.get $mT) (i32.shl (local.get $s) (i32.const 2))))
+        (local.set $i (i32.const 0))
+        (block $i_done
+          (loop $i_loop
+            (br_if $i_done (i32.ge_u (local.get $i) (local.get $hd)))
+            (local.set $acc (f32x4.add (local.get $acc)
+              (f32x4.mul (v128.load (i32.add (local.get $as) (i32.shl (local.get $i) (i32.const 4)))) (v128.load (local.get $col)))))
+            (local.set $col (i32.add (local.get $col) (local.get $Tpb)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $i_loop)))
+        (v128.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))) (local.get $acc))
+        (local.set $s (i32.add (local.get $s) (i32.const 4)))
+        (br $v_loop)))
+    (block $t_done
+      (loop $t_loop
+        (br_if $t_done (i32.gt_s (local.get $s) (local.get $t)))
+        (local.set $sacc (f32.const 0))
+        (local.set $col (i32.add (local.get $mT) (i32.shl (local.get $s) (i32.const 2))))
+        (local.set $i (i32.const 0))
+        (block $ti_done
+          (loop $ti_loop
+            (br_if $ti_done (i32.ge_u (local.get $i) (local.get $hd)))
+            (local.set $sacc (f32.add (local.get $sacc)
+              (f32.mul (f32.load (i32.add (local.get $as) (i32.shl (local.get $i) (i32.const 4)))) (f32.load (local.get $col)))))
+            (local.set $col (i32.add (local.get $col) (local.get $Tpb)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $ti_loop)))
+        (f32.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))) (local.get $sacc))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $t_loop))))
+
+  ;; $as[i] = splat(a[i]) for i < hd
+  (func $splats (param $as i32) (param $a i32) (param $hd i32)
+    (local $i i32)
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $i) (local.get $hd)))
+        (v128.store (i32.add (local.get $as) (i32.shl (local.get $i) (i32.const 4)))
+          (f32x4.splat (f32.load (i32.add (local.get $a) (i32.shl (local.get $i) (i32.const 2))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $l))))
+
+  ;; Causal GQA attention over one sequence, as ops.ts attention: q (T, nH·hd), k, v (T, nKv·hd)
+  ;; → out (T, nH·hd), probs (nH, T, T) kept for the backward (0 outside the mask). $starts: T
+  ;; int32 document starts (block-diagonal mask) when $hasStarts, else every row sees 0..t.
+  ;; Scratch: $kT (nKv·hd·Tp floats, Tp = T rounded up to 4) and $as (hd·4 floats). hd % 4 == 0.
+  (func (export "attn_fwd") (param $out i32) (param $probs i32) (param $q i32) (param $k i32) (param $v i32) (param $starts i32) (param $hasStarts i32)
+    (param $kT i32) (param $as i32) (param $T i32) (param $nH i32) (param $nKv i32) (param $hd i32)
+    (local $Tp i32) (local $h i32) (local $t i32) (local $s i32) (local $s0 i32) (local $c i32) (local $g i32)
+    (local $qDim i32) (local $kvDim i32) (local $row i32) (local $kTg i32) (local $vo i32) (local $oo i32)
+    (local $scale f32) (local $max f32) (local $sum f32) (local $e f32) (local $vmax v128) (local $vsum v128) (local $acc v128) (local $vx v128)
+    (local.set $Tp (i32.and (i32.add (local.get $T) (i32.const 3)) (i32.const -4)))
+    (local.set $qDim (i32.mul (local.get $nH) (local.get $hd)))
+    (local.set $kvDim (i32.mul (local.get $nKv) (local.get $hd)))
+    (local.set $scale (f32.div (f32.const 1) (f32.sqrt (f32.convert_i32_u (local.get $hd)))))
+    (memory.fill (local.get $probs) (i32.const 0) (i32.shl (i32.mul (i32.mul (local.get $nH) (local.get $T)) (local.get $T)) (i32.const 2)))
+    (call $transpose (local.get $kT) (local.get $k) (local.get $T) (local.get $kvDim) (local.get $Tp))
+    (block $h_done
+      (loop $h_loop
+        (br_if $h_done (i32.ge_u (local.get $h) (local.get $nH)))
+        (local.set $g (i32.div_u (local.get $h) (i32.div_u (local.get $nH) (local.get $nKv))))
+        (local.set $kTg (i32.add (local.get $kT) (i32.shl (i32.mul (i32.mul (local.get $g) (local.get $hd)) (local.get $Tp)) (i32.const 2))))
+        (local.set $t (i32.const 0))
+        (block $t_done
+          (loop $t_loop
+            (br_if $t_done (i32.ge_u (local.get $t) (local.get $T)))
+            (local.set $row (i32.add (local.get $probs) (i32.shl (i32.mul (i32.add (i32.mul (local.get $h) (local.get $T)) (local.get $t)) (local.get $T)) (i32.const 2))))
+            (local.set $s0 (if (result i32) (local.get $hasStarts) (then (i32.load (i32.add (local.get $starts) (i32.shl (local.get $t) (i32.const 2))))) (else (i32.const 0))))
+            ;; scores[s] = q[t]·k[s] / √hd for s in s0..t
+            (call $splats (local.get $as) (i32.add (local.get $q) (i32.shl (i32.add (i32.mul (local.get $t) (local.get $qDim)) (i32.mul (local.get $h) (local.get $hd))) (i32.const 2))) (local.get $hd))
+            (call $rowdots (local.get $row) (local.get $as) (local.get $kTg) (local.get $Tp) (local.get $s0) (local.get $t) (local.get $hd))
+            ;; scale, and the max
+            (local.set $vmax (f32x4.splat (f32.const -inf)))
+            (local.set $max (f32.const -inf))
+            (local.set $s (local.get $s0))
+            (block $m_done
+              (loop $m_loop
+                (br_if $m_done (i32.gt_s (i32.add (local.get $s) (i32.const 3)) (local.get $t)))
+                (local.set $vx (f32x4.mul (v128.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))) (f32x4.splat (local.get $scale))))
+                (v128.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))) (local.get $vx))
+                (local.set $vmax (f32x4.max (local.get $vmax) (local.get $vx)))
+                (local.set $s (i32.add (local.get $s) (i32.const 4)))
+                (br $m_loop)))
+            (block $mt_done
+              (loop $mt_loop
+                (br_if $mt_done (i32.gt_s (local.get $s) (local.get $t)))
+                (local.set $e (f32.mul (f32.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))) (local.get $scale)))
+                (f32.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))) (local.get $e))
+                (local.set $max (f32.max (local.get $max) (local.get $e)))
+                (local.set $s (i32.add (local.get $s) (i32.const 1)))
+                (br $mt_loop)))
+            (local.set $max (f32.max (local.get $max) (call $hmax (local.get $vmax))))
+            ;; numerators e^(score − max) and their sum
+            (local.set $vsum (v128.const i32x4 0 0 0 0))
+            (local.set $sum (f32.const 0))
+            (local.set $s (local.get $s0))
+            (block $e_done
+              (loop $e_loop
+                (br_if $e_done (i32.gt_s (i32.add (local.get $s) (i32.const 3)) (local.get $t)))
+                (local.set $vx (call $exp4 (f32x4.sub (v128.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))) (f32x4.splat (local.get $max)))))
+                (v128.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))) (local.get $vx))
+                (local.set $vsum (f32x4.add (local.get $vsum) (local.get $vx)))
+                (local.set $s (i32.add (local.get $s) (i32.const 4)))
+                (br $e_loop)))
+            (block $et_done
+              (loop $et_loop
+                (br_if $et_done (i32.gt_s (local.get $s) (local.get $t)))
+                (local.set $e (call $exp1 (f32.sub (f32.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))) (local.get $max))))
+                (f32.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))) (local.get $e))
+                (local.set $sum (f32.add (local.get $sum) (local.get $e)))
+                (local.set $s (i32.add (local.get $s) (i32.const 1)))
+                (br $et_loop)))
+            (local.set $sum (f32.add (local.get $sum) (call $hsum (local.get $vsum))))
+            ;; probs = numerators / sum
+            (local.set $vx (f32x4.splat (f32.div (f32.const 1) (local.get $sum))))
+            (local.set $s (local.get $s0))
+            (block $n_done
+              (loop $n_loop
+                (br_if $n_done (i32.gt_s (i32.add (local.get $s) (i32.const 3)) (local.get $t)))
+                (v128.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))
+                  (f32x4.mul (v128.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))) (local.get $vx)))
+                (local.set $s (i32.add (local.get $s) (i32.const 4)))
+                (br $n_loop)))
+            (block $nt_done
+              (loop $nt_loop
+                (br_if $nt_done (i32.gt_s (local.get $s) (local.get $t)))
+                (f32.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))
+                  (f32.mul (f32.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))) (f32x4.extract_lane 0 (local.get $vx))))
+                (local.set $s (i32.add (local.get $s) (i32.const 1)))
+                (br $nt_loop)))
+            ;; out[t] = Σ_s probs[s]·v[s], four columns at a time
+            (local.set $oo (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $t) (local.get $qDim)) (i32.mul (local.get $h) (local.get $hd))) (i32.const 2))))
+            (local.set $c (i32.const 0))
+            (block $c_done
+              (loop $c_loop
+                (br_if $c_done (i32.ge_u (local.get $c) (local.get $hd)))
+                (local.set $acc (v128.const i32x4 0 0 0 0))
+                (local.set $vo (i32.add (local.get $v) (i32.shl (i32.add (i32.add (i32.mul (local.get $s0) (local.get $kvDim)) (i32.mul (local.get $g) (local.get $hd))) (local.get $c)) (i32.const 2))))
+                (local.set $s (local.get $s0))
+                (block $pv_done
+                  (loop $pv_loop
+                    (br_if $pv_done (i32.gt_s (local.get $s) (local.get $t)))
+                    (local.set $acc (f32x4.add (local.get $acc)
+                      (f32x4.mul (f32x4.splat (f32.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))))) (v128.load (local.get $vo)))))
+                    (local.set $vo (i32.add (local.get $vo) (i32.shl (local.get $kvDim) (i32.const 2))))
+                    (local.set $s (i32.add (local.get $s) (i32.const 1)))
+                    (br $pv_loop)))
+                (v128.store (i32.add (local.get $oo) (i32.shl (local.get $c) (i32.const 2))) (local.get $acc))
+                (local.set $c (i32.add (local.get $c) (i32.const 4)))
+                (br $c_loop)))
+            (local.set $t (i32.add (local.get $t) (i32.const 1)))
+            (br $t_loop)))
+        (local.set $h (i32.add (local.get $h) (i32.const 1)))
+        (br $h_loop))))
+
+  ;; Backward of attn_fwd, as ops.ts attentionBackward: accumulates dq, dk, dv from dout and the
+  ;; stored probs. Scratch: $vT (nKv·hd·Tp floats), $as (hd·4 floats), $dp (Tp floats).
+  (func (export "attn_bwd") (param $dq i32) (param $dk i32) (param $dv i32) (param $dout i32) (param $probs i32) (param $q i32) (param $k i32) (param $v i32)
+    (param $starts i32) (param $hasStarts i32) (param $vT i32) (param $as i32) (param $dp i32) (param $T i32) (param $nH i32) (param $nKv i32) (param $hd i32)
+    (local $Tp i32) (local $h i32) (local $t i32) (local $s i32) (local $s0 i32) (local $c i32) (local $g i32) (local $i i32)
+    (local $qDim i32) (local $kvDim i32) (local $row i32) (local $vTg i32) (local $qo i32) (local $oo i32) (local $ko i32) (local $kvb i32)
+    (local $scale f32) (local $dot f32) (local $vdot v128) (local $vx v128) (local $vp v128) (local $vs v128) (local $acc v128)
+    (local.set $Tp (i32.and (i32.add (local.get $T) (i32.const 3)) (i32.const -4)))
+    (local.set $qDim (i32.mul (local.get $nH) (local.get $hd)))
+    (local.set $kvDim (i32.mul (local.get $nKv) (local.get $hd)))
+    (local.set $kvb (i32.shl (local.get $kvDim) (i32.const 2)))
+    (local.set $scale (f32.div (f32.const 1) (f32.sqrt (f32.convert_i32_u (local.get $hd)))))
+    (call $transpose (local.get $vT) (local.get $v) (local.get $T) (local.get $kvDim) (local.get $Tp))
+    (block $h_done
+      (loop $h_loop
+        (br_if $h_done (i32.ge_u (local.get $h) (local.get $nH)))
+        (local.set $g (i32.div_u (local.get $h) (i32.div_u (local.get $nH) (local.get $nKv))))
+        (local.set $vTg (i32.add (local.get $vT) (i32.shl (i32.mul (i32.mul (local.get $g) (local.get $hd)) (local.get $Tp)) (i32.const 2))))
+        (local.set $t (i32.const 0))
+        (block $t_done
+          (loop $t_loop
+            (br_if $t_done (i32.ge_u (local.get $t) (local.get $T)))
+            (local.set $row (i32.add (local.get $probs) (i32.shl (i32.mul (i32.add (i32.mul (local.get $h) (local.get $T)) (local.get $t)) (local.get $T)) (i32.const 2))))
+            (local.set $s0 (if (result i32) (local.get $hasStarts) (then (i32.load (i32.add (local.get $starts) (i32.shl (local.get $t) (i32.const 2))))) (else (i32.const 0))))
+            (local.set $qo (i32.shl (i32.add (i32.mul (local.get $t) (local.get $qDim)) (i32.mul (local.get $h) (local.get $hd))) (i32.const 2)))
+            ;; dP[s] = dout[t]·v[s]
+            (call $splats (local.get $as) (i32.add (local.get $dout) (local.get $qo)) (local.get $hd))
+            (call $rowdots (local.get $dp) (local.get $as) (local.get $vTg) (local.get $Tp) (local.get $s0) (local.get $t) (local.get $hd))
+            ;; dot = Σ_s P[s]·dP[s]
+            (local.set $vdot (v128.const i32x4 0 0 0 0))
+            (local.set $dot (f32.const 0))
+            (local.set $s (local.get $s0))
+            (block $d_done
+              (loop $d_loop
+                (br_if $d_done (i32.gt_s (i32.add (local.get $s) (i32.const 3)) (local.get $t)))
+                (local.set $vdot (f32x4.add (local.get $vdot)
+                  (f32x4.mul (v128.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))) (v128.load (i32.add (local.get $dp) (i32.shl (local.get $s) (i32.const 2)))))))
+                (local.set $s (i32.add (local.get $s) (i32.const 4)))
+                (br $d_loop)))
+            (block $dt_done
+              (loop $dt_loop
+                (br_if $dt_done (i32.gt_s (local.get $s) (local.get $t)))
+                (local.set $dot (f32.add (local.get $dot)
+                  (f32.mul (f32.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))) (f32.load (i32.add (local.get $dp) (i32.shl (local.get $s) (i32.const 2)))))))
+                (local.set $s (i32.add (local.get $s) (i32.const 1)))
+                (br $dt_loop)))
+            (local.set $dot (f32.add (local.get $dot) (call $hsum (local.get $vdot))))
+            ;; for each s: dS = P·(dP − dot)/√hd; dq[t] += dS·k[s]; dk[s] += dS·q[t]; dv[s] += P·dout[t]
+            (local.set $s (local.get $s0))
+            (block $s_done
+              (loop $s_loop
+                (br_if $s_done (i32.gt_s (local.get $s) (local.get $t)))
+                (local.set $vp (f32x4.splat (f32.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))))))
+                (local.set $vs (f32x4.mul (f32x4.mul (local.get $vp)
+                  (f32x4.sub (f32x4.splat (f32.load (i32.add (local.get $dp) (i32.shl (local.get $s) (i32.const 2))))) (f32x4.splat (local.get $dot))))
+                  (f32x4.splat (local.get $scale))))
+                (local.set $ko (i32.shl (i32.add (i32.mul (local.get $s) (local.get $kvDim)) (i32.mul (local.get $g) (local.get $hd))) (i32.const 2)))
+                (local.set $c (i32.const 0))
+                (block $c_done
+                  (loop $c_loop
+                    (br_if $c_done (i32.ge_u (local.get $c) (i32.shl (local.get $hd) (i32.const 2))))
+                    (local.set $i (i32.add (local.get $dq) (i32.add (local.get $qo) (local.get $c))))
+                    (v128.store (local.get $i) (f32x4.add (v128.load (local.get $i)) (f32x4.mul (local.get $vs) (v128.load (i32.add (local.get $k) (i32.add (local.get $ko) (local.get $c)))))))
+                    (local.set $i (i32.add (local.get $dk) (i32.add (local.get $ko) (local.get $c))))
+                    (v128.store (local.get $i) (f32x4.add (v128.load (local.get $i)) (f32x4.mul (local.get $vs) (v128.load (i32.add (local.get $q) (i32.add (local.get $qo) (local.get $c)))))))
+                    (local.set $i (i32.add (local.get $dv) (i32.add (local.get $ko) (local.get $c))))
+                    (v128.store (local.get $i) (f32x4.add (v128.load (local.get $i)) (f32x4.mul (local.get $vp) (v128.load (i32.add (local.get $dout) (i32.add (local.get $qo) (local.get $c)))))))
+                    (local.set $c (i32.add (local.get $c) (i32.const 16)))
+                    (br $c_loop)))
+                (local.set $s (i32.add (local.get $s) (i32.const 1)))
+                (br $s_loop)))
+            (local.set $t (i32.add (local.get $t) (i32.const 1)))
+            (br $t_loop)))
+        (local.set $h (i32.add (local.get $h) (i32.const 1)))
+        (br $h_loop))))
+
+  ;; out = x / rms(x) · w per row of n, as ops.ts rmsnorm (sum of squares in f32 lanes)
+  (func (export "rmsnorm") (param $out i32) (param $x i32) (param $w i32) (param $T i32) (param $n i32) (param $eps f32)
+    (local $t i32) (local $j i32) (local $nb i32) (local $n4 i32) (local $xo i32) (local $oo i32) (local $acc v128) (local $ss f32) (local $r f32) (local $vr v128)
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (block $t_done
+      (loop $t_loop
+        (br_if $t_done (i32.ge_u (local.get $t) (local.get $T)))
+        (local.set $xo (i32.add (local.get $x) (i32.mul (local.get $t) (local.get $nb))))
+        (local.set $oo (i32.add (local.get $out) (i32.mul (local.get $t) (local.get $nb))))
+        (local.set $ss (f32.div (call $dot (local.get $xo) (local.get $xo) (local.get $n)) (f32.convert_i32_u (local.get $n))))
+        (local.set $r (f32.div (f32.const 1) (f32.sqrt (f32.add (local.get $ss) (local.get $eps)))))
+        (local.set $vr (f32x4.splat (local.get $r)))
+        (local.set $j (i32.const 0))
+        (block $v_done
+          (loop $v_loop
+            (br_if $v_done (i32.ge_u (local.get $j) (local.get $n4)))
+            (v128.store (i32.add (local.get $oo) (local.get $j))
+              (f32x4.mul (f32x4.mul (v128.load (i32.add (local.get $xo) (local.get $j))) (local.get $vr)) (v128.load (i32.add (local.get $w) (local.get $j)))))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br $v_loop)))
+        (block $s_done
+          (loop $s_loop
+            (br_if $s_done (i32.ge_u (local.get $j) (local.get $nb)))
+            (f32.store (i32.add (local.get $oo) (local.get $j))
+              (f32.mul (f32.mul (f32.load (i32.add (local.get $xo) (local.get $j))) (local.get $r)) (f32.load (i32.add (local.get $w) (local.get $j)))))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $s_loop)))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $t_loop))))
+
+  ;; Backward of rmsnorm, as ops.ts rmsnormBackward: dx += r·g − r³·x·(g·x)/n with g = dy⊙w,
+  ;; and dw += Σ_t dy⊙x·r when $hasDw.
+  (func (export "rmsnorm_bwd") (param $dx i32) (param $dw i32) (param $hasDw i32) (param $dy i32) (param $x i32) (param $w i32) (param $T i32) (param $n i32) (param $eps f32)
+    (local $t i32) (local $j i32) (local $nb i32) (local $n4 i32) (local $xo i32) (local $yo i32) (local $dxo i32)
+    (local $acc v128) (local $r f32) (local $gx f32) (local $cc f32) (local $vr v128) (local $vc v128) (local $xv v128) (local $yv v128)
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (block $t_done
+      (loop $t_loop
+        (br_if $t_done (i32.ge_u (local.get $t) (local.get $T)))
+        (local.set $xo (i32.add (local.get $x) (i32.mul (local.get $t) (local.get $nb))))
+        (local.set $yo (i32.add (local.get $dy) (i32.mul (local.get $t) (local.get $nb))))
+        (local.set $dxo (i32.add (local.get $dx) (i32.mul (local.get $t) (local.get $nb))))
+        (local.set $r (f32.div (f32.const 1) (f32.sqrt (f32.add (f32.div (call $dot (local.get $xo) (local.get $xo) (local.get $n)) (f32.convert_i32_u (local.get $n))) (local.get $eps)))))
+        ;; g·x = Σ dy·w·x
+        (local.set $acc (v128.const i32x4 0 0 0 0))
+        (local.set $gx (f32.const 0))
+        (local.set $j (i32.const 0))
+        (block $g_done
+          (loop $g_loop
+            (br_if $g_done (i32.ge_u (local.get $j) (local.get $n4)))
+            (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (f32x4.mul (v128.load (i32.add (local.get $yo) (local.get $j))) (v128.load (i32.add (local.get $w) (local.get $j)))) (v128.load (i32.add (local.get $xo) (local.get $j))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br $g_loop)))
+        (block $gs_done
+          (loop $gs_loop
+            (br_if $gs_done (i32.ge_u (local.get $j) (local.get $nb)))
+            (local.set $gx (f32.add (local.get $gx) (f32.mul (f32.mul (f32.load (i32.add (local.get $yo) (local.get $j))) (f32.load (i32.add (local.get $w) (local.get $j)))) (f32.load (i32.add (local.get $xo) (local.get $j))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $gs_loop)))
+        (local.set $gx (f32.add (local.get $gx) (call $hsum (local.get $acc))))
+        (local.set $cc (f32.div (f32.mul (f32.mul (f32.mul (local.get $r) (local.get $r)) (local.get $r)) (local.get $gx)) (f32.convert_i32_u (local.get $n))))
+        (local.set $vr (f32x4.splat (local.get $r)))
+        (local.set $vc (f32x4.splat (local.get $cc)))
+        (local.set $j (i32.const 0))
+        (block $v_done
+          (loop $v_loop
+            (br_if $v_done (i32.ge_u (local.get $j) (local.get $n4)))
+            (local.set $xv (v128.load (i32.add (local.get $xo) (local.get $j))))
+            (local.set $yv (v128.load (i32.add (local.get $yo) (local.get $j))))
+            (v128.store (i32.add (local.get $dxo) (local.get $j))
+              (f32x4.add (v128.load (i32.add (local.get $dxo) (local.get $j)))
+                (f32x4.sub (f32x4.mul (f32x4.mul (local.get $vr) (local.get $yv)) (v128.load (i32.add (local.get $w) (local.get $j)))) (f32x4.mul (local.get $vc) (local.get $xv)))))
+            (if (local.get $hasDw)
+              (then (v128.store (i32.add (local.get $dw) (local.get $j))
+                (f32x4.add (v128.load (i32.add (local.get $dw) (local.get $j))) (f32x4.mul (f32x4.mul (local.get $yv) (local.get $xv)) (local.get $vr))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br $v_loop)))
+        (block $s_done
+          (loop $s_loop
+            (br_if $s_done (i32.ge_u (local.get $j) (local.get $nb)))
+            (f32.store (i32.add (local.get $dxo) (local.get $j))
+              (f32.add (f32.load (i32.add (local.get $dxo) (local.get $j)))
+                (f32.sub (f32.mul (f32.mul (local.get $r) (f32.load (i32.add (local.get $yo) (local.get $j)))) (f32.load (i32.add (local.get $w) (local.get $j))))
+                  (f32.mul (local.get $cc) (f32.load (i32.add (local.get $xo) (local.get $j)))))))
+            (if (local.get $hasDw)
+              (then (f32.store (i32.add (local.get $dw) (local.get $j))
+                (f32.add (f32.load (i32.add (local.get $dw) (local.get $j)))
+                  (f32.mul (f32.mul (f32.load (i32.add (local.get $yo) (local.get $j))) (f32.load (i32.add (local.get $xo) (local.get $j)))) (local.get $r))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $s_loop)))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $t_loop))))
+
+  ;; σ(g) = 1 / (1 + e^−g) on four lanes
+  (func $sigmoid4 (param $g v128) (result v128)
+    (f32x4.div (f32x4.splat (f32.const 1)) (f32x4.add (f32x4.splat (f32.const 1)) (call $exp4 (f32x4.neg (local.get $g))))))
+
+  ;; SwiGLU over n values, as ops.ts swiglu: out = g·σ(g)·up. Vectors of four, then a tail
+  ;; through the same lanes (the last partial vector is read and written lane by lane).
+  (func (export "swiglu") (param $out i32) (param $gate i32) (param $up i32) (param $n i32)
+    (local $j i32) (local $nb i32) (local $n4 i32) (local $g v128) (local $y v128) (local $gs f32)
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (block $v_done
+      (loop $v_loop
+        (br_if $v_done (i32.ge_u (local.get $j) (local.get $n4)))
+        (local.set $g (v128.load (i32.add (local.get $gate) (local.get $j))))
+        (v128.store (i32.add (local.get $out) (local.get $j))
+          (f32x4.mul (f32x4.mul (local.get $g) (call $sigmoid4 (local.get $g))) (v128.load (i32.add (local.get $up) (local.get $j)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $v_loop)))
+    (block $s_done
+      (loop $s_loop
+        (br_if $s_done (i32.ge_u (local.get $j) (local.get $nb)))
+        (local.set $gs (f32.load (i32.add (local.get $gate) (local.get $j))))
+        (f32.store (i32.add (local.get $out) (local.get $j))
+          (f32.mul (f32.mul (local.get $gs) (f32x4.extract_lane 0 (call $sigmoid4 (f32x4.splat (local.get $gs))))) (f32.load (i32.add (local.get $up) (local.get $j)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $s_loop))))
+
+  ;; Backward of swiglu, as ops.ts swigluBackward: dgate += dout·up·σ(g)·(1 + g·(1 − σ(g))),
+  ;; dup += dout·g·σ(g).
+  (func (export "swiglu_bwd") (param $dgate i32) (param $dup i32) (param $dout i32) (param $gate i32) (param $up i32) (param $n i32)
+    (local $j i32) (local $nb i32) (local $n4 i32) (local $g v128) (local $sg v128) (local $d v128) (local $p i32)
+    (local $gs f32) (local $ss f32) (local $ds f32)
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (block $v_done
+      (loop $v_loop
+        (br_if $v_done (i32.ge_u (local.get $j) (local.get $n4)))
+        (local.set $g (v128.load (i32.add (local.get $gate) (local.get $j))))
+        (local.set $sg (call $sigmoid4 (local.get $g)))
+        (local.set $d (v128.load (i32.add (local.get $dout) (local.get $j))))
+        (local.set $p (i32.add (local.get $dgate) (local.get $j)))
+        (v128.store (local.get $p) (f32x4.add (v128.load (local.get $p))
+          (f32x4.mul (f32x4.mul (f32x4.mul (local.get $d) (v128.load (i32.add (local.get $up) (local.get $j)))) (local.get $sg))
+            (f32x4.add (f32x4.splat (f32.const 1)) (f32x4.mul (local.get $g) (f32x4.sub (f32x4.splat (f32.const 1)) (local.get $sg)))))))
+        (local.set $p (i32.add (local.get $dup) (local.get $j)))
+        (v128.store (local.get $p) (f32x4.add (v128.load (local.get $p)) (f32x4.mul (f32x4.mul (local.get $d) (local.get $g)) (local.get $sg))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $v_loop)))
+    (block $s_done
+      (loop $s_loop
+        (br_if $s_done (i32.ge_u (local.get $j) (local.get $nb)))
+        (local.set $gs (f32.load (i32.add (local.get $gate) (local.get $j))))
+        (local.set $ss (f32x4.extract_lane 0 (call $sigmoid4 (f32x4.splat (local.get $gs)))))
+        (local.set $ds (f32.load (i32.add (local.get $dout) (local.get $j))))
+        (local.set $p (i32.add (local.get $dgate) (local.get $j)))
+        (f32.store (local.get $p) (f32.add (f32.load (local.get $p))
+          (f32.mul (f32.mul (f32.mul (local.get $ds) (f32.load (i32.add (local.get $up) (local.get $j)))) (local.get $ss))
+            (f32.add (f32.const 1) (f32.mul (local.get $gs) (f32.sub (f32.const 1) (local.get $ss)))))))
+        (local.set $p (i32.add (local.get $dup) (local.get $j)))
+        (f32.store (local.get $p) (f32.add (f32.load (local.get $p)) (f32.mul (f32.mul (local.get $ds) (local.get $gs)) (local.get $ss))))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $s_loop))))
+
+  ;; Cross-entropy of one row of V logits against target y, as one row of ops.ts crossEntropy:
+  ;; returns the row's loss log Σ e^(l − max) + max − l[y] and, when $hasDl, writes
+  ;; dl = softmax(l)·c, less c at y.
+  (func $xent_row (param $dl i32) (param $hasDl i32) (param $l i32) (param $y i32) (param $V i32) (param $c f32) (result f64)
+    (local $j i32) (local $vb i32) (local $v4 i32) (local $max f32) (local $vmax v128) (local $vsum v128) (local $sum f32) (local $e f32) (local $vx v128) (local $inv f32)
+    (local.set $vb (i32.shl (local.get $V) (i32.const 2)))
+    (local.set $v4 (i32.shl (i32.and (local.get $V) (i32.const -4)) (i32.const 2)))
+    (local.set $vmax (f32x4.splat (f32.const -inf)))
+    (local.set $max (f32.const -inf))
+    (block $m_done
+      (loop $m_loop
+        (br_if $m_done (i32.ge_u (local.get $j) (local.get $v4)))
+        (local.set $vmax (f32x4.max (local.get $vmax) (v128.load (i32.add (local.get $l) (local.get $j)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $m_loop)))
+    (block $mt_done
+      (loop $mt_loop
+        (br_if $mt_done (i32.ge_u (local.get $j) (local.get $vb)))
+        (local.set $max (f32.max (local.get $max) (f32.load (i32.add (local.get $l) (local.get $j)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $mt_loop)))
+    (local.set $max (f32.max (local.get $max) (call $hmax (local.get $vmax))))
+    ;; Σ e^(l − max), the numerators written to dl when it is wanted
+    (local.set $j (i32.const 0))
+    (block $e_done
+      (loop $e_loop
+        (br_if $e_done (i32.ge_u (local.get $j) (local.get $v4)))
+        (local.set $vx (call $exp4 (f32x4.sub (v128.load (i32.add (local.get $l) (local.get $j))) (f32x4.splat (local.get $max)))))
+        (if (local.get $hasDl) (then (v128.store (i32.add (local.get $dl) (local.get $j)) (local.get $vx))))
+        (local.set $vsum (f32x4.add (local.get $vsum) (local.get $vx)))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $e_loop)))
+    (block $et_done
+      (loop $et_loop
+        (br_if $et_done (i32.ge_u (local.get $j) (local.get $vb)))
+        (local.set $e (call $exp1 (f32.sub (f32.load (i32.add (local.get $l) (local.get $j))) (local.get $max))))
+        (if (local.get $hasDl) (then (f32.store (i32.add (local.get $dl) (local.get $j)) (local.get $e))))
+        (local.set $sum (f32.add (local.get $sum) (local.get $e)))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $et_loop)))
+    (local.set $sum (f32.add (local.get $sum) (call $hsum (local.get $vsum))))
+    (if (local.get $hasDl)
+      (then
+        (local.set $inv (f32.div (local.get $c) (local.get $sum)))
+        (local.set $vx (f32x4.splat (local.get $inv)))
+        (local.set $j (i32.const 0))
+        (block $d_done
+          (loop $d_loop
+            (br_if $d_done (i32.ge_u (local.get $j) (local.get $v4)))
+            (v128.store (i32.add (local.get $dl) (local.get $j)) (f32x4.mul (v128.load (i32.add (local.get $dl) (local.get $j))) (local.get $vx)))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br $d_loop)))
+        (block $dt_done
+          (loop $dt_loop
+            (br_if $dt_done (i32.ge_u (local.get $j) (local.get $vb)))
+            (f32.store (i32.add (local.get $dl) (local.get $j)) (f32.mul (f32.load (i32.add (local.get $dl) (local.get $j))) (local.get $inv)))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $dt_loop)))
+        (local.set $j (i32.add (local.get $dl) (i32.shl (local.get $y) (i32.const 2))))
+        (f32.store (local.get $j) (f32.sub (f32.load (local.get $j)) (local.get $c)))))
+    (f64.sub (f64.add (call $log (f64.promote_f32 (local.get $sum))) (f64.promote_f32 (local.get $max)))
+      (f64.promote_f32 (f32.load (i32.add (local.get $l) (i32.shl (local.get $y) (i32.const 2)))))))
+
+  ;; Mean cross-entropy's rows, as ops.ts crossEntropy: logits (T,V) against int32 targets
+  ;; (−1 = ignored: its dl row is zeroed); returns the summed loss; dl (when $hasDl) gets
+  ;; softmax·c less c at the target, c = gradScale / count from the host.
+  (func (export "cross_entropy") (param $dl i32) (param $hasDl i32) (param $logits i32) (param $targets i32) (param $T i32) (param $V i32) (param $c f32) (result f64)
+    (local $t i32) (local $y i32) (local $o i32) (local $sum f64)
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $t) (local.get $T)))
+        (local.set $o (i32.shl (i32.mul (local.get $t) (local.get $V)) (i32.const 2)))
+        (local.set $y (i32.load (i32.add (local.get $targets) (i32.shl (local.get $t) (i32.const 2)))))
+        (if (i32.lt_s (local.get $y) (i32.const 0))
+          (then (if (local.get $hasDl) (then (memory.fill (i32.add (local.get $dl) (local.get $o)) (i32.const 0) (i32.shl (local.get $V) (i32.const 2))))))
+          (else (local.set $sum (f64.add (local.get $sum)
+            (call $xent_row (i32.add (local.get $dl) (local.get $o)) (local.get $hasDl) (i32.add (local.get $logits) (local.get $o)) (local.get $y) (local.get $V) (local.get $c))))))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $rows)))
+    (local.get $sum))
 
   ;; BGMV (lora.ts addLoraDelta) for a whole batch in one call: for each row b, table entry b
   ;; (16 bytes: A offset, B offset, rank r, scale f32; r = 0 means no adapter on this row) gives
