@@ -383,6 +383,45 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $l))))
 
+  ;; row[s] = e^(row[s] − max) for s in s0..t, returning their sum: $exp4's polynomial written
+  ;; out in the loop (a call per vector cost as much as the polynomial itself). Scores less
+  ;; their max are ≤ 0, so only the lower clamp is needed.
+  (func $exp_row (param $row i32) (param $s0 i32) (param $t i32) (param $max f32) (result f32)
+    (local $s i32) (local $p i32) (local $x v128) (local $fx v128) (local $y v128) (local $z v128) (local $vsum v128) (local $vmax v128) (local $sum f32) (local $e f32)
+    (local.set $vmax (f32x4.splat (local.get $max)))
+    (local.set $s (local.get $s0))
+    (block $v_done
+      (loop $v_loop
+        (br_if $v_done (i32.gt_s (i32.add (local.get $s) (i32.const 3)) (local.get $t)))
+        (local.set $p (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))))
+        (local.set $x (f32x4.max (f32x4.sub (v128.load (local.get $p)) (local.get $vmax)) (f32x4.splat (f32.const -87.33654))))
+        (local.set $fx (f32x4.nearest (f32x4.mul (local.get $x) (f32x4.splat (f32.const 1.44269504088896341)))))
+        (local.set $x (f32x4.sub (f32x4.sub (local.get $x) (f32x4.mul (local.get $fx) (f32x4.splat (f32.const 0.693359375))))
+          (f32x4.mul (local.get $fx) (f32x4.splat (f32.const -2.12194440e-4)))))
+        (local.set $z (f32x4.mul (local.get $x) (local.get $x)))
+        (local.set $y (f32x4.add (f32x4.mul (f32x4.splat (f32.const 1.9875691500e-4)) (local.get $x)) (f32x4.splat (f32.const 1.3981999507e-3))))
+        (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $x)) (f32x4.splat (f32.const 8.3334519073e-3))))
+        (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $x)) (f32x4.splat (f32.const 4.1665795894e-2))))
+        (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $x)) (f32x4.splat (f32.const 1.6666665459e-1))))
+        (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $x)) (f32x4.splat (f32.const 5.0000001201e-1))))
+        (local.set $y (f32x4.add (f32x4.add (f32x4.mul (local.get $y) (local.get $z)) (local.get $x)) (f32x4.splat (f32.const 1))))
+        (local.set $y (f32x4.mul (local.get $y)
+          (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $fx)) (i32x4.splat (i32.const 127))) (i32.const 23))))
+        (v128.store (local.get $p) (local.get $y))
+        (local.set $vsum (f32x4.add (local.get $vsum) (local.get $y)))
+        (local.set $s (i32.add (local.get $s) (i32.const 4)))
+        (br $v_loop)))
+    (block $t_done
+      (loop $t_loop
+        (br_if $t_done (i32.gt_s (local.get $s) (local.get $t)))
+        (local.set $p (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))))
+        (local.set $e (call $exp1 (f32.sub (f32.load (local.get $p)) (local.get $max))))
+        (f32.store (local.get $p) (local.get $e))
+        (local.set $sum (f32.add (local.get $sum) (local.get $e)))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $t_loop)))
+    (f32.add (local.get $sum) (call $hsum (local.get $vsum))))
+
   ;; Causal GQA attention over one sequence, as ops.ts attention: q (T, nH·hd), k, v (T, nKv·hd)
   ;; → out (T, nH·hd), probs (nH, T, T) kept for the backward (0 outside the mask). $starts: T
   ;; int32 document starts (block-diagonal mask) when $hasStarts, else every row sees 0..t.
@@ -434,26 +473,7 @@
                 (br $mt_loop)))
             (local.set $max (f32.max (local.get $max) (call $hmax (local.get $vmax))))
             ;; numerators e^(score − max) and their sum
-            (local.set $vsum (v128.const i32x4 0 0 0 0))
-            (local.set $sum (f32.const 0))
-            (local.set $s (local.get $s0))
-            (block $e_done
-              (loop $e_loop
-                (br_if $e_done (i32.gt_s (i32.add (local.get $s) (i32.const 3)) (local.get $t)))
-                (local.set $vx (call $exp4 (f32x4.sub (v128.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))) (f32x4.splat (local.get $max)))))
-                (v128.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))) (local.get $vx))
-                (local.set $vsum (f32x4.add (local.get $vsum) (local.get $vx)))
-                (local.set $s (i32.add (local.get $s) (i32.const 4)))
-                (br $e_loop)))
-            (block $et_done
-              (loop $et_loop
-                (br_if $et_done (i32.gt_s (local.get $s) (local.get $t)))
-                (local.set $e (call $exp1 (f32.sub (f32.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))) (local.get $max))))
-                (f32.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))) (local.get $e))
-                (local.set $sum (f32.add (local.get $sum) (local.get $e)))
-                (local.set $s (i32.add (local.get $s) (i32.const 1)))
-                (br $et_loop)))
-            (local.set $sum (f32.add (local.get $sum) (call $hsum (local.get $vsum))))
+            (local.set $sum (call $exp_row (local.get $row) (local.get $s0) (local.get $t) (local.get $max)))
             ;; probs = numerators / sum
             (local.set $vx (f32x4.splat (f32.div (f32.const 1) (local.get $sum))))
             (local.set $s (local.get $s0))
