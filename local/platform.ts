@@ -155,7 +155,9 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   // The OpenLoRA service on its own port, reading the same database and blobs; the platform
   // proxies its OpenAI routes, which authorize on their own (API key or payment).
   const inferenceOptions = options.inference === false ? null : (options.inference ?? {});
-  const inference = inferenceOptions ? new InferenceSupervisor({ dataDir, ...inferenceOptions }) : null;
+  // The child charges calls into the same settlement periods as the platform settles (its default is 60 s).
+  const settlementEnv = { SETTLEMENT_EPOCH_SECONDS: String(settlementTiming.epochSeconds), SETTLEMENT_GRACE_SECONDS: String(settlementTiming.graceSeconds) };
+  const inference = inferenceOptions ? new InferenceSupervisor({ dataDir, ...inferenceOptions, env: { ...settlementEnv, ...inferenceOptions.env } }) : null;
   inference?.start();
   const payments = { usage, isClaimed: async (epoch: number, account: string) => (settlementChain ? settlementChain.isClaimed(epoch, account) : false) };
   app = createApp({ ...jobDeps, payments }, {
