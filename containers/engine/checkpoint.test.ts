@@ -1,5 +1,5 @@
 // Model and adapter files: HF layout and llama2.c round trips, PEFT names, bad input.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +9,7 @@ import { createLora, mergeLora, unmergeLora, LoraError } from "./lora.ts";
 import { loadAdapter, parseAdapter, saveAdapter, serializeAdapter } from "./peft.ts";
 import { readSafetensors, writeSafetensors, SafetensorsError } from "./safetensors.ts";
 import { tinyModel } from "./test-helpers.ts";
+import { useKernels } from "./kernels/index.ts";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "engine-"));
 function logitsOf(m: Model, toks: number[]): Float32Array {
@@ -149,5 +150,68 @@ describe("PEFT adapters", () => {
     merged.forEach((v, i) => expect(v).toBeCloseTo(withAdapter[i]!, 4));
     unmergeLora(m.weights, a);
     m.weights.layers[0]!.q_proj.forEach((v, i) => expect(v).toBeCloseTo(before[i]!, 6));
+  });
+});
+
+describe("checkpoints the kernels cannot take", () => {
+  // logits of the same tokens with the kernels on and off
+  const bothPaths = (m: Model, toks: number[]) => {
+    const on = logitsOf(m, toks);
+    useKernels(false);
+    try {
+      return { on, off: logitsOf(m, toks) };
+    } finally {
+      useKernels(true);
+    }
+  };
+  const fallbackWarnings = (spy: { mock: { calls: unknown[][] } }) =>
+    spy.mock.calls.filter((c) => (c[1] as { code?: string } | undefined)?.code === "ENGINE_KERNELS_FALLBACK").map((c) => String(c[0]));
+
+  it("an F64 checkpoint loads at full precision with a warning, and its ops run on the TS path", () => {
+    const m = tinyModel(8, { tieEmbeddings: false, vocabSize: 260 }), dir = tmp();
+    saveHfModel(dir, m);
+    // rewrite model.safetensors with every tensor as F64 (values perturbed below fp32's resolution)
+    const { tensors } = readSafetensors(readFileSync(join(dir, "model.safetensors")));
+    const names = [...tensors.keys()].sort(), header: Record<string, unknown> = {};
+    let off = 0;
+    for (const n of names) { const t = tensors.get(n)!; header[n] = { dtype: "F64", shape: t.shape, data_offsets: [off, off + t.data.length * 8] }; off += t.data.length * 8; }
+    let json = JSON.stringify(header);
+    while (json.length % 8) json += " ";
+    const buf = new Uint8Array(8 + json.length + off), dv = new DataView(buf.buffer);
+    dv.setBigUint64(0, BigInt(json.length), true);
+    buf.set(new TextEncoder().encode(json), 8);
+    let pos = 8 + json.length;
+    for (const n of names) for (const x of tensors.get(n)!.data) { dv.setFloat64(pos, x * (1 + 1e-12), true); pos += 8; }
+    writeFileSync(join(dir, "model.safetensors"), buf);
+
+    const spy = vi.spyOn(process, "emitWarning").mockImplementation(() => {});
+    try {
+      const { model } = loadHfModel(dir);
+      expect(model.weights.layers[0]!.q_proj).toBeInstanceOf(Float64Array); // not narrowed
+      expect(model.weights.layers[0]!.q_proj[0]).toBe(m.weights.layers[0]!.q_proj[0]! * (1 + 1e-12));
+      expect(fallbackWarnings(spy).some((w) => /not fp32/.test(w))).toBe(true);
+      const { on, off } = bothPaths(model, [1, 2, 3, 4]);
+      // every op on the f64 weights declined them; only attention over the fp32 KV cache (no
+      // weights) may run its kernel, which differs from its loop in summation order alone
+      for (let i = 0; i < on.length; i++) expect(Math.abs(on[i]! - off[i]!)).toBeLessThan(2e-6 * (1 + Math.abs(off[i]!)));
+      const want = logitsOf(m, [1, 2, 3, 4]);
+      for (let i = 0; i < want.length; i++) expect(Math.abs(on[i]! - want[i]!)).toBeLessThan(1e-4 * (1 + Math.abs(want[i]!)));
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it("a head size that is not a multiple of 4 warns at load, and decodes as the TS path does", () => {
+    const m = tinyModel(9, { dim: 12, nHeads: 2, nKvHeads: 1, hiddenDim: 20, vocabSize: 260 }), dir = tmp(); // head size 6
+    saveHfModel(dir, m);
+    const spy = vi.spyOn(process, "emitWarning").mockImplementation(() => {});
+    try {
+      const { model } = loadHfModel(dir);
+      expect(fallbackWarnings(spy).some((w) => /head size 6 is not a multiple of 4/.test(w))).toBe(true);
+      const { on, off } = bothPaths(model, [3, 1, 4, 1, 5, 9]);
+      for (let i = 0; i < on.length; i++) expect(Math.abs(on[i]! - off[i]!)).toBeLessThan(2e-5 * (1 + Math.abs(off[i]!)));
+    } finally {
+      spy.mockRestore();
+    }
   });
 });

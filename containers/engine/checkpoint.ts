@@ -78,12 +78,14 @@ export function loadHfModel(dir: string, opts: { maxSeqLen?: number } = {}): Loa
   if (!existsSync(stPath)) throw new ModelError(`${dir}: no model.safetensors (sharded checkpoints are not supported)`);
   const config = fromHfConfig(JSON.parse(readFileSync(cfgPath, "utf8")) as Record<string, unknown>);
   if (opts.maxSeqLen) config.maxSeqLen = Math.min(config.maxSeqLen, opts.maxSeqLen);
-  const { tensors } = readSafetensors(readFileSync(stPath));
+  const { tensors } = readSafetensors(readFileSync(stPath), { keepF64: true });
   const take = (name: string, shape: number[]) => {
     const t = tensors.get(name);
     if (!t) throw new ModelError(`model.safetensors: missing tensor ${name}`);
     if (t.shape.join(",") !== shape.join(",")) throw new ModelError(`model.safetensors: ${name} has shape [${t.shape}], expected [${shape}]`);
-    return t.data;
+    // F64 weights stay F64: the fp32 kernels decline them (with a warning) and ops.ts computes in
+    // full precision, rather than the checkpoint being narrowed without a word
+    return (t.wide ?? t.data) as Float32Array;
   };
   const shapes = weightShapes(config);
   const layers: LayerWeights[] = [];
@@ -97,7 +99,7 @@ export function loadHfModel(dir: string, opts: { maxSeqLen?: number } = {}): Loa
   const tied = config.tieEmbeddings || !tensors.has("lm_head.weight");
   config.tieEmbeddings = tied;
   const weights: Weights = { embed_tokens: embed, layers, norm: take("model.norm.weight", [config.dim]), lm_head: tied ? embed : take("lm_head.weight", [config.vocabSize, config.dim]) };
-  return { model: createModel(config, placeWeights(weights), basename(dir)), tokenizer: loadTokenizer(dir, config.vocabSize) };
+  return { model: createModel(config, placeWeights(weights, config, basename(dir)), basename(dir)), tokenizer: loadTokenizer(dir, config.vocabSize) };
 }
 
 /** tokenizer.json (+ tokenizer_config.json) from dir, else the byte tokenizer; checks it fits the vocab. */
@@ -176,7 +178,7 @@ export function loadLlama2c(path: string): LoadedModel {
       input_layernorm: rmsAtt[l]!, q_proj: permuteRows(wq[l]!, nHeads, hd, dim, true), k_proj: permuteRows(wk[l]!, nKvHeads, hd, dim, true), v_proj: wv[l]!, o_proj: wo[l]!,
       post_attention_layernorm: rmsFfn[l]!, gate_proj: w1[l]!, down_proj: w2[l]!, up_proj: w3[l]!,
     });
-  const model = createModel(config, placeWeights({ embed_tokens: embed, layers, norm, lm_head: lmHead }), basename(path, ".bin"));
+  const model = createModel(config, placeWeights({ embed_tokens: embed, layers, norm, lm_head: lmHead }, config, basename(path)), basename(path, ".bin"));
   return { model, tokenizer: loadTokenizer(dirname(path), V) };
 }
 

@@ -8,6 +8,7 @@ export interface Tensor {
   dtype: "F32" | "F16" | "BF16" | "F64";
   shape: number[];
   data: Float32Array;
+  wide?: Float64Array; // F64 tensors read with { keepF64: true }: the values before narrowing to data
 }
 
 /** Raised for a file that is not valid safetensors. */
@@ -17,8 +18,8 @@ export class SafetensorsError extends Error {
 
 const MAX_HEADER = 100 * 1024 * 1024;
 
-/** Parse a safetensors buffer into named fp32 tensors plus the header's metadata. */
-export function readSafetensors(buf: Uint8Array): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
+/** Parse a safetensors buffer into named fp32 tensors plus the header's metadata (keepF64: F64 tensors also as `wide`). */
+export function readSafetensors(buf: Uint8Array, opts: { keepF64?: boolean } = {}): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
   if (buf.byteLength < 8) throw new SafetensorsError("file shorter than the 8-byte header length");
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const headerLen = Number(view.getBigUint64(0, true));
@@ -54,7 +55,8 @@ export function readSafetensors(buf: Uint8Array): { tensors: Map<string, Tensor>
       else if (e.dtype === "BF16") data[i] = bf16ToF32(dv.getUint16(i * 2, true));
       else data[i] = f16ToF32(dv.getUint16(i * 2, true));
     }
-    tensors.set(name, { dtype: e.dtype as Tensor["dtype"], shape: e.shape, data });
+    const wide = opts.keepF64 && e.dtype === "F64" ? Float64Array.from({ length: n }, (_, i) => dv.getFloat64(i * 8, true)) : undefined;
+    tensors.set(name, { dtype: e.dtype as Tensor["dtype"], shape: e.shape, data, ...(wide ? { wide } : {}) });
   }
   return { tensors, metadata };
 }
