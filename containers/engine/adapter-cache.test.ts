@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { AdapterCache, AdapterCacheError } from "./adapter-cache.ts";
 import { createLora, loraBytes } from "./lora.ts";
-import { saveAdapter, serializeAdapter } from "./peft.ts";
+import { parseAdapter, saveAdapter, serializeAdapter } from "./peft.ts";
+import { kernelPath } from "./kernels/index.ts";
 import { tinyConfig } from "./test-helpers.ts";
 
 const cfg = tinyConfig();
@@ -124,6 +125,37 @@ describe("AdapterCache", () => {
     expect(lease.adapter.config.r).toBe(2);
     lease.release();
     await expect(cache.acquire("ad_2")).rejects.toMatchObject({ code: "adapter_not_found" });
+  });
+
+  it("decodes on a worker thread and gives what parsing on this thread gives", async () => {
+    const { disk } = setup(4, ["w1", "w2"]);
+    const onWorker = new AdapterCache({ model: cfg, budgetBytes: 4 * SIZE, diskDir: disk, kernelResident: false });
+    const inline = new AdapterCache({ model: cfg, budgetBytes: 4 * SIZE, diskDir: disk, kernelResident: false, decodeOnWorker: false });
+    for (const id of ["w1", "w2"]) {
+      const a = await onWorker.acquire(id), b = await inline.acquire(id);
+      expect(a.adapter).toEqual(b.adapter);
+      expect(a.adapter).toEqual(parseAdapter(id, readFileSync(join(disk, id, "adapter_config.json"), "utf8"), readFileSync(join(disk, id, "adapter_model.safetensors")), cfg));
+      a.release();
+      b.release();
+    }
+    expect(onWorker.decodesOnWorker).toBe(true); // the worker started and answered: no fallback
+    expect(inline.decodesOnWorker).toBe(false);
+  });
+
+  it("keeps resident adapters in the kernel heap, frees their blocks on eviction, and an evicted adapter keeps its values", async () => {
+    const ids = ["k0", "k1", "k2", "k3", "k4", "k5"];
+    const { cache } = setup(2, ids);
+    const evicted: Array<{ adapter: Awaited<ReturnType<typeof cache.acquire>>["adapter"]; values: number[] }> = [];
+    for (const id of ids) {
+      const lease = await cache.acquire(id);
+      const values = lease.adapter.layers.flatMap((l) => Object.values(l).flatMap((p) => [...p.A, ...p.B]));
+      evicted.push({ adapter: lease.adapter, values });
+      lease.release();
+      expect(cache.kernelResidentCount).toBe(kernelPath() === "wasm-simd" ? Math.min(2, evicted.length) : 0);
+    }
+    expect(cache.metrics.evictions).toBe(4);
+    // the first four were evicted while their blocks went to later adapters: their values are theirs still
+    for (const { adapter, values } of evicted) expect(adapter.layers.flatMap((l) => Object.values(l).flatMap((p) => [...p.A, ...p.B]))).toEqual(values);
   });
 
   it("does no synchronous file I/O (it runs inside the serving loop)", () => {

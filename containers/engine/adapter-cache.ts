@@ -4,13 +4,14 @@
 // adapters, acquire() waits for a release instead of exceeding the budget.
 // All file I/O is asynchronous: the cache runs inside the serving process, where a synchronous
 // read would stall every running stream for its duration.
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { BlobStore } from "../../core/ports/blob-store.ts";
+import { AdapterDecodeError, AdapterDecoder } from "./adapter-decoder.ts";
+import { AdapterSlots } from "./kernels/adapter-slots.ts";
 import { loraBytes, type LoraAdapter } from "./lora.ts";
 import type { Config } from "./model.ts";
-import { parseAdapter } from "./peft.ts";
 
 export interface AdapterCacheOptions {
   model: Config; // adapters are checked against this base
@@ -24,6 +25,12 @@ export interface AdapterCacheOptions {
   // observers for a metrics exporter: each finished cold load (ms, which tier it came from), each eviction
   onLoad?: ((id: string, ms: number, tier: "disk" | "blob") => void) | null;
   onEvict?: ((id: string) => void) | null;
+  // keep resident adapters' matrices in the kernel heap, so the batched LoRA kernel reads them
+  // in place instead of copying them per call (default true; false: they stay ordinary arrays)
+  kernelResident?: boolean;
+  // read and parse adapter files on a worker thread (default true), so a cold load does not
+  // wait behind forward steps for each file operation; false: async reads on this thread
+  decodeOnWorker?: boolean;
 }
 
 /**
@@ -58,12 +65,25 @@ export class AdapterCache {
   #waiters: Array<() => void> = [];
   #resident = 0;
   #latencies: number[] = [];
+  // a little over the budget: blocks are freed and reused, and the spare quarter absorbs
+  // fragmentation when adapters of different sizes come and go
+  readonly #slots: AdapterSlots | null;
+  readonly #decoder: AdapterDecoder;
   readonly metrics = { hits: 0, misses: 0, diskLoads: 0, blobLoads: 0, evictions: 0, loadLatencyBuckets: BUCKETS_MS.map((le) => ({ le, count: 0 })).concat([{ le: Infinity, count: 0 }]) };
 
   constructor(opts: AdapterCacheOptions) {
     if (!(opts.budgetBytes > 0)) throw new RangeError("budgetBytes must be > 0");
-    this.opts = { blobs: null, blobPrefix: "adapters/", blobKeys: null, onLoad: null, onEvict: null, ...opts };
+    this.opts = { blobs: null, blobPrefix: "adapters/", blobKeys: null, onLoad: null, onEvict: null, kernelResident: true, decodeOnWorker: true, ...opts };
+    this.#decoder = new AdapterDecoder(opts.model, { worker: this.opts.decodeOnWorker });
+    const cap = Math.ceil((opts.budgetBytes * 1.25) / 16) * 16;
+    this.#slots = this.opts.kernelResident ? new AdapterSlots({ capBytes: cap }) : null;
   }
+
+  /** Resident adapters whose matrices are in the kernel heap (the rest are copied per call). */
+  get kernelResidentCount(): number { return this.#slots?.count ?? 0; }
+
+  /** Whether cold loads are read and parsed on the decoder's worker thread (false: on this one). */
+  get decodesOnWorker(): boolean { return this.#decoder.onWorker; }
 
   get residentBytes(): number { return this.#resident; }
   get residentCount(): number { return this.#mem.size; }
@@ -91,6 +111,7 @@ export class AdapterCache {
       if (bytes > this.opts.budgetBytes) throw new AdapterCacheError("adapter_too_large", `adapter ${id} needs ${bytes} bytes, the budget is ${this.opts.budgetBytes}`);
       if (this.#makeRoom(bytes)) {
         const entry = { adapter, bytes, pins: 0 };
+        this.#slots?.place(adapter); // false (heap full or absent): it serves from its own arrays
         this.#mem.set(id, entry);
         this.#resident += bytes;
         return this.#pin(id, entry);
@@ -129,6 +150,7 @@ export class AdapterCache {
     for (const [id, e] of this.#mem) {
       if (e.pins > 0) continue;
       this.#mem.delete(id);
+      this.#slots?.release(e.adapter); // unpinned: no step is using it; its block goes to the next
       this.#resident -= e.bytes;
       this.metrics.evictions++;
       this.opts.onEvict?.(id);
@@ -141,13 +163,13 @@ export class AdapterCache {
     const t0 = performance.now();
     const dir = join(this.opts.diskDir, id);
     const cfgPath = join(dir, "adapter_config.json"), wPath = join(dir, "adapter_model.safetensors");
-    let files = await readPair(cfgPath, wPath);
-    const tier = files ? "disk" : "blob";
-    if (files) this.metrics.diskLoads++;
+    let adapter = await this.#decode(id, () => this.#decoder.read(id, dir));
+    const tier = adapter ? "disk" : "blob";
+    if (adapter) this.metrics.diskLoads++;
     else {
-      files = await this.#fetch(id);
+      const files = await this.#fetch(id);
       // validate before caching on disk, so a corrupt blob never becomes a local copy
-      parseOrThrow(id, files, this.opts.model);
+      adapter = (await this.#decode(id, () => this.#decoder.parse(id, files.config, files.weights)))!;
       await mkdir(dir, { recursive: true });
       // weights first, config last: a directory with a config has complete weights (rename is atomic)
       await writeFile(wPath + ".tmp", files.weights);
@@ -156,7 +178,6 @@ export class AdapterCache {
       await rename(cfgPath + ".tmp", cfgPath);
       this.metrics.blobLoads++;
     }
-    const adapter = parseOrThrow(id, files, this.opts.model);
     const ms = performance.now() - t0;
     this.#latencies.push(ms);
     if (this.#latencies.length > 100_000) this.#latencies.splice(0, 50_000);
@@ -164,6 +185,16 @@ export class AdapterCache {
     bucket.count++;
     this.opts.onLoad?.(id, ms, tier);
     return adapter;
+  }
+
+  // files that do not parse become adapter_corrupt; a failed disk read stays what it was
+  async #decode(id: string, run: () => Promise<LoraAdapter | null>): Promise<LoraAdapter | null> {
+    try {
+      return await run();
+    } catch (e) {
+      if (e instanceof AdapterDecodeError && e.kind === "corrupt") throw new AdapterCacheError("adapter_corrupt", `adapter ${id} is not a usable LoRA for this model: ${e.message}`);
+      throw e;
+    }
   }
 
   // the remote tier: both files from the blob store, or adapter_not_found / adapter_unavailable
@@ -186,25 +217,6 @@ export class AdapterCache {
       if (e instanceof AdapterCacheError) throw e;
       throw new AdapterCacheError("adapter_unavailable", `adapter ${id} could not be fetched from the blob store: ${(e as Error).message}`);
     }
-  }
-}
-
-// both files of a local copy, or undefined when either is missing
-async function readPair(cfgPath: string, wPath: string): Promise<{ config: Uint8Array; weights: Uint8Array } | undefined> {
-  try {
-    const [config, weights] = await Promise.all([readFile(cfgPath), readFile(wPath)]);
-    return { config, weights };
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw e;
-  }
-}
-
-function parseOrThrow(id: string, files: { config: Uint8Array; weights: Uint8Array }, model: Config): LoraAdapter {
-  try {
-    return parseAdapter(id, new TextDecoder().decode(files.config), files.weights, model);
-  } catch (e) {
-    throw new AdapterCacheError("adapter_corrupt", `adapter ${id} is not a usable LoRA for this model: ${(e as Error).message}`);
   }
 }
 

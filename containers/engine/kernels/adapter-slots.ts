@@ -1,0 +1,186 @@
+// Resident adapters in the kernel heap. The BGMV kernel (lora_rows) reads each row's A and B
+// from the heap; an adapter whose matrices live elsewhere is copied in on every call, once per
+// layer and projection, which with many distinct adapters per batch costs as much as the delta
+// itself. AdapterSlots gives each adapter the AdapterCache makes resident one block of the heap,
+// moves its matrices there (the LoraPair arrays become views of the block, so the kernels find
+// them in place), and on eviction moves them back out and frees the block for the next adapter.
+//
+// The heap's own allocator never frees (model weights live as long as the process), so the
+// blocks come from arenas placed there for good and are managed here: a free list of spans in
+// address order, best fit, neighbours coalesced on free. A block that cannot be had (no kernel
+// heap, the cap reached, a fragmented arena) is not an error: that adapter keeps its own arrays
+// and the kernels copy it per call as before. Slower, never a wrong answer.
+import type { LoraAdapter, LoraPair } from "../lora.ts";
+import { placeRegion } from "./index.ts";
+
+const ALIGN = 16; // the kernels' SIMD loads want 16-byte aligned matrices
+const ARENA_BYTES = 4 * 2 ** 20;
+
+const align = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
+
+interface Span { start: number; end: number } // byte offsets, end exclusive
+
+/**
+ * A free-list allocator over byte ranges ("arenas") handed to it; it hands out
+ * aligned offsets and takes them back. Pure bookkeeping: no memory of its own, so it is tested
+ * without a heap.
+ */
+export class SpanAllocator {
+  #free: Span[] = []; // sorted by start, never adjacent (coalesced)
+  #used = new Map<number, number>(); // start → bytes
+  #arenaBytes = 0;
+  #usedBytes = 0;
+
+  get arenaBytes(): number { return this.#arenaBytes; }
+  get usedBytes(): number { return this.#usedBytes; }
+  get freeSpans(): number { return this.#free.length; }
+
+  /** Add [start, start + bytes) to what can be handed out (start and bytes 16-byte aligned). */
+  addArena(start: number, bytes: number): void {
+    if (start % ALIGN || bytes % ALIGN || bytes <= 0) throw new RangeError(`arena [${start}, +${bytes}) is not ${ALIGN}-byte aligned`);
+    this.#arenaBytes += bytes;
+    this.#insert({ start, end: start + bytes });
+  }
+
+  /** The start of a free block of at least `bytes` (the smallest span that fits), or null. */
+  alloc(bytes: number): number | null {
+    const n = align(Math.max(bytes, 1));
+    let best = -1;
+    for (let i = 0; i < this.#free.length; i++) {
+      const s = this.#free[i]!, size = s.end - s.start;
+      if (size >= n && (best < 0 || size < this.#free[best]!.end - this.#free[best]!.start)) best = i;
+    }
+    if (best < 0) return null;
+    const s = this.#free[best]!, at = s.start;
+    if (s.end - s.start === n) this.#free.splice(best, 1);
+    else s.start += n;
+    this.#used.set(at, n);
+    this.#usedBytes += n;
+    return at;
+  }
+
+  /** Give a block back; it merges with free neighbours. */
+  free(start: number): void {
+    const n = this.#used.get(start);
+    if (n === undefined) throw new RangeError(`no block starts at ${start}`);
+    this.#used.delete(start);
+    this.#usedBytes -= n;
+    this.#insert({ start, end: start + n });
+  }
+
+  #insert(span: Span): void {
+    // binary search for the first free span after this one, then merge with both sides
+    let lo = 0, hi = this.#free.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#free[mid]!.start < span.start) lo = mid + 1;
+      else hi = mid;
+    }
+    const prev = this.#free[lo - 1], next = this.#free[lo];
+    if (prev && prev.end > span.start || next && span.end > next.start) throw new RangeError(`block [${span.start}, ${span.end}) overlaps a free span`);
+    if (prev && prev.end === span.start) {
+      prev.end = span.end;
+      if (next && next.start === prev.end) { prev.end = next.end; this.#free.splice(lo, 1); }
+    } else if (next && next.start === span.end) next.start = span.start;
+    else this.#free.splice(lo, 0, span);
+  }
+}
+
+export interface AdapterSlotsOptions {
+  /** Most bytes of arenas to place in the heap (they are never given back to the heap). */
+  capBytes: number;
+  /** Arena size (at most capBytes); a larger adapter gets an arena of its own size. */
+  arenaBytes?: number;
+  /** Where arenas come from: n floats of the kernel heap for good, or null (tests inject this). */
+  region?: (n: number) => Float32Array | null;
+}
+
+interface Slot { start: number; pairs: LoraPair[] }
+
+/** Blocks of the kernel heap for resident adapters; see the top of this file. */
+export class AdapterSlots {
+  readonly #alloc = new SpanAllocator();
+  readonly #slots = new WeakMap<LoraAdapter, Slot>();
+  // the buffer of the newest arena: the memory only grows, so it covers every arena placed
+  // before it (a block may span two adjacent arenas), and the kernels know it as theirs
+  #buffer: ArrayBufferLike | null = null;
+  readonly #cap: number;
+  readonly #arena: number;
+  readonly #region: (n: number) => Float32Array | null;
+  #count = 0;
+  #heapless = false; // the region said no once: stop asking
+
+  constructor(opts: AdapterSlotsOptions) {
+    if (!(opts.capBytes >= 0)) throw new RangeError("capBytes must be ≥ 0");
+    this.#cap = opts.capBytes;
+    this.#arena = align(Math.min(opts.arenaBytes ?? ARENA_BYTES, opts.capBytes));
+    this.#region = opts.region ?? placeRegion;
+  }
+
+  /** Adapters whose matrices are in the heap now. */
+  get count(): number { return this.#count; }
+  /** Bytes of blocks in use and of arenas placed. */
+  get usedBytes(): number { return this.#alloc.usedBytes; }
+  get arenaBytes(): number { return this.#alloc.arenaBytes; }
+
+  /** Whether `a`'s matrices are in a block of the heap. */
+  has(a: LoraAdapter): boolean { return this.#slots.has(a); }
+
+  /**
+   * Move `a`'s matrices into one block of the heap; false (nothing changed) when no block can
+   * be had, and the adapter keeps working from its own arrays.
+   */
+  place(a: LoraAdapter): boolean {
+    if (this.#slots.has(a)) return true;
+    const pairs = a.layers.flatMap((layer) => Object.values(layer) as LoraPair[]);
+    const bytes = pairs.reduce((n, p) => n + align(p.A.length * 4) + align(p.B.length * 4), 0);
+    const start = this.#alloc.alloc(bytes) ?? (this.#grow(bytes) ? this.#alloc.alloc(bytes) : null);
+    if (start === null) return false;
+    const buffer = this.#buffer!;
+    let at = start;
+    const move = (m: Float32Array) => {
+      const v = new Float32Array(buffer, at, m.length);
+      v.set(m);
+      at += align(m.length * 4);
+      return v;
+    };
+    for (const p of pairs) {
+      p.A = move(p.A);
+      p.B = move(p.B);
+    }
+    this.#slots.set(a, { start, pairs });
+    this.#count++;
+    return true;
+  }
+
+  /**
+   * Move `a`'s matrices back into arrays of its own and free its block for the next adapter.
+   * Whoever still holds the adapter keeps a correct one. A no-op when it is not placed.
+   */
+  release(a: LoraAdapter): void {
+    const slot = this.#slots.get(a);
+    if (!slot) return;
+    for (const p of slot.pairs) {
+      p.A = p.A.slice();
+      p.B = p.B.slice();
+    }
+    this.#slots.delete(a);
+    this.#count--;
+    this.#alloc.free(slot.start);
+  }
+
+  // place one more arena when the cap allows; false when it does not or the heap says no
+  #grow(bytes: number): boolean {
+    if (this.#heapless) return false;
+    const size = Math.max(this.#arena, align(bytes));
+    if (this.#alloc.arenaBytes + size > this.#cap) return false;
+    const region = this.#region(size / 4);
+    if (!region) {
+      this.#heapless = true;
+      return false;
+    }
+    this.#alloc.addArena(region.byteOffset, size);
+    this.#buffer = region.buffer;
+    return true;
+  }
+}
