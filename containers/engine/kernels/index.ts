@@ -14,7 +14,7 @@
 import { readFileSync } from "node:fs";
 import * as ref from "../ops.ts";
 import type { Arr } from "../ops.ts";
-import type { Weights } from "../model.ts";
+import type { Config, Weights } from "../model.ts";
 import * as lora from "../lora.ts";
 import type { LoraAdapter, LoraPair, Target } from "../lora.ts";
 
@@ -395,13 +395,30 @@ export function addLoraDelta(out: Float32Array, x: Float32Array, adapters: Reado
 }
 
 /**
- * The same weights with every tensor moved into the kernel heap (tied embeddings stay one
- * tensor), so the kernels read them in place. A no-op on the reference path.
+ * What of a checkpoint the kernels cannot take, in words (empty: all of it): weights that are
+ * not fp32 (F64 checkpoints: every kernel declines them and ops.ts runs in full precision), a
+ * head size that is not a multiple of 4 (attention runs on ops.ts, the matmuls on the kernels).
  */
-export function placeWeights(w: Weights): Weights {
+export function kernelLimits(w: Weights, c?: Config): string[] {
+  const out: string[] = [];
+  const all = [w.embed_tokens, w.norm, w.lm_head, ...w.layers.flatMap((lw) => Object.values(lw) as Arr[])];
+  if (!f32(all)) out.push("weights are not fp32 and the kernels take fp32 only (every op)");
+  if (c && (c.dim / c.nHeads) % 4 !== 0) out.push(`head size ${c.dim / c.nHeads} is not a multiple of 4 (attention)`);
+  return out;
+}
+
+/**
+ * The same weights with every tensor moved into the kernel heap (tied embeddings stay one
+ * tensor), so the kernels read them in place. A no-op on the reference path. With the config
+ * (the checkpoint loaders pass it), a checkpoint the kernels cannot wholly take is named in a
+ * warning when it loads, and the parts they decline run on ops.ts: slower, never wrong.
+ */
+export function placeWeights(w: Weights, c?: Config, name = "checkpoint"): Weights {
   if (!heap) return w;
-  const all = [w.embed_tokens, w.norm, w.lm_head, ...w.layers.flatMap((lw) => Object.values(lw) as Float32Array[])];
-  const bytes = all.reduce((n, a) => n + Math.ceil((a.length * 4) / 16) * 16, 0);
+  for (const l of kernelLimits(w, c)) warnOnce(`${name}: ${l}`);
+  const all = [w.embed_tokens, w.norm, w.lm_head, ...w.layers.flatMap((lw) => Object.values(lw) as Arr[])];
+  if (!f32(all)) return w; // fp64 weights stay where they are, at their precision
+  const bytes = all.reduce((n: number, a) => n + Math.ceil((a.length * 4) / 16) * 16, 0);
   if (!heap.canPlace(bytes)) {
     // the kernels still run, copying each weight per call; slower, never wrong
     warnOnce(`${(bytes / 2 ** 20).toFixed(0)} MiB of weights do not fit the ${MAX_PAGES * PAGE / 2 ** 30} GiB kernel heap`);
