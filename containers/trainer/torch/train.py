@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the sources (a read-only image, a clean working tree)
 EVENTS = sys.stdout
 sys.stdout = sys.stderr  # anything printed by accident must not corrupt the event stream
 PROTOCOL = 1
