@@ -51,6 +51,8 @@ import { serveWebAsset } from "../web/serve.ts";
 import { reconcileAfterRestart } from "./reconcile.ts";
 import { OPENAI_PROXY_PATHS, openaiProxyRoutes } from "../api/routes/openai-proxy.ts";
 import { InferenceSupervisor } from "./inference-supervisor.ts";
+import { gradientAttributor } from "../containers/inference/gradient-attribution.ts";
+import { BASE_MODEL_DIR } from "../containers/engine/index.ts";
 import { replayOntoFreshChain } from "./replay-chain.ts";
 
 export interface PlatformOptions {
@@ -209,7 +211,11 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const stream = new OutboxStream(db);
   stream.subscribe({ name: "route-events", table: "main", handler: createRouteEventsHandler(deps, { logger }) });
   stream.subscribe({ name: "chain-sync", table: "main", handler: createChainSyncHandler(async () => chainDeps, logger) });
-  stream.subscribe({ name: "record-usage", table: "usage", handler: createRecordUsageHandler({ usage, clock: systemClock, epochSeconds: settlementTiming.epochSeconds, shares: await settlementChain.shares() }, { logger }) });
+  // Each call's asynchronous (gradient) attribution runs here, before the call joins a period, on the
+  // base model the inference child serves (docs/attribution.md).
+  const servedBase = { id: inferenceOptions?.env?.BASE_MODEL_ID ?? "mf-tiny-sotu", dir: inferenceOptions?.env?.MODEL_DIR ?? BASE_MODEL_DIR };
+  const attribute = gradientAttributor({ blobs, tables, baseModelDir: (id) => (id === servedBase.id ? servedBase.dir : undefined), log: (level, message, fields) => logger[level](message, fields ?? {}) });
+  stream.subscribe({ name: "record-usage", table: "usage", handler: createRecordUsageHandler({ usage, clock: systemClock, epochSeconds: settlementTiming.epochSeconds, shares: await settlementChain.shares(), attribute }, { logger }) });
   for (const poller of pollers) poller.start();
   stream.start();
   // EventBridge's schedule on AWS; a timer here.

@@ -47,19 +47,22 @@ export function baseModelShape(dir: string): { vocabSize: number; eos: number | 
 }
 const shapes = new Map<string, { vocabSize: number; eos: number | null } | undefined>();
 
+/** What attribution needs of a served adapter (a usage record's asynchronous input keeps just this). */
+export type AttributableModel = Pick<ServedModel, "id" | "baseModel" | "files">;
+
 /** Where an adapter's span index lives: beside its weights. */
-export function indexKeyOf(model: ServedModel): string | undefined {
+export function indexKeyOf(model: AttributableModel): string | undefined {
   const w = model.files?.weights;
   return w ? `${w.slice(0, w.lastIndexOf("/") + 1)}${INDEX_FILE}` : undefined;
 }
 
 /** Loads (once, then from an LRU cache) each adapter's span index and static weights. */
-export function attributionLoader(opts: Pick<AttributionHookOptions, "blobs" | "tables" | "baseModel" | "maxCached" | "log">): (model: ServedModel) => Promise<Loaded> {
+export function attributionLoader(opts: Pick<AttributionHookOptions, "blobs" | "tables" | "baseModel" | "maxCached" | "log">): (model: AttributableModel) => Promise<Loaded> {
   const log = opts.log ?? (() => {});
   const max = opts.maxCached ?? 64;
   const cache = new Map<string, Promise<Loaded>>();
 
-  const load = (model: ServedModel): Promise<Loaded> => {
+  const load = (model: AttributableModel): Promise<Loaded> => {
     const key = `${model.id}\u0000${model.files?.weights ?? ""}`;
     const hit = cache.get(key);
     if (hit) {
@@ -76,7 +79,7 @@ export function attributionLoader(opts: Pick<AttributionHookOptions, "blobs" | "
     return loading;
   };
 
-  const loadFor = async (model: ServedModel): Promise<Loaded> => {
+  const loadFor = async (model: AttributableModel): Promise<Loaded> => {
     const record = await loadAdapter({ tables: opts.tables }, model.id);
     const statics: StaticWeights = {
       contributors: (record?.contributors ?? []).map((c) => ({ address: c.address, weightBps: c.weightBps })),
@@ -123,9 +126,23 @@ export function spanAttributor(opts: AttributionHookOptions): (record: Generatio
   };
 }
 
-/** The hook that adds `attribution` to every adapter call's response. Base-model calls get none. */
-export function attributionHook(opts: AttributionHookOptions): GenerationHook {
+/** A call's span attribution, computed once per GenerationRecord however many hooks ask (the response and the usage record get the same one). */
+export type SpanAttributor = (record: GenerationRecord) => Promise<CallAttribution | undefined>;
+
+/** `spanAttributor`, remembered per record: hand the same one to `attributionHook` and `usageHook`. */
+export function sharedSpanAttributor(opts: AttributionHookOptions): SpanAttributor {
   const attribute = spanAttributor(opts);
+  const done = new WeakMap<GenerationRecord, Promise<CallAttribution | undefined>>();
+  return (record) => {
+    let p = done.get(record);
+    if (!p) done.set(record, (p = attribute(record)));
+    return p;
+  };
+}
+
+/** The hook that adds `attribution` to every adapter call's response. Base-model calls get none. */
+export function attributionHook(opts: AttributionHookOptions & { attribute?: SpanAttributor }): GenerationHook {
+  const attribute = opts.attribute ?? spanAttributor(opts);
   return async (record) => {
     const attribution = await attribute(record);
     return attribution ? { attribution } : undefined;

@@ -6,6 +6,13 @@ import { BASE_MODEL_DIR, createLora, loadHfModel, serializeAdapter } from "../en
 import { SKETCH_FILE } from "../trainer/attribution-files.ts";
 import { writeAttributionFiles } from "../trainer/attribution-step.ts";
 import { formatRecordPieces, instructionPrompt, tokenizePieces } from "../trainer/records.ts";
+import { recordFreeCall } from "../../core/payments/paid-calls.ts";
+import { findUsage } from "../../core/payments/usage.ts";
+import { attributionInputItem } from "../../core/settlement/final-attribution.ts";
+import { createRecordUsageHandler } from "../../functions/handlers/record-usage.ts";
+import { streamEvent, streamRecord, testContext } from "../../functions/handlers/test-events.ts";
+import { usageKey } from "../../core/payments/keys.ts";
+import { paymentsDeps } from "../../test/fakes/payments.ts";
 import { gradientAttributor } from "./gradient-attribution.ts";
 import type { ServedModel } from "./hooks.ts";
 
@@ -59,5 +66,26 @@ describe("gradientAttributor", () => {
     expect((await gradientAttributor({ blobs: deps.blobs, tables: deps.tables, baseModelDir: () => BASE_MODEL_DIR, log: (_l, m) => logs.push(m) })(call)).method).toBe("span");
     expect(logs).toContain("adapter has no gradient sketches; its calls use span attribution only");
     expect((await gradientAttributor({ blobs: deps.blobs, tables: deps.tables, baseModelDir: () => undefined })(call)).method).toBe("static");
+  });
+
+  it("runs after the call from its usage record, once per request id: the record delivered three times has one final attribution", async () => {
+    // Prepare: the call's usage record with its span attribution pending, and the input kept beside it.
+    const { deps, served, call } = await setup();
+    const p = paymentsDeps();
+    let runs = 0;
+    const gradient = gradientAttributor({ blobs: deps.blobs, tables: deps.tables, baseModelDir: () => BASE_MODEL_DIR });
+    const attribute = async (input: Parameters<typeof gradient>[0]) => (runs++, gradient(input));
+    await p.usage.put(attributionInputItem({ ...call, model: { id: served.id, baseModel: served.baseModel, files: served.files! } }, p.clock.now()));
+    await recordFreeCall(p.deps, call.requestId, ALICE, { perCall: "0", perThousandOutputTokens: "0" }, { adapterId: served.id, baseModel: served.baseModel, owner: ALICE, promptTokens: call.promptTokenIds.length, completionTokens: call.completionTokenIds.length, finishReason: "stop", attribution: { method: "span", status: "pending", contributors: [{ address: BOB, weightBps: 10_000 }] } });
+    const item = (await p.usage.get(usageKey(call.requestId)))!;
+    const handler = createRecordUsageHandler({ usage: p.usage, clock: p.clock, epochSeconds: 60, shares: { contributorsBps: 7000, ownersBps: 2000, platformBps: 1000 }, attribute });
+    // Act: delivered, retried, retried again.
+    for (let i = 1; i <= 3; i++) expect((await handler(streamEvent(streamRecord(String(i), "INSERT", item)), testContext())).batchItemFailures).toEqual([]);
+    // Assess: the method ran once; the record holds what it computes for the call, marked final.
+    expect(runs).toBe(1);
+    const expected = await gradient(call);
+    const { requestId: _r, ...rest } = expected;
+    expect((await findUsage(p.usage, call.requestId))!.attribution).toEqual({ ...rest, status: "final" });
+    expect(expected.method).toBe("combined");
   });
 });

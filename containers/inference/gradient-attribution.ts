@@ -12,8 +12,7 @@ import { loadHfModel, parseAdapter, type LoadedModel, type LoraAdapter } from ".
 import { decodeSketches, SKETCH_FILE } from "../trainer/attribution-files.ts";
 import { readBlob } from "../trainer/blob-files.ts";
 import { sketchCall } from "../trainer/gradient-sketch.ts";
-import { attributionLoader, outputTokens } from "./attribution-hook.ts";
-import type { ServedModel } from "./hooks.ts";
+import { attributionLoader, outputTokens, type AttributableModel } from "./attribution-hook.ts";
 
 export interface GradientAttributorOptions {
   blobs: BlobStore;
@@ -23,10 +22,10 @@ export interface GradientAttributorOptions {
   log?: (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
 }
 
-/** What the usage record keeps of a call. */
+/** What the usage table keeps of a call for this method (core/settlement's AttributionInput). */
 export interface RecordedCall {
   requestId: string;
-  model: ServedModel;
+  model: AttributableModel;
   promptTokenIds: number[];
   completionTokenIds: number[]; // EOS included when it ended the text
 }
@@ -45,7 +44,7 @@ export function gradientAttributor(opts: GradientAttributorOptions): (call: Reco
   const loadIndex = attributionLoader({ ...opts, baseModel: (id) => { const b = base(id); return b ? { vocabSize: b.model.config.vocabSize, eos: b.tokenizer.eos } : undefined; } });
   const adapters = new Map<string, Promise<{ adapter: LoraAdapter; sketches: ReturnType<typeof decodeSketches> } | null>>();
 
-  const gradientInputs = (model: ServedModel, loaded: Awaited<ReturnType<typeof loadIndex>>, b: LoadedModel) => {
+  const gradientInputs = (model: AttributableModel, loaded: Awaited<ReturnType<typeof loadIndex>>, b: LoadedModel) => {
     const key = `${model.id}\u0000${model.files?.weights ?? ""}`;
     if (!adapters.has(key))
       adapters.set(key, (async () => {

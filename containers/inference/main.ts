@@ -14,7 +14,7 @@ import { z } from "zod";
 import type { BlobStore } from "../../core/ports/blob-store.ts";
 import type { Tables } from "../../core/ports/tables.ts";
 import { BASE_MODEL_DIR, loadHfModel } from "../engine/index.ts";
-import { attributionHook, baseModelShape } from "./attribution-hook.ts";
+import { attributionHook, baseModelShape, sharedSpanAttributor } from "./attribution-hook.ts";
 import { EmbeddedBackend } from "./embedded-backend.ts";
 import { INFLIGHT_METRIC } from "./scaling-metric.ts";
 import { startInferenceServer } from "./server.ts";
@@ -95,12 +95,18 @@ async function ports(): Promise<{ tables: Tables; blobs: BlobStore; workDir: str
 }
 
 const { tables, blobs, workDir, payments, close } = await ports();
+// One span attribution per call, for the response and the usage record alike. The gradient method
+// runs after the response on the usage stream where the platform runs it (local, embedded engine).
+const span = sharedSpanAttributor({ tables, blobs, log, baseModel: (id) => (id === env.BASE_MODEL_ID ? baseModelShape(env.MODEL_DIR ?? BASE_MODEL_DIR) : undefined) });
 const server = await startInferenceServer({
   tables,
   blobs,
   // Per-call attribution (span, synchronous) on every adapter call; docs/attribution.md.
   ...(payments ? { authorizer: paymentAuthorizer({ tables, payments, inner: apiKeyAuthorizer({ tables }) }) } : {}),
-  hooks: [...(payments ? [usageHook({ tables, payments })] : []), attributionHook({ tables, blobs, log, baseModel: (id) => (id === env.BASE_MODEL_ID ? baseModelShape(env.MODEL_DIR ?? BASE_MODEL_DIR) : undefined) })],
+  hooks: [
+    ...(payments ? [usageHook({ tables, payments, attribute: span, asyncAttribution: env.MF_RUNTIME === "local" && env.BACKEND === "embedded" })] : []),
+    attributionHook({ tables, blobs, log, baseModel: (id) => (id === env.BASE_MODEL_ID ? baseModelShape(env.MODEL_DIR ?? BASE_MODEL_DIR) : undefined), attribute: span }),
+  ],
   port: env.PORT,
   hostname: env.HOST,
   admission: { maxRunning: env.MAX_RUNNING, maxQueued: env.MAX_QUEUED, perPrincipal: env.PER_KEY_LIMIT, perModel: env.PER_MODEL_LIMIT },

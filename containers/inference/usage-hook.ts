@@ -2,23 +2,37 @@
 // usage record (idempotent by request id). A paid call is charged what it really cost (per call +
 // the completion tokens delivered: none for a failed call or a non-streamed one cut off), its
 // PAYMENT-RESPONSE header is added to a JSON response, and `payment` goes into the response body
-// (the final chunk of a stream). The fee is split later by the adapter's static attribution weights.
+// (the final chunk of a stream). The record carries the call's own attribution, the span one the
+// response carries (shared with attributionHook, so both are the same); where the deployment runs
+// the asynchronous (gradient) method it is marked pending, and the call's token ids are kept
+// beside the record for that method, which replaces it before settlement (record-usage,
+// core/settlement/final-attribution.ts). Without a span attributor: the adapter's static weights.
+import type { CallAttribution } from "../../core/attribution/model.ts";
 import { loadAdapter } from "../../core/adapters/index.ts";
 import { completePayment, recordFreeCall, type CallOutcome, type PaymentsDeps } from "../../core/payments/paid-calls.ts";
 import type { Tables } from "../../core/ports/tables.ts";
+import { attributionInputItem, recordAttribution } from "../../core/settlement/final-attribution.ts";
+import type { SpanAttributor } from "./attribution-hook.ts";
 import type { GenerationHook, GenerationRecord } from "./hooks.ts";
 import type { UsageGrant } from "./payment-authorizer.ts";
 
 export interface UsageHookOptions {
   tables: Pick<Tables, "main">;
   payments: PaymentsDeps;
+  /** The call's span attribution (the same `sharedSpanAttributor` attributionHook uses); absent: the adapter's static weights. */
+  attribute?: SpanAttributor;
+  /** Whether this deployment runs the asynchronous method on the usage stream (the embedded engine's base models). */
+  asyncAttribution?: boolean;
+}
+
+/** Whether the gradient method can add to a span attribution: only with an index, and an answer to take the gradient of. */
+export function asyncMethodApplies(a: CallAttribution): boolean {
+  return a.method !== "static" || a.reason === "below-threshold";
 }
 
 export function usageHook(opts: UsageHookOptions): GenerationHook {
   const weights = new Map<string, CallOutcome["attribution"]>();
-  async function attributionOf(record: GenerationRecord): Promise<CallOutcome["attribution"]> {
-    const id = record.ctx.model.id;
-    if (record.ctx.model.kind !== "adapter") return { method: "none", contributors: [] };
+  async function staticWeights(id: string): Promise<CallOutcome["attribution"]> {
     let w = weights.get(id);
     if (!w) {
       const adapter = await loadAdapter({ tables: opts.tables as Tables }, id);
@@ -26,6 +40,19 @@ export function usageHook(opts: UsageHookOptions): GenerationHook {
       weights.set(id, w);
     }
     return w;
+  }
+  async function attributionOf(record: GenerationRecord, delivered: number): Promise<CallOutcome["attribution"]> {
+    const { model } = record.ctx;
+    if (model.kind !== "adapter") return { method: "none", contributors: [] };
+    const span = opts.attribute ? await opts.attribute(record) : undefined;
+    if (!span) return staticWeights(model.id);
+    const pending = opts.asyncAttribution === true && delivered > 0 && asyncMethodApplies(span);
+    if (pending) {
+      // Kept before the record is written, so the stream's consumer of the record finds it.
+      const input = { requestId: record.ctx.requestId, model: { id: model.id, baseModel: model.baseModel, ...(model.files ? { files: model.files } : {}) }, promptTokenIds: record.promptTokenIds, completionTokenIds: record.completionTokenIds };
+      await opts.payments.usage.put(attributionInputItem(input, opts.payments.clock.now()));
+    }
+    return recordAttribution(span, pending ? "pending" : "final");
   }
 
   return async (record) => {
@@ -41,7 +68,7 @@ export function usageHook(opts: UsageHookOptions): GenerationHook {
       promptTokens: record.usage.promptTokens,
       completionTokens: delivered,
       finishReason: record.finishReason,
-      attribution: await attributionOf(record),
+      attribution: await attributionOf(record, delivered),
     };
     if (grant.kind === "free") {
       if (ctx.payer) await recordFreeCall(opts.payments, ctx.requestId, ctx.payer, grant.price, outcome);
