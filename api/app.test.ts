@@ -216,6 +216,7 @@ describe("/openapi.json", () => {
         "GET /v1/adapters/{id}/files/{file}",
         "GET /v1/adapters/{id}/price",
         "PUT /v1/adapters/{id}/price",
+        "GET /v1/chain",
       ].sort(),
     );
     for (const [path, ops] of Object.entries(doc.paths)) {

@@ -15,6 +15,7 @@ import { problemResponse } from "./problem.ts";
 import { byAccount, rateLimit } from "./rate-limit.ts";
 import type { TableStore } from "../core/ports/tables.ts";
 import { adapterRoutes } from "./routes/adapters.ts";
+import { chainRoutes, type ChainInfo } from "./routes/chain.ts";
 import { priceRoutes } from "./routes/prices.ts";
 import { rewardRoutes } from "./routes/rewards.ts";
 import { usageRoutes } from "./routes/usage.ts";
@@ -52,6 +53,8 @@ export interface AppOptions {
    * Gateway's `sourceIp` on AWS. Without it every unsigned request shares one bucket.
    */
   clientAddress?: (c: Context) => string | undefined;
+  /** The chain and contract addresses `GET /v1/chain` tells wallets; undefined (404) until a chain is up. */
+  chain?: () => ChainInfo | undefined;
 }
 
 /**
@@ -115,6 +118,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): App {
   jobRoutes(app, deps, options.jobEvents);
   adapterRoutes(app, deps);
   priceRoutes(app, deps);
+  chainRoutes(app, options.chain ?? (() => undefined));
   if (deps.payments) {
     usageRoutes(app, deps.payments.usage);
     rewardRoutes(app, deps.payments.usage, deps.payments.isClaimed);

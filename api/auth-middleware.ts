@@ -44,6 +44,7 @@ export const PUBLIC_READS = [
   "/v1/adapters/{id}",
   "/v1/adapters/{id}/price",
   "/v1/jobs/{id}",
+  "/v1/chain",
 ] as const;
 
 /** A path template as a regular expression: each `{param}` is one non-empty segment. */

@@ -51,6 +51,7 @@ import { serveWebAsset } from "../web/serve.ts";
 import { reconcileAfterRestart } from "./reconcile.ts";
 import { OPENAI_PROXY_PATHS, openaiProxyRoutes } from "../api/routes/openai-proxy.ts";
 import { InferenceSupervisor } from "./inference-supervisor.ts";
+import type { ChainInfo } from "../api/routes/chain.ts";
 import { gradientAttributor } from "../containers/inference/gradient-attribution.ts";
 import { BASE_MODEL_DIR } from "../containers/engine/index.ts";
 import { replayOntoFreshChain } from "./replay-chain.ts";
@@ -132,6 +133,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const usage = new SqliteTableStore(db, "usage", { stream: true });
   const settlementTiming = { epochSeconds: options.settlement?.epochSeconds ?? 60, graceSeconds: options.settlement?.graceSeconds ?? 10 };
   let settlementChain: EthersSettlementChain | undefined;
+  let chainInfo: ChainInfo | undefined;
 
   // The origin depends on the port, which is known only once the server listens.
   let app: App | undefined;
@@ -165,6 +167,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   app = createApp({ ...jobDeps, payments }, {
     publicPrefixes: ["/local-blobs/", ...(inference ? OPENAI_PROXY_PATHS : [])],
     clientAddress: (c) => getConnInfo(c).remote.address,
+    // What a browser wallet needs to claim rewards or open a channel (set once the chain is up, below).
+    chain: () => chainInfo,
     mount: (root) => {
       root.route(
         "/",
@@ -204,6 +208,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const chainDeps = { ...deps, chain: new EthersChain(chain.signer, chain.addresses) };
   await replayOntoFreshChain(chainDeps);
   settlementChain = new EthersSettlementChain(chain.signer, chain.addresses);
+  const { paymentEscrow, rewardsDistributor, token, datanetRegistry, adapterRegistry } = chain.addresses;
+  chainInfo = { chainId: config.chainId, contracts: { paymentEscrow, rewardsDistributor, token, datanetRegistry, adapterRegistry }, ...(chain.rpcUrl ? { rpcUrl: chain.rpcUrl } : {}), local: true };
   // The chain is fresh: mirror its escrow from its first block again.
   await usage.delete(MIRROR_CURSOR_KEY);
   const escrowEvents = new EthersEscrowEvents(chain.provider, chain.addresses.paymentEscrow, chain.addresses.fromBlock);

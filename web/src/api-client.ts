@@ -16,6 +16,8 @@ import type { DatanetStats } from "../../core/datanets/stats-model.ts";
 import type { BaseModel } from "../../core/jobs/base-models.ts";
 import type { ChainStatus } from "../../core/chain/model.ts";
 import type { Job, JobStatus } from "../../core/jobs/model.ts";
+import type { UsageRecord } from "../../core/payments/usage.ts";
+import type { Rewards } from "../../core/payments/rewards.ts";
 import { errorFromResponse } from "./api-error.ts";
 
 /** GET/PUT /v1/adapters/{id}/price (api/routes/prices.ts); `chain` when the API reports the change's transaction. */
@@ -27,7 +29,19 @@ export interface AdapterPrice {
   chain?: ChainStatus;
 }
 
+/** GET /v1/chain (api/routes/chain.ts). */
+export interface ChainInfo {
+  chainId: number;
+  contracts: { rewardsDistributor: string; paymentEscrow: string; token: string; datanetRegistry?: string; adapterRegistry?: string };
+  /** A JSON-RPC endpoint the browser may use (the local chain); absent where the wallet brings its own. */
+  rpcUrl?: string;
+  /** The local development chain, where a dev wallet may fund itself with gas. */
+  local: boolean;
+}
+
 export type PresignedUpload = z.infer<typeof PresignedUploadSchema>;
+/** A contribution as GET /v1/datanets/{id}/contributions lists it: with its file name and the record's content (api/routes/contributions.ts). */
+export type ListedContribution = Contribution & { filename: string | null; content: string | null; contentTruncated: boolean };
 /** What the create form sends; the API fills defaults for omitted fields. */
 export type NewDatanet = z.input<typeof CreateDatanetInput>;
 /**
@@ -123,7 +137,7 @@ export class ApiClient {
     datanetId: string,
     query: { status?: ContributionStatus; cursor?: string },
     signal?: AbortSignal,
-  ): Promise<Paged<Contribution>> {
+  ): Promise<Paged<ListedContribution>> {
     return this.request("GET", `/v1/datanets/${enc(datanetId)}/contributions${queryString(query)}`, undefined, signal);
   }
 
@@ -208,6 +222,21 @@ export class ApiClient {
   /** Sets an adapter's price (its owner only). */
   setAdapterPrice(id: string, price: { perCall: string; perThousandOutputTokens: string }): Promise<AdapterPrice> {
     return this.request("PUT", `/v1/adapters/${enc(id)}/price`, price);
+  }
+
+  /** Usage records of an adapter the caller owns (`adapter`), newest first; another owner's adapter lists nothing. */
+  listUsage(query: { adapter?: string; cursor?: string }, signal?: AbortSignal): Promise<Paged<UsageRecord>> {
+    return this.request("GET", `/v1/usage${queryString(query)}`, undefined, signal);
+  }
+
+  /** An account's earnings per settled epoch, with the Merkle proofs RewardsDistributor.claim takes. */
+  getRewards(address: string, signal?: AbortSignal): Promise<Rewards> {
+    return this.request("GET", `/v1/rewards/${enc(address)}`, undefined, signal);
+  }
+
+  /** The chain the platform settles on: its id, contract addresses and (locally) an RPC URL; 404 where none is wired. */
+  getChain(signal?: AbortSignal): Promise<ChainInfo> {
+    return this.request("GET", "/v1/chain", undefined, signal);
   }
 
   /**

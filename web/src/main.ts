@@ -41,12 +41,14 @@ function start(): void {
 
   const account = h("div", { class: "account" });
   // The sections of the app; the one the route belongs to is marked current.
+  // Visitors browse Datanets and adapters; jobs and earnings are an account's own.
   const sections = [
-    ["datanets", "Datanets", "#/"],
-    ["jobs", "Jobs", "#/jobs"],
-    ["adapters", "Adapters", "#/adapters"],
+    ["datanets", "Datanets", "#/", false],
+    ["jobs", "Jobs", "#/jobs", true],
+    ["adapters", "Adapters", "#/adapters", false],
+    ["earnings", "Earnings", "#/earnings", true],
   ] as const;
-  const navLinks = sections.map(([key, label, href]) => h("a", { href, "data-section": key }, label));
+  const navLinks = sections.map(([key, label, href, own]) => h("a", { href, "data-section": key, "data-own": own ? "true" : null }, label));
   const nav = h("nav", { class: "main-nav", "aria-label": "Main" }, navLinks);
   const main = h("main", { id: "main", tabindex: -1 });
   const shell = h("div", { class: "shell" },
@@ -59,8 +61,13 @@ function start(): void {
   document.body.append(shell);
 
   function renderAccount() {
-    nav.hidden = !session;
-    if (!session) return replace(account);
+    for (const link of navLinks) link.hidden = !session && link.dataset.own === "true";
+    if (!session) {
+      // Back to this page once signed in.
+      const here = parseRoute(location.hash);
+      const next = here.name === "sign-in" ? here.next : location.hash;
+      return replace(account, h("a", { class: "button primary small", href: routeHref({ name: "sign-in", next }), "data-testid": "sign-in-link" }, "Sign in"));
+    }
     const signOut = h("button", { type: "button", class: "button ghost small" }, "Sign out");
     signOut.addEventListener("click", () => {
       ctx.setSession(undefined);
@@ -83,7 +90,14 @@ function start(): void {
       if (link.dataset.section === section) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
     }
-    if (!session) return show(signInView(ctx, signal, render));
+    renderAccount();
+    if (route.name === "sign-in") {
+      const next = route.next || "#/";
+      if (session) return void location.replace(next);
+      return show(signInView(ctx, signal, () => { location.hash = next; }));
+    }
+    // Browsing needs no account; creating, training and earning do: sign in first, then the page.
+    if (!session && needsAccount(route)) return show(signInView(ctx, signal, render, { reason: signInReason(route) }));
     // Each page's code is its own chunk, fetched when the page is first opened (web/build.ts).
     const pending = viewFor(route, signal);
     if (pending instanceof HTMLElement) return show(pending);
@@ -102,7 +116,10 @@ function start(): void {
   function viewFor(route: Route, signal: AbortSignal): HTMLElement | Promise<HTMLElement> {
     switch (route.name) {
       case "list":
-        return import("./views/datanet-list.ts").then((m) => m.datanetListView(ctx, signal, route));
+        // A visitor's front page: what the product is and how to sign in, above the public Datanets.
+        return import("./views/datanet-list.ts").then((m) => session
+          ? m.datanetListView(ctx, signal, route)
+          : h("div", { class: "front-page" }, signInView(ctx, signal, render), m.datanetListView(ctx, signal, route)));
       case "create":
         return import("./views/datanet-create.ts").then((m) => m.datanetCreateView(ctx, signal));
       case "datanet":
@@ -120,6 +137,11 @@ function start(): void {
         return import("./views/adapter-list.ts").then((m) => m.adapterListView(ctx, signal, route));
       case "adapter":
         return import("./views/adapter-page.ts").then((m) => m.adapterPageView(ctx, signal, route.id));
+      case "earnings":
+        document.title = "Earnings · Model Factory";
+        return import("./views/earnings-page.ts").then((m) => m.earningsPageView(ctx, signal));
+      case "sign-in":
+        return h("section", {});
       case "not-found":
         return h("section", {}, h("h1", {}, "Not found"), h("p", {}, "No page at ", h("code", {}, route.path), ". ", h("a", { href: "#/" }, "Go to Datanets")));
     }
@@ -130,9 +152,34 @@ function start(): void {
   render();
 }
 
-/** The header section a route belongs to. */
-function sectionOf(route: Route): "datanets" | "jobs" | "adapters" | undefined {
+/** Routes that act for an account (a visitor is asked to sign in first). */
+function needsAccount(route: Route): boolean {
+  return route.name === "create" || route.name === "new-job" || route.name === "jobs" || route.name === "earnings";
+}
+
+/** Why the sign-in page is shown instead of the page asked for. */
+function signInReason(route: Route): string {
   switch (route.name) {
+    case "create":
+      return "Sign in to create a Datanet.";
+    case "new-job":
+      return "Sign in to start a fine-tune.";
+    case "jobs":
+      return "Sign in to see your jobs.";
+    case "earnings":
+      return "Sign in to see your earnings and claim them.";
+    default:
+      return "Sign in to continue.";
+  }
+}
+
+/** The header section a route belongs to. */
+function sectionOf(route: Route): "datanets" | "jobs" | "adapters" | "earnings" | undefined {
+  switch (route.name) {
+    case "earnings":
+      return "earnings";
+    case "sign-in":
+      return undefined;
     case "list":
     case "create":
     case "datanet":

@@ -17,6 +17,10 @@ describe("router", () => {
       { name: "adapters", mine: false },
       { name: "adapters", mine: true },
       { name: "adapter", id: "ad_01J" },
+      { name: "earnings" },
+      { name: "sign-in", next: "" },
+      { name: "sign-in", next: "#/datanets/new" },
+      { name: "sign-in", next: "#/jobs/new?datanet=dn_1&version=2" },
     ];
     for (const route of routes) expect(parseRoute(routeHref(route))).toEqual(route);
   });
@@ -24,6 +28,10 @@ describe("router", () => {
   it("treats an empty hash as the list and unknown paths as not found", () => {
     expect(parseRoute("")).toEqual({ name: "list", q: "", tag: "" });
     expect(parseRoute("#/nope/x")).toEqual({ name: "not-found", path: "/nope/x" });
+    // sign-in's next is a hash of this app or nothing.
+    for (const next of ["https://evil.example/", "//evil.example", "javascript:alert(1)", "#//evil.example"]) {
+      expect(parseRoute(`#/sign-in?next=${encodeURIComponent(next)}`)).toEqual({ name: "sign-in", next: "" });
+    }
     expect(parseRoute("#/jobs/new?datanet=dn_1&version=zero")).toEqual({ name: "new-job", datanet: "dn_1", version: undefined, from: "" });
   });
 });

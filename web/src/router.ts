@@ -9,6 +9,10 @@ export type Route =
   | { name: "job"; id: string }
   | { name: "adapters"; mine: boolean }
   | { name: "adapter"; id: string }
+  /** Earnings of the signed-in account: contributions, rewards per epoch, claims, and its adapters' revenue. */
+  | { name: "earnings" }
+  /** Sign-in, then on to `next` (a hash such as "#/datanets/new"; "" for the Datanets list). */
+  | { name: "sign-in"; next: string }
   | { name: "not-found"; path: string };
 
 /** Parses `location.hash` (e.g. "#/datanets/dn_1") into a route. */
@@ -23,6 +27,12 @@ export function parseRoute(hash: string): Route {
     return { name: "new-job", datanet: params.get("datanet") ?? "", version: Number.isInteger(version) && version > 0 ? version : undefined, from: params.get("from") ?? "" };
   }
   if (path === "/jobs") return { name: "jobs" };
+  if (path === "/earnings") return { name: "earnings" };
+  if (path === "/sign-in") {
+    // Only a hash of this app: never a URL that would lead elsewhere.
+    const next = params.get("next") ?? "";
+    return { name: "sign-in", next: /^#\/[^/]/.test(next) || next === "#/" ? next : "" };
+  }
   if (path === "/adapters") return { name: "adapters", mine: params.get("mine") === "1" };
   const match = /^\/(datanets|jobs|adapters)\/([^/]+)$/.exec(path);
   if (match?.[2]) {
@@ -62,6 +72,10 @@ export function routeHref(route: Route): string {
       return route.mine ? "#/adapters?mine=1" : "#/adapters";
     case "adapter":
       return `#/adapters/${encodeURIComponent(route.id)}`;
+    case "earnings":
+      return "#/earnings";
+    case "sign-in":
+      return route.next ? `#/sign-in?${new URLSearchParams({ next: route.next }).toString()}` : "#/sign-in";
     case "not-found":
       return `#${route.path}`;
   }

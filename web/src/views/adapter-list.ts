@@ -51,6 +51,6 @@ export function adapterListView(ctx: AppContext, signal: AbortSignal, initial: {
       h("h1", { id: "adapters-title" }, "Adapters"),
       h("a", { class: "button primary", href: routeHref({ name: "new-job", datanet: "", version: undefined, from: "" }) }, "New fine-tune")),
     h("p", { class: "lead" }, "LoRA adapters made by the Model Factory, each registered on chain under its attribution fingerprint."),
-    h("div", { class: "toolbar" }, h("label", { class: "choice" }, mine, h("span", {}, "Only my adapters"))),
+    ctx.session() ? h("div", { class: "toolbar" }, h("label", { class: "choice" }, mine, h("span", {}, "Only my adapters"))) : null,
     list, status, h("div", { class: "more" }, more));
 }

@@ -7,7 +7,8 @@ import { adapterPricePanel } from "./adapter-price-panel.ts";
 import { attributionBars } from "./attribution-bars.ts";
 import { playgroundPanel } from "./playground-panel.ts";
 import { chainBadge, chainFacts } from "./chain-status.ts";
-import { errorBox, hexValue, isAbort, loading } from "./common.ts";
+import { adapterLineage } from "./adapter-lineage.ts";
+import { errorBox, hexValue, isAbort, loading, signInPrompt } from "./common.ts";
 import { metricsTable } from "./job-widgets.ts";
 
 /** How often a registration still on its way to the chain is re-read. */
@@ -104,7 +105,10 @@ export function adapterPageView(ctx: AppContext, signal: AbortSignal, id: string
             h("dt", {}, "Owner"), h("dd", {}, hexValue(a.owner, shortHex(a.owner)), me === a.owner.toLowerCase() ? h("span", { class: "muted small" }, " (you)") : null),
             h("dt", {}, "Created"), h("dd", {}, formatDate(a.createdAt)),
             h("dt", {}, "Job"), h("dd", {}, h("a", { href: routeHref({ name: "job", id: a.jobId }) }, h("code", {}, a.jobId)))))),
-      section("Playground", "playground-title", playgroundPanel(ctx, a, signal)),
+      section("Lineage", "lineage-title", adapterLineage(ctx, a, signal)),
+      section("Playground", "playground-title", ctx.session()
+        ? playgroundPanel(ctx, a, signal)
+        : signInPrompt("to chat with this adapter: each call is made, and if the adapter is priced paid, by your account.")),
       section("Price", "price-title", adapterPricePanel(ctx, a.id, me === a.owner.toLowerCase(), signal)),
       section("Attribution", "attribution-title",
         h("p", { class: "hint" }, "Shares of the training tokens actually used (held-out records excluded), in basis points: 10 000 = 100%. The per-version weights are bound into the fingerprint; the per-contributor weights split the adapter's fees."),
@@ -120,7 +124,8 @@ export function adapterPageView(ctx: AppContext, signal: AbortSignal, id: string
           h("table", { class: "table" },
             h("caption", { class: "visually-hidden" }, "Adapter files"),
             h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "File"), h("th", { scope: "col" }, "Blob key"), h("th", { scope: "col" }, "What"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Download")))),
-            h("tbody", {}, files.map(([name, key, what]) => h("tr", {}, h("td", {}, h("code", {}, name)), h("td", { class: "wrap" }, h("code", {}, key)), h("td", {}, what), h("td", {}, downloadButton(name))))))),
+            h("tbody", {}, files.map(([name, key, what]) => h("tr", {}, h("td", {}, h("code", {}, name)), h("td", { class: "wrap" }, h("code", {}, key)), h("td", {}, what), h("td", {}, ctx.session() ? downloadButton(name) : h("span", { class: "muted small" }, "sign in")))))),
+          ctx.session() ? null : signInPrompt("to download the files (each link is made for your account).")),
         downloadStatus,
         h("pre", { class: "code-block" }, h("code", {},
           "from transformers import AutoModelForCausalLM\n" +

@@ -1,5 +1,6 @@
 import { ApiError } from "../api-error.ts";
 import { h } from "../dom.ts";
+import { routeHref } from "../router.ts";
 
 /** An alert box for an error; shows the problem's detail and its stable code. */
 export function errorBox(err: unknown): HTMLElement {
@@ -59,4 +60,10 @@ function copyIcon(): SVGElement {
     svg.append(rect);
   }
   return svg;
+}
+
+/** For a visitor where an action needs an account: a link to sign in that comes back to this page. */
+export function signInPrompt(text: string): HTMLElement {
+  return h("p", { class: "sign-in-prompt", "data-testid": "sign-in-prompt" },
+    h("a", { class: "button", href: routeHref({ name: "sign-in", next: location.hash || "#/" }) }, "Sign in"), " ", text);
 }

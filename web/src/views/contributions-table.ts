@@ -1,9 +1,27 @@
-import type { Contribution, ContributionStatus } from "../../../core/datanets/model.ts";
+import type { ContributionStatus } from "../../../core/datanets/model.ts";
+import type { ListedContribution } from "../api-client.ts";
 import type { AppContext } from "../app-context.ts";
 import { h, replace } from "../dom.ts";
 import { formatCount, shortHex } from "../format.ts";
 import { badge, hexValue } from "./common.ts";
 import { pagedList } from "./paged-list.ts";
+
+/** Characters of a record shown before it is opened. */
+const PREVIEW_CHARS = 80;
+
+/** A text record reads as its text; other schemas as their JSON. */
+function readable(json: string): string {
+  try {
+    const value = JSON.parse(json) as unknown;
+    if (value && typeof value === "object" && !Array.isArray(value)) {
+      const keys = Object.keys(value);
+      if (keys.length === 1 && keys[0] === "text" && typeof (value as { text: unknown }).text === "string") return (value as { text: string }).text;
+    }
+  } catch {
+    // A cut record is not valid JSON: show it as sent.
+  }
+  return json;
+}
 
 export interface ContributionsTable {
   element: HTMLElement;
@@ -16,14 +34,15 @@ export interface ContributionsTable {
 }
 
 /**
- * Contributions of a Datanet: status filter, "load more" paging, and for a
- * rejected record the reason and its line in the uploaded file.
+ * Contributions of a Datanet: status filter, "load more" paging, each
+ * record's content (its start, expandable to what the API sends) and the
+ * file it came from, and for a rejected record the reason and its line.
  */
 export function contributionsTable(
   ctx: AppContext,
   datanetId: string,
   signal: AbortSignal,
-  onVerify: (c: Contribution) => void,
+  onVerify: (c: ListedContribution) => void,
 ): ContributionsTable {
   const filter = h("select", { id: "contrib-status", name: "status" },
     h("option", { value: "" }, "All"),
@@ -35,6 +54,7 @@ export function contributionsTable(
     h("thead", {}, h("tr", {},
       h("th", { scope: "col" }, "File"),
       h("th", { scope: "col", class: "num" }, "Line"),
+      h("th", { scope: "col" }, "Content"),
       h("th", { scope: "col" }, "Status"),
       h("th", { scope: "col" }, "Contributor"),
       h("th", { scope: "col" }, "Content hash"),
@@ -47,7 +67,7 @@ export function contributionsTable(
   const more = h("button", { type: "button", class: "button", hidden: true }, "Load more");
   let canVerify = false;
   let names: ReadonlyMap<string, string> = new Map();
-  const load = pagedList<Contribution>({
+  const load = pagedList<ListedContribution>({
     signal,
     status,
     more,
@@ -62,14 +82,15 @@ export function contributionsTable(
         : undefined,
   });
 
-  function row(c: Contribution): HTMLElement {
-    const file = names.get(c.uploadId);
+  function row(c: ListedContribution): HTMLElement {
+    const file = c.filename ?? names.get(c.uploadId);
     // Named by its row, so a screen reader's list of buttons tells them apart.
     const verify = h("button", { type: "button", class: "button small verify", hidden: !canVerify || c.status !== "accepted", "aria-label": `Verify proof of line ${c.line}${file ? ` of ${file}` : ""}` }, "Verify proof");
     verify.addEventListener("click", () => onVerify(c));
     return h("tr", { "data-status": c.status, "data-id": c.id, "data-upload": c.uploadId },
       h("td", { class: "filename" }, file ?? h("code", { title: c.uploadId }, shortHex(c.uploadId, 8, 4))),
       h("td", { class: "num" }, String(c.line)),
+      h("td", { class: "content" }, contentCell(c, file)),
       h("td", {}, badge(c.status, c.status === "accepted" ? "ok" : "bad")),
       h("td", {}, h("code", { title: c.contributor }, shortHex(c.contributor))),
       h("td", {}, c.contentHash ? hexValue(c.contentHash, shortHex(c.contentHash, 10, 6)) : h("span", { class: "muted" }, "—")),
@@ -80,6 +101,20 @@ export function contributionsTable(
   }
 
   filter.addEventListener("change", () => void load(true));
+
+  /**
+   * The record's first characters; a longer one opens (a native <details>, so
+   * keyboard and screen readers work as for any disclosure) to all the API sent.
+   */
+  function contentCell(c: ListedContribution, file: string | undefined): HTMLElement | string {
+    if (c.content === null) return h("span", { class: "muted" }, c.status === "rejected" ? "not kept (rejected)" : "—");
+    const text = readable(c.content);
+    if (text.length <= PREVIEW_CHARS && !c.contentTruncated) return h("span", { class: "record-text", "data-testid": "record-content" }, text);
+    return h("details", { class: "record", "data-testid": "record-content" },
+      h("summary", { "aria-label": `Content of line ${c.line}${file ? ` of ${file}` : ""}: ${text.slice(0, PREVIEW_CHARS)}…` }, `${text.slice(0, PREVIEW_CHARS)}…`),
+      h("pre", { class: "record-full" }, text),
+      c.contentTruncated ? h("p", { class: "muted small" }, "Longer than the preview; the full record is in the Datanet's version files.") : null);
+  }
   void load(true);
 
   const element = h("div", { class: "contributions" },

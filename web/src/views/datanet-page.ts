@@ -2,7 +2,7 @@ import type { AppContext } from "../app-context.ts";
 import { h, replace } from "../dom.ts";
 import { formatBps, formatDate, shortHex } from "../format.ts";
 import { routeHref } from "../router.ts";
-import { badge, errorBox, hexValue, isAbort, loading } from "./common.ts";
+import { badge, errorBox, hexValue, isAbort, loading, signInPrompt } from "./common.ts";
 import { contributionsTable } from "./contributions-table.ts";
 import { datanetStatsPanel } from "./datanet-stats-panel.ts";
 import { proofViewer } from "./proof-viewer.ts";
@@ -70,10 +70,12 @@ export function datanetPageView(ctx: AppContext, signal: AbortSignal, id: string
               h("dt", {}, "Created"), h("dd", {}, formatDate(dn.createdAt)),
               h("dt", {}, "Id"), h("dd", {}, h("code", {}, dn.id))))),
         h("div", { class: "grid" },
-          section("Contribute data", "upload-title", uploadZone(ctx, dn.id, signal, () => {
-            contributions.refresh();
-            refreshStats();
-          })),
+          section("Contribute data", "upload-title", ctx.session()
+            ? uploadZone(ctx, dn.id, signal, () => {
+              contributions.refresh();
+              refreshStats();
+            })
+            : signInPrompt("to contribute data to this Datanet: your records keep your address, license and content hash.")),
           section("Versions", "versions-title", versions.element)),
         section("Statistics", "stats-title", stats.element),
         section("Contributions", "contributions-title", contributions.element),

@@ -9,6 +9,9 @@ import { errorBox, isAbort, loading } from "./common.ts";
 import { metricsTable, setJobProgress, statusBadge } from "./job-widgets.ts";
 import { lossChart } from "./loss-chart.ts";
 
+/** How often a visitor (no key, so no event stream) re-reads a running public job. */
+const VISITOR_POLL_MS = 3000;
+
 /**
  * One fine-tune job, live: status, progress (step, tokens/s, ETA), the loss
  * curve, the adapter's held-out metrics beside the base model's, the error
@@ -76,10 +79,12 @@ export function jobPageView(ctx: AppContext, signal: AbortSignal, id: string): H
       stat("Started", next.startedAt ? formatDate(next.startedAt) : "—", "started"),
       stat("Finished", next.finishedAt ? formatDate(next.finishedAt) : "—", "finished"));
     live.textContent = isTerminalStatus(next.status) ? "" : "live";
-    cancel.hidden = isTerminalStatus(next.status);
+    // Cancel and retry act for the job's owner; anyone else (a visitor of a public job) only reads it.
+    const isOwner = ctx.session()?.address.toLowerCase() === next.owner.toLowerCase();
+    cancel.hidden = !isOwner || isTerminalStatus(next.status);
     // A finished job can be copied into the form; one that failed or was cancelled can be run again as it was.
     clone.hidden = !isTerminalStatus(next.status);
-    retry.hidden = next.status !== "FAILED" && next.status !== "CANCELLED";
+    retry.hidden = !isOwner || (next.status !== "FAILED" && next.status !== "CANCELLED");
     chart.update(next.lossCurve, p?.totalSteps);
 
     replace(errorSlot, next.error
@@ -143,7 +148,13 @@ export function jobPageView(ctx: AppContext, signal: AbortSignal, id: string): H
       // The first read renders at once; the stream then carries the changes.
       render(await ctx.api.getJob(id, signal));
       if (job && isTerminalStatus(job.status)) return;
-      await followJob(ctx.api, id, render, signal);
+      if (ctx.session()) return void (await followJob(ctx.api, id, render, signal));
+      // A visitor has no key for the event stream: re-read the public job instead.
+      while (job && !isTerminalStatus(job.status)) {
+        await new Promise((r) => setTimeout(r, VISITOR_POLL_MS));
+        if (signal.aborted) return;
+        render(await ctx.api.getJob(id, signal));
+      }
     } catch (err) {
       if (isAbort(err, signal)) return;
       if (built) replace(actionStatus, errorBox(err));

@@ -12,7 +12,12 @@ import { errorBox } from "./common.ts";
  */
 const wallets = () => import("../auth/wallets.ts");
 
-export function signInView(ctx: AppContext, _signal: AbortSignal, onSignedIn: () => void): HTMLElement {
+export interface SignInOptions {
+  /** Why sign-in is asked for (the page a visitor wanted); without one the page opens with what the product is. */
+  reason?: string;
+}
+
+export function signInView(ctx: AppContext, _signal: AbortSignal, onSignedIn: () => void, options: SignInOptions = {}): HTMLElement {
   const status = h("div", { "aria-live": "polite" });
 
   async function run(button: HTMLButtonElement, getSigner: () => Promise<MessageSigner> | MessageSigner) {
@@ -60,8 +65,12 @@ export function signInView(ctx: AppContext, _signal: AbortSignal, onSignedIn: ()
       step("2 · Fine-tune", "Pick Datanet versions and a base model; training, held-out evaluation and the adapter's attribution fingerprint run in the background, with a live loss curve."),
       step("3 · Serve and earn", "Adapters are served over an OpenAI-compatible API and priced per call; fees are split by attribution between the adapter's owner and the data's contributors.")));
 
-  return h("div", { class: "sign-in-page" }, intro, h("section", { class: "sign-in", "aria-labelledby": "sign-in-title" },
-    h("h2", { id: "sign-in-title" }, "Sign in"),
+  const reason = options.reason
+    ? h("div", { class: "alert alert-info", role: "status", "data-testid": "sign-in-reason" }, options.reason, " Browsing Datanets and adapters needs no account.")
+    : null;
+  return h("div", { class: "sign-in-page" }, reason ? null : intro, h("section", { class: "sign-in", "aria-labelledby": "sign-in-title" },
+    h(reason ? "h1" : "h2", { id: "sign-in-title" }, "Sign in"),
+    reason,
     h("p", { class: "lead" }, "Sign a Sign-In with Ethereum message to get an API key for this browser session. Signing costs nothing and sends no transaction."),
     h("div", { class: "cards two" },
       h("article", { class: "card" },
