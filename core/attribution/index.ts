@@ -2,7 +2,7 @@
 // and combining them into a call's contributors and Datanet versions. Pure: no I/O.
 export { AttributionError, AttributionIndexError } from "./errors.ts";
 export { buildSuffixArray, narrow, isSuffixArrayOf } from "./suffix-array.ts";
-export { SPAN_INDEX_FORMAT, buildSpanIndex, checkSpanIndex, maximalMatches, recordAt, type IndexedRecord, type SpanIndex, type SpanMatch } from "./span-index.ts";
+export { SPAN_INDEX_FORMAT, buildSpanIndex, checkSpanIndex, maximalMatches, recordAt, recordOfPositions, type IndexedRecord, type SpanIndex, type SpanMatch } from "./span-index.ts";
 export { DEFAULT_SPAN_OPTIONS, scoreSpans, type ScoredSpan, type SpanOptions, type SpanScores } from "./span-attribution.ts";
 export { SKETCH_FORMAT, coordinateState, projectGradient } from "./projection.ts";
 export { DEFAULT_GRADIENT_OPTIONS, scoreSketches, type GradientOptions, type SketchSet } from "./gradient-attribution.ts";

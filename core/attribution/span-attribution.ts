@@ -2,7 +2,7 @@
 // call's output. Two queries are scored apart: the output alone, and prompt+output (only
 // spans that cross from the prompt into the output count there, so a span is never counted
 // twice and a prompt that merely quotes a record earns that record nothing).
-import { maximalMatches, recordAt, type SpanIndex, type SpanMatch } from "./span-index.ts";
+import { maximalMatches, recordOfPositions, type SpanIndex, type SpanMatch } from "./span-index.ts";
 
 export interface SpanOptions {
   /** Shortest span that counts, in tokens (shorter ones match by chance). */
@@ -39,29 +39,42 @@ export function scoreSpans(index: SpanIndex, prompt: ArrayLike<number>, output: 
   const byRecord = new Map<number, { output: number; context: number }>();
   const spans: ScoredSpan[] = [];
   const N = index.records.length;
-  const credit = (m: SpanMatch, query: ScoredSpan["query"], start: number) => {
+  if (N === 0) return { byRecord, spans };
+  // Per call, no allocation per occurrence: the position→record table is built once per index,
+  // and distinct holders are counted by stamping a per-call array (this runs on every call).
+  const owners = recordOfPositions(index);
+  const stamp = new Int32Array(N).fill(-1);
+  const holders: number[] = [];
+  const credit = (m: SpanMatch, query: ScoredSpan["query"], spanNo: number) => {
     const occurrences = m.hi - m.lo;
     if (occurrences > opts.maxOccurrences) {
-      spans.push({ query, start, length: m.length, records: -1, weight: 0 });
+      spans.push({ query, start: m.start, length: m.length, records: -1, weight: 0 });
       return;
     }
-    const holders = new Set<number>();
-    for (let j = m.lo; j < m.hi; j++) holders.add(recordAt(index, index.suffixArray[j]!));
-    const weight = m.length * Math.log((N + 1) / holders.size);
-    spans.push({ query, start, length: m.length, records: holders.size, weight });
+    holders.length = 0;
+    for (let j = m.lo; j < m.hi; j++) {
+      const r = owners[index.suffixArray[j]!]!;
+      if (stamp[r] !== spanNo) {
+        stamp[r] = spanNo;
+        holders.push(r);
+      }
+    }
+    const weight = m.length * Math.log((N + 1) / holders.length);
+    spans.push({ query, start: m.start, length: m.length, records: holders.length, weight });
     for (const r of holders) {
       const s = byRecord.get(r) ?? { output: 0, context: 0 };
-      if (query === "output") s.output += weight / holders.size;
-      else s.context += weight / holders.size;
+      if (query === "output") s.output += weight / holders.length;
+      else s.context += weight / holders.length;
       byRecord.set(r, s);
     }
   };
-  if (N === 0) return { byRecord, spans };
-  for (const m of maximalMatches(index, output, opts.minSpanTokens)) credit(m, "output", m.start);
+  let spanNo = 0;
+  for (const m of maximalMatches(index, output, opts.minSpanTokens)) credit(m, "output", spanNo++);
+  // Only spans that start in the prompt and end in the output count here, so only prompt starts are searched.
   const joined = new Int32Array(prompt.length + output.length);
-  joined.set(Array.from(prompt), 0);
-  joined.set(Array.from(output), prompt.length);
-  for (const m of maximalMatches(index, joined, opts.minSpanTokens))
-    if (m.start < prompt.length && m.start + m.length > prompt.length) credit(m, "prompt+output", m.start);
+  for (let i = 0; i < prompt.length; i++) joined[i] = prompt[i]!;
+  for (let i = 0; i < output.length; i++) joined[prompt.length + i] = output[i]!;
+  for (const m of maximalMatches(index, joined, opts.minSpanTokens, prompt.length))
+    if (m.start + m.length > prompt.length) credit(m, "prompt+output", spanNo++);
   return { byRecord, spans };
 }

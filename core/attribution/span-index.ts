@@ -72,6 +72,21 @@ export function checkSpanIndex(index: SpanIndex, vocabSize: number, file = "span
   return index;
 }
 
+/**
+ * The record of every stream position (n numbers), built once per index and kept while the
+ * index lives: scoring a span then costs one array read per occurrence instead of a search.
+ */
+export function recordOfPositions(index: SpanIndex): Int32Array {
+  let owners = positionOwners.get(index);
+  if (!owners) {
+    owners = new Int32Array(index.tokens.length);
+    for (let r = 0; r < index.recordStarts.length; r++) owners.fill(r, index.recordStarts[r]!, r + 1 < index.recordStarts.length ? index.recordStarts[r + 1]! : index.tokens.length);
+    positionOwners.set(index, owners);
+  }
+  return owners;
+}
+const positionOwners = new WeakMap<SpanIndex, Int32Array>();
+
 /** Index of the record holding stream position `pos` (binary search over record starts). */
 export function recordAt(index: SpanIndex, pos: number): number {
   let lo = 0, hi = index.recordStarts.length - 1;
@@ -94,12 +109,14 @@ export interface SpanMatch {
 /**
  * For each query position, the longest prefix of query[i..] found verbatim in one training
  * record (matching statistics), keeping only maximal spans (not inside the span that starts
- * one token earlier) of at least `minLength` tokens.
+ * one token earlier) of at least `minLength` tokens, starting before `startsBelow`.
  */
-export function maximalMatches(index: SpanIndex, query: ArrayLike<number>, minLength: number): SpanMatch[] {
+export function maximalMatches(index: SpanIndex, query: ArrayLike<number>, minLength: number, startsBelow = query.length): SpanMatch[] {
   const out: SpanMatch[] = [];
   let prevEnd = 0;
-  for (let i = 0; i < query.length; i++) {
+  // Spans are found in start order and maximality only looks back, so stopping at startsBelow
+  // gives exactly the full answer's spans that start there (the prompt+output query needs no more).
+  for (let i = 0; i < Math.min(startsBelow, query.length); i++) {
     let lo = 0, hi = index.suffixArray.length, len = 0;
     while (i + len < query.length) {
       const t = query[i + len]!;
