@@ -36,12 +36,16 @@ export const JOBS_PREFIX = "jobs/";
 export const TRAINER_BACKENDS = ["embedded", "pytorch-gpu"] as const;
 export type TrainerBackend = (typeof TRAINER_BACKENDS)[number];
 
-/** What one backend runs on: instance types, AMI, and what one trainer container asks for. */
+/** What one backend runs on: instance types, AMI, what one trainer container asks for, and which trainer it runs. */
 interface BackendCompute {
   instanceTypes: InstanceType[];
   image: EcsMachineImageType;
   container: { cpu: number; memory: Size; gpu?: number };
   defaultMaxvCpus: number;
+  /** The trainer's TRAINER_BACKEND (containers/trainer/main.ts): `engine` or `torch`. */
+  trainerBackend: "engine" | "torch";
+  /** The stage of containers/trainer/Dockerfile whose image this compute runs (`docker build --target ...`). */
+  imageTarget: "cpu" | "gpu";
 }
 
 export const BACKEND_COMPUTE: Record<TrainerBackend, BackendCompute> = {
@@ -51,6 +55,8 @@ export const BACKEND_COMPUTE: Record<TrainerBackend, BackendCompute> = {
     image: EcsMachineImageType.ECS_AL2023,
     container: { cpu: 2, memory: Size.gibibytes(7) }, // m7i.large has 8 GiB; the ECS agent and OS keep the rest
     defaultMaxvCpus: 16,
+    trainerBackend: "engine",
+    imageTarget: "cpu",
   },
   // g5: one NVIDIA A10G (24 GB) per instance; xlarge 4 vCPU / 16 GiB, 2xlarge 8 vCPU / 32 GiB.
   "pytorch-gpu": {
@@ -58,6 +64,9 @@ export const BACKEND_COMPUTE: Record<TrainerBackend, BackendCompute> = {
     image: EcsMachineImageType.ECS_AL2023_NVIDIA,
     container: { cpu: 4, memory: Size.gibibytes(14), gpu: 1 }, // g5.xlarge has 16 GiB
     defaultMaxvCpus: 32,
+    // the PyTorch image (Dockerfile --target gpu); an explicit `torch`, so a GPU the driver cannot use fails the job instead of training on the CPU
+    trainerBackend: "torch",
+    imageTarget: "gpu",
   },
 };
 
@@ -66,6 +75,8 @@ const PINNED_IMAGE = /^[^\s@]+@sha256:[0-9a-f]{64}$/;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 /** The tag the job definition names until a digest is given: immutable tags mean it is pushed once, by hand (README). */
 export const UNPINNED_TRAINER_TAG = "bootstrap";
+/** The tag of each image target before a digest is given (the GPU image is another image, so another tag). */
+export const UNPINNED_TRAINER_TAGS: Record<BackendCompute["imageTarget"], string> = { cpu: UNPINNED_TRAINER_TAG, gpu: `${UNPINNED_TRAINER_TAG}-gpu` };
 
 export interface TrainingComputeProps {
   network: PlatformNetwork;
@@ -176,7 +187,7 @@ export class TrainingCompute extends Construct {
 
     const logGroup = new LogGroup(this, "TrainerLogs", { retention: RetentionDays.ONE_MONTH, removalPolicy });
     const container = new EcsEc2ContainerDefinition(this, "TrainerContainer", {
-      image: this.#image(props.trainerImage, removalPolicy),
+      image: this.#image(props.trainerImage, removalPolicy, compute.imageTarget),
       ...(compute.container.gpu ? { gpu: compute.container.gpu } : {}),
       cpu: compute.container.cpu,
       memory: compute.container.memory,
@@ -184,7 +195,7 @@ export class TrainingCompute extends Construct {
       logging: LogDriver.awsLogs({ streamPrefix: "trainer", logGroup }),
       environment: {
         MF_RUNTIME: "aws",
-        TRAINER_BACKEND: this.backend,
+        TRAINER_BACKEND: compute.trainerBackend,
         BUCKET: bucket.bucketName,
         JOB_EVENTS_QUEUE_URL: props.jobEventsQueue.queueUrl,
         TRAINER_WORK_DIR: "/tmp/mf-trainer",
@@ -206,7 +217,7 @@ export class TrainingCompute extends Construct {
   }
 
   /** A full reference pinned by digest; else the stack's repository at a digest (or, before the first push, its bootstrap tag). */
-  #image(trainerImage: string | undefined, removalPolicy: RemovalPolicy): ContainerImage {
+  #image(trainerImage: string | undefined, removalPolicy: RemovalPolicy, target: BackendCompute["imageTarget"]): ContainerImage {
     if (trainerImage !== undefined && !PINNED_IMAGE.test(trainerImage) && !DIGEST.test(trainerImage)) {
       throw new Error(`trainerImage must be pinned by digest (<image>@sha256:<64 hex> or sha256:<64 hex>), got ${trainerImage}`);
     }
@@ -221,9 +232,9 @@ export class TrainingCompute extends Construct {
     if (!trainerImage) {
       Annotations.of(this).addWarningV2(
         "modelfactory:unpinned-trainer",
-        `No trainer image digest: jobs pull :${UNPINNED_TRAINER_TAG} until you deploy with -c modelfactory:trainerImage=sha256:<digest> (README, Deploying to AWS).`,
+        `No trainer image digest: jobs pull :${UNPINNED_TRAINER_TAGS[target]} (containers/trainer/Dockerfile --target ${target}) until you deploy with -c modelfactory:trainerImage=sha256:<digest> (README, Deploying to AWS).`,
       );
     }
-    return ContainerImage.fromEcrRepository(this.repository!, trainerImage ?? UNPINNED_TRAINER_TAG);
+    return ContainerImage.fromEcrRepository(this.repository!, trainerImage ?? UNPINNED_TRAINER_TAGS[target]);
   }
 }

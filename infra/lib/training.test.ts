@@ -95,8 +95,18 @@ describe("Training: trainer job definition", () => {
     expect(props.ContainerProperties.ResourceRequirements).toEqual(
       expect.arrayContaining([{ Type: "GPU", Value: "1" }, { Type: "VCPU", Value: "4" }, { Type: "MEMORY", Value: "14336" }]),
     );
-    expect(props.ContainerProperties.Environment).toContainEqual({ Name: "TRAINER_BACKEND", Value: "pytorch-gpu" });
+    // the trainer's own name for its PyTorch backend (containers/trainer/main.ts refuses any other value)
+    expect(props.ContainerProperties.Environment).toContainEqual({ Name: "TRAINER_BACKEND", Value: "torch" });
     expect(props.Timeout.AttemptDurationSeconds).toBe(3 * 3600);
+  });
+
+  it("CPU compute runs the engine from the CPU image; GPU compute, before a digest is given, the GPU image's own tag", () => {
+    expect(def().ContainerProperties.Environment).toContainEqual({ Name: "TRAINER_BACKEND", Value: "engine" });
+    expect(JSON.stringify(def().ContainerProperties.Image)).toContain(":bootstrap\"");
+    const unpinnedGpu = testStack({ training: { backend: "pytorch-gpu" } });
+    const job = Object.values(unpinnedGpu.template.findResources("AWS::Batch::JobDefinition"))[0]!.Properties.ContainerProperties;
+    expect(JSON.stringify(job.Image)).toContain(":bootstrap-gpu");
+    expect(job.Environment).toContainEqual({ Name: "TRAINER_BACKEND", Value: "torch" });
   });
 
   it("names the trainer image by digest, and the repository's tags are immutable", () => {
