@@ -2,11 +2,12 @@ import type { Caller } from "../account.ts";
 import type { CoreDeps } from "../deps.ts";
 import { ValidationError } from "../errors.ts";
 import { loadVisibleDatanet } from "./access.ts";
+import { CONTRIBUTION_SK_PREFIX, contributionLayout } from "./contribution-layout.ts";
 import { contributionFromItem } from "./items.ts";
-import { CONTRIBUTION_SK_PREFIX, contributionsByStatusPk, datanetPk } from "./keys.ts";
+import { mergedPage } from "./merge-shards.ts";
 import type { Contribution, ContributionStatus, Paged } from "./model.ts";
 import { ContributionStatus as StatusSchema } from "./model.ts";
-import { pageLimit, queryWithClientCursor } from "./paging.ts";
+import { pageLimit } from "./paging.ts";
 
 export interface ListContributionsInput {
   status?: ContributionStatus;
@@ -27,14 +28,16 @@ export async function listContributions(
   if (input.status !== undefined && !StatusSchema.safeParse(input.status).success) {
     throw new ValidationError(`status must be "accepted" or "rejected"`);
   }
-  await loadVisibleDatanet(deps, caller, datanetId);
+  const layout = contributionLayout(await loadVisibleDatanet(deps, caller, datanetId));
   const limit = pageLimit(input.limit, 50, 1000);
-  const page = await queryWithClientCursor(deps.tables.contributions, {
-    ...(input.status
-      ? { pk: contributionsByStatusPk(datanetId, input.status), index: "gsi1" as const }
-      : { pk: datanetPk(datanetId), skPrefix: CONTRIBUTION_SK_PREFIX }),
+  // The rows are spread over the Datanet's shards; a page merges them by id (the cursor is the last id returned).
+  const page = await mergedPage(
+    deps.tables.contributions,
+    input.status
+      ? { partitions: layout.statusPartitions(input.status), index: "gsi1", skPrefix: "" }
+      : { partitions: layout.rowPartitions, skPrefix: CONTRIBUTION_SK_PREFIX },
     limit,
-    ...(input.cursor ? { cursor: input.cursor } : {}),
-  });
+    input.cursor,
+  );
   return { items: page.items.map(contributionFromItem), ...(page.cursor ? { nextCursor: page.cursor } : {}) };
 }

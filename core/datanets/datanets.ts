@@ -5,6 +5,7 @@ import { eventWrite } from "../events.ts";
 import { newId } from "../ids.ts";
 import type { Item } from "../ports/tables.ts";
 import { canSee, loadVisibleDatanet } from "./access.ts";
+import { CONTRIBUTION_SHARDS } from "./contribution-layout.ts";
 import { datanetFromItem } from "./items.ts";
 import { DATANETS_GSI_PK, datanetKey } from "./keys.ts";
 import { canonicalLicense } from "./license.ts";
@@ -37,6 +38,8 @@ export async function createDatanet(deps: CoreDeps, caller: Caller, input: Creat
     gsi1pk: DATANETS_GSI_PK,
     gsi1sk: `${datanet.createdAt}#${datanet.id}`,
     ...datanet,
+    // Fixed at creation: where its contribution rows go (contribution-layout.ts).
+    contributionShards: CONTRIBUTION_SHARDS,
   };
   await deps.tables.main.transact([
     { put: item, condition: { notExists: true } },

@@ -22,19 +22,7 @@ export const versionKey = (datanetId: string, version: number): Key => ({
   sk: `VERSION#${String(version).padStart(10, "0")}`,
 });
 
-export const CONTRIBUTION_SK_PREFIX = "C#";
-export const contributionKey = (datanetId: string, contributionId: string): Key => ({
-  pk: datanetPk(datanetId),
-  sk: `${CONTRIBUTION_SK_PREFIX}${contributionId}`,
-});
-/** Secondary-index partition of a Datanet's contributions with one status. */
-export const contributionsByStatusPk = (datanetId: string, status: string) => `${datanetPk(datanetId)}#${status}`;
-
-/** Dedupe item: who first contributed a content hash to the Datanet. */
-export const contentHashKey = (datanetId: string, contentHash: string): Key => ({
-  pk: datanetPk(datanetId),
-  sk: `H#${contentHash}`,
-});
+/* Contribution rows, their index rows and content-hash claims: see contribution-layout.ts (sharded per Datanet). */
 
 /** Blob keys. */
 export const uploadBlobKey = (datanetId: string, uploadId: string) => `uploads/${datanetId}/${uploadId}`;

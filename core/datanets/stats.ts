@@ -3,7 +3,9 @@ import type { CoreDeps } from "../deps.ts";
 import { queryAll } from "../query-all.ts";
 import { loadVisibleDatanet } from "./access.ts";
 import { uploadFromItem } from "./items.ts";
-import { CONTRIBUTION_SK_PREFIX, UPLOAD_SK_PREFIX, datanetPk, versionKey } from "./keys.ts";
+import { CONTRIBUTION_SK_PREFIX, contributionLayout } from "./contribution-layout.ts";
+import { UPLOAD_SK_PREFIX, datanetPk, versionKey } from "./keys.ts";
+import { mergeShards } from "./merge-shards.ts";
 import type { DatanetStats } from "./stats-model.ts";
 
 /** Contributions read at most per request: past it the figures cover the first ones and say so. */
@@ -20,7 +22,8 @@ const BUCKET_EDGES = [0, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
  * A Datanet's statistics for whoever may see it: accepted and rejected
  * records, tokens, distinct contributors, accepted records not yet in a
  * version, a histogram of record lengths in tokens, and its uploads with
- * their file names. One walk over the contributions partition.
+ * their file names. One walk over the contribution rows, all shards merged
+ * (so a Datanet past the scan limit reports its oldest records, as before).
  */
 export async function getDatanetStats(deps: CoreDeps, caller: Caller, datanetId: string): Promise<DatanetStats> {
   const datanet = await loadVisibleDatanet(deps, caller, datanetId);
@@ -28,7 +31,8 @@ export async function getDatanetStats(deps: CoreDeps, caller: Caller, datanetId:
   const contributors = new Set<string>();
   let accepted = 0, rejected = 0, tokens = 0, scanned = 0;
   let complete = true;
-  for await (const item of queryAll(deps.tables.contributions, { pk: datanetPk(datanetId), skPrefix: CONTRIBUTION_SK_PREFIX, limit: 1000 })) {
+  const rows = mergeShards(deps.tables.contributions, { partitions: contributionLayout(datanet).rowPartitions, skPrefix: CONTRIBUTION_SK_PREFIX });
+  for await (const item of rows) {
     if (++scanned > STATS_SCAN_LIMIT) {
       complete = false;
       break;

@@ -12,12 +12,12 @@ import { QueueNames } from "../ports/queue.ts";
 import type { Item } from "../ports/tables.ts";
 import { queryAll } from "../query-all.ts";
 import { loadOwnedDatanet, loadVisibleDatanet } from "./access.ts";
+import { CONTRIBUTION_SK_PREFIX, contributionLayout } from "./contribution-layout.ts";
 import { versionFromItem } from "./items.ts";
+import { mergeShards } from "./merge-shards.ts";
 import {
   acceptedBlobKey,
   acceptedPrefix,
-  CONTRIBUTION_SK_PREFIX,
-  contributionIdPrefix,
   datanetKey,
   datanetPk,
   UPLOAD_SK_PREFIX,
@@ -57,7 +57,7 @@ const treeCaches = new WeakMap<BlobStore, TreeCache>();
  */
 export async function publishVersion(deps: CoreDeps, caller: Caller, datanetId: string): Promise<DatanetVersion> {
   const datanet = await loadOwnedDatanet(deps, caller, datanetId, "publish a version");
-  const leaves = await acceptedLeaves(deps, datanetId);
+  const leaves = await acceptedLeaves(deps, datanet);
   if (leaves.length === 0) throw new ConflictError("There are no accepted contributions to publish", "nothing-to-publish");
   const now = deps.clock.now();
   const version = (datanet.versions as number) + 1;
@@ -130,7 +130,7 @@ export async function completePublish(deps: CoreDeps, message: PublishMessage, o
   const datanet = await main.get(datanetKey(datanetId));
   if (!datanet) return "skipped";
   try {
-    const leaves = await acceptedLeaves(deps, datanetId);
+    const leaves = await acceptedLeaves(deps, datanet);
     if (leaves.length === 0) throw new ConflictError("There are no accepted contributions to publish", "nothing-to-publish");
     await buildVersion(deps, datanet, version, publishId, leaves);
     return "published";
@@ -290,26 +290,26 @@ async function finishedUploads(deps: CoreDeps, datanetId: string): Promise<{ upl
 
 /**
  * Accepted contributions of finished uploads, in contribution-id order
- * (upload, then line). Read from the base table, upload by upload: the
- * by-status index is eventually consistent on DynamoDB and could still miss
- * rows of an upload that just finished.
+ * (upload, then line): one merge over the Datanet's row shards (ids sort by
+ * upload ULID, so the merged order is upload by upload). Read from the base
+ * table: the by-status index is eventually consistent on DynamoDB and could
+ * still miss rows of an upload that just finished.
  */
-async function acceptedLeaves(deps: CoreDeps, datanetId: string): Promise<Leaf[]> {
+async function acceptedLeaves(deps: CoreDeps, datanet: Item): Promise<Leaf[]> {
+  const datanetId = datanet.id as string;
   // Contributions of an upload still processing are not final (nor is its accepted blob).
-  const { uploadIds } = await finishedUploads(deps, datanetId);
+  const finished = new Set((await finishedUploads(deps, datanetId)).uploadIds);
   const leaves: Leaf[] = [];
-  for (const uploadId of uploadIds.sort()) {
-    const skPrefix = `${CONTRIBUTION_SK_PREFIX}${contributionIdPrefix(uploadId)}`;
-    for await (const item of queryAll(deps.tables.contributions, { pk: datanetPk(datanetId), skPrefix })) {
-      if (item.status !== "accepted") continue;
-      leaves.push({
-        id: item.id as string,
-        uploadId,
-        contributor: item.contributor as string,
-        contentHash: item.contentHash as string,
-        tokens: item.tokens as number,
-      });
-    }
+  const rows = mergeShards(deps.tables.contributions, { partitions: contributionLayout(datanet).rowPartitions, skPrefix: CONTRIBUTION_SK_PREFIX });
+  for await (const item of rows) {
+    if (item.status !== "accepted" || !finished.has(item.uploadId as string)) continue;
+    leaves.push({
+      id: item.id as string,
+      uploadId: item.uploadId as string,
+      contributor: item.contributor as string,
+      contentHash: item.contentHash as string,
+      tokens: item.tokens as number,
+    });
   }
   return leaves;
 }

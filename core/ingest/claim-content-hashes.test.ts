@@ -3,7 +3,8 @@ import { alice, bob, carol, jsonl, newDatanet, putUpload, uploadAndIngest } from
 import { memoryDeps, type TestDeps } from "../../test/fakes/memory-deps.ts";
 import { contributionFromItem } from "../datanets/items.ts";
 import { getUpload } from "../datanets/uploads.ts";
-import { contributionId, contributionKey, uploadKey } from "../datanets/keys.ts";
+import { contributionLayout } from "../datanets/contribution-layout.ts";
+import { contributionId, datanetKey, uploadKey } from "../datanets/keys.ts";
 import type { TableStore } from "../ports/tables.ts";
 import { claimContentHashes, STALE_PROCESSING_MS } from "./claim-content-hashes.ts";
 import { ingestObject } from "./ingest-object.ts";
@@ -21,9 +22,14 @@ async function crashMidway(deps: TestDeps, datanetId: string, body: string) {
   return upload;
 }
 
+/** The Datanet's contribution layout, from its stored item. */
+async function layoutOf(deps: TestDeps, datanetId: string) {
+  return contributionLayout((await deps.tables.main.get(datanetKey(datanetId)))!);
+}
+
 /** Line 1 of an upload: its contribution row, read straight from the table. */
 async function sharedRecordOf(deps: TestDeps, datanetId: string, uploadId: string) {
-  const item = await deps.tables.contributions.get(contributionKey(datanetId, contributionId(uploadId, 1)));
+  const item = await deps.tables.contributions.get((await layoutOf(deps, datanetId)).rowKey(contributionId(uploadId, 1)));
   return contributionFromItem(item!);
 }
 
@@ -86,10 +92,11 @@ describe("claimContentHashes", () => {
     for (const uploadId of ["up_a", "up_b"]) {
       await deps.tables.main.put({ ...uploadKey(datanet.id, uploadId), uploadId, status: "processing", startedAt: new Date(deps.clock.now()).toISOString() });
     }
-    await deps.tables.contributions.put({ pk: `DATANET#${datanet.id}`, sk: `H#${hash}`, contentHash: hash, contributionId: "ct_dead_1", uploadId: "up_gone" });
+    const layout = await layoutOf(deps, datanet.id);
+    await deps.tables.contributions.put({ ...layout.claimKey(hash), contentHash: hash, contributionId: "ct_dead_1", uploadId: "up_gone" });
     const [a, b] = await Promise.all([
-      claimContentHashes(deps, datanet.id, [{ contentHash: hash, contributionId: "ct_a_1", uploadId: "up_a" }]),
-      claimContentHashes(deps, datanet.id, [{ contentHash: hash, contributionId: "ct_b_1", uploadId: "up_b" }]),
+      claimContentHashes(deps, layout, [{ contentHash: hash, contributionId: "ct_a_1", uploadId: "up_a" }]),
+      claimContentHashes(deps, layout, [{ contentHash: hash, contributionId: "ct_b_1", uploadId: "up_b" }]),
     ]);
     expect(a.get(hash)).toBe(b.get(hash));
     expect(["ct_a_1", "ct_b_1"]).toContain(a.get(hash));
@@ -117,7 +124,7 @@ describe("claimContentHashes", () => {
       contributionId: `ct_x_${i}`,
       uploadId: "up_x",
     }));
-    const owners = await claimContentHashes({ ...deps, tables: { ...deps.tables, contributions: counting } }, datanet.id, claims);
+    const owners = await claimContentHashes({ ...deps, tables: { ...deps.tables, contributions: counting } }, await layoutOf(deps, datanet.id), claims);
     expect(owners.size).toBe(2000);
     expect([...owners].every(([hash, owner]) => claims.find((c) => c.contentHash === hash)!.contributionId === owner)).toBe(true);
     expect(most).toBe(8);

@@ -1,5 +1,6 @@
 import { forEachLimit } from "../concurrency.ts";
-import { contentHashKey, uploadKey } from "../datanets/keys.ts";
+import type { ContributionLayout } from "../datanets/contribution-layout.ts";
+import { uploadKey } from "../datanets/keys.ts";
 import type { CoreDeps } from "../deps.ts";
 import { ConditionFailedError, TransactionCanceledError } from "../errors.ts";
 import type { Item } from "../ports/tables.ts";
@@ -36,12 +37,15 @@ export const STALE_PROCESSING_MS = 24 * 60 * 60 * 1000;
  * becomes a version's record, so it is taken over (a conditional write on
  * the claim item, so only one claimant wins). Each hash may appear in
  * `claims` once, which makes the transactions independent of each other.
+ * The claim keys come from the Datanet's layout: one key per hash, spread
+ * over 256 partitions by its first byte.
  */
 export async function claimContentHashes(
   deps: Pick<CoreDeps, "tables" | "clock">,
-  datanetId: string,
+  layout: ContributionLayout,
   claims: readonly HashClaim[],
 ): Promise<Map<string, string>> {
+  const datanetId = layout.datanetId;
   const owners = new Map<string, string>();
   const chunks: HashClaim[][] = [];
   for (let start = 0; start < claims.length; start += MAX_TRANSACT_OPS) chunks.push(claims.slice(start, start + MAX_TRANSACT_OPS));
@@ -56,14 +60,14 @@ export async function claimContentHashes(
     return held;
   };
 
-  await forEachLimit(chunks, CLAIM_CONCURRENCY, (chunk) => claimChunk(deps, datanetId, chunk, owners, ownerHolds));
+  await forEachLimit(chunks, CLAIM_CONCURRENCY, (chunk) => claimChunk(deps, layout, chunk, owners, ownerHolds));
   return owners;
 }
 
 /** Settles the owners of up to 100 hashes. */
 async function claimChunk(
   deps: Pick<CoreDeps, "tables" | "clock">,
-  datanetId: string,
+  layout: ContributionLayout,
   chunk: HashClaim[],
   owners: Map<string, string>,
   ownerHolds: (uploadId: string) => Promise<boolean>,
@@ -75,7 +79,7 @@ async function claimChunk(
     try {
       await table.transact(
         pending.map((c) => ({
-          put: { ...contentHashKey(datanetId, c.contentHash), ...c },
+          put: { ...layout.claimKey(c.contentHash), ...c },
           condition: { notExists: true } as const,
         })),
       );
@@ -92,10 +96,10 @@ async function claimChunk(
           retry.push(c);
           continue;
         }
-        const existing = await table.get(contentHashKey(datanetId, c.contentHash));
+        const existing = await table.get(layout.claimKey(c.contentHash));
         if (!existing) retry.push(c);
         else if (existing.uploadId === c.uploadId || (await ownerHolds(existing.uploadId as string))) owners.set(c.contentHash, existing.contributionId as string);
-        else if (await takeOver(table, datanetId, c, existing)) owners.set(c.contentHash, c.contributionId);
+        else if (await takeOver(table, layout, c, existing)) owners.set(c.contentHash, c.contributionId);
         else retry.push(c); // someone else changed the claim first: read it again
       }
       pending = retry;
@@ -114,9 +118,9 @@ async function uploadHoldsClaims(deps: Pick<CoreDeps, "tables" | "clock">, datan
 }
 
 /** Replaces a dead upload's claim, only if it is still the one we read. */
-async function takeOver(table: CoreDeps["tables"]["contributions"], datanetId: string, claim: HashClaim, existing: Item): Promise<boolean> {
+async function takeOver(table: CoreDeps["tables"]["contributions"], layout: ContributionLayout, claim: HashClaim, existing: Item): Promise<boolean> {
   try {
-    await table.put({ ...contentHashKey(datanetId, claim.contentHash), ...claim }, { equals: { contributionId: existing.contributionId } });
+    await table.put({ ...layout.claimKey(claim.contentHash), ...claim }, { equals: { contributionId: existing.contributionId } });
     return true;
   } catch (error) {
     if (error instanceof ConditionFailedError) return false;

@@ -4,13 +4,12 @@ import type { Address } from "../account.ts";
 import {
   acceptedPartKey,
   contributionId,
-  contributionKey,
-  contributionsByStatusPk,
   datanetKey,
   ingestCheckpointKey,
   parseUploadBlobKey,
   uploadKey,
 } from "../datanets/keys.ts";
+import { type ContributionLayout, contributionLayout } from "../datanets/contribution-layout.ts";
 import type { DatanetSchemaKind } from "../datanets/model.ts";
 import type { CoreDeps } from "../deps.ts";
 import { ConditionFailedError, TransactionCanceledError } from "../errors.ts";
@@ -213,6 +212,7 @@ class UploadRun {
     const { config } = this.#deps;
     const declaredSize = this.#upload.size as number;
     const cp = this.#checkpoint;
+    const layout = contributionLayout(datanet);
     // hash-wasm's SHA-256 can save and restore its state, so a resumed run hashes on where the last one stopped.
     const sha256 = await createSHA256();
     if (cp.hashState) sha256.load(Buffer.from(cp.hashState, "base64"));
@@ -267,7 +267,7 @@ class UploadRun {
           }
         }
         if (batch.length >= BATCH_RECORDS || batchBytes >= BATCH_BYTES) {
-          await this.#flush(batch, license, writer);
+          await this.#flush(layout, batch, license, writer);
           batch = [];
           batchBytes = 0;
           hashes.atOrBefore(resumeAt.offset); // forget states no checkpoint can need any more
@@ -284,7 +284,7 @@ class UploadRun {
           }
         }
       }
-      await this.#flush(batch, license, writer);
+      await this.#flush(layout, batch, license, writer);
       await writer.end();
     } catch (error) {
       await writer.abort(error as Error);
@@ -297,7 +297,7 @@ class UploadRun {
     if (bytes !== declaredSize || digest !== this.#upload.sha256) {
       // S3 and the local upload route enforce both; if a body still slipped
       // through, nothing it contained may count.
-      await this.#rollback();
+      await releaseUploadRecords(this.#deps, layout, this.#uploadId);
       const why = bytes !== declaredSize ? `object is ${bytes > declaredSize ? "larger" : "smaller"} than the declared ${declaredSize} bytes` : "object's sha256 differs from the declared one";
       return this.fail(why, datanet);
     }
@@ -332,8 +332,12 @@ class UploadRun {
     this.#saved = next;
   }
 
-  /** Dedupes and writes one batch: hash claims, contribution items, accepted lines. */
-  async #flush(batch: Pending[], license: string, writer: BlobLineWriter): Promise<void> {
+  /**
+   * Dedupes and writes one batch: hash claims, contribution items, accepted
+   * lines. The layout spreads the batch's rows over the Datanet's shards and
+   * its claims over 256 hash prefixes (see contribution-layout.ts).
+   */
+  async #flush(layout: ContributionLayout, batch: Pending[], license: string, writer: BlobLineWriter): Promise<void> {
     if (batch.length === 0) return;
     const { contributions } = this.#deps.tables;
     const contributor = this.#upload.contributor as Address;
@@ -342,7 +346,7 @@ class UploadRun {
     for (const p of batch) if ("contentHash" in p && !claims.has(p.contentHash)) claims.set(p.contentHash, p.id);
     const owners = await claimContentHashes(
       this.#deps,
-      this.#datanetId,
+      layout,
       [...claims].map(([contentHash, id]) => ({ contentHash, contributionId: id, uploadId: this.#uploadId })),
     );
 
@@ -364,8 +368,8 @@ class UploadRun {
       if (status === "accepted") this.#accepted++;
       else this.#rejected++;
       items.push({
-        ...contributionKey(this.#datanetId, p.id),
-        gsi1pk: contributionsByStatusPk(this.#datanetId, status),
+        ...layout.rowKey(p.id),
+        gsi1pk: layout.statusPartition(p.id, status),
         gsi1sk: p.id,
         ...base,
         status,
@@ -417,11 +421,6 @@ class UploadRun {
       if (current && isFinished(current)) return finishedResult(current);
       throw error;
     }
-  }
-
-  /** Removes every trace of this upload's records: contributions, their hash claims, the accepted blob. */
-  async #rollback(): Promise<void> {
-    await releaseUploadRecords(this.#deps, this.#datanetId, this.#uploadId);
   }
 }
 

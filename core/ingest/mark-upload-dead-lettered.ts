@@ -1,4 +1,5 @@
 import type { Address } from "../account.ts";
+import { contributionLayout } from "../datanets/contribution-layout.ts";
 import { datanetKey, parseUploadBlobKey, uploadKey } from "../datanets/keys.ts";
 import type { CoreDeps } from "../deps.ts";
 import { TransactionCanceledError } from "../errors.ts";
@@ -34,12 +35,13 @@ export async function markUploadDeadLettered(deps: CoreDeps, input: MarkUploadDe
   if (!upload || upload.status === "done") return { status: "skipped" };
 
   // Release first: if we stop between the two steps, the upload is still
-  // unfinished and the next delivery does both again.
-  await releaseUploadRecords(deps, datanetId, uploadId);
+  // unfinished and the next delivery does both again. Without its Datanet
+  // (never deleted today) ingest wrote nothing: it stops before its first row.
+  const datanet = await main.get(datanetKey(datanetId));
+  if (datanet) await releaseUploadRecords(deps, contributionLayout(datanet), uploadId);
   if (upload.status === "failed") return { status: "skipped" };
 
   const now = deps.clock.now();
-  const datanet = await main.get(datanetKey(datanetId));
   const audience = [upload.contributor as Address, ...(datanet ? [datanet.owner as Address] : [])];
   const outcome = { status: "failed", accepted: 0, rejected: 0, error: input.reason } as const;
   try {

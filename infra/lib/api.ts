@@ -8,7 +8,7 @@ import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
 import { acknowledgeBucketGrant } from "./acknowledgments.ts";
 import { AppFunction, type FunctionEnvironment } from "./app-function.ts";
-import { DATANETS_PREFIX, UPLOADS_PREFIX, VERSIONS_PREFIX } from "./datanets.ts";
+import { CONTRIBUTION_ROW_PK_PREFIXES, DATANETS_PREFIX, UPLOADS_PREFIX, VERSIONS_PREFIX } from "./datanets.ts";
 import { grantTableAccess, type Tables } from "./tables.ts";
 
 /**
@@ -66,8 +66,13 @@ export class Api extends Construct {
     });
     // What the use cases behind the routes call (transactions of puts and deletes); no Scan, no batch writes.
     grantTableAccess(props.tables.main, this.handler, { calls: ["get", "put", "delete", "query"], gsi1Queries: true });
-    // Read-only: ingest writes contributions; the API lists them and reads them to publish versions.
-    grantTableAccess(props.tables.contributions, this.handler, { calls: ["get", "query"], gsi1Queries: true });
+    // Read-only: ingest writes contributions; the API lists them (all or by status) and reads them to publish versions.
+    // Only row partitions: the API never reads content-hash claims.
+    grantTableAccess(props.tables.contributions, this.handler, {
+      calls: ["get", "query"],
+      pkPrefixes: CONTRIBUTION_ROW_PK_PREFIXES,
+      gsi1Queries: { pkPrefixes: CONTRIBUTION_ROW_PK_PREFIXES },
+    });
     // RateLimiterDynamo reads, atomically increments (UpdateItem, the one table it is allowed on) and resets counters.
     Grant.addToPrincipal({
       grantee: this.handler,

@@ -1,6 +1,6 @@
 import { Match } from "aws-cdk-lib/assertions";
 import { describe, expect, it } from "vitest";
-import { acceptedBlobKey, contentHashKey, contributionKey, datanetKey, uploadKey } from "../../core/datanets/keys.ts";
+import { acceptedBlobKey, datanetKey, uploadKey } from "../../core/datanets/keys.ts";
 import { eventWrite } from "../../core/events.ts";
 import { INGEST_DLQ_TIMEOUT, INGEST_TIMEOUT } from "./datanets.ts";
 import { testStack } from "./test-stack.ts";
@@ -144,7 +144,9 @@ describe("Datanets", () => {
     expect(tableAccess(dlqRole, mainTable)).toEqual([
       { index: false, actions: ["dynamodb:GetItem", "dynamodb:PutItem"], leadingKeys: ["DATANET#*", "EVENT#*"] },
     ]);
-    expect(tableAccess(dlqRole, contributionsTable)).toEqual([{ index: false, actions: ["dynamodb:DeleteItem", "dynamodb:Query"], leadingKeys: undefined }]);
+    expect(tableAccess(dlqRole, contributionsTable)).toEqual([
+      { index: false, actions: ["dynamodb:DeleteItem", "dynamodb:Query"], leadingKeys: ["CONTRIB#*", "CLAIM#*", "DATANET#*"] },
+    ]);
     const sqs = actionsOf(dlqRole).filter((a) => a.startsWith("sqs:"));
     expect(sqs.some((a) => a.startsWith("sqs:Send"))).toBe(false);
     // The keys markUploadDeadLettered and releaseUploadRecords touch lie inside what is granted.
@@ -152,7 +154,6 @@ describe("Datanets", () => {
       expect(matchesAny(["DATANET#*", "EVENT#*"], key)).toBe(true);
     }
     expect(acceptedBlobKey("dn_1", "up_1")).toMatch(/^datanets\/[^/]+\/accepted\//);
-    expect(contributionKey("dn_1", "ct_1").pk).toBe(contentHashKey("dn_1", "h").pk);
   });
 
   it("ingest uses no Scan, UpdateItem or batch read, and touches only Datanet and event partitions of the main table", () => {
@@ -169,7 +170,7 @@ describe("Datanets", () => {
       {
         index: false,
         actions: ["dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
-        leadingKeys: undefined,
+        leadingKeys: ["CONTRIB#*", "CLAIM#*", "DATANET#*"],
       },
     ]);
   });

@@ -5,6 +5,7 @@ import { BlockPublicAccess, Bucket, BucketEncryption, EventType, HttpMethods, Ob
 import { SqsDestination } from "aws-cdk-lib/aws-s3-notifications";
 import type { Queue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
+import { CLAIM_PK_PREFIX, CONTRIBUTION_PK_PREFIX } from "../../core/datanets/contribution-layout.ts";
 import { datanetPk } from "../../core/datanets/keys.ts";
 import { EVENT_PK_PREFIX } from "../../core/events.ts";
 import { acknowledgeBucketGrant } from "./acknowledgments.ts";
@@ -36,6 +37,20 @@ const VISIBILITY_FACTOR = 6;
 
 /** Main-table partitions ingest and its dead-letter consumer touch: Datanets with their uploads, and outbox events. */
 const INGEST_MAIN_PK_PREFIXES = [datanetPk(""), EVENT_PK_PREFIX];
+
+/**
+ * Contributions-table partitions whose rows readers list (core/datanets/contribution-layout.ts):
+ * the sharded row partitions `CONTRIB#{datanet}#{shard}` (and, on gsi1, their by-status partitions
+ * `CONTRIB#{datanet}#{shard}#{status}`), and `DATANET#{datanet}`, where a Datanet created before
+ * sharding keeps its rows (`DATANET#{datanet}#{status}` on gsi1). Claims (`CLAIM#`) are not among them.
+ */
+export const CONTRIBUTION_ROW_PK_PREFIXES = [CONTRIBUTION_PK_PREFIX, datanetPk("")];
+/**
+ * ... and those ingest and its dead-letter consumer write: the rows, the content-hash claims
+ * `CLAIM#{datanet}#{hash prefix}`, and `DATANET#{datanet}` for the ingest checkpoints (and the
+ * rows and claims of Datanets created before sharding).
+ */
+export const CONTRIBUTION_WRITE_PK_PREFIXES = [CONTRIBUTION_PK_PREFIX, CLAIM_PK_PREFIX, datanetPk("")];
 
 export interface DatanetsProps {
   tables: Tables;
@@ -161,7 +176,10 @@ export class Datanets extends Construct {
     // ingestObject (core/ingest): the upload and its Datanet, the upload's final status with its event.
     grantTableAccess(props.tables.main, this.ingestFunction, { calls: ["get", "put"], pkPrefixes: INGEST_MAIN_PK_PREFIXES });
     // Contribution rows in bulk, conditional content-hash claims, and a rollback's deletes.
-    grantTableAccess(props.tables.contributions, this.ingestFunction, { calls: ["get", "put", "delete", "query", "batchPut"] });
+    grantTableAccess(props.tables.contributions, this.ingestFunction, {
+      calls: ["get", "put", "delete", "query", "batchPut"],
+      pkPrefixes: CONTRIBUTION_WRITE_PK_PREFIXES,
+    });
     acknowledgeBucketGrant(
       this.ingestFunction,
       this.bucket,
@@ -182,7 +200,7 @@ export class Datanets extends Construct {
     // markUploadDeadLettered (core/ingest): the upload and its Datanet, the failed status with its event.
     grantTableAccess(props.tables.main, this.ingestDeadLetterFunction, { calls: ["get", "put"], pkPrefixes: INGEST_MAIN_PK_PREFIXES });
     // releaseUploadRecords: the upload's contribution rows and the hash claims they hold.
-    grantTableAccess(props.tables.contributions, this.ingestDeadLetterFunction, { calls: ["query", "delete"] });
+    grantTableAccess(props.tables.contributions, this.ingestDeadLetterFunction, { calls: ["query", "delete"], pkPrefixes: CONTRIBUTION_WRITE_PK_PREFIXES });
     // ... and its accepted-records file; DeleteObject alone, no read.
     Grant.addToPrincipal({
       grantee: this.ingestDeadLetterFunction,

@@ -9,7 +9,7 @@ import { EVENT_PK_PREFIX } from "../../core/events.ts";
 import { PUBLISH_MAX_RECEIVES } from "../../functions/handlers/publish-version.ts";
 import { acknowledgeBucketGrant } from "./acknowledgments.ts";
 import { AppFunction, type FunctionEnvironment } from "./app-function.ts";
-import { DATANETS_PREFIX, VERSIONS_PREFIX } from "./datanets.ts";
+import { CONTRIBUTION_ROW_PK_PREFIXES, DATANETS_PREFIX, VERSIONS_PREFIX } from "./datanets.ts";
 import { secureQueue } from "./secure-queue.ts";
 import { grantTableAccess, type Tables } from "./tables.ts";
 
@@ -53,7 +53,8 @@ export class VersionPublishing extends Construct {
     this.function.addEventSource(new SqsEventSource(this.queue, { batchSize: 1, reportBatchItemFailures: true, maxConcurrency: 2 }));
     // The reservation, the Datanet, its uploads, the version item with its event: Datanet and event partitions only.
     grantTableAccess(props.tables.main, this.function, { calls: ["get", "put", "query"], pkPrefixes: [datanetPk(""), EVENT_PK_PREFIX] });
-    grantTableAccess(props.tables.contributions, this.function, { calls: ["query"] });
+    // The Datanet's contribution rows (every shard), never its claims.
+    grantTableAccess(props.tables.contributions, this.function, { calls: ["query"], pkPrefixes: CONTRIBUTION_ROW_PK_PREFIXES });
     // Reads accepted records (and lists their parts); writes the snapshot and tree, which nothing may delete afterwards.
     props.bucket.grantRead(this.function, `${DATANETS_PREFIX}*`);
     props.bucket.grantPut(this.function, `${VERSIONS_PREFIX}*`);
