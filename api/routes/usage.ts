@@ -3,17 +3,14 @@ import { z } from "zod";
 import { AddressSchema } from "../../core/account.ts";
 import type { TableStore } from "../../core/ports/tables.ts";
 import { getUsage, listUsage, UsageRecord } from "../../core/payments/usage.ts";
-import { getSettlement } from "../../core/settlement/settle-period.ts";
+import { CallSettlement, callSettlement, FeeSplit } from "../../core/settlement/call-split.ts";
 import type { App } from "../env.ts";
 import { bearer, CursorQuery, errorResponses, json, LimitQuery, page } from "../openapi.ts";
 
-const Settlement = z
-  .object({
-    status: z.enum(["open", "settling", "settled", "not-charged"]),
-    epoch: z.number().int().nullable(),
-  })
-  .meta({ id: "UsageSettlement" });
-const UsageView = UsageRecord.extend({ settlement: Settlement }).meta({ id: "UsageView" });
+const UsageView = UsageRecord.extend({
+  settlement: CallSettlement,
+  split: FeeSplit.nullable().meta({ description: "The fee split by the call's final attribution: platform, owner and each contributor, in base units; null until the call has joined a settlement period, and for calls that charged nothing" }),
+}).meta({ id: "UsageView" });
 
 const listRoute = createRoute({
   method: "get",
@@ -31,7 +28,8 @@ const getRoute = createRoute({
   path: "/v1/usage/{requestId}",
   tags: ["payments"],
   summary: "One usage record",
-  description: "A call's record (for its payer or the adapter's owner), with where its settlement stands.",
+  description:
+    "A call's record, for its payer or the adapter's owner (anyone else: 404): its final attribution (`attribution.status` is `pending` until the asynchronous method has run), where its settlement stands, and the fee split that attribution produced.",
   security: bearer,
   request: { params: z.object({ requestId: z.string().min(1).max(128) }) },
   responses: { 200: json(UsageView, "The record"), ...errorResponses(401, 404) },
@@ -42,12 +40,6 @@ export function usageRoutes(app: App, usage: TableStore): void {
   app.openapi(listRoute, async (c) => c.json(await listUsage(usage, c.get("caller").address, c.req.valid("query")), 200));
   app.openapi(getRoute, async (c) => {
     const record = await getUsage(usage, c.get("caller").address, c.req.valid("param").requestId);
-    let settlement: z.infer<typeof Settlement> = { status: "not-charged", epoch: null };
-    if (record.charged !== "0") {
-      const ref = await usage.get({ pk: `CALLREF#${record.requestId}`, sk: "CALL" });
-      const state = ref ? await getSettlement(usage, ref.period as number) : undefined;
-      settlement = { status: !state ? "open" : state.phase === "done" ? "settled" : "settling", epoch: state?.epoch ?? null };
-    }
-    return c.json({ ...record, settlement }, 200);
+    return c.json({ ...record, ...(await callSettlement(usage, record)) }, 200);
   });
 }

@@ -35,6 +35,9 @@ export async function assignCall(deps: AssignDeps, record: UsageRecord): Promise
     adapterId: record.adapterId,
     payer: record.payer,
     contributors: record.attribution.contributors,
+    /** The attribution method behind `contributors`, and the shares the pending estimate used. */
+    method: record.attribution.method,
+    shares: deps.shares,
   };
   const currentPeriod = Math.floor(deps.clock.now() / 1000 / deps.epochSeconds);
   for (let period = record.period; period <= Math.max(record.period, currentPeriod) + 1; period++) {

@@ -10,6 +10,7 @@ import { queryAll } from "../query-all.ts";
 import { VoucherJson, voucherFromJson } from "../payments/channel.ts";
 import { readLedger, tryWriteLedger } from "../payments/channel-ledger.ts";
 import { closeEpoch, type EpochCall } from "./close-epoch.ts";
+import type { Shares } from "./split.ts";
 import { pad, periodMarkerKey, rewardKey, SETTLEMENT_CURSOR, SETTLEMENT_LEASE, settlementKey, treeBlobKey } from "./keys.ts";
 import { buildEpochTree } from "./rewards-tree.ts";
 
@@ -68,6 +69,8 @@ export interface SettlementState {
   publishTx?: string;
   publishAttempts?: number;
   treasuryDirect?: string;
+  /** The distributor's shares the period was split by (read from the chain when it was published). */
+  shares?: Shares;
   accounts?: number;
   calls?: number;
   rev: number;
@@ -265,7 +268,7 @@ async function publishPhase(deps: SettlementDeps, state: SettlementState, frozen
     proof: c.proof,
   }));
   for (let i = 0; i < items.length; i += 25) await deps.usage.batchPut(items.slice(i, i + 25));
-  return finish(deps, { ...state, treasuryDirect: closed.treasuryDirect.toString(), accounts: tree.claims.size }, frozen, calls.length, { root: tree.root, accounts: [...tree.claims.keys()], treasuryDirect: closed.treasuryDirect });
+  return finish(deps, { ...state, treasuryDirect: closed.treasuryDirect.toString(), shares, accounts: tree.claims.size }, frozen, calls.length, { root: tree.root, accounts: [...tree.claims.keys()], treasuryDirect: closed.treasuryDirect });
 }
 
 /** Announces the settled period (usage.settled, epoch.published, rewards.available) once, then marks it done. */

@@ -34,8 +34,23 @@ export interface Split {
 
 const BPS = 10_000n;
 
+/** One call's split party by party: what the owner and each contributor (in the attribution's order) get. */
+export interface SplitParts {
+  platform: bigint;
+  owner: { address: string; amount: bigint };
+  contributors: { address: string; weightBps: number; amount: bigint }[];
+}
+
 /** Splits one fee. Throws on shares or weights that do not add up to 10 000. */
 export function splitFee(input: SplitInput): Split {
+  const parts = splitFeeParts(input);
+  const accounts = new Map<string, bigint>();
+  for (const p of [parts.owner, ...parts.contributors]) if (p.amount > 0n) accounts.set(p.address, (accounts.get(p.address) ?? 0n) + p.amount);
+  return { platform: parts.platform, accounts };
+}
+
+/** `splitFee`, party by party (an owner who is also a contributor appears twice, once per role). */
+export function splitFeeParts(input: SplitInput): SplitParts {
   const { fee, owner, contributors, shares } = input;
   if (fee < 0n) throw new RangeError(`fee must not be negative, got ${fee}`);
   if (shares.contributorsBps + shares.ownersBps + shares.platformBps !== 10_000) throw new RangeError("shares must add up to 10 000 bps");
@@ -56,11 +71,15 @@ export function splitFee(input: SplitInput): Split {
   for (const c of contributors) parties.push({ account: c.address, quota: BigInt(contributorsBps) * BigInt(c.weightBps) });
   const denominator = parties.reduce((s, p) => s + p.quota, 0n);
 
-  const accounts = new Map<string, bigint>();
+  const result = (amounts: bigint[]): SplitParts => ({
+    platform,
+    owner: { address: owner, amount: amounts[0] ?? 0n },
+    contributors: contributors.map((c, i) => ({ address: c.address, weightBps: c.weightBps, amount: amounts[i + 1] ?? 0n })),
+  });
   if (denominator === 0n) {
     // 100 % platform: nothing else to hand out (rest is 0 then, since platform = fee).
     if (rest !== 0n) throw new Error("invariant: platform takes all but a remainder is left");
-    return { platform, accounts };
+    return result([]);
   }
   const shaped = parties.map((p, i) => {
     const exact = rest * p.quota;
@@ -75,8 +94,7 @@ export function splitFee(input: SplitInput): Split {
     left -= 1n;
   }
   if (left !== 0n) throw new Error("invariant: largest remainder left units undistributed");
-  for (const p of shaped) if (p.floor > 0n) accounts.set(p.account, (accounts.get(p.account) ?? 0n) + p.floor);
-  return { platform, accounts };
+  return result(shaped.map((p) => p.floor));
 }
 
 /** What RewardsDistributor.splitFees sends the treasury for an epoch's `fees`: the floor of the platform's share. */
