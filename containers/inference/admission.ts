@@ -39,9 +39,10 @@ export class Admission {
 
   /**
    * Waits for a slot. Throws a 429 InferenceError when a bound is reached; rejects with the
-   * signal's reason when it aborts while queued (the slot is then never taken).
+   * signal's reason when it aborts while queued (the slot is then never taken). `onQueued` runs
+   * once when the call has to wait (not when it is refused or runs at once).
    */
-  async enter(principal: string, model: string, signal: AbortSignal): Promise<Release> {
+  async enter(principal: string, model: string, signal: AbortSignal, onQueued?: () => void): Promise<Release> {
     const o = this.opts;
     if ((this.#byPrincipal.get(principal) ?? 0) >= o.perPrincipal) throw rateLimited(`Too many concurrent requests for this API key (limit ${o.perPrincipal}).`, o.retryAfterSeconds);
     if ((this.#byModel.get(model) ?? 0) >= o.perModel) throw rateLimited(`Too many concurrent requests for the model \`${model}\` (limit ${o.perModel}).`, o.retryAfterSeconds);
@@ -66,6 +67,7 @@ export class Admission {
       };
       signal.addEventListener("abort", onAbort, { once: true });
       this.#queue.push(waiter);
+      onQueued?.();
       try {
         await queued; // #next() hands over a running slot already counted
       } catch (e) {

@@ -137,7 +137,8 @@ export function createInferenceApp(opts: InferenceAppOptions): InferenceApp {
 
       let release: () => void;
       try {
-        release = await admission.enter(ctx.principal, model.id, abort.signal);
+        // a call that must wait starts its adapter's cold load now, so the load overlaps the wait
+        release = await admission.enter(ctx.principal, model.id, abort.signal, () => backend.prefetch?.(model));
       } catch (e) {
         cleanup();
         throw e;

@@ -63,6 +63,11 @@ export interface GenerationBackend {
   /** Prompt text → token ids as the model sees them (BOS prepended where the model has one). */
   tokenize(baseModel: string, text: string): Promise<number[]>;
   generate(request: GenerationRequest): Promise<GenerationResult>;
+  /**
+   * Start making `model` resident without using it (optional): called while a call for it
+   * waits in the admission queue, so its cold load overlaps the wait. Never throws.
+   */
+  prefetch?(model: ServedModel): void;
   /** Ready to serve (model loaded, engine reachable); the reason when not. */
   ready(): Promise<{ ready: true } | { ready: false; reason: string }>;
   stats(): BackendStats;

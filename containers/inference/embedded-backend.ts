@@ -3,6 +3,7 @@
 // and an AdapterCache that makes an adapter resident just in time (memory ← disk ← blob store).
 import { AdapterCache, AdapterCacheError, BatchScheduler, type AdapterCacheOptions, type LoadedModel, type LoraAdapter, type SchedulerOptions } from "../engine/index.ts";
 import type { BackendBaseModel, BackendEvents, BackendStats, GenerationBackend, GenerationRequest, GenerationResult } from "./backend.ts";
+import type { ServedModel } from "./hooks.ts";
 import { contextLengthExceeded, invalidRequest, modelNotFound, unavailable } from "./errors.ts";
 
 export interface EmbeddedBackendOptions {
@@ -83,6 +84,13 @@ export class EmbeddedBackend implements GenerationBackend {
     } finally {
       lease?.release();
     }
+  }
+
+  prefetch(model: ServedModel): void {
+    if (model.kind !== "adapter" || model.baseModel !== this.#opts.baseModelId) return;
+    // resident (and most recently used) when its call is admitted, unless evicted meanwhile;
+    // a failure is the call's to report when it runs
+    this.cache.acquire(model.id).then((lease) => lease.release(), () => {});
   }
 
   async #acquire(id: string) {

@@ -140,6 +140,26 @@ describe("a client that disconnects mid-stream", () => {
   });
 });
 
+describe("a call waiting in the admission queue", () => {
+  it("has its adapter loaded while it waits, so it starts warm", async () => {
+    const svc = await testService({ adapters: [{ id: "ad_queued" }], admission: { maxRunning: 1 } });
+    const { client, url } = await serve(svc);
+    const ac = new AbortController();
+    const long = await fetch(`${url}/v1/completions`, { method: "POST", signal: ac.signal, headers: { authorization: `Bearer ${svc.keys.other}`, "content-type": "application/json" }, body: JSON.stringify({ model: BASE_ID, prompt: "We the people", max_tokens: 100, temperature: 0, stream: true }) });
+    await long.body!.getReader().read(); // the one running slot is taken
+    const queued = client.chat.completions.create(chat("ad_queued", "hi"));
+    await expect.poll(() => svc.service.admission.queued, { timeout: 2000, interval: 5 }).toBe(1);
+    // loaded from the blob store while it still waits behind the running call
+    await expect.poll(() => svc.backend.cache.metrics.blobLoads, { timeout: 2000, interval: 5 }).toBe(1);
+    expect(svc.service.admission.queued).toBe(1);
+    const hitsBefore = svc.backend.cache.metrics.hits;
+    ac.abort(); // the running call leaves; the queued one is admitted and finds its adapter resident
+    expect((await queued).choices).toHaveLength(1);
+    expect(svc.backend.cache.metrics.hits).toBe(hitsBefore + 1);
+    expect(svc.backend.cache.metrics.blobLoads).toBe(1);
+  });
+});
+
 describe("adapter faults", () => {
   it("the blob store down: cold adapters fail fast with 503, warm ones keep serving", async () => {
     const svc = await testService({ adapters: [{ id: "ad_warm" }, { id: "ad_cold" }] });
