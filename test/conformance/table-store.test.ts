@@ -5,6 +5,7 @@ import { afterAll, beforeAll } from "vitest";
 import { DynamoTableStore, documentClientOptions } from "../../adapters/aws/dynamo-table-store.ts";
 import { SqliteTableStore } from "../../adapters/local/sqlite-table-store.ts";
 import { createPlatformTable, startDynalite } from "./emulators.ts";
+import { describeShardedContributionsConformance } from "./sharded-contributions.ts";
 import { describeTableStoreConformance } from "./table-store.ts";
 
 describeTableStoreConformance("SqliteTableStore", async () => {
@@ -47,3 +48,19 @@ describeTableStoreConformance(
     },
   },
 );
+
+// The contribution read paths over a sharded Datanet, on both stores (dynalite's gsi1 and cursors included).
+describeShardedContributionsConformance("SqliteTableStore", async () => {
+  const db = new DatabaseSync(":memory:");
+  return { store: new SqliteTableStore(db, "contributions", { stream: false }), cleanup: async () => db.close() };
+});
+describeShardedContributionsConformance("DynamoTableStore on dynalite", async () => {
+  const name = `sharded-${++tables}`;
+  await createPlatformTable(dynalite.client, name);
+  return {
+    store: new DynamoTableStore(DynamoDBDocumentClient.from(dynalite.client, documentClientOptions), name),
+    cleanup: async () => {
+      await dynalite.client.send(new DeleteTableCommand({ TableName: name }));
+    },
+  };
+});
