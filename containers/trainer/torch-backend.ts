@@ -64,7 +64,10 @@ const finite = z.number().nullable(); // train.py writes non-finite floats as nu
 const Point = z.object({ step: z.number().int(), loss: finite });
 /** The events of train.py, one per stdout line. */
 export const TorchEvent = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("ready"), protocol: z.number(), device: z.string(), torch: z.string(), threads: z.number(), parameters: z.number() }),
+  z.object({
+    type: z.literal("ready"), protocol: z.number(), device: z.string(), torch: z.string(), threads: z.number(), parameters: z.number(),
+    deviceName: z.string().optional(), blas: z.array(z.string()).optional(),
+  }),
   z.object({ type: z.literal("resumed"), step: z.number().int() }),
   z.object({
     type: z.literal("progress"), step: z.number().int(), totalSteps: z.number().int(), loss: finite, lr: z.number(), gradNorm: finite,

@@ -133,7 +133,8 @@ def run(cfg, stop):
     eval_every, patience, ckpt_every = t.get("evalEvery", 25), t.get("earlyStopPatience", 0), t.get("checkpointEvery", 0)
     eval_set = cfg["eval"][: t["evalSequences"]] if t.get("evalSequences", 0) > 0 else cfg["eval"]
     emit({"type": "ready", "protocol": PROTOCOL, "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-          "parameters": sum(p.numel() for p in params)})
+          "parameters": sum(p.numel() for p in params), "deviceName": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+          "blas": blas_libraries()})
 
     step, best_loss, bad_evals, adam_t = 0, math.inf, 0, 0
     ckpt = os.path.join(cfg["checkpointDir"], "checkpoint.safetensors") if cfg.get("checkpointDir") else None
@@ -275,6 +276,23 @@ def write_adapter(cfg, lora, write_safetensors):
     }
     with open(os.path.join(cfg["outputDir"], "adapter_config.json"), "w") as f:
         f.write(json.dumps(peft, indent=2) + "\n")
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "cpu")
+    except OSError:
+        return "cpu"
+
+
+def blas_libraries():
+    """The BLAS shared objects mapped into this process (Debian's libblas.so.3 is the reference BLAS or OpenBLAS): benchmarks name it."""
+    try:
+        with open("/proc/self/maps") as f:
+            return sorted({l.split()[-1] for l in f if "blas" in l.lower() and l.split()[-1].startswith("/")})
+    except OSError:
+        return []
 
 
 def peak_memory(device):
