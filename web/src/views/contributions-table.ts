@@ -112,7 +112,8 @@ export function contributionsTable(
     if (text.length <= PREVIEW_CHARS && !c.contentTruncated) return h("span", { class: "record-text", "data-testid": "record-content" }, text);
     return h("details", { class: "record", "data-testid": "record-content" },
       h("summary", { "aria-label": `Content of line ${c.line}${file ? ` of ${file}` : ""}: ${text.slice(0, PREVIEW_CHARS)}…` }, `${text.slice(0, PREVIEW_CHARS)}…`),
-      h("pre", { class: "record-full" }, text),
+      // Focusable: a long record scrolls inside its box, and keyboard users must reach the rest of it.
+      h("pre", { class: "record-full", tabindex: 0 }, text),
       c.contentTruncated ? h("p", { class: "muted small" }, "Longer than the preview; the full record is in the Datanet's version files.") : null);
   }
   void load(true);
