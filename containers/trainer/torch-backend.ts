@@ -66,7 +66,7 @@ const Point = z.object({ step: z.number().int(), loss: finite });
 export const TorchEvent = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("ready"), protocol: z.number(), device: z.string(), torch: z.string(), threads: z.number(), parameters: z.number(),
-    deviceName: z.string().optional(), blas: z.array(z.string()).optional(),
+    deviceName: z.string().optional(), blas: z.array(z.string()).optional(), attention: z.enum(["fused", "math"]).optional(),
   }),
   z.object({ type: z.literal("resumed"), step: z.number().int() }),
   z.object({
@@ -142,7 +142,7 @@ export async function trainWithTorch(input: TrainWorkerInput, post: (m: TrainWor
         const bytes = new Uint8Array(readFileSync(e.path));
         post({ kind: "checkpoint", step: checkpointStep(bytes) ?? e.step, bytes });
         post({ kind: "event", event: { type: "checkpoint", step: e.step, path: e.path } });
-      } else if (e.type === "ready") opts.log?.("torch backend ready", { device: e.device, torch: e.torch, threads: e.threads, parameters: e.parameters });
+      } else if (e.type === "ready") opts.log?.("torch backend ready", { device: e.device, deviceName: e.deviceName, torch: e.torch, threads: e.threads, parameters: e.parameters, attention: e.attention });
     }, opts);
     if (end.type === "stopped") return { kind: "stopped", step: end.step };
     opts.log?.("torch backend finished", { device: end.device, steps: end.steps, tokens: end.tokens, seconds: end.seconds, peakMemoryBytes: end.peakMemoryBytes });

@@ -232,13 +232,27 @@ class LlamaLora:
             v = self.linear(h, l, "v_proj", drops, use_lora).view(B, T, c.n_kv_heads, hd).transpose(1, 2)
             q, k = self.rope(q, pos), self.rope(k, pos)
             k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)  # query head h reads kv head h // group
-            scores = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
-            att = torch.softmax(scores.masked_fill(~allowed, float("-inf")), -1) @ v  # (B, heads, T, hd)
+            att = attend(q, k, v, allowed)  # (B, heads, T, hd)
             x = x + self.linear(att.transpose(1, 2).reshape(B, T, c.n_heads * hd), l, "o_proj", drops, use_lora)
             h = self.rms(x, w[p + "post_attention_layernorm.weight"])
             act = F.silu(self.linear(h, l, "gate_proj", drops, use_lora)) * self.linear(h, l, "up_proj", drops, use_lora)
             x = x + self.linear(act, l, "down_proj", drops, use_lora)
         return self.rms(x, w["model.norm.weight"]) @ w["lm_head.weight"].T
+
+
+# torch >= 2.0 has fused attention that does not keep the (B, heads, T, T) probabilities for the
+# backward (flash or memory-efficient kernels; the mask rules out flash, the memory-efficient one
+# takes it): the difference between fitting batch 8 x 1,024 on a 24 GB GPU or not. Debian's torch
+# 1.13 lacks it and takes the plain path, which is also what MF_TORCH_ATTENTION=math forces.
+FUSED_ATTENTION = hasattr(F, "scaled_dot_product_attention") and os.environ.get("MF_TORCH_ATTENTION") != "math"
+
+
+def attend(q, k, v, allowed):
+    """softmax(q·kᵀ/√hd, masked to `allowed`)·v; q, k, v (B, heads, T, hd), allowed (B, 1, T, T) bool."""
+    if FUSED_ATTENTION:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
+    return torch.softmax(scores.masked_fill(~allowed, float("-inf")), -1) @ v
 
 
 def batch_rows(rows, device):

@@ -104,7 +104,7 @@ def pick_device(want):
 
 def run(cfg, stop):
     import torch
-    from model import DropoutDraws, Lora, LlamaLora, ModelError, batch_rows, load_weights, row_losses
+    from model import FUSED_ATTENTION, DropoutDraws, Lora, LlamaLora, batch_rows, load_weights, row_losses
     from mulberry import shuffled
     from safetensors_io import read_safetensors, write_safetensors
 
@@ -134,7 +134,7 @@ def run(cfg, stop):
     eval_set = cfg["eval"][: t["evalSequences"]] if t.get("evalSequences", 0) > 0 else cfg["eval"]
     emit({"type": "ready", "protocol": PROTOCOL, "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
           "parameters": sum(p.numel() for p in params), "deviceName": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
-          "blas": blas_libraries()})
+          "blas": blas_libraries(), "attention": "fused" if FUSED_ATTENTION else "math"})
 
     step, best_loss, bad_evals, adam_t = 0, math.inf, 0, 0
     ckpt = os.path.join(cfg["checkpointDir"], "checkpoint.safetensors") if cfg.get("checkpointDir") else None
