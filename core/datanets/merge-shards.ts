@@ -14,13 +14,19 @@ export interface ShardedQuery {
   after?: string;
   /** Items per query of one shard (default 1000, the port's maximum). */
   pageSize?: number;
+  /**
+   * Ask for a shard's next page as soon as one arrives (default): a walk over
+   * everything then waits on one round trip at a time at most. A client page
+   * turns it off, so it reads no page it will not use.
+   */
+  prefetch?: boolean;
 }
 
 /**
  * Every item of several partitions in ascending sort-key order, as if they
  * were one partition: a k-way merge over one lazily paged query per
  * partition, each fetching its next page while the merge consumes the
- * current one. Sort keys must be unique across the partitions (contribution
+ * current one (unless `prefetch` is off). Sort keys must be unique across the partitions (contribution
  * ids are).
  */
 export async function* mergeShards(table: TableStore, query: ShardedQuery): AsyncGenerator<Item> {
@@ -38,6 +44,12 @@ export async function* mergeShards(table: TableStore, query: ShardedQuery): Asyn
     yield best.take();
     await best.fill();
   }
+}
+
+/** A promise-like that starts its work only when awaited. */
+function lazy<T>(start: () => Promise<T>): Promise<T> {
+  let started: Promise<T> | undefined;
+  return { then: (ok, fail) => (started ??= start()).then(ok, fail) } as Promise<T>;
 }
 
 /** One partition's items in sort-key order, a page at a time, the next page requested as soon as one arrives. */
@@ -69,7 +81,7 @@ class ShardStream {
   async fill(): Promise<void> {
     while (this.#buffer.length === 0 && this.#next) {
       const page = await this.#next;
-      this.#next = page.cursor ? this.#fetch(page.cursor) : undefined;
+      this.#next = page.cursor ? (this.#query.prefetch === false ? lazy(() => this.#fetch(page.cursor)) : this.#fetch(page.cursor)) : undefined;
       const after = this.#query.after;
       // The range below is inclusive of `after`; the item there was on the previous page.
       this.#buffer = after === undefined ? page.items : page.items.filter((item) => this.#sortKeyOf(item) !== after);
@@ -102,7 +114,7 @@ export async function mergedPage(
   const pageSize = Math.min(1000, Math.ceil(limit / query.partitions.length) + 1);
   const items: Item[] = [];
   let more = false;
-  for await (const item of mergeShards(table, { ...query, ...(after !== undefined ? { after } : {}), pageSize })) {
+  for await (const item of mergeShards(table, { ...query, ...(after !== undefined ? { after } : {}), pageSize, prefetch: false })) {
     if (items.length === limit) {
       more = true;
       break;
