@@ -11,7 +11,7 @@ export const WASM_PATH = new URL("./kernels.wasm", import.meta.url);
 /** kernels.wat assembled (SIMD and shared memory enabled), without debug names. */
 export async function buildKernels(): Promise<Uint8Array> {
   const wabt = await wabtInit();
-  const features = { simd: true, threads: true, bulk_memory: true };
+  const features = { simd: true, relaxed_simd: true, threads: true, bulk_memory: true };
   const mod = wabt.parseWat("kernels.wat", readFileSync(WAT_PATH, "utf8"), features);
   try {
     (mod.validate as (features: object) => void)(features); // the typings omit the features argument it takes

@@ -46,7 +46,7 @@ class Heap {
 
   constructor(bytes: Uint8Array<ArrayBuffer>) {
     this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.memory, exp: Math.exp, log: Math.log } });
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.memory, log: Math.log } });
     this.kernels = instance.exports as unknown as KernelExports;
     this.#f32 = this.#refresh();
   }
