@@ -11,6 +11,7 @@ import { addAdapter } from "../containers/inference/test-support.ts";
 import { priceKey } from "../core/payments/adapter-prices.ts";
 import { startPlatform, type Platform } from "../local/platform.ts";
 import { FileChannelStore } from "./channel-store.ts";
+import { main } from "./cli.ts";
 import { EscrowClient } from "./escrow.ts";
 import { PayingClient, type Receipt } from "./paying-client.ts";
 
@@ -21,7 +22,7 @@ const question = { role: "user" as const, content: "What is the capital of Peru?
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "paying-client-"));
-  platform = await startPlatform({ dataDir, port: 0, web: false, logLevel: "SILENT", settlement: { epochSeconds: 3, graceSeconds: 1 } });
+  platform = await startPlatform({ dataDir, port: 0, web: false, logLevel: "SILENT", chainRpcPort: 0, settlement: { epochSeconds: 3, graceSeconds: 1 } });
   await addAdapter(platform.deps.tables, platform.deps.blobs, { id: "ad_paid", promptTemplate: "instruction" });
   await platform.deps.tables.main.put({ ...priceKey("ad_paid"), ...PRICE });
   await platform.inference!.ready();
@@ -80,5 +81,23 @@ describe("PayingClient on the running platform", () => {
     await expect(client.terms("mf-tiny-sotu")).rejects.toThrow(/asks for no payment/);
     const terms = await client.terms("ad_paid");
     expect(terms).toMatchObject({ chainId: platform.deps.config.chainId, escrow: platform.chain.addresses.paymentEscrow, amount: 1020n });
+  });
+
+  it("the CLI: chat pays through a channel it opens from a development account, channel status shows it on chain, bad input is a usage error", { timeout: 60_000 }, async () => {
+    const lines: string[] = [];
+    const out = (l: string) => lines.push(l);
+    const flags = ["--url", platform.url, "--rpc", platform.chain.rpcUrl!, "--dev-account", "4", "--state", join(dataDir, "cli", "channels.json")];
+    const code = await main(["chat", "--model", "ad_paid", "--max-tokens", "6", ...flags, "What is the capital of Peru?"], out);
+    expect(code, lines.join("\n")).toBe(0);
+    expect(lines.join("\n")).toMatch(/opened channel 0x[0-9a-f]{64} with 10000000/);
+    expect(lines.join("\n")).toMatch(/paid 0\.00\d+ tUSD; channel 0x[0-9a-f]{8}…: 0\.00\d+ charged in total of 10\.0 deposited/);
+    lines.length = 0;
+    expect(await main(["channel", "status", "--model", "ad_paid", ...flags], out)).toBe(0);
+    expect(lines.join("\n")).toMatch(/on chain: 10\.0 tUSD deposited, 0\.0 redeemed/);
+    lines.length = 0;
+    expect(await main(["chat", ...flags, "no model"], out)).toBe(2);
+    expect(lines[0]).toMatch(/^--model <id> is needed\n\nusage: npm run client/);
+    expect(await main(["channel", "fund", "--model", "ad_paid", ...flags, "lots"], out)).toBe(2);
+    expect(await main(["chat", "--modle", "ad_paid", ...flags, "typo"], out)).toBe(2);
   });
 });
