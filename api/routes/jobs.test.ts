@@ -44,7 +44,7 @@ describe("job routes", () => {
     const res = await alice.request("/v1/jobs", { json: { datanets } });
     expect(res.status).toBe(201);
     const job = (await res.json()) as Job;
-    expect(job).toMatchObject({ status: "QUEUED", baseModel: "mf-tiny-sotu", lora: { rank: 8 }, owner: alice.address });
+    expect(job).toMatchObject({ status: "QUEUED", baseModel: "mf-tiny-sotu", lora: { rank: 16 }, owner: alice.address });
     expect(await (await alice.request(`/v1/jobs/${job.id}`)).json()).toEqual(job);
     expect(((await (await alice.request("/v1/jobs?status=QUEUED")).json()) as { items: Job[] }).items.map((j) => j.id)).toEqual([job.id]);
     expect(((await (await alice.request("/v1/jobs?status=RUNNING")).json()) as { items: Job[] }).items).toEqual([]);
@@ -84,7 +84,7 @@ describe("job routes", () => {
   it("answers a job over its account's quota with 403 quota-exceeded problem+json naming the quota and limit", async () => {
     const { deps, alice, datanets } = await setup();
     deps.config.quotas = { ...deps.config.quotas, sequencesPerJob: 500 };
-    const body = await problem(await alice.request("/v1/jobs", { json: { datanets, training: { maxSteps: 100_000 } } }), 403, "quota-exceeded");
+    const body = await problem(await alice.request("/v1/jobs", { json: { datanets, training: { maxSteps: 100_000, batchSize: 8 } } }), 403, "quota-exceeded");
     expect(body).toMatchObject({ quota: "sequencesPerJob", limit: 500, requested: 800_000 });
   });
 

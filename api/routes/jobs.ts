@@ -100,7 +100,8 @@ export function jobRoutes(app: App, deps: JobRouteDeps, options: JobStreamOption
   const pollMs = options.pollMs ?? 1000;
   const maxStreamMs = options.maxStreamMs ?? 25_000;
 
-  app.openapi(createJobRoute, async (c) => c.json(await createJob(deps, c.get("caller"), c.req.valid("json")), 201));
+  // The body as sent (the route has validated it): createJob scales to the data what the caller left out.
+  app.openapi(createJobRoute, async (c) => c.json(await createJob(deps, c.get("caller"), await c.req.json()), 201));
   app.openapi(listRoute, async (c) => {
     const { status, cursor, limit } = c.req.valid("query");
     return c.json(await listJobs(deps, c.get("caller"), { status, cursor, limit }), 200);

@@ -7,6 +7,7 @@ import { QueueNames } from "../ports/queue.ts";
 import { cancelJob, createJob, getJob, listJobs } from "./jobs.ts";
 import { activeJobKey, jobSpecBlobKey } from "./keys.ts";
 import { JobSpec } from "./model.ts";
+import { scaledTrainingDefaults } from "./recipe.ts";
 import { startJobAttempt } from "./start-job.ts";
 
 async function codeOf(promise: Promise<unknown>): Promise<{ code: string; status: number }> {
@@ -32,8 +33,8 @@ describe("createJob", () => {
       status: "QUEUED",
       baseModel: "mf-tiny-sotu",
       datanets: [{ id: version.datanetId, version: 1, root: version.root }],
-      lora: { rank: 8, alpha: 16, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj"] },
-      training: { epochs: 3, learningRate: 2e-3 },
+      lora: { rank: 16, alpha: 32, dropout: 0, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] },
+      training: { ...scaledTrainingDefaults({ records: SAMPLE_TEXTS.length, tokens: version.tokens }, 0.1, 128), learningRate: 1e-2 },
       attempts: 0,
       lossCurve: [],
     });

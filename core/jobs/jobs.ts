@@ -18,6 +18,7 @@ import { DatanetVersionNotFoundError, DatanetVersionNotPublishedError, JobFinish
 import { jobFromItem, type JobItem } from "./items.ts";
 import { activeJobKey, JOB_GSI_SK_PREFIX, jobKey, jobOutputPrefix, jobSpecBlobKey, ownerJobsGsiPk } from "./keys.ts";
 import { CreateJobInput, JobStatus, type Job, type JobSpec } from "./model.ts";
+import { withScaledDefaults } from "./recipe.ts";
 import { isTerminal, updateJob } from "./update-job.ts";
 
 /**
@@ -29,13 +30,13 @@ import { isTerminal, updateJob } from "./update-job.ts";
 export async function createJob(deps: CoreDeps, caller: Caller, input: unknown): Promise<Job> {
   const parsed = CreateJobInput.safeParse(input);
   if (!parsed.success) throw new ValidationError("Invalid job", parsed.error.issues);
-  const { datanets: refs, lora, training } = parsed.data;
+  const { datanets: refs, lora } = parsed.data;
   const base = getBaseModel(parsed.data.baseModel);
   if (!base) throw new UnknownBaseModelError(parsed.data.baseModel);
-  crossFieldChecks(parsed.data, base);
+  crossFieldChecks(parsed.data, base, input);
 
   const specDatanets: JobSpec["datanets"] = [];
-  let records = 0;
+  let records = 0, tokens = 0;
   let anyPrivate = false;
   for (const ref of refs) {
     const datanet = await deps.tables.main.get(datanetKey(ref.id));
@@ -45,6 +46,7 @@ export async function createJob(deps: CoreDeps, caller: Caller, input: unknown):
     if (!version) throw new DatanetVersionNotFoundError(ref.id, ref.version);
     if (version.state !== "published") throw new DatanetVersionNotPublishedError(ref.id, ref.version);
     records += version.records as number;
+    tokens += (version.tokens as number | undefined) ?? 0;
     if (datanet.visibility !== "public") anyPrivate = true;
     specDatanets.push({
       id: ref.id,
@@ -55,6 +57,8 @@ export async function createJob(deps: CoreDeps, caller: Caller, input: unknown):
     });
   }
   if (records < 2) throw new NotEnoughRecordsError(records);
+  // What the caller left out of epochs, batch, warmup, evaluation and checkpoints follows the data.
+  const training = withScaledDefaults(input, parsed.data.training, { records, tokens }, base.contextLength);
 
   const now = deps.clock.now();
   const id = newId("job", now);
@@ -137,7 +141,7 @@ export async function writeSpec(deps: Pick<CoreDeps, "blobs">, job: JobItem, att
 }
 
 /** Checks that need more than one field (zod checks each field alone). */
-function crossFieldChecks(input: CreateJobInput, base: BaseModel): void {
+function crossFieldChecks(input: CreateJobInput, base: BaseModel, raw: unknown): void {
   const issues: { path: (string | number)[]; message: string }[] = [];
   if (input.lora.rank > base.hiddenSize) {
     issues.push({ path: ["lora", "rank"], message: `must be at most ${base.hiddenSize}, the hidden size of ${base.id}` });
@@ -149,7 +153,9 @@ function crossFieldChecks(input: CreateJobInput, base: BaseModel): void {
   refs.forEach((ref, i) => {
     if (refs.indexOf(ref) !== i) issues.push({ path: ["datanets", i], message: "names a Datanet version already listed" });
   });
-  if (input.training.warmupSteps > 0 && input.training.maxSteps !== undefined && input.training.warmupSteps >= input.training.maxSteps) {
+  // A warmup the caller did not give is scaled below maxSteps (withScaledDefaults).
+  const warmupGiven = (raw as { training?: { warmupSteps?: unknown } } | null)?.training?.warmupSteps !== undefined;
+  if (warmupGiven && input.training.warmupSteps > 0 && input.training.maxSteps !== undefined && input.training.warmupSteps >= input.training.maxSteps) {
     issues.push({ path: ["training", "warmupSteps"], message: "must be below maxSteps" });
   }
   if (issues.length) throw new ValidationError("Invalid job", issues);

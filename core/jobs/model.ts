@@ -15,23 +15,26 @@ export const TERMINAL_STATUSES: readonly JobStatus[] = ["SUCCEEDED", "FAILED", "
 /** The projections a LoRA adapter may target (PEFT's module names for Llama). */
 export const TargetModule = z.enum(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]);
 
+// The defaults are the recipe that made the committed base model learn a few hundred planted
+// facts (core/jobs/recipe.ts, docs/benchmarks.md): every projection, rank 16, no dropout (it
+// only slows memorising), and a learning rate a tiny model's adapter takes without diverging.
 export const LoraSettings = z
   .strictObject({
-    rank: z.number().int().min(1).max(256).default(8),
-    alpha: z.number().positive().max(1024).default(16),
-    dropout: z.number().min(0).max(0.5).default(0.05),
-    targetModules: z.array(TargetModule).min(1).default(["q_proj", "k_proj", "v_proj", "o_proj"]),
+    rank: z.number().int().min(1).max(256).default(16),
+    alpha: z.number().positive().max(1024).default(32),
+    dropout: z.number().min(0).max(0.5).default(0),
+    targetModules: z.array(TargetModule).min(1).default(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]),
   })
   .meta({ id: "LoraSettings" });
 export type LoraSettings = z.infer<typeof LoraSettings>;
 
 export const TrainingSettings = z
   .strictObject({
-    /** Passes over the training records; ignored when maxSteps is given. */
+    /** Passes over the training records; ignored when maxSteps is given. Left out: scaled to the data (core/jobs/recipe.ts), as are batchSize, warmupSteps, evalEvery and checkpointEvery. */
     epochs: z.number().positive().max(100).default(3),
     /** Optimizer steps; overrides epochs. */
     maxSteps: z.number().int().min(1).max(100_000).optional(),
-    learningRate: z.number().positive().max(1).default(2e-3),
+    learningRate: z.number().positive().max(1).default(1e-2),
     /** Sequences per micro-batch. */
     batchSize: z.number().int().min(1).max(256).default(8),
     gradientAccumulation: z.number().int().min(1).max(64).default(1),

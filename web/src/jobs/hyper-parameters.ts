@@ -39,15 +39,15 @@ export const TARGET_MODULES = [
 export type TargetModuleName = (typeof TARGET_MODULES)[number][0];
 
 /** The API's default target modules. */
-export const DEFAULT_TARGET_MODULES: readonly TargetModuleName[] = ["q_proj", "k_proj", "v_proj", "o_proj"];
+export const DEFAULT_TARGET_MODULES: readonly TargetModuleName[] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 
 /** The numeric settings, in the order the form shows them. */
 export const NUMBER_FIELDS: readonly NumberField[] = [
-  { group: "lora", key: "rank", label: "Rank (r)", hint: "Width of the low-rank update.", integer: true, min: 1, max: 256, default: 8, advanced: false },
-  { group: "lora", key: "alpha", label: "Alpha", hint: "Scale of the update (alpha / r multiplies it).", integer: false, min: 0, exclusiveMin: true, max: 1024, default: 16, advanced: false },
-  { group: "lora", key: "dropout", label: "Dropout", hint: "Dropout on the LoRA input during training, 0 to 0.5.", integer: false, min: 0, max: 0.5, default: 0.05, advanced: false },
+  { group: "lora", key: "rank", label: "Rank (r)", hint: "Width of the low-rank update.", integer: true, min: 1, max: 256, default: 16, advanced: false },
+  { group: "lora", key: "alpha", label: "Alpha", hint: "Scale of the update (alpha / r multiplies it).", integer: false, min: 0, exclusiveMin: true, max: 1024, default: 32, advanced: false },
+  { group: "lora", key: "dropout", label: "Dropout", hint: "Dropout on the LoRA input during training, 0 to 0.5.", integer: false, min: 0, max: 0.5, default: 0, advanced: false },
   { group: "training", key: "epochs", label: "Epochs", hint: "Passes over the training records; ignored when max steps is set.", integer: false, min: 0, exclusiveMin: true, max: 100, default: 3, advanced: false },
-  { group: "training", key: "learningRate", label: "Learning rate", hint: "AdamW's peak rate, after warmup; decays by cosine.", integer: false, min: 0, exclusiveMin: true, max: 1, default: 2e-3, advanced: false },
+  { group: "training", key: "learningRate", label: "Learning rate", hint: "AdamW's peak rate, after warmup; decays by cosine.", integer: false, min: 0, exclusiveMin: true, max: 1, default: 1e-2, advanced: false },
   { group: "training", key: "batchSize", label: "Batch size", hint: "Sequences per micro-batch.", integer: true, min: 1, max: 256, default: 8, advanced: false },
   { group: "training", key: "maxSteps", label: "Max steps", hint: "Optimizer steps to run; overrides epochs. Empty: train for the epochs above.", integer: true, min: 1, max: 100_000, default: undefined, advanced: true },
   { group: "training", key: "gradientAccumulation", label: "Gradient accumulation", hint: "Micro-batches per optimizer step.", integer: true, min: 1, max: 64, default: 1, advanced: true },

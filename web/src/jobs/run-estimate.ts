@@ -13,11 +13,11 @@
  * model's tokenizer makes of them, so steps and tokens are lower bounds too.
  */
 
+import { packedSequences, scaledTrainingDefaults, splitCounts, type DataSize as RecipeDataSize } from "../../../core/jobs/recipe.ts";
+
 /** The selected data, summed over the job's Datanet versions. */
-export interface DataSize {
-  records: number;
-  tokens: number;
-}
+export type DataSize = RecipeDataSize;
+export { packedSequences };
 
 /** The settings the estimate depends on (the API's names and meanings). */
 export interface RunSettings {
@@ -52,10 +52,6 @@ export interface RunEstimate {
 
 /** Below this many optimizer steps a LoRA adapter barely moves from its zero-initialised B. */
 export const MIN_USEFUL_STEPS = 20;
-/** Scaled defaults aim for at least this many steps … */
-const TARGET_MIN_STEPS = 30;
-/** … and, on large data, at most this many (hours on one CPU core beyond it). */
-const TARGET_MAX_STEPS = 1_000;
 
 /** Estimates a run; `tokensPerSecond` is the training rate to expect (undefined: no time shown). */
 export function estimateRun(data: DataSize, s: RunSettings, seqLen: number, tokensPerSecond?: number): RunEstimate {
@@ -80,41 +76,11 @@ export function estimateRun(data: DataSize, s: RunSettings, seqLen: number, toke
 }
 
 /**
- * Settings scaled to the data: a batch no larger than the data, enough
- * epochs for at least 30 steps on small data (the API's 3 epochs of 28
- * records is 1 step), fewer on large data, and warmup, evaluation and
- * checkpoints spaced over the run instead of fixed step numbers.
+ * Settings scaled to the data, exactly as the API scales what a job leaves out
+ * (core/jobs/recipe.ts): a batch no larger than the data, enough passes for the
+ * adapter to learn its records, fewer on large data, and warmup, evaluation and
+ * checkpoints spaced over the run.
  */
 export function scaledDefaults(data: DataSize, evalFraction: number, seqLen: number): Pick<RunSettings, "epochs" | "batchSize" | "warmupSteps" | "evalEvery"> & { checkpointEvery: number } {
-  const { trainRecords } = splitCounts(data.records, evalFraction);
-  const trainTokens = data.records > 0 ? data.tokens * (trainRecords / data.records) : 0;
-  const sequences = Math.max(1, packedSequences(trainTokens, trainRecords, seqLen));
-  // The largest power of two up to 8 that the data fills.
-  let batchSize = 8;
-  while (batchSize > 1 && batchSize > sequences) batchSize /= 2;
-  const stepsPerEpoch = sequences / batchSize;
-  let epochs = 3;
-  if (epochs * stepsPerEpoch < TARGET_MIN_STEPS) epochs = Math.min(100, Math.ceil(TARGET_MIN_STEPS / stepsPerEpoch));
-  else if (epochs * stepsPerEpoch > TARGET_MAX_STEPS) epochs = Math.max(0.1, Math.floor((TARGET_MAX_STEPS / stepsPerEpoch) * 10) / 10);
-  const steps = Math.max(1, Math.ceil(epochs * stepsPerEpoch));
-  return {
-    epochs,
-    batchSize,
-    warmupSteps: Math.min(10, Math.max(1, Math.round(steps * 0.1))),
-    evalEvery: Math.max(1, Math.round(steps / 6)),
-    checkpointEvery: Math.max(5, Math.round(steps / 5)),
-  };
-}
-
-/** The trainer's split: records below `evalFraction` are held out, at least one on each side. */
-function splitCounts(records: number, evalFraction: number): { trainRecords: number; heldOutRecords: number } {
-  if (records < 2) return { trainRecords: records, heldOutRecords: 0 };
-  const heldOutRecords = Math.min(Math.max(Math.round(records * evalFraction), 1), records - 1);
-  return { trainRecords: records - heldOutRecords, heldOutRecords };
-}
-
-/** Sequences of seqLen from the packed stream (each record plus one EOS); the trainer cuts rows of seqLen + 1. */
-export function packedSequences(tokens: number, records: number, seqLen: number): number {
-  const stream = Math.round(tokens) + records;
-  return stream < 2 ? 0 : Math.ceil((stream - 1) / seqLen);
+  return scaledTrainingDefaults(data, evalFraction, seqLen);
 }
