@@ -15,8 +15,8 @@ import {
   createLocalDownloadRoutes,
   createLocalUploadRoutes,
   deadLetterQueueOf,
-  s3ObjectCreatedEvent,
 } from "../adapters/local/index.ts";
+import { s3ObjectCreatedEvent } from "../functions/handlers/s3-notification.ts";
 import { ChildProcessCompute } from "../adapters/local/child-process-compute.ts";
 import { EthersChain } from "../adapters/chain/ethers-chain.ts";
 import { startLocalChain, type LocalChain } from "../adapters/chain/local-chain.ts";

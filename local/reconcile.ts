@@ -1,5 +1,5 @@
 import type { DiskBlobStore, SqliteQueue } from "../adapters/local/index.ts";
-import { s3ObjectCreatedEvent } from "../adapters/local/s3-event.ts";
+import { s3ObjectCreatedEvent } from "../functions/handlers/s3-notification.ts";
 import { DATANETS_GSI_PK, UPLOAD_SK_PREFIX, datanetPk, uploadBlobKey } from "../core/datanets/keys.ts";
 import type { CoreDeps } from "../core/deps.ts";
 import { QueueNames } from "../core/ports/queue.ts";

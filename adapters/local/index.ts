@@ -18,5 +18,4 @@ export type { LocalUploadRoutesOptions, ObjectCreated } from "./upload-route.ts"
 export { createLocalDownloadRoutes } from "./download-route.ts";
 export type { LocalDownloadRoutesOptions } from "./download-route.ts";
 export { DOWNLOAD_PATH, UPLOAD_PATH } from "./upload-signature.ts";
-export { s3ObjectCreatedEvent, encodeS3EventKey } from "./s3-event.ts";
 export { localLambdaContext } from "./lambda-context.ts";

@@ -4,8 +4,7 @@ import { DEFAULT_LEASE_MS, ingestObject } from "../../core/ingest/ingest-object.
 import { QueueNames } from "../../core/ports/queue.ts";
 import { handlerTools, sqsBatchHandler } from "../handler-setup.ts";
 import type { HandlerOptions } from "../logger.ts";
-import { s3ObjectCreatedEvent } from "../../adapters/local/s3-event.ts";
-import { createdObjects } from "./s3-notification.ts";
+import { createdObjects, s3ObjectCreatedEvent } from "./s3-notification.ts";
 
 /** How long before its time limit an ingest stops at a checkpoint and hands over to a continuation. */
 const HAND_OVER_MS = 60_000;
