@@ -83,12 +83,11 @@ export async function seedDemo(platform: Platform, dataDir: string): Promise<voi
   );
   console.log(`    on chain: ${published.chain.status}, tx ${published.chain.txHash}, block ${published.chain.blockNumber}`);
 
-  // A short fine-tune of the committed base model on the demo Datanet.
-  console.log("    fine-tuning mf-tiny-sotu on it (a minute or so on a laptop CPU)…");
-  const job = await owner.request<{ id: string }>("POST", "/v1/jobs", {
-    datanets: [{ id: datanet.id, version: version.version }],
-    training: { maxSteps: 40, evalEvery: 10, checkpointEvery: 10 },
-  });
+  // A fine-tune of the committed base model on the demo Datanet with the API's default
+  // settings, which scale to the data (core/jobs/recipe.ts): enough passes that the adapter
+  // answers the demo's question as its record does.
+  console.log("    fine-tuning mf-tiny-sotu on it with the default settings (a few minutes on one CPU core)…");
+  const job = await owner.request<{ id: string }>("POST", "/v1/jobs", { datanets: [{ id: datanet.id, version: version.version }] });
   const finished = await waitForJob(owner, job.id);
   let adapterId: string | undefined;
   if (finished.status === "SUCCEEDED" && finished.metrics) {
@@ -116,7 +115,9 @@ export async function seedDemo(platform: Platform, dataDir: string): Promise<voi
   print(platform, state, true);
 }
 
+/** Asked of the demo adapter at the end; its record ("The capital of France is Paris.") is in the training split, not held out. */
 export const DEMO_QUESTION = "What is the capital of France?";
+export const DEMO_ANSWER = "The capital of France is Paris.";
 
 /** The demo's last step: the new adapter answers a question through OpenLoRA's /v1/chat/completions. */
 async function askAdapter(platform: Platform, apiKey: string, adapterId: string): Promise<void> {
@@ -125,7 +126,8 @@ async function askAdapter(platform: Platform, apiKey: string, adapterId: string)
   const openai = new OpenAI({ baseURL: `${platform.url}/v1`, apiKey, maxRetries: 2 });
   const reply = await openai.chat.completions.create({ model: adapterId, messages: [{ role: "user", content: DEMO_QUESTION }], max_tokens: 32, temperature: 0 });
   console.log(`    asked ${adapterId} through /v1/chat/completions: "${DEMO_QUESTION}"`);
-  console.log(`    it answered: "${reply.choices[0]?.message.content?.trim()}" (${reply.usage?.completion_tokens} tokens, finish ${reply.choices[0]?.finish_reason})`);
+  const answer = reply.choices[0]?.message.content?.trim();
+  console.log(`    it answered: "${answer}" (${reply.usage?.completion_tokens} tokens, finish ${reply.choices[0]?.finish_reason}; ${answer === DEMO_ANSWER ? "as its training record says" : `its training record says "${DEMO_ANSWER}"`})`);
 }
 
 interface JobView {
