@@ -34,6 +34,10 @@ describe("payment routes", () => {
     const put = await alice.request(`/v1/adapters/${adapterId}/price`, { method: "PUT", json: { perCall: "1500", perThousandOutputTokens: "20000" } });
     expect(put.status).toBe(200);
     expect(await (await bob.request(`/v1/adapters/${adapterId}/price`)).json()).toMatchObject({ perCall: "1500", perThousandOutputTokens: "20000" });
+    // The adapter's own views carry it too, for one adapter and in the listing.
+    expect(await (await bob.request(`/v1/adapters/${adapterId}`)).json()).toMatchObject({ id: adapterId, price: { perCall: "1500", perThousandOutputTokens: "20000", updatedAt: expect.any(String) } });
+    const listed = (await (await bob.request(`/v1/adapters`)).json()) as { items: { id: string; price: unknown }[] };
+    expect(listed.items.find((a) => a.id === adapterId)?.price).toMatchObject({ perCall: "1500" });
     const forbidden = await bob.request(`/v1/adapters/${adapterId}/price`, { method: "PUT", json: { perCall: "1", perThousandOutputTokens: "0" } });
     expect(forbidden.status).toBe(403);
     for (const bad of [{ perCall: "-1", perThousandOutputTokens: "0" }, { perCall: 5, perThousandOutputTokens: "0" }, { perCall: "1.5", perThousandOutputTokens: "0" }, { perCall: "1" }]) {

@@ -1,13 +1,13 @@
 import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
 import type { CoreDeps } from "../../core/deps.ts";
+import { AdapterPrice } from "../../core/adapters/price.ts";
 import { getPrice, setPrice } from "../../core/payments/adapter-prices.ts";
 import { Price } from "../../core/payments/prices.ts";
 import type { App } from "../env.ts";
 import { bearer, errorResponses, json, jsonBody, optionalBearer } from "../openapi.ts";
 
 const Params = z.object({ id: z.string().min(1).max(64).meta({ description: "Adapter id" }) });
-const AdapterPrice = Price.extend({ adapterId: z.string(), updatedAt: z.string().nullable() }).meta({ id: "AdapterPrice" });
 
 const getRoute = createRoute({
   method: "get",

@@ -67,7 +67,7 @@ export function createInferenceApp(opts: InferenceAppOptions): InferenceApp {
     const caller = await authorizer.identify(c.req.raw.headers);
     const model = await catalog.resolve(c.req.param("id"), caller);
     if (!model || !bases.has(model.baseModel)) throw modelNotFound(c.req.param("id"));
-    return c.json(modelObject(model));
+    return c.json(modelObject(await catalog.priced(model)));
   });
 
   app.post("/v1/chat/completions", (c) => complete(c, "chat.completions"));
@@ -291,7 +291,8 @@ function extensionsOnly(ext: Record<string, unknown>): Record<string, unknown> {
 }
 
 function modelObject(m: ServedModel) {
-  return { id: m.id, object: "model", created: m.created, owned_by: m.owner ?? "modelfactory", parent: m.kind === "adapter" ? m.baseModel : null, root: m.baseModel };
+  // `price` is our extension (token base units, as GET /v1/adapters/{id}/price): what a paying client budgets with.
+  return { id: m.id, object: "model", created: m.created, owned_by: m.owner ?? "modelfactory", parent: m.kind === "adapter" ? m.baseModel : null, root: m.baseModel, ...(m.price ? { price: m.price } : {}) };
 }
 
 /** The body as JSON, refusing more than `max` bytes and text that is not JSON (400 in OpenAI's shape). */

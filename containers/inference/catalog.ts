@@ -5,6 +5,7 @@
 import type { Caller } from "../../core/account.ts";
 import { canReadAdapter } from "../../core/adapters/access.ts";
 import { adapterFromItem, ADAPTERS_GSI_PK, loadAdapter, type Adapter } from "../../core/adapters/index.ts";
+import { readPrice } from "../../core/adapters/price.ts";
 import type { Tables } from "../../core/ports/tables.ts";
 import { queryAll } from "../../core/query-all.ts";
 import type { BackendBaseModel } from "./backend.ts";
@@ -61,14 +62,21 @@ export class ModelCatalog {
     return (await this.#adapter(id))?.files;
   }
 
-  /** Every model the caller may call: base models first, then adapters newest first. */
+  /** Every model the caller may call, with its price: base models first, then adapters newest first. */
   async list(caller: Caller | null): Promise<ServedModel[]> {
     const out = [...this.#bases.values()];
     for await (const item of queryAll(this.#opts.tables.main, { pk: ADAPTERS_GSI_PK, index: "gsi1", reverse: true })) {
       const m = servedAdapter(adapterFromItem(item));
       if (this.#bases.has(m.baseModel) && visible(m, caller)) out.push(m);
     }
-    return out;
+    return Promise.all(out.map((m) => this.priced(m)));
+  }
+
+  /** The model with the price its owner set (a base model, and an adapter never priced, are free). */
+  async priced(m: ServedModel): Promise<ServedModel> {
+    if (m.kind === "base") return { ...m, price: { perCall: "0", perThousandOutputTokens: "0" } };
+    const { perCall, perThousandOutputTokens } = await readPrice(this.#opts.tables.main, m.id);
+    return { ...m, price: { perCall, perThousandOutputTokens } };
   }
 
   async #adapter(id: string): Promise<ServedModel | undefined> {

@@ -21,6 +21,8 @@ export interface ServedModel {
   promptTemplate: "text" | "instruction" | "chat";
   /** Token base units per call, decimal string ("0" for a base model). */
   pricePerCall: string;
+  /** The price the owner set (per call and per 1 000 output tokens), as /v1/models shows it; only on listings. */
+  price?: { perCall: string; perThousandOutputTokens: string };
   /** Seconds since the epoch, as OpenAI's `created`. */
   created: number;
   /** Blob keys of the adapter's PEFT files (adapters only). */

@@ -48,6 +48,16 @@ afterAll(async () => {
 const chat = (model: string, headers: Record<string, string> = {}, extra: Record<string, unknown> = {}) =>
   fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ model, messages: [{ role: "user", content: "Capital of France?" }], max_tokens: 8, temperature: 0, ...extra }) });
 
+describe("prices on /v1/models", () => {
+  it("shows each model's price as an extension field, in the list and for one model", async () => {
+    const { data } = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string; price?: unknown }[] };
+    expect(data.find((m) => m.id === "ad_paid")?.price).toEqual({ perCall: "1000", perThousandOutputTokens: "20000" });
+    expect(data.find((m) => m.id === "ad_free")?.price).toEqual({ perCall: "0", perThousandOutputTokens: "0" });
+    expect(data.every((m) => m.price !== undefined)).toBe(true);
+    expect(await (await fetch(`${url}/v1/models/ad_paid`)).json()).toMatchObject({ id: "ad_paid", price: { perCall: "1000", perThousandOutputTokens: "20000" } });
+  });
+});
+
 describe("pay-per-call on /v1/chat/completions", () => {
   it("answers a priced adapter without payment with 402, the quote in PAYMENT-REQUIRED and the body", async () => {
     const res = await chat("ad_paid");

@@ -10,6 +10,7 @@ import type { Item } from "../ports/tables.ts";
 import { canReadAdapter } from "./access.ts";
 import { ADAPTERS_GSI_PK, adapterKey } from "./keys.ts";
 import { Adapter, type AdapterView } from "./model.ts";
+import { readPrice } from "./price.ts";
 
 /** The table item of an adapter (written by finalize in the same transaction as the job's success). */
 export function adapterItem(adapter: Adapter): Item {
@@ -92,6 +93,6 @@ export function adapterToRegister(adapter: Adapter, apiOrigin: string): AdapterT
 }
 
 async function withChain(deps: Pick<CoreDeps, "tables">, adapter: Adapter): Promise<AdapterView> {
-  const { fingerprint: _f, ...chain } = await getAdapterChainStatus(deps, adapter.id);
-  return { ...adapter, chain };
+  const [{ fingerprint: _f, ...chain }, price] = await Promise.all([getAdapterChainStatus(deps, adapter.id), readPrice(deps.tables.main, adapter.id)]);
+  return { ...adapter, chain, price };
 }

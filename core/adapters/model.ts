@@ -3,6 +3,7 @@ import { AddressSchema } from "../account.ts";
 import { ChainStatus } from "../chain/model.ts";
 import { Bytes32Hex, DatanetSchemaKind, Visibility } from "../datanets/model.ts";
 import { JobMetrics, LoraSettings } from "../jobs/model.ts";
+import { AdapterPrice } from "./price.ts";
 
 /**
  * A LoRA adapter the Model Factory produced: its files (PEFT layout in the
@@ -52,6 +53,6 @@ export const Adapter = z
   .meta({ id: "Adapter" });
 export type Adapter = z.infer<typeof Adapter>;
 
-/** An adapter with where its on-chain registration stands. */
-export const AdapterView = Adapter.extend({ chain: ChainStatus }).meta({ id: "AdapterView" });
+/** An adapter with where its on-chain registration stands and the price its owner set (free when never set). */
+export const AdapterView = Adapter.extend({ chain: ChainStatus, price: AdapterPrice }).meta({ id: "AdapterView" });
 export type AdapterView = z.infer<typeof AdapterView>;

@@ -1,30 +1,19 @@
 import type { Caller } from "../account.ts";
 import { loadReadableAdapter } from "../adapters/adapters.ts";
-import { adapterKey } from "../adapters/keys.ts";
+import { priceKey, readPrice, type AdapterPrice } from "../adapters/price.ts";
 import type { CoreDeps } from "../deps.ts";
 import { ForbiddenError } from "../errors.ts";
-import type { Key, TableStore } from "../ports/tables.ts";
-import { FREE, Price } from "./prices.ts";
+import { Price } from "./prices.ts";
 
 /**
- * The price an adapter's owner sets (main table, beside the adapter:
- * `ADAPTER#{id}` / `PRICE`). The inference service reads it per call; the
+ * Reading and setting an adapter's price. The price item and its reading live
+ * in core/adapters/price.ts (the adapter view shows it); they are re-exported
+ * here for the payment code. The inference service reads it per call; the
  * main table's stream carries a change to chain sync, which records it in
- * AdapterRegistry. An adapter without one is free (any signed-in key).
+ * AdapterRegistry.
  */
-export const priceKey = (adapterId: string): Key => ({ ...adapterKey(adapterId), sk: "PRICE" });
-
-export interface AdapterPrice extends Price {
-  adapterId: string;
-  updatedAt: string | null;
-}
-
-/** The adapter's price (free when never set). */
-export async function readPrice(main: TableStore, adapterId: string): Promise<AdapterPrice> {
-  const item = await main.get(priceKey(adapterId));
-  if (!item) return { adapterId, ...FREE, updatedAt: null };
-  return { adapterId, perCall: item.perCall as string, perThousandOutputTokens: item.perThousandOutputTokens as string, updatedAt: item.updatedAt as string };
-}
+export { priceKey, readPrice };
+export { AdapterPrice } from "../adapters/price.ts";
 
 /** The price of an adapter the caller may see. */
 export async function getPrice(deps: Pick<CoreDeps, "tables">, caller: Caller, adapterId: string): Promise<AdapterPrice> {
