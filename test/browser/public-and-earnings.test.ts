@@ -184,6 +184,38 @@ describe.skipIf(!hasChromium)("public browsing and earnings (Chromium)", () => {
     // The chain agrees.
     const rewards = (await (await api(`/v1/rewards/${contributor.address}`)).json()) as { epochs: { epoch: number; claimed: boolean }[] };
     expect(rewards.epochs.find((e) => String(e.epoch) === epoch)?.claimed).toBe(true);
+
+    // Paying per call from the browser: the first call's 402 is explained, a channel is opened from the
+    // keyboard with the dev wallet, the call is paid by a voucher, and the next one is paid without a prompt.
+    await page.goto(`${platform.url}/#/adapters/${adapterId}`);
+    const payBox = page.getByTestId("pg-payment");
+    await payBox.waitFor();
+    expect(await payBox.textContent()).toContain("Priced at 1000 base units per call");
+    await page.getByLabel("Message").fill("What is the capital of Peru?");
+    await page.getByLabel("Max tokens").fill("4");
+    await page.getByTestId("pg-send").click();
+    const column = () => page.locator(`.pg-column[data-model="${adapterId}"]`).first();
+    await column().and(page.locator('[data-done="payment"]')).waitFor({ timeout: 30_000 });
+    expect(await column().getByTestId("pg-402").textContent()).toContain("402 Payment Required. This adapter is priced");
+    expect(await ui.axe()).toEqual([]);
+    await ui.shot("pub-7-playground-402");
+    // The button has the focus, so Enter opens the channel.
+    await page.keyboard.press("Enter");
+    // Either way it ends: the paid answer, or an error that says why (shown by the assertion).
+    await page.locator(`.pg-column[data-model="${adapterId}"][data-done="true"], .pg-column[data-model="${adapterId}"] .alert-error`).first().waitFor({ timeout: 60_000 });
+    expect(await column().getAttribute("data-done"), (await column().textContent()) ?? "").toBe("true");
+    expect(await column().getByTestId("pg-usage").textContent()).toMatch(/ · price 1000 base units$/);
+    await expect.poll(() => payBox.locator('[data-channel="left"]').textContent()).toBe("99000");
+    await page.getByTestId("pg-send").click();
+    await expect.poll(() => page.locator(`.pg-column[data-model="${adapterId}"]`).count()).toBe(2);
+    await column().and(page.locator('[data-done="true"]')).waitFor({ timeout: 60_000 });
+    await expect.poll(() => payBox.locator('[data-channel="left"]').textContent()).toBe("98000");
+    expect(await payBox.locator('[data-channel="deposit"]').textContent()).toBe("100000");
+    await ui.shot("pub-8-playground-paid");
+    // The platform recorded both calls as this account's, charged through its channel.
+    const usage = (await (await api("/v1/usage")).json()) as { items: { adapterId: string; charged: string; channelId: string | null }[] };
+    const paid = usage.items.filter((u) => u.adapterId === adapterId && u.channelId !== null);
+    expect(paid.map((u) => u.charged)).toEqual(["1000", "1000"]);
     expect(ui.pageErrors).toEqual([]);
   });
 });

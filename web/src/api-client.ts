@@ -203,12 +203,17 @@ export class ApiClient {
    * when `stream` is set, and errors in OpenAI's shape (a 402 carries the
    * payment terms), so the caller reads the status itself.
    */
-  chatCompletions(body: Record<string, unknown>, signal?: AbortSignal): Promise<Response> {
+  chatCompletions(body: Record<string, unknown>, signal?: AbortSignal, payment?: string): Promise<Response> {
     const key = this.#opts.apiKey();
     const doFetch = this.#opts.fetch ?? globalThis.fetch.bind(globalThis);
     return doFetch(this.#opts.baseUrl.replace(/\/$/, "") + "/v1/chat/completions", {
       method: "POST",
-      headers: { "content-type": "application/json", accept: "text/event-stream, application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      headers: {
+        "content-type": "application/json", accept: "text/event-stream, application/json",
+        ...(key ? { authorization: `Bearer ${key}` } : {}),
+        // x402: a signed voucher for this call (web/src/payments/browser-payer.ts).
+        ...(payment ? { "payment-signature": payment } : {}),
+      },
       body: JSON.stringify(body),
       signal: signal ?? null,
     });

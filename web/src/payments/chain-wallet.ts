@@ -27,7 +27,8 @@ export async function chainSigner(session: Session, chain: ChainInfo, storage: S
   if (!chain.rpcUrl) throw new Error("This deployment names no RPC endpoint for the dev wallet; sign in with a browser wallet to send transactions.");
   const key = storage.getItem(DEV_KEY_STORAGE);
   if (!key) throw new Error("This browser no longer holds the dev wallet's key; sign in again.");
-  const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true });
+  // No request cache: ethers' default 250 ms cache would hand two quick transactions the same nonce.
+  const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true, cacheTimeout: -1 });
   const wallet = new Wallet(key, provider);
   if (wallet.address.toLowerCase() !== session.address.toLowerCase()) throw new Error("The dev wallet in this browser is not the signed-in account; sign in again.");
   if (chain.local && (await provider.getBalance(wallet.address)) < DEV_GAS_MINIMUM) {

@@ -7,6 +7,8 @@ export interface ChatResult {
   usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | undefined;
   attribution: CallAttribution | undefined;
   requestId: string | undefined;
+  /** A paid call's receipt, from the last chunk: what it was charged and the channel's total. */
+  payment: { requestId: string; channelId: string | null; charged: string; cumulativeCharged: string | null } | undefined;
 }
 
 /** A call the server refused, in OpenAI's error shape, with the HTTP status (402: payment required). */
@@ -36,7 +38,7 @@ export async function readChatStream(res: Response, onDelta: (text: string) => v
     throw new ChatError(res.status, err?.message ?? `HTTP ${res.status}`, err?.code, body);
   }
   if (!res.body) throw new Error("This browser cannot read a streamed response");
-  const out: ChatResult = { text: "", usage: undefined, attribution: undefined, requestId: undefined };
+  const out: ChatResult = { text: "", usage: undefined, attribution: undefined, requestId: undefined, payment: undefined };
   const events: EventSourceMessage[] = [];
   const parser = createParser({ onEvent: (ev) => void events.push(ev) });
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -50,6 +52,7 @@ export async function readChatStream(res: Response, onDelta: (text: string) => v
         choices?: { delta?: { content?: string } }[];
         usage?: ChatResult["usage"] | null;
         attribution?: CallAttribution;
+        payment?: ChatResult["payment"];
       };
       // After the headers an error can only come as an event of its own.
       if (data.error) throw new ChatError(500, data.error.message ?? "The stream ended with an error", data.error.code, data);
@@ -61,6 +64,7 @@ export async function readChatStream(res: Response, onDelta: (text: string) => v
       }
       if (data.usage) out.usage = data.usage;
       if (data.attribution) out.attribution = data.attribution;
+      if (data.payment) out.payment = data.payment;
     }
   }
   return out;
