@@ -18,6 +18,9 @@ export interface LoraPair {
   B: Float32Array; // lora_B.weight (outDim, r)
   inDim: number;
   outDim: number;
+  // Bᵀ (r, outDim), only while the adapter is resident in the kernel heap (kernels/adapter-slots.ts):
+  // the layout the batched LoRA kernel reads; B stays the one source of truth
+  Bt?: Float32Array;
 }
 
 export interface LoraAdapter {

@@ -12,6 +12,8 @@ const cfg = tinyConfig({ dim: 24, hiddenDim: 40 });
 const adapter = (seed: number, r = 4, targets: lora.Target[] = ["q_proj", "v_proj", "down_proj"]) =>
   lora.createLora(cfg, { r, alpha: 2 * r, dropout: 0, targets }, { id: `a${seed}`, seed, randomB: true });
 const matrices = (a: lora.LoraAdapter) => a.layers.flatMap((l) => Object.values(l).flatMap((p) => [p.A, p.B]));
+// what the kernel reads of a placed adapter: A, and Bᵀ beside it
+const placedMatrices = (a: lora.LoraAdapter) => a.layers.flatMap((l) => Object.values(l).flatMap((p) => [p.A, p.Bt!]));
 
 describe("SpanAllocator", () => {
   it("hands out aligned blocks, reuses freed ones and coalesces neighbours", () => {
@@ -54,18 +56,23 @@ describe("AdapterSlots", () => {
     return { calls, buf, region: (n: number) => { if ((next + n * 4) > buf.byteLength) return null; const v = new Float32Array(buf, next, n); next += n * 4; calls.push(n); return v; } };
   }
 
-  it("moves an adapter's matrices into one block, unchanged, and back out on release", () => {
+  it("moves an adapter's A into one block with each Bᵀ beside it, and back out on release", () => {
     const { buf, region } = fakeRegion(64 * 1024);
     const slots = new AdapterSlots({ capBytes: 128 * 1024, arenaBytes: 64 * 1024, region });
     const a = adapter(1), before = matrices(a).map((m) => Array.from(m));
     expect(slots.place(a)).toBe(true);
     expect(slots.has(a)).toBe(true);
-    expect(matrices(a).every((m) => m.buffer === buf)).toBe(true);
-    expect(matrices(a).map((m) => Array.from(m))).toEqual(before);
+    expect(placedMatrices(a).every((m) => m.buffer === buf)).toBe(true);
+    expect(matrices(a).map((m) => Array.from(m))).toEqual(before); // A and B read as before
+    for (const p of a.layers.flatMap((l) => Object.values(l))) {
+      const r = p.B.length / p.outDim;
+      for (let i = 0; i < p.outDim; i++) for (let k = 0; k < r; k++) expect(p.Bt![k * p.outDim + i]).toBe(p.B[i * r + k]);
+    }
     const first = matrices(a)[0]!.byteOffset;
     slots.release(a);
     expect(slots.has(a)).toBe(false);
     expect(matrices(a).every((m) => m.buffer !== buf)).toBe(true); // its own arrays again
+    expect(a.layers.flatMap((l) => Object.values(l)).every((p) => p.Bt === undefined)).toBe(true);
     new Float32Array(buf).fill(7); // whatever reuses the block cannot touch the released adapter
     expect(matrices(a).map((m) => Array.from(m))).toEqual(before);
     // eviction freed the space: the next adapter gets the same block, and no new arena

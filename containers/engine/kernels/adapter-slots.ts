@@ -1,9 +1,11 @@
-// Resident adapters in the kernel heap. The BGMV kernel (lora_rows) reads each row's A and B
-// from the heap; an adapter whose matrices live elsewhere is copied in on every call, once per
-// layer and projection, which with many distinct adapters per batch costs as much as the delta
-// itself. AdapterSlots gives each adapter the AdapterCache makes resident one block of the heap,
-// moves its matrices there (the LoraPair arrays become views of the block, so the kernels find
-// them in place), and on eviction moves them back out and frees the block for the next adapter.
+// Resident adapters in the kernel heap. The batched LoRA kernel (lora-kernel.wat) reads each
+// row's A and Bᵀ from the heap; an adapter whose matrices live elsewhere is copied in (and B
+// transposed) on every call, once per layer and projection, which with many distinct adapters
+// per batch costs as much as the delta itself. AdapterSlots gives each adapter the AdapterCache
+// makes resident one block of the heap, moves its A matrices there (the LoraPair's A becomes a
+// view of the block, so the kernel finds it in place) and writes each Bᵀ beside them (the
+// pair's Bt; B stays the pair's own array), and on eviction moves A back out, drops Bt and
+// frees the block for the next adapter.
 //
 // The heap's own allocator never frees (model weights live as long as the process), so the
 // blocks come from arenas placed there for good and are managed here: a free list of spans in
@@ -133,20 +135,22 @@ export class AdapterSlots {
   place(a: LoraAdapter): boolean {
     if (this.#slots.has(a)) return true;
     const pairs = a.layers.flatMap((layer) => Object.values(layer) as LoraPair[]);
-    const bytes = pairs.reduce((n, p) => n + align(p.A.length * 4) + align(p.B.length * 4), 0);
+    const bytes = pairs.reduce((n, p) => n + align(p.A.length * 4) + align(p.B.length * 4), 0); // A and Bᵀ
     const start = this.#alloc.alloc(bytes) ?? (this.#grow(bytes) ? this.#alloc.alloc(bytes) : null);
     if (start === null) return false;
     const buffer = this.#buffer!;
     let at = start;
-    const move = (m: Float32Array) => {
-      const v = new Float32Array(buffer, at, m.length);
-      v.set(m);
-      at += align(m.length * 4);
+    const take = (n: number) => {
+      const v = new Float32Array(buffer, at, n);
+      at += align(n * 4);
       return v;
     };
     for (const p of pairs) {
-      p.A = move(p.A);
-      p.B = move(p.B);
+      const A = take(p.A.length), Bt = take(p.B.length), r = p.B.length / p.outDim;
+      A.set(p.A);
+      for (let i = 0; i < p.outDim; i++) for (let k = 0; k < r; k++) Bt[k * p.outDim + i] = p.B[i * r + k]!;
+      p.A = A;
+      p.Bt = Bt;
     }
     this.#slots.set(a, { start, pairs });
     this.#count++;
@@ -154,15 +158,15 @@ export class AdapterSlots {
   }
 
   /**
-   * Move `a`'s matrices back into arrays of its own and free its block for the next adapter.
-   * Whoever still holds the adapter keeps a correct one. A no-op when it is not placed.
+   * Move `a`'s A matrices back into arrays of its own, drop its Bᵀ and free its block for the
+   * next adapter. Whoever still holds the adapter keeps a correct one. A no-op when not placed.
    */
   release(a: LoraAdapter): void {
     const slot = this.#slots.get(a);
     if (!slot) return;
     for (const p of slot.pairs) {
       p.A = p.A.slice();
-      p.B = p.B.slice();
+      delete p.Bt;
     }
     this.#slots.delete(a);
     this.#count--;

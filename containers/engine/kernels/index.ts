@@ -17,6 +17,7 @@ import type { Arr } from "../ops.ts";
 import type { Config, Weights } from "../model.ts";
 import * as lora from "../lora.ts";
 import type { LoraAdapter, LoraPair, Target } from "../lora.ts";
+import { instantiateLoraKernel, type LoraKernel } from "./lora-kernel.ts";
 
 interface KernelExports {
   matmul(out: number, x: number, w: number, T: number, n: number, d: number): void;
@@ -159,6 +160,14 @@ function loadHeap(): Heap | null {
 }
 
 const heap = loadHeap();
+
+// the batched LoRA delta over Bᵀ (lora-kernel.wat) on the same memory; without it, lora_rows
+const loraKernel: LoraKernel | null = (() => {
+  if (!heap) return null;
+  const { kernel, reason } = instantiateLoraKernel(heap.memory);
+  if (!kernel) process.emitWarning(`engine kernels: the Bᵀ LoRA kernel is unavailable (${reason}); using lora_rows`, { code: "ENGINE_KERNELS_FALLBACK" });
+  return kernel;
+})();
 
 let enabled = true;
 
@@ -367,6 +376,7 @@ export function addLoraDelta(out: Float32Array, x: Float32Array, adapters: Reado
   let maxR = 0;
   for (const a of adapters) if (a?.layers[layer]?.[t]) maxR = Math.max(maxR, a.config.r);
   if (maxR === 0) return;
+  if (loraKernel) return loraRowsT(h, loraKernel, out, x, adapters, layer, t, n, d, maxR, mid);
   const B = adapters.length;
   // stage x, out, each adapter pair once and the row table before the kernel runs
   const staged = stage(h, () => {
@@ -405,6 +415,46 @@ export function kernelLimits(w: Weights, c?: Config): string[] {
   if (!f32(all)) out.push("weights are not fp32 and the kernels take fp32 only (every op)");
   if (c && (c.dim / c.nHeads) % 4 !== 0) out.push(`head size ${c.dim / c.nHeads} is not a multiple of 4 (attention)`);
   return out;
+}
+
+/**
+ * addLoraDelta on lora-kernel.wat: each row's A and Bᵀ are read where they lie when the adapter
+ * is resident (adapter-slots.ts put them in the heap); otherwise A is copied and B transposed
+ * into scratch, once per call however many rows share the adapter. Both read the same values in
+ * the same order, so resident and copied adapters give the same bits.
+ */
+function loraRowsT(h: Heap, k: LoraKernel, out: Float32Array, x: Float32Array, adapters: ReadonlyArray<LoraAdapter | null>, layer: number, t: Target, n: number, d: number, maxR: number, mid: Float32Array): void {
+  const B = adapters.length;
+  const staged = stage(h, () => {
+    const px = h.input(x, B * n), pout = h.input(out, B * d), table = h.scratch(B * 4), pmid = h.scratch(maxR);
+    const pairs = new Map<LoraPair, { pA: number; pBt: number }>();
+    const rows = adapters.map((a) => {
+      const p = a?.layers[layer]?.[t];
+      if (!a || !p) return null;
+      let w = pairs.get(p);
+      if (!w) pairs.set(p, (w = { pA: h.input(p.A, a.config.r * n), pBt: (p.Bt && h.offsetOf(p.Bt)) ?? transposeIntoScratch(h, p.B, d, a.config.r) }));
+      return w;
+    });
+    return { px, pout, table, pmid, rows };
+  });
+  if (!staged) return lora.addLoraDelta(out, x, adapters, layer, t, n, d, mid);
+  const i32 = h.viewI32(), f = h.view(), e0 = staged.table >> 2;
+  for (let b = 0; b < B; b++) {
+    const a = adapters[b], w = staged.rows[b], e = e0 + b * 4;
+    i32[e] = w ? w.pA : 0;
+    i32[e + 1] = w ? w.pBt : 0;
+    i32[e + 2] = w && a ? a.config.r : 0; // 0: no adapter on this row
+    f[e + 3] = a ? a.scale : 0;
+  }
+  k.lora_rows_t(staged.pout, staged.px, staged.table, B, n, d, staged.pmid);
+  h.output(out, staged.pout, B * d);
+}
+
+// B (d, r) written transposed, (r, d), into scratch; its byte offset
+function transposeIntoScratch(h: Heap, Bm: Float32Array, d: number, r: number): number {
+  const p = h.scratch(d * r), f = h.view(), o = p >> 2; // the view after scratch: it may have grown the heap
+  for (let i = 0; i < d; i++) for (let k = 0; k < r; k++) f[o + k * d + i] = Bm[i * r + k]!;
+  return p;
 }
 
 /**

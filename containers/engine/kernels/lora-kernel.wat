@@ -1,0 +1,138 @@
+;; The batched LoRA delta (BGMV, lora.ts addLoraDelta) with B transposed, in WebAssembly SIMD.
+;; kernels.wat's lora_rows computes out[b] += B·mid as one dot product of length r per output,
+;; which at the ranks adapters use (8, 16) is mostly call and horizontal-sum overhead. With Bᵀ
+;; (r, d) the same product is r scaled rows of Bᵀ added into out[b], four at a time, each a
+;; straight f32x4 loop over d. Built by lora-kernel-build.ts (wabt) into lora-kernel.wasm,
+;; which is committed and checked against this file by lora-kernel.test.ts. It runs on the
+;; engine's shared kernel heap (kernels/index.ts instantiates it on the same memory).
+(module
+  (import "env" "memory" (memory 1 65536 shared))
+
+  ;; Σ a[j]·b[j] over n floats (f32x4 lanes, then a scalar tail)
+  (func $dot (param $a i32) (param $b i32) (param $n i32) (result f32)
+    (local $j i32) (local $n4 i32) (local $nb i32) (local $acc v128) (local $s f32)
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.ge_s (local.get $j) (local.get $n4)))
+        (local.set $acc (f32x4.relaxed_madd (v128.load (i32.add (local.get $a) (local.get $j))) (v128.load (i32.add (local.get $b) (local.get $j))) (local.get $acc)))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $vec)))
+    (local.set $s (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $acc)) (f32x4.extract_lane 1 (local.get $acc)))
+      (f32.add (f32x4.extract_lane 2 (local.get $acc)) (f32x4.extract_lane 3 (local.get $acc)))))
+    (block $tdone
+      (loop $tail
+        (br_if $tdone (i32.ge_s (local.get $j) (local.get $nb)))
+        (local.set $s (f32.add (local.get $s) (f32.mul (f32.load (i32.add (local.get $a) (local.get $j))) (f32.load (i32.add (local.get $b) (local.get $j))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $tail)))
+    (local.get $s))
+
+  ;; y[j] += g0·a0[j] + g1·a1[j] + g2·a2[j] + g3·a3[j] over n floats; rows a0..a3 'stride' bytes apart
+  (func $axpy4 (param $y i32) (param $a0 i32) (param $stride i32) (param $g0 f32) (param $g1 f32) (param $g2 f32) (param $g3 f32) (param $n i32)
+    (local $j i32) (local $n4 i32) (local $nb i32) (local $a1 i32) (local $a2 i32) (local $a3 i32)
+    (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
+    (local.set $a1 (i32.add (local.get $a0) (local.get $stride)))
+    (local.set $a2 (i32.add (local.get $a1) (local.get $stride)))
+    (local.set $a3 (i32.add (local.get $a2) (local.get $stride)))
+    (local.set $v0 (f32x4.splat (local.get $g0)))
+    (local.set $v1 (f32x4.splat (local.get $g1)))
+    (local.set $v2 (f32x4.splat (local.get $g2)))
+    (local.set $v3 (f32x4.splat (local.get $g3)))
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.ge_s (local.get $j) (local.get $n4)))
+        (v128.store (i32.add (local.get $y) (local.get $j))
+          (f32x4.relaxed_madd (local.get $v0) (v128.load (i32.add (local.get $a0) (local.get $j)))
+            (f32x4.relaxed_madd (local.get $v1) (v128.load (i32.add (local.get $a1) (local.get $j)))
+              (f32x4.relaxed_madd (local.get $v2) (v128.load (i32.add (local.get $a2) (local.get $j)))
+                (f32x4.relaxed_madd (local.get $v3) (v128.load (i32.add (local.get $a3) (local.get $j))) (v128.load (i32.add (local.get $y) (local.get $j))))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $vec)))
+    (block $tdone
+      (loop $tail
+        (br_if $tdone (i32.ge_s (local.get $j) (local.get $nb)))
+        (f32.store (i32.add (local.get $y) (local.get $j))
+          (f32.add (f32.load (i32.add (local.get $y) (local.get $j)))
+            (f32.add
+              (f32.add (f32.mul (local.get $g0) (f32.load (i32.add (local.get $a0) (local.get $j)))) (f32.mul (local.get $g1) (f32.load (i32.add (local.get $a1) (local.get $j)))))
+              (f32.add (f32.mul (local.get $g2) (f32.load (i32.add (local.get $a2) (local.get $j)))) (f32.mul (local.get $g3) (f32.load (i32.add (local.get $a3) (local.get $j))))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $tail)))
+  )
+
+  ;; y[j] += g·a[j] over n floats
+  (func $axpy1 (param $y i32) (param $a i32) (param $g f32) (param $n i32)
+    (local $j i32) (local $n4 i32) (local $nb i32) (local $v v128)
+    (local.set $v (f32x4.splat (local.get $g)))
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.ge_s (local.get $j) (local.get $n4)))
+        (v128.store (i32.add (local.get $y) (local.get $j))
+          (f32x4.relaxed_madd (local.get $v) (v128.load (i32.add (local.get $a) (local.get $j))) (v128.load (i32.add (local.get $y) (local.get $j)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $vec)))
+    (block $tdone
+      (loop $tail
+        (br_if $tdone (i32.ge_s (local.get $j) (local.get $nb)))
+        (f32.store (i32.add (local.get $y) (local.get $j))
+          (f32.add (f32.load (i32.add (local.get $y) (local.get $j))) (f32.mul (local.get $g) (f32.load (i32.add (local.get $a) (local.get $j))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $tail)))
+  )
+
+  ;; For each row b, table entry b (16 bytes: A offset, Bᵀ offset, rank r, scale f32; r = 0
+  ;; means no adapter on this row) gives out[b] += Bᵀᵀ·(scale · A·x[b]), with A (r,n), Bᵀ (r,d);
+  ;; $mid holds r floats of scratch.
+  (func (export "lora_rows_t") (param $out i32) (param $x i32) (param $table i32) (param $rows i32) (param $n i32) (param $d i32) (param $mid i32)
+    (local $b i32) (local $e i32) (local $pA i32) (local $pBt i32) (local $r i32) (local $scale f32)
+    (local $k i32) (local $xb i32) (local $ob i32) (local $nb i32) (local $db i32) (local $m i32)
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $db (i32.shl (local.get $d) (i32.const 2)))
+    (block $rows_done
+      (loop $row
+        (br_if $rows_done (i32.ge_u (local.get $b) (local.get $rows)))
+        (local.set $e (i32.add (local.get $table) (i32.shl (local.get $b) (i32.const 4))))
+        (local.set $r (i32.load offset=8 (local.get $e)))
+        (if (i32.ne (local.get $r) (i32.const 0))
+          (then
+            (local.set $pA (i32.load offset=0 (local.get $e)))
+            (local.set $pBt (i32.load offset=4 (local.get $e)))
+            (local.set $scale (f32.load offset=12 (local.get $e)))
+            (local.set $xb (i32.add (local.get $x) (i32.mul (local.get $b) (local.get $nb))))
+            (local.set $ob (i32.add (local.get $out) (i32.mul (local.get $b) (local.get $db))))
+            ;; mid = scale · A·x[b]
+            (local.set $k (i32.const 0))
+            (block $k_done
+              (loop $kl
+                (br_if $k_done (i32.ge_u (local.get $k) (local.get $r)))
+                (f32.store (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2)))
+                  (f32.mul (call $dot (i32.add (local.get $pA) (i32.mul (local.get $k) (local.get $nb))) (local.get $xb) (local.get $n)) (local.get $scale)))
+                (local.set $k (i32.add (local.get $k) (i32.const 1)))
+                (br $kl)))
+            ;; out[b] += Σ_k mid[k]·Bᵀ[k], four rows of Bᵀ per pass over out[b], then the rest one by one
+            (local.set $k (i32.const 0))
+            (block $k4_done
+              (loop $k4
+                (br_if $k4_done (i32.gt_u (i32.add (local.get $k) (i32.const 4)) (local.get $r)))
+                (local.set $m (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2))))
+                (call $axpy4 (local.get $ob) (i32.add (local.get $pBt) (i32.mul (local.get $k) (local.get $db))) (local.get $db)
+                  (f32.load offset=0 (local.get $m)) (f32.load offset=4 (local.get $m)) (f32.load offset=8 (local.get $m)) (f32.load offset=12 (local.get $m)) (local.get $d))
+                (local.set $k (i32.add (local.get $k) (i32.const 4)))
+                (br $k4)))
+            (block $k1_done
+              (loop $k1
+                (br_if $k1_done (i32.ge_u (local.get $k) (local.get $r)))
+                (call $axpy1 (local.get $ob) (i32.add (local.get $pBt) (i32.mul (local.get $k) (local.get $db)))
+                  (f32.load (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2)))) (local.get $d))
+                (local.set $k (i32.add (local.get $k) (i32.const 1)))
+                (br $k1)))))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $row))))
+)
