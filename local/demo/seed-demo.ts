@@ -5,6 +5,7 @@ import OpenAI from "openai";
 import { DevClient } from "../dev-client.ts";
 import type { Platform } from "../platform.ts";
 import { CAPITALS } from "./capitals.ts";
+import { payForDemoCalls } from "./paid-calls.ts";
 
 interface DemoState {
   datanetId: string;
@@ -90,6 +91,7 @@ export async function seedDemo(platform: Platform, dataDir: string): Promise<voi
   const job = await owner.request<{ id: string }>("POST", "/v1/jobs", { datanets: [{ id: datanet.id, version: version.version }] });
   const finished = await waitForJob(owner, job.id);
   let adapterId: string | undefined;
+  let settled: Promise<void> | undefined;
   if (finished.status === "SUCCEEDED" && finished.metrics) {
     adapterId = finished.adapterId ?? undefined;
     const m = finished.metrics;
@@ -97,7 +99,15 @@ export async function seedDemo(platform: Platform, dataDir: string): Promise<voi
     await platform.idle(); // chain sync registers the adapter
     const adapter = await owner.request<{ fingerprint: string; chain: { status: string; txHash: string | null } }>("GET", `/v1/adapters/${adapterId}`);
     console.log(`    adapter ${adapterId}: fingerprint ${adapter.fingerprint}, on chain: ${adapter.chain.status}, tx ${adapter.chain.txHash}`);
-    if (adapterId) await askAdapter(platform, owner.apiKey!, adapterId);
+    if (adapterId) {
+      await askAdapter(platform, owner.apiKey!, adapterId);
+      // Pay-per-call: price the adapter, pay a few calls through the paying client; earnings print once settled.
+      const paid = await payForDemoCalls(platform, dataDir, owner, adapterId, [
+        { label: "owner", address: ownerWallet.address, client: owner },
+        { label: "contributor", address: contributorWallet.address, client: contributor },
+      ]);
+      settled = paid.settled;
+    }
   } else {
     console.log(`    job ${job.id}: ${finished.status}${finished.error ? ` (${finished.error})` : ""}`);
   }
@@ -113,6 +123,9 @@ export async function seedDemo(platform: Platform, dataDir: string): Promise<voi
   };
   writeFileSync(statePath, JSON.stringify(state, null, 2), { mode: 0o600 });
   print(platform, state, true);
+  // The demo's epoch settles a minute or so later; the platform is usable meanwhile.
+  if (settled) console.log("  The demo's paid calls settle at the end of their epoch (up to ~80 s); their earnings print here then.\n");
+  void settled?.catch((error: unknown) => console.error("  The demo's settlement could not be followed:", error));
 }
 
 /** Asked of the demo adapter at the end; its record ("The capital of France is Paris.") is in the training split, not held out. */
@@ -173,8 +186,9 @@ function print(platform: Platform, state: DemoState, fresh: boolean): void {
       state.adapterId
         ? `
     curl -H "Authorization: Bearer ${state.owner.apiKey}" "${platform.url}/v1/adapters/${state.adapterId}"
-    curl -H "Authorization: Bearer ${state.owner.apiKey}" -H "Content-Type: application/json" "${platform.url}/v1/chat/completions" \\
-      -d '{"model": "${state.adapterId}", "messages": [{"role": "user", "content": "${DEMO_QUESTION}"}], "max_tokens": 32}'`
+    npm run client -- chat --dev-account 2 --url ${platform.url}${platform.chain.rpcUrl ? ` --rpc ${platform.chain.rpcUrl}` : ""} --model ${state.adapterId} "${DEMO_QUESTION}"
+      (the adapter is priced: the client opens a channel, signs a voucher per call and prints what it paid;
+       the same call with curl and no payment answers 402 with the x402 quote in PAYMENT-REQUIRED)`
         : ""
     }
 `);
