@@ -11,10 +11,13 @@ import { ScheduledEventSchema } from "./job-sweep.ts";
  * seconds): mirrors PaymentEscrow's channel events into the usage table, so
  * that verifying a voucher never reads the chain.
  */
-export function createChainEventsHandler(deps: { usage: TableStore; events: EscrowEventSource }, options: HandlerOptions = {}) {
+type ChainEventsDeps = { usage: TableStore; events: EscrowEventSource };
+
+export function createChainEventsHandler(deps: ChainEventsDeps | (() => Promise<ChainEventsDeps>), options: HandlerOptions = {}) {
   const { logger } = handlerTools(options);
   return lambdaHandler<ScheduledEvent, { applied: number; nextBlock: number }>("scheduled", ScheduledEventSchema, options, async () => {
-    const result = await mirrorChannels(deps.usage, deps.events);
+    const d = typeof deps === "function" ? await deps() : deps;
+    const result = await mirrorChannels(d.usage, d.events);
     if (result.applied) logger.info("escrow events mirrored", result);
     return result;
   });

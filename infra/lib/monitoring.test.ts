@@ -38,6 +38,8 @@ describe("Monitoring", () => {
       stack.training.queues.jobEventsDeadLetters,
       stack.training.pipeline.stateChangeFailures,
       stack.chainSync!.failures,
+      stack.settlement!.recordUsageFailures,
+      stack.settlement!.scheduleFailures,
     ];
     for (const queue of queues) {
       const found = alarmsOn("ApproximateNumberOfMessagesVisible", "QueueName", { "Fn::GetAtt": [logicalId(queue), "QueueName"] });
@@ -55,7 +57,7 @@ describe("Monitoring", () => {
   });
 
   it("alarms on the stream consumers' iterator age", () => {
-    for (const fn of [stack.webhooks.routeFunction, stack.chainSync!.function]) {
+    for (const fn of [stack.webhooks.routeFunction, stack.chainSync!.function, stack.settlement!.recordUsage]) {
       expect(alarmsOn("IteratorAge", "FunctionName", { Ref: logicalId(fn) })[0]!.Properties).toMatchObject({ Statistic: "Maximum", Threshold: 30 * 60_000 });
     }
   });

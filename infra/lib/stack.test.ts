@@ -17,7 +17,7 @@ describe("ModelFactoryStack", () => {
     const functions = Object.entries(template.findResources("AWS::Lambda::Function"))
       .filter(([id, f]) => f.Properties.Runtime?.startsWith("nodejs24") && !id.startsWith(AWS_CUSTOM_RESOURCE_SINGLETON))
       .map(([, f]) => f);
-    expect(functions).toHaveLength(11); // api, ingest, ingest-dead-letter, route-events, webhook-dispatch, chain-sync, start-job, job-events, job-sweep, batch-job-state, publish-version
+    expect(functions).toHaveLength(14); // api, ingest, ingest-dead-letter, route-events, webhook-dispatch, chain-sync, start-job, job-events, job-sweep, batch-job-state, publish-version, record-usage, settle-epoch, chain-events
     // Each function logs and traces under its own service name (functions/logger.ts reads it).
     const services = functions.map((fn) => fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME);
     expect(new Set(services).size).toBe(functions.length);

@@ -10,6 +10,7 @@ import { AppFunction } from "./app-function.ts";
 import { Edge } from "./edge.ts";
 import { Monitoring } from "./monitoring.ts";
 import { Network } from "./network.ts";
+import { Settlement, type SettlementProps } from "./settlement.ts";
 import { Tables } from "./tables.ts";
 import { Training, type TrainingProps } from "./training.ts";
 import { Webhooks } from "./webhooks.ts";
@@ -34,6 +35,8 @@ export interface ModelFactoryStackProps extends StackProps {
   training?: Pick<TrainingProps, "backend" | "trainerImage" | "maxvCpus" | "attemptTimeout">;
   /** OpenLoRA on ECS GPU (certificate for HTTPS, gateway image digest, capacity); `false` leaves it out. */
   inference?: false | Pick<InferenceProps, "certificateArn" | "gatewayImage" | "maxInstances" | "lora" | "targetInFlightPerTask">;
+  /** Pay-per-call settlement periods (default hourly) and grace; only with `chain`. */
+  settlement?: Pick<SettlementProps, "epochSeconds" | "graceSeconds" | "shares">;
   /** Development: interface endpoints in one AZ only (see Network). */
   singleAzEndpoints?: boolean;
   /** Who gets the alarms: an email address subscribed to the alarm topic. */
@@ -58,6 +61,8 @@ export class ModelFactoryStack extends Stack {
   readonly api: Api;
   readonly versionPublishing: VersionPublishing;
   readonly chainSync: ChainSync | undefined;
+  /** The usage table, record-usage, settle-epoch and the escrow mirror (with `chain` only). */
+  readonly settlement: Settlement | undefined;
   readonly inference: Inference | undefined;
   readonly monitoring: Monitoring;
   readonly edge: Edge | undefined;
@@ -117,6 +122,18 @@ export class ModelFactoryStack extends Stack {
         })
       : undefined;
 
+    this.settlement = props.chain
+      ? new Settlement(this, "Settlement", {
+          mainTable: this.tables.main,
+          bucket: this.datanets.bucket,
+          environment,
+          addresses: props.chain.addresses,
+          ...(props.chain.rpcUrl ? { rpcUrl: props.chain.rpcUrl } : {}),
+          ...props.settlement,
+          removalPolicy,
+        })
+      : undefined;
+
     this.inference =
       props.inference === false
         ? undefined
@@ -163,11 +180,13 @@ export class ModelFactoryStack extends Stack {
       VersionPublishingDeadLetters: this.versionPublishing.deadLetters,
       BatchStateChangeFailures: this.training.pipeline.stateChangeFailures,
       ...(this.chainSync ? { ChainSyncFailures: this.chainSync.failures } : {}),
+      ...(this.settlement ? { RecordUsageFailures: this.settlement.recordUsageFailures, SettlementScheduleFailures: this.settlement.scheduleFailures } : {}),
     };
     for (const [id, queue] of Object.entries(failureQueues)) monitoring.alarmOnFailureQueue(id, queue);
     for (const fn of this.node.findAll().filter((c): c is AppFunction => c instanceof AppFunction)) monitoring.alarmOnFunction(fn.node.path.split("/").slice(1).join(""), fn);
     monitoring.alarmOnStreamConsumer("RouteEvents", this.webhooks.routeFunction);
     if (this.chainSync) monitoring.alarmOnStreamConsumer("ChainSync", this.chainSync.function);
+    if (this.settlement) monitoring.alarmOnStreamConsumer("RecordUsage", this.settlement.recordUsage);
     monitoring.alarmOnHttpApi(this.api.httpApi);
     monitoring.alarmOnFailedBatchJobs(this.training.compute.jobQueue);
     monitoring.finish();
