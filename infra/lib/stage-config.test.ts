@@ -51,4 +51,10 @@ describe("stageConfig", () => {
     expect(() => from({ domain: "not a domain" })).toThrow(/modelfactory:domain/);
     expect(() => from({})).toThrow(/apiOrigin or modelfactory:domain/);
   });
+
+  it("settles hourly unless the context names another settlement period", () => {
+    expect(from({ apiOrigin: "https://a.example" }).props.settlement).toBeUndefined(); // Settlement's default: 3600 s
+    expect(from({ apiOrigin: "https://a.example", settlementEpochSeconds: "600", settlementGraceSeconds: "30" }).props.settlement).toEqual({ epochSeconds: 600, graceSeconds: 30 });
+    expect(() => from({ apiOrigin: "https://a.example", settlementEpochSeconds: "hourly" })).toThrow(/modelfactory:settlementEpochSeconds/);
+  });
 });

@@ -37,6 +37,9 @@ export function stageConfig(context: ContextReader): { stackId: string; stage: s
   const alarmEmail = text(context, "alarmEmail");
   const certificateArn = text(context, "certificateArn");
   const singleAz = context("singleAzEndpoints");
+  // Pay-per-call settlement: hourly unless `-c modelfactory:settlementEpochSeconds=<n>` (whole minutes).
+  const epochSeconds = integer(context, "settlementEpochSeconds");
+  const graceSeconds = integer(context, "settlementGraceSeconds");
 
   return {
     stage,
@@ -55,6 +58,7 @@ export function stageConfig(context: ContextReader): { stackId: string; stage: s
         ...(attemptHours !== undefined ? { attemptTimeout: Duration.hours(attemptHours) } : {}),
       },
       ...(alarmEmail ? { alarmEmail } : {}),
+      ...(epochSeconds !== undefined || graceSeconds !== undefined ? { settlement: { ...(epochSeconds !== undefined ? { epochSeconds } : {}), ...(graceSeconds !== undefined ? { graceSeconds } : {}) } } : {}),
       // `-c modelfactory:edge=false` leaves CloudFront and WAF out (a stack outside us-east-1).
       edge: ![false, "false"].includes(context("edge") as never),
       ...(domain ? { domain: { name: domain, ...(certificateArn ? { certificateArn } : {}) } } : {}),
