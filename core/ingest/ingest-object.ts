@@ -73,7 +73,7 @@ interface Checkpoint {
 }
 
 /** How long before the deadline a run stops to checkpoint (the last batch and the part upload must fit). */
-const PAUSE_MARGIN_MS = 90_000;
+export const PAUSE_MARGIN_MS = 90_000;
 const DEFAULT_CHECKPOINT_EVERY_MS = 60_000;
 
 /**

@@ -9,6 +9,7 @@ import { Construct } from "constructs";
 import { acknowledgeBucketGrant } from "./acknowledgments.ts";
 import { AppFunction, type FunctionEnvironment } from "./app-function.ts";
 import { CONTRIBUTION_ROW_PK_PREFIXES, DATANETS_PREFIX, UPLOADS_PREFIX, VERSIONS_PREFIX } from "./datanets.ts";
+import { MAX_UPLOAD_BYTES } from "./ingest-capacity.ts";
 import { grantTableAccess, type Tables } from "./tables.ts";
 
 /**
@@ -59,7 +60,8 @@ export class Api extends Construct {
     this.handler = new AppFunction(this, "Handler", {
       entry: "api",
       description: "HTTP API: the hono app",
-      environment: { ...props.environment, RATE_LIMIT_TABLE: props.tables.rateLimits.tableName },
+      // The upload size limit createUpload enforces: what one ingest can write (ingest-capacity.ts).
+      environment: { ...props.environment, RATE_LIMIT_TABLE: props.tables.rateLimits.tableName, MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) },
       timeout: Duration.seconds(29),
       memorySize: 1024,
       removalPolicy: props.removalPolicy,

@@ -37,6 +37,8 @@ export interface FunctionEnvironment {
   VERSIONS_QUEUE_URL?: string;
   /** The API's rate-limit counters table (infra/lib/tables.ts). */
   RATE_LIMIT_TABLE?: string;
+  /** The largest upload the API accepts, bytes (infra/lib/ingest-capacity.ts). */
+  MAX_UPLOAD_BYTES?: string;
 }
 
 export interface AppFunctionProps {

@@ -1,6 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { contributionLayout } from "../../core/datanets/contribution-layout.ts";
 import { contributionId, ingestCheckpointKey } from "../../core/datanets/keys.ts";
+import { alice, bob, jsonl, newDatanet, uploadAndIngest } from "../../test/fakes/datanet-fixtures.ts";
+import { memoryDeps } from "../../test/fakes/memory-deps.ts";
+import { BYTES_PER_RECORD, DESIGN_RECORDS_PER_SECOND, INGEST_WORK_SECONDS, MAX_UPLOAD_BYTES, WRITE_UNITS_PER_RECORD } from "./ingest-capacity.ts";
+import { CONTRIBUTIONS_WARM_WRITES } from "./tables.ts";
 import { testStack } from "./test-stack.ts";
 
 const { template, stack } = testStack();
@@ -80,5 +84,41 @@ describe("contribution partitions: each function's dynamodb:LeadingKeys on the c
     const on = statements.filter((s) => JSON.stringify(s.Resource).includes(`"${contributionsTable}","Arn"`));
     expect(on.length).toBeGreaterThanOrEqual(5);
     for (const s of on) expect(s.Condition?.["ForAllValues:StringLike"]?.["dynamodb:LeadingKeys"]).toBeDefined();
+  });
+});
+
+describe("contribution partitions: the ingest rate the table is set up for, and the upload limit that follows", () => {
+  it("pre-warms the contributions table and its gsi1 for the design rate, and leaves the main table alone", () => {
+    const tables = template.findResources("AWS::DynamoDB::Table");
+    const contributions = tables[contributionsTable]!.Properties;
+    expect(contributions.WarmThroughput).toEqual({ WriteUnitsPerSecond: CONTRIBUTIONS_WARM_WRITES.table });
+    expect(contributions.GlobalSecondaryIndexes[0].WarmThroughput).toEqual({ WriteUnitsPerSecond: CONTRIBUTIONS_WARM_WRITES.index });
+    expect(tables[logicalId(stack.tables.main)]!.Properties.WarmThroughput).toBeUndefined();
+    // 12,000 / 3 on the table and 4,000 / 1 on the index: both carry the same records/s.
+    expect(DESIGN_RECORDS_PER_SECOND).toBe(4_000);
+  });
+
+  it("a record of the size the limit assumes fits one write unit as a row and as a claim, so 3 + 1 units per record hold", async () => {
+    const deps = memoryDeps();
+    const datanet = await newDatanet(deps, alice);
+    // One record of BYTES_PER_RECORD bytes as a JSONL line, and a long one to see the margin.
+    const line = (n: number) => ({ text: `${n} ${"w".repeat(BYTES_PER_RECORD - 14)}` });
+    await uploadAndIngest(deps, bob, datanet.id, jsonl(line(1), line(2)));
+    const items = (deps.db.prepare("SELECT data FROM items_contributions").all() as { data: string }[]).map((r) => r.data);
+    expect(items.length).toBe(4);
+    // JSON text bounds DynamoDB's size (names and values in UTF-8, plus quotes and separators it does not count).
+    for (const item of items) expect(Buffer.byteLength(item)).toBeLessThanOrEqual(1024);
+    expect(WRITE_UNITS_PER_RECORD).toEqual({ table: 1 + 2, index: 1 });
+  });
+
+  it("the API refuses uploads above what one 15-minute ingest writes at that rate (1.5 GiB), so 2 GiB is refused", () => {
+    const api = template.findResources("AWS::Lambda::Function")[logicalId(stack.api.handler)]!;
+    expect(api.Properties.Environment.Variables.MAX_UPLOAD_BYTES).toBe(String(MAX_UPLOAD_BYTES));
+    const fits = DESIGN_RECORDS_PER_SECOND * INGEST_WORK_SECONDS * BYTES_PER_RECORD;
+    expect(MAX_UPLOAD_BYTES).toBeLessThanOrEqual(fits);
+    expect(MAX_UPLOAD_BYTES).toBeGreaterThan(fits - 256 * 1024 ** 2);
+    expect(MAX_UPLOAD_BYTES).toBe(1.5 * 1024 ** 3);
+    // 900 s less the 90 s a run keeps to checkpoint before its deadline.
+    expect(INGEST_WORK_SECONDS).toBe(810);
   });
 });
