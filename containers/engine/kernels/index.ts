@@ -12,6 +12,8 @@
 // worker thread that loaded them, which is how the trainer and the serving process use a model.
 // Each worker thread has its own heap.
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { controlInts, KernelPool, type KernelName } from "./threads.ts";
 import * as ref from "../ops.ts";
 import type { Arr } from "../ops.ts";
 import type { Config, Weights } from "../model.ts";
@@ -22,11 +24,11 @@ import { instantiateLoraKernel, type LoraKernel } from "./lora-kernel.ts";
 interface KernelExports {
   matmul(out: number, x: number, w: number, T: number, n: number, d: number): void;
   matmul_dx(dx: number, dy: number, w: number, T: number, n: number, d: number): void;
-  matmul_dw(dw: number, dy: number, x: number, T: number, n: number, d: number): void;
+  matmul_dw(dw: number, dy: number, x: number, T: number, n: number, d: number, i0: number, i1: number): void;
   attend(out: number, q: number, k: number, v: number, scores: number, pos: number, nH: number, nKv: number, hd: number): void;
   lora_rows(out: number, x: number, table: number, rows: number, n: number, d: number, mid: number): void;
-  attn_fwd(out: number, probs: number, q: number, k: number, v: number, starts: number, hasStarts: number, kT: number, as: number, T: number, nH: number, nKv: number, hd: number): void;
-  attn_bwd(dq: number, dk: number, dv: number, dout: number, probs: number, q: number, k: number, v: number, starts: number, hasStarts: number, vT: number, as: number, dp: number, T: number, nH: number, nKv: number, hd: number): void;
+  attn_fwd(out: number, probs: number, q: number, k: number, v: number, starts: number, hasStarts: number, kT: number, as: number, T: number, nH: number, nKv: number, hd: number, h0: number, h1: number): void;
+  attn_bwd(dq: number, dk: number, dv: number, dout: number, probs: number, q: number, k: number, v: number, starts: number, hasStarts: number, vT: number, as: number, dp: number, T: number, nH: number, nKv: number, hd: number, h0: number, h1: number): void;
   rmsnorm(out: number, x: number, w: number, T: number, n: number, eps: number): void;
   rmsnorm_bwd(dx: number, dw: number, hasDw: number, dy: number, x: number, w: number, T: number, n: number, eps: number): void;
   swiglu(out: number, gate: number, up: number, n: number): void;
@@ -45,7 +47,10 @@ class Heap {
   #placed = 0; // bytes of weights placed for good, from 0
   #scratch = 0; // bytes of per-call scratch in use, above #placed
 
+  readonly wasm: Uint8Array<ArrayBuffer>;
+
   constructor(bytes: Uint8Array<ArrayBuffer>) {
+    this.wasm = bytes;
     this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
     const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.memory, log: Math.log } });
     this.kernels = instance.exports as unknown as KernelExports;
@@ -171,6 +176,15 @@ const loraKernel: LoraKernel | null = (() => {
 
 let enabled = true;
 
+/** ENGINE_THREADS, else the core count; a bad value is refused loudly rather than guessed at. */
+function defaultThreads(): number {
+  const env = process.env.ENGINE_THREADS;
+  if (env === undefined || env === "") return availableParallelism();
+  const n = Number(env);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`ENGINE_THREADS must be a positive integer, got ${JSON.stringify(env)}`);
+  return n;
+}
+
 /** Which path the hot loops take now. */
 export function kernelPath(): "wasm-simd" | "ts" {
   return heap && enabled ? "wasm-simd" : "ts";
@@ -179,6 +193,67 @@ export function kernelPath(): "wasm-simd" | "ts" {
 /** Turn the kernels off (true: back on where available): benchmarks compare both paths in one process. */
 export function useKernels(on: boolean): void {
   enabled = on;
+}
+
+// ── threads: the main thread plus workers on the same heap (threads.ts) ──
+
+let threads: number | null = null, pool: KernelPool | null = null, threadTimeoutMs = 10_000; // null: not decided yet
+const MIN_SLICE_WORK = 1 << 18; // multiply-adds per slice below which waking a worker costs more than it saves
+
+/**
+ * Use n threads (the main one included) for kernel calls big enough to split: batched forward
+ * (rows of the batch), training (rows of the sequence, rows of dW, KV groups of attention).
+ * 1: no workers. Defaults to ENGINE_THREADS, else the machine's core count. A pool that cannot
+ * start falls back to 1 with a warning. timeoutMs: how long a call waits for a worker's slice
+ * before it fails with KernelThreadError and the worker is replaced.
+ */
+export function setThreads(n: number, opts: { timeoutMs?: number } = {}): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`threads must be a positive integer, got ${n}`);
+  if (opts.timeoutMs !== undefined) threadTimeoutMs = opts.timeoutMs;
+  if (pool) pool.timeoutMs = threadTimeoutMs;
+  if (n === threads && (n === 1 || pool)) return;
+  void pool?.close(); // calls in flight have finished: every call waits for its slices
+  pool = null;
+  threads = 1;
+  if (n === 1 || !heap) return;
+  try {
+    const ctl = heap.place(controlInts(n - 1)); // lives as long as the process: a few KiB per pool
+    pool = new KernelPool({ memory: heap.memory, wasm: heap.wasm, ctl: new Int32Array(ctl.buffer, ctl.byteOffset, controlInts(n - 1)), workers: n - 1, timeoutMs: threadTimeoutMs });
+    threads = n;
+  } catch (e) {
+    warnOnce(`kernel worker threads unavailable (${e instanceof Error ? e.message : String(e)}), running on one thread`);
+  }
+}
+
+/** Threads kernel calls may use now (1 + workers ready), and the pool for tests and warm-up. */
+export function threadCount(): { configured: number; ready: number; pool: KernelPool | null } {
+  return { configured: threads ?? defaultThreads(), ready: 1 + (pool?.ready().length ?? 0), pool };
+}
+
+/** How many slices `rows` rows of `work` multiply-adds in all should be cut into now. */
+function slicesFor(rows: number, work: number): number {
+  if (rows < 2 || work < 2 * MIN_SLICE_WORK) return 1;
+  if (threads === null) setThreads(defaultThreads()); // the first call big enough to split starts the workers
+  if (!pool) return 1;
+  return Math.max(1, Math.min(rows, 1 + pool.ready().length, Math.floor(work / MIN_SLICE_WORK)));
+}
+
+/** [r0, r1) bounds cutting `rows` into n nearly equal parts (multiples of `unit` but the last). */
+function bounds(rows: number, n: number, unit = 1): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  const units = Math.ceil(rows / unit);
+  for (let i = 0; i < n; i++) {
+    const a = Math.floor((units * i) / n) * unit, b = Math.min(rows, Math.floor((units * (i + 1)) / n) * unit);
+    if (b > a) out.push([a, b]);
+  }
+  return out;
+}
+
+/** Run one kernel over slices: slice 0 here, the rest on workers (one slice: just call it). */
+function runSlices(h: Heap, kernel: KernelName, slices: number[][]): void {
+  const call = (args: number[]) => (h.kernels[kernel] as (...a: number[]) => void)(...args);
+  if (slices.length === 1 || !pool) return slices.forEach(call);
+  pool.run(kernel, slices, call);
 }
 
 const f32 = (a: Arr[]): a is Float32Array[] => a.every((x) => x instanceof Float32Array);
@@ -215,7 +290,8 @@ export function matmul(out: Arr, x: Arr, w: Arr, T: number, n: number, d: number
   const h = usable([out, x, w], T, n, d);
   const p = h && T > 0 && d > 0 ? stage(h, () => ({ w: h.input(w as Float32Array, d * n), x: h.input(x as Float32Array, T * n), out: h.offsetOf(out as Float32Array) ?? h.scratch(T * d) })) : null;
   if (!h || !p) return ref.matmul(out, x, w, T, n, d);
-  h.kernels.matmul(p.out, p.x, p.w, T, n, d);
+  // rows of x (and of out) split across threads
+  runSlices(h, "matmul", bounds(T, slicesFor(T, T * n * d)).map(([a, b]) => [p.out + a * d * 4, p.x + a * n * 4, p.w, b - a, n, d]));
   h.output(out as Float32Array, p.out, T * d);
 }
 
@@ -229,12 +305,14 @@ export function matmulBackward(dx: Arr | null, dw: Arr | null, dy: Arr, x: Arr, 
   })) : null;
   if (!h || !p) return ref.matmulBackward(dx, dw, dy, x, w, T, n, d);
   if (dx && p.dx) {
-    h.kernels.matmul_dx(p.dx.dx, p.dy, p.dx.w, T, n, d);
-    h.output(dx as Float32Array, p.dx.dx, T * n);
+    const px = p.dx; // rows of dx (and dy) split across threads
+    runSlices(h, "matmul_dx", bounds(T, slicesFor(T, T * n * d)).map(([a, b]) => [px.dx + a * n * 4, p.dy + a * d * 4, px.w, b - a, n, d]));
+    h.output(dx as Float32Array, px.dx, T * n);
   }
   if (dw && p.dw) {
-    h.kernels.matmul_dw(p.dw.dw, p.dy, p.dw.x, T, n, d);
-    h.output(dw as Float32Array, p.dw.dw, d * n);
+    const pw = p.dw; // rows of dw split across threads
+    runSlices(h, "matmul_dw", bounds(d, slicesFor(d, T * n * d)).map(([a, b]) => [pw.dw, p.dy, pw.x, T, n, d, a, b]));
+    h.output(dw as Float32Array, pw.dw, d * n);
   }
 }
 
@@ -275,14 +353,15 @@ function trainHeap(arrays: Arr[]): Heap | null {
 export function attention(out: Arr, probs: Arr, q: Arr, k: Arr, v: Arr, T: number, nH: number, nKv: number, hd: number, starts: ArrayLike<number> | null = null): void {
   let h = trainHeap([out, probs, q, k, v]);
   if (h && hd % 4 !== 0) { warnOnce(`head size ${hd} is not a multiple of 4 for the attention kernel`); h = null; }
-  const Tp = (T + 3) & ~3, qDim = nH * hd, kvDim = nKv * hd;
+  const Tp = (T + 3) & ~3, qDim = nH * hd, kvDim = nKv * hd, group = nH / nKv;
+  const parts = bounds(nKv, slicesFor(nKv, nH * T * T * hd)); // whole KV groups per thread, each with its own scratch
   const p = h && T > 0 ? stage(h, () => ({
     q: h.input(q as Float32Array, T * qDim), k: h.input(k as Float32Array, T * kvDim), v: h.input(v as Float32Array, T * kvDim),
-    starts: starts ? h.inputI32(starts, T) : 0, kT: h.scratch(kvDim * Tp), as: h.scratch(hd * 4),
+    starts: starts ? h.inputI32(starts, T) : 0, scratch: parts.map(() => ({ kT: h.scratch(kvDim * Tp), as: h.scratch(hd * 4) })),
     out: h.offsetOf(out as Float32Array) ?? h.scratch(T * qDim), probs: h.offsetOf(probs as Float32Array) ?? h.scratch(nH * T * T),
   })) : null;
   if (!h || !p) return ref.attention(out, probs, q, k, v, T, nH, nKv, hd, starts);
-  h.kernels.attn_fwd(p.out, p.probs, p.q, p.k, p.v, p.starts, starts ? 1 : 0, p.kT, p.as, T, nH, nKv, hd);
+  runSlices(h, "attn_fwd", parts.map(([g0, g1], i) => [p.out, p.probs, p.q, p.k, p.v, p.starts, starts ? 1 : 0, p.scratch[i]!.kT, p.scratch[i]!.as, T, nH, nKv, hd, g0 * group, g1 * group]));
   h.output(out as Float32Array, p.out, T * qDim);
   h.output(probs as Float32Array, p.probs, nH * T * T);
 }
@@ -291,15 +370,16 @@ export function attention(out: Arr, probs: Arr, q: Arr, k: Arr, v: Arr, T: numbe
 export function attentionBackward(dq: Arr, dk: Arr, dv: Arr, dout: Arr, probs: Arr, q: Arr, k: Arr, v: Arr, T: number, nH: number, nKv: number, hd: number, starts: ArrayLike<number> | null = null): void {
   let h = trainHeap([dq, dk, dv, dout, probs, q, k, v]);
   if (h && hd % 4 !== 0) { warnOnce(`head size ${hd} is not a multiple of 4 for the attention kernel`); h = null; }
-  const Tp = (T + 3) & ~3, qDim = nH * hd, kvDim = nKv * hd;
+  const Tp = (T + 3) & ~3, qDim = nH * hd, kvDim = nKv * hd, group = nH / nKv;
+  const parts = bounds(nKv, slicesFor(nKv, 2 * nH * T * T * hd)); // whole KV groups: each writes only its group's dk, dv
   const p = h && T > 0 ? stage(h, () => ({
     dout: h.input(dout as Float32Array, T * qDim), probs: h.input(probs as Float32Array, nH * T * T),
     q: h.input(q as Float32Array, T * qDim), k: h.input(k as Float32Array, T * kvDim), v: h.input(v as Float32Array, T * kvDim),
     dq: h.input(dq as Float32Array, T * qDim), dk: h.input(dk as Float32Array, T * kvDim), dv: h.input(dv as Float32Array, T * kvDim),
-    starts: starts ? h.inputI32(starts, T) : 0, vT: h.scratch(kvDim * Tp), as: h.scratch(hd * 4), dp: h.scratch(Tp),
+    starts: starts ? h.inputI32(starts, T) : 0, scratch: parts.map(() => ({ vT: h.scratch(kvDim * Tp), as: h.scratch(hd * 4), dp: h.scratch(Tp) })),
   })) : null;
   if (!h || !p) return ref.attentionBackward(dq, dk, dv, dout, probs, q, k, v, T, nH, nKv, hd, starts);
-  h.kernels.attn_bwd(p.dq, p.dk, p.dv, p.dout, p.probs, p.q, p.k, p.v, p.starts, starts ? 1 : 0, p.vT, p.as, p.dp, T, nH, nKv, hd);
+  runSlices(h, "attn_bwd", parts.map(([g0, g1], i) => [p.dq, p.dk, p.dv, p.dout, p.probs, p.q, p.k, p.v, p.starts, starts ? 1 : 0, p.scratch[i]!.vT, p.scratch[i]!.as, p.scratch[i]!.dp, T, nH, nKv, hd, g0 * group, g1 * group]));
   h.output(dq as Float32Array, p.dq, T * qDim);
   h.output(dk as Float32Array, p.dk, T * kvDim);
   h.output(dv as Float32Array, p.dv, T * kvDim);

@@ -179,14 +179,16 @@
         (local.set $t (i32.add (local.get $t) (i32.const 1)))
         (br $ts))))
 
-  ;; dw(d,n) += dy(T,d)ᵀ · x(T,n): for each row i of dw, four rows of x at a time.
-  (func (export "matmul_dw") (param $dw i32) (param $dy i32) (param $x i32) (param $T i32) (param $n i32) (param $d i32)
+  ;; dw(d,n) += dy(T,d)ᵀ · x(T,n) for rows i0..i1 of dw (threads take disjoint row ranges): for
+  ;; each row i of dw, four rows of x at a time.
+  (func (export "matmul_dw") (param $dw i32) (param $dy i32) (param $x i32) (param $T i32) (param $n i32) (param $d i32) (param $i0 i32) (param $i1 i32)
     (local $t i32) (local $i i32) (local $nb i32) (local $db i32) (local $g i32) (local $wrow i32)
     (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
     (local.set $db (i32.shl (local.get $d) (i32.const 2)))
+    (local.set $i (local.get $i0))
     (block $rows_done
       (loop $rows
-        (br_if $rows_done (i32.ge_s (local.get $i) (local.get $d)))
+        (br_if $rows_done (i32.ge_s (local.get $i) (local.get $i1)))
         (local.set $wrow (i32.add (local.get $dw) (i32.mul (local.get $i) (local.get $nb))))
         (local.set $t (i32.const 0))
         (block $ts_done
@@ -425,8 +427,9 @@
   ;; → out (T, nH·hd), probs (nH, T, T) kept for the backward (0 outside the mask). $starts: T
   ;; int32 document starts (block-diagonal mask) when $hasStarts, else every row sees 0..t.
   ;; Scratch: $kT (nKv·hd·Tp floats, Tp = T rounded up to 4) and $as (hd·4 floats). hd % 4 == 0.
+  ;; Heads h0..h1 only (threads take whole KV groups: a group's heads share its keys and values).
   (func (export "attn_fwd") (param $out i32) (param $probs i32) (param $q i32) (param $k i32) (param $v i32) (param $starts i32) (param $hasStarts i32)
-    (param $kT i32) (param $as i32) (param $T i32) (param $nH i32) (param $nKv i32) (param $hd i32)
+    (param $kT i32) (param $as i32) (param $T i32) (param $nH i32) (param $nKv i32) (param $hd i32) (param $h0 i32) (param $h1 i32)
     (local $Tp i32) (local $h i32) (local $t i32) (local $s i32) (local $s0 i32) (local $c i32) (local $g i32)
     (local $qDim i32) (local $kvDim i32) (local $row i32) (local $kTg i32) (local $vo i32) (local $oo i32)
     (local $scale f32) (local $max f32) (local $sum f32) (local $e f32) (local $vmax v128) (local $vsum v128) (local $acc v128) (local $vx v128)
@@ -434,11 +437,13 @@
     (local.set $qDim (i32.mul (local.get $nH) (local.get $hd)))
     (local.set $kvDim (i32.mul (local.get $nKv) (local.get $hd)))
     (local.set $scale (f32.div (f32.const 1) (f32.sqrt (f32.convert_i32_u (local.get $hd)))))
-    (memory.fill (local.get $probs) (i32.const 0) (i32.shl (i32.mul (i32.mul (local.get $nH) (local.get $T)) (local.get $T)) (i32.const 2)))
+    (memory.fill (i32.add (local.get $probs) (i32.shl (i32.mul (i32.mul (local.get $h0) (local.get $T)) (local.get $T)) (i32.const 2)))
+      (i32.const 0) (i32.shl (i32.mul (i32.mul (i32.sub (local.get $h1) (local.get $h0)) (local.get $T)) (local.get $T)) (i32.const 2)))
     (call $transpose (local.get $kT) (local.get $k) (local.get $T) (local.get $kvDim) (local.get $Tp))
+    (local.set $h (local.get $h0))
     (block $h_done
       (loop $h_loop
-        (br_if $h_done (i32.ge_u (local.get $h) (local.get $nH)))
+        (br_if $h_done (i32.ge_u (local.get $h) (local.get $h1)))
         (local.set $g (i32.div_u (local.get $h) (i32.div_u (local.get $nH) (local.get $nKv))))
         (local.set $kTg (i32.add (local.get $kT) (i32.shl (i32.mul (i32.mul (local.get $g) (local.get $hd)) (local.get $Tp)) (i32.const 2))))
         (local.set $t (i32.const 0))
@@ -515,9 +520,10 @@
         (br $h_loop))))
 
   ;; Backward of attn_fwd, as ops.ts attentionBackward: accumulates dq, dk, dv from dout and the
-  ;; stored probs. Scratch: $vT (nKv·hd·Tp floats), $as (hd·4 floats), $dp (Tp floats).
+  ;; stored probs. Scratch: $vT (nKv·hd·Tp floats), $as (hd·4 floats), $dp (Tp floats). Heads
+  ;; h0..h1 only, whole KV groups (they accumulate into their group's dk, dv).
   (func (export "attn_bwd") (param $dq i32) (param $dk i32) (param $dv i32) (param $dout i32) (param $probs i32) (param $q i32) (param $k i32) (param $v i32)
-    (param $starts i32) (param $hasStarts i32) (param $vT i32) (param $as i32) (param $dp i32) (param $T i32) (param $nH i32) (param $nKv i32) (param $hd i32)
+    (param $starts i32) (param $hasStarts i32) (param $vT i32) (param $as i32) (param $dp i32) (param $T i32) (param $nH i32) (param $nKv i32) (param $hd i32) (param $h0 i32) (param $h1 i32)
     (local $Tp i32) (local $h i32) (local $t i32) (local $s i32) (local $s0 i32) (local $c i32) (local $g i32) (local $i i32)
     (local $qDim i32) (local $kvDim i32) (local $row i32) (local $vTg i32) (local $qo i32) (local $oo i32) (local $ko i32) (local $kvb i32)
     (local $scale f32) (local $dot f32) (local $vdot v128) (local $vx v128) (local $vp v128) (local $vs v128) (local $acc v128)
@@ -527,9 +533,10 @@
     (local.set $kvb (i32.shl (local.get $kvDim) (i32.const 2)))
     (local.set $scale (f32.div (f32.const 1) (f32.sqrt (f32.convert_i32_u (local.get $hd)))))
     (call $transpose (local.get $vT) (local.get $v) (local.get $T) (local.get $kvDim) (local.get $Tp))
+    (local.set $h (local.get $h0))
     (block $h_done
       (loop $h_loop
-        (br_if $h_done (i32.ge_u (local.get $h) (local.get $nH)))
+        (br_if $h_done (i32.ge_u (local.get $h) (local.get $h1)))
         (local.set $g (i32.div_u (local.get $h) (i32.div_u (local.get $nH) (local.get $nKv))))
         (local.set $vTg (i32.add (local.get $vT) (i32.shl (i32.mul (i32.mul (local.get $g) (local.get $hd)) (local.get $Tp)) (i32.const 2))))
         (local.set $t (i32.const 0))

@@ -1,0 +1,91 @@
+// Kernel worker threads: a threaded call gives exactly the single-thread answer (each slice does
+// the same arithmetic on its rows), and a worker that fails or dies makes its call throw a
+// clear error instead of hanging, then is replaced.
+import { afterAll, describe, expect, it } from "vitest";
+import { matmul, matmulBackward, setThreads, threadCount } from "./index.ts";
+import { KernelThreadError } from "./threads.ts";
+import { backward, createGrads, forwardTrain, paramList } from "../train-graph.ts";
+import { createLora } from "../lora.ts";
+import { randArr, tinyModel } from "../test-helpers.ts";
+
+const f32 = (n: number, seed: number) => randArr(n, seed, Float32Array) as Float32Array;
+
+async function threadsReady(n: number, timeoutMs?: number): Promise<void> {
+  setThreads(n, timeoutMs === undefined ? {} : { timeoutMs });
+  await threadCount().pool?.whenReady();
+  expect(threadCount().ready).toBe(n);
+}
+
+describe("kernel worker threads", () => {
+  afterAll(() => setThreads(1));
+
+  it("a training step on 2 threads equals the step on 1 thread exactly", async () => {
+    // big enough that matmuls split by rows and attention by KV group
+    const m = tinyModel(6, { dim: 64, nHeads: 4, nKvHeads: 2, hiddenDim: 96, maxSeqLen: 160, vocabSize: 40 }, 0.1);
+    const ad = createLora(m.config, { r: 4, alpha: 8, dropout: 0, targets: ["q_proj", "v_proj", "down_proj"] }, { seed: 7, randomB: true });
+    const T = 150, tokens = Array.from({ length: T }, (_, i) => (i * 11) % 40), targets = tokens.map((_, i) => (i * 7) % 40);
+    const starts = Int32Array.from({ length: T }, (_, t) => (t < 70 ? 0 : 70));
+    const step = () => {
+      const g = createGrads(m, ad, false);
+      const { loss, tape } = forwardTrain(m, ad, tokens, targets, null, Float32Array, starts);
+      backward(m, ad, tape, targets, g, 1);
+      return { loss, grads: paramList(m, ad, g).map((p) => Array.from(p.grad)) };
+    };
+    setThreads(1);
+    const one = step();
+    await threadsReady(2);
+    const two = step();
+    expect(two.loss).toBe(one.loss);
+    expect(two.grads).toEqual(one.grads);
+  });
+
+  it("matmul and both backward products split across threads equal one thread", async () => {
+    const [T, n, d] = [96, 80, 70];
+    const x = f32(T * n, 1), w = f32(d * n, 2), dy = f32(T * d, 3);
+    const run = () => {
+      const out = new Float32Array(T * d), dx = new Float32Array(T * n), dw = new Float32Array(d * n);
+      matmul(out, x, w, T, n, d);
+      matmulBackward(dx, dw, dy, x, w, T, n, d);
+      return [out, dx, dw].map((a) => Array.from(a));
+    };
+    setThreads(1);
+    const one = run();
+    await threadsReady(2);
+    expect(run()).toEqual(one);
+  });
+
+  it("a worker that dies in the middle of a call fails that call with a clear error, and is replaced", async () => {
+    await threadsReady(2, 300);
+    const pool = threadCount().pool!;
+    let local = 0;
+    const t0 = performance.now();
+    expect(() => pool.run(-1, [[], []], () => local++)).toThrow(KernelThreadError);
+    expect(() => pool.run(-1, [[], []], () => {})).toThrow(/ready workers/); // not counted on while it is replaced
+    expect(performance.now() - t0).toBeLessThan(5000); // failed, not hung
+    expect(local).toBe(1); // this thread's own slice ran
+    await pool.whenReady();
+    expect(threadCount().ready).toBe(2); // a fresh worker took its place
+    const [T, n, d] = [64, 96, 96], x = f32(T * n, 4), w = f32(d * n, 5);
+    const got = new Float32Array(T * d), want = new Float32Array(T * d);
+    matmul(got, x, w, T, n, d);
+    setThreads(1);
+    matmul(want, x, w, T, n, d);
+    expect(Array.from(got)).toEqual(Array.from(want));
+  });
+
+  it("a slice that traps in a worker fails the call with the worker's message", async () => {
+    await threadsReady(2);
+    const pool = threadCount().pool!;
+    // a slice reading far outside the heap: the worker's wasm traps
+    expect(() => pool.run("matmul", [[], [0, 0x7fff0000, 0, 1, 64, 64]], () => {})).toThrow(/worker 0 failed: .*out of bounds/i);
+    const [T, n, d] = [64, 96, 96], x = f32(T * n, 6), w = f32(d * n, 7), out = new Float32Array(T * d);
+    expect(() => matmul(out, x, w, T, n, d)).not.toThrow(); // the worker lives on
+  });
+
+  it("the thread count must be a positive integer; 1 runs without workers", () => {
+    expect(() => setThreads(0)).toThrow(RangeError);
+    expect(() => setThreads(1.5)).toThrow(RangeError);
+    setThreads(1);
+    expect(threadCount()).toMatchObject({ configured: 1, ready: 1, pool: null });
+  });
+});
