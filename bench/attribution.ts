@@ -39,6 +39,8 @@ const now = () => performance.now();
 const say = (s: string) => console.log(s);
 const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))]!; };
 const median = (xs: number[]) => pct(xs, 0.5);
+/** Wall time and this process's CPU time (all threads, garbage collection included) of one call: on a loaded machine the difference is time spent waiting for a core. */
+const timed = (f: () => unknown) => { const c0 = process.cpuUsage(), t0 = performance.now(); f(); const wallMs = performance.now() - t0, c = process.cpuUsage(c0); return { wallMs, cpuMs: (c.user + c.system) / 1000 }; };
 const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 
 // ---- the data, and the settings a job on it gets by default -------------------------------
@@ -80,7 +82,38 @@ const recipeLine = `LoRA r=${lora.rank}, alpha ${lora.alpha}, dropout ${lora.dro
 const dataLine = `${SIZE.planters} planters × ${SIZE.factsPerPlanter} facts + ${SIZE.distractors} distractors × ${SIZE.recordsPerDistractor} records = ${records.length} records`;
 
 if (ABLATION) runAblation();
+else if (process.env.SPAN_LATENCY === "1") runSpanLatency();
 else runBenchmark();
+
+// ---- SPAN_LATENCY=1: span attribution's cost alone, at the full data size, with no training ----
+// Its cost depends on the index and the call's tokens, not on what the adapter learned, so each
+// call's output here is the fact's trained answer (what an adapter that learned it writes).
+function runSpanLatency(): void {
+  const tokenized = records.map((r) => tokenizePieces((t) => tokenizer.encode(t), pieces(r), "completion"));
+  const trainTokens = tokenized.reduce((s, t) => s + t.tokens.length, 0);
+  const index = decodeSpanIndex(encodeSpanIndex(buildSpanIndex(records.map((r, i) => ({ tokens: tokenized[i]!.tokens, record: { contributionId: r.contributionId, datanetId: "dn_planted", version: 1, contributor: r.contributor } })))), tokenizer.vocabSize);
+  const staticWeights = { contributors: [{ address: records[0]!.contributor, weightBps: 10_000 }], datanets: [{ id: "dn_planted", version: 1, weightBps: 10_000 }] };
+  const inputs: CallInput[] = [];
+  for (const f of facts)
+    for (const w of WORDINGS) {
+      const ids = tokenizer.encode(instructionPrompt(questionOf(f, w)));
+      inputs.push({ requestId: "r", index, prompt: tokenizer.bos !== null ? [tokenizer.bos, ...ids] : ids, output: tokenizer.encode(f.answer), static: staticWeights });
+    }
+  for (const c of inputs) attributeCall(c); // untimed: the position table is built at load, and the JIT warms up
+  const rounds: number[][] = [], cpuRounds: number[][] = [];
+  for (let round = 0; round < 5; round++) {
+    const ms: number[] = [], cpu: number[] = [];
+    for (const c of inputs) {
+      const t = timed(() => attributeCall(c));
+      ms.push(t.wallMs);
+      cpu.push(t.cpuMs);
+    }
+    rounds.push(ms);
+    cpuRounds.push(cpu);
+  }
+  const stat = (rs: number[][], p: number) => { const v = rs.map((r) => pct(r, p)); return `${fmt(median(v))} ms (${fmt(Math.min(...v))}–${fmt(Math.max(...v))})`; };
+  say(`Span attribution alone (${dataLine}, ${trainTokens} indexed tokens; ${inputs.length} calls per round, outputs = the trained answers, median of 5 rounds, min–max): wall p50 ${stat(rounds, 0.5)}, p99 ${stat(rounds, 0.99)}, max ${stat(rounds, 1)}; CPU time p50 ${stat(cpuRounds, 0.5)}, p99 ${stat(cpuRounds, 0.99)}, max ${stat(cpuRounds, 1)}. Load average ${loadavg().map((x) => x.toFixed(1)).join(" / ")} on ${cpus().length} cores.`);
+}
 
 // ---- issue 12 item 5: what completion-only loss and the block-diagonal mask do ----------------
 function runAblation(): void {
@@ -108,6 +141,7 @@ function runAblation(): void {
       cell.push(`${(100 * right / facts.length).toFixed(1)}%`, (hits / facts.length).toFixed(3));
     }
     say(`  ${ft.steps} steps, ${ft.seconds.toFixed(0)} s, last loss ${ft.loss.toFixed(3)}`);
+    say(`  row: | ${name} | ${cell[0]} | ${cell[2]} | ${cell[1]} | ${cell[3]} |`);
     rows.push(`| ${name} | ${cell[0]} | ${cell[2]} | ${cell[1]} | ${cell[3]} | ${ft.loss.toFixed(3)} | ${ft.steps} steps, ${ft.seconds.toFixed(0)} s |`);
   }
   say("");
@@ -167,15 +201,16 @@ function runBenchmark(): void {
   // and the JIT has compiled the scoring after the first calls; neither is a per-call cost.
   for (const c of calls) attributeCall(c.input);
   // Span latency: rounds of every call, apart from the gradient pass so one's garbage does not land in the other's numbers.
-  const spanRounds: number[][] = [];
+  const spanRounds: number[][] = [], spanCpuRounds: number[][] = [];
   for (let round = 0; round < LATENCY_ROUNDS; round++) {
-    const ms: number[] = [];
+    const ms: number[] = [], cpu: number[] = [];
     for (const c of calls) {
-      const t = now();
-      attributeCall(c.input);
-      ms.push(now() - t);
+      const t = timed(() => attributeCall(c.input));
+      ms.push(t.wallMs);
+      cpu.push(t.cpuMs);
     }
     spanRounds.push(ms);
+    spanCpuRounds.push(cpu);
   }
   // Gradient: one pass (the answer-loss backward dominates), keeping each call's sketch.
   const gradMs: number[] = [];
@@ -227,7 +262,8 @@ function runBenchmark(): void {
   const stat = (rounds: number[][], p: number) => { const v = rounds.map((r) => pct(r, p)); return `${fmt(median(v))} ms (${fmt(Math.min(...v))}–${fmt(Math.max(...v))})`; };
   say(`| attribution added per call (${calls.length} calls) | p50 | p99 |`);
   say("|---|---|---|");
-  say(`| span (index lookup, scoring, roll-up; median of ${LATENCY_ROUNDS} rounds, min–max) | ${stat(spanRounds, 0.5)} | ${stat(spanRounds, 0.99)} |`);
+  say(`| span (index lookup, scoring, roll-up; median of ${LATENCY_ROUNDS} rounds, min–max): wall time | ${stat(spanRounds, 0.5)} | ${stat(spanRounds, 0.99)} |`);
+  say(`| span, CPU time of the process (the same calls) | ${stat(spanCpuRounds, 0.5)} | ${stat(spanCpuRounds, 0.99)} |`);
   say(`| gradient (answer-loss forward and backward, projection, ${records.length} cosines; one round) | ${fmt(pct(gradMs, 0.5))} ms | ${fmt(pct(gradMs, 0.99))} ms |`);
   say(`| ratio gradient / span at p50 | ${(pct(gradMs, 0.5) / median(spanRounds.map((r) => pct(r, 0.5)))).toFixed(0)}× | |`);
   say("");

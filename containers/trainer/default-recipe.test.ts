@@ -54,7 +54,7 @@ describe("a fine-tune with default settings", () => {
     const adapter = parseAdapter("a", (await readBlob(blobs, "jobs/job_defaults/adapter/adapter_config.json"))!.toString(), (await readBlob(blobs, "jobs/job_defaults/adapter/adapter_model.safetensors"))!, model.config);
     const trained = new Set(Object.keys(JSON.parse((await readBlob(blobs, "jobs/job_defaults/attribution.json"))!.toString()).tokensByContribution));
     const asked = facts.filter((f) => trained.has(f.contributionId));
-    const answers = asked.map((f) => generate(model, tokenizer, instructionPrompt(f.question), { maxTokens: 24, temperature: 0 }, adapter).text.trim());
+    const answers = asked.map((f) => generate(model, tokenizer, instructionPrompt(f.question), { maxTokens: 40, temperature: 0 }, adapter).text.trim());
     const right = asked.filter((f, i) => answers[i] === f.answer);
     for (const [i, f] of asked.entries()) if (answers[i] !== f.answer) console.log(`missed: ${f.question} → "${answers[i]}" (trained: "${f.answer}")`);
     const steps = queue.events().filter((e) => e.type === "progress").at(-1);
