@@ -6,7 +6,11 @@
 // did), rebuilt from git; "after" is this tree's build served by web/serve.ts. Both are served
 // from loopback, so times measure parsing and running, not a network.
 //
-//   npx node bench/web-first-load.ts [rounds=5] [baseline=247c13c]
+// With a third argument, a commit whose web UI is built and served exactly like "after" (this tree's
+// web/serve.ts): the same delivery, so the difference is what the page itself loads. Since visitors
+// browse without signing in, the first page also lists public Datanets: API calls get an empty page.
+//
+//   npx node bench/web-first-load.ts [rounds=5] [baseline=247c13c] [compare]
 import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -18,6 +22,9 @@ import { serveWebAsset } from "../web/serve.ts";
 
 const rounds = Number(process.argv[2] ?? 5);
 const baseline = process.argv[3] ?? "247c13c";
+const compare = process.argv[4];
+/** What the bench's servers answer for the API: an empty page (a platform with nothing public yet). */
+const emptyApi = (req: Request) => (new URL(req.url).pathname.startsWith("/v1/") ? new Response(JSON.stringify({ items: [] }), { headers: { "content-type": "application/json" } }) : undefined);
 const repo = new URL("..", import.meta.url).pathname;
 
 /** Median (mean of the middle two for an even count), min and max of the rounds. */
@@ -95,18 +102,28 @@ try {
   const afterDir = join(work, "after");
   await buildWeb(afterDir);
 
-  const a = await listen(plainFiles(join(before, "dist")));
-  const b = await listen((req) => serveWebAsset(afterDir, new URL(req.url).pathname, req.headers));
+  const a = await listen(async (req) => emptyApi(req) ?? plainFiles(join(before, "dist"))(req));
+  const b = await listen(async (req) => emptyApi(req) ?? serveWebAsset(afterDir, new URL(req.url).pathname, req.headers));
+  let c: { server: ServerType; url: string } | undefined;
+  if (compare) {
+    const prev = join(work, "compare");
+    execFileSync("sh", ["-c", `mkdir -p ${prev} && git -C ${repo} archive ${compare} web core adapters package.json | tar -x -C ${prev}`]);
+    await symlink(join(repo, "node_modules"), join(prev, "node_modules"));
+    execFileSync(join(repo, "node_modules/.bin/node"), [join(prev, "web/build.ts"), join(prev, "dist")], { stdio: "ignore" });
+    c = await listen(async (req) => emptyApi(req) ?? serveWebAsset(join(prev, "dist"), new URL(req.url).pathname, req.headers));
+  }
   const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
-  const runs = { before: [] as { cold: Load; warm: Load }[], after: [] as { cold: Load; warm: Load }[] };
-  // Interleaved, so a busy machine slows both alike.
+  const runs = { before: [] as { cold: Load; warm: Load }[], after: [] as { cold: Load; warm: Load }[], compare: [] as { cold: Load; warm: Load }[] };
+  // Interleaved, so a busy machine slows all alike.
   for (let i = 0; i < rounds; i++) {
     runs.before.push(await load(browser, a.url));
     runs.after.push(await load(browser, b.url));
+    if (c) runs.compare.push(await load(browser, c.url));
   }
   await browser.close();
   a.server.close();
   b.server.close();
+  c?.server.close();
 
   const row = (name: string, loads: Load[]) => {
     const bytes = summarize(loads.map((l) => l.bytes)), ms = summarize(loads.map((l) => l.ms));
@@ -117,6 +134,7 @@ try {
     row("after, first visit", runs.after.map((r) => r.cold)),
     row(`before (${baseline}), reload`, runs.before.map((r) => r.warm)),
     row("after, reload", runs.after.map((r) => r.warm)),
+    ...(compare ? [row(`${compare} (same delivery), first visit`, runs.compare.map((r) => r.cold)), row(`${compare} (same delivery), reload`, runs.compare.map((r) => r.warm))] : []),
   ];
   console.log(`Sign-in page, ${rounds} interleaved rounds each, Chromium ${execFileSync("/usr/bin/chromium", ["--version"]).toString().trim()}`);
   console.log("| load | bytes downloaded, median (min–max) | requests | ms to the sign-in heading, median (min–max) |");
@@ -125,8 +143,12 @@ try {
   const [bc, ac, bw, aw] = rows as [typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0]];
   console.log(`\nFirst visit: after / before = ${(ac.bytes.median / bc.bytes.median).toFixed(3)} in bytes (${fmtNum(bc.bytes.median)} → ${fmtNum(ac.bytes.median)}), ${(ac.ms.median / bc.ms.median).toFixed(2)} in time.`);
   console.log(`Reload: after / before = ${(aw.bytes.median / Math.max(1, bw.bytes.median)).toFixed(4)} in bytes (${fmtNum(bw.bytes.median)} → ${fmtNum(aw.bytes.median)}).`);
+  if (compare) {
+    const cc = rows[4]!;
+    console.log(`First visit: after / ${compare} = ${(ac.bytes.median / cc.bytes.median).toFixed(3)} in bytes (${fmtNum(cc.bytes.median)} → ${fmtNum(ac.bytes.median)}), ${(ac.ms.median / cc.ms.median).toFixed(2)} in time.`);
+  }
   console.log("\nFiles of the first visit:");
-  for (const [name, r] of [["before", runs.before[0]!], ["after", runs.after[0]!]] as const) {
+  for (const [name, r] of [["before", runs.before[0]!], ["after", runs.after[0]!], ...(compare ? [[compare, runs.compare[0]!] as const] : [])] as const) {
     for (const f of r.cold.files) console.log(`  ${name}: ${new URL(f.url).pathname} ${fmtNum(f.bytes)} B${f.encoding ? ` (${f.encoding})` : ""}`);
   }
 } finally {
