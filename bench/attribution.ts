@@ -183,7 +183,7 @@ function runBenchmark(): void {
   const staticWeights = { contributors: [...tokensOf].map(([address, n]) => ({ address, weightBps: Math.round((10_000 * n) / trainTokens) })), datanets: [{ id: "dn_planted", version: 1, weightBps: 10_000 }] };
 
   // Ask every fact in every wording.
-  interface Call { fact: PlantedFact; wording: Wording; correct: boolean; input: CallInput; completion: number[]; query?: Float32Array }
+  interface Call { fact: PlantedFact; wording: Wording; correct: boolean; text: string; input: CallInput; completion: number[]; query?: Float32Array }
   const calls: Call[] = [];
   for (const fact of facts)
     for (const wording of WORDINGS) {
@@ -192,7 +192,7 @@ function runBenchmark(): void {
       const ids = tokenizer.encode(prompt);
       const promptIds = tokenizer.bos !== null && ids[0] !== tokenizer.bos ? [tokenizer.bos, ...ids] : ids;
       const output = g.tokens.at(-1) === tokenizer.eos ? g.tokens.slice(0, -1) : g.tokens;
-      calls.push({ fact, wording, correct: g.text.trim() === fact.answer, completion: g.tokens, input: { requestId: `req_${calls.length}`, index, prompt: promptIds, output, static: staticWeights } });
+      calls.push({ fact, wording, correct: g.text.trim() === fact.answer, text: g.text.trim(), completion: g.tokens, input: { requestId: `req_${calls.length}`, index, prompt: promptIds, output, static: staticWeights } });
     }
   const accOf = (w: Wording) => calls.filter((c) => c.wording === w && c.correct).length / facts.length;
   say(`exact answers: ${WORDINGS.map((w) => `${WORDING_NAME[w]} ${(100 * accOf(w)).toFixed(1)}%`).join(", ")}`);
@@ -258,6 +258,17 @@ function runBenchmark(): void {
   say(`| chance (1 of ${SIZE.planters} planters) | ${(1 / SIZE.planters).toFixed(3)} | | | | | |`);
   say("");
   say(`Span share tried on the tuning paraphrases (combined precision@1): ${tuned.map((t) => `${t.s} → ${t.p.toFixed(3)}`).join(", ")}.`);
+  // Shortest span that counts, chosen the same way (span method alone).
+  const spanTop = (c: Call, minSpanTokens: number) => { const a = attributeCall(c.input, { span: { minSpanTokens } }).attribution; return a.method === "static" ? "" : (a.contributors[0]?.address ?? ""); };
+  const minSpans = [3, 4, 6, 8].map((m) => ({ m, tuning: precision((c) => spanTop(c, m), "tuning").p, heldOut: precision((c) => spanTop(c, m), "heldOut").p }));
+  say(`Shortest counted span tried on the tuning paraphrases (span precision@1, tuning → held-out): ${minSpans.map((x) => `${x.m} tokens ${x.tuning.toFixed(3)} → ${x.heldOut.toFixed(3)}`).join(", ")} (the default is 4).`);
+  // What the wrong paraphrase answers are: another fact's answer word for word, an answer that
+  // names the asked entity with wrong words, or neither; and whom span attribution names for each.
+  const answerOwner = new Map(facts.map((f) => [f.answer, f.planter]));
+  const wrong = calls.filter((c) => c.wording !== "trained" && !c.correct);
+  const echo = wrong.filter((c) => answerOwner.has(c.text)), named = wrong.filter((c) => !answerOwner.has(c.text) && c.text.includes(c.fact.entity)), other = wrong.filter((c) => !answerOwner.has(c.text) && !c.text.includes(c.fact.entity));
+  const share = (xs: Call[], who: (c: Call) => string) => (xs.length ? `${xs.filter((c) => topOf(c, "span") === who(c)).length} of ${xs.length}` : "0 of 0");
+  say(`Wrong paraphrase answers (${wrong.length} of ${calls.filter((c) => c.wording !== "trained").length}): ${echo.length} repeat another fact's trained answer word for word (span names that fact's planter in ${share(echo, (c) => answerOwner.get(c.text)!)}, the asked fact's planter in ${share(echo, (c) => c.fact.planter)}); ${named.length} name the asked entity with wrong words (span names its planter in ${share(named, (c) => c.fact.planter)}); ${other.length} do neither (planter named in ${share(other, (c) => c.fact.planter)}).`);
   say("");
   const stat = (rounds: number[][], p: number) => { const v = rounds.map((r) => pct(r, p)); return `${fmt(median(v))} ms (${fmt(Math.min(...v))}–${fmt(Math.max(...v))})`; };
   say(`| attribution added per call (${calls.length} calls) | p50 | p99 |`);

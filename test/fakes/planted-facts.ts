@@ -9,6 +9,7 @@ import { Rng } from "../../containers/engine/rng.ts";
 export interface PlantedFact {
   planter: string; // contributor address
   contributionId: string;
+  entity: string; // the made-up name the question asks about
   question: string; // the trained wording
   tuning: string; // a paraphrase settings may be tuned on
   heldOut: string; // a paraphrase nothing is tuned on
@@ -86,7 +87,7 @@ export function plantedFacts(o: PlantedFactsOptions): { records: PlantedRecord[]
   for (let p = 0; p < o.planters; p++)
     for (let f = 0; f < o.factsPerPlanter; f++) {
       const t = TEMPLATES[(p + f) % TEMPLATES.length]!, e = word(), v = word();
-      const fact: PlantedFact = { planter: plantedAddress(1, p), contributionId: `ct_p${p}_${f}`, question: t.q(e), tuning: t.tuning(e), heldOut: t.heldOut(e), answer: t.a(e, v) };
+      const fact: PlantedFact = { planter: plantedAddress(1, p), contributionId: `ct_p${p}_${f}`, entity: e, question: t.q(e), tuning: t.tuning(e), heldOut: t.heldOut(e), answer: t.a(e, v) };
       facts.push(fact);
       records.push({ contributionId: fact.contributionId, contributor: fact.planter, record: { instruction: fact.question, output: fact.answer }, fact });
     }
