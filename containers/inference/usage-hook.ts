@@ -41,12 +41,12 @@ export function usageHook(opts: UsageHookOptions): GenerationHook {
     }
     return w;
   }
-  async function attributionOf(record: GenerationRecord, delivered: number): Promise<CallOutcome["attribution"]> {
+  async function attributionOf(record: GenerationRecord, delivered: number, recorded: boolean): Promise<CallOutcome["attribution"]> {
     const { model } = record.ctx;
     if (model.kind !== "adapter") return { method: "none", contributors: [] };
     const span = opts.attribute ? await opts.attribute(record) : undefined;
     if (!span) return staticWeights(model.id);
-    const pending = opts.asyncAttribution === true && delivered > 0 && asyncMethodApplies(span);
+    const pending = opts.asyncAttribution === true && recorded && delivered > 0 && asyncMethodApplies(span);
     if (pending) {
       // Kept before the record is written, so the stream's consumer of the record finds it.
       const input = { requestId: record.ctx.requestId, model: { id: model.id, baseModel: model.baseModel, ...(model.files ? { files: model.files } : {}) }, promptTokenIds: record.promptTokenIds, completionTokenIds: record.completionTokenIds };
@@ -68,7 +68,8 @@ export function usageHook(opts: UsageHookOptions): GenerationHook {
       promptTokens: record.usage.promptTokens,
       completionTokens: delivered,
       finishReason: record.finishReason,
-      attribution: await attributionOf(record, delivered),
+      // A free call without a payer leaves no record, so nothing is kept for it either.
+      attribution: await attributionOf(record, delivered, grant.kind !== "free" || ctx.payer !== null),
     };
     if (grant.kind === "free") {
       if (ctx.payer) await recordFreeCall(opts.payments, ctx.requestId, ctx.payer, grant.price, outcome);
