@@ -36,7 +36,7 @@ const createJobRoute = createRoute({
   tags: ["jobs"],
   summary: "Start a fine-tune job",
   description:
-    "Fine-tunes a LoRA adapter of `baseModel` on the given published Datanet versions. Only `datanets` is required; every hyper-parameter has a default. " +
+    "Fine-tunes a LoRA adapter of `baseModel` on the given published Datanet versions. Only `datanets` is required; every hyper-parameter has a default, and `epochs`, `batchSize`, `warmupSteps`, `evalEvery` and `checkpointEvery` left out are scaled to the data's records and tokens (the job shows the values used). " +
     "Unknown or unpublished versions answer `datanet-version-not-found` (404) or `datanet-version-not-published` (409); a private Datanet of another account is `not-found`; " +
     "invalid hyper-parameters are `validation-failed` (400) naming each field.",
   security: bearer,
