@@ -166,7 +166,7 @@ export class AdapterSlots {
     if (!slot) return;
     for (const p of slot.pairs) {
       p.A = p.A.slice();
-      delete p.Bt;
+      p.Bt = undefined; // not delete: the pair keeps its shape, and the hot path its fast property reads
     }
     this.#slots.delete(a);
     this.#count--;
