@@ -10,6 +10,7 @@
  * are between medians of this run.
  *   split static     closeEpoch over the calls, each split by the same 40-contributor static weights (the baseline)
  *   split per call   closeEpoch over the calls, each split by its own attribution (1–10 contributors of 300)
+ *   split per call 40  the same with 40 contributors per call: like for like with the static weights' size
  *   assign           record-usage's work per record whose attribution is final: assignCall (SQLite in memory; the baseline)
  *   finalize+assign  per record whose attribution is pending: finalizeAttribution (an instant attributor) then assignCall
  * The gradient method's own latency (the attributor here is instant) is bench:attribution's.
@@ -55,6 +56,10 @@ const fees = Array.from({ length: CALLS }, () => BigInt(1 + rnd(3_000_000)));
 const owners = Array.from({ length: CALLS }, () => addr(1000 + rnd(20)));
 const staticCalls: EpochCall[] = fees.map((fee, i) => ({ requestId: `r${i}`, fee, owner: owners[i]!, contributors: staticWeights }));
 const perCallCalls: EpochCall[] = fees.map((fee, i) => ({ requestId: `r${i}`, fee, owner: owners[i]!, contributors: weightsOver([...new Set(Array.from({ length: 1 + rnd(10) }, () => addr(rnd(300))))]) }));
+const perCall40Calls: EpochCall[] = fees.map((fee, i) => {
+  const start = rnd(260);
+  return { requestId: `r${i}`, fee, owner: owners[i]!, contributors: weightsOver(Array.from({ length: 40 }, (_, k) => addr(start + k))) };
+});
 
 /** A charged usage record as completePayment writes it (the voucher is not read by settlement's assignment). */
 function record(i: number, pending: boolean, clock: FakeClock): UsageRecord {
@@ -85,27 +90,31 @@ async function recordRound(pending: boolean): Promise<number> {
   return (cpuNow() - t0) / RECORDS;
 }
 
-const rounds = { splitStatic: [] as number[], splitPerCall: [] as number[], assign: [] as number[], finalize: [] as number[] };
+const rounds = { splitStatic: [] as number[], splitPerCall: [] as number[], splitPerCall40: [] as number[], assign: [] as number[], finalize: [] as number[] };
+const epochs = { static: staticCalls, "per-call": perCallCalls, "per-call-40": perCall40Calls } as const;
+const splitRounds = { static: rounds.splitStatic, "per-call": rounds.splitPerCall, "per-call-40": rounds.splitPerCall40 } as const;
 for (let round = 0; round < ROUNDS; round++) {
-  // Alternate the order within a round, so neither side always runs warm.
-  const order = round % 2 === 0 ? (["static", "per-call"] as const) : (["per-call", "static"] as const);
-  for (const which of order) {
+  // Rotate the order within a round, so no side always runs first (or warm).
+  const kinds = ["static", "per-call", "per-call-40"] as const;
+  for (let k = 0; k < kinds.length; k++) {
+    const which = kinds[(k + round) % kinds.length]!;
     const t0 = cpuNow();
-    const epoch = closeEpoch(which === "static" ? staticCalls : perCallCalls, SHARES, TREASURY);
+    const epoch = closeEpoch(epochs[which], SHARES, TREASURY);
     const ms = (cpuNow() - t0) / 1000;
     if (epoch.calls !== CALLS) throw new Error("closeEpoch lost calls");
-    (which === "static" ? rounds.splitStatic : rounds.splitPerCall).push(ms);
+    splitRounds[which].push(ms);
   }
   for (const pending of round % 2 === 0 ? [false, true] : [true, false]) (pending ? rounds.finalize : rounds.assign).push(await recordRound(pending));
 }
 
-const s = { splitStatic: summarize(rounds.splitStatic), splitPerCall: summarize(rounds.splitPerCall), assign: summarize(rounds.assign), finalize: summarize(rounds.finalize) };
+const s = { splitStatic: summarize(rounds.splitStatic), splitPerCall: summarize(rounds.splitPerCall), splitPerCall40: summarize(rounds.splitPerCall40), assign: summarize(rounds.assign), finalize: summarize(rounds.finalize) };
 console.log(`\nNode ${process.version}, ${cpus()[0]?.model ?? "?"} (${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}), ${ROUNDS} rounds; CPU time, median (min–max)\n`);
 console.log(`| step | per round | per call | vs. baseline |`);
 console.log(`| --- | ---: | ---: | ---: |`);
 console.log(`| split static (${fmtNum(CALLS)} calls, 40 contributors each) | ${fmtSummary(s.splitStatic, 1)} ms | ${fmtNum((s.splitStatic.median * 1000) / CALLS, 2)} µs | 1.00× |`);
 console.log(`| split per call (${fmtNum(CALLS)} calls, 1–10 contributors each) | ${fmtSummary(s.splitPerCall, 1)} ms | ${fmtNum((s.splitPerCall.median * 1000) / CALLS, 2)} µs | ${fmtNum(s.splitPerCall.median / s.splitStatic.median, 2)}× |`);
+console.log(`| split per call (${fmtNum(CALLS)} calls, 40 contributors each) | ${fmtSummary(s.splitPerCall40, 1)} ms | ${fmtNum((s.splitPerCall40.median * 1000) / CALLS, 2)} µs | ${fmtNum(s.splitPerCall40.median / s.splitStatic.median, 2)}× |`);
 console.log(`| assign (${fmtNum(RECORDS)} records, final attribution) | — | ${fmtSummary(s.assign, 1)} µs | 1.00× |`);
 console.log(`| finalize + assign (${fmtNum(RECORDS)} records, pending attribution) | — | ${fmtSummary(s.finalize, 1)} µs | ${fmtNum(s.finalize.median / s.assign.median, 2)}× |`);
 const extra = s.finalize.median - s.assign.median;
-console.log(`\nSplitting each call by its own attribution took ${fmtNum(s.splitPerCall.median / s.splitStatic.median, 2)}× the CPU of splitting by the static weights; making an attribution final added ${fmtNum(extra, 1)} µs of CPU per record to record-usage (${fmtNum(s.finalize.median / s.assign.median, 2)}× the assignment alone), before the method's own time.`);
+console.log(`\nSplitting each call by its own attribution took ${fmtNum(s.splitPerCall.median / s.splitStatic.median, 2)}× the CPU of splitting by the 40 static weights (${fmtNum(s.splitPerCall40.median / s.splitStatic.median, 2)}× with 40 contributors per call too); making an attribution final added ${fmtNum(extra, 1)} µs of CPU per record to record-usage (${fmtNum(s.finalize.median / s.assign.median, 2)}× the assignment alone), before the method's own time.`);
