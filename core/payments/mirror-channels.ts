@@ -1,8 +1,8 @@
-import { ConditionFailedError } from "../errors.ts";
+import { ConditionFailedError, TransactionCanceledError } from "../errors.ts";
 import type { EscrowEvent, EscrowEventSource } from "../ports/escrow-events.ts";
-import type { TableStore } from "../ports/tables.ts";
+import type { TableStore, WriteOp } from "../ports/tables.ts";
 import { channelFromItem, channelToItem, type ChannelState } from "./channel.ts";
-import { channelStateKey, MIRROR_CURSOR_KEY } from "./keys.ts";
+import { channelStateKey, closingKey, MIRROR_CURSOR_KEY } from "./keys.ts";
 
 /**
  * Mirrors PaymentEscrow's channels into the usage table from its events
@@ -35,14 +35,27 @@ export async function applyEscrowEvent(usage: TableStore, e: EscrowEvent): Promi
     if (current && (e.block < current.block || (e.block === current.block && e.logIndex <= current.logIndex))) return false;
     const next = nextState(current, e);
     if (!next) return false;
+    const state: WriteOp = { put: { ...channelStateKey(e.channelId), kind: "channel", ...channelToItem(next) }, condition: item ? { equals: { block: current!.block, logIndex: current!.logIndex } } : { notExists: true } };
     try {
-      await usage.put({ ...channelStateKey(e.channelId), kind: "channel", ...channelToItem(next) }, item ? { equals: { block: current!.block, logIndex: current!.logIndex } } : { notExists: true });
+      // In the same transaction: the CLOSING marker of a pending withdrawal, which early redemption watches.
+      await usage.transact([state, ...closingMarkerWrites(current, next)]);
       return true;
     } catch (error) {
-      if (!(error instanceof ConditionFailedError)) throw error;
+      if (!(error instanceof TransactionCanceledError)) throw error;
     }
   }
   throw new Error(`channel ${e.channelId}: too many concurrent mirror writes`);
+}
+
+/** A pending withdrawal is marked under CLOSING by when it can be taken; a new request moves the marker, the end of one removes it. */
+function closingMarkerWrites(before: ChannelState | undefined, after: ChannelState): WriteOp[] {
+  const was = before?.withdrawal?.availableAt;
+  const is = after.withdrawal?.availableAt;
+  if (was === is) return [];
+  const ops: WriteOp[] = [];
+  if (was !== undefined) ops.push({ delete: closingKey(was, after.channelId) });
+  if (is !== undefined) ops.push({ put: { ...closingKey(is, after.channelId), kind: "closing", channelId: after.channelId, availableAt: is } });
+  return ops;
 }
 
 function nextState(c: ChannelState | undefined, e: EscrowEvent): ChannelState | undefined {
