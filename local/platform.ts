@@ -33,6 +33,7 @@ import { MIRROR_CURSOR_KEY } from "../core/payments/keys.ts";
 import { createChainEventsHandler } from "../functions/handlers/chain-events.ts";
 import { createRecordUsageHandler } from "../functions/handlers/record-usage.ts";
 import { createSettleEpochHandler } from "../functions/handlers/settle-epoch.ts";
+import { createRedeemClosingChannelsHandler } from "../functions/handlers/redeem-closing-channels.ts";
 import { createChainSyncHandler } from "../functions/handlers/chain-sync.ts";
 import { createIngestHandler } from "../functions/handlers/ingest.ts";
 import { createIngestDlqHandler } from "../functions/handlers/ingest-dlq.ts";
@@ -233,6 +234,9 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   // Settlement and the escrow mirror: EventBridge schedules on AWS, timers here.
   const settle = createSettleEpochHandler({ usage, main: tables.main, blobs, clock: systemClock, chain: settlementChain, ...settlementTiming }, { logger });
   const mirror = createChainEventsHandler({ usage, events: escrowEvents }, { logger });
+  // A channel whose withdrawal comes before the next settlement is redeemed first (the inference child's horizon).
+  const horizonSeconds = settlementTiming.epochSeconds + settlementTiming.graceSeconds + 60;
+  const redeemClosing = createRedeemClosingChannelsHandler({ usage, chain: settlementChain, clock: systemClock, horizonSeconds }, { logger });
   const scheduled = (name: string, handler: (e: ReturnType<typeof scheduledEvent>, c: ReturnType<typeof localLambdaContext>) => unknown, everyMs: number) => {
     let running = false;
     const timer = setInterval(() => {
@@ -247,6 +251,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   };
   const settler = scheduled("settle-epoch", settle as never, Math.min(10_000, settlementTiming.epochSeconds * 250));
   const mirrorer = scheduled("chain-events", mirror as never, 1_000);
+  const closer = scheduled("redeem-closing-channels", redeemClosing as never, 5_000);
   // DynamoDB's TTL on AWS: expired nonces and quota days leave the table.
   const expire = () => {
     for (const table of [tables.main, tables.contributions, usage]) table.deleteExpired(Math.floor(Date.now() / 1000));
@@ -273,6 +278,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       clearInterval(expirer);
       clearInterval(settler);
       clearInterval(mirrorer);
+      clearInterval(closer);
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([...pollers.map((p) => p.stop()), stream.stop()]);
       // Running trainers are stopped; their exit events wait in the queue for the next start.
