@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLora, createModel, packDocuments, randomWeights, saveHfModel, train, type Config, type Sequence } from "../containers/engine/index.ts";
+import { createLora, createModel, packDocuments, randomWeights, saveAdapter, saveHfModel, train, type Config, type Sequence } from "../containers/engine/index.ts";
 import { Rng } from "../containers/engine/rng.ts";
 import type { Target } from "../containers/engine/lora.ts";
 import { runTorchProcess, torchRunConfig, type TorchEvent } from "../containers/trainer/torch-backend.ts";
@@ -84,6 +84,17 @@ async function torchRound(modelDir: string, shape: Shape, rows: Sequence[], devi
   }
 }
 
+/** test/engine_torch_reference.py's own LoRA loop on the same shape: plain PyTorch with none of the recipe (no masks, padding or seeded draws), one thread. */
+function referenceRound(modelDir: string, shape: Shape): Measured {
+  const adapterDir = join(modelDir, "..", "reference-adapter");
+  saveAdapter(adapterDir, createLora(shape.config, { ...shape.lora, dropout: 0 }, { seed: 1 }));
+  const script = join(import.meta.dirname, "..", "test", "engine_torch_reference.py");
+  const py = spawnSync(python!, [script, "bench", modelDir, adapterDir, String(shape.steps.torch), String(shape.batch), String(shape.seq)], { encoding: "utf8", env: { ...process.env, OMP_NUM_THREADS: "1" } });
+  if (py.status !== 0) throw new Error(`reference run failed: ${py.stderr}`);
+  const r = JSON.parse(py.stdout) as { tokens_per_sec: number };
+  return { tokensPerSec: r.tokens_per_sec, peakBytes: NaN, device: "cpu (reference, 1 thread)" };
+}
+
 const work = mkdtempSync(join(tmpdir(), "mf-bench-train-gpu-"));
 const load0 = loadavg()[0]!;
 const lines: string[] = [];
@@ -104,6 +115,7 @@ try {
     const variants: { name: string; run: () => Measured | Promise<Measured> }[] = [
       ...(shape.engine ? [{ name: "engine (TypeScript + WASM SIMD), CPU, 1 thread", run: () => engineRound(model, shape, rows) }] : []),
       ...(shape.engine || !hasCuda ? [{ name: "torch backend, CPU, 1 thread", run: () => torchRound(modelDir, shape, rows, "cpu") }] : []),
+      ...(shape.engine ? [{ name: "plain PyTorch loop (test/engine_torch_reference.py), CPU, 1 thread", run: () => referenceRound(modelDir, shape) }] : []),
       ...(hasCuda ? [{ name: "torch backend, CUDA", run: () => torchRound(modelDir, shape, rows, "cuda") }] : []),
     ];
     const results = variants.map(() => [] as Measured[]);
@@ -117,13 +129,16 @@ try {
         console.error(`${shape.name} | ${v.name} | round ${round + 1}: ${fmtNum(m.tokensPerSec)} tok/s, peak ${fmtNum(m.peakBytes / 2 ** 20)} MiB`);
       }
     const tps = results.map((rs) => summarize(rs.map((m) => m.tokensPerSec)));
-    const peak = results.map((rs) => summarize(rs.map((m) => m.peakBytes / 2 ** 20)));
+    const peak = results.map((rs) => (rs.every((m) => Number.isFinite(m.peakBytes)) ? summarize(rs.map((m) => m.peakBytes / 2 ** 20)) : null));
     const base = shape.engine ? tps[0]! : null;
     variants.forEach((v, i) => {
       const ratio = base && i > 0 ? `${fmtNum(tps[i]!.median / base.median, 2)}× the engine` : "";
-      table.push(`| ${shape.name} | ${v.name} | ${fmtSummary(tps[i]!)} | ${ratio} | ${fmtSummary(peak[i]!)} |`);
+      table.push(`| ${shape.name} | ${v.name} | ${fmtSummary(tps[i]!)} | ${ratio} | ${peak[i] ? fmtSummary(peak[i]) : "not measured"} |`);
     });
     for (const [i, v] of variants.entries()) if (base && i > 0) analysis(shape, v.name, tps[i]!, base);
+    const backend = variants.findIndex((v) => v.name.startsWith("torch backend, CPU")), reference = variants.findIndex((v) => v.name.startsWith("plain PyTorch"));
+    if (backend >= 0 && reference >= 0)
+      notes.push(`The backend's recipe (padded batches with block-diagonal masks, the engine's seeded draws) ran at ${fmtNum(tps[backend]!.median / tps[reference]!.median, 2)}× the plain PyTorch loop's tokens/s on the same shape and thread (timing of the plain loop includes its first step).`);
   }
 } finally {
   rmSync(work, { recursive: true, force: true });

@@ -68,8 +68,8 @@ describe.skipIf(!python)("torch backend (python3-torch on the CPU)", () => {
     const input = runInput();
     engine = engineRun(input);
     const messages: TrainWorkerMessage[] = [];
-    // Act
-    const end = await trainWithTorch(input, (m) => messages.push(m), torchOpts);
+    // Act: two rows per forward, padded into one batch, as on a GPU (the CPU default is one row per forward, which the runTrainer test below takes)
+    const end = await trainWithTorch(input, (m) => messages.push(m), { ...torchOpts, rowsPerForward: 2 });
     // Assess
     if (end.kind !== "done") throw new Error(`torch run ended ${end.kind}`);
     const curve = (r: TrainResult) => r.history.map((p) => p.loss);

@@ -35,6 +35,8 @@ export interface TorchBackendOptions {
   device?: "auto" | "cpu" | "cuda";
   /** torch.set_num_threads on the CPU (default: torch's own choice). */
   threads?: number;
+  /** Rows per forward pass, padded into one batch (default: batchSize on CUDA, 1 on the CPU); the result does not depend on it. */
+  rowsPerForward?: number;
   /** Stops training after the current step (after its checkpoint on a checkpoint step). */
   signal?: AbortSignal;
   log?: (message: string, fields?: Record<string, unknown>) => void;
@@ -100,6 +102,7 @@ export function torchRunConfig(input: TrainWorkerInput, packed: { train: Sequenc
     checkpointDir: t.checkpointDir,
     device: opts.device ?? "auto",
     threads: opts.threads ?? null,
+    rowsPerForward: opts.rowsPerForward ?? null,
     adapterId: input.adapterId,
     baseModelName: input.baseModelName,
     seed: input.seed,

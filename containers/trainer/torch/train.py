@@ -130,6 +130,9 @@ def run(cfg, stop):
     decay = ["norm" not in name for name, _ in named]
     batch, accum = t["batchSize"], t["gradAccum"]
     per_step = batch * accum
+    # rows per forward: a GPU wants the whole micro-batch at once; on the CPU one row at a time keeps
+    # the (heads, T, T) attention in cache, which measured faster than batching (bench:train-gpu)
+    chunk = int(cfg.get("rowsPerForward") or (batch if device.type == "cuda" else 1))
     eval_every, patience, ckpt_every = t.get("evalEvery", 25), t.get("earlyStopPatience", 0), t.get("checkpointEvery", 0)
     eval_set = cfg["eval"][: t["evalSequences"]] if t.get("evalSequences", 0) > 0 else cfg["eval"]
     emit({"type": "ready", "protocol": PROTOCOL, "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -193,8 +196,10 @@ def run(cfg, stop):
         for p in params:
             p.grad = None
         loss_sum = 0.0
-        for mb in range(accum):
-            ks = range(mb * batch, (mb + 1) * batch)
+        # the step's batch x accumulation rows, `chunk` rows per forward: the gradient is a sum over
+        # rows, so how they are grouped changes nothing but speed and memory
+        for first in range(0, per_step, chunk):
+            ks = range(first, min(first + chunk, per_step))
             rows = [row_at(step * per_step + k) for k in ks]
             tokens, targets, starts = batch_rows(rows, device)
             # dropout masks depend only on (seed, step, k), as in the engine
