@@ -23,19 +23,28 @@ export function buildC(outDir: string): { builds: CBuild[] } | { skipped: string
   return { builds };
 }
 
-/** The C anchor's tokens and decode seconds for `steps` positions from `prompt`. */
-export function runC(build: CBuild, checkpoint: string, prompt: number[], steps: number): { tokens: number[]; seconds: number } {
+/** One decode run: tokens, wall seconds, and the CPU seconds the decoding process spent. */
+export interface DecodeRun { tokens: number[]; seconds: number; cpuSeconds: number }
+
+/** The C anchor's tokens and decode seconds (wall and CPU) for `steps` positions from `prompt`. */
+export function runC(build: CBuild, checkpoint: string, prompt: number[], steps: number): DecodeRun {
   const r = spawnSync(build.binary, [checkpoint, String(steps), ...prompt.map(String)], { encoding: "utf8", maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`${build.name}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as { tokens: number[]; seconds: number };
+  const j = JSON.parse(r.stdout) as { tokens: number[]; seconds: number; cpu_seconds: number };
+  return { tokens: j.tokens, seconds: j.seconds, cpuSeconds: j.cpu_seconds };
 }
 
-/** The engine doing what the C does: prompt forced, then argmax, one position at a time. */
-export function engineGreedy(m: Model, prompt: number[], steps: number): { tokens: number[]; seconds: number } {
+/**
+ * The engine doing what the C does: prompt forced, then argmax, one position at a time. CPU
+ * seconds are the decoding thread's (process.threadCpuUsage), as the C's are its one thread's;
+ * V8's background compiler and GC helpers are not in them, which is why the benchmark warms
+ * the engine up before it measures.
+ */
+export function engineGreedy(m: Model, prompt: number[], steps: number): DecodeRun {
   const c = m.config, kv = createKvCache(c), s = createRunState(c, 1);
   const n = Math.min(steps, c.maxSeqLen), out: number[] = [];
   let token = prompt[0]!;
-  const t0 = performance.now();
+  const t0 = performance.now(), c0 = process.threadCpuUsage();
   for (let pos = 0; pos < n; pos++) {
     const logits = forward(m, [{ token, pos, kv, adapter: null }], s);
     let next: number;
@@ -47,5 +56,6 @@ export function engineGreedy(m: Model, prompt: number[], steps: number): { token
     out.push(next);
     token = next;
   }
-  return { tokens: out, seconds: (performance.now() - t0) / 1000 };
+  const cpu = process.threadCpuUsage(c0);
+  return { tokens: out, seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }

@@ -186,8 +186,9 @@ int main(int argc, char **argv) {
   if (steps > p.seq_len) steps = p.seq_len;
   int *out = xcalloc(steps + 1, sizeof(int));
   int token = atoi(argv[3]);
-  struct timespec t0, t1;
+  struct timespec t0, t1, c0, c1; /* wall and this process's CPU time */
   clock_gettime(CLOCK_MONOTONIC, &t0);
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
   for (int pos = 0; pos < steps; pos++) {
     float *logits = forward(&p, &w, &s, token, pos);
     int next;
@@ -199,9 +200,11 @@ int main(int argc, char **argv) {
     out[pos] = next;
     token = next;
   }
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   printf("{\"tokens\":[");
   for (int i = 0; i < steps; i++) printf("%s%d", i ? "," : "", out[i]);
-  printf("],\"seconds\":%.6f}\n", (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+  printf("],\"seconds\":%.6f,\"cpu_seconds\":%.6f}\n", (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
+         (c1.tv_sec - c0.tv_sec) + (c1.tv_nsec - c0.tv_nsec) / 1e9);
   return 0;
 }

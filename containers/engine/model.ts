@@ -3,7 +3,7 @@
 // whole batch of sequences: every base matmul is one pass over the weights for all rows, and
 // each row then adds its own adapter's low-rank delta (BGMV, see lora.ts).
 import { rmsnorm, rope, ropeTables } from "./ops.ts";
-import { addLoraDelta, attendRow, matmul } from "./kernels/index.ts"; // WASM SIMD, or the ops.ts / lora.ts reference where it cannot run
+import { addLoraDelta, attendRow, matmul, swiglu } from "./kernels/index.ts"; // WASM SIMD, or the ops.ts / lora.ts reference where it cannot run
 import type { LoraAdapter, Target } from "./lora.ts";
 
 export interface Config {
@@ -244,10 +244,7 @@ export function forward(m: Model, rows: ReadonlyArray<Row>, s: RunState): Float3
     rmsnorm(s.xb, s.x, lw.post_attention_layernorm, B, dim, c.normEps);
     proj(s.hb, s.xb, lw.gate_proj, l, "gate_proj", dim, hid);
     proj(s.hb2, s.xb, lw.up_proj, l, "up_proj", dim, hid);
-    for (let i = 0; i < B * hid; i++) {
-      const g = s.hb[i]!;
-      s.hb[i] = (g / (1 + Math.exp(-g))) * s.hb2[i]!;
-    }
+    swiglu(s.hb, s.hb, s.hb2, B * hid); // silu(gate) · up, in place
     proj(s.att2, s.hb, lw.down_proj, l, "down_proj", hid, dim);
     for (let i = 0; i < B * dim; i++) s.x[i] = s.x[i]! + s.att2[i]!; // residual
   }

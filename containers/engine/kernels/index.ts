@@ -203,39 +203,40 @@ const MIN_SLICE_WORK = 1 << 18; // multiply-adds per slice below which waking a 
 /**
  * Use n threads (the main one included) for kernel calls big enough to split: batched forward
  * (rows of the batch), training (rows of the sequence, rows of dW, KV groups of attention).
- * 1: no workers. Defaults to ENGINE_THREADS, else the machine's core count. A pool that cannot
- * start falls back to 1 with a warning. timeoutMs: how long a call waits for a worker's slice
+ * 1: no worker runs (a pool already started sleeps). Defaults to ENGINE_THREADS, else the
+ * machine's core count. A pool that cannot start falls back to 1 with a warning. timeoutMs: how long a call waits for a worker's slice
  * before it fails with KernelThreadError and the worker is replaced.
  */
 export function setThreads(n: number, opts: { timeoutMs?: number } = {}): void {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`threads must be a positive integer, got ${n}`);
   if (opts.timeoutMs !== undefined) threadTimeoutMs = opts.timeoutMs;
   if (pool) pool.timeoutMs = threadTimeoutMs;
-  if (n === threads && (n === 1 || pool)) return;
-  void pool?.close(); // calls in flight have finished: every call waits for its slices
+  threads = n;
+  // fewer threads than the pool has: the spare workers sleep (so going back up costs nothing)
+  if (n === 1 || !heap || (pool && pool.size >= n - 1)) return;
+  void pool?.close(); // no call is in flight: every call waits for its slices
   pool = null;
-  threads = 1;
-  if (n === 1 || !heap) return;
   try {
     const ctl = heap.place(controlInts(n - 1)); // lives as long as the process: a few KiB per pool
     pool = new KernelPool({ memory: heap.memory, wasm: heap.wasm, ctl: new Int32Array(ctl.buffer, ctl.byteOffset, controlInts(n - 1)), workers: n - 1, timeoutMs: threadTimeoutMs });
-    threads = n;
   } catch (e) {
+    threads = 1;
     warnOnce(`kernel worker threads unavailable (${e instanceof Error ? e.message : String(e)}), running on one thread`);
   }
 }
 
 /** Threads kernel calls may use now (1 + workers ready), and the pool for tests and warm-up. */
 export function threadCount(): { configured: number; ready: number; pool: KernelPool | null } {
-  return { configured: threads ?? defaultThreads(), ready: 1 + (pool?.ready().length ?? 0), pool };
+  const configured = threads ?? defaultThreads();
+  return { configured, ready: Math.min(configured, 1 + (pool?.ready().length ?? 0)), pool };
 }
 
 /** How many slices `rows` rows of `work` multiply-adds in all should be cut into now. */
 function slicesFor(rows: number, work: number): number {
   if (rows < 2 || work < 2 * MIN_SLICE_WORK) return 1;
   if (threads === null) setThreads(defaultThreads()); // the first call big enough to split starts the workers
-  if (!pool) return 1;
-  return Math.max(1, Math.min(rows, 1 + pool.ready().length, Math.floor(work / MIN_SLICE_WORK)));
+  if (!pool || threads === 1) return 1;
+  return Math.max(1, Math.min(rows, threads ?? 1, 1 + pool.ready().length, Math.floor(work / MIN_SLICE_WORK)));
 }
 
 /** [r0, r1) bounds cutting `rows` into n nearly equal parts (multiples of `unit` but the last). */

@@ -53,6 +53,21 @@
                 (local.set $a3 (f32x4.relaxed_madd (v128.load (i32.add (local.get $w3) (local.get $j))) (local.get $xv) (local.get $a3)))
                 (local.set $j (i32.add (local.get $j) (i32.const 16)))
                 (br $vec)))
+            (local.set $o (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $t) (local.get $d)) (local.get $i)) (i32.const 2))))
+            (if (i32.eq (local.get $n4) (local.get $nb))
+              (then
+                ;; no tail: the four lane sums side by side by two rounds of shuffles, one store
+                (local.set $xv (f32x4.add
+                  (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a0) (local.get $a1))
+                  (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a0) (local.get $a1))))
+                (local.set $a2 (f32x4.add
+                  (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a2) (local.get $a3))
+                  (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a2) (local.get $a3))))
+                (v128.store (local.get $o) (f32x4.add
+                  (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $xv) (local.get $a2))
+                  (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $xv) (local.get $a2))))
+                (local.set $t (i32.add (local.get $t) (i32.const 1)))
+                (br $ts)))
             (local.set $s0 (call $hsum (local.get $a0)))
             (local.set $s1 (call $hsum (local.get $a1)))
             (local.set $s2 (call $hsum (local.get $a2)))
@@ -67,7 +82,6 @@
                 (local.set $s3 (f32.add (local.get $s3) (f32.mul (f32.load (i32.add (local.get $w3) (local.get $j))) (local.get $xs))))
                 (local.set $j (i32.add (local.get $j) (i32.const 4)))
                 (br $tail)))
-            (local.set $o (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $t) (local.get $d)) (local.get $i)) (i32.const 2))))
             (f32.store offset=0 (local.get $o) (local.get $s0))
             (f32.store offset=4 (local.get $o) (local.get $s1))
             (f32.store offset=8 (local.get $o) (local.get $s2))
