@@ -46,7 +46,8 @@ describe("signVoucher / verifyVoucher", () => {
     const byPayer = voucherToJson(await signVoucher(payer, domain, base));
     const cases: [unknown, object, string][] = [
       [{ ...v, cumulativeAmount: "1501" }, {}, "voucher-bad-signature"],
-      [{ ...v, signature: "0x1234" }, {}, "voucher-bad-signature"],
+      [{ ...v, signature: "0x1234" }, {}, "voucher-malformed"], // not 64 or 65 bytes: the one voucher schema refuses it before any recovery
+      [{ ...v, signature: `${v.signature.slice(0, -2)}1f` }, {}, "voucher-bad-signature"], // 65 bytes, but v is neither 27 nor 28
       [byPayer, {}, "voucher-bad-signature"], // the payer's address is not the channel's key
       [v, { now: NOW + 301 }, "voucher-expired"],
       [v, { now: NOW + 300 - HORIZON + 1 }, "voucher-expires-before-settlement"],

@@ -1,5 +1,6 @@
 import { getAddress, verifyTypedData, type TypedDataDomain, type TypedDataField } from "ethers";
-import { z } from "zod";
+import type { z } from "zod";
+import { VoucherJson } from "../../core/payments/channel.ts";
 
 /**
  * EIP-712 payment vouchers for PaymentEscrow ("upto" scheme), shared by the
@@ -15,20 +16,13 @@ import { z } from "zod";
  * its address into a contract (EIP-7702) with an ERC-1271 that says no.
  */
 
-const Bytes32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x and 64 hex digits");
-const Address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefixed 20-byte hex address");
-
-/** A signed voucher as it travels in JSON (amounts as decimal strings, never numbers). */
-export const SignedVoucherSchema = z.strictObject({
-  channelId: Bytes32,
-  payer: Address,
-  service: Address,
-  /** The most, in token base units, the service may have redeemed on this channel in total, e.g. "1500" for 0.0015 tUSD (6 decimals). */
-  cumulativeAmount: z.string().regex(/^(0|[1-9][0-9]{0,76})$/, "must be a non-negative decimal integer"),
-  /** Unix seconds after which the voucher cannot be redeemed. */
-  expiry: z.number().int().positive().max(2 ** 48),
-  signature: z.string().regex(/^0x([0-9a-fA-F]{2})+$/, "must be 0x-prefixed hex"),
-});
+/**
+ * A signed voucher as it travels in JSON (amounts as decimal strings, never
+ * numbers): the one schema core/payments defines (`VoucherJson`), so a
+ * voucher this module accepts is one the service accepts too. Its signature
+ * is 64 or 65 bytes, the forms ecrecover-based checks can read.
+ */
+export const SignedVoucherSchema = VoucherJson;
 export type SignedVoucherJson = z.infer<typeof SignedVoucherSchema>;
 
 export interface Voucher {
