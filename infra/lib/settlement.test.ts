@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { App, RemovalPolicy, Stack } from "aws-cdk-lib";
+import { App, Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import { Bucket } from "aws-cdk-lib/aws-s3";
 import nag from "cdk-nag";
@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { treeBlobKey } from "../../core/settlement/keys.ts";
 import { Settlement, SETTLEMENTS_PREFIX, type SettlementProps } from "./settlement.ts";
 import { Tables } from "./tables.ts";
+import { AppFunction } from "./app-function.ts";
 import { exampleChainAddresses } from "./test-stack.ts";
 
 function build(overrides: Partial<SettlementProps> = {}) {
@@ -17,13 +18,15 @@ function build(overrides: Partial<SettlementProps> = {}) {
   const bucket = new Bucket(stack, "Data", { enforceSSL: true });
   const environment = { TABLE_MAIN: tables.main.tableName, TABLE_CONTRIBUTIONS: tables.contributions.tableName, BUCKET: bucket.bucketName, API_ORIGIN: "https://api.example.com", CHAIN_ID: "8453" };
   const settlement = new Settlement(stack, "Settlement", { mainTable: tables.main, bucket, environment, addresses: exampleChainAddresses, rpcUrl: "https://mainnet.base.org", removalPolicy: RemovalPolicy.DESTROY, ...overrides });
+  const api = new AppFunction(stack, "Api", { entry: "api", description: "the API", environment, timeout: Duration.seconds(29), removalPolicy: RemovalPolicy.DESTROY });
+  settlement.grantUsageReads(api);
   const template = Template.fromStack(stack);
   const id = (c: { node: { defaultChild?: unknown } }) => stack.getLogicalId(c.node.defaultChild as Parameters<typeof stack.getLogicalId>[0]);
   type Statement = { Action: string | string[]; Resource: unknown; Condition?: unknown };
   /** Every statement of the policies on a function's role. */
   const statementsOf = (fn: { role?: unknown }): Statement[] =>
     Object.values(template.findResources("AWS::IAM::Policy", { Properties: { Roles: [{ Ref: stack.getLogicalId((fn.role as { node: { defaultChild: never } }).node.defaultChild) }] } })).flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
-  return { app, stack, tables, bucket, settlement, template, id, statementsOf };
+  return { app, stack, tables, bucket, settlement, api, template, id, statementsOf };
 }
 
 const world = build();
@@ -113,6 +116,16 @@ describe("Settlement construct", () => {
     // Without an RPC URL it is in the secret, which chain-events must then read.
     const noRpc = build({ rpcUrl: undefined as never });
     expect(noRpc.statementsOf(noRpc.settlement.chainEvents).filter((s) => JSON.stringify(s.Resource).includes(noRpc.id(noRpc.settlement.signerSecret as never)))).not.toEqual([]);
+  });
+
+  it("lets the API read usage records, settlement entries and rewards (no writes), and tells it the table", () => {
+    const statements = statementsOf(world.api);
+    const usage = statements.filter((s) => on(s, settlement.usageTable));
+    expect(new Set(usage.flatMap((s) => [s.Action].flat()))).toEqual(new Set(["dynamodb:GetItem", "dynamodb:Query"]));
+    const table = usage.find((s) => !JSON.stringify(s.Resource).includes("/index/"))!;
+    expect(new Set(leadingKeys(table))).toEqual(new Set(["USAGE#*", "USAGE_PAYER#*", "CALLREF#*", "SETTLEMENT*", "REWARD#*", "EARN#*"]));
+    expect(leadingKeys(usage.find((s) => JSON.stringify(s.Resource).includes("/index/gsi1"))!)).toEqual(["USAGE_OWNER#*"]);
+    expect(template.findResources("AWS::Lambda::Function")[id(world.api)]!.Properties.Environment.Variables.TABLE_USAGE).toEqual({ Ref: id(settlement.usageTable) });
   });
 
   it("passes cdk-nag's AWS Solutions checks, each suppression with a reason", () => {

@@ -204,4 +204,18 @@ export class Settlement extends Construct {
     // Only where the RPC URL (with its API key) lives in the secret: then it must read it.
     if (!props.rpcUrl) this.signerSecret.grantRead(this.chainEvents);
   }
+
+  /**
+   * What the API's payment routes read (GET /v1/usage, /v1/usage/{requestId}, /v1/rewards/{address}):
+   * usage records and their payer copies, the calls' settlement entries and state, rewards and
+   * pending earnings, and the owner index; reads only.
+   */
+  grantUsageReads(grantee: AppFunction): void {
+    grantTableAccess(this.usageTable, grantee, {
+      calls: ["get", "query"],
+      pkPrefixes: ["USAGE#", "USAGE_PAYER#", "CALLREF#", "SETTLEMENT", "REWARD#", "EARN#"],
+      gsi1Queries: { pkPrefixes: ["USAGE_OWNER#"] },
+    });
+    grantee.addEnvironment("TABLE_USAGE", this.usageTable.tableName);
+  }
 }

@@ -133,6 +133,8 @@ export class ModelFactoryStack extends Stack {
           removalPolicy,
         })
       : undefined;
+    // The API's usage and rewards routes read the usage table.
+    this.settlement?.grantUsageReads(this.api.handler);
 
     this.inference =
       props.inference === false
