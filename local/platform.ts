@@ -68,6 +68,11 @@ export interface PlatformOptions {
   publicOrigin?: string;
   /** Build and serve the web UI at `/`. Default true. */
   web?: boolean;
+  /**
+   * Where the web UI is built and served from (default web/dist). Each start rebuilds it from
+   * scratch, so platforms that run at once (parallel browser tests) each need their own.
+   */
+  webDistDir?: string;
   /** Structured logs of the handlers: "INFO", "WARN" (default), "ERROR", "SILENT". */
   logLevel?: "DEBUG" | "INFO" | "WARN" | "ERROR" | "SILENT";
   /** Overrides of the platform's settings (limits, TTLs). */
@@ -156,7 +161,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const webhookSender = new UndiciWebhookSender();
   await ensureBaseModelsInBlobStore(deps);
 
-  if (options.web !== false) await buildWeb();
+  const webDist = options.webDistDir ?? WEB_DIST_DIR;
+  if (options.web !== false) await buildWeb(webDist);
   // The OpenLoRA service on its own port, reading the same database and blobs; the platform
   // proxies its OpenAI routes, which authorize on their own (API key or payment).
   const inferenceOptions = options.inference === false ? null : (options.inference ?? {});
@@ -183,7 +189,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       );
       root.route("/", createLocalDownloadRoutes({ blobs, secret, clock: systemClock }));
       if (inference) openaiProxyRoutes(root, { target: () => inference.url });
-      if (options.web !== false) root.get("*", async (c, next) => (c.req.path.startsWith("/v1/") ? next() : serveWebAsset(WEB_DIST_DIR, c.req.path, c.req.raw.headers)));
+      if (options.web !== false) root.get("*", async (c, next) => (c.req.path.startsWith("/v1/") ? next() : serveWebAsset(webDist, c.req.path, c.req.raw.headers)));
     },
   });
 

@@ -29,7 +29,8 @@ export interface BrowserHarness {
 /** The real local platform on a fresh data directory, and one page in headless Chromium. */
 export async function openBrowserHarness(tmpPrefix: string, options: Omit<PlatformOptions, "dataDir" | "port"> = {}): Promise<BrowserHarness> {
   const dataDir = await mkdtemp(join(tmpdir(), tmpPrefix));
-  const platform = await startPlatform({ dataDir, port: 0, ...options });
+  // Its own web build: every start rebuilds web/dist from scratch, which would pull the files from under another platform's page.
+  const platform = await startPlatform({ dataDir, port: 0, webDistDir: join(dataDir, "web-dist"), ...options });
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],

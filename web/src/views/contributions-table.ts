@@ -9,18 +9,29 @@ import { pagedList } from "./paged-list.ts";
 /** Characters of a record shown before it is opened. */
 const PREVIEW_CHARS = 80;
 
-/** A text record reads as its text; other schemas as their JSON. */
-function readable(json: string): string {
+/**
+ * A record as a person reads it: a text record's text, an instruction's
+ * fields in order ("question → answer"), a chat's turns; `full` is the
+ * record's JSON laid out for the opened view. A cut record is not valid
+ * JSON and is shown as sent.
+ */
+function readable(json: string): { short: string; full: string } {
+  let value: unknown;
   try {
-    const value = JSON.parse(json) as unknown;
-    if (value && typeof value === "object" && !Array.isArray(value)) {
-      const keys = Object.keys(value);
-      if (keys.length === 1 && keys[0] === "text" && typeof (value as { text: unknown }).text === "string") return (value as { text: string }).text;
-    }
+    value = JSON.parse(json);
   } catch {
-    // A cut record is not valid JSON: show it as sent.
+    return { short: json, full: json };
   }
-  return json;
+  const full = JSON.stringify(value, null, 2);
+  if (value && typeof value === "object" && !Array.isArray(value)) {
+    const fields = Object.values(value as Record<string, unknown>);
+    const messages = (value as { messages?: unknown }).messages;
+    if (Array.isArray(messages)) {
+      return { short: messages.map((m) => `${String((m as { role?: unknown }).role)}: ${String((m as { content?: unknown }).content)}`).join(" / "), full };
+    }
+    if (fields.every((f) => typeof f === "string")) return { short: (fields as string[]).filter(Boolean).join(" → "), full: fields.length === 1 ? (fields[0] as string) : full };
+  }
+  return { short: json, full };
 }
 
 export interface ContributionsTable {
@@ -109,11 +120,12 @@ export function contributionsTable(
   function contentCell(c: ListedContribution, file: string | undefined): HTMLElement | string {
     if (c.content === null) return h("span", { class: "muted" }, c.status === "rejected" ? "not kept (rejected)" : "—");
     const text = readable(c.content);
-    if (text.length <= PREVIEW_CHARS && !c.contentTruncated) return h("span", { class: "record-text", "data-testid": "record-content" }, text);
+    if (text.short.length <= PREVIEW_CHARS && !c.contentTruncated) return h("span", { class: "record-text", "data-testid": "record-content", title: text.full }, text.short);
+    const start = `${text.short.slice(0, PREVIEW_CHARS)}…`;
     return h("details", { class: "record", "data-testid": "record-content" },
-      h("summary", { "aria-label": `Content of line ${c.line}${file ? ` of ${file}` : ""}: ${text.slice(0, PREVIEW_CHARS)}…` }, `${text.slice(0, PREVIEW_CHARS)}…`),
+      h("summary", { "aria-label": `Content of line ${c.line}${file ? ` of ${file}` : ""}: ${start}` }, start),
       // Focusable: a long record scrolls inside its box, and keyboard users must reach the rest of it.
-      h("pre", { class: "record-full", tabindex: 0 }, text),
+      h("pre", { class: "record-full", tabindex: 0 }, text.full),
       c.contentTruncated ? h("p", { class: "muted small" }, "Longer than the preview; the full record is in the Datanet's version files.") : null);
   }
   void load(true);
