@@ -31,12 +31,15 @@ export function earningsPageView(ctx: AppContext, signal: AbortSignal): HTMLElem
   const trainedSlot = h("div", { "data-testid": "trained-on-mine" }, loading("Looking through adapters…"));
   const ownedSlot = h("div", { "data-testid": "my-adapters" }, loading("Reading your adapters' usage…"));
 
+  // The charts' x is the period's offset from the first one shown (uPlot's axis starts at 0); labels name the period itself.
+  let rewardsFirst = 0;
+  let usageFirst = 0;
   const rewardsChart = lineChart({
     title: "Rewards per settled epoch",
     xLabel: "Settlement period",
     yLabel: "Base units",
     series: [{ label: "Earned", colorVar: "--accent", format: (v) => formatCount(v) }],
-    formatX: (x) => `#${formatCount(x)}`,
+    formatX: (x) => `#${rewardsFirst + x}`,
     height: 220,
   });
   rewardsChart.element.dataset.testid = "rewards-chart";
@@ -48,7 +51,7 @@ export function earningsPageView(ctx: AppContext, signal: AbortSignal): HTMLElem
       { label: "Calls", colorVar: "--accent", format: (v) => formatCount(v) },
       { label: "Fees charged", colorVar: "--chart-2", format: (v) => formatCount(v) },
     ],
-    formatX: (x) => `#${formatCount(x)}`,
+    formatX: (x) => `#${usageFirst + x}`,
     height: 220,
   });
   usageChart.element.dataset.testid = "usage-chart";
@@ -63,7 +66,7 @@ export function earningsPageView(ctx: AppContext, signal: AbortSignal): HTMLElem
 
   function renderRewards(r: Rewards) {
     const epochs = [...r.epochs].sort((a, b) => a.period - b.period);
-    const first = epochs[0]?.period ?? 0;
+    const first = (rewardsFirst = epochs[0]?.period ?? 0);
     rewardsChart.update(epochs.map((e) => e.period - first), [epochs.map((e) => Number(e.amount))], undefined,
       epochs.length === 0 ? "No settled epoch has paid you yet." : `${epochs.length} settled epoch${epochs.length === 1 ? "" : "s"} paid you ${r.totals.earned} base units in all; ${r.totals.claimable} of them can be claimed.`);
     replace(rewardsSlot,
@@ -169,7 +172,7 @@ export function earningsPageView(ctx: AppContext, signal: AbortSignal): HTMLElem
       }
     }
     const periods = [...byPeriod.keys()].sort((a, b) => a - b);
-    const first = periods[0] ?? 0;
+    const first = (usageFirst = periods[0] ?? 0);
     const totalCalls = usage.reduce((n, u) => n + u.records.length, 0);
     usageChart.update(periods.map((p) => p - first), [periods.map((p) => byPeriod.get(p)!.calls), periods.map((p) => byPeriod.get(p)!.fees)], undefined,
       totalCalls === 0 ? "No calls yet." : `${formatCount(totalCalls)} calls over ${periods.length} settlement period${periods.length === 1 ? "" : "s"}.`);
