@@ -142,6 +142,21 @@ describe("AdapterCache", () => {
     expect(inline.decodesOnWorker).toBe(false);
   });
 
+  it("asks a decodeOnWorker function once per cold load, and either answer gives the same adapter", async () => {
+    const { disk } = setup(4, ["p1", "p2", "p3"]);
+    const answers = [true, false, true];
+    let asked = 0;
+    const cache = new AdapterCache({ model: cfg, budgetBytes: 4 * SIZE, diskDir: disk, kernelResident: false, decodeOnWorker: () => answers[asked++]! });
+    const inline = new AdapterCache({ model: cfg, budgetBytes: 4 * SIZE, diskDir: disk, kernelResident: false, decodeOnWorker: false });
+    for (const id of ["p1", "p2", "p3", "p1"]) {
+      const a = await cache.acquire(id), b = await inline.acquire(id);
+      expect(a.adapter).toEqual(b.adapter);
+      a.release();
+      b.release();
+    }
+    expect(asked).toBe(3); // the fourth acquire was a hit
+  });
+
   it("keeps resident adapters in the kernel heap, frees their blocks on eviction, and an evicted adapter keeps its values", async () => {
     const ids = ["k0", "k1", "k2", "k3", "k4", "k5"];
     const { cache } = setup(2, ids);

@@ -30,7 +30,8 @@ export interface AdapterCacheOptions {
   kernelResident?: boolean;
   // read and parse adapter files on a worker thread (default true), so a cold load does not
   // wait behind forward steps for each file operation; false: async reads on this thread
-  decodeOnWorker?: boolean;
+  // (a function: asked per load, e.g. "only while forward steps run")
+  decodeOnWorker?: boolean | (() => boolean);
 }
 
 /**

@@ -37,16 +37,20 @@ const pool = {
 
 export class AdapterDecoder {
   readonly #model: Config;
-  readonly #useWorker: boolean;
+  readonly #useWorker: boolean | (() => boolean);
 
-  /** `worker: false` decodes on the calling thread (what the benchmark compares against). */
-  constructor(model: Config, opts: { worker?: boolean } = {}) {
+  /**
+   * `worker: false` decodes on the calling thread (what the benchmark compares against); a
+   * function decides per decode (the serving backend: the worker only while forward steps run,
+   * since on an idle thread the async read is quicker than a hop to another thread).
+   */
+  constructor(model: Config, opts: { worker?: boolean | (() => boolean) } = {}) {
     this.#model = model;
     this.#useWorker = opts.worker ?? true;
   }
 
   /** Whether decoding runs on a worker thread now. */
-  get onWorker(): boolean { return this.#useWorker && !pool.failed; }
+  get onWorker(): boolean { return this.#useWorker !== false && !pool.failed; }
 
   /** Read and parse the PEFT directory `dir`; null when its files are not there. */
   read(id: string, dir: string): Promise<LoraAdapter | null> {
@@ -59,7 +63,8 @@ export class AdapterDecoder {
   }
 
   #run(job: Job): Promise<LoraAdapter | null> {
-    const w = this.#useWorker && !pool.failed ? startWorker() : null;
+    const use = typeof this.#useWorker === "function" ? this.#useWorker() : this.#useWorker;
+    const w = use && !pool.failed ? startWorker() : null;
     if (!w) return decodeHere(job, this.#model);
     const seq = ++pool.seq;
     return new Promise((resolve, reject) => {

@@ -26,6 +26,9 @@ export class EmbeddedBackend implements GenerationBackend {
     this.#opts = opts;
     const events = opts.events;
     this.cache = new AdapterCache({
+      // cold loads go to the decoder's worker while forward steps keep this thread busy (each
+      // file operation would wait behind a step); on an idle thread an async read is quicker
+      decodeOnWorker: () => this.scheduler.running + this.scheduler.waiting > 0,
       ...opts.cache,
       model: opts.loaded.model.config,
       onLoad: (_id, ms, tier) => events?.adapterLoaded(tier, ms / 1000),

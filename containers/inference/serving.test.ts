@@ -141,22 +141,29 @@ describe("a client that disconnects mid-stream", () => {
 });
 
 describe("a call waiting in the admission queue", () => {
-  it("has its adapter loaded while it waits, so it starts warm", async () => {
-    const svc = await testService({ adapters: [{ id: "ad_queued" }], admission: { maxRunning: 1 } });
-    const { client, url } = await serve(svc);
-    const ac = new AbortController();
-    const long = await fetch(`${url}/v1/completions`, { method: "POST", signal: ac.signal, headers: { authorization: `Bearer ${svc.keys.other}`, "content-type": "application/json" }, body: JSON.stringify({ model: BASE_ID, prompt: "We the people", max_tokens: 100, temperature: 0, stream: true }) });
-    await long.body!.getReader().read(); // the one running slot is taken
+  it("starts its adapter's load while it waits, and the call then uses that one load", async () => {
+    const svc = await testService({ adapters: [{ id: "ad_slow" }, { id: "ad_queued" }], admission: { maxRunning: 1 } });
+    // ad_slow's files arrive only when the gate opens: its call holds the one running slot until then
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const queuedAtFetch: number[] = [];
+    const get = svc.blobs.get.bind(svc.blobs);
+    svc.blobs.get = async (key) => {
+      if (key.includes("ad_slow")) await gate;
+      else queuedAtFetch.push(svc.service.admission.queued); // what the queue held when ad_queued was fetched
+      return get(key);
+    };
+    const { client } = await serve(svc);
+    const slow = client.chat.completions.create(chat("ad_slow", "hi"));
+    await expect.poll(() => svc.service.admission.running, { timeout: 10_000, interval: 5 }).toBe(1);
     const queued = client.chat.completions.create(chat("ad_queued", "hi"));
-    await expect.poll(() => svc.service.admission.queued, { timeout: 2000, interval: 5 }).toBe(1);
-    // loaded from the blob store while it still waits behind the running call
-    await expect.poll(() => svc.backend.cache.metrics.blobLoads, { timeout: 2000, interval: 5 }).toBe(1);
+    await expect.poll(() => svc.backend.cache.metrics.blobLoads, { timeout: 10_000, interval: 5 }).toBe(1); // ad_queued, loaded while queued
+    expect(queuedAtFetch[0]).toBe(1);
     expect(svc.service.admission.queued).toBe(1);
-    const hitsBefore = svc.backend.cache.metrics.hits;
-    ac.abort(); // the running call leaves; the queued one is admitted and finds its adapter resident
+    open();
+    expect((await slow).choices).toHaveLength(1);
     expect((await queued).choices).toHaveLength(1);
-    expect(svc.backend.cache.metrics.hits).toBe(hitsBefore + 1);
-    expect(svc.backend.cache.metrics.blobLoads).toBe(1);
+    expect(svc.backend.cache.metrics.blobLoads).toBe(2); // one load each: the queued call's acquire was a hit
   });
 });
 
