@@ -223,6 +223,8 @@ class LlamaLora:
         cols = torch.arange(T, device=self.device)
         # block-diagonal causal mask: (B, 1, T query, T key)
         allowed = ((cols.view(1, 1, T) >= starts.unsqueeze(-1)) & (cols.view(1, 1, T) <= cols.view(1, T, 1))).unsqueeze(1)
+        # the same mask as an additive bias, built once for every layer (adding it is cheaper than masking each layer, forward and backward)
+        bias = None if FUSED_ATTENTION else torch.zeros(allowed.shape, device=self.device).masked_fill(~allowed, float("-inf"))
         x = w["model.embed_tokens.weight"][tokens]  # (B, T, dim)
         for l in range(c.n_layers):
             p = f"model.layers.{l}."
@@ -232,7 +234,7 @@ class LlamaLora:
             v = self.linear(h, l, "v_proj", drops, use_lora).view(B, T, c.n_kv_heads, hd).transpose(1, 2)
             q, k = self.rope(q, pos), self.rope(k, pos)
             k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)  # query head h reads kv head h // group
-            att = attend(q, k, v, allowed)  # (B, heads, T, hd)
+            att = attend(q, k, v, allowed, bias)  # (B, heads, T, hd)
             x = x + self.linear(att.transpose(1, 2).reshape(B, T, c.n_heads * hd), l, "o_proj", drops, use_lora)
             h = self.rms(x, w[p + "post_attention_layernorm.weight"])
             act = F.silu(self.linear(h, l, "gate_proj", drops, use_lora)) * self.linear(h, l, "up_proj", drops, use_lora)
@@ -247,12 +249,12 @@ class LlamaLora:
 FUSED_ATTENTION = hasattr(F, "scaled_dot_product_attention") and os.environ.get("MF_TORCH_ATTENTION") != "math"
 
 
-def attend(q, k, v, allowed):
-    """softmax(q·kᵀ/√hd, masked to `allowed`)·v; q, k, v (B, heads, T, hd), allowed (B, 1, T, T) bool."""
+def attend(q, k, v, allowed, bias):
+    """softmax(q·kᵀ/√hd, masked to `allowed`)·v; q, k, v (B, heads, T, hd), allowed (B, 1, T, T) bool, bias: 0 where allowed, -inf elsewhere."""
     if FUSED_ATTENTION:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
     scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
-    return torch.softmax(scores.masked_fill(~allowed, float("-inf")), -1) @ v
+    return torch.softmax(scores + bias, -1) @ v
 
 
 def batch_rows(rows, device):
