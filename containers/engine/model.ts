@@ -3,7 +3,7 @@
 // whole batch of sequences: every base matmul is one pass over the weights for all rows, and
 // each row then adds its own adapter's low-rank delta (BGMV, see lora.ts).
 import { rmsnorm, rope, ropeTables } from "./ops.ts";
-import { addLoraDelta, attendRow, matmul, swiglu } from "./kernels/index.ts"; // WASM SIMD, or the ops.ts / lora.ts reference where it cannot run
+import { addLoraDelta, attendRow, heapFloats, matmul, swiglu } from "./kernels/index.ts"; // WASM SIMD, or the ops.ts / lora.ts reference where it cannot run
 import type { LoraAdapter, Target } from "./lora.ts";
 
 export interface Config {
@@ -122,7 +122,7 @@ export interface KvCache {
 /** Allocate a KV cache for one sequence of up to config.maxSeqLen tokens. */
 export function createKvCache(c: Config): KvCache {
   const n = c.nLayers * c.maxSeqLen * (c.dim / c.nHeads) * c.nKvHeads;
-  return { key: new Float32Array(n), value: new Float32Array(n) };
+  return { key: heapFloats(n), value: heapFloats(n) }; // in the kernel heap: attention reads it in place
 }
 
 /** Activation buffers for a batch of up to maxBatch rows, allocated once. */

@@ -68,7 +68,7 @@ class Heap {
   }
 
   #ensure(bytes: number): void {
-    const have = this.memory.buffer.byteLength;
+    const have = this.#f32.byteLength; // the view of the last growth spans the whole memory (reading memory.buffer costs more)
     if (bytes <= have) return;
     const pages = Math.ceil((bytes - have) / PAGE);
     if (have / PAGE + pages > MAX_PAGES) throw new RangeError(`kernel heap would exceed ${MAX_PAGES * PAGE} bytes`);
@@ -185,6 +185,40 @@ function defaultThreads(): number {
   return n;
 }
 
+// ── long-lived arrays in the heap (KV caches): the kernels read them in place instead of copying
+// them in on every call. Blocks are never handed back to the bump allocator; a block whose array
+// has been garbage-collected goes to a free list by size and is handed out again, zeroed.
+// NOTE: a subarray view must not outlive the array it was cut from (its block may be reused).
+const POOL_BUDGET = 1 << 30; // bytes of such arrays at most; past it they are ordinary arrays
+let pooledBytes = 0;
+const freeBlocks = new Map<number, number[]>(); // block bytes → byte offsets
+const blocks = new FinalizationRegistry<{ at: number; bytes: number }>(({ at, bytes }) => {
+  const list = freeBlocks.get(bytes);
+  if (list) list.push(at);
+  else freeBlocks.set(bytes, [at]);
+});
+
+/** n zeros in the heap, for an array that lives a while (a KV cache); an ordinary array where the heap cannot take it. */
+export function heapFloats(n: number): Float32Array {
+  if (!heap || n <= 0) return new Float32Array(n);
+  const bytes = Math.ceil((n * 4) / 16) * 16;
+  let at = freeBlocks.get(bytes)?.pop();
+  if (at === undefined) {
+    if (pooledBytes + bytes > POOL_BUDGET || !heap.canPlace(bytes)) return new Float32Array(n);
+    try {
+      at = heap.place(n).byteOffset;
+    } catch (e) {
+      if (e instanceof RangeError) return new Float32Array(n);
+      throw e;
+    }
+    pooledBytes += bytes;
+  }
+  const a = new Float32Array(heap.view().buffer, at, n);
+  a.fill(0);
+  blocks.register(a, { at, bytes });
+  return a;
+}
+
 /** Which path the hot loops take now. */
 export function kernelPath(): "wasm-simd" | "ts" {
   return heap && enabled ? "wasm-simd" : "ts";
@@ -291,8 +325,10 @@ export function matmul(out: Arr, x: Arr, w: Arr, T: number, n: number, d: number
   const h = usable([out, x, w], T, n, d);
   const p = h && T > 0 && d > 0 ? stage(h, () => ({ w: h.input(w as Float32Array, d * n), x: h.input(x as Float32Array, T * n), out: h.offsetOf(out as Float32Array) ?? h.scratch(T * d) })) : null;
   if (!h || !p) return ref.matmul(out, x, w, T, n, d);
-  // rows of x (and of out) split across threads
-  runSlices(h, "matmul", bounds(T, slicesFor(T, T * n * d)).map(([a, b]) => [p.out + a * d * 4, p.x + a * n * 4, p.w, b - a, n, d]));
+  // rows of x (and of out) split across threads; one slice (decode, small calls) allocates nothing
+  const k = slicesFor(T, T * n * d);
+  if (k === 1) h.kernels.matmul(p.out, p.x, p.w, T, n, d);
+  else runSlices(h, "matmul", bounds(T, k).map(([a, b]) => [p.out + a * d * 4, p.x + a * n * 4, p.w, b - a, n, d]));
   h.output(out as Float32Array, p.out, T * d);
 }
 
@@ -307,12 +343,16 @@ export function matmulBackward(dx: Arr | null, dw: Arr | null, dy: Arr, x: Arr, 
   if (!h || !p) return ref.matmulBackward(dx, dw, dy, x, w, T, n, d);
   if (dx && p.dx) {
     const px = p.dx; // rows of dx (and dy) split across threads
-    runSlices(h, "matmul_dx", bounds(T, slicesFor(T, T * n * d)).map(([a, b]) => [px.dx + a * n * 4, p.dy + a * d * 4, px.w, b - a, n, d]));
+    const k = slicesFor(T, T * n * d);
+    if (k === 1) h.kernels.matmul_dx(px.dx, p.dy, px.w, T, n, d);
+    else runSlices(h, "matmul_dx", bounds(T, k).map(([a, b]) => [px.dx + a * n * 4, p.dy + a * d * 4, px.w, b - a, n, d]));
     h.output(dx as Float32Array, px.dx, T * n);
   }
   if (dw && p.dw) {
     const pw = p.dw; // rows of dw split across threads
-    runSlices(h, "matmul_dw", bounds(d, slicesFor(d, T * n * d)).map(([a, b]) => [pw.dw, p.dy, pw.x, T, n, d, a, b]));
+    const k = slicesFor(d, T * n * d);
+    if (k === 1) h.kernels.matmul_dw(pw.dw, p.dy, pw.x, T, n, d, 0, d);
+    else runSlices(h, "matmul_dw", bounds(d, k).map(([a, b]) => [pw.dw, p.dy, pw.x, T, n, d, a, b]));
     h.output(dw as Float32Array, pw.dw, d * n);
   }
 }

@@ -7,7 +7,7 @@ import * as ref from "../ops.ts";
 import { randArr } from "../test-helpers.ts";
 import { buildKernels, WASM_PATH } from "./build.ts";
 import {
-  addLoraDelta, attendRow, attention, attentionBackward, crossEntropy, kernelPath, matmul, matmulBackward, placeWeights, rmsnorm, rmsnormBackward, swiglu, swigluBackward, useKernels,
+  addLoraDelta, attendRow, attention, heapFloats, attentionBackward, crossEntropy, kernelPath, matmul, matmulBackward, placeWeights, rmsnorm, rmsnormBackward, swiglu, swigluBackward, useKernels,
 } from "./index.ts";
 import { backward, createGrads, forwardTrain, paramList } from "../train-graph.ts";
 import { createKvCache, createRunState, forward } from "../model.ts";
@@ -199,6 +199,14 @@ describe("WASM SIMD kernels", () => {
     const k = run(true), t = run(false);
     expect(Math.abs(k.loss - t.loss)).toBeLessThan(1e-5);
     k.grads.forEach((g, i) => expectClose(g, t.grads[i]!, 1e-4));
+  });
+
+  it("long-lived heap arrays (KV caches) start at zero and never share a block with a live one", () => {
+    const a = heapFloats(37).fill(5), b = heapFloats(37);
+    expect(Array.from(b)).toEqual(new Array(37).fill(0));
+    expect(Array.from(a)).toEqual(new Array(37).fill(5));
+    expect(b.byteOffset === a.byteOffset && b.buffer === a.buffer).toBe(false);
+    expect(heapFloats(0)).toHaveLength(0);
   });
 
   it("the attention kernel declines a head size it cannot take, and the caller keeps its loop", () => {
