@@ -36,6 +36,7 @@ export async function payForDemoCalls(
   adapterId: string,
   accounts: { label: string; address: string; client: DevClient }[],
 ): Promise<DemoPayments> {
+  const t0 = Date.now();
   await owner.request("PUT", `/v1/adapters/${adapterId}/price`, DEMO_PRICE);
   console.log(`    priced ${adapterId}: ${tusd(DEMO_PRICE.perCall)} per call + ${tusd(DEMO_PRICE.perThousandOutputTokens)} per 1 000 output tokens`);
 
@@ -62,6 +63,7 @@ export async function payForDemoCalls(
   }
   const last = receipts.at(-1)!;
   console.log(`    ${receipts.length} paid calls, ${tusd(last.cumulativeCharged)} charged on channel ${last.channelId}; no transaction per call: settlement redeems it at the epoch's end`);
+  console.log(`    (the pay-per-call step took ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 
   const settled = (async () => {
     const started = Date.now();
