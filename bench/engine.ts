@@ -201,12 +201,13 @@ const blasOf = (libs: string[]) => (libs.some((l) => /openblas/i.test(l)) ? "Ope
 rmSync(work, { recursive: true, force: true });
 
 // ── report ──
-log(`Measured ${new Date().toISOString().slice(0, 10)} on ${cpus()[0]?.model ?? "cpu"} (${cpus().length} cores, shared with other work), Node ${process.version}, one thread, kernels: ${kernelPath()}${QUICK ? ", QUICK mode" : ""}.`);
+log(`Measured ${new Date().toISOString().slice(0, 10)} on ${cpus()[0]?.model ?? "cpu"} (${cpus().length} cores, shared with other work), Node ${process.version}, one thread unless a row says otherwise, kernels: ${kernelPath()}${QUICK ? ", QUICK mode" : ""}.`);
 log(`Load average (1 min) ${loadAtStart.toFixed(1)} at the start and ${loadavg()[0]!.toFixed(1)} at the end on ${cpus().length} cores: other processes shared the CPU, so absolute rates are low and wide; the ratios, taken between interleaved rounds, are what to read.`);
 log(`Every figure is the median of interleaved rounds with its min–max in brackets; every ratio is between medians of this run. Throughput counts tokens actually produced.`);
 log("");
 log("**Single-stream greedy decode on llama2.c checkpoints**, engine vs `bench/llama2c_forward.c` (run.c's forward in one file), same checkpoint, prompt and positions, " +
-  ("builds" in cBuild ? `C built by this run with ${cBuild.builds.map((b) => `\`${b.name}\``).join(" and ")}` : `C rows skipped: ${cBuild.skipped}`) + `; ${ROUNDS} rounds.`);
+  ("builds" in cBuild ? `C built by this run with ${cBuild.builds.map((b) => `\`${b.name}\``).join(" and ")}` : `C rows skipped: ${cBuild.skipped}`) + `; ${ROUNDS} rounds. ` +
+  "CPU time is the decoding thread's own (the engine's main thread, `process.threadCpuUsage`; the C's one thread, `CLOCK_PROCESS_CPUTIME_ID`), after a warm-up: it leaves out the time other processes held the core, which the wall clock does not.");
 log("");
 log("| checkpoint | implementation | decode, wall clock | decode, CPU time | engine SIMD / this (wall / CPU) | target |");
 log("|---|---|---|---|---|---|");
