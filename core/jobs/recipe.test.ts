@@ -49,5 +49,7 @@ describe("withScaledDefaults", () => {
     expect(withScaledDefaults({ training: { maxSteps: 5 } }, TrainingSettings.parse({ maxSteps: 5 }), data, 128).warmupSteps).toBe(0);
     expect(withScaledDefaults({ training: { maxSteps: 40 } }, TrainingSettings.parse({ maxSteps: 40 }), data, 128).warmupSteps).toBe(4);
     expect(withScaledDefaults({ training: { maxSteps: 40, warmupSteps: 7 } }, TrainingSettings.parse({ maxSteps: 40, warmupSteps: 7 }), data, 128).warmupSteps).toBe(7);
+    // Evaluations and checkpoints are spaced over the 40 steps, not over the epochs' run.
+    expect(withScaledDefaults({ training: { maxSteps: 40 } }, TrainingSettings.parse({ maxSteps: 40 }), data, 128)).toMatchObject({ evalEvery: 7, checkpointEvery: 8 });
   });
 });

@@ -42,10 +42,10 @@ const MAX_BATCH = 8;
  * `seqLen` tokens: a batch no larger than the data (a power of two up to 8), MEMORISE_EPOCHS
  * passes, more when that is under MIN_STEPS steps (at most 100) and fewer when it is over
  * MAX_STEPS (at least 0.1), warmup over the first tenth (at most 10 steps), six held-out
- * evaluations and five checkpoints spread over the run.
+ * evaluations and five checkpoints spread over the run (over `maxSteps` when one is given).
  * Example: 40 short records (600 tokens), 10% held out, 128-token rows → batch 4, 60 epochs, 75 steps.
  */
-export function scaledTrainingDefaults(data: DataSize, evalFraction: number, seqLen: number): ScaledTrainingDefaults {
+export function scaledTrainingDefaults(data: DataSize, evalFraction: number, seqLen: number, maxSteps?: number): ScaledTrainingDefaults {
   const { trainRecords } = splitCounts(data.records, evalFraction);
   const trainTokens = data.records > 0 ? data.tokens * (trainRecords / data.records) : 0;
   const sequences = Math.max(1, packedSequences(trainTokens, trainRecords, seqLen));
@@ -55,7 +55,8 @@ export function scaledTrainingDefaults(data: DataSize, evalFraction: number, seq
   let epochs = MEMORISE_EPOCHS;
   if (epochs * stepsPerEpoch < MIN_STEPS) epochs = Math.min(100, Math.ceil(MIN_STEPS / stepsPerEpoch));
   else if (epochs * stepsPerEpoch > MAX_STEPS) epochs = Math.max(0.1, Math.floor((MAX_STEPS / stepsPerEpoch) * 10) / 10);
-  const steps = Math.max(1, Math.ceil(epochs * stepsPerEpoch));
+  // A run bounded by maxSteps spaces its warmup, evaluations and checkpoints over those steps.
+  const steps = maxSteps ?? Math.max(1, Math.ceil(epochs * stepsPerEpoch));
   return {
     epochs,
     batchSize,
@@ -72,7 +73,7 @@ export function scaledTrainingDefaults(data: DataSize, evalFraction: number, seq
  */
 export function withScaledDefaults(raw: unknown, training: TrainingSettings, data: DataSize, contextLength: number): TrainingSettings {
   const given = (raw as { training?: Record<string, unknown> } | null)?.training ?? {};
-  const scaled = scaledTrainingDefaults(data, training.evalFraction, Math.min(TRAINER_SEQ_LEN, contextLength));
+  const scaled = scaledTrainingDefaults(data, training.evalFraction, Math.min(TRAINER_SEQ_LEN, contextLength), training.maxSteps);
   const out: TrainingSettings = { ...training };
   for (const key of Object.keys(scaled) as (keyof ScaledTrainingDefaults)[]) if (given[key] === undefined) out[key] = scaled[key];
   if (given.warmupSteps === undefined && out.maxSteps !== undefined) out.warmupSteps = Math.min(out.warmupSteps, Math.max(0, Math.floor(out.maxSteps / 10)));
