@@ -3,7 +3,7 @@
 // checkpoints resume (on the engine, even); a crashed or misbehaving child is a clear failure.
 // Skipped, saying so, where no python3 with torch is installed.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -90,7 +90,7 @@ describe.skipIf(!python)("torch backend (python3-torch on the CPU)", () => {
     expect(greedy(adapter)).toEqual(greedy(engine.adapter));
   }, 60_000);
 
-  it("checkpoints in the engine's format: a run stopped after its checkpoint resumes on the engine and ends as the uninterrupted run", async () => {
+  it("checkpoints in the engine's format: a run stopped after its checkpoint resumes on the engine, or on torch, and ends as the uninterrupted run", async () => {
     // Prepare
     const dir = scratch();
     const input = runInput({ checkpointEvery: 3, checkpointDir: dir });
@@ -103,7 +103,12 @@ describe.skipIf(!python)("torch backend (python3-torch on the CPU)", () => {
         stop.abort();
       }
     }, { ...torchOpts, signal: stop.signal });
+    const copy = scratch();
+    cpSync(join(dir, "checkpoint.safetensors"), join(copy, "checkpoint.safetensors"));
     const resumed = engineRun(input);
+    // ... and so does torch itself, from a copy of the same file (what a Spot reclaim on the GPU queue does)
+    const torchEvents: TrainWorkerMessage[] = [];
+    const again = await trainWithTorch({ ...input, config: { ...input.config, checkpointDir: copy } }, (m) => torchEvents.push(m), torchOpts);
     // Assess
     // the stop line reaches the child while it may already be in step 4: it stops after that step, the checkpoint stays at 3
     expect(first.kind).toBe("stopped");
@@ -112,7 +117,11 @@ describe.skipIf(!python)("torch backend (python3-torch on the CPU)", () => {
     expect(resumed.result.history[0]!.step).toBe(4);
     const want = engine.result.history.slice(3).map((p) => p.loss);
     resumed.result.history.forEach((p, i) => expect(Math.abs(p.loss - want[i]!)).toBeLessThan(LOSS_TOLERANCE));
-  }, 60_000);
+    if (again.kind !== "done") throw new Error(`torch resume ended ${again.kind}`);
+    expect(torchEvents).toContainEqual({ kind: "event", event: { type: "resumed", step: 3 } });
+    expect(again.result.history.map((p) => p.step)).toEqual([4, 5, 6, 7, 8, 9, 10]);
+    again.result.history.forEach((p, i) => expect(Math.abs(p.loss - want[i]!)).toBeLessThan(LOSS_TOLERANCE));
+  }, 90_000);
 
   it("trains a whole job through runTrainer: progress events, the adapter and metrics as with the engine", async () => {
     // Prepare
