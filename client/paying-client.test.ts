@@ -76,6 +76,21 @@ describe("PayingClient on the running platform", () => {
     expect((await escrow.channel(channel!.channelId))!.deposit).toBe(2_000_000n);
   });
 
+  it("tops a channel up once when the next call's quote would pass its deposit, waiting for the platform to see it", { timeout: 60_000 }, async () => {
+    const payer = platform.chain.accounts[6]!;
+    const receipts: Receipt[] = [];
+    // A deposit of 1500 covers one call's quote (1160 for 8 tokens) but not two.
+    const client = new PayingClient({ baseURL: platform.url, payer, deposit: 1500n, onReceipt: (r) => receipts.push(r) });
+    const openai = client.openai();
+    for (let i = 0; i < 2; i++) await openai.chat.completions.create({ model: "ad_paid", messages: [question], max_tokens: 8, temperature: 0 });
+    expect(receipts).toHaveLength(2);
+    const [channel] = client.store.list();
+    const escrow = new EscrowClient(payer, channel!.escrow, channel!.asset);
+    // Opened with 1500, topped up once by 1500: never twice for one mirror lag.
+    expect((await escrow.channel(channel!.channelId))!.deposit).toBe(3000n);
+    expect(channel!.deposit).toBe("3000");
+  });
+
   it("tells a free or unknown model apart from a priced one when asked for terms", async () => {
     const client = new PayingClient({ baseURL: platform.url });
     await expect(client.terms("mf-tiny-sotu")).rejects.toThrow(/asks for no payment/);

@@ -128,19 +128,22 @@ export class PayingClient {
       if (!terms) return res; // not our scheme: hand the 402 to the caller
       const reason = quote.error ?? "payment-required";
       let channel = activeChannel(this.store, terms);
-      if (terms.channel && channel && terms.channel.channelId.toLowerCase() === channel.channelId.toLowerCase()) {
+      if (terms.channel && channel && terms.channel.channelId.toLowerCase() === channel.channelId.toLowerCase() && terms.channel.charged > BigInt(channel.charged)) {
         // The platform's word on what the channel was charged wins over ours (it may know a charge whose receipt we lost).
-        channel = this.#remember({ ...channel, charged: terms.channel.charged.toString(), deposit: terms.channel.deposit.toString() });
+        // Its deposit does not: its mirror may not have seen our last top-up yet.
+        channel = this.#remember({ ...channel, charged: terms.channel.charged.toString() });
       }
       if (reason === "channel-closing" || reason === "channel-defaulted") {
         if (channel) this.#remember({ ...channel, retired: new Date().toISOString() });
         channel = undefined;
       }
-      if (RETRYABLE_WAIT.has(reason) && channel) {
+      const covered = channel !== undefined && BigInt(channel.charged) + terms.amount <= BigInt(channel.deposit);
+      // A channel just opened or funded that the platform's mirror has not seen yet: wait for it, do not pay twice.
+      if (channel && (RETRYABLE_WAIT.has(reason) || (reason === "voucher-above-deposit" && covered))) {
         if (Date.now() > deadline) throw new PaymentError(`the platform has not seen channel ${channel.channelId} after ${this.#o.channelWaitMs ?? 60_000} ms`, reason, quote);
         await sleep(500);
-      } else if (reason === "voucher-above-deposit" && channel) {
-        channel = await this.#topUp(channel, terms);
+      } else if (reason === "voucher-above-deposit") {
+        // Not covered: topped up below.
       } else if (!["payment-required", "voucher-below-quote", "voucher-not-above-charged", "channel-closing", "channel-defaulted"].includes(reason)) {
         // A refusal retrying cannot mend (a bad signature, a wrong network): give the 402 to the caller.
         return res;
