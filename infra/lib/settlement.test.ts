@@ -69,6 +69,11 @@ describe("Settlement construct", () => {
       Targets: [{ Arn: { "Fn::GetAtt": [id(settlement.settleEpoch), "Arn"] }, RetryPolicy: { MaximumRetryAttempts: 2 }, DeadLetterConfig: { Arn: { "Fn::GetAtt": [id(settlement.scheduleFailures), "Arn"] } } }],
     });
     template.hasResourceProperties("AWS::Events::Rule", { ScheduleExpression: "rate(1 minute)", Targets: [{ Arn: { "Fn::GetAtt": [id(settlement.chainEvents), "Arn"] } }] });
+    // Early redemption runs in settle-epoch itself every minute (one key's nonces, one run at a time), asked by its event's task.
+    const redeem = Object.values(template.findResources("AWS::Events::Rule")).find((r) => JSON.stringify(r.Properties.Targets[0]).includes("redeem-closing-channels"));
+    expect(redeem?.Properties.ScheduleExpression).toBe("rate(1 minute)");
+    expect(redeem?.Properties.Targets[0].Arn).toEqual({ "Fn::GetAtt": [id(settlement.settleEpoch), "Arn"] });
+    expect(redeem?.Properties.Targets[0].DeadLetterConfig).toEqual({ Arn: { "Fn::GetAtt": [id(settlement.scheduleFailures), "Arn"] } });
     const fns = template.findResources("AWS::Lambda::Function");
     expect(fns[id(settlement.settleEpoch)]!.Properties.ReservedConcurrentExecutions).toBe(1);
     expect(fns[id(settlement.settleEpoch)]!.Properties.Timeout).toBe(900);

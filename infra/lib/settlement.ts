@@ -1,6 +1,7 @@
 import { type CfnResource, Duration, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
 import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table, TableEncryption } from "aws-cdk-lib/aws-dynamodb";
-import { Rule, Schedule } from "aws-cdk-lib/aws-events";
+import { EventField, Rule, RuleTargetInput, Schedule } from "aws-cdk-lib/aws-events";
+import { REDEEM_CLOSING_TASK } from "../../functions/handlers/settlement-tasks.ts";
 import { LambdaFunction } from "aws-cdk-lib/aws-events-targets";
 import { type CfnFunction, FilterCriteria, FilterRule, StartingPosition } from "aws-cdk-lib/aws-lambda";
 import { DynamoEventSource, SqsDlq } from "aws-cdk-lib/aws-lambda-event-sources";
@@ -63,6 +64,8 @@ export class Settlement extends Construct {
   readonly chainEvents: AppFunction;
   readonly signerSecret: ISecret;
   readonly settleRule: Rule;
+  /** Every minute, into settle-epoch: early redemption of closing channels. */
+  readonly redeemClosingRule: Rule;
   readonly chainEventsRule: Rule;
   /** record-usage stream batches given up on after their retries. */
   readonly recordUsageFailures: Queue;
@@ -175,8 +178,19 @@ export class Settlement extends Construct {
     (this.settleEpoch.node.defaultChild as CfnFunction).reservedConcurrentExecutions = 1;
     this.settleRule = new Rule(this, "SettleSchedule", { description: "Settles pay-per-call periods", schedule: Schedule.rate(Duration.seconds(epochSeconds)) });
     this.settleRule.addTarget(new LambdaFunction(this.settleEpoch, { retryAttempts: 2, maxEventAge: Duration.hours(1), deadLetterQueue: this.scheduleFailures }));
+    // Early redeem (core/payments/early-redeem.ts) sends from the same key, so it runs in the same function, every minute:
+    // a channel whose withdrawal ripens before the next settlement is redeemed first.
+    this.redeemClosingRule = new Rule(this, "RedeemClosingSchedule", { description: "Redeems channels whose withdrawal ripens before the next settlement", schedule: Schedule.rate(CHAIN_EVENTS_RATE) });
+    this.redeemClosingRule.addTarget(
+      new LambdaFunction(this.settleEpoch, {
+        event: RuleTargetInput.fromObject({ "detail-type": "Scheduled Event", source: "aws.events", time: EventField.time, detail: { task: REDEEM_CLOSING_TASK } }),
+        retryAttempts: 2,
+        maxEventAge: Duration.minutes(5),
+        deadLetterQueue: this.scheduleFailures,
+      }),
+    );
     // Its state, cursor and lease (SETTLEMENT…), the periods' markers and calls (PERIODS, gsi1 PERIOD#), ledgers of defaulted channels, the rewards.
-    grantTableAccess(this.usageTable, this.settleEpoch, { calls: ["get", "put", "query", "batchPut"], pkPrefixes: ["SETTLEMENT", "PERIODS", "CHANNEL#", "REWARD#"], gsi1Queries: { pkPrefixes: ["PERIOD#"] } });
+    grantTableAccess(this.usageTable, this.settleEpoch, { calls: ["get", "put", "query", "batchPut"], pkPrefixes: ["SETTLEMENT", "PERIODS", "CHANNEL#", "REWARD#", "CLOSING"], gsi1Queries: { pkPrefixes: ["PERIOD#"] } });
     // The announcement: EVENT# items with a SETTLEMENT# marker per chunk, in transactions of puts.
     grantTableAccess(props.mainTable, this.settleEpoch, { calls: ["put"], pkPrefixes: ["SETTLEMENT#", "EVENT#"] });
     props.bucket.grantPut(this.settleEpoch, `${SETTLEMENTS_PREFIX}*`);
