@@ -57,7 +57,7 @@ export async function payForDemoCalls(
   });
   const openai = client.openai();
   for (const question of QUESTIONS) {
-    const r = await openai.chat.completions.create({ model: adapterId, messages: [{ role: "user", content: question }], max_tokens: 16, temperature: 0 });
+    const r = await openai.chat.completions.create({ model: adapterId, messages: [{ role: "user", content: question }], max_tokens: 32, temperature: 0 });
     const paid = receipts.at(-1);
     console.log(`    paid call "${question}" → "${r.choices[0]?.message.content?.trim()}" (${r.usage?.completion_tokens} tokens, charged ${paid ? tusd(paid.charged) : "?"})`);
   }
