@@ -1,30 +1,20 @@
 import { describe, expect, it } from "vitest";
 import { FakeSettlementChain } from "../test/fakes/settlement-chain.ts";
 import { MemoryBlobStore } from "../test/fakes/memory-blob-store.ts";
-import { openChannel, paymentHeader, paymentsDeps } from "../test/fakes/payments.ts";
-import { applyEscrowEvent } from "../core/payments/mirror-channels.ts";
-import { authorizePayment, completePayment } from "../core/payments/paid-calls.ts";
+import { chargedChannel } from "../test/fakes/payments.ts";
 import type { SettlementDeps } from "../core/settlement/index.ts";
 import { REDEEM_CLOSING_TASK } from "./handlers/settlement-tasks.ts";
 import { scheduledEvent } from "./handlers/job-sweep.ts";
 import { testContext } from "./handlers/test-events.ts";
 import { createSettlementEntry, earlyRedeemHorizonSeconds } from "./settle-epoch.ts";
 
-const PRICE = { perCall: "1000", perThousandOutputTokens: "20000" };
-
-/** One call charged (1000 + 8 tokens × 20 = 1160) on a channel whose payer asked to withdraw `inSeconds` from now. */
+/** One call charged (1160) on a channel whose payer asked to withdraw `inSeconds` from now. */
 async function closingChannel(inSeconds: number) {
-  const t = paymentsDeps();
-  const { payer, channel } = await openChannel(t.deps, 1_000_000n);
-  const { header } = await paymentHeader(payer, channel, 2280n, t.clock.now());
-  const d = await authorizePayment(t.deps, { requestId: "r1", price: PRICE, maxTokens: 64, resource: { url: "/v1/chat/completions", description: "", mimeType: "application/json" }, paymentHeader: header });
-  if (!d.ok) throw new Error(d.reason);
-  await completePayment(t.deps, d.grant, { adapterId: "ad_1", baseModel: "tiny", owner: null, promptTokens: 4, completionTokens: 8, finishReason: "stop", attribution: { method: "none", contributors: [] } });
-  const withdrawableAt = Math.floor(t.clock.now() / 1000) + inSeconds;
-  await applyEscrowEvent(t.usage, { block: 2, logIndex: 0, channelId: channel.channelId, type: "withdrawal-requested", amount: 1_000_000n, withdrawableAt } as never);
+  const t = await chargedChannel();
+  await t.event({ type: "withdrawal-requested", amount: 1_000_000n, withdrawableAt: Math.floor(t.clock.now() / 1000) + inSeconds });
   const chain = new FakeSettlementChain();
   const deps: SettlementDeps = { usage: t.usage, main: t.usage, blobs: new MemoryBlobStore(), clock: t.clock, chain: chain as never, epochSeconds: 3600, graceSeconds: 60 };
-  return { deps, chain, channel };
+  return { deps, chain, channel: t.channel };
 }
 
 const redeemEvent = (time: number) => ({ ...scheduledEvent(time), detail: { task: REDEEM_CLOSING_TASK } });

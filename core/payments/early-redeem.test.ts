@@ -1,29 +1,19 @@
 import { describe, expect, it } from "vitest";
 import { FakeSettlementChain } from "../../test/fakes/settlement-chain.ts";
-import { openChannel, paymentHeader, paymentsDeps } from "../../test/fakes/payments.ts";
+import { chargedChannel as chargedChannelFixture, openChannel, paymentsDeps } from "../../test/fakes/payments.ts";
 import { queryAll } from "../query-all.ts";
 import { readLedger } from "./channel-ledger.ts";
 import { redeemClosingChannels } from "./early-redeem.ts";
 import { CLOSING_PK } from "./keys.ts";
 import { applyEscrowEvent } from "./mirror-channels.ts";
-import { authorizePayment, completePayment } from "./paid-calls.ts";
 
-const PRICE = { perCall: "1000", perThousandOutputTokens: "20000" };
 const HORIZON = 130; // epoch 60 s + grace 10 s + a minute for the transaction
 
-/** A channel with one call charged on it (1000 + 8 tokens × 20 = 1160). */
+/** A channel with one call charged on it (1000 + 8 tokens × 20 = 1160), and a fake chain to redeem on. */
 async function chargedChannel() {
-  const t = paymentsDeps();
-  const { payer, channel } = await openChannel(t.deps, 1_000_000n);
-  const { header } = await paymentHeader(payer, channel, 2280n, t.clock.now());
-  const d = await authorizePayment(t.deps, { requestId: "r1", price: PRICE, maxTokens: 64, resource: { url: "/v1/chat/completions", description: "", mimeType: "application/json" }, paymentHeader: header });
-  if (!d.ok) throw new Error(d.reason);
-  await completePayment(t.deps, d.grant, { adapterId: "ad_1", baseModel: "tiny", owner: null, promptTokens: 4, completionTokens: 8, finishReason: "stop", attribution: { method: "none", contributors: [] } });
+  const t = await chargedChannelFixture();
   const chain = new FakeSettlementChain();
-  const deps = { usage: t.usage, chain, clock: t.clock, horizonSeconds: HORIZON };
-  let block = 2;
-  const event = (e: Record<string, unknown>) => applyEscrowEvent(t.usage, { block: block++, logIndex: 0, channelId: channel.channelId, ...e } as never);
-  return { ...t, channel, chain, deps, event };
+  return { ...t, chain, deps: { usage: t.usage, chain, clock: t.clock, horizonSeconds: HORIZON } };
 }
 
 const nowS = (clock: { now(): number }) => Math.floor(clock.now() / 1000);

@@ -7,7 +7,8 @@ import { FakeClock } from "../../test/fakes/fake-clock.ts";
 import { channelToItem, voucherToJson, type ChannelState, type Voucher } from "../../core/payments/channel.ts";
 import { ChannelLocks } from "../../core/payments/channel-lock.ts";
 import { channelStateKey } from "../../core/payments/keys.ts";
-import type { PaymentsDeps } from "../../core/payments/paid-calls.ts";
+import { applyEscrowEvent } from "../../core/payments/mirror-channels.ts";
+import { authorizePayment, completePayment, type PaymentsDeps } from "../../core/payments/paid-calls.ts";
 import { encodePaymentSignature, paymentRequired, type PaymentTerms } from "../../core/payments/x402.ts";
 
 /** Test factories of core/payments: usage table, mirrored channels, signed PAYMENT-SIGNATURE headers. */
@@ -63,4 +64,23 @@ export async function paymentHeader(payer: { address: string; signTypedData: Wal
   }).accepts[0]!;
   const claimed = { ...accepted, network: (o.acceptedNetwork ?? accepted.network) as `${string}:${string}`, extra: { ...accepted.extra, escrow: o.acceptedEscrow ?? escrow } };
   return { header: encodePaymentSignature(claimed, voucherToJson(signed)), voucher: signed };
+}
+
+/** The price the charged-channel fixture's call pays: 1000 per call + 20 per output token. */
+export const FIXTURE_PRICE = { perCall: "1000", perThousandOutputTokens: "20000" };
+
+/**
+ * A channel (deposit 1,000,000) with one call charged on it: 1000 + 8 tokens × 20 = 1160, under a
+ * voucher of 2280. `event` applies an escrow event to the mirror (blocks counted from 2).
+ */
+export async function chargedChannel() {
+  const t = paymentsDeps();
+  const { payer, channel } = await openChannel(t.deps, 1_000_000n);
+  const { header } = await paymentHeader(payer, channel, 2280n, t.clock.now());
+  const d = await authorizePayment(t.deps, { requestId: "r1", price: FIXTURE_PRICE, maxTokens: 64, resource: { url: "/v1/chat/completions", description: "", mimeType: "application/json" }, paymentHeader: header });
+  if (!d.ok) throw new Error(d.reason);
+  await completePayment(t.deps, d.grant, { adapterId: "ad_1", baseModel: "tiny", owner: null, promptTokens: 4, completionTokens: 8, finishReason: "stop", attribution: { method: "none", contributors: [] } });
+  let block = 2;
+  const event = (e: Record<string, unknown>) => applyEscrowEvent(t.usage, { block: block++, logIndex: 0, channelId: channel.channelId, ...e } as never);
+  return { ...t, payer, channel, event };
 }

@@ -8,11 +8,10 @@ import wabtInit from "wabt";
 export const WAT_PATH = new URL("./kernels.wat", import.meta.url);
 export const WASM_PATH = new URL("./kernels.wasm", import.meta.url);
 
-/** kernels.wat assembled (SIMD and shared memory enabled), without debug names. */
-export async function buildKernels(): Promise<Uint8Array> {
+/** A .wat file assembled with the given wabt features, without debug names. */
+export async function assembleWat(wat: URL, features: Record<string, boolean>): Promise<Uint8Array> {
   const wabt = await wabtInit();
-  const features = { simd: true, relaxed_simd: true, threads: true, bulk_memory: true };
-  const mod = wabt.parseWat("kernels.wat", readFileSync(WAT_PATH, "utf8"), features);
+  const mod = wabt.parseWat(wat.pathname.split("/").pop()!, readFileSync(wat, "utf8"), features);
   try {
     (mod.validate as (features: object) => void)(features); // the typings omit the features argument it takes
     return new Uint8Array(mod.toBinary({ log: false, write_debug_names: false }).buffer);
@@ -20,6 +19,9 @@ export async function buildKernels(): Promise<Uint8Array> {
     mod.destroy();
   }
 }
+
+/** kernels.wat assembled (SIMD and shared memory enabled). */
+export const buildKernels = (): Promise<Uint8Array> => assembleWat(WAT_PATH, { simd: true, relaxed_simd: true, threads: true, bulk_memory: true });
 
 if (import.meta.main) {
   const bytes = await buildKernels();
