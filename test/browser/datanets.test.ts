@@ -7,7 +7,7 @@ import { openBrowserHarness, hasChromium, type BrowserHarness } from "./harness.
  * The Datanets UI end to end in Debian's Chromium against the real local
  * platform: sign in with the dev wallet, create a Datanet, drop a JSONL file
  * with good and bad records, publish a version, verify a proof in the browser.
- * Set SCREENSHOT_DIR to keep screenshots of each step.
+ * Screenshots of each step go to test-output/browser (or SCREENSHOT_DIR).
  */
 
 // Lines 1, 3 and 5 are good; line 2 is not JSON, line 4 lacks the "text" field.

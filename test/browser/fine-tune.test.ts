@@ -14,7 +14,7 @@ import { openBrowserHarness, hasChromium, type BrowserHarness } from "./harness.
  * Datanet's page with max steps set under "Advanced", the job page followed
  * live to SUCCEEDED with its loss curve and metrics, and the adapter page
  * with its fingerprint and attribution bars.
- * Set SCREENSHOT_DIR to keep screenshots of each step.
+ * Screenshots of each step go to test-output/browser (or SCREENSHOT_DIR).
  */
 
 const line = ([country, capital]: readonly [string, string]) =>

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AxeBuilder } from "@axe-core/playwright";
@@ -9,6 +9,9 @@ import { startPlatform, type Platform, type PlatformOptions } from "../../local/
 /** Debian's Chromium (`apt-get install -y chromium`); npm cannot download a browser here. */
 export const CHROMIUM = "/usr/bin/chromium";
 export const hasChromium = existsSync(CHROMIUM);
+
+/** Where the browser tests keep their screenshots for people to look at: SCREENSHOT_DIR, else test-output/browser (git-ignored). */
+export const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR ?? new URL("../../test-output/browser/", import.meta.url).pathname;
 if (!hasChromium) console.warn(`Skipping browser tests: ${CHROMIUM} not found (apt-get install -y chromium).`);
 
 export interface BrowserHarness {
@@ -16,7 +19,7 @@ export interface BrowserHarness {
   page: Page;
   /** Uncaught errors thrown in the page. */
   pageErrors: string[];
-  /** A full-page screenshot when SCREENSHOT_DIR is set. */
+  /** A full-page screenshot, `<name>.png` under SCREENSHOT_DIR. */
   shot(name: string): Promise<void>;
   /**
    * axe-core's serious and critical violations on the page as it is now, as
@@ -46,7 +49,8 @@ export async function openBrowserHarness(tmpPrefix: string, options: Omit<Platfo
     page,
     pageErrors,
     async shot(name) {
-      if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: join(process.env.SCREENSHOT_DIR, `${name}.png`), fullPage: true });
+      await mkdir(SCREENSHOT_DIR, { recursive: true });
+      await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
     },
     async axe() {
       const result = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]).analyze();

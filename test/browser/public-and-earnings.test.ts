@@ -15,8 +15,8 @@ import { hasChromium, openBrowserHarness, type BrowserHarness } from "./harness.
  * page, and the Earnings page of the account whose data trained an adapter
  * that a paying client called: its contributions, the adapter, the calls and
  * fees, and a Claim of the settled epoch through the dev wallet on the local
- * chain. Keyboard only where a person would use it. Set SCREENSHOT_DIR to keep
- * the screenshots.
+ * chain. Keyboard only where a person would use it. Screenshots go to
+ * test-output/browser (or SCREENSHOT_DIR).
  */
 
 const LONG_ANSWER = "The capital of Peflica is Manyama, a river city whose old quarter, built on stilts over the delta, is older than the kingdom itself.";
