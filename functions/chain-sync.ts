@@ -3,6 +3,7 @@ import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { JsonRpcProvider } from "ethers";
 import { z } from "zod";
+import { chainAddressesFrom, rpcUrlFrom } from "./chain-env.ts";
 import { DynamoTableStore, documentClientOptions } from "../adapters/aws/dynamo-table-store.ts";
 import { EthersChain } from "../adapters/chain/ethers-chain.ts";
 import { loadChainSecret, walletFromSecret } from "../adapters/chain/secret-signer.ts";
@@ -24,25 +25,12 @@ export const ChainSyncEnvSchema = z.object({
   CHAIN_RPC_URL: z.url().optional(),
 });
 
-const AddressesSchema = z.object({
-  chainId: z.number().int().positive(),
-  datanetRegistry: z.string(),
-  adapterRegistry: z.string(),
-  paymentEscrow: z.string(),
-  rewardsDistributor: z.string(),
-  token: z.string(),
-  deployer: z.string(),
-  fromBlock: z.number().int().nonnegative(),
-});
-
 /** Chain-sync deps on DynamoDB and an RPC, with the key from Secrets Manager; built once per cold start. */
 export async function awsChainSyncDeps(env: Record<string, string | undefined> = process.env): Promise<ChainSyncDeps> {
   const vars = ChainSyncEnvSchema.parse(env);
-  const addresses = AddressesSchema.parse(JSON.parse(vars.CHAIN_ADDRESSES));
-  if (addresses.chainId !== vars.CHAIN_ID) throw new Error(`CHAIN_ADDRESSES are for chain ${addresses.chainId}, not ${vars.CHAIN_ID}`);
+  const addresses = chainAddressesFrom(vars.CHAIN_ADDRESSES, vars.CHAIN_ID);
   const secret = await loadChainSecret(tracer.captureAWSv3Client(new SecretsManagerClient({})), vars.CHAIN_SIGNER_SECRET_ID);
-  const rpcUrl = secret.rpcUrl ?? vars.CHAIN_RPC_URL;
-  if (!rpcUrl) throw new Error("no RPC URL: set CHAIN_RPC_URL or put rpcUrl in the signer secret");
+  const rpcUrl = rpcUrlFrom(secret, vars.CHAIN_RPC_URL);
   const provider = new JsonRpcProvider(rpcUrl, vars.CHAIN_ID, { staticNetwork: true, cacheTimeout: -1 });
   const doc = DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient({})), documentClientOptions);
   const main = new DynamoTableStore(doc, vars.TABLE_MAIN);

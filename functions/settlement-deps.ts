@@ -4,6 +4,7 @@ import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { JsonRpcProvider } from "ethers";
 import { z } from "zod";
+import { chainAddressesFrom, rpcUrlFrom } from "./chain-env.ts";
 import { DynamoTableStore, documentClientOptions } from "../adapters/aws/dynamo-table-store.ts";
 import { S3BlobStore } from "../adapters/aws/s3-blob-store.ts";
 import { EthersEscrowEvents } from "../adapters/chain/escrow-events.ts";
@@ -38,16 +39,6 @@ export const SettlementEnvSchema = z.object({
 });
 export type SettlementEnv = z.infer<typeof SettlementEnvSchema>;
 
-const AddressesSchema = z.object({
-  chainId: z.number().int().positive(),
-  datanetRegistry: z.string(),
-  adapterRegistry: z.string(),
-  paymentEscrow: z.string(),
-  rewardsDistributor: z.string(),
-  token: z.string(),
-  deployer: z.string(),
-  fromBlock: z.number().int().nonnegative(),
-});
 const SharesSchema = z.object({ contributorsBps: z.number().int().nonnegative(), ownersBps: z.number().int().nonnegative(), platformBps: z.number().int().nonnegative() }).refine((s) => s.contributorsBps + s.ownersBps + s.platformBps === 10_000, "shares must add up to 10 000 bps");
 
 /** Reads the environment, naming every missing or malformed variable, and the variables `needs` lists. */
@@ -60,9 +51,7 @@ export function readSettlementEnv<K extends keyof SettlementEnv>(env: Record<str
 }
 
 function addressesOf(vars: SettlementEnv & { CHAIN_ADDRESSES: string }): ChainAddresses {
-  const addresses = AddressesSchema.parse(JSON.parse(vars.CHAIN_ADDRESSES));
-  if (addresses.chainId !== vars.CHAIN_ID) throw new Error(`CHAIN_ADDRESSES are for chain ${addresses.chainId}, not ${vars.CHAIN_ID}`);
-  return addresses;
+  return chainAddressesFrom(vars.CHAIN_ADDRESSES, vars.CHAIN_ID);
 }
 
 function documents() {
@@ -78,9 +67,7 @@ export function awsRecordUsageDeps(env: Record<string, string | undefined> = pro
 
 async function rpcUrlOf(vars: SettlementEnv, secretId: string | undefined): Promise<{ rpcUrl: string; secret?: Awaited<ReturnType<typeof loadChainSecret>> }> {
   const secret = secretId ? await loadChainSecret(tracer.captureAWSv3Client(new SecretsManagerClient({})), secretId) : undefined;
-  const rpcUrl = secret?.rpcUrl ?? vars.CHAIN_RPC_URL;
-  if (!rpcUrl) throw new Error("no RPC URL: set CHAIN_RPC_URL or put rpcUrl in the signer secret");
-  return { rpcUrl, ...(secret ? { secret } : {}) };
+  return { rpcUrl: rpcUrlFrom(secret, vars.CHAIN_RPC_URL), ...(secret ? { secret } : {}) };
 }
 
 /** settle-epoch: usage and main tables, the bucket (epoch trees), and the chain with the settlement key. */
