@@ -498,8 +498,20 @@ export function addLoraDelta(out: Float32Array, x: Float32Array, adapters: Reado
   for (const a of adapters) if (a?.layers[layer]?.[t]) maxR = Math.max(maxR, a.config.r);
   if (maxR === 0) return;
   if (loraKernel) return loraRowsT(h, loraKernel, out, x, adapters, layer, t, n, d, maxR, mid);
+  loraRowsOn(h, out, x, adapters, layer, t, n, d, maxR, mid, (p, r) => h.input(p.B, d * r), h.kernels.lora_rows); // wasm exports need no `this`
+}
+
+/**
+ * One batched LoRA kernel call: x, out, each adapter pair's A once (and its B as `stageB` places
+ * it) and the row table staged in the heap, then `run(out, x, table, rows, n, d, mid)`; the TS
+ * reference when the heap cannot take it.
+ */
+function loraRowsOn(
+  h: Heap, out: Float32Array, x: Float32Array, adapters: ReadonlyArray<LoraAdapter | null>, layer: number, t: Target, n: number, d: number, maxR: number, mid: Float32Array,
+  stageB: (p: LoraPair, r: number) => number,
+  run: (out: number, x: number, table: number, rows: number, n: number, d: number, mid: number) => void,
+): void {
   const B = adapters.length;
-  // stage x, out, each adapter pair once and the row table before the kernel runs
   const staged = stage(h, () => {
     const px = h.input(x, B * n), pout = h.input(out, B * d), table = h.scratch(B * 4), pmid = h.scratch(maxR);
     const pairs = new Map<LoraPair, { pA: number; pB: number }>();
@@ -507,7 +519,7 @@ export function addLoraDelta(out: Float32Array, x: Float32Array, adapters: Reado
       const p = a?.layers[layer]?.[t];
       if (!a || !p) return null;
       let w = pairs.get(p);
-      if (!w) pairs.set(p, (w = { pA: h.input(p.A, a.config.r * n), pB: h.input(p.B, d * a.config.r) }));
+      if (!w) pairs.set(p, (w = { pA: h.input(p.A, a.config.r * n), pB: stageB(p, a.config.r) }));
       return w;
     });
     return { px, pout, table, pmid, rows };
@@ -521,7 +533,7 @@ export function addLoraDelta(out: Float32Array, x: Float32Array, adapters: Reado
     i32[e + 2] = w && a ? a.config.r : 0; // 0: no adapter on this row
     f[e + 3] = a ? a.scale : 0;
   }
-  h.kernels.lora_rows(staged.pout, staged.px, staged.table, B, n, d, staged.pmid);
+  run(staged.pout, staged.px, staged.table, B, n, d, staged.pmid);
   h.output(out, staged.pout, B * d);
 }
 
@@ -545,30 +557,7 @@ export function kernelLimits(w: Weights, c?: Config): string[] {
  * the same order, so resident and copied adapters give the same bits.
  */
 function loraRowsT(h: Heap, k: LoraKernel, out: Float32Array, x: Float32Array, adapters: ReadonlyArray<LoraAdapter | null>, layer: number, t: Target, n: number, d: number, maxR: number, mid: Float32Array): void {
-  const B = adapters.length;
-  const staged = stage(h, () => {
-    const px = h.input(x, B * n), pout = h.input(out, B * d), table = h.scratch(B * 4), pmid = h.scratch(maxR);
-    const pairs = new Map<LoraPair, { pA: number; pBt: number }>();
-    const rows = adapters.map((a) => {
-      const p = a?.layers[layer]?.[t];
-      if (!a || !p) return null;
-      let w = pairs.get(p);
-      if (!w) pairs.set(p, (w = { pA: h.input(p.A, a.config.r * n), pBt: (p.Bt && h.offsetOf(p.Bt)) ?? transposeIntoScratch(h, p.B, d, a.config.r) }));
-      return w;
-    });
-    return { px, pout, table, pmid, rows };
-  });
-  if (!staged) return lora.addLoraDelta(out, x, adapters, layer, t, n, d, mid);
-  const i32 = h.viewI32(), f = h.view(), e0 = staged.table >> 2;
-  for (let b = 0; b < B; b++) {
-    const a = adapters[b], w = staged.rows[b], e = e0 + b * 4;
-    i32[e] = w ? w.pA : 0;
-    i32[e + 1] = w ? w.pBt : 0;
-    i32[e + 2] = w && a ? a.config.r : 0; // 0: no adapter on this row
-    f[e + 3] = a ? a.scale : 0;
-  }
-  k.lora_rows_t(staged.pout, staged.px, staged.table, B, n, d, staged.pmid);
-  h.output(out, staged.pout, B * d);
+  loraRowsOn(h, out, x, adapters, layer, t, n, d, maxR, mid, (p, r) => (p.Bt && h.offsetOf(p.Bt)) ?? transposeIntoScratch(h, p.B, d, r), k.lora_rows_t);
 }
 
 // B (d, r) written transposed, (r, d), into scratch; its byte offset
