@@ -1,11 +1,11 @@
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader } from "@x402/core/http";
-import type { PaymentRequired, PaymentRequirements } from "@x402/core/types";
+import type { PaymentRequired } from "@x402/core/types";
 import { createParser } from "eventsource-parser";
 import { Wallet, type Signer } from "ethers";
 import OpenAI from "openai";
 import { signVoucher, voucherDomain } from "../adapters/chain/voucher.ts";
 import { voucherToJson } from "../core/payments/channel.ts";
-import { encodePaymentSignature, Headers402, SCHEME } from "../core/payments/x402.ts";
+import { encodePaymentSignature, Headers402, quotedTerms, type QuotedTerms } from "../core/payments/x402.ts";
 import { activeChannel, MemoryChannelStore, type ChannelStore, type StoredChannel } from "./channel-store.ts";
 import { EscrowClient, type OnChainChannel } from "./escrow.ts";
 
@@ -59,20 +59,7 @@ export interface Receipt {
 }
 
 /** Payment terms of a priced model, from its quote. */
-export interface PaymentTerms {
-  chainId: number;
-  escrow: string;
-  asset: string;
-  service: string;
-  requirement: PaymentRequirements;
-  resource: PaymentRequired["resource"];
-  /** The most the quoted call can cost, base units. */
-  amount: bigint;
-  /** A voucher must not expire before this (unix seconds). */
-  minExpiry: number;
-  /** Where the platform says the client's channel stands (when the client named one). */
-  channel?: { channelId: string; charged: bigint; deposit: bigint };
-}
+export type PaymentTerms = QuotedTerms;
 
 export class PaymentError extends Error {
   /** A stable code: the 402's `error`, or the client's own (`no-channel`, `no-payer`, `not-priced`). */
@@ -124,7 +111,7 @@ export class PayingClient {
     for (let attempt = 0; res.status === 402 && attempt < 50; attempt++) {
       const quote = await readQuote(res);
       if (!quote) return res;
-      const terms = termsOf(quote);
+      const terms = quotedTerms(quote);
       if (!terms) return res; // not our scheme: hand the 402 to the caller
       const reason = quote.error ?? "payment-required";
       let channel = activeChannel(this.store, terms);
@@ -165,7 +152,7 @@ export class PayingClient {
       body: JSON.stringify({ model, messages: [{ role: "user", content: "?" }], max_tokens: 1 }),
     });
     const quote = res.status === 402 ? await readQuote(res) : undefined;
-    const terms = quote ? termsOf(quote) : undefined;
+    const terms = quote ? quotedTerms(quote) : undefined;
     if (!terms) {
       await res.body?.cancel();
       throw new PaymentError(`${model} asks for no payment (HTTP ${res.status}): it is free or unknown`, "not-priced");
@@ -297,24 +284,6 @@ async function readQuote(res: Response): Promise<PaymentRequired | undefined> {
   } catch {
     return undefined;
   }
-}
-
-function termsOf(quote: PaymentRequired): PaymentTerms | undefined {
-  const r = quote.accepts?.find((a) => a.scheme === SCHEME);
-  const m = r ? /^eip155:(\d+)$/.exec(r.network) : null;
-  const extra = r?.extra as { escrow?: string; minExpiry?: number; channel?: { channelId: string; charged: string; deposit: string } } | undefined;
-  if (!r || !m || !extra?.escrow || typeof extra.minExpiry !== "number") return undefined;
-  return {
-    chainId: Number(m[1]),
-    escrow: extra.escrow,
-    asset: r.asset,
-    service: r.payTo,
-    requirement: r,
-    resource: quote.resource,
-    amount: BigInt(r.amount),
-    minExpiry: extra.minExpiry,
-    ...(extra.channel ? { channel: { channelId: extra.channel.channelId, charged: BigInt(extra.channel.charged), deposit: BigInt(extra.channel.deposit) } } : {}),
-  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

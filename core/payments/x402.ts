@@ -141,3 +141,38 @@ export function encodePaymentResponse(r: PaymentReceipt): string {
   };
   return encodePaymentResponseHeader(body);
 }
+
+/** What a payer needs from a 402 quote of our scheme. */
+export interface QuotedTerms {
+  chainId: number;
+  escrow: string;
+  asset: string;
+  service: string;
+  requirement: PaymentRequirements;
+  resource: PaymentRequired["resource"];
+  /** The most the quoted call can cost, base units. */
+  amount: bigint;
+  /** A voucher must not expire before this (unix seconds). */
+  minExpiry: number;
+  /** Where the platform says the payer's channel stands (when the call named one). */
+  channel?: { channelId: string; charged: bigint; deposit: bigint };
+}
+
+/** The quote's offer in our scheme, read for a payer (the Node client and the browser's); undefined when it has none. */
+export function quotedTerms(quote: PaymentRequired): QuotedTerms | undefined {
+  const r = quote.accepts?.find((a) => a.scheme === SCHEME);
+  const network = r ? /^eip155:(\d+)$/.exec(r.network) : null;
+  const extra = r?.extra as { escrow?: string; minExpiry?: number; channel?: { channelId: string; charged: string; deposit: string } } | undefined;
+  if (!r || !network || !extra?.escrow || typeof extra.minExpiry !== "number") return undefined;
+  return {
+    chainId: Number(network[1]),
+    escrow: extra.escrow,
+    asset: r.asset,
+    service: r.payTo,
+    requirement: r,
+    resource: quote.resource,
+    amount: BigInt(r.amount),
+    minExpiry: extra.minExpiry,
+    ...(extra.channel ? { channel: { channelId: extra.channel.channelId, charged: BigInt(extra.channel.charged), deposit: BigInt(extra.channel.deposit) } } : {}),
+  };
+}

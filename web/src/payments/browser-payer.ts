@@ -1,9 +1,9 @@
 import { decodePaymentRequiredHeader } from "@x402/core/http";
-import type { PaymentRequired, PaymentRequirements } from "@x402/core/types";
+import type { PaymentRequired } from "@x402/core/types";
 import { Contract, hexlify, randomBytes, Wallet, type Signer } from "ethers";
 import { signVoucher, voucherDomain } from "../../../adapters/chain/voucher.ts";
 import { voucherToJson } from "../../../core/payments/channel.ts";
-import { encodePaymentSignature, Headers402, SCHEME } from "../../../core/payments/x402.ts";
+import { encodePaymentSignature, Headers402, quotedTerms, type QuotedTerms } from "../../../core/payments/x402.ts";
 
 /**
  * Paying per call from the browser (x402 v2, scheme `escrow-voucher`): read a
@@ -15,22 +15,10 @@ import { encodePaymentSignature, Headers402, SCHEME } from "../../../core/paymen
  * reads and writes files and so cannot come into a page.
  */
 
-/** Payment terms of a priced model, from its quote. */
-export interface QuoteTerms {
-  chainId: number;
-  escrow: string;
-  asset: string;
-  service: string;
-  requirement: PaymentRequirements;
-  resource: PaymentRequired["resource"];
-  /** The most this call can cost, in token base units. */
-  amount: bigint;
-  /** A voucher must not expire before this (unix seconds). */
-  minExpiry: number;
-  /** Why the quote came: `payment-required` for a first ask, or what was wrong with a voucher. */
+/** Payment terms of a priced model, from its quote, and why the quote came. */
+export interface QuoteTerms extends QuotedTerms {
+  /** `payment-required` for a first ask, or what was wrong with a voucher. */
   reason: string;
-  /** The platform's word on the channel the call named, when it named one. */
-  channel?: { channelId: string; charged: bigint; deposit: bigint };
 }
 
 /** A channel this browser opened: enough to sign its vouchers and to know what is left. */
@@ -58,22 +46,8 @@ export async function readQuote(res: Response): Promise<QuoteTerms | undefined> 
   } catch {
     return undefined;
   }
-  const r = quote.accepts?.find((a) => a.scheme === SCHEME);
-  const network = r ? /^eip155:(\d+)$/.exec(r.network) : null;
-  const extra = r?.extra as { escrow?: string; minExpiry?: number; channel?: { channelId: string; charged: string; deposit: string } } | undefined;
-  if (!r || !network || !extra?.escrow || typeof extra.minExpiry !== "number") return undefined;
-  return {
-    chainId: Number(network[1]),
-    escrow: extra.escrow,
-    asset: r.asset,
-    service: r.payTo,
-    requirement: r,
-    resource: quote.resource,
-    amount: BigInt(r.amount),
-    minExpiry: extra.minExpiry,
-    reason: quote.error ?? "payment-required",
-    ...(extra.channel ? { channel: { channelId: extra.channel.channelId, charged: BigInt(extra.channel.charged), deposit: BigInt(extra.channel.deposit) } } : {}),
-  };
+  const terms = quotedTerms(quote);
+  return terms && { ...terms, reason: quote.error ?? "payment-required" };
 }
 
 /** Channels by payer, in this browser's localStorage (the signing keys are worth at most the channel's deposit). */
