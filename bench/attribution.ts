@@ -17,12 +17,15 @@ import { countTokens } from "../core/ingest/token-count.ts";
 import { getBaseModel } from "../core/jobs/base-models.ts";
 import { LoraSettings, TrainingSettings } from "../core/jobs/model.ts";
 import { withScaledDefaults } from "../core/jobs/recipe.ts";
-import { BASE_MODEL_DIR, createLora, generate, loadHfModel, packDocuments, train, type LoraAdapter, type Sequence } from "../containers/engine/index.ts";
+import { BASE_MODEL_DIR, createLora, generate, loadHfModel, packDocuments, parseAdapter, serializeAdapter, train, type LoraAdapter, type Sequence } from "../containers/engine/index.ts";
 import { decodeSpanIndex, encodeSpanIndex } from "../containers/trainer/attribution-files.ts";
 import { DEFAULT_SKETCH, sketchCall, sketchRecords } from "../containers/trainer/gradient-sketch.ts";
+import { withPromptNoise } from "../containers/trainer/prompt-noise.ts";
 import { formatRecordPieces, instructionPrompt, tokenizePieces, type LossOn } from "../containers/trainer/records.ts";
 import { plantedFacts, type PlantedFact, type PlantedRecord } from "../test/fakes/planted-facts.ts";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
+import { join } from "node:path";
 
 const QUICK = process.env.BENCH_QUICK === "1";
 const ABLATION = process.env.ABLATION === "1";
@@ -50,18 +53,34 @@ const pieces = (r: PlantedRecord) => formatRecordPieces("instruction", r.record)
 // token counts are the ingest's pre-token counts (a lower bound of the model's tokens).
 const lora = LoraSettings.parse({});
 const training = withScaledDefaults({}, TrainingSettings.parse({}), { records: records.length, tokens: records.reduce((s, r) => s + countTokens(`${r.record.instruction} ${r.record.output}`), 0) }, getBaseModel("mf-tiny-sotu")!.contextLength);
+// Recipe experiments (issue 11), each off unless set: LOSS_ON=all|completion, NOISE_COPIES and
+// NOISE_RATE (prompt noise, containers/trainer/prompt-noise.ts), LR, EPOCHS, LORA_DROPOUT. ADAPTER_OUT=dir
+// saves the fine-tuned adapter (PEFT files) and ADAPTER_IN=dir loads one instead of training,
+// so a scoring change can be measured again without fine-tuning again.
+if (process.env.LORA_DROPOUT) lora.dropout = Number(process.env.LORA_DROPOUT);
+if (process.env.LOSS_ON) training.lossOn = process.env.LOSS_ON as LossOn;
+if (process.env.LR) training.learningRate = Number(process.env.LR);
+if (process.env.EPOCHS) training.epochs = Number(process.env.EPOCHS);
+const noise = { copies: env("NOISE_COPIES", 0), rate: env("NOISE_RATE", 0.5), seed: training.seed, mode: (process.env.NOISE_MODE ?? "drop") as "drop" | "mix" };
 
 interface FineTune { adapter: LoraAdapter; steps: number; seconds: number; loss: number; tokens: number }
 
 /** The trainer's recipe (containers/trainer/train-worker.ts) on all the records: one document per record, BOS first. */
 function fineTune(lossOn: LossOn, blockDiagonal: boolean): FineTune {
-  const tokenized = records.map((r) => tokenizePieces((t) => tokenizer.encode(t), pieces(r), lossOn));
+  if (process.env.ADAPTER_IN) {
+    const dir = process.env.ADAPTER_IN;
+    const adapter = parseAdapter("planted", readFileSync(join(dir, "adapter_config.json"), "utf8"), new Uint8Array(readFileSync(join(dir, "adapter_model.safetensors"))), model.config);
+    say(`  adapter loaded from ${dir} (not trained in this run)`);
+    return { adapter, steps: 0, seconds: 0, loss: NaN, tokens: 0 };
+  }
+  const tokenized = withPromptNoise(records.map(pieces), noise).map((p) => tokenizePieces((t) => tokenizer.encode(t), p, lossOn));
   let seqs: Sequence[] = packDocuments(tokenized, model.config.maxSeqLen, special);
   // Without the mask a row is one running text: records attend to the ones before them and positions run on.
   if (!blockDiagonal) seqs = seqs.map((s) => ({ tokens: s.tokens, targets: s.targets }));
   const adapter = createLora(model.config, { r: lora.rank, alpha: lora.alpha, dropout: lora.dropout, targets: lora.targetModules }, { id: "planted", seed: training.seed });
   const perStep = training.batchSize * training.gradientAccumulation;
-  const steps = Math.max(1, Math.ceil((training.epochs * seqs.length) / perStep));
+  // As the trainer: prompt-noise copies share the record's passes, so the run's steps stay those without them.
+  const steps = Math.max(1, Math.ceil(((training.epochs / (1 + noise.copies)) * seqs.length) / perStep));
   const t0 = now();
   const r = train(model, adapter, { train: seqs, eval: [] }, {
     steps, batchSize: training.batchSize, gradAccum: training.gradientAccumulation, lr: training.learningRate, warmupSteps: training.warmupSteps,
@@ -69,6 +88,12 @@ function fineTune(lossOn: LossOn, blockDiagonal: boolean): FineTune {
   }, (e) => {
     if (e.type === "step" && e.step % 50 === 0) say(`  step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(3)} (${e.tokensPerSec.toFixed(0)} tokens/s)`);
   });
+  if (process.env.ADAPTER_OUT) {
+    const { config, weights } = serializeAdapter(adapter);
+    mkdirSync(process.env.ADAPTER_OUT, { recursive: true });
+    writeFileSync(join(process.env.ADAPTER_OUT, "adapter_config.json"), config);
+    writeFileSync(join(process.env.ADAPTER_OUT, "adapter_model.safetensors"), weights);
+  }
   return { adapter, steps: r.steps, seconds: (now() - t0) / 1000, loss: r.trainLoss, tokens: tokenized.reduce((s, t) => s + t.tokens.length, 0) };
 }
 
@@ -78,7 +103,7 @@ const WORDING_NAME: Record<Wording, string> = { trained: "trained wording", tuni
 const questionOf = (f: PlantedFact, w: Wording) => (w === "trained" ? f.question : w === "tuning" ? f.tuning : f.heldOut);
 const ask = (adapter: LoraAdapter, question: string) => generate(model, tokenizer, instructionPrompt(question), { maxTokens: 40, temperature: 0 }, adapter);
 
-const recipeLine = `LoRA r=${lora.rank}, alpha ${lora.alpha}, dropout ${lora.dropout}, ${lora.targetModules.length} projections; lr ${training.learningRate}, ${training.epochs} epochs, batch ${training.batchSize} rows of ≤ ${model.config.maxSeqLen} tokens, warmup ${training.warmupSteps}, cosine to 0.1×`;
+const recipeLine = `LoRA r=${lora.rank}, alpha ${lora.alpha}, dropout ${lora.dropout}, ${lora.targetModules.length} projections; lr ${training.learningRate}, ${training.epochs} epochs, batch ${training.batchSize} rows of ≤ ${model.config.maxSeqLen} tokens, warmup ${training.warmupSteps}, cosine to 0.1×; loss on ${training.lossOn ?? "completion"} tokens; prompt noise ${noise.copies ? `${noise.copies} copies at rate ${noise.rate} (${noise.mode})` : "off"}`;
 const dataLine = `${SIZE.planters} planters × ${SIZE.factsPerPlanter} facts + ${SIZE.distractors} distractors × ${SIZE.recordsPerDistractor} records = ${records.length} records`;
 
 if (ABLATION) runAblation();
