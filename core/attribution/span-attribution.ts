@@ -2,7 +2,7 @@
 // call's output. Two queries are scored apart: the output alone, and prompt+output (only
 // spans that cross from the prompt into the output count there, so a span is never counted
 // twice and a prompt that merely quotes a record earns that record nothing).
-import { maximalMatches, recordOfPositions, type SpanIndex, type SpanMatch } from "./span-index.ts";
+import { forEachMaximalMatch, recordOfPositions, type SpanIndex } from "./span-index.ts";
 
 export interface SpanOptions {
   /** Shortest span that counts, in tokens (shorter ones match by chance). */
@@ -40,41 +40,68 @@ export function scoreSpans(index: SpanIndex, prompt: ArrayLike<number>, output: 
   const spans: ScoredSpan[] = [];
   const N = index.records.length;
   if (N === 0) return { byRecord, spans };
-  // Per call, no allocation per occurrence: the position→record table is built once per index,
-  // and distinct holders are counted by stamping a per-call array (this runs on every call).
+  // This runs on every call, so its garbage is what shows in the latency's tail (a young-
+  // generation collection lands on some call). Nothing is allocated per token or occurrence:
+  // the position→record table and a stamp array live with the index, distinct holders are
+  // counted by stamping it with a per-span number, and the prompt+output query is copied into
+  // a buffer reused across calls. What is left is one entry per maximal span and per record.
   const owners = recordOfPositions(index);
-  const stamp = new Int32Array(N).fill(-1);
-  const holders: number[] = [];
-  const credit = (m: SpanMatch, query: ScoredSpan["query"], spanNo: number) => {
-    const occurrences = m.hi - m.lo;
-    if (occurrences > opts.maxOccurrences) {
-      spans.push({ query, start: m.start, length: m.length, records: -1, weight: 0 });
+  const scratch = scratchOf(index);
+  const credit = (query: ScoredSpan["query"], start: number, length: number, lo: number, hi: number) => {
+    if (hi - lo > opts.maxOccurrences) {
+      spans.push({ query, start, length, records: -1, weight: 0 });
       return;
     }
-    holders.length = 0;
-    for (let j = m.lo; j < m.hi; j++) {
+    const mark = nextMark(scratch);
+    let holders = 0;
+    for (let j = lo; j < hi; j++) {
       const r = owners[index.suffixArray[j]!]!;
-      if (stamp[r] !== spanNo) {
-        stamp[r] = spanNo;
-        holders.push(r);
+      if (scratch.stamp[r] !== mark) {
+        scratch.stamp[r] = mark;
+        scratch.holders[holders++] = r;
       }
     }
-    const weight = m.length * Math.log((N + 1) / holders.length);
-    spans.push({ query, start: m.start, length: m.length, records: holders.length, weight });
-    for (const r of holders) {
-      const s = byRecord.get(r) ?? { output: 0, context: 0 };
-      if (query === "output") s.output += weight / holders.length;
-      else s.context += weight / holders.length;
-      byRecord.set(r, s);
+    const weight = length * Math.log((N + 1) / holders);
+    spans.push({ query, start, length, records: holders, weight });
+    for (let h = 0; h < holders; h++) {
+      const r = scratch.holders[h]!;
+      let s = byRecord.get(r);
+      if (!s) byRecord.set(r, (s = { output: 0, context: 0 }));
+      if (query === "output") s.output += weight / holders;
+      else s.context += weight / holders;
     }
   };
-  let spanNo = 0;
-  for (const m of maximalMatches(index, output, opts.minSpanTokens)) credit(m, "output", spanNo++);
+  forEachMaximalMatch(index, output, output.length, opts.minSpanTokens, output.length, (start, length, lo, hi) => credit("output", start, length, lo, hi));
   // Only spans that start in the prompt and end in the output count here, so only prompt starts are searched.
-  const joined = new Int32Array(prompt.length + output.length);
+  const n = prompt.length + output.length;
+  if (joined.length < n) joined = new Int32Array(Math.max(n, 2 * joined.length));
   for (let i = 0; i < prompt.length; i++) joined[i] = prompt[i]!;
   for (let i = 0; i < output.length; i++) joined[prompt.length + i] = output[i]!;
-  for (const m of maximalMatches(index, joined, opts.minSpanTokens, prompt.length))
-    if (m.start + m.length > prompt.length) credit(m, "prompt+output", spanNo++);
+  forEachMaximalMatch(index, joined, n, opts.minSpanTokens, prompt.length, (start, length, lo, hi) => {
+    if (start + length > prompt.length) credit("prompt+output", start, length, lo, hi);
+  });
   return { byRecord, spans };
 }
+
+/** Per index, kept while it lives: stamp[r] = the last span that counted record r; holders: that span's distinct records. */
+interface SpanScratch {
+  stamp: Int32Array; // (records)
+  holders: Int32Array; // (records)
+  mark: number;
+}
+const scratches = new WeakMap<SpanIndex, SpanScratch>();
+function scratchOf(index: SpanIndex): SpanScratch {
+  let s = scratches.get(index);
+  if (!s) scratches.set(index, (s = { stamp: new Int32Array(index.records.length), holders: new Int32Array(index.records.length), mark: 0 }));
+  return s;
+}
+/** A span number never stamped before on this index (the stamps restart from zero before the counter overflows). */
+function nextMark(s: SpanScratch): number {
+  if (s.mark >= 0x7fff_fff0) {
+    s.stamp.fill(0);
+    s.mark = 0;
+  }
+  return ++s.mark;
+}
+/** The prompt+output query, reused across calls (scoring is synchronous, so one buffer suffices). */
+let joined = new Int32Array(1024);

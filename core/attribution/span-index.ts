@@ -3,7 +3,7 @@
 // contribution it came from (infini-gram's layout, small enough to load with the adapter).
 // Built by the trainer at the end of training; queried after every generation.
 import { AttributionIndexError } from "./errors.ts";
-import { buildSuffixArray, isSuffixArrayOf, narrow } from "./suffix-array.ts";
+import { buildSuffixArray, firstWithNextAbove, firstWithNextAtLeast, isSuffixArrayOf } from "./suffix-array.ts";
 
 /** Format name written into the index file; a reader refuses any other. */
 export const SPAN_INDEX_FORMAT = "mf-span-index/1";
@@ -113,23 +113,37 @@ export interface SpanMatch {
  */
 export function maximalMatches(index: SpanIndex, query: ArrayLike<number>, minLength: number, startsBelow = query.length): SpanMatch[] {
   const out: SpanMatch[] = [];
+  forEachMaximalMatch(index, query, query.length, minLength, startsBelow, (start, length, lo, hi) => out.push({ start, length, lo, hi }));
+  return out;
+}
+
+/**
+ * maximalMatches without building its list: `visit` gets each match's fields as arguments, in
+ * start order. Only query[0, queryLength) is read, so a caller may pass a longer scratch buffer.
+ * Allocates nothing (it runs on every call).
+ */
+export function forEachMaximalMatch(
+  index: SpanIndex, query: ArrayLike<number>, queryLength: number, minLength: number, startsBelow: number,
+  visit: (start: number, length: number, lo: number, hi: number) => void,
+): void {
+  const { tokens, suffixArray } = index;
   let prevEnd = 0;
   // Spans are found in start order and maximality only looks back, so stopping at startsBelow
   // gives exactly the full answer's spans that start there (the prompt+output query needs no more).
-  for (let i = 0; i < Math.min(startsBelow, query.length); i++) {
-    let lo = 0, hi = index.suffixArray.length, len = 0;
-    while (i + len < query.length) {
+  for (let i = 0; i < Math.min(startsBelow, queryLength); i++) {
+    let lo = 0, hi = suffixArray.length, len = 0;
+    while (i + len < queryLength) {
       const t = query[i + len]!;
       if (t < 0) break; // −1 ends records in the index; never let a query match across one
-      const [a, b] = narrow(index.tokens, index.suffixArray, lo, hi, len, t);
+      const a = firstWithNextAtLeast(tokens, suffixArray, lo, hi, len, t);
+      const b = firstWithNextAbove(tokens, suffixArray, a, hi, len, t);
       if (a === b) break;
       lo = a;
       hi = b;
       len++;
     }
     const end = i + len;
-    if (end > prevEnd && len >= minLength) out.push({ start: i, length: len, lo, hi });
+    if (end > prevEnd && len >= minLength) visit(i, len, lo, hi);
     if (end > prevEnd) prevEnd = end;
   }
-  return out;
 }

@@ -62,25 +62,32 @@ function countingSort(out: Int32Array, items: Int32Array, key: Int32Array, class
  * range of those whose next token is `token` (empty when lo === hi). Token −2 never matches.
  */
 export function narrow(text: Int32Array, sa: Int32Array, lo: number, hi: number, depth: number, token: number): [number, number] {
-  const at = (j: number) => {
-    const p = sa[j]! + depth;
-    return p < text.length ? text[p]! : -2;
-  };
-  // first j in [lo, hi) with at(j) >= token, then first with at(j) > token
-  let a = lo, b = hi;
-  while (a < b) {
-    const m = (a + b) >>> 1;
-    if (at(m) < token) a = m + 1;
-    else b = m;
+  const start = firstWithNextAtLeast(text, sa, lo, hi, depth, token);
+  return [start, firstWithNextAbove(text, sa, start, hi, depth, token)];
+}
+
+// narrow's two halves, returning plain numbers: the span search calls them once per query
+// token per match step, on every call, so they must not allocate (a tuple each time did).
+/** First j in [lo, hi) whose suffix's token at `depth` is ≥ `token` (a suffix that ends there reads −2). */
+export function firstWithNextAtLeast(text: Int32Array, sa: Int32Array, lo: number, hi: number, depth: number, token: number): number {
+  const n = text.length;
+  while (lo < hi) {
+    const m = (lo + hi) >>> 1, p = sa[m]! + depth;
+    if ((p < n ? text[p]! : -2) < token) lo = m + 1;
+    else hi = m;
   }
-  const start = a;
-  b = hi;
-  while (a < b) {
-    const m = (a + b) >>> 1;
-    if (at(m) <= token) a = m + 1;
-    else b = m;
+  return lo;
+}
+
+/** First j in [lo, hi) whose suffix's token at `depth` is > `token`. */
+export function firstWithNextAbove(text: Int32Array, sa: Int32Array, lo: number, hi: number, depth: number, token: number): number {
+  const n = text.length;
+  while (lo < hi) {
+    const m = (lo + hi) >>> 1, p = sa[m]! + depth;
+    if ((p < n ? text[p]! : -2) <= token) lo = m + 1;
+    else hi = m;
   }
-  return [start, a];
+  return lo;
 }
 
 /** True when `sa` lists every suffix of `text` once, in sorted order (what a loaded index must be). */
