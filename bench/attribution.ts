@@ -12,7 +12,8 @@
 // on all tokens instead of the responses only, and packed without the block-diagonal mask.
 // Results: the "Attribution" section of docs/benchmarks.md. BENCH_QUICK=1 shrinks it;
 // PLANTERS, FACTS, DISTRACTORS, DISTRACTOR_RECORDS and SEED scale it.
-import { attributeCall, buildSpanIndex, type CallInput, type SketchSet, type SpanIndex } from "../core/attribution/index.ts";
+import { attributeCall, buildSpanIndex, scoreSpans, type CallInput, type SketchSet, type SpanIndex } from "../core/attribution/index.ts";
+import { scoreSpansBaseline } from "./attribution-span-baseline.ts";
 import { countTokens } from "../core/ingest/token-count.ts";
 import { getBaseModel } from "../core/jobs/base-models.ts";
 import { LoraSettings, TrainingSettings } from "../core/jobs/model.ts";
@@ -107,13 +108,16 @@ const recipeLine = `LoRA r=${lora.rank}, alpha ${lora.alpha}, dropout ${lora.dro
 const dataLine = `${SIZE.planters} planters × ${SIZE.factsPerPlanter} facts + ${SIZE.distractors} distractors × ${SIZE.recordsPerDistractor} records = ${records.length} records`;
 
 if (ABLATION) runAblation();
-else if (process.env.SPAN_LATENCY === "1") runSpanLatency();
+else if (process.env.SPAN_LATENCY === "1") await runSpanLatency();
 else runBenchmark();
 
 // ---- SPAN_LATENCY=1: span attribution's cost alone, at the full data size, with no training ----
 // Its cost depends on the index and the call's tokens, not on what the adapter learned, so each
 // call's output here is the fact's trained answer (what an adapter that learned it writes).
-function runSpanLatency(): void {
+// The same calls are timed with the span scoring before its per-call allocations were cut
+// (bench/attribution-span-baseline.ts), rounds interleaved, and the garbage collections that
+// fall inside each one's timed calls are counted (a collection is what a p99 call pays for).
+async function runSpanLatency(): Promise<void> {
   const tokenized = records.map((r) => tokenizePieces((t) => tokenizer.encode(t), pieces(r), "completion"));
   const trainTokens = tokenized.reduce((s, t) => s + t.tokens.length, 0);
   const index = decodeSpanIndex(encodeSpanIndex(buildSpanIndex(records.map((r, i) => ({ tokens: tokenized[i]!.tokens, record: { contributionId: r.contributionId, datanetId: "dn_planted", version: 1, contributor: r.contributor } })))), tokenizer.vocabSize);
@@ -124,20 +128,57 @@ function runSpanLatency(): void {
       const ids = tokenizer.encode(instructionPrompt(questionOf(f, w)));
       inputs.push({ requestId: "r", index, prompt: tokenizer.bos !== null ? [tokenizer.bos, ...ids] : ids, output: tokenizer.encode(f.answer), static: staticWeights });
     }
-  for (const c of inputs) attributeCall(c); // untimed: the position table is built at load, and the JIT warms up
-  const rounds: number[][] = [], cpuRounds: number[][] = [];
-  for (let round = 0; round < 5; round++) {
-    const ms: number[] = [], cpu: number[] = [];
-    for (const c of inputs) {
-      const t = timed(() => attributeCall(c));
-      ms.push(t.wallMs);
-      cpu.push(t.cpuMs);
+  // Same scores from both, or the comparison means nothing.
+  const flat = (m: Map<number, { output: number; context: number }>) => JSON.stringify([...m].sort((a, b) => a[0] - b[0]));
+  for (const c of inputs) if (flat(scoreSpans(index, c.prompt, c.output).byRecord) !== flat(scoreSpansBaseline(index, c.prompt, c.output).byRecord)) throw new Error("baseline and current span scoring disagree");
+  // The whole per-call step (attributeCall: spans, scoring, roll-up), and the span scoring inside it now and before.
+  const variants = { call: (c: CallInput) => attributeCall(c), current: (c: CallInput) => scoreSpans(c.index!, c.prompt, c.output), baseline: (c: CallInput) => scoreSpansBaseline(c.index!, c.prompt, c.output) } as const;
+  const NAMES = { call: "attributeCall, whole step (current)", current: "scoreSpans, current (no per-token allocation)", baseline: "scoreSpans before (commit d6245a6)" } as const;
+  const ORDERS = [["call", "current", "baseline"], ["baseline", "call", "current"], ["current", "baseline", "call"]] as const;
+  for (const f of Object.values(variants)) for (const c of inputs) f(c); // untimed: the position table is built at load, and the JIT warms up
+  const gcs: Array<{ at: number; ms: number }> = [];
+  const observer = new PerformanceObserver((list) => { for (const e of list.getEntries()) gcs.push({ at: e.startTime, ms: e.duration }); });
+  observer.observe({ entryTypes: ["gc"] });
+  const ROUNDS = 7;
+  const result = Object.fromEntries(Object.keys(variants).map((k) => [k, { wall: [] as number[][], cpu: [] as number[][], windows: [] as Array<[number, number]> }]));
+  for (let round = 0; round < ROUNDS; round++)
+    for (const name of ORDERS[round % 3]!) {
+      const ms: number[] = [], cpu: number[] = [];
+      const t0 = performance.now();
+      for (const c of inputs) {
+        const t = timed(() => variants[name](c));
+        ms.push(t.wallMs);
+        cpu.push(t.cpuMs);
+      }
+      result[name]!.windows.push([t0, performance.now()]);
+      result[name]!.wall.push(ms);
+      result[name]!.cpu.push(cpu);
     }
-    rounds.push(ms);
-    cpuRounds.push(cpu);
-  }
+  // Bytes allocated per call: the heap's growth over one untimed pass of all calls, from a pass that no collection interrupted (up to 20 tries).
+  const allocated: Record<string, number> = {};
+  for (const [name, f] of Object.entries(variants))
+    for (let attempt = 0; attempt < 20 && allocated[name] === undefined; attempt++) {
+      const before = gcs.length, h0 = process.memoryUsage().heapUsed;
+      for (const c of inputs) f(c);
+      const grown = process.memoryUsage().heapUsed - h0;
+      await new Promise((r) => setTimeout(r, 20));
+      if (gcs.length === before && grown > 0) allocated[name] = grown / inputs.length;
+    }
+  await new Promise((r) => setTimeout(r, 50)); // let the observer deliver the last entries
+  observer.disconnect();
   const stat = (rs: number[][], p: number) => { const v = rs.map((r) => pct(r, p)); return `${fmt(median(v))} ms (${fmt(Math.min(...v))}–${fmt(Math.max(...v))})`; };
-  say(`Span attribution alone (${dataLine}, ${trainTokens} indexed tokens; ${inputs.length} calls per round, outputs = the trained answers, median of 5 rounds, min–max): wall p50 ${stat(rounds, 0.5)}, p99 ${stat(rounds, 0.99)}, max ${stat(rounds, 1)}; CPU time p50 ${stat(cpuRounds, 0.5)}, p99 ${stat(cpuRounds, 0.99)}, max ${stat(cpuRounds, 1)}. Load average ${loadavg().map((x) => x.toFixed(1)).join(" / ")} on ${cpus().length} cores.`);
+  const gcIn = (w: Array<[number, number]>) => { const hit = gcs.filter((g) => w.some(([a, b]) => g.at >= a && g.at < b)); return { n: hit.length / ROUNDS, ms: hit.reduce((s, g) => s + g.ms, 0) / ROUNDS }; };
+  say(`Span attribution alone (${dataLine}, ${trainTokens} indexed tokens; ${inputs.length} calls per round, outputs = the trained answers; ${ROUNDS} rounds of each, interleaved; median of rounds, min–max). Load average ${loadavg().map((x) => x.toFixed(1)).join(" / ")} on ${cpus().length} cores.`);
+  say("");
+  say("| per call | wall p50 | wall p99 | wall max | CPU p50 | CPU p99 | collections per round | collection time per round | heap allocated per call |");
+  say("|---|---|---|---|---|---|---|---|---|");
+  for (const [name, r] of Object.entries(result)) {
+    const g = gcIn(r.windows);
+    say(`| ${NAMES[name as keyof typeof NAMES]} | ${stat(r.wall, 0.5)} | ${stat(r.wall, 0.99)} | ${stat(r.wall, 1)} | ${stat(r.cpu, 0.5)} | ${stat(r.cpu, 0.99)} | ${g.n.toFixed(1)} | ${fmt(g.ms)} ms | ${allocated[name] === undefined ? "–" : `${(allocated[name]! / 1024).toFixed(1)} KiB`} |`);
+  }
+  const mean = (rs: number[][]) => median(rs.map((r) => r.reduce((s, x) => s + x, 0) / r.length));
+  say("");
+  say(`Mean CPU per call of scoreSpans, median of rounds: current ${fmt(mean(result.current!.cpu))} ms, before ${fmt(mean(result.baseline!.cpu))} ms (before / current ${(mean(result.baseline!.cpu) / mean(result.current!.cpu)).toFixed(2)}×).`);
 }
 
 // ---- issue 12 item 5: what completion-only loss and the block-diagonal mask do ----------------

@@ -55,7 +55,7 @@ export function attributeCall(input: CallInput, options: Partial<AttributionOpti
   const usable = g && g.query.length === g.sketches.k && g.sketches.sketches.length === index.records.length * g.sketches.k;
   const cosines = usable ? scoreSketches(g.sketches, g.query, opts.gradient) : new Map<number, number>();
 
-  const spanN = normalise(spanScore), gradN = normalise(cosines);
+  const spanN = normalise(spanScore), gradN = normalise(new Map(cosines));
   const method: AttributionMethod | null = spanN.size && gradN.size ? "combined" : spanN.size ? "span" : gradN.size ? "gradient" : null;
   const evidenceOf = (score: Map<number, number>): CallEvidence => ({
     spans: spans.spans,
@@ -79,13 +79,18 @@ export function attributeCall(input: CallInput, options: Partial<AttributionOpti
     datanets: datanets.map((d) => ({ id: d.id, version: d.version, weightBps: d.weightBps })),
     records: ranked.slice(0, opts.maxRecords).map(([r, s]) => ({ ...rec(r), score: round6(s) })),
   };
-  return { attribution, evidence: evidenceOf(new Map(ranked)) };
+  // The evidence is for tests and audits; built only when read, so a call that does not look pays nothing for it.
+  let evidence: CallEvidence | undefined;
+  return { attribution, get evidence() { return (evidence ??= evidenceOf(new Map(ranked))); } };
 }
 
-/** Scores scaled to add up to 1 (an empty map stays empty). */
+/** Scales the scores in place to add up to 1 (a map whose total is not positive is emptied). */
 function normalise(m: Map<number, number>): Map<number, number> {
-  const total = [...m.values()].reduce((s, x) => s + x, 0);
-  return total > 0 ? new Map([...m].map(([k, v]) => [k, v / total])) : new Map();
+  let total = 0;
+  for (const v of m.values()) total += v;
+  if (total > 0) for (const [k, v] of m) m.set(k, v / total);
+  else m.clear();
+  return m;
 }
 
 // Scores are summed per group, scaled to integers (1e-9 resolution) and split by the largest
