@@ -1,6 +1,6 @@
 // Finite-difference checks of every op's backward, in fp64 with central differences.
 import { describe, expect, it } from "vitest";
-import { attention, attentionBackward, crossEntropy, matmul, matmulBackward, rmsnorm, rmsnormBackward, rope, ropeTables, swiglu, swigluBackward, type Arr } from "./ops.ts";
+import { attention, attentionBackward, probsLength, crossEntropy, matmul, matmulBackward, rmsnorm, rmsnormBackward, rope, ropeTables, swiglu, swigluBackward, type Arr } from "./ops.ts";
 import { randArr } from "./test-helpers.ts";
 
 const EPS = 1e-6;
@@ -64,7 +64,7 @@ describe("op gradients (finite differences, fp64)", () => {
   it("causal GQA attention: dq, dk, dv", () => {
     const T = 4, nH = 4, nKv = 2, hd = 3;
     const q = randArr(T * nH * hd, 11), k = randArr(T * nKv * hd, 12), v = randArr(T * nKv * hd, 13), R = randArr(T * nH * hd, 14);
-    const out = new Float64Array(T * nH * hd), probs = new Float64Array(nH * T * T);
+    const out = new Float64Array(T * nH * hd), probs = new Float64Array(probsLength(T, nH));
     const L = () => (attention(out, probs, q, k, v, T, nH, nKv, hd), dot(out, R));
     L();
     const dq = new Float64Array(q.length), dk = new Float64Array(k.length), dv = new Float64Array(v.length);
@@ -77,7 +77,7 @@ describe("op gradients (finite differences, fp64)", () => {
   it("attention is causal: the first row attends only to itself", () => {
     const T = 3, nH = 1, hd = 2;
     const q = randArr(T * hd, 15), k = randArr(T * hd, 16), v = randArr(T * hd, 17);
-    const out = new Float64Array(T * hd), probs = new Float64Array(T * T);
+    const out = new Float64Array(T * hd), probs = new Float64Array(probsLength(T, nH));
     attention(out, probs, q, k, v, T, nH, nH, hd);
     expect([out[0], out[1]]).toEqual([v[0], v[1]]);
   });

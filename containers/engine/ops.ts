@@ -73,6 +73,11 @@ export function matmulBackward(dx: Arr | null, dw: Arr | null, dy: Arr, x: Arr, 
     }
 }
 
+/** y[i] += a·x[i] over n values (residual adds, the LoRA delta). */
+export function addScaled(y: Arr, x: Arr, a: number, n: number): void {
+  for (let i = 0; i < n; i++) y[i] = y[i]! + a * x[i]!;
+}
+
 /** out = x / rms(x) * w per row of n; returns nothing, rows are independent. */
 export function rmsnorm(out: Arr, x: Arr, w: Arr, T: number, n: number, eps: number): void {
   for (let t = 0; t < T; t++) {
@@ -136,18 +141,29 @@ export function rope(x: Arr, T: number, nH: number, hd: number, pos: ArrayLike<n
 }
 
 /**
+ * Floats of attention's probs for T positions and nH heads: (nH, Tp, Tp) with Tp = T rounded up
+ * to 4, so every row starts 16-byte aligned and is whole vectors long (the SIMD kernels' layout,
+ * shared with this reference so either path can run the backward of the other's forward).
+ */
+export function probsLength(T: number, nH: number): number {
+  const Tp = (T + 3) & ~3;
+  return nH * Tp * Tp;
+}
+
+/**
  * Causal grouped-query attention over one sequence: q(T, nH·hd), k,v(T, nKv·hd) → out(T, nH·hd).
- * probs(nH, T, T) keeps the softmax for the backward. With `starts` (packed documents), row t
- * attends to starts[t]..t only: a block-diagonal causal mask, probs 0 outside the block.
+ * probs (probsLength: nH rows of Tp × Tp, row t of head h at (h·Tp + t)·Tp) keeps the softmax
+ * for the backward. With `starts` (packed documents), row t attends to starts[t]..t only: a
+ * block-diagonal causal mask, probs 0 outside the block (and in the padding).
  */
 export function attention(out: Arr, probs: Arr, q: Arr, k: Arr, v: Arr, T: number, nH: number, nKv: number, hd: number, starts: ArrayLike<number> | null = null): void {
-  const group = nH / nKv, qDim = nH * hd, kvDim = nKv * hd, scale = 1 / Math.sqrt(hd);
+  const group = nH / nKv, qDim = nH * hd, kvDim = nKv * hd, scale = 1 / Math.sqrt(hd), Tp = (T + 3) & ~3;
   out.fill(0, 0, T * qDim);
-  probs.fill(0, 0, nH * T * T);
+  probs.fill(0, 0, probsLength(T, nH));
   for (let h = 0; h < nH; h++) {
     const g = Math.floor(h / group);
     for (let t = 0; t < T; t++) {
-      const p = (h * T + t) * T, s0 = starts ? starts[t]! : 0;
+      const p = (h * Tp + t) * Tp, s0 = starts ? starts[t]! : 0;
       let max = -Infinity;
       for (let s = s0; s <= t; s++) {
         let dot = 0;
@@ -165,14 +181,14 @@ export function attention(out: Arr, probs: Arr, q: Arr, k: Arr, v: Arr, T: numbe
   }
 }
 
-/** Backward of attention: accumulates dq, dk, dv from dout using the stored probs (and the same `starts`). */
+/** Backward of attention: accumulates dq, dk, dv from dout using the stored probs (probsLength, and the same `starts`). */
 export function attentionBackward(dq: Arr, dk: Arr, dv: Arr, dout: Arr, probs: Arr, q: Arr, k: Arr, v: Arr, T: number, nH: number, nKv: number, hd: number, starts: ArrayLike<number> | null = null): void {
-  const group = nH / nKv, qDim = nH * hd, kvDim = nKv * hd, scale = 1 / Math.sqrt(hd);
+  const group = nH / nKv, qDim = nH * hd, kvDim = nKv * hd, scale = 1 / Math.sqrt(hd), Tp = (T + 3) & ~3;
   const dp = new Float64Array(T);
   for (let h = 0; h < nH; h++) {
     const g = Math.floor(h / group);
     for (let t = 0; t < T; t++) {
-      const p = (h * T + t) * T, s0 = starts ? starts[t]! : 0;
+      const p = (h * Tp + t) * Tp, s0 = starts ? starts[t]! : 0;
       // dP[s] = dout·v[s];  dv[s] += P[s]·dout
       let dot = 0;
       for (let s = s0; s <= t; s++) {

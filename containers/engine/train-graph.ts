@@ -2,9 +2,9 @@
 // The forward keeps every activation the backward needs; the backward walks the graph in
 // reverse and accumulates gradients for the LoRA matrices and, when pretraining, the base
 // weights. Runs in the precision of the arrays it is given: fp32 for training, fp64 in tests.
-import { rope, type Arr } from "./ops.ts";
+import { probsLength, rope, type Arr } from "./ops.ts";
 // WASM SIMD on fp32, the ops.ts references on fp64 (the gradient checks)
-import { attention, attentionBackward, crossEntropy, matmul, matmulBackward, rmsnorm, rmsnormBackward, swiglu, swigluBackward } from "./kernels/index.ts";
+import { addScaled, attention, attentionBackward, crossEntropy, matmul, matmulBackward, rmsnorm, rmsnormBackward, swiglu, swigluBackward, type HeapArena } from "./kernels/index.ts";
 import { TARGETS, type LoraAdapter, type LoraPair, type Target } from "./lora.ts";
 import type { LayerWeights, Model, Weights } from "./model.ts";
 import type { Rng } from "./rng.ts";
@@ -64,7 +64,7 @@ export function paramList(m: Model, adapter: LoraAdapter | null, g: Grads): Arra
   return out;
 }
 
-interface LoraAct { xd: Arr; h: Arr; mask: Uint8Array | null } // dropped input (T,in), A·xd (T,r)
+interface LoraAct { xd: Arr; hs: Arr; mask: Uint8Array | null } // dropped input (T,in), scale·A·xd (T,r)
 interface LayerAct {
   xIn: Arr; xn1: Arr; q: Arr; k: Arr; v: Arr; probs: Arr; att: Arr; xMid: Arr; xn2: Arr; gate: Arr; up: Arr; act: Arr;
   lora: Partial<Record<Target, LoraAct>>;
@@ -80,14 +80,56 @@ export interface Tape {
   logits: Arr; // (T,vocab)
   pos: Int32Array; // (T) RoPE positions
   starts: ArrayLike<number> | null; // (T) document starts (block-diagonal mask), null: one document
+  arena: HeapArena | null; // where the activations live (the backward allocates there too)
+}
+
+/**
+ * n floats from the step arena (fp32 in the kernel heap: no copies per kernel call) when given,
+ * else a new array. zero = false for an output its op writes whole (matmul, norm, attention):
+ * zeroing the step's ~20 MB of activations only to overwrite them cost as much as an op.
+ */
+const floats = (ctor: Ctor, arena: HeapArena | null, n: number, zero = true): Arr => (arena && ctor === Float32Array ? arena.floats(n, zero) : new ctor(n));
+
+/**
+ * out(T,d) += scale · (xd·Aᵀ)·Bᵀ with xd the dropped-out input; returns what the backward needs.
+ * Inverted dropout on the LoRA input, as PEFT's lora_dropout, drawn from rng when given.
+ */
+function loraForward(out: Arr, x: Arr, p: LoraPair, scale: number, drop: number, rng: Rng | null, T: number, n: number, d: number, r: number, alloc: (n: number) => Arr): LoraAct {
+  let xd = x, mask: Uint8Array | null = null;
+  if (drop > 0 && rng) {
+    xd = alloc(T * n);
+    mask = new Uint8Array(T * n);
+    for (let i = 0; i < T * n; i++) if (rng.next() >= drop) { mask[i] = 1; xd[i] = x[i]! / (1 - drop); }
+  }
+  const hs = alloc(T * r), delta = alloc(T * d); // (small next to the base activations: zeroed anyway)
+  matmul(hs, xd, p.A, T, n, r);
+  for (let i = 0; i < T * r; i++) hs[i] = hs[i]! * scale; // scaled here, on T·r values, rather than the T·d delta
+  matmul(delta, hs, p.B, T, r, d);
+  addScaled(out, delta, 1, T * d);
+  return { xd, hs, mask };
+}
+
+/**
+ * Backward of loraForward for dy (T,d): dB += dyᵀ·hs, dA += dhᵀ·xd with dh = scale·dy·B, and
+ * dx += dh·A through the dropout mask (dx null: the input's gradient is not needed).
+ */
+function loraBackward(dx: Arr | null, g: { A: Arr; B: Arr } | null, dy: Arr, act: LoraAct, p: LoraPair, scale: number, keep: number, T: number, n: number, d: number, r: number, alloc: (n: number) => Arr): void {
+  const dh = alloc(T * r);
+  matmulBackward(dh, g ? g.B : null, dy, act.hs, p.B, T, r, d);
+  for (let i = 0; i < T * r; i++) dh[i] = dh[i]! * scale;
+  if (!act.mask || !dx) return matmulBackward(dx, g ? g.A : null, dh, act.xd, p.A, T, n, r); // accumulates into dx itself
+  const dxd = alloc(T * n);
+  matmulBackward(dxd, g ? g.A : null, dh, act.xd, p.A, T, n, r);
+  for (let i = 0; i < T * n; i++) if (act.mask[i]) dx[i] = dx[i]! + dxd[i]! * keep;
 }
 
 /**
  * Forward over tokens (T) with targets (T, −1 = no loss there); returns the mean loss and the tape.
  * Dropout on LoRA inputs is drawn from `rng` when given (training), skipped otherwise (eval).
  * `starts` (packed documents, see packing.ts): token t sees only its own document, at position t − starts[t].
+ * `arena` (withStepArena): the activations go there; the tape is then valid until it is reset.
  */
-export function forwardTrain(m: Model, adapter: LoraAdapter | null, tokens: ArrayLike<number>, targets: ArrayLike<number>, rng: Rng | null, ctor: Ctor = Float32Array, starts: ArrayLike<number> | null = null): { loss: number; count: number; tape: Tape } {
+export function forwardTrain(m: Model, adapter: LoraAdapter | null, tokens: ArrayLike<number>, targets: ArrayLike<number>, rng: Rng | null, ctor: Ctor = Float32Array, starts: ArrayLike<number> | null = null, arena: HeapArena | null = null): { loss: number; count: number; tape: Tape } {
   const c = m.config, w = m.weights, T = tokens.length;
   const dim = c.dim, hd = dim / c.nHeads, qDim = c.nHeads * hd, kvDim = c.nKvHeads * hd, hid = c.hiddenDim;
   if (T > c.maxSeqLen) throw new Error(`sequence of ${T} exceeds maxSeqLen ${c.maxSeqLen}`);
@@ -98,27 +140,15 @@ export function forwardTrain(m: Model, adapter: LoraAdapter | null, tokens: Arra
     if (!(s0 >= 0 && s0 <= t)) throw new Error(`starts[${t}] = ${s0} is not in 0..${t}`);
     pos[t] = t - s0;
   }
+  const alloc = (n: number) => floats(ctor, arena, n), out = (n: number) => floats(ctor, arena, n, false);
 
   const linear = (la: LayerAct, l: number, t: Target, out: Arr, x: Arr, W: Arr, n: number, d: number) => {
     matmul(out, x, W, T, n, d);
     const p = adapter?.layers[l]?.[t];
-    if (!p || !adapter) return;
-    const r = adapter.config.r, drop = rng ? adapter.config.dropout : 0;
-    let xd = x, mask: Uint8Array | null = null;
-    if (drop > 0) {
-      // inverted dropout on the LoRA input, as PEFT's lora_dropout
-      xd = new ctor(T * n);
-      mask = new Uint8Array(T * n);
-      for (let i = 0; i < T * n; i++) if (rng!.next() >= drop) { mask[i] = 1; xd[i] = x[i]! / (1 - drop); }
-    }
-    const h = new ctor(T * r), delta = new ctor(T * d);
-    matmul(h, xd, p.A, T, n, r);
-    matmul(delta, h, p.B, T, r, d);
-    for (let i = 0; i < T * d; i++) out[i] = out[i]! + adapter.scale * delta[i]!;
-    la.lora[t] = { xd, h, mask };
+    if (p && adapter) la.lora[t] = loraForward(out, x, p, adapter.scale, rng ? adapter.config.dropout : 0, rng, T, n, d, adapter.config.r, alloc);
   };
 
-  let x: Arr = new ctor(T * dim);
+  let x: Arr = alloc(T * dim);
   for (let t = 0; t < T; t++) {
     const tok = tokens[t]!;
     if (!(tok >= 0 && tok < c.vocabSize)) throw new Error(`token ${tok} out of vocabulary (${c.vocabSize})`);
@@ -128,9 +158,9 @@ export function forwardTrain(m: Model, adapter: LoraAdapter | null, tokens: Arra
   for (let l = 0; l < c.nLayers; l++) {
     const lw = w.layers[l]!;
     const a: LayerAct = {
-      xIn: x, xn1: new ctor(T * dim), q: new ctor(T * qDim), k: new ctor(T * kvDim), v: new ctor(T * kvDim),
-      probs: new ctor(c.nHeads * T * T), att: new ctor(T * qDim), xMid: new ctor(T * dim), xn2: new ctor(T * dim),
-      gate: new ctor(T * hid), up: new ctor(T * hid), act: new ctor(T * hid), lora: {},
+      xIn: x, xn1: out(T * dim), q: out(T * qDim), k: out(T * kvDim), v: out(T * kvDim),
+      probs: out(probsLength(T, c.nHeads)), att: out(T * qDim), xMid: out(T * dim), xn2: out(T * dim),
+      gate: out(T * hid), up: out(T * hid), act: out(T * hid), lora: {},
     };
     rmsnorm(a.xn1, x, lw.input_layernorm, T, dim, c.normEps);
     linear(a, l, "q_proj", a.q, a.xn1, lw.q_proj, dim, qDim);
@@ -140,22 +170,22 @@ export function forwardTrain(m: Model, adapter: LoraAdapter | null, tokens: Arra
     rope(a.k, T, c.nKvHeads, hd, pos, m.rope);
     attention(a.att, a.probs, a.q, a.k, a.v, T, c.nHeads, c.nKvHeads, hd, starts);
     linear(a, l, "o_proj", a.xMid, a.att, lw.o_proj, qDim, dim);
-    for (let i = 0; i < T * dim; i++) a.xMid[i] = a.xMid[i]! + x[i]!;
+    addScaled(a.xMid, x, 1, T * dim);
     rmsnorm(a.xn2, a.xMid, lw.post_attention_layernorm, T, dim, c.normEps);
     linear(a, l, "gate_proj", a.gate, a.xn2, lw.gate_proj, dim, hid);
     linear(a, l, "up_proj", a.up, a.xn2, lw.up_proj, dim, hid);
     swiglu(a.act, a.gate, a.up, T * hid);
-    const xOut = new ctor(T * dim);
+    const xOut = out(T * dim);
     linear(a, l, "down_proj", xOut, a.act, lw.down_proj, hid, dim);
-    for (let i = 0; i < T * dim; i++) xOut[i] = xOut[i]! + a.xMid[i]!;
+    addScaled(xOut, a.xMid, 1, T * dim);
     layers.push(a);
     x = xOut;
   }
-  const xnF = new ctor(T * dim), logits = new ctor(T * c.vocabSize);
+  const xnF = out(T * dim), logits = out(T * c.vocabSize);
   rmsnorm(xnF, x, w.norm, T, dim, c.normEps);
   matmul(logits, xnF, w.lm_head, T, dim, c.vocabSize);
   const { sum, count } = crossEntropy(null, logits, targets, T, c.vocabSize);
-  return { loss: count ? sum / count : 0, count, tape: { T, tokens, layers, xF: x, xnF, logits, pos, starts } };
+  return { loss: count ? sum / count : 0, count, tape: { T, tokens, layers, xF: x, xnF, logits, pos, starts, arena } };
 }
 
 /** Backward from the loss through the tape; accumulates into grads, scaled by gradScale. */
@@ -163,55 +193,48 @@ export function backward(m: Model, adapter: LoraAdapter | null, tape: Tape, targ
   const c = m.config, w = m.weights, T = tape.T;
   const dim = c.dim, hd = dim / c.nHeads, qDim = c.nHeads * hd, kvDim = c.nKvHeads * hd, hid = c.hiddenDim;
   const gb = g.base;
+  const alloc = (n: number) => floats(ctor, tape.arena, n);
+  // the gradient of a layer's input is needed only while something trainable lies below it: the
+  // base weights (pretraining) or an adapter pair in a lower layer. Below the lowest LoRA layer
+  // nothing is computed (autograd skips the same work).
+  let lowest = gb ? -1 : c.nLayers;
+  if (!gb && adapter && g.lora) g.lora.forEach((layer, l) => { if (Object.keys(layer).length && l < lowest) lowest = l; });
 
-  const linearBack = (la: LayerAct, l: number, t: Target, dx: Arr, dy: Arr, x: Arr, W: Arr, dW: Arr | null, n: number, d: number) => {
-    matmulBackward(dx, dW, dy, x, W, T, n, d);
+  const linearBack = (la: LayerAct, l: number, t: Target, dx: Arr | null, dy: Arr, x: Arr, W: Arr, dW: Arr | null, n: number, d: number) => {
+    if (dx || dW) matmulBackward(dx, dW, dy, x, W, T, n, d);
     const p = adapter?.layers[l]?.[t], act = la.lora[t], gp = g.lora?.[l]?.[t];
     if (!p || !adapter || !act) return;
-    const r = adapter.config.r, s = adapter.scale;
-    // delta = s · h·Bᵀ with h = xd·Aᵀ: dB += s·dyᵀh, dh = s·dy·B, dA += dhᵀ·xd, dxd = dh·A
-    const sdy = new ctor(T * d);
-    for (let i = 0; i < T * d; i++) sdy[i] = s * dy[i]!;
-    const dh = new ctor(T * r);
-    matmulBackward(dh, gp ? gp.B : null, sdy, act.h, p.B, T, r, d);
-    const dxd = new ctor(T * n);
-    matmulBackward(dxd, gp ? gp.A : null, dh, act.xd, p.A, T, n, r);
-    const keep = 1 / (1 - adapter.config.dropout);
-    for (let i = 0; i < T * n; i++) dx[i] = dx[i]! + (act.mask ? (act.mask[i] ? dxd[i]! * keep : 0) : dxd[i]!);
+    loraBackward(dx, gp ?? null, dy, act, p, adapter.scale, 1 / (1 - adapter.config.dropout), T, n, d, adapter.config.r, alloc);
   };
 
   // loss → logits → final norm
-  const dlogits = new ctor(T * c.vocabSize);
+  const dlogits = floats(ctor, tape.arena, T * c.vocabSize, false); // cross_entropy writes every entry
   crossEntropy(dlogits, tape.logits, targets, T, c.vocabSize, gradScale);
-  const dxnF = new ctor(T * dim);
+  const dxnF = alloc(T * dim);
   matmulBackward(dxnF, gb ? gb.lm_head : null, dlogits, tape.xnF, w.lm_head, T, dim, c.vocabSize);
-  let dx: Arr = new ctor(T * dim);
+  const dx: Arr = alloc(T * dim); // the residual stream's gradient, updated in place layer by layer
   rmsnormBackward(dx, gb ? gb.norm : null, dxnF, tape.xF, w.norm, T, dim, c.normEps);
 
-  for (let l = c.nLayers - 1; l >= 0; l--) {
+  for (let l = c.nLayers - 1; l >= lowest && l >= 0; l--) {
     const a = tape.layers[l]!, lw = w.layers[l]!, gl = gb ? gb.layers[l]! : null;
-    // MLP: xOut = xMid + down(silu(gate)·up)
-    const dAct = new ctor(T * hid), dGate = new ctor(T * hid), dUp = new ctor(T * hid), dxn2 = new ctor(T * dim);
+    // MLP: xOut = xMid + down(silu(gate)·up); dx (of xOut) becomes dMid in place
+    const dAct = alloc(T * hid), dGate = alloc(T * hid), dUp = alloc(T * hid), dxn2 = alloc(T * dim);
     linearBack(a, l, "down_proj", dAct, dx, a.act, lw.down_proj, gl?.down_proj ?? null, hid, dim);
     swigluBackward(dGate, dUp, dAct, a.gate, a.up, T * hid);
     linearBack(a, l, "gate_proj", dxn2, dGate, a.xn2, lw.gate_proj, gl?.gate_proj ?? null, dim, hid);
     linearBack(a, l, "up_proj", dxn2, dUp, a.xn2, lw.up_proj, gl?.up_proj ?? null, dim, hid);
-    const dMid = new ctor(T * dim);
-    dMid.set(dx);
-    rmsnormBackward(dMid, gl?.post_attention_layernorm ?? null, dxn2, a.xMid, lw.post_attention_layernorm, T, dim, c.normEps);
-    // attention: xMid = xIn + o(attn(rope(q), rope(k), v))
-    const dAtt = new ctor(T * qDim), dq = new ctor(T * qDim), dk = new ctor(T * kvDim), dv = new ctor(T * kvDim), dxn1 = new ctor(T * dim);
-    linearBack(a, l, "o_proj", dAtt, dMid, a.att, lw.o_proj, gl?.o_proj ?? null, qDim, dim);
+    rmsnormBackward(dx, gl?.post_attention_layernorm ?? null, dxn2, a.xMid, lw.post_attention_layernorm, T, dim, c.normEps);
+    // attention: xMid = xIn + o(attn(rope(q), rope(k), v)); dx becomes dIn in place
+    const dAtt = alloc(T * qDim), dq = alloc(T * qDim), dk = alloc(T * kvDim), dv = alloc(T * kvDim);
+    linearBack(a, l, "o_proj", dAtt, dx, a.att, lw.o_proj, gl?.o_proj ?? null, qDim, dim);
     attentionBackward(dq, dk, dv, dAtt, a.probs, a.q, a.k, a.v, T, c.nHeads, c.nKvHeads, hd, tape.starts);
     rope(dq, T, c.nHeads, hd, tape.pos, m.rope, -1); // a rotation's backward is its inverse
     rope(dk, T, c.nKvHeads, hd, tape.pos, m.rope, -1);
+    const dxn1 = l > lowest ? alloc(T * dim) : null; // the lowest trained layer's input gradient is not needed
     linearBack(a, l, "q_proj", dxn1, dq, a.xn1, lw.q_proj, gl?.q_proj ?? null, dim, qDim);
     linearBack(a, l, "k_proj", dxn1, dk, a.xn1, lw.k_proj, gl?.k_proj ?? null, dim, kvDim);
     linearBack(a, l, "v_proj", dxn1, dv, a.xn1, lw.v_proj, gl?.v_proj ?? null, dim, kvDim);
-    const dIn = new ctor(T * dim);
-    dIn.set(dMid);
-    rmsnormBackward(dIn, gl?.input_layernorm ?? null, dxn1, a.xIn, lw.input_layernorm, T, dim, c.normEps);
-    dx = dIn;
+    if (dxn1) rmsnormBackward(dx, gl?.input_layernorm ?? null, dxn1, a.xIn, lw.input_layernorm, T, dim, c.normEps);
   }
   if (gb)
     for (let t = 0; t < T; t++) {

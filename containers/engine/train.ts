@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { join } from "node:path";
 import { AdamW, clipGradNorm, lrAt } from "./optim.ts";
 import { backward, createGrads, forwardTrain, paramList } from "./train-graph.ts";
+import { withStepArena } from "./kernels/index.ts";
 import type { LoraAdapter } from "./lora.ts";
 import type { Model } from "./model.ts";
 import type { Sequence } from "./packing.ts";
@@ -66,8 +67,8 @@ export class TrainError extends Error {
 export function evaluate(m: Model, adapter: LoraAdapter | null, seqs: Sequence[]): number {
   let sum = 0, count = 0;
   for (const s of seqs) {
-    const r = forwardTrain(m, adapter, s.tokens, s.targets, null, Float32Array, s.starts ?? null);
-    sum += r.loss * r.count;
+    const r = withStepArena((arena) => forwardTrain(m, adapter, s.tokens, s.targets, null, Float32Array, s.starts ?? null, arena));
+    sum += r.loss * r.count; // (numbers only: the tape's arrays are gone with the arena)
     count += r.count;
   }
   return count ? sum / count : NaN;
@@ -132,9 +133,12 @@ export function train(m: Model, adapter: LoraAdapter | null, data: { train: Sequ
     for (let k = 0; k < perStep; k++) {
       const seq = sequenceAt(step * perStep + k);
       const dropRng = new Rng((cfg.seed * 1_000_003 + step * 131 + k) >>> 0); // dropout masks depend only on (seed, step, k)
-      const { loss, tape } = forwardTrain(m, trained, seq.tokens, seq.targets, dropRng, Float32Array, seq.starts ?? null);
-      backward(m, trained, tape, seq.targets, grads, 1 / perStep);
-      lossSum += loss;
+      // the sequence's activations live in the kernel heap from its forward to the end of its backward
+      lossSum += withStepArena((arena) => {
+        const { loss, tape } = forwardTrain(m, trained, seq.tokens, seq.targets, dropRng, Float32Array, seq.starts ?? null, arena);
+        backward(m, trained, tape, seq.targets, grads, 1 / perStep);
+        return loss;
+      });
       tokens += seq.tokens.length;
     }
     const gradNorm = clipGradNorm(params.map((p) => p.grad), cfg.clipNorm);

@@ -27,13 +27,15 @@ interface KernelExports {
   matmul_dw(dw: number, dy: number, x: number, T: number, n: number, d: number, i0: number, i1: number): void;
   attend(out: number, q: number, k: number, v: number, scores: number, pos: number, nH: number, nKv: number, hd: number): void;
   lora_rows(out: number, x: number, table: number, rows: number, n: number, d: number, mid: number): void;
-  attn_fwd(out: number, probs: number, q: number, k: number, v: number, starts: number, hasStarts: number, kT: number, as: number, T: number, nH: number, nKv: number, hd: number, h0: number, h1: number): void;
-  attn_bwd(dq: number, dk: number, dv: number, dout: number, probs: number, q: number, k: number, v: number, starts: number, hasStarts: number, vT: number, as: number, dp: number, T: number, nH: number, nKv: number, hd: number, h0: number, h1: number): void;
+  attn_fwd(out: number, probs: number, q: number, k: number, v: number, starts: number, hasStarts: number, work: number, T: number, nH: number, nKv: number, hd: number, h0: number, h1: number): void;
+  attn_bwd(dq: number, dk: number, dv: number, dout: number, probs: number, q: number, k: number, v: number, starts: number, hasStarts: number, work: number, T: number, nH: number, nKv: number, hd: number, h0: number, h1: number): void;
+  fill_zero(p: number, bytes: number): void;
   rmsnorm(out: number, x: number, w: number, T: number, n: number, eps: number): void;
   rmsnorm_bwd(dx: number, dw: number, hasDw: number, dy: number, x: number, w: number, T: number, n: number, eps: number): void;
   swiglu(out: number, gate: number, up: number, n: number): void;
   swiglu_bwd(dgate: number, dup: number, dout: number, gate: number, up: number, n: number): void;
   cross_entropy(dl: number, hasDl: number, logits: number, targets: number, T: number, V: number, c: number): number;
+  add_scaled(y: number, x: number, a: number, n: number): void;
 }
 
 const PAGE = 65536;
@@ -219,6 +221,82 @@ export function heapFloats(n: number): Float32Array {
   return a;
 }
 
+// ── the activations of one training step in the heap: the kernels read and write them where
+// they lie, instead of copying every argument in and every result out on each call ──
+
+const ARENA_CHUNK = 1 << 22; // floats (16 MiB) placed at a time
+
+/**
+ * A bump allocator of zeroed floats in the kernel heap for one forward + backward. Its chunks
+ * are placed for good and handed out again after each reset, so a training run's heap grows to
+ * its largest step and stays there. NOTE: an array from it is valid only until the next reset.
+ */
+export class HeapArena {
+  #h: Heap;
+  #chunks: Float32Array[] = [];
+  #chunk = 0; // the chunk being handed out
+  #used = 0; // floats of it handed out (multiples of 4: 16-byte alignment)
+
+  constructor(h: Heap) {
+    this.#h = h;
+  }
+
+  /** n zeros in the heap (zero = false: contents unspecified); an ordinary array when the heap cannot grow to hold them. */
+  floats(n: number, zero = true): Float32Array {
+    const n4 = (n + 3) & ~3;
+    while (this.#chunk < this.#chunks.length && this.#used + n4 > this.#chunks[this.#chunk]!.length) {
+      this.#chunk++;
+      this.#used = 0;
+    }
+    if (this.#chunk === this.#chunks.length) {
+      const size = Math.max(n4, ARENA_CHUNK);
+      if (!this.#h.canPlace(size * 4)) return new Float32Array(n);
+      try {
+        this.#chunks.push(this.#h.place(size));
+      } catch (e) {
+        if (e instanceof RangeError) return new Float32Array(n);
+        throw e;
+      }
+      this.#used = 0;
+    }
+    const a = this.#chunks[this.#chunk]!.subarray(this.#used, this.#used + n);
+    this.#used += n4;
+    if (zero) this.#h.kernels.fill_zero(a.byteOffset, n * 4);
+    return a;
+  }
+
+  /** Hand every float out again (the arrays given out before are now garbage). */
+  reset(): void {
+    this.#chunk = 0;
+    this.#used = 0;
+  }
+
+  /** Floats placed for the arena (its high-water mark). */
+  get capacity(): number {
+    return this.#chunks.reduce((n, c) => n + c.length, 0);
+  }
+}
+
+let arena: HeapArena | null = null, arenaBusy = false;
+
+/**
+ * Run fn with the process's step arena (null on the reference path), reset before and after:
+ * everything fn allocates from it is garbage once fn returns, so fn must return plain values.
+ * Not re-entrant: a nested call gets null and allocates ordinary arrays.
+ */
+export function withStepArena<R>(fn: (a: HeapArena | null) => R): R {
+  if (!heap || !enabled || arenaBusy) return fn(null);
+  arena ??= new HeapArena(heap);
+  arenaBusy = true;
+  arena.reset();
+  try {
+    return fn(arena);
+  } finally {
+    arena.reset();
+    arenaBusy = false;
+  }
+}
+
 /** Which path the hot loops take now. */
 export function kernelPath(): "wasm-simd" | "ts" {
   return heap && enabled ? "wasm-simd" : "ts";
@@ -390,7 +468,7 @@ function trainHeap(arrays: Arr[]): Heap | null {
   return heap && enabled && f32(arrays) ? heap : null;
 }
 
-/** Causal GQA attention over one sequence (probs kept for the backward), as ops.ts attention. */
+/** Causal GQA attention over one sequence (probs, ops.ts probsLength, kept for the backward), as ops.ts attention. */
 export function attention(out: Arr, probs: Arr, q: Arr, k: Arr, v: Arr, T: number, nH: number, nKv: number, hd: number, starts: ArrayLike<number> | null = null): void {
   let h = trainHeap([out, probs, q, k, v]);
   if (h && hd % 4 !== 0) { warnOnce(`head size ${hd} is not a multiple of 4 for the attention kernel`); h = null; }
@@ -398,13 +476,13 @@ export function attention(out: Arr, probs: Arr, q: Arr, k: Arr, v: Arr, T: numbe
   const parts = bounds(nKv, slicesFor(nKv, nH * T * T * hd)); // whole KV groups per thread, each with its own scratch
   const p = h && T > 0 ? stage(h, () => ({
     q: h.input(q as Float32Array, T * qDim), k: h.input(k as Float32Array, T * kvDim), v: h.input(v as Float32Array, T * kvDim),
-    starts: starts ? h.inputI32(starts, T) : 0, scratch: parts.map(() => ({ kT: h.scratch(kvDim * Tp), as: h.scratch(hd * 4) })),
-    out: h.offsetOf(out as Float32Array) ?? h.scratch(T * qDim), probs: h.offsetOf(probs as Float32Array) ?? h.scratch(nH * T * T),
+    starts: starts ? h.inputI32(starts, T) : 0, work: parts.map(() => h.scratch(2 * hd * Tp + 16 * hd)),
+    out: h.offsetOf(out as Float32Array) ?? h.scratch(T * qDim), probs: h.offsetOf(probs as Float32Array) ?? h.scratch(ref.probsLength(T, nH)),
   })) : null;
   if (!h || !p) return ref.attention(out, probs, q, k, v, T, nH, nKv, hd, starts);
-  runSlices(h, "attn_fwd", parts.map(([g0, g1], i) => [p.out, p.probs, p.q, p.k, p.v, p.starts, starts ? 1 : 0, p.scratch[i]!.kT, p.scratch[i]!.as, T, nH, nKv, hd, g0 * group, g1 * group]));
+  runSlices(h, "attn_fwd", parts.map(([g0, g1], i) => [p.out, p.probs, p.q, p.k, p.v, p.starts, starts ? 1 : 0, p.work[i]!, T, nH, nKv, hd, g0 * group, g1 * group]));
   h.output(out as Float32Array, p.out, T * qDim);
-  h.output(probs as Float32Array, p.probs, nH * T * T);
+  h.output(probs as Float32Array, p.probs, ref.probsLength(T, nH));
 }
 
 /** Backward of attention: accumulates dq, dk, dv, as ops.ts attentionBackward. */
@@ -414,13 +492,13 @@ export function attentionBackward(dq: Arr, dk: Arr, dv: Arr, dout: Arr, probs: A
   const Tp = (T + 3) & ~3, qDim = nH * hd, kvDim = nKv * hd, group = nH / nKv;
   const parts = bounds(nKv, slicesFor(nKv, 2 * nH * T * T * hd)); // whole KV groups: each writes only its group's dk, dv
   const p = h && T > 0 ? stage(h, () => ({
-    dout: h.input(dout as Float32Array, T * qDim), probs: h.input(probs as Float32Array, nH * T * T),
+    dout: h.input(dout as Float32Array, T * qDim), probs: h.input(probs as Float32Array, ref.probsLength(T, nH)),
     q: h.input(q as Float32Array, T * qDim), k: h.input(k as Float32Array, T * kvDim), v: h.input(v as Float32Array, T * kvDim),
     dq: h.input(dq as Float32Array, T * qDim), dk: h.input(dk as Float32Array, T * kvDim), dv: h.input(dv as Float32Array, T * kvDim),
-    starts: starts ? h.inputI32(starts, T) : 0, scratch: parts.map(() => ({ vT: h.scratch(kvDim * Tp), as: h.scratch(hd * 4), dp: h.scratch(Tp) })),
+    starts: starts ? h.inputI32(starts, T) : 0, work: parts.map(() => h.scratch(4 * hd * Tp + 32 * hd + 4 * Tp)),
   })) : null;
   if (!h || !p) return ref.attentionBackward(dq, dk, dv, dout, probs, q, k, v, T, nH, nKv, hd, starts);
-  runSlices(h, "attn_bwd", parts.map(([g0, g1], i) => [p.dq, p.dk, p.dv, p.dout, p.probs, p.q, p.k, p.v, p.starts, starts ? 1 : 0, p.scratch[i]!.vT, p.scratch[i]!.as, p.scratch[i]!.dp, T, nH, nKv, hd, g0 * group, g1 * group]));
+  runSlices(h, "attn_bwd", parts.map(([g0, g1], i) => [p.dq, p.dk, p.dv, p.dout, p.probs, p.q, p.k, p.v, p.starts, starts ? 1 : 0, p.work[i]!, T, nH, nKv, hd, g0 * group, g1 * group]));
   h.output(dq as Float32Array, p.dq, T * qDim);
   h.output(dk as Float32Array, p.dk, T * kvDim);
   h.output(dv as Float32Array, p.dv, T * kvDim);
@@ -468,6 +546,15 @@ export function swigluBackward(dgate: Arr, dup: Arr, dout: Arr, gate: Arr, up: A
   h.kernels.swiglu_bwd(p.dgate, p.dup, p.dout, p.gate, p.up, n);
   h.output(dgate as Float32Array, p.dgate, n);
   h.output(dup as Float32Array, p.dup, n);
+}
+
+/** y += a·x over n values, as ops.ts addScaled. */
+export function addScaled(y: Arr, x: Arr, a: number, n: number): void {
+  const h = trainHeap([y, x]);
+  const p = h && n > 0 ? stage(h, () => ({ x: h.input(x as Float32Array, n), y: h.input(y as Float32Array, n) })) : null;
+  if (!h || !p) return ref.addScaled(y, x, a, n);
+  h.kernels.add_scaled(p.y, p.x, a, n);
+  h.output(y as Float32Array, p.y, n);
 }
 
 /** Mean cross-entropy and its gradient, as ops.ts crossEntropy. */

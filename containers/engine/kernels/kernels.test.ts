@@ -106,8 +106,8 @@ describe("WASM SIMD kernels", () => {
       for (const starts of [null, Int32Array.from({ length: T }, (_, t) => (t < 3 ? 0 : t < 9 ? 3 : 9))]) {
         const qDim = nH * hd, kvDim = nKv * hd;
         const q = f32(T * qDim, k), kk = f32(T * kvDim, 10 + k), v = f32(T * kvDim, 20 + k), dout = f32(T * qDim, 30 + k);
-        const want = { out: new Float32Array(T * qDim), probs: new Float32Array(nH * T * T) };
-        const got = { out: new Float32Array(T * qDim).fill(NaN), probs: new Float32Array(nH * T * T).fill(NaN) };
+        const want = { out: new Float32Array(T * qDim), probs: new Float32Array(ref.probsLength(T, nH)) };
+        const got = { out: new Float32Array(T * qDim).fill(NaN), probs: new Float32Array(ref.probsLength(T, nH)).fill(NaN) };
         ref.attention(want.out, want.probs, q, kk, v, T, nH, nKv, hd, starts);
         attention(got.out, got.probs, q, kk, v, T, nH, nKv, hd, starts);
         expectClose(got.out, want.out);
@@ -123,7 +123,7 @@ describe("WASM SIMD kernels", () => {
 
   it("training attention with a head size that is not a multiple of 4 runs the reference exactly", () => {
     const T = 6, nH = 2, hd = 6, q = f32(T * nH * hd, 1), k = f32(T * hd, 2), v = f32(T * hd, 3);
-    const want = new Float32Array(T * nH * hd), got = new Float32Array(T * nH * hd), pw = new Float32Array(nH * T * T), pg = new Float32Array(nH * T * T);
+    const want = new Float32Array(T * nH * hd), got = new Float32Array(T * nH * hd), pw = new Float32Array(ref.probsLength(T, nH)), pg = new Float32Array(ref.probsLength(T, nH));
     ref.attention(want, pw, q, k, v, T, nH, 1, hd);
     attention(got, pg, q, k, v, T, nH, 1, hd);
     expect(Array.from(got)).toEqual(Array.from(want));

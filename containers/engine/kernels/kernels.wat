@@ -327,77 +327,6 @@
       (f32.max (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
       (f32.max (f32x4.extract_lane 2 (local.get $v)) (f32x4.extract_lane 3 (local.get $v)))))
 
-  ;; dst[j·Tp + s] = src[s·cols + j] for s < T, j < cols: one sequence's keys (or values) with
-  ;; positions along the rows, so a query's scores for four positions are one vector.
-  (func $transpose (param $dst i32) (param $src i32) (param $T i32) (param $cols i32) (param $Tp i32)
-    (local $s i32) (local $j i32) (local $row i32)
-    (block $s_done
-      (loop $s_loop
-        (br_if $s_done (i32.ge_u (local.get $s) (local.get $T)))
-        (local.set $row (i32.add (local.get $src) (i32.shl (i32.mul (local.get $s) (local.get $cols)) (i32.const 2))))
-        (local.set $j (i32.const 0))
-        (block $j_done
-          (loop $j_loop
-            (br_if $j_done (i32.ge_u (local.get $j) (local.get $cols)))
-            (f32.store (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $j) (local.get $Tp)) (local.get $s)) (i32.const 2)))
-              (f32.load (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2)))))
-            (local.set $j (i32.add (local.get $j) (i32.const 1)))
-            (br $j_loop)))
-        (local.set $s (i32.add (local.get $s) (i32.const 1)))
-        (br $s_loop))))
-
-  ;; row[s] = Σ_i a[i]·mT[i·Tp + s] for s in s0..t (hd terms), the four-lane splats of a[0..hd)
-  ;; already at $as (16 bytes each): one query's (or output gradient's) dot products with the
-  ;; keys (values) of positions s0..t, four positions per vector.
-  (func $rowdots (param $row i32) (param $as i32) (param $mT i32) (param $Tp i32) (param $s0 i32) (param $t i32) (param $hd i32)
-    (local $s i32) (local $i i32) (local $acc v128) (local $sacc f32) (local $Tpb i32) (local $col i32)
-    (local.set $Tpb (i32.shl (local.get $Tp) (i32.const 2)))
-    (local.set $s (local.get $s0))
-    (block $v_done
-      (loop $v_loop
-        (br_if $v_done (i32.gt_s (i32.add (local.get $s) (i32.const 3)) (local.get $t)))
-        (local.set $acc (v128.const i32x4 0 0 0 0))
-        (local.set $col (i32.add (local.get $mT) (i32.shl (local.get $s) (i32.const 2))))
-        (local.set $i (i32.const 0))
-        (block $i_done
-          (loop $i_loop
-            (br_if $i_done (i32.ge_u (local.get $i) (local.get $hd)))
-            (local.set $acc (f32x4.relaxed_madd (v128.load (i32.add (local.get $as) (i32.shl (local.get $i) (i32.const 4)))) (v128.load (local.get $col)) (local.get $acc)))
-            (local.set $col (i32.add (local.get $col) (local.get $Tpb)))
-            (local.set $i (i32.add (local.get $i) (i32.const 1)))
-            (br $i_loop)))
-        (v128.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))) (local.get $acc))
-        (local.set $s (i32.add (local.get $s) (i32.const 4)))
-        (br $v_loop)))
-    (block $t_done
-      (loop $t_loop
-        (br_if $t_done (i32.gt_s (local.get $s) (local.get $t)))
-        (local.set $sacc (f32.const 0))
-        (local.set $col (i32.add (local.get $mT) (i32.shl (local.get $s) (i32.const 2))))
-        (local.set $i (i32.const 0))
-        (block $ti_done
-          (loop $ti_loop
-            (br_if $ti_done (i32.ge_u (local.get $i) (local.get $hd)))
-            (local.set $sacc (f32.add (local.get $sacc)
-              (f32.mul (f32.load (i32.add (local.get $as) (i32.shl (local.get $i) (i32.const 4)))) (f32.load (local.get $col)))))
-            (local.set $col (i32.add (local.get $col) (local.get $Tpb)))
-            (local.set $i (i32.add (local.get $i) (i32.const 1)))
-            (br $ti_loop)))
-        (f32.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))) (local.get $sacc))
-        (local.set $s (i32.add (local.get $s) (i32.const 1)))
-        (br $t_loop))))
-
-  ;; $as[i] = splat(a[i]) for i < hd
-  (func $splats (param $as i32) (param $a i32) (param $hd i32)
-    (local $i i32)
-    (block $done
-      (loop $l
-        (br_if $done (i32.ge_u (local.get $i) (local.get $hd)))
-        (v128.store (i32.add (local.get $as) (i32.shl (local.get $i) (i32.const 4)))
-          (f32x4.splat (f32.load (i32.add (local.get $a) (i32.shl (local.get $i) (i32.const 2))))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $l))))
-
   ;; row[s] = e^(row[s] − max) for s in s0..t, returning their sum: $exp4's polynomial written
   ;; out in the loop (a call per vector cost as much as the polynomial itself). Scores less
   ;; their max are ≤ 0, so only the lower clamp is needed.
@@ -437,177 +366,425 @@
         (br $t_loop)))
     (f32.add (local.get $sum) (call $hsum (local.get $vsum))))
 
+  ;; ── training attention, in blocks of four query rows ──
+  ;; Every product of attention is one of three shapes over a block of four rows t0..t0+3 and
+  ;; the key positions sA..sB (whole vectors of four, sB = t0+3), with keys and values of the
+  ;; KV group transposed (hd rows of Tp positions) so four positions are one vector:
+  ;;   outer: M[j][s] = Σ_i a_j[i]·Bᵀ[i][s]     scores (q·kᵀ), dP (dout·vᵀ)
+  ;;   dot:   C[j][i] = Σ_s M[j][s]·Bᵀ[i][s]     out (P·v), dq (dS·k)
+  ;;   rank4: Cᵀ[i][s] += Σ_j a_j[i]·M[j][s]    dkᵀ (qᵀ·dS), dvᵀ (doutᵀ·P)
+  ;; The a_j[i] are four-lane splats laid out at $as (16 bytes each, row j at j·hd·16), zero for
+  ;; rows past T, so those rows add nothing. Probabilities are (nH, Tp, Tp): rows 16-byte
+  ;; aligned, zero outside the mask, so products over whole vectors need no masking.
+
+  ;; $as[j][i] = splat(src[j·rowb + 4i] · mul) for j < nv, 0 for nv ≤ j < 4 (rows past the end)
+  (func $splat_rows (param $as i32) (param $src i32) (param $rowb i32) (param $nv i32) (param $hd i32) (param $mul f32)
+    (local $j i32) (local $i i32) (local $o i32) (local $row i32)
+    (local.set $o (local.get $as))
+    (block $j_done
+      (loop $j_loop
+        (br_if $j_done (i32.ge_u (local.get $j) (i32.const 4)))
+        (local.set $row (i32.add (local.get $src) (i32.mul (local.get $j) (local.get $rowb))))
+        (local.set $i (i32.const 0))
+        (block $i_done
+          (loop $i_loop
+            (br_if $i_done (i32.ge_u (local.get $i) (local.get $hd)))
+            (v128.store (local.get $o)
+              (if (result v128) (i32.lt_u (local.get $j) (local.get $nv))
+                (then (f32x4.splat (f32.mul (f32.load (i32.add (local.get $row) (i32.shl (local.get $i) (i32.const 2)))) (local.get $mul))))
+                (else (v128.const i32x4 0 0 0 0))))
+            (local.set $o (i32.add (local.get $o) (i32.const 16)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $i_loop)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $j_loop))))
+
+  ;; dst[i·Tp + s] = src[s·rowb + 4i] for s < T, i < hd, and 0 for T ≤ s < Tp: one KV group's
+  ;; keys (or values) transposed, padded with zeros so whole vectors past T read zeros
+  (func $transpose_group (param $dst i32) (param $src i32) (param $rowb i32) (param $T i32) (param $Tp i32) (param $hd i32)
+    (local $s i32) (local $i i32) (local $row i32)
+    (block $s_done
+      (loop $s_loop
+        (br_if $s_done (i32.ge_u (local.get $s) (local.get $Tp)))
+        (local.set $row (i32.add (local.get $src) (i32.mul (local.get $s) (local.get $rowb))))
+        (local.set $i (i32.const 0))
+        (block $i_done
+          (loop $i_loop
+            (br_if $i_done (i32.ge_u (local.get $i) (local.get $hd)))
+            (f32.store (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $Tp)) (local.get $s)) (i32.const 2)))
+              (if (result f32) (i32.lt_u (local.get $s) (local.get $T))
+                (then (f32.load (i32.add (local.get $row) (i32.shl (local.get $i) (i32.const 2)))))
+                (else (f32.const 0))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $i_loop)))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $s_loop))))
+
+  ;; dst[s·rowb + 4i] += srcᵀ[i·Tp + s] for s < T, i < hd: a transposed gradient added back
+  (func $untranspose_add (param $dst i32) (param $src i32) (param $rowb i32) (param $T i32) (param $Tp i32) (param $hd i32)
+    (local $s i32) (local $i i32) (local $o i32)
+    (block $s_done
+      (loop $s_loop
+        (br_if $s_done (i32.ge_u (local.get $s) (local.get $T)))
+        (local.set $i (i32.const 0))
+        (block $i_done
+          (loop $i_loop
+            (br_if $i_done (i32.ge_u (local.get $i) (local.get $hd)))
+            (local.set $o (i32.add (i32.add (local.get $dst) (i32.mul (local.get $s) (local.get $rowb))) (i32.shl (local.get $i) (i32.const 2))))
+            (f32.store (local.get $o) (f32.add (f32.load (local.get $o))
+              (f32.load (i32.add (local.get $src) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $Tp)) (local.get $s)) (i32.const 2))))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $i_loop)))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $s_loop))))
+
+  ;; outer: m_j[s..s+3] = Σ_i as[j][i]·bT[i][s..s+3] for the four rows m_j = m + j·Tpb, s = sA..sB
+  (func $outer4 (param $m i32) (param $as i32) (param $bT i32) (param $Tpb i32) (param $hd i32) (param $sA i32) (param $sB i32)
+    (local $s i32) (local $i i32) (local $b i32) (local $a i32) (local $hdb i32) (local $bv v128)
+    (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128)
+    (local.set $hdb (i32.shl (local.get $hd) (i32.const 4)))
+    (local.set $s (i32.shl (local.get $sA) (i32.const 2)))
+    (local.set $sB (i32.shl (local.get $sB) (i32.const 2)))
+    (block $s_done
+      (loop $s_loop
+        (br_if $s_done (i32.gt_s (local.get $s) (local.get $sB)))
+        (local.set $c0 (v128.const i32x4 0 0 0 0))
+        (local.set $c1 (v128.const i32x4 0 0 0 0))
+        (local.set $c2 (v128.const i32x4 0 0 0 0))
+        (local.set $c3 (v128.const i32x4 0 0 0 0))
+        (local.set $b (i32.add (local.get $bT) (local.get $s)))
+        (local.set $a (local.get $as))
+        (local.set $i (i32.const 0))
+        (block $i_done
+          (loop $i_loop
+            (br_if $i_done (i32.ge_u (local.get $i) (local.get $hd)))
+            (local.set $bv (v128.load (local.get $b)))
+            (local.set $c0 (f32x4.relaxed_madd (v128.load (local.get $a)) (local.get $bv) (local.get $c0)))
+            (local.set $c1 (f32x4.relaxed_madd (v128.load (i32.add (local.get $a) (local.get $hdb))) (local.get $bv) (local.get $c1)))
+            (local.set $c2 (f32x4.relaxed_madd (v128.load (i32.add (local.get $a) (i32.shl (local.get $hdb) (i32.const 1)))) (local.get $bv) (local.get $c2)))
+            (local.set $c3 (f32x4.relaxed_madd (v128.load (i32.add (local.get $a) (i32.mul (local.get $hdb) (i32.const 3)))) (local.get $bv) (local.get $c3)))
+            (local.set $b (i32.add (local.get $b) (local.get $Tpb)))
+            (local.set $a (i32.add (local.get $a) (i32.const 16)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $i_loop)))
+        (v128.store (i32.add (local.get $m) (local.get $s)) (local.get $c0))
+        (v128.store (i32.add (i32.add (local.get $m) (local.get $Tpb)) (local.get $s)) (local.get $c1))
+        (v128.store (i32.add (i32.add (local.get $m) (i32.shl (local.get $Tpb) (i32.const 1))) (local.get $s)) (local.get $c2))
+        (v128.store (i32.add (i32.add (local.get $m) (i32.mul (local.get $Tpb) (i32.const 3))) (local.get $s)) (local.get $c3))
+        (local.set $s (i32.add (local.get $s) (i32.const 16)))
+        (br $s_loop))))
+
+  ;; dot: out[j·orow + 4i] (+)= Σ_s m_j[s]·bT[i][s] over s = sA..sB, rows j < nv, two i at a time
+  ;; (hd is a multiple of 4); $add 0 stores, 1 adds to what is there
+  (func $dot4 (param $out i32) (param $orow i32) (param $m i32) (param $bT i32) (param $Tpb i32) (param $hd i32) (param $sA i32) (param $sB i32) (param $nv i32) (param $add i32)
+    (local $s i32) (local $i i32) (local $j i32) (local $b0 i32) (local $b1 i32) (local $o i32) (local $bv0 v128) (local $bv1 v128) (local $mv v128)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128) (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local $m1 i32) (local $m2 i32) (local $m3 i32) (local $v0 f32) (local $v1 f32)
+    (local.set $m1 (i32.add (local.get $m) (local.get $Tpb)))
+    (local.set $m2 (i32.add (local.get $m1) (local.get $Tpb)))
+    (local.set $m3 (i32.add (local.get $m2) (local.get $Tpb)))
+    (local.set $sA (i32.shl (local.get $sA) (i32.const 2)))
+    (local.set $sB (i32.shl (local.get $sB) (i32.const 2)))
+    (block $i_done
+      (loop $i_loop
+        (br_if $i_done (i32.ge_u (local.get $i) (local.get $hd)))
+        (local.set $c00 (v128.const i32x4 0 0 0 0)) (local.set $c01 (v128.const i32x4 0 0 0 0))
+        (local.set $c10 (v128.const i32x4 0 0 0 0)) (local.set $c11 (v128.const i32x4 0 0 0 0))
+        (local.set $c20 (v128.const i32x4 0 0 0 0)) (local.set $c21 (v128.const i32x4 0 0 0 0))
+        (local.set $c30 (v128.const i32x4 0 0 0 0)) (local.set $c31 (v128.const i32x4 0 0 0 0))
+        (local.set $b0 (i32.add (local.get $bT) (i32.mul (local.get $i) (local.get $Tpb))))
+        (local.set $b1 (i32.add (local.get $b0) (local.get $Tpb)))
+        (local.set $s (local.get $sA))
+        (block $s_done
+          (loop $s_loop
+            (br_if $s_done (i32.gt_s (local.get $s) (local.get $sB)))
+            (local.set $bv0 (v128.load (i32.add (local.get $b0) (local.get $s))))
+            (local.set $bv1 (v128.load (i32.add (local.get $b1) (local.get $s))))
+            (local.set $mv (v128.load (i32.add (local.get $m) (local.get $s))))
+            (local.set $c00 (f32x4.relaxed_madd (local.get $mv) (local.get $bv0) (local.get $c00)))
+            (local.set $c01 (f32x4.relaxed_madd (local.get $mv) (local.get $bv1) (local.get $c01)))
+            (local.set $mv (v128.load (i32.add (local.get $m1) (local.get $s))))
+            (local.set $c10 (f32x4.relaxed_madd (local.get $mv) (local.get $bv0) (local.get $c10)))
+            (local.set $c11 (f32x4.relaxed_madd (local.get $mv) (local.get $bv1) (local.get $c11)))
+            (local.set $mv (v128.load (i32.add (local.get $m2) (local.get $s))))
+            (local.set $c20 (f32x4.relaxed_madd (local.get $mv) (local.get $bv0) (local.get $c20)))
+            (local.set $c21 (f32x4.relaxed_madd (local.get $mv) (local.get $bv1) (local.get $c21)))
+            (local.set $mv (v128.load (i32.add (local.get $m3) (local.get $s))))
+            (local.set $c30 (f32x4.relaxed_madd (local.get $mv) (local.get $bv0) (local.get $c30)))
+            (local.set $c31 (f32x4.relaxed_madd (local.get $mv) (local.get $bv1) (local.get $c31)))
+            (local.set $s (i32.add (local.get $s) (i32.const 16)))
+            (br $s_loop)))
+        ;; row j's two sums go to out[j·orow + 4i], out[j·orow + 4i + 4]
+        (local.set $j (i32.const 0))
+        (block $j_done
+          (loop $j_loop
+            (br_if $j_done (i32.ge_u (local.get $j) (local.get $nv)))
+            (local.set $o (i32.add (i32.add (local.get $out) (i32.mul (local.get $j) (local.get $orow))) (i32.shl (local.get $i) (i32.const 2))))
+            (local.set $v0 (call $hsum (if (result v128) (i32.eqz (local.get $j)) (then (local.get $c00))
+              (else (if (result v128) (i32.eq (local.get $j) (i32.const 1)) (then (local.get $c10))
+                (else (if (result v128) (i32.eq (local.get $j) (i32.const 2)) (then (local.get $c20)) (else (local.get $c30)))))))))
+            (local.set $v1 (call $hsum (if (result v128) (i32.eqz (local.get $j)) (then (local.get $c01))
+              (else (if (result v128) (i32.eq (local.get $j) (i32.const 1)) (then (local.get $c11))
+                (else (if (result v128) (i32.eq (local.get $j) (i32.const 2)) (then (local.get $c21)) (else (local.get $c31)))))))))
+            (if (local.get $add)
+              (then
+                (local.set $v0 (f32.add (local.get $v0) (f32.load offset=0 (local.get $o))))
+                (local.set $v1 (f32.add (local.get $v1) (f32.load offset=4 (local.get $o))))))
+            (f32.store offset=0 (local.get $o) (local.get $v0))
+            (f32.store offset=4 (local.get $o) (local.get $v1))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $j_loop)))
+        (local.set $i (i32.add (local.get $i) (i32.const 2)))
+        (br $i_loop))))
+
+  ;; rank4: cT[i][s..s+3] += Σ_j as[j][i]·m_j[s..s+3] for s = sA..sB (the four rows m_j = m + j·Tpb)
+  (func $rank4 (param $cT i32) (param $m i32) (param $as i32) (param $Tpb i32) (param $hd i32) (param $sA i32) (param $sB i32)
+    (local $s i32) (local $i i32) (local $c i32) (local $a i32) (local $hdb i32)
+    (local $m0 v128) (local $m1 v128) (local $m2 v128) (local $m3 v128)
+    (local.set $hdb (i32.shl (local.get $hd) (i32.const 4)))
+    (local.set $s (i32.shl (local.get $sA) (i32.const 2)))
+    (local.set $sB (i32.shl (local.get $sB) (i32.const 2)))
+    (block $s_done
+      (loop $s_loop
+        (br_if $s_done (i32.gt_s (local.get $s) (local.get $sB)))
+        (local.set $m0 (v128.load (i32.add (local.get $m) (local.get $s))))
+        (local.set $m1 (v128.load (i32.add (i32.add (local.get $m) (local.get $Tpb)) (local.get $s))))
+        (local.set $m2 (v128.load (i32.add (i32.add (local.get $m) (i32.shl (local.get $Tpb) (i32.const 1))) (local.get $s))))
+        (local.set $m3 (v128.load (i32.add (i32.add (local.get $m) (i32.mul (local.get $Tpb) (i32.const 3))) (local.get $s))))
+        (local.set $c (i32.add (local.get $cT) (local.get $s)))
+        (local.set $a (local.get $as))
+        (local.set $i (i32.const 0))
+        (block $i_done
+          (loop $i_loop
+            (br_if $i_done (i32.ge_u (local.get $i) (local.get $hd)))
+            (v128.store (local.get $c)
+              (f32x4.relaxed_madd (v128.load (local.get $a)) (local.get $m0)
+                (f32x4.relaxed_madd (v128.load (i32.add (local.get $a) (local.get $hdb))) (local.get $m1)
+                  (f32x4.relaxed_madd (v128.load (i32.add (local.get $a) (i32.shl (local.get $hdb) (i32.const 1)))) (local.get $m2)
+                    (f32x4.relaxed_madd (v128.load (i32.add (local.get $a) (i32.mul (local.get $hdb) (i32.const 3)))) (local.get $m3) (v128.load (local.get $c)))))))
+            (local.set $c (i32.add (local.get $c) (local.get $Tpb)))
+            (local.set $a (i32.add (local.get $a) (i32.const 16)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $i_loop)))
+        (local.set $s (i32.add (local.get $s) (i32.const 16)))
+        (br $s_loop))))
+
+  ;; one probability row from its scaled scores at row[sA..sB]: softmax over s0..t, 0 elsewhere
+  (func $softmax_row (param $row i32) (param $sA i32) (param $s0 i32) (param $t i32) (param $sB i32)
+    (local $s i32) (local $max f32) (local $vmax v128) (local $inv f32) (local $vinv v128)
+    ;; the block's positions outside this row's mask
+    (local.set $s (local.get $sA))
+    (block $a_done
+      (loop $a_loop
+        (br_if $a_done (i32.ge_s (local.get $s) (local.get $s0)))
+        (f32.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))) (f32.const 0))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $a_loop)))
+    (local.set $s (i32.add (local.get $t) (i32.const 1)))
+    (block $b_done
+      (loop $b_loop
+        (br_if $b_done (i32.gt_s (local.get $s) (local.get $sB)))
+        (f32.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))) (f32.const 0))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $b_loop)))
+    ;; the max over s0..t
+    (local.set $vmax (f32x4.splat (f32.const -inf)))
+    (local.set $max (f32.const -inf))
+    (local.set $s (local.get $s0))
+    (block $m_done
+      (loop $m_loop
+        (br_if $m_done (i32.gt_s (i32.add (local.get $s) (i32.const 3)) (local.get $t)))
+        (local.set $vmax (f32x4.max (local.get $vmax) (v128.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))))))
+        (local.set $s (i32.add (local.get $s) (i32.const 4)))
+        (br $m_loop)))
+    (block $mt_done
+      (loop $mt_loop
+        (br_if $mt_done (i32.gt_s (local.get $s) (local.get $t)))
+        (local.set $max (f32.max (local.get $max) (f32.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))))))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $mt_loop)))
+    (local.set $max (f32.max (local.get $max) (call $hmax (local.get $vmax))))
+    ;; numerators e^(score − max), then divided by their sum
+    (local.set $inv (f32.div (f32.const 1) (call $exp_row (local.get $row) (local.get $s0) (local.get $t) (local.get $max))))
+    (local.set $vinv (f32x4.splat (local.get $inv)))
+    (local.set $s (local.get $s0))
+    (block $n_done
+      (loop $n_loop
+        (br_if $n_done (i32.gt_s (i32.add (local.get $s) (i32.const 3)) (local.get $t)))
+        (v128.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))
+          (f32x4.mul (v128.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))) (local.get $vinv)))
+        (local.set $s (i32.add (local.get $s) (i32.const 4)))
+        (br $n_loop)))
+    (block $nt_done
+      (loop $nt_loop
+        (br_if $nt_done (i32.gt_s (local.get $s) (local.get $t)))
+        (f32.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))
+          (f32.mul (f32.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))) (local.get $inv)))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $nt_loop))))
+
+  ;; softmax backward of one row, in place over dp[sA..sB]: dS = P·(dP − Σ P·dP)·scale (P is 0
+  ;; outside the mask, so whole vectors need no masking)
+  (func $dsoftmax_row (param $p i32) (param $dp i32) (param $sA i32) (param $sB i32) (param $scale f32)
+    (local $s i32) (local $vdot v128) (local $vs v128) (local $pv v128) (local $o i32)
+    (local.set $sA (i32.shl (local.get $sA) (i32.const 2)))
+    (local.set $sB (i32.shl (local.get $sB) (i32.const 2)))
+    (local.set $s (local.get $sA))
+    (block $d_done
+      (loop $d_loop
+        (br_if $d_done (i32.gt_s (local.get $s) (local.get $sB)))
+        (local.set $vdot (f32x4.add (local.get $vdot) (f32x4.mul (v128.load (i32.add (local.get $p) (local.get $s))) (v128.load (i32.add (local.get $dp) (local.get $s))))))
+        (local.set $s (i32.add (local.get $s) (i32.const 16)))
+        (br $d_loop)))
+    (local.set $vdot (f32x4.splat (call $hsum (local.get $vdot))))
+    (local.set $vs (f32x4.splat (local.get $scale)))
+    (local.set $s (local.get $sA))
+    (block $s_done
+      (loop $s_loop
+        (br_if $s_done (i32.gt_s (local.get $s) (local.get $sB)))
+        (local.set $o (i32.add (local.get $dp) (local.get $s)))
+        (v128.store (local.get $o)
+          (f32x4.mul (f32x4.mul (v128.load (i32.add (local.get $p) (local.get $s))) (f32x4.sub (v128.load (local.get $o)) (local.get $vdot))) (local.get $vs)))
+        (local.set $s (i32.add (local.get $s) (i32.const 16)))
+        (br $s_loop))))
+
+  ;; the four rows from t0: how many are in the sequence (nv), and the first key position of the
+  ;; block, rounded down to a vector (the smallest document start among them)
+  (func $block_start (param $starts i32) (param $hasStarts i32) (param $t0 i32) (param $nv i32) (result i32)
+    (local $j i32) (local $s0 i32)
+    (if (i32.eqz (local.get $hasStarts)) (then (return (i32.const 0))))
+    (local.set $s0 (local.get $t0))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $j) (local.get $nv)))
+        (local.set $s0 (select (local.get $s0) (i32.load (i32.add (local.get $starts) (i32.shl (i32.add (local.get $t0) (local.get $j)) (i32.const 2))))
+          (i32.lt_s (local.get $s0) (i32.load (i32.add (local.get $starts) (i32.shl (i32.add (local.get $t0) (local.get $j)) (i32.const 2)))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $l)))
+    (i32.and (local.get $s0) (i32.const -4)))
+
   ;; Causal GQA attention over one sequence, as ops.ts attention: q (T, nH·hd), k, v (T, nKv·hd)
-  ;; → out (T, nH·hd), probs (nH, T, T) kept for the backward (0 outside the mask). $starts: T
-  ;; int32 document starts (block-diagonal mask) when $hasStarts, else every row sees 0..t.
-  ;; Scratch: $kT (nKv·hd·Tp floats, Tp = T rounded up to 4) and $as (hd·4 floats). hd % 4 == 0.
-  ;; Heads h0..h1 only (threads take whole KV groups: a group's heads share its keys and values).
+  ;; → out (T, nH·hd), probs (nH, Tp, Tp) kept for the backward (0 outside the mask), Tp = T
+  ;; rounded up to 4. $starts: T int32 document starts (block-diagonal mask) when $hasStarts,
+  ;; else every row sees 0..t. $work: 2·hd·Tp + 16·hd floats of scratch. hd % 4 == 0. Heads
+  ;; h0..h1 only, whole KV groups (threads take whole groups: a group's heads share its k, v).
   (func (export "attn_fwd") (param $out i32) (param $probs i32) (param $q i32) (param $k i32) (param $v i32) (param $starts i32) (param $hasStarts i32)
-    (param $kT i32) (param $as i32) (param $T i32) (param $nH i32) (param $nKv i32) (param $hd i32) (param $h0 i32) (param $h1 i32)
-    (local $Tp i32) (local $h i32) (local $t i32) (local $s i32) (local $s0 i32) (local $c i32) (local $g i32)
-    (local $qDim i32) (local $kvDim i32) (local $row i32) (local $kTg i32) (local $vo i32) (local $oo i32)
-    (local $scale f32) (local $max f32) (local $sum f32) (local $e f32) (local $vmax v128) (local $vsum v128) (local $acc v128) (local $vx v128)
+    (param $work i32) (param $T i32) (param $nH i32) (param $nKv i32) (param $hd i32) (param $h0 i32) (param $h1 i32)
+    (local $Tp i32) (local $Tpb i32) (local $qb i32) (local $kvb i32) (local $group i32) (local $g i32) (local $h i32) (local $t0 i32) (local $j i32)
+    (local $nv i32) (local $sA i32) (local $m i32) (local $kT i32) (local $vT i32) (local $as i32) (local $scale f32)
     (local.set $Tp (i32.and (i32.add (local.get $T) (i32.const 3)) (i32.const -4)))
-    (local.set $qDim (i32.mul (local.get $nH) (local.get $hd)))
-    (local.set $kvDim (i32.mul (local.get $nKv) (local.get $hd)))
+    (local.set $Tpb (i32.shl (local.get $Tp) (i32.const 2)))
+    (local.set $qb (i32.shl (i32.mul (local.get $nH) (local.get $hd)) (i32.const 2)))
+    (local.set $kvb (i32.shl (i32.mul (local.get $nKv) (local.get $hd)) (i32.const 2)))
+    (local.set $group (i32.div_u (local.get $nH) (local.get $nKv)))
     (local.set $scale (f32.div (f32.const 1) (f32.sqrt (f32.convert_i32_u (local.get $hd)))))
-    (memory.fill (i32.add (local.get $probs) (i32.shl (i32.mul (i32.mul (local.get $h0) (local.get $T)) (local.get $T)) (i32.const 2)))
-      (i32.const 0) (i32.shl (i32.mul (i32.mul (i32.sub (local.get $h1) (local.get $h0)) (local.get $T)) (local.get $T)) (i32.const 2)))
-    (call $transpose (local.get $kT) (local.get $k) (local.get $T) (local.get $kvDim) (local.get $Tp))
+    (local.set $kT (local.get $work))
+    (local.set $vT (i32.add (local.get $kT) (i32.mul (local.get $hd) (local.get $Tpb))))
+    (local.set $as (i32.add (local.get $vT) (i32.mul (local.get $hd) (local.get $Tpb))))
+    (memory.fill (i32.add (local.get $probs) (i32.mul (i32.mul (local.get $h0) (local.get $Tp)) (local.get $Tpb)))
+      (i32.const 0) (i32.mul (i32.mul (i32.sub (local.get $h1) (local.get $h0)) (local.get $Tp)) (local.get $Tpb)))
     (local.set $h (local.get $h0))
     (block $h_done
       (loop $h_loop
         (br_if $h_done (i32.ge_u (local.get $h) (local.get $h1)))
-        (local.set $g (i32.div_u (local.get $h) (i32.div_u (local.get $nH) (local.get $nKv))))
-        (local.set $kTg (i32.add (local.get $kT) (i32.shl (i32.mul (i32.mul (local.get $g) (local.get $hd)) (local.get $Tp)) (i32.const 2))))
-        (local.set $t (i32.const 0))
+        (local.set $g (i32.div_u (local.get $h) (local.get $group)))
+        (if (i32.or (i32.eq (local.get $h) (local.get $h0)) (i32.eqz (i32.rem_u (local.get $h) (local.get $group))))
+          (then
+            (call $transpose_group (local.get $kT) (i32.add (local.get $k) (i32.shl (i32.mul (local.get $g) (local.get $hd)) (i32.const 2))) (local.get $kvb) (local.get $T) (local.get $Tp) (local.get $hd))
+            (call $transpose_group (local.get $vT) (i32.add (local.get $v) (i32.shl (i32.mul (local.get $g) (local.get $hd)) (i32.const 2))) (local.get $kvb) (local.get $T) (local.get $Tp) (local.get $hd))))
+        (local.set $t0 (i32.const 0))
         (block $t_done
           (loop $t_loop
-            (br_if $t_done (i32.ge_u (local.get $t) (local.get $T)))
-            (local.set $row (i32.add (local.get $probs) (i32.shl (i32.mul (i32.add (i32.mul (local.get $h) (local.get $T)) (local.get $t)) (local.get $T)) (i32.const 2))))
-            (local.set $s0 (if (result i32) (local.get $hasStarts) (then (i32.load (i32.add (local.get $starts) (i32.shl (local.get $t) (i32.const 2))))) (else (i32.const 0))))
-            ;; scores[s] = q[t]·k[s] / √hd for s in s0..t
-            (call $splats (local.get $as) (i32.add (local.get $q) (i32.shl (i32.add (i32.mul (local.get $t) (local.get $qDim)) (i32.mul (local.get $h) (local.get $hd))) (i32.const 2))) (local.get $hd))
-            (call $rowdots (local.get $row) (local.get $as) (local.get $kTg) (local.get $Tp) (local.get $s0) (local.get $t) (local.get $hd))
-            ;; scale, and the max
-            (local.set $vmax (f32x4.splat (f32.const -inf)))
-            (local.set $max (f32.const -inf))
-            (local.set $s (local.get $s0))
-            (block $m_done
-              (loop $m_loop
-                (br_if $m_done (i32.gt_s (i32.add (local.get $s) (i32.const 3)) (local.get $t)))
-                (local.set $vx (f32x4.mul (v128.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))) (f32x4.splat (local.get $scale))))
-                (v128.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))) (local.get $vx))
-                (local.set $vmax (f32x4.max (local.get $vmax) (local.get $vx)))
-                (local.set $s (i32.add (local.get $s) (i32.const 4)))
-                (br $m_loop)))
-            (block $mt_done
-              (loop $mt_loop
-                (br_if $mt_done (i32.gt_s (local.get $s) (local.get $t)))
-                (local.set $e (f32.mul (f32.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))) (local.get $scale)))
-                (f32.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))) (local.get $e))
-                (local.set $max (f32.max (local.get $max) (local.get $e)))
-                (local.set $s (i32.add (local.get $s) (i32.const 1)))
-                (br $mt_loop)))
-            (local.set $max (f32.max (local.get $max) (call $hmax (local.get $vmax))))
-            ;; numerators e^(score − max) and their sum
-            (local.set $sum (call $exp_row (local.get $row) (local.get $s0) (local.get $t) (local.get $max)))
-            ;; probs = numerators / sum
-            (local.set $vx (f32x4.splat (f32.div (f32.const 1) (local.get $sum))))
-            (local.set $s (local.get $s0))
-            (block $n_done
-              (loop $n_loop
-                (br_if $n_done (i32.gt_s (i32.add (local.get $s) (i32.const 3)) (local.get $t)))
-                (v128.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))
-                  (f32x4.mul (v128.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))) (local.get $vx)))
-                (local.set $s (i32.add (local.get $s) (i32.const 4)))
-                (br $n_loop)))
-            (block $nt_done
-              (loop $nt_loop
-                (br_if $nt_done (i32.gt_s (local.get $s) (local.get $t)))
-                (f32.store (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))
-                  (f32.mul (f32.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))) (f32x4.extract_lane 0 (local.get $vx))))
-                (local.set $s (i32.add (local.get $s) (i32.const 1)))
-                (br $nt_loop)))
-            ;; out[t] = Σ_s probs[s]·v[s], four columns at a time
-            (local.set $oo (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $t) (local.get $qDim)) (i32.mul (local.get $h) (local.get $hd))) (i32.const 2))))
-            (local.set $c (i32.const 0))
-            (block $c_done
-              (loop $c_loop
-                (br_if $c_done (i32.ge_u (local.get $c) (local.get $hd)))
-                (local.set $acc (v128.const i32x4 0 0 0 0))
-                (local.set $vo (i32.add (local.get $v) (i32.shl (i32.add (i32.add (i32.mul (local.get $s0) (local.get $kvDim)) (i32.mul (local.get $g) (local.get $hd))) (local.get $c)) (i32.const 2))))
-                (local.set $s (local.get $s0))
-                (block $pv_done
-                  (loop $pv_loop
-                    (br_if $pv_done (i32.gt_s (local.get $s) (local.get $t)))
-                    (local.set $acc (f32x4.relaxed_madd (f32x4.splat (f32.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))))) (v128.load (local.get $vo)) (local.get $acc)))
-                    (local.set $vo (i32.add (local.get $vo) (i32.shl (local.get $kvDim) (i32.const 2))))
-                    (local.set $s (i32.add (local.get $s) (i32.const 1)))
-                    (br $pv_loop)))
-                (v128.store (i32.add (local.get $oo) (i32.shl (local.get $c) (i32.const 2))) (local.get $acc))
-                (local.set $c (i32.add (local.get $c) (i32.const 4)))
-                (br $c_loop)))
-            (local.set $t (i32.add (local.get $t) (i32.const 1)))
+            (br_if $t_done (i32.ge_u (local.get $t0) (local.get $T)))
+            (local.set $nv (select (i32.const 4) (i32.sub (local.get $T) (local.get $t0)) (i32.le_u (i32.add (local.get $t0) (i32.const 4)) (local.get $T))))
+            (local.set $sA (call $block_start (local.get $starts) (local.get $hasStarts) (local.get $t0) (local.get $nv)))
+            (local.set $m (i32.add (local.get $probs) (i32.mul (i32.add (i32.mul (local.get $h) (local.get $Tp)) (local.get $t0)) (local.get $Tpb))))
+            ;; scores q·k/√hd (the scale folded into the query's splats)
+            (call $splat_rows (local.get $as) (i32.add (local.get $q) (i32.add (i32.mul (local.get $t0) (local.get $qb)) (i32.shl (i32.mul (local.get $h) (local.get $hd)) (i32.const 2))))
+              (local.get $qb) (local.get $nv) (local.get $hd) (local.get $scale))
+            (call $outer4 (local.get $m) (local.get $as) (local.get $kT) (local.get $Tpb) (local.get $hd) (local.get $sA) (i32.add (local.get $t0) (i32.const 3)))
+            ;; each row's softmax over its own document's positions s0..t
+            (local.set $j (i32.const 0))
+            (block $j_done
+              (loop $j_loop
+                (br_if $j_done (i32.ge_u (local.get $j) (local.get $nv)))
+                (call $softmax_row (i32.add (local.get $m) (i32.mul (local.get $j) (local.get $Tpb))) (local.get $sA)
+                  (if (result i32) (local.get $hasStarts) (then (i32.load (i32.add (local.get $starts) (i32.shl (i32.add (local.get $t0) (local.get $j)) (i32.const 2))))) (else (i32.const 0)))
+                  (i32.add (local.get $t0) (local.get $j)) (i32.add (local.get $t0) (i32.const 3)))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br $j_loop)))
+            ;; out = P·v
+            (call $dot4 (i32.add (local.get $out) (i32.add (i32.mul (local.get $t0) (local.get $qb)) (i32.shl (i32.mul (local.get $h) (local.get $hd)) (i32.const 2))))
+              (local.get $qb) (local.get $m) (local.get $vT) (local.get $Tpb) (local.get $hd) (local.get $sA) (i32.add (local.get $t0) (i32.const 3)) (local.get $nv) (i32.const 0))
+            (local.set $t0 (i32.add (local.get $t0) (i32.const 4)))
             (br $t_loop)))
         (local.set $h (i32.add (local.get $h) (i32.const 1)))
         (br $h_loop))))
 
   ;; Backward of attn_fwd, as ops.ts attentionBackward: accumulates dq, dk, dv from dout and the
-  ;; stored probs. Scratch: $vT (nKv·hd·Tp floats), $as (hd·4 floats), $dp (Tp floats). Heads
-  ;; h0..h1 only, whole KV groups (they accumulate into their group's dk, dv).
+  ;; stored probs (nH, Tp, Tp). $work: 4·hd·Tp + 32·hd + 4·Tp floats of scratch. Heads h0..h1
+  ;; only, whole KV groups (they accumulate into their group's dk, dv).
   (func (export "attn_bwd") (param $dq i32) (param $dk i32) (param $dv i32) (param $dout i32) (param $probs i32) (param $q i32) (param $k i32) (param $v i32)
-    (param $starts i32) (param $hasStarts i32) (param $vT i32) (param $as i32) (param $dp i32) (param $T i32) (param $nH i32) (param $nKv i32) (param $hd i32) (param $h0 i32) (param $h1 i32)
-    (local $Tp i32) (local $h i32) (local $t i32) (local $s i32) (local $s0 i32) (local $c i32) (local $g i32) (local $i i32)
-    (local $qDim i32) (local $kvDim i32) (local $row i32) (local $vTg i32) (local $qo i32) (local $oo i32) (local $ko i32) (local $kvb i32)
-    (local $scale f32) (local $dot f32) (local $vdot v128) (local $vx v128) (local $vp v128) (local $vs v128) (local $acc v128)
+    (param $starts i32) (param $hasStarts i32) (param $work i32) (param $T i32) (param $nH i32) (param $nKv i32) (param $hd i32) (param $h0 i32) (param $h1 i32)
+    (local $Tp i32) (local $Tpb i32) (local $qb i32) (local $kvb i32) (local $group i32) (local $g i32) (local $h i32) (local $t0 i32) (local $j i32)
+    (local $nv i32) (local $sA i32) (local $sB i32) (local $m i32) (local $kT i32) (local $vT i32) (local $dkT i32) (local $dvT i32) (local $as i32) (local $qs i32) (local $dp i32)
+    (local $qo i32) (local $go i32) (local $scale f32)
     (local.set $Tp (i32.and (i32.add (local.get $T) (i32.const 3)) (i32.const -4)))
-    (local.set $qDim (i32.mul (local.get $nH) (local.get $hd)))
-    (local.set $kvDim (i32.mul (local.get $nKv) (local.get $hd)))
-    (local.set $kvb (i32.shl (local.get $kvDim) (i32.const 2)))
+    (local.set $Tpb (i32.shl (local.get $Tp) (i32.const 2)))
+    (local.set $qb (i32.shl (i32.mul (local.get $nH) (local.get $hd)) (i32.const 2)))
+    (local.set $kvb (i32.shl (i32.mul (local.get $nKv) (local.get $hd)) (i32.const 2)))
+    (local.set $group (i32.div_u (local.get $nH) (local.get $nKv)))
     (local.set $scale (f32.div (f32.const 1) (f32.sqrt (f32.convert_i32_u (local.get $hd)))))
-    (call $transpose (local.get $vT) (local.get $v) (local.get $T) (local.get $kvDim) (local.get $Tp))
+    (local.set $kT (local.get $work))
+    (local.set $vT (i32.add (local.get $kT) (i32.mul (local.get $hd) (local.get $Tpb))))
+    (local.set $dkT (i32.add (local.get $vT) (i32.mul (local.get $hd) (local.get $Tpb))))
+    (local.set $dvT (i32.add (local.get $dkT) (i32.mul (local.get $hd) (local.get $Tpb))))
+    (local.set $as (i32.add (local.get $dvT) (i32.mul (local.get $hd) (local.get $Tpb))))
+    (local.set $qs (i32.add (local.get $as) (i32.shl (local.get $hd) (i32.const 6))))
+    (local.set $dp (i32.add (local.get $qs) (i32.shl (local.get $hd) (i32.const 6))))
     (local.set $h (local.get $h0))
     (block $h_done
       (loop $h_loop
         (br_if $h_done (i32.ge_u (local.get $h) (local.get $h1)))
-        (local.set $g (i32.div_u (local.get $h) (i32.div_u (local.get $nH) (local.get $nKv))))
-        (local.set $vTg (i32.add (local.get $vT) (i32.shl (i32.mul (i32.mul (local.get $g) (local.get $hd)) (local.get $Tp)) (i32.const 2))))
-        (local.set $t (i32.const 0))
+        (local.set $g (i32.div_u (local.get $h) (local.get $group)))
+        (local.set $go (i32.shl (i32.mul (local.get $g) (local.get $hd)) (i32.const 2)))
+        (if (i32.or (i32.eq (local.get $h) (local.get $h0)) (i32.eqz (i32.rem_u (local.get $h) (local.get $group))))
+          (then
+            (call $transpose_group (local.get $kT) (i32.add (local.get $k) (local.get $go)) (local.get $kvb) (local.get $T) (local.get $Tp) (local.get $hd))
+            (call $transpose_group (local.get $vT) (i32.add (local.get $v) (local.get $go)) (local.get $kvb) (local.get $T) (local.get $Tp) (local.get $hd))
+            (memory.fill (local.get $dkT) (i32.const 0) (i32.shl (i32.mul (local.get $hd) (local.get $Tpb)) (i32.const 1)))))
+        (local.set $t0 (i32.const 0))
         (block $t_done
           (loop $t_loop
-            (br_if $t_done (i32.ge_u (local.get $t) (local.get $T)))
-            (local.set $row (i32.add (local.get $probs) (i32.shl (i32.mul (i32.add (i32.mul (local.get $h) (local.get $T)) (local.get $t)) (local.get $T)) (i32.const 2))))
-            (local.set $s0 (if (result i32) (local.get $hasStarts) (then (i32.load (i32.add (local.get $starts) (i32.shl (local.get $t) (i32.const 2))))) (else (i32.const 0))))
-            (local.set $qo (i32.shl (i32.add (i32.mul (local.get $t) (local.get $qDim)) (i32.mul (local.get $h) (local.get $hd))) (i32.const 2)))
-            ;; dP[s] = dout[t]·v[s]
-            (call $splats (local.get $as) (i32.add (local.get $dout) (local.get $qo)) (local.get $hd))
-            (call $rowdots (local.get $dp) (local.get $as) (local.get $vTg) (local.get $Tp) (local.get $s0) (local.get $t) (local.get $hd))
-            ;; dot = Σ_s P[s]·dP[s]
-            (local.set $vdot (v128.const i32x4 0 0 0 0))
-            (local.set $dot (f32.const 0))
-            (local.set $s (local.get $s0))
-            (block $d_done
-              (loop $d_loop
-                (br_if $d_done (i32.gt_s (i32.add (local.get $s) (i32.const 3)) (local.get $t)))
-                (local.set $vdot (f32x4.add (local.get $vdot)
-                  (f32x4.mul (v128.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))) (v128.load (i32.add (local.get $dp) (i32.shl (local.get $s) (i32.const 2)))))))
-                (local.set $s (i32.add (local.get $s) (i32.const 4)))
-                (br $d_loop)))
-            (block $dt_done
-              (loop $dt_loop
-                (br_if $dt_done (i32.gt_s (local.get $s) (local.get $t)))
-                (local.set $dot (f32.add (local.get $dot)
-                  (f32.mul (f32.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2)))) (f32.load (i32.add (local.get $dp) (i32.shl (local.get $s) (i32.const 2)))))))
-                (local.set $s (i32.add (local.get $s) (i32.const 1)))
-                (br $dt_loop)))
-            (local.set $dot (f32.add (local.get $dot) (call $hsum (local.get $vdot))))
-            ;; for each s: dS = P·(dP − dot)/√hd; dq[t] += dS·k[s]; dk[s] += dS·q[t]; dv[s] += P·dout[t]
-            (local.set $s (local.get $s0))
-            (block $s_done
-              (loop $s_loop
-                (br_if $s_done (i32.gt_s (local.get $s) (local.get $t)))
-                (local.set $vp (f32x4.splat (f32.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))))))
-                (local.set $vs (f32x4.mul (f32x4.mul (local.get $vp)
-                  (f32x4.sub (f32x4.splat (f32.load (i32.add (local.get $dp) (i32.shl (local.get $s) (i32.const 2))))) (f32x4.splat (local.get $dot))))
-                  (f32x4.splat (local.get $scale))))
-                (local.set $ko (i32.shl (i32.add (i32.mul (local.get $s) (local.get $kvDim)) (i32.mul (local.get $g) (local.get $hd))) (i32.const 2)))
-                (local.set $c (i32.const 0))
-                (block $c_done
-                  (loop $c_loop
-                    (br_if $c_done (i32.ge_u (local.get $c) (i32.shl (local.get $hd) (i32.const 2))))
-                    (local.set $i (i32.add (local.get $dq) (i32.add (local.get $qo) (local.get $c))))
-                    (v128.store (local.get $i) (f32x4.add (v128.load (local.get $i)) (f32x4.mul (local.get $vs) (v128.load (i32.add (local.get $k) (i32.add (local.get $ko) (local.get $c)))))))
-                    (local.set $i (i32.add (local.get $dk) (i32.add (local.get $ko) (local.get $c))))
-                    (v128.store (local.get $i) (f32x4.add (v128.load (local.get $i)) (f32x4.mul (local.get $vs) (v128.load (i32.add (local.get $q) (i32.add (local.get $qo) (local.get $c)))))))
-                    (local.set $i (i32.add (local.get $dv) (i32.add (local.get $ko) (local.get $c))))
-                    (v128.store (local.get $i) (f32x4.add (v128.load (local.get $i)) (f32x4.mul (local.get $vp) (v128.load (i32.add (local.get $dout) (i32.add (local.get $qo) (local.get $c)))))))
-                    (local.set $c (i32.add (local.get $c) (i32.const 16)))
-                    (br $c_loop)))
-                (local.set $s (i32.add (local.get $s) (i32.const 1)))
-                (br $s_loop)))
-            (local.set $t (i32.add (local.get $t) (i32.const 1)))
+            (br_if $t_done (i32.ge_u (local.get $t0) (local.get $T)))
+            (local.set $nv (select (i32.const 4) (i32.sub (local.get $T) (local.get $t0)) (i32.le_u (i32.add (local.get $t0) (i32.const 4)) (local.get $T))))
+            (local.set $sA (call $block_start (local.get $starts) (local.get $hasStarts) (local.get $t0) (local.get $nv)))
+            (local.set $sB (i32.add (local.get $t0) (i32.const 3)))
+            (local.set $m (i32.add (local.get $probs) (i32.mul (i32.add (i32.mul (local.get $h) (local.get $Tp)) (local.get $t0)) (local.get $Tpb))))
+            (local.set $qo (i32.add (i32.mul (local.get $t0) (local.get $qb)) (i32.shl (i32.mul (local.get $h) (local.get $hd)) (i32.const 2))))
+            ;; dP = dout·vᵀ, then dS in place
+            (call $splat_rows (local.get $as) (i32.add (local.get $dout) (local.get $qo)) (local.get $qb) (local.get $nv) (local.get $hd) (f32.const 1))
+            (call $outer4 (local.get $dp) (local.get $as) (local.get $vT) (local.get $Tpb) (local.get $hd) (local.get $sA) (local.get $sB))
+            (local.set $j (i32.const 0))
+            (block $j_done
+              (loop $j_loop
+                (br_if $j_done (i32.ge_u (local.get $j) (i32.const 4)))
+                (call $dsoftmax_row (i32.add (local.get $m) (i32.mul (local.get $j) (local.get $Tpb))) (i32.add (local.get $dp) (i32.mul (local.get $j) (local.get $Tpb)))
+                  (local.get $sA) (local.get $sB) (local.get $scale))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br $j_loop)))
+            ;; dq += dS·k; dkᵀ += qᵀ·dS; dvᵀ += doutᵀ·P
+            (call $dot4 (i32.add (local.get $dq) (local.get $qo)) (local.get $qb) (local.get $dp) (local.get $kT) (local.get $Tpb) (local.get $hd) (local.get $sA) (local.get $sB) (local.get $nv) (i32.const 1))
+            (call $splat_rows (local.get $qs) (i32.add (local.get $q) (local.get $qo)) (local.get $qb) (local.get $nv) (local.get $hd) (f32.const 1))
+            (call $rank4 (local.get $dkT) (local.get $dp) (local.get $qs) (local.get $Tpb) (local.get $hd) (local.get $sA) (local.get $sB))
+            (call $rank4 (local.get $dvT) (local.get $m) (local.get $as) (local.get $Tpb) (local.get $hd) (local.get $sA) (local.get $sB))
+            (local.set $t0 (i32.add (local.get $t0) (i32.const 4)))
             (br $t_loop)))
+        ;; the group's last head: its transposed dk, dv go back into dk, dv
+        (if (i32.or (i32.eq (i32.add (local.get $h) (i32.const 1)) (local.get $h1)) (i32.eqz (i32.rem_u (i32.add (local.get $h) (i32.const 1)) (local.get $group))))
+          (then
+            (call $untranspose_add (i32.add (local.get $dk) (local.get $go)) (local.get $dkT) (local.get $kvb) (local.get $T) (local.get $Tp) (local.get $hd))
+            (call $untranspose_add (i32.add (local.get $dv) (local.get $go)) (local.get $dvT) (local.get $kvb) (local.get $T) (local.get $Tp) (local.get $hd))))
         (local.set $h (i32.add (local.get $h) (i32.const 1)))
         (br $h_loop))))
 
@@ -889,4 +1066,31 @@
                 (br $il)))))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (br $row))))
+
+  ;; y[i] += a·x[i] over n values, as ops.ts addScaled (the graph's residual adds and LoRA
+  ;; deltas, which were JS loops over the heap)
+  (func (export "add_scaled") (param $y i32) (param $x i32) (param $a f32) (param $n i32)
+    (local $j i32) (local $nb i32) (local $n4 i32) (local $va v128)
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (local.set $va (f32x4.splat (local.get $a)))
+    (block $v_done
+      (loop $v_loop
+        (br_if $v_done (i32.ge_u (local.get $j) (local.get $n4)))
+        (v128.store (i32.add (local.get $y) (local.get $j))
+          (f32x4.add (v128.load (i32.add (local.get $y) (local.get $j))) (f32x4.mul (local.get $va) (v128.load (i32.add (local.get $x) (local.get $j))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $v_loop)))
+    (block $s_done
+      (loop $s_loop
+        (br_if $s_done (i32.ge_u (local.get $j) (local.get $nb)))
+        (f32.store (i32.add (local.get $y) (local.get $j))
+          (f32.add (f32.load (i32.add (local.get $y) (local.get $j))) (f32.mul (local.get $a) (f32.load (i32.add (local.get $x) (local.get $j))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $s_loop))))
+
+  ;; n bytes of zeros at p (the step arena's fresh arrays: a memset, where a typed array's fill
+  ;; on shared memory goes element by element)
+  (func (export "fill_zero") (param $p i32) (param $n i32)
+    (memory.fill (local.get $p) (i32.const 0) (local.get $n)))
 )
