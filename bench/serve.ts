@@ -9,10 +9,14 @@
 // base-only median of the same run. Cold-load latency is measured during the rounds, from the
 // cache's miss to the adapter in hand on the serving thread.
 //   BENCH_CLIENTS (32), BENCH_REQUESTS per round (192), BENCH_TOKENS per request (16),
-//   BENCH_ROUNDS (3), BENCH_BUDGET adapters resident (256)
+//   BENCH_ROUNDS (3), BENCH_BUDGET adapters resident (256),
+//   BENCH_ONLY: comma-separated scenario numbers (1 = base only … 5 = the comparison server)
+//   to run only those (e.g. BENCH_ONLY=1,4 for profiling the 1,000-adapter case with
+//   `node --cpu-prof bench/serve.ts`); the base is always run, ratios need it
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { performance as loop } from "node:perf_hooks";
 import { DatabaseSync } from "node:sqlite";
 import { SqliteTableStore } from "../adapters/local/sqlite-table-store.ts";
 import { adapterItem } from "../core/adapters/index.ts";
@@ -20,6 +24,7 @@ import { apiKeyItem, newApiKey } from "../core/auth/api-keys.ts";
 import type { Tables } from "../core/ports/tables.ts";
 import { MemoryBlobStore } from "../test/fakes/memory-blob-store.ts";
 import { AdapterCache, createLora, loraBytes, saveAdapter } from "../containers/engine/index.ts";
+import type { LoadTrace } from "../containers/engine/adapter-cache.ts";
 import { EmbeddedBackend } from "../containers/inference/embedded-backend.ts";
 import { startInferenceServer } from "../containers/inference/server.ts";
 import { adapterRecord, BASE_ID, OWNER, tinyBase } from "../containers/inference/test-support.ts";
@@ -30,6 +35,9 @@ const TOKENS = Number(process.env.BENCH_TOKENS ?? 16);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const BUDGET = Number(process.env.BENCH_BUDGET ?? 256);
 const ADAPTERS = 1000;
+// CPU time of this (the serving) thread, ms: on a loaded machine wall-clock throughput mostly
+// measures the scheduler's share, CPU time per token measures the work
+const cpuMs = () => { const u = process.threadCpuUsage(); return (u.user + u.system) / 1000; };
 // --- set-up: tables with 1,000 adapter records, their PEFT files on the local-disk tier ------
 const work = mkdtempSync(join(tmpdir(), "bench-serve-"));
 const db = new DatabaseSync(":memory:");
@@ -52,7 +60,7 @@ await tables.main.put(apiKeyItem(key, OWNER, Date.now()));
 // model, same files, same budget, same kernels)
 async function startServer(variant: "now" | "before") {
   let backend: EmbeddedBackend | undefined;
-  const loadsMs: number[] = [];
+  const loadsMs: number[] = [], traces: LoadTrace[] = [];
   const server = await startInferenceServer({
     tables,
     blobs: new MemoryBlobStore(),
@@ -65,13 +73,24 @@ async function startServer(variant: "now" | "before") {
       return (backend = new EmbeddedBackend({
         baseModelId: BASE_ID,
         loaded: base,
-        cache: { budgetBytes: BUDGET * bytesPerAdapter, diskDir, ...(variant === "before" ? { kernelResident: false, decodeOnWorker: false } : {}) },
+        cache: { budgetBytes: BUDGET * bytesPerAdapter, diskDir, onLoad: (_id, _ms, _tier, trace) => { if (trace) traces.push(trace); }, ...(variant === "before" ? { kernelResident: false, decodeOnWorker: false } : {}) },
         scheduler: { maxBatch: 64, maxSequences: 64, prefillChunk: 16 },
         events,
       }));
     },
   });
-  return { server, backend: backend!, loadsMs };
+  // where the serving thread's time goes: inside forward steps (wall, and its own CPU: the
+  // rest of a step's wall time is waiting for the kernel workers' slices) and between them
+  const steps = { wallMs: 0, cpuMs: 0 };
+  const sched = backend!.scheduler, inner = sched.step.bind(sched);
+  sched.step = () => {
+    const t = performance.now(), c = cpuMs();
+    const rows = inner();
+    steps.wallMs += performance.now() - t;
+    steps.cpuMs += cpuMs() - c;
+    return rows;
+  };
+  return { server, backend: backend!, loadsMs, traces, steps };
 }
 const servers = { now: await startServer("now"), before: await startServer("before") };
 
@@ -109,10 +128,11 @@ async function call(url: string, model: string, i: number): Promise<CallStats> {
   return { ok, ttft, itl, tokens };
 }
 
-interface RoundStats { cpuUsPerTok: number; procCpuUsPerTok: number; tokPerSec: number; ttftP50: number; ttftP99: number; itlP50: number; itlP99: number; errors: number; rowsPerStep: number; loadsMs: number[] }
+interface RoundStats { stepWallUs: number; stepCpuUs: number; outWallUs: number; outCpuUs: number; idleUs: number; cpuUsPerTok: number; procCpuUsPerTok: number; tokPerSec: number; ttftP50: number; ttftP99: number; itlP50: number; itlP99: number; errors: number; rowsPerStep: number; loadsMs: number[]; traces: LoadTrace[] }
 async function round(adapters: number, roundNo: number, variant: keyof typeof servers = "now"): Promise<RoundStats> {
-  const { server, backend, loadsMs } = servers[variant];
-  const steps0 = backend.scheduler.steps, rows0 = backend.scheduler.rowsRun, loads0 = loadsMs.length;
+  const { server, backend, loadsMs, traces, steps } = servers[variant];
+  const steps0 = backend.scheduler.steps, rows0 = backend.scheduler.rowsRun, loads0 = loadsMs.length, traces0 = traces.length;
+  const sw0 = steps.wallMs, sc0 = steps.cpuMs, elu0 = loop.eventLoopUtilization();
   const cpu0 = cpuMs(), proc0 = process.cpuUsage();
   let next = 0;
   const results: CallStats[] = [];
@@ -136,12 +156,14 @@ async function round(adapters: number, roundNo: number, variant: keyof typeof se
   const ttfts = ok.map((r) => r.ttft), itls = ok.flatMap((r) => r.itl);
   const rowsPerStep = (backend.scheduler.rowsRun - rows0) / Math.max(1, backend.scheduler.steps - steps0);
   const tokens = ok.reduce((s, r) => s + r.tokens, 0), proc = process.cpuUsage(proc0);
-  return { cpuUsPerTok: ((cpuMs() - cpu0) * 1000) / tokens, procCpuUsPerTok: (proc.user + proc.system) / tokens, tokPerSec: tokens / secs, ttftP50: pct(ttfts, 50), ttftP99: pct(ttfts, 99), itlP50: pct(itls, 50), itlP99: pct(itls, 99), errors: results.length - ok.length, rowsPerStep, loadsMs: loadsMs.slice(loads0) };
+  const perTok = (ms: number) => (ms * 1000) / tokens;
+  const stepWall = steps.wallMs - sw0, stepCpu = steps.cpuMs - sc0, cpu = cpuMs() - cpu0;
+  // idle: the event loop blocked waiting for I/O with nothing to run (its own measure, so time
+  // the thread was descheduled on a loaded machine counts where it happened, not as idle)
+  const idle = loop.eventLoopUtilization(elu0).idle;
+  return { stepWallUs: perTok(stepWall), stepCpuUs: perTok(stepCpu), outWallUs: perTok(secs * 1000 - stepWall - idle), outCpuUs: perTok(cpu - stepCpu), idleUs: perTok(idle), cpuUsPerTok: ((cpuMs() - cpu0) * 1000) / tokens, procCpuUsPerTok: (proc.user + proc.system) / tokens, tokPerSec: tokens / secs, ttftP50: pct(ttfts, 50), ttftP99: pct(ttfts, 99), itlP50: pct(itls, 50), itlP99: pct(itls, 99), errors: results.length - ok.length, rowsPerStep, loadsMs: loadsMs.slice(loads0), traces: traces.slice(traces0) };
 }
 
-// CPU time of this (the serving) thread, ms: on a loaded machine wall-clock throughput mostly
-// measures the scheduler's share, CPU time per token measures the work
-const cpuMs = () => { const u = process.threadCpuUsage(); return (u.user + u.system) / 1000; };
 
 function pct(xs: number[], p: number): number {
   if (!xs.length) return NaN;
@@ -159,12 +181,16 @@ const SCENARIOS = [
   { name: "1,000 adapters", adapters: 1000, variant: "now" },
   { name: "1,000 adapters, not kernel-resident, loads on the serving thread", adapters: 1000, variant: "before" },
 ] as const;
+const ONLY = (process.env.BENCH_ONLY ?? "").split(",").filter(Boolean).map(Number);
+if (ONLY.some((n) => !(Number.isInteger(n) && n >= 1 && n <= SCENARIOS.length))) throw new RangeError(`BENCH_ONLY must list scenario numbers 1–${SCENARIOS.length}, got ${process.env.BENCH_ONLY}`);
+const RUN = SCENARIOS.filter((_, i) => ONLY.length === 0 || i === 0 || ONLY.includes(i + 1));
+const ran = (n: number) => RUN.includes(SCENARIOS[n]!);
 console.log(`bench:serve — ${CLIENTS} clients, ${REQUESTS} streaming requests × ${TOKENS} tokens per round, ${ROUNDS} rounds, budget ${BUDGET} adapters (${(BUDGET * bytesPerAdapter / 1e6).toFixed(1)} MB, ${bytesPerAdapter} B each, r=${loraCfg.r} on q/k/v/o), Node ${process.version}, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
 await round(0, -1); // warm-up: JIT, sockets, the decoder's worker
-await round(1000, -1);
-await round(1000, -1, "before");
-const stats = new Map<string, RoundStats[]>(SCENARIOS.map((s) => [s.name, []]));
-for (let r = 0; r < ROUNDS; r++) for (const s of SCENARIOS) stats.get(s.name)!.push(await round(s.adapters, r, s.variant));
+if (ran(3)) await round(1000, -1);
+if (ran(4)) await round(1000, -1, "before");
+const stats = new Map<string, RoundStats[]>(RUN.map((s) => [s.name, []]));
+for (let r = 0; r < ROUNDS; r++) for (const s of RUN) stats.get(s.name)!.push(await round(s.adapters, r, s.variant));
 const tput = (name: string) => median(stats.get(name)!.map((x) => x.tokPerSec));
 const baseTput = tput("base only");
 const cpuOf = (name: string) => median(stats.get(name)!.map((x) => x.cpuUsPerTok));
@@ -172,11 +198,32 @@ const cpuBase = cpuOf("base only");
 
 console.log("\n| scenario | tokens/s | × base | serving-thread CPU µs/token | × base (CPU) | process CPU µs/token | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | rows/step | cold loads | cold-load p50 ms | cold-load p99 ms | errors |");
 console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-for (const s of SCENARIOS) {
+for (const s of RUN) {
   const xs = stats.get(s.name)!, loads = xs.flatMap((x) => x.loadsMs);
   const ratio = tput(s.name) / baseTput;
   const cpuRatio = cpuBase / median(xs.map((x) => x.cpuUsPerTok));
   console.log(`| ${s.name} | ${fmt(xs.map((x) => x.tokPerSec), 0)} | ${ratio.toFixed(2)} | ${fmt(xs.map((x) => x.cpuUsPerTok), 0)} | ${cpuRatio.toFixed(2)} | ${fmt(xs.map((x) => x.procCpuUsPerTok), 0)} | ${fmt(xs.map((x) => x.ttftP50))} | ${fmt(xs.map((x) => x.ttftP99))} | ${fmt(xs.map((x) => x.itlP50))} | ${fmt(xs.map((x) => x.itlP99))} | ${fmt(xs.map((x) => x.rowsPerStep))} | ${loads.length} | ${loads.length ? pct(loads, 50).toFixed(2) : "–"} | ${loads.length ? pct(loads, 99).toFixed(2) : "–"} | ${xs.reduce((a, x) => a + x.errors, 0)} |`);
+}
+// Where the serving thread's wall time went, per completion token: inside forward steps (its
+// own CPU there, and the rest of the step: waiting for the kernel workers' slices), its CPU
+// between steps (HTTP, streaming, the in-process clients, cold loads, GC) and idle (nothing
+// to run: every call waiting for something else).
+console.log("\n| scenario | wall µs/token | in steps: wall | in steps: own CPU | between steps: wall | between steps: own CPU | idle (loop waiting for I/O) |");
+console.log("|---|---|---|---|---|---|---|");
+for (const s of RUN) {
+  const xs = stats.get(s.name)!;
+  const wall = xs.map((x) => x.stepWallUs + x.outWallUs + x.idleUs);
+  console.log(`| ${s.name} | ${fmt(wall, 0)} | ${fmt(xs.map((x) => x.stepWallUs), 0)} | ${fmt(xs.map((x) => x.stepCpuUs), 0)} | ${fmt(xs.map((x) => x.outWallUs), 0)} | ${fmt(xs.map((x) => x.outCpuUs), 0)} | ${fmt(xs.map((x) => x.idleUs), 0)} |`);
+}
+// Where a cold load's time went during the rounds (from disk; ms, p50 / p99 over the loads)
+console.log("\n| scenario | loads | read on | asked → worker reading | reading | worker done → reply handled | parse | into kernel heap | miss → in hand |");
+console.log("|---|---|---|---|---|---|---|---|---|");
+for (const s of RUN) {
+  const xs = stats.get(s.name)!, ts = xs.flatMap((x) => x.traces), loads = xs.flatMap((x) => x.loadsMs);
+  if (!ts.length) continue;
+  const q = (f: (t: LoadTrace) => number) => `${pct(ts.map(f), 50).toFixed(2)} / ${pct(ts.map(f), 99).toFixed(2)}`;
+  const onWorker = ts.filter((t) => t.where === "worker").length;
+  console.log(`| ${s.name} | ${ts.length} | worker ${onWorker}, serving thread ${ts.length - onWorker} | ${q((t) => t.waitMs)} | ${q((t) => t.readMs)} | ${q((t) => t.returnMs)} | ${q((t) => t.parseMs)} | ${q((t) => t.placeMs)} | ${pct(loads, 50).toFixed(2)} / ${pct(loads, 99).toFixed(2)} |`);
 }
 // The same loads with nothing else running: what the read and parse cost by themselves.
 const idleMs: number[] = [];
@@ -193,6 +240,14 @@ for (const [name, decodeOnWorker] of [["worker thread", true], ["serving thread"
 }
 const now = servers.now.backend.cache;
 console.log(`kernel-resident adapters at the end: ${now.kernelResidentCount} of ${now.residentCount} resident; cold loads decoded on a worker thread: ${now.decodesOnWorker}`);
+if (!ran(3) || !ran(4)) {
+  // a partial run (BENCH_ONLY) has no like-for-like summary to print
+  await servers.now.server.stop(1000);
+  await servers.before.server.stop(1000);
+  db.close();
+  rmSync(work, { recursive: true, force: true });
+  process.exit(0);
+}
 const r1000 = tput("1,000 adapters") / baseTput, rBefore = tput(SCENARIOS[4].name) / baseTput;
 const loads1000 = stats.get("1,000 adapters")!.flatMap((x) => x.loadsMs), coldP99 = pct(loads1000, 99);
 const loadsBefore = stats.get(SCENARIOS[4].name)!.flatMap((x) => x.loadsMs);

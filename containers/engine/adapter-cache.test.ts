@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { AdapterCache, AdapterCacheError } from "./adapter-cache.ts";
+import { workerReads } from "./adapter-decoder.ts";
 import { createLora, loraBytes } from "./lora.ts";
 import { parseAdapter, saveAdapter, serializeAdapter } from "./peft.ts";
 import { kernelPath } from "./kernels/index.ts";
@@ -140,6 +141,33 @@ describe("AdapterCache", () => {
     }
     expect(onWorker.decodesOnWorker).toBe(true); // the worker started and answered: no fallback
     expect(inline.decodesOnWorker).toBe(false);
+  });
+
+  it("reads asked for in one turn go to the worker as one batch; each load reports where its time went", async () => {
+    // Prepare: 6 adapters on disk, one of them corrupt, one missing (not on disk, no blob store)
+    const ids = ["b0", "b1", "b2", "b3", "b4"];
+    const { disk } = setup(8, ids);
+    writeFileSync(join(disk, "b4", "adapter_model.safetensors"), new Uint8Array([1, 2, 3]));
+    const traces: Array<{ id: string; where: string; parseMs: number; placeMs: number }> = [];
+    const cache = new AdapterCache({ model: cfg, budgetBytes: 8 * SIZE, diskDir: disk, onLoad: (id, _ms, _tier, t) => traces.push({ id, where: t!.where, parseMs: t!.parseMs, placeMs: t!.placeMs }) });
+    const inline = new AdapterCache({ model: cfg, budgetBytes: 8 * SIZE, diskDir: disk, kernelResident: false, decodeOnWorker: false });
+    // Act: every acquire in the same turn
+    const before = { ...workerReads };
+    const got = await Promise.allSettled([...ids, "b5"].map((id) => cache.acquire(id)));
+    // Assess: the good ones equal what this thread reads, the corrupt one and the missing one fail alone
+    for (const [i, id] of ids.slice(0, 4).entries()) {
+      const r = got[i]!;
+      if (r.status !== "fulfilled") throw r.reason;
+      const b = await inline.acquire(id);
+      expect(r.value.adapter.layers.map((l) => Object.values(l).map((p) => [[...p.A], [...p.B]]))).toEqual(b.adapter.layers.map((l) => Object.values(l).map((p) => [[...p.A], [...p.B]])));
+      b.release();
+    }
+    expect({ batches: workerReads.batches - before.batches, reads: workerReads.reads - before.reads }).toEqual({ batches: 1, reads: 6 });
+    expect(got[4]).toMatchObject({ status: "rejected", reason: { code: "adapter_corrupt" } });
+    expect(got[5]).toMatchObject({ status: "rejected", reason: { code: "adapter_not_found" } });
+    expect(traces.map((t) => t.id).sort()).toEqual(["b0", "b1", "b2", "b3"]);
+    for (const t of traces) expect(t).toMatchObject({ where: "worker", parseMs: expect.any(Number), placeMs: expect.any(Number) });
+    expect(cache.decodesOnWorker).toBe(true); // the worker answered the batch: no fallback
   });
 
   it("asks a decodeOnWorker function once per cold load, and either answer gives the same adapter", async () => {

@@ -8,7 +8,7 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { BlobStore } from "../../core/ports/blob-store.ts";
-import { AdapterDecodeError, AdapterDecoder } from "./adapter-decoder.ts";
+import { AdapterDecodeError, AdapterDecoder, type DecodeTrace } from "./adapter-decoder.ts";
 import { AdapterSlots } from "./kernels/adapter-slots.ts";
 import { loraBytes, type LoraAdapter } from "./lora.ts";
 import type { Config } from "./model.ts";
@@ -22,15 +22,17 @@ export interface AdapterCacheOptions {
   // blob keys of an adapter's files when they are not under blobPrefix (e.g. a job's output
   // prefix named by the adapter record); undefined = the adapter is unknown
   blobKeys?: ((id: string) => Promise<{ config: string; weights: string } | undefined>) | null;
-  // observers for a metrics exporter: each finished cold load (ms, which tier it came from), each eviction
-  onLoad?: ((id: string, ms: number, tier: "disk" | "blob") => void) | null;
+  // observers for a metrics exporter: each finished cold load (ms, which tier it came from, and
+  // for a disk load where its time went), each eviction
+  onLoad?: ((id: string, ms: number, tier: "disk" | "blob", trace?: LoadTrace) => void) | null;
   onEvict?: ((id: string) => void) | null;
   // keep resident adapters' matrices in the kernel heap, so the batched LoRA kernel reads them
   // in place instead of copying them per call (default true; false: they stay ordinary arrays)
   kernelResident?: boolean;
-  // read and parse adapter files on a worker thread (default true), so a cold load does not
-  // wait behind forward steps for each file operation; false: async reads on this thread
-  // (a function: asked per load, e.g. "only while forward steps run")
+  // read adapter files on a worker thread (default true), so a cold load does not wait behind
+  // forward steps for each file operation; false: async reads on this thread (a function:
+  // asked per load, e.g. "only while forward steps run"). Parsing runs on this thread either way.
+  // NOTE: the name is kept from when the worker also parsed.
   decodeOnWorker?: boolean | (() => boolean);
 }
 
@@ -50,6 +52,12 @@ export class AdapterCacheError extends Error {
 
 interface Entry { adapter: LoraAdapter; bytes: number; pins: number }
 
+// a cold load's result, shared by every acquire that waited for it
+interface Loaded { adapter: LoraAdapter; t0: number; tier: "disk" | "blob"; trace: DecodeTrace | undefined }
+
+/** A disk load's time, ms: the decoder's phases, then moving it into the kernel heap. */
+export interface LoadTrace extends DecodeTrace { placeMs: number }
+
 /** A pinned adapter; call release() when the request using it is done. */
 export interface AdapterLease {
   adapter: LoraAdapter;
@@ -62,7 +70,7 @@ const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export class AdapterCache {
   readonly opts: Required<AdapterCacheOptions>;
   #mem = new Map<string, Entry>(); // insertion order = LRU order (oldest first)
-  #loading = new Map<string, Promise<LoraAdapter>>();
+  #loading = new Map<string, Promise<Loaded>>();
   #waiters: Array<() => void> = [];
   #resident = 0;
   #latencies: number[] = [];
@@ -105,16 +113,18 @@ export class AdapterCache {
         p = this.#load(id).finally(() => this.#loading.delete(id));
         this.#loading.set(id, p);
       }
-      const adapter = await p;
+      const loaded = await p, { adapter } = loaded;
       const again = this.#mem.get(id);
       if (again) return this.#pin(id, again);
       const bytes = loraBytes(adapter);
       if (bytes > this.opts.budgetBytes) throw new AdapterCacheError("adapter_too_large", `adapter ${id} needs ${bytes} bytes, the budget is ${this.opts.budgetBytes}`);
       if (this.#makeRoom(bytes)) {
         const entry = { adapter, bytes, pins: 0 };
+        const t = performance.now();
         this.#slots?.place(adapter); // false (heap full or absent): it serves from its own arrays
         this.#mem.set(id, entry);
         this.#resident += bytes;
+        this.#loaded(id, loaded, performance.now() - t);
         return this.#pin(id, entry);
       }
       await new Promise<void>((r) => this.#waiters.push(r)); // everything resident is pinned: wait for a release
@@ -160,11 +170,23 @@ export class AdapterCache {
     return false;
   }
 
-  async #load(id: string): Promise<LoraAdapter> {
+  // a cold load is done once its adapter is resident (in the kernel heap where there is room):
+  // its latency, from the miss to the adapter in hand here, goes to the histogram and observer
+  #loaded(id: string, l: Loaded, placeMs: number): void {
+    const ms = performance.now() - l.t0;
+    this.#latencies.push(ms);
+    if (this.#latencies.length > 100_000) this.#latencies.splice(0, 50_000);
+    const bucket = this.metrics.loadLatencyBuckets.find((b) => ms <= b.le)!;
+    bucket.count++;
+    this.opts.onLoad?.(id, ms, l.tier, l.trace ? { ...l.trace, placeMs } : undefined);
+  }
+
+  async #load(id: string): Promise<Loaded> {
     const t0 = performance.now();
     const dir = join(this.opts.diskDir, id);
     const cfgPath = join(dir, "adapter_config.json"), wPath = join(dir, "adapter_model.safetensors");
-    let adapter = await this.#decode(id, () => this.#decoder.read(id, dir));
+    let trace: DecodeTrace | undefined;
+    let adapter = await this.#decode(id, () => this.#decoder.read(id, dir, (t) => (trace = t)));
     const tier = adapter ? "disk" : "blob";
     if (adapter) this.metrics.diskLoads++;
     else {
@@ -179,13 +201,7 @@ export class AdapterCache {
       await rename(cfgPath + ".tmp", cfgPath);
       this.metrics.blobLoads++;
     }
-    const ms = performance.now() - t0;
-    this.#latencies.push(ms);
-    if (this.#latencies.length > 100_000) this.#latencies.splice(0, 50_000);
-    const bucket = this.metrics.loadLatencyBuckets.find((b) => ms <= b.le)!;
-    bucket.count++;
-    this.opts.onLoad?.(id, ms, tier);
-    return adapter;
+    return { adapter, t0, tier, trace };
   }
 
   // files that do not parse become adapter_corrupt; a failed disk read stays what it was

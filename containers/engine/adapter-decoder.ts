@@ -1,17 +1,23 @@
-// Reads and parses adapter files off the serving thread. On a serving process the event loop
-// is busy with forward steps: an async readFile takes several loop turns (open, stat, read,
-// close), each waiting behind the step in progress, and the parse then runs on that thread
-// too. Here one worker thread does the read and the parse, and the adapter comes back in one
-// message with its matrices transferred, so a cold load costs the serving thread one turn.
-// When a worker cannot be started (or dies), the same work runs on this thread with async
-// reads: slower under load, the same answer.
+// Reads and parses adapter files for the AdapterCache. On a serving process the event loop is
+// busy with forward steps, and an async readFile takes several loop turns (open, stat, read,
+// close), each waiting behind the step in progress: four steps of latency for one cold load.
+// So while steps run, the reads go to one worker thread (adapter-load-worker.ts), which reads
+// with plain synchronous calls and sends the bytes back in one message: one turn. Reads asked
+// for in the same turn go to it as one batch and come back as one message.
+// Parsing runs here, on the serving thread, between steps: it is a JSON header and a memcpy
+// per tensor (well under a millisecond for the tiny model's adapters), and done here it
+// competes with no kernel worker for a core, which the same work on another thread does while
+// a step runs. On an idle thread (no step running) an async read is quicker than a hop to the
+// worker, so the cache asks per load which way to read.
+// When the worker cannot be started (or dies), the reads run here with async I/O: slower under
+// load, the same answer.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { LoraAdapter } from "./lora.ts";
 import type { Config } from "./model.ts";
 import { parseAdapter } from "./peft.ts";
-import type { DecodeReply, DecodeRequest } from "./adapter-load-worker.ts";
+import type { ReadReply, ReadRequest } from "./adapter-load-worker.ts";
 
 /** Files that do not parse as a LoRA for this model (`corrupt`), or a read that failed (`io`). */
 export class AdapterDecodeError extends Error {
@@ -23,56 +29,91 @@ export class AdapterDecodeError extends Error {
   }
 }
 
-type Job = { op: "read"; id: string; dir: string } | { op: "parse"; id: string; config: Uint8Array; weights: Uint8Array };
-type Pending = { job: Job; model: Config; resolve: (a: LoraAdapter | null) => void; reject: (e: Error) => void };
+/** Where one cold load's time went (ms): for the load-latency breakdown in bench/serve.ts. */
+export interface DecodeTrace {
+  where: "worker" | "inline";
+  waitMs: number; // asked → the worker began reading (batching, the message, the thread's wake-up)
+  readMs: number; // reading the two files (worker: its synchronous reads; inline: the async reads)
+  returnMs: number; // the worker done → its reply handled on this thread (waits for the step in progress)
+  parseMs: number; // header, checks, tensors (this thread)
+}
+
+type Files = { config: string; weights: Uint8Array };
+type Pending = { dir: string; askedAt: number; resolve: (f: { files: Files | null; trace: Omit<DecodeTrace, "parseMs"> }) => void; reject: (e: Error) => void };
 
 // One worker for the whole thread, shared by every decoder (and so by every AdapterCache): it
-// starts on the first decode, and holds the process open only while a decode is due.
+// starts on the first read sent to it, and holds the process open only while a read is due.
 const pool = {
   worker: null as Worker | null,
-  failed: false, // the worker could not start or died: decode on this thread from now on
+  failed: false, // the worker could not start or died: read on this thread from now on
   pending: new Map<number, Pending>(),
+  queued: [] as Array<{ seq: number; dir: string }>, // asked this turn, not yet posted
   seq: 0,
 };
+const clock = () => performance.timeOrigin + performance.now();
+
+/** Messages sent to the worker and the reads they carried (since the process started). */
+export const workerReads = { batches: 0, reads: 0 };
 
 export class AdapterDecoder {
   readonly #model: Config;
   readonly #useWorker: boolean | (() => boolean);
 
   /**
-   * `worker: false` decodes on the calling thread (what the benchmark compares against); a
-   * function decides per decode (the serving backend: the worker only while forward steps run,
-   * since on an idle thread the async read is quicker than a hop to another thread).
+   * `worker: false` reads on the calling thread (what the benchmark compares against); a
+   * function decides per read (the serving backend: the worker only while forward steps run).
    */
   constructor(model: Config, opts: { worker?: boolean | (() => boolean) } = {}) {
     this.#model = model;
     this.#useWorker = opts.worker ?? true;
   }
 
-  /** Whether decoding runs on a worker thread now. */
+  /** Whether reads can go to the worker thread (false: configured off, or it failed). */
   get onWorker(): boolean { return this.#useWorker !== false && !pool.failed; }
 
   /** Read and parse the PEFT directory `dir`; null when its files are not there. */
-  read(id: string, dir: string): Promise<LoraAdapter | null> {
-    return this.#run({ op: "read", id, dir });
+  async read(id: string, dir: string, trace?: (t: DecodeTrace) => void): Promise<LoraAdapter | null> {
+    const use = typeof this.#useWorker === "function" ? this.#useWorker() : this.#useWorker;
+    const { files, trace: t } = use && !pool.failed && startWorker() ? await viaWorker(dir) : await readHere(dir);
+    if (!files) return null;
+    const t0 = performance.now();
+    const adapter = this.#parse(id, files.config, files.weights);
+    trace?.({ ...t, parseMs: performance.now() - t0 });
+    return adapter;
   }
 
   /** Parse the two files' bytes (from the blob store). */
   async parse(id: string, config: Uint8Array, weights: Uint8Array): Promise<LoraAdapter> {
-    return (await this.#run({ op: "parse", id, config, weights }))!;
+    return this.#parse(id, new TextDecoder().decode(config), weights);
   }
 
-  #run(job: Job): Promise<LoraAdapter | null> {
-    const use = typeof this.#useWorker === "function" ? this.#useWorker() : this.#useWorker;
-    const w = use && !pool.failed ? startWorker() : null;
-    if (!w) return decodeHere(job, this.#model);
-    const seq = ++pool.seq;
-    return new Promise((resolve, reject) => {
-      pool.pending.set(seq, { job, model: this.#model, resolve, reject });
-      if (pool.pending.size === 1) w.ref();
-      w.postMessage({ seq, model: this.#model, ...job } satisfies DecodeRequest);
-    });
+  #parse(id: string, config: string, weights: Uint8Array): LoraAdapter {
+    try {
+      return parseAdapter(id, config, weights, this.#model);
+    } catch (e) {
+      throw new AdapterDecodeError("corrupt", (e as Error).message);
+    }
   }
+}
+
+function viaWorker(dir: string): Promise<{ files: Files | null; trace: Omit<DecodeTrace, "parseMs"> }> {
+  const seq = ++pool.seq;
+  return new Promise((resolve, reject) => {
+    pool.pending.set(seq, { dir, askedAt: clock(), resolve, reject });
+    pool.queued.push({ seq, dir });
+    // every read asked for in this turn goes in one message, posted once the turn's code is done
+    if (pool.queued.length === 1) queueMicrotask(flush);
+  });
+}
+
+function flush(): void {
+  const batch = pool.queued.splice(0);
+  const w = pool.worker;
+  if (!batch.length || !w) return; // a worker that died meanwhile has re-run these here (die)
+  w.ref(); // until every read is answered (settle unrefs)
+  workerReads.batches++;
+  workerReads.reads += batch.length;
+  w.postMessage({ batch } satisfies ReadRequest);
 }
 
 function startWorker(): Worker | null {
@@ -86,45 +127,46 @@ function startWorker(): Worker | null {
     return (pool.worker = w);
   } catch (e) {
     pool.failed = true;
-    process.emitWarning(`adapter decoder: no worker thread (${(e as Error).message}); decoding on the serving thread`, { code: "ADAPTER_DECODER_INLINE" });
+    process.emitWarning(`adapter decoder: no worker thread (${(e as Error).message}); reading on the serving thread`, { code: "ADAPTER_DECODER_INLINE" });
     return null;
   }
 }
 
-function settle(reply: DecodeReply): void {
-  const p = pool.pending.get(reply.seq);
-  if (!p) return;
-  pool.pending.delete(reply.seq);
+function settle(reply: ReadReply): void {
+  const now = clock();
+  for (const r of reply.batch) {
+    const p = pool.pending.get(r.seq);
+    if (!p) continue;
+    pool.pending.delete(r.seq);
+    const trace = { where: "worker" as const, waitMs: reply.startedAt - p.askedAt, readMs: reply.doneAt - reply.startedAt, returnMs: now - reply.doneAt };
+    if (r.ok) p.resolve({ files: r.files, trace });
+    else p.reject(new AdapterDecodeError("io", r.message));
+  }
   if (pool.pending.size === 0) pool.worker?.unref();
-  if (reply.ok) p.resolve(reply.adapter);
-  else p.reject(new AdapterDecodeError(reply.kind, reply.message));
 }
 
-// a dead worker's decodes are done again on this thread, and so is everything after
+// a dead worker's reads are done again on this thread, and so is everything after
 function die(w: Worker, e: Error): void {
   if (pool.worker !== w) return;
   pool.worker = null;
   pool.failed = true;
-  process.emitWarning(`adapter decoder worker failed (${e.message}); decoding on the serving thread`, { code: "ADAPTER_DECODER_INLINE" });
+  process.emitWarning(`adapter decoder worker failed (${e.message}); reading on the serving thread`, { code: "ADAPTER_DECODER_INLINE" });
   const all = [...pool.pending.values()];
   pool.pending.clear();
-  for (const p of all) decodeHere(p.job, p.model).then(p.resolve, p.reject);
+  pool.queued = [];
+  for (const p of all) readHere(p.dir).then(p.resolve, p.reject);
 }
 
-// the same work on this thread, with async reads
-async function decodeHere(job: Job, model: Config): Promise<LoraAdapter | null> {
-  let config: Uint8Array, weights: Uint8Array;
-  if (job.op === "read") {
-    try {
-      [config, weights] = await Promise.all([readFile(join(job.dir, "adapter_config.json")), readFile(join(job.dir, "adapter_model.safetensors"))]);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-      throw new AdapterDecodeError("io", (e as Error).message);
-    }
-  } else ({ config, weights } = job);
+// the same reads on this thread, async
+async function readHere(dir: string): Promise<{ files: Files | null; trace: Omit<DecodeTrace, "parseMs"> }> {
+  const t0 = performance.now();
+  let files: Files;
   try {
-    return parseAdapter(job.id, new TextDecoder().decode(config), weights, model);
+    const [config, weights] = await Promise.all([readFile(join(dir, "adapter_config.json"), "utf8"), readFile(join(dir, "adapter_model.safetensors"))]);
+    files = { config, weights };
   } catch (e) {
-    throw new AdapterDecodeError("corrupt", (e as Error).message);
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { files: null, trace: { where: "inline", waitMs: 0, readMs: performance.now() - t0, returnMs: 0 } };
+    throw new AdapterDecodeError("io", (e as Error).message);
   }
+  return { files, trace: { where: "inline", waitMs: 0, readMs: performance.now() - t0, returnMs: 0 } };
 }

@@ -1,44 +1,43 @@
-// The adapter decoder's worker thread (see adapter-decoder.ts): reads an adapter's two PEFT
-// files and parses them, or parses bytes it is given, and posts the adapter back with its
-// matrices transferred, not copied. Synchronous file reads are right here: this thread serves
-// no requests, and one read call is one hop instead of the several event-loop turns that an
-// async read takes on a busy serving thread.
+// The adapter reader's worker thread (see adapter-decoder.ts): reads the two PEFT files of each
+// adapter it is asked for and posts their bytes back, every file of a batch in one message
+// with the weights' buffers transferred, not copied. It does nothing else: parsing runs on
+// the serving thread between forward steps, where it costs no kernel worker its core (on a
+// machine with as many cores as compute threads, every CPU-millisecond spent here during a
+// step is a millisecond a kernel slice waits). Synchronous reads are right here: this thread
+// serves no requests, and one read call is one hop instead of the several event-loop turns
+// (open, stat, read, close) that an async read takes on a busy serving thread.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parentPort } from "node:worker_threads";
-import type { LoraAdapter } from "./lora.ts";
-import type { Config } from "./model.ts";
-import { parseAdapter } from "./peft.ts";
 
-export type DecodeRequest =
-  | { seq: number; model: Config; op: "read"; id: string; dir: string }
-  | { seq: number; model: Config; op: "parse"; id: string; config: Uint8Array; weights: Uint8Array };
+export interface ReadRequest { batch: Array<{ seq: number; dir: string }> }
 
-export type DecodeReply =
-  | { seq: number; ok: true; adapter: LoraAdapter | null } // null: the files are not on disk
-  | { seq: number; ok: false; kind: "corrupt" | "io"; message: string };
+export type ReadResult =
+  | { seq: number; ok: true; files: { config: string; weights: Uint8Array } | null } // null: not on disk
+  | { seq: number; ok: false; message: string };
+
+/** One reply per request batch; `doneAt` (performance.timeOrigin-based ms) for load tracing. */
+export interface ReadReply { batch: ReadResult[]; startedAt: number; doneAt: number }
 
 const port = parentPort!;
+const clock = () => performance.timeOrigin + performance.now();
 
-port.on("message", (req: DecodeRequest) => {
-  let config: Uint8Array, weights: Uint8Array;
-  if (req.op === "read") {
+port.on("message", (req: ReadRequest) => {
+  const startedAt = clock();
+  const transfer: ArrayBuffer[] = [];
+  const batch = req.batch.map(({ seq, dir }): ReadResult => {
     try {
-      config = readFileSync(join(req.dir, "adapter_config.json"));
-      weights = readFileSync(join(req.dir, "adapter_model.safetensors"));
+      const config = readFileSync(join(dir, "adapter_config.json"), "utf8");
+      let weights: Uint8Array = readFileSync(join(dir, "adapter_model.safetensors"));
+      // only a buffer that is wholly this file's can be handed over: a small file's comes from
+      // Node's shared pool (and Buffer's slice() is a view, not a copy)
+      if (weights.byteOffset !== 0 || weights.byteLength !== weights.buffer.byteLength) weights = new Uint8Array(weights);
+      transfer.push(weights.buffer as ArrayBuffer);
+      return { seq, ok: true, files: { config, weights } };
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      if (err.code === "ENOENT") return port.postMessage({ seq: req.seq, ok: true, adapter: null } satisfies DecodeReply);
-      return port.postMessage({ seq: req.seq, ok: false, kind: "io", message: err.message } satisfies DecodeReply);
+      return err.code === "ENOENT" ? { seq, ok: true, files: null } : { seq, ok: false, message: err.message };
     }
-  } else ({ config, weights } = req);
-  let adapter: LoraAdapter;
-  try {
-    adapter = parseAdapter(req.id, new TextDecoder().decode(config), weights, req.model);
-  } catch (e) {
-    return port.postMessage({ seq: req.seq, ok: false, kind: "corrupt", message: (e as Error).message } satisfies DecodeReply);
-  }
-  // each matrix owns its buffer (readSafetensors allocates one per tensor): hand them over
-  const buffers = adapter.layers.flatMap((l) => Object.values(l).flatMap((p) => [p.A.buffer, p.B.buffer])) as ArrayBuffer[];
-  port.postMessage({ seq: req.seq, ok: true, adapter } satisfies DecodeReply, [...new Set(buffers)]);
+  });
+  port.postMessage({ batch, startedAt, doneAt: clock() } satisfies ReadReply, transfer);
 });

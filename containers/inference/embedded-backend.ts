@@ -10,8 +10,8 @@ export interface EmbeddedBackendOptions {
   /** Id clients name the base model by (the catalog id, e.g. `mf-tiny-sotu`). */
   baseModelId: string;
   loaded: LoadedModel;
-  /** Adapter cache settings; `model` is filled in from `loaded`. */
-  cache: Omit<AdapterCacheOptions, "model" | "onLoad" | "onEvict">;
+  /** Adapter cache settings; `model` is filled in from `loaded`; `onLoad` sees each cold load after the metrics do. */
+  cache: Omit<AdapterCacheOptions, "model" | "onEvict">;
   scheduler?: Partial<SchedulerOptions>;
   events?: BackendEvents;
 }
@@ -31,7 +31,10 @@ export class EmbeddedBackend implements GenerationBackend {
       decodeOnWorker: () => this.scheduler.running + this.scheduler.waiting > 0,
       ...opts.cache,
       model: opts.loaded.model.config,
-      onLoad: (_id, ms, tier) => events?.adapterLoaded(tier, ms / 1000),
+      onLoad: (id, ms, tier, trace) => {
+        events?.adapterLoaded(tier, ms / 1000);
+        opts.cache.onLoad?.(id, ms, tier, trace);
+      },
       onEvict: () => events?.adapterEvicted(),
     });
     this.scheduler = new BatchScheduler(opts.loaded.model, opts.loaded.tokenizer, opts.scheduler);
