@@ -22,7 +22,7 @@ def read_st(path):
         out[k] = t.double() if not BENCH else t.clone()
     return out
 
-if BENCH:  # bench <model_dir> <adapter_dir> <steps> [batch] [seq]: LoRA training tokens/s, one thread
+if BENCH:  # bench <model_dir> <adapter_dir> <steps> [batch] [seq] [warmup] [profile]: LoRA training tokens/s, one thread
     torch.set_num_threads(1)
     model_dir, adapter_dir, ids_json = sys.argv[2], sys.argv[3], json.dumps({"tokens": [1], "targets": [1]})
 else:
@@ -82,23 +82,65 @@ def blas_libraries():
         return []
     return sorted({line.split()[-1] for line in maps if "blas" in line.lower() and line.split()[-1].startswith("/")})
 
+# what each aten op is, for the per-op breakdown (self CPU time, so nested ops count once)
+OP_GROUPS = [
+    ("matmul (mm, addmm, bmm for attention: forward and backward)", ("aten::mm", "aten::addmm", "aten::bmm", "aten::matmul", "aten::linear")),
+    ("softmax (fwd + bwd)", ("aten::_softmax", "aten::_softmax_backward_data")),
+    ("cross-entropy (log_softmax, nll: fwd + bwd)", ("aten::_log_softmax", "aten::_log_softmax_backward_data", "aten::nll_loss", "aten::nll_loss_forward", "aten::nll_loss_backward")),
+    ("SiLU (fwd + bwd)", ("aten::silu", "aten::silu_backward")),
+    ("element-wise (mul, add, rsqrt, pow, mean, cat, neg, …)", ("aten::mul", "aten::add", "aten::add_", "aten::rsqrt", "aten::pow", "aten::mean", "aten::cat", "aten::neg", "aten::sub", "aten::div", "aten::sum", "aten::mul_", "aten::div_", "aten::where", "aten::masked_fill", "aten::fill_", "aten::zero_", "aten::copy_", "aten::clone", "aten::sqrt", "aten::lerp_", "aten::addcmul_", "aten::addcdiv_", "aten::_foreach_add_", "aten::exp")),
+    ("views, indexing, layout (view, transpose, repeat_interleave, index, slice, …)", ("aten::view", "aten::transpose", "aten::t", "aten::reshape", "aten::_reshape_alias", "aten::repeat_interleave", "aten::index", "aten::index_select", "aten::slice", "aten::expand", "aten::as_strided", "aten::unsqueeze", "aten::select", "aten::embedding", "aten::contiguous", "aten::permute", "aten::_unsafe_view", "aten::squeeze", "aten::stack", "aten::narrow", "aten::repeat", "aten::flatten", "aten::empty", "aten::empty_like", "aten::empty_strided", "aten::zeros", "aten::zeros_like", "aten::ones_like", "aten::full", "aten::resize_", "aten::detach", "aten::alias", "aten::lift_fresh", "aten::to", "aten::_to_copy", "aten::result_type", "aten::arange", "aten::triu", "aten::outer", "aten::cos", "aten::sin", "aten::randint", "aten::random_")),
+]
+
+def op_group(name):
+    if name.startswith("Optimizer.") or "adamw" in name.lower() or name.startswith("aten::_foreach"):
+        return "optimizer (AdamW)"
+    for g, names in OP_GROUPS:
+        if name in names:
+            return g
+    return "autograd engine and other ops"
+
 if BENCH:
     import os, time
     steps = int(sys.argv[4])
     B = int(sys.argv[5]) if len(sys.argv) > 5 else 4
     T = int(sys.argv[6]) if len(sys.argv) > 6 else cfg["max_position_embeddings"]
+    warmup = int(sys.argv[7]) if len(sys.argv) > 7 else 0
+    profile = len(sys.argv) > 8 and sys.argv[8] == "profile"
     g = torch.Generator().manual_seed(0)
     opt = torch.optim.AdamW(list(A.values()), lr=1e-3)
-    t0 = time.perf_counter()
-    for _ in range(steps):
+    def step():
         opt.zero_grad()
         for _ in range(B):
             seq = torch.randint(0, cfg["vocab_size"], (T + 1,), generator=g)
             _, loss = run(seq[:-1], seq[1:])
             (loss / B).backward()
         opt.step()
-    seconds = time.perf_counter() - t0
-    print(json.dumps({"tokens_per_sec": steps * B * T / seconds, "torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas_libraries()}))
+    for _ in range(warmup):  # first steps allocate and warm caches: left out, as the engine's warm-up is
+        step()
+    ops = None
+    if profile:
+        from torch.profiler import profile as tprofile, ProfilerActivity
+        with tprofile(activities=[ProfilerActivity.CPU]) as prof:
+            c0 = time.process_time()
+            for _ in range(steps):
+                step()
+            cpu = time.process_time() - c0
+        groups = {}
+        events = prof.key_averages()
+        total_self = sum(e.self_cpu_time_total for e in events) or 1
+        for e in events:
+            k = op_group(e.key)
+            groups[k] = groups.get(k, 0) + e.self_cpu_time_total
+        # shares of the profiler's self times, scaled to the process CPU time per step
+        ops = sorted(({"op": k, "share": v / total_self, "ms_per_step": v / total_self * cpu * 1000 / steps} for k, v in groups.items()), key=lambda o: -o["ms_per_step"])
+        seconds = cpu
+    else:
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(steps):
+            step()
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(json.dumps({"tokens_per_sec": steps * B * T / seconds, "tokens_per_cpu_sec": steps * B * T / cpu, "torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas_libraries(), "ops": ops}))
     sys.exit(0)
 logits, loss = run(tokens, targets)
 loss.backward()

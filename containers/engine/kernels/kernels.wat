@@ -297,23 +297,24 @@
   ;; ── training kernels (train-graph.ts): exp, attention over a whole sequence and its
   ;; backward, RMSNorm, SwiGLU and cross-entropy, each next to its reference in ops.ts ──
 
-  ;; e^x on four lanes (Cephes expf: x = n·ln2 + r, a degree-6 polynomial in r, 2ⁿ from the
-  ;; exponent bits), within 2 ulp of Math.exp in fp32. x is clamped to [−87.3, 88] so 2ⁿ stays
+  ;; e^x on four lanes (Cephes expf: x = n·ln2 + r, a degree-6 polynomial in r by Horner steps
+  ;; as fused multiply-adds, 2ⁿ from the exponent bits), within 2 ulp of Math.exp in fp32. The
+  ;; clamps are pmin/pmax (one instruction each, where min/max must order NaNs and zeros). x is clamped to [−87.3, 88] so 2ⁿ stays
   ;; a normal float: e^x below e^−87.3 (1.2e−38) comes out as that, not as 0.
   (func $exp4 (param $x v128) (result v128)
     (local $fx v128) (local $y v128) (local $z v128)
-    (local.set $x (f32x4.min (f32x4.max (local.get $x) (f32x4.splat (f32.const -87.33654))) (f32x4.splat (f32.const 88.0))))
+    (local.set $x (f32x4.pmin (f32x4.pmax (local.get $x) (f32x4.splat (f32.const -87.33654))) (f32x4.splat (f32.const 88.0))))
     (local.set $fx (f32x4.nearest (f32x4.mul (local.get $x) (f32x4.splat (f32.const 1.44269504088896341)))))
-    (local.set $x (f32x4.sub (f32x4.sub (local.get $x) (f32x4.mul (local.get $fx) (f32x4.splat (f32.const 0.693359375))))
-      (f32x4.mul (local.get $fx) (f32x4.splat (f32.const -2.12194440e-4)))))
+    (local.set $x (f32x4.relaxed_nmadd (local.get $fx) (f32x4.splat (f32.const -2.12194440e-4))
+      (f32x4.relaxed_nmadd (local.get $fx) (f32x4.splat (f32.const 0.693359375)) (local.get $x))))
     (local.set $z (f32x4.mul (local.get $x) (local.get $x)))
     (local.set $y (f32x4.splat (f32.const 1.9875691500e-4)))
-    (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $x)) (f32x4.splat (f32.const 1.3981999507e-3))))
-    (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $x)) (f32x4.splat (f32.const 8.3334519073e-3))))
-    (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $x)) (f32x4.splat (f32.const 4.1665795894e-2))))
-    (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $x)) (f32x4.splat (f32.const 1.6666665459e-1))))
-    (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $x)) (f32x4.splat (f32.const 5.0000001201e-1))))
-    (local.set $y (f32x4.add (f32x4.add (f32x4.mul (local.get $y) (local.get $z)) (local.get $x)) (f32x4.splat (f32.const 1))))
+    (local.set $y (f32x4.relaxed_madd (local.get $y) (local.get $x) (f32x4.splat (f32.const 1.3981999507e-3))))
+    (local.set $y (f32x4.relaxed_madd (local.get $y) (local.get $x) (f32x4.splat (f32.const 8.3334519073e-3))))
+    (local.set $y (f32x4.relaxed_madd (local.get $y) (local.get $x) (f32x4.splat (f32.const 4.1665795894e-2))))
+    (local.set $y (f32x4.relaxed_madd (local.get $y) (local.get $x) (f32x4.splat (f32.const 1.6666665459e-1))))
+    (local.set $y (f32x4.relaxed_madd (local.get $y) (local.get $x) (f32x4.splat (f32.const 5.0000001201e-1))))
+    (local.set $y (f32x4.add (f32x4.relaxed_madd (local.get $y) (local.get $z) (local.get $x)) (f32x4.splat (f32.const 1))))
     (f32x4.mul (local.get $y)
       (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $fx)) (i32x4.splat (i32.const 127))) (i32.const 23))))
 
@@ -338,17 +339,17 @@
       (loop $v_loop
         (br_if $v_done (i32.gt_s (i32.add (local.get $s) (i32.const 3)) (local.get $t)))
         (local.set $p (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))))
-        (local.set $x (f32x4.max (f32x4.sub (v128.load (local.get $p)) (local.get $vmax)) (f32x4.splat (f32.const -87.33654))))
+        (local.set $x (f32x4.pmax (f32x4.sub (v128.load (local.get $p)) (local.get $vmax)) (f32x4.splat (f32.const -87.33654))))
         (local.set $fx (f32x4.nearest (f32x4.mul (local.get $x) (f32x4.splat (f32.const 1.44269504088896341)))))
-        (local.set $x (f32x4.sub (f32x4.sub (local.get $x) (f32x4.mul (local.get $fx) (f32x4.splat (f32.const 0.693359375))))
-          (f32x4.mul (local.get $fx) (f32x4.splat (f32.const -2.12194440e-4)))))
+        (local.set $x (f32x4.relaxed_nmadd (local.get $fx) (f32x4.splat (f32.const -2.12194440e-4))
+          (f32x4.relaxed_nmadd (local.get $fx) (f32x4.splat (f32.const 0.693359375)) (local.get $x))))
         (local.set $z (f32x4.mul (local.get $x) (local.get $x)))
-        (local.set $y (f32x4.add (f32x4.mul (f32x4.splat (f32.const 1.9875691500e-4)) (local.get $x)) (f32x4.splat (f32.const 1.3981999507e-3))))
-        (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $x)) (f32x4.splat (f32.const 8.3334519073e-3))))
-        (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $x)) (f32x4.splat (f32.const 4.1665795894e-2))))
-        (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $x)) (f32x4.splat (f32.const 1.6666665459e-1))))
-        (local.set $y (f32x4.add (f32x4.mul (local.get $y) (local.get $x)) (f32x4.splat (f32.const 5.0000001201e-1))))
-        (local.set $y (f32x4.add (f32x4.add (f32x4.mul (local.get $y) (local.get $z)) (local.get $x)) (f32x4.splat (f32.const 1))))
+        (local.set $y (f32x4.relaxed_madd (f32x4.splat (f32.const 1.9875691500e-4)) (local.get $x) (f32x4.splat (f32.const 1.3981999507e-3))))
+        (local.set $y (f32x4.relaxed_madd (local.get $y) (local.get $x) (f32x4.splat (f32.const 8.3334519073e-3))))
+        (local.set $y (f32x4.relaxed_madd (local.get $y) (local.get $x) (f32x4.splat (f32.const 4.1665795894e-2))))
+        (local.set $y (f32x4.relaxed_madd (local.get $y) (local.get $x) (f32x4.splat (f32.const 1.6666665459e-1))))
+        (local.set $y (f32x4.relaxed_madd (local.get $y) (local.get $x) (f32x4.splat (f32.const 5.0000001201e-1))))
+        (local.set $y (f32x4.add (f32x4.relaxed_madd (local.get $y) (local.get $z) (local.get $x)) (f32x4.splat (f32.const 1))))
         (local.set $y (f32x4.mul (local.get $y)
           (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $fx)) (i32x4.splat (i32.const 127))) (i32.const 23))))
         (v128.store (local.get $p) (local.get $y))
@@ -594,7 +595,7 @@
     (block $m_done
       (loop $m_loop
         (br_if $m_done (i32.gt_s (i32.add (local.get $s) (i32.const 3)) (local.get $t)))
-        (local.set $vmax (f32x4.max (local.get $vmax) (v128.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))))))
+        (local.set $vmax (f32x4.pmax (local.get $vmax) (v128.load (i32.add (local.get $row) (i32.shl (local.get $s) (i32.const 2))))))
         (local.set $s (i32.add (local.get $s) (i32.const 4)))
         (br $m_loop)))
     (block $mt_done
