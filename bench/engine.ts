@@ -2,7 +2,9 @@
 // interleaved rounds with its min–max, every ratio is between medians of this same run on this
 // machine, and every sentence of analysis is computed from them. Results go to the "Engine"
 // section of docs/benchmarks.md. BENCH_QUICK=1 shrinks the workloads for a smoke run (and
-// writes nothing).
+// writes nothing). BENCH_ONLY=decode,serving,train runs only those parts (and writes nothing:
+// paste what it prints); a full run on an idle 2-core machine takes about 10 minutes, most of
+// it in the TS reference rows.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { spawnSync } from "node:child_process";
@@ -15,8 +17,13 @@ import { kernelPath, setThreads, threadCount, useKernels } from "../containers/e
 import { Rng } from "../containers/engine/rng.ts";
 import { buildC, engineGreedy, runC, type DecodeRun } from "./decode-vs-c.ts";
 import { fmtNum, fmtSummary, summarize, type Summary } from "./stats.ts";
+import { profileSteps } from "./engine-profile.ts";
 
 const QUICK = process.env.BENCH_QUICK === "1";
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map((x) => x.trim())) : null;
+for (const k of ONLY ?? []) if (!["decode", "serving", "train"].includes(k)) throw new Error(`BENCH_ONLY takes decode, serving, train; got ${JSON.stringify(k)}`);
+const part = (k: "decode" | "serving" | "train") => !ONLY || ONLY.has(k);
+const startedAt = performance.now();
 const CORES = cpus().length;
 setThreads(1); // every comparison is one thread against one thread, but the row that says otherwise
 const loadAtStart = loadavg()[0]!; // other work on this machine: every figure is relative to it
@@ -55,7 +62,7 @@ const checkpoints = [
 ];
 const cBuild = buildC(work);
 const decodeRows: string[] = [], decodeFacts: string[] = [];
-for (const ck of checkpoints) {
+for (const ck of part("decode") ? checkpoints : []) {
   const m = loadLlama2c(ck.path).model;
   for (let i = 0; i < 3; i++) engineGreedy(m, ck.prompt, ck.steps); // warm up: V8 tiers the hot functions up in the background
   type V = { name: string; run: () => DecodeRun };
@@ -86,6 +93,11 @@ for (const ck of checkpoints) {
 }
 useKernels(true);
 
+// ── 2–5. serving (committed model); skipped with BENCH_ONLY ──
+const servingRows: string[] = [], servingFacts: string[] = [];
+if (part("serving")) await servingBench();
+
+async function servingBench(): Promise<void> {
 // ── 2. single-stream decode, one adapter vs base (committed model) ──
 async function decodeTokensPerSec(m: Model, adapter: LoraAdapter | null, steps: number): Promise<number> {
   const sched = new BatchScheduler(m, tokenizer, { maxBatch: 1, maxSequences: 1 });
@@ -102,24 +114,43 @@ const singleRes = await interleavedAsync(single, ROUNDS * 2, ([, a]) => decodeTo
 
 // ── 3. 64 concurrent streams over 0 / 1 / 64 / 1,024 adapters, and the same requests one at a time ──
 // Every variant serves the same requests (same prompt, temperature 0.8, same seeds) through the
-// scheduler and counts the tokens it actually generated.
+// scheduler and counts the tokens it actually generated. EOS does not end a stream here: with it,
+// a variant whose sampled text ended sooner did less decoding per prefill, so the rates compared
+// different work (the base ended early more often, and 1 adapter ran at 1.42× of it). Each
+// variant runs once before the rounds, the order of the variants rotates from round to round,
+// and the 1,024-adapter variant gives every request its own adapter, a different quarter of the
+// 1,024 each round.
 const pool = Array.from({ length: 1024 }, (_, i) => mkLora(c, 100 + i));
-const REQ = QUICK ? 64 : 256, TOK = QUICK ? 8 : 32;
+const REQ = QUICK ? 64 : 256, TOK = QUICK ? 8 : 32, SERVE_ROUNDS = QUICK ? 2 : 4;
 const prompt = tokenizer.encode("The State of the Union");
+const noEos = { ...tokenizer, eos: null }; // every stream decodes exactly TOK tokens
+let serveRound = 0;
+const generated = new Map<string, number[]>();
 async function serve(nAdapters: number, maxSequences: number): Promise<number> {
-  const s = new BatchScheduler(model, tokenizer, { maxBatch: 64, maxSequences, prefillChunk: 8 });
+  const s = new BatchScheduler(model, noEos, { maxBatch: 64, maxSequences, prefillChunk: 8 });
   const ps: Array<Promise<{ tokens: number[] }>> = [];
-  for (let i = 0; i < REQ; i++) ps.push(s.submit(prompt, nAdapters === 0 ? null : pool[i % nAdapters]!, { maxTokens: TOK, temperature: 0.8, seed: i }, false));
+  const offset = nAdapters === 1024 ? (serveRound % 4) * REQ : 0;
+  for (let i = 0; i < REQ; i++) ps.push(s.submit(prompt, nAdapters === 0 ? null : pool[(offset + i) % nAdapters]!, { maxTokens: TOK, temperature: 0.8, seed: i }, false));
   const t0 = now();
   s.drain();
   const sec = (now() - t0) / 1000;
-  const generated = (await Promise.all(ps)).reduce((n, r) => n + r.tokens.length, 0);
-  return generated / sec;
+  const n = (await Promise.all(ps)).reduce((k, r) => k + r.tokens.length, 0);
+  const key = `${nAdapters}/${maxSequences}`;
+  generated.set(key, [...(generated.get(key) ?? []), n]);
+  return n / sec;
 }
-await serve(0, 64); // warm-up
 const streamVariants = [{ n: 0, seqs: 64 }, { n: 1, seqs: 64 }, { n: 64, seqs: 64 }, { n: 1024, seqs: 64 }, { n: 0, seqs: 1 }];
-const agg = await interleavedAsync(streamVariants, Math.min(ROUNDS, 3), (v) => serve(v.n, v.seqs));
+for (const v of streamVariants) await serve(v.n, v.seqs); // warm-up of every path
+generated.clear();
+const aggXs = streamVariants.map(() => [] as number[]);
+for (let r = 0; r < SERVE_ROUNDS; r++, serveRound++)
+  for (let k = 0; k < streamVariants.length; k++) {
+    const i = (k + r) % streamVariants.length, v = streamVariants[i]!;
+    aggXs[i]!.push(await serve(v.n, v.seqs));
+  }
+const agg = aggXs.map(summarize);
 const baseAgg = agg[0]!, oneAtATime = agg[4]!;
+const tokensOf = (v: { n: number; seqs: number }) => { const xs = generated.get(`${v.n}/${v.seqs}`) ?? []; return xs.every((x) => x === xs[0]) ? fmt(xs[0] ?? 0) : xs.map(fmt).join("/"); };
 
 // ── 4. cold loads from disk (p50, p99) and the cost of a hit ──
 const disk = join(work, "adapters");
@@ -161,95 +192,160 @@ for (let k = 0; k < NREG; k += 64) {
 const regSec = (now() - t0) / 1000;
 const rssAfter = process.memoryUsage().rss;
 
+
+for (const [i, r] of singleRes.entries()) if (i > 0) servingRows.push(`| single-stream greedy decode, adapter ${single[i]![0]} vs base | ${fmtSummary(r)} vs ${fmtSummary(singleRes[0]!)} tok/s | ${ratio(r, singleRes[0]!, 3)} | overhead ≤ 10% |`);
+for (const [i, v] of streamVariants.entries()) if (i > 0 && i < 4) servingRows.push(`| 64 streams, ${v.n === 1024 ? "1,024 adapters (every request its own)" : `${v.n} adapter${v.n > 1 ? "s" : ""}`} vs 64 streams on the base; ${tokensOf(v)} vs ${tokensOf(streamVariants[0]!)} tokens generated a round | ${fmtSummary(agg[i]!)} vs ${fmtSummary(baseAgg)} tok/s | ${ratio(agg[i]!, baseAgg, 3)} | ≥ 0.95× (1,024 adapters) |`);
+servingRows.push(`| 64 streams vs the same ${REQ} requests one at a time (base; both prefill and sample at 0.8) | ${fmtSummary(baseAgg)} vs ${fmtSummary(oneAtATime)} tok/s | ${ratio(baseAgg, oneAtATime)} | (batching gain) |`);
+servingRows.push(`| cold adapter load from disk (${NCOLD} adapters, ${adapterKb} KiB each) | p50 ${cache.loadLatencyPercentile(50).toFixed(2)} ms, p99 ${cache.loadLatencyPercentile(99).toFixed(2)} ms | hit/cold p50 = ${(hitUs / 1000 / cache.loadLatencyPercentile(50)).toFixed(4)} | |`);
+servingRows.push(`| cache hit (acquire + release, mean of ${fmt(HITS)}) | ${hitUs.toFixed(2)} µs | | |`);
+servingRows.push(`| ${fmt(NREG)} registered adapters, budget ${(budget / 1024).toFixed(0)} KiB (256 adapters) | ${served}/${NREG} served in ${regSec.toFixed(1)} s, ${regCache.metrics.evictions} evictions | max resident / budget = ${(maxResident / budget).toFixed(3)} | every request served, ≤ 1.0 |`);
+servingRows.push(`| process RSS during the registry run | ${(rssBefore / 2 ** 20).toFixed(0)} → ${(rssAfter / 2 ** 20).toFixed(0)} MiB | | |`);
+const over = (i: number) => ((1 - singleRes[i]!.median / singleRes[0]!.median) * 100).toFixed(1);
+servingFacts.push(`Single-stream adapter overhead: ${over(1)}% for rank 8 on q and v, ${over(2)}% for rank 16 on all seven projections (target ≤ 10%: ${Number(over(1)) <= 10 ? "met" : "not met"} and ${Number(over(2)) <= 10 ? "met" : "not met"}).`);
+const a1024 = agg[3]!.median / baseAgg.median;
+servingFacts.push(`64 streams over 1,024 distinct adapters run at ${a1024.toFixed(3)}× of 64 streams on the base (target ≥ 0.95×: ${a1024 >= 0.95 ? "met" : "not met"}); over 1 and 64 adapters at ${(agg[1]!.median / baseAgg.median).toFixed(3)}× and ${(agg[2]!.median / baseAgg.median).toFixed(3)}×; every variant generated the same number of tokens (EOS ignored), ${SERVE_ROUNDS} rounds in rotating order.`);
+servingFacts.push(`Batching 64 streams serves the same requests ${ratio(baseAgg, oneAtATime)} as fast as one at a time.`);
+servingFacts.push("Cold loads read from the OS page cache (the files were just written); a first read from a cold disk or the blob store adds that tier's latency.");
+}
+
 // ── 6. LoRA training vs PyTorch, one thread, the shape of the issue: 64 wide, 5 layers, r=8 on q,v, batch 8 × 256 ──
 // stories260K's config (64 wide, 5 layers, 8/4 heads, SwiGLU 172, vocab 512) with seeded random
-// weights, saved in HF layout so test/engine_torch_reference.py reads the same model.
+// weights, saved in HF layout so test/engine_torch_reference.py reads the same model. Both sides
+// do the same work: 8 rows of one document each ([BOS] + 254 tokens = 255 positions, so the
+// engine's block-diagonal mask is the plain causal mask PyTorch uses), loss on every position
+// (no prompt tokens to leave out), r=8 on q and v with dropout 0, base weights frozen, the 8
+// rows' gradients accumulated into one AdamW step. Each round runs 2 steps and times the second
+// (the first allocates and warms up, on both sides), by wall clock and by process CPU time.
+const trainRows: string[] = [], trainFacts: string[] = [], profileRows: string[] = [];
+let trainHead = "";
+if (part("train")) await trainBench();
+
+async function trainBench(): Promise<void> {
 const shape260K: Config = { dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, maxSeqLen: 512, ropeTheta: 10000, normEps: 1e-5, tieEmbeddings: true };
 const trainModelDir = join(work, "train-model");
 saveHfModel(trainModelDir, createModel(shape260K, randomWeights(shape260K, new Rng(11)), "260k"));
 const trainModel = loadHfModel(trainModelDir).model;
-const B = 8, T = 256, TRAIN_STEPS = 1; // one optimizer step (8 × 256 tokens) per round
+const B = 8, T = 256;
 const rng = new Rng(3);
 const trainSeqs = packDocuments(Array.from({ length: 64 }, () => ({ tokens: Int32Array.from({ length: T - 1 }, () => Math.floor(rng.next() * 512)) })), T, { bos: 0, eos: null });
-function engineTrainTps(): number {
+const rowLen = trainSeqs[0]!.tokens.length; // 255 positions a row
+const cpuNow = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+/** Tokens/s of the second of `steps` optimizer steps, by wall clock and CPU time (threads included). */
+function engineTrainTps(steps = 2): { wall: number; cpu: number } {
   const a = createLora(trainModel.config, { r: 8, alpha: 16, dropout: 0, targets: ["q_proj", "v_proj"] }, { seed: 1 });
-  let tps = 0;
-  train(trainModel, a, { train: trainSeqs, eval: [] }, { steps: TRAIN_STEPS, batchSize: B, evalEvery: 0 }, (e) => { if (e.type === "step") tps = e.tokensPerSec; });
-  return tps;
+  let mark = { w: 0, c: 0 }, res = { wall: 0, cpu: 0 };
+  train(trainModel, a, { train: trainSeqs, eval: [] }, { steps, batchSize: B, evalEvery: 0 }, (e) => {
+    if (e.type !== "step") return;
+    const w = now(), cp = cpuNow();
+    if (e.step === steps) res = { wall: (B * rowLen) / ((w - mark.w) / 1000), cpu: (B * rowLen) / (cp - mark.c) };
+    mark = { w, c: cp };
+  });
+  return res;
 }
 const python = ["/usr/bin/python3", "python3"].find((p) => spawnSync(p, ["-c", "import torch"]).status === 0);
 const adapterDir = join(work, "train-adapter");
 saveAdapter(adapterDir, createLora(trainModel.config, { r: 8, alpha: 16, dropout: 0, targets: ["q_proj", "v_proj"] }, { seed: 1 }));
 let torchInfo: { torch: string; blas: string[] } | null = null;
-function torchTrainTps(): number {
-  const py = spawnSync(python!, [join(import.meta.dirname, "..", "test", "engine_torch_reference.py"), "bench", trainModelDir, adapterDir, String(TRAIN_STEPS), String(B), String(T)], { encoding: "utf8", env: { ...process.env, OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1" } });
+type TorchOp = { op: string; share: number; ms_per_step: number };
+function torchRun(mode: string[], steps = 1): { wall: number; cpu: number; ops: TorchOp[] | null } {
+  const py = spawnSync(python!, [join(import.meta.dirname, "..", "test", "engine_torch_reference.py"), "bench", trainModelDir, adapterDir, String(steps), String(B), String(rowLen), "1", ...mode], { encoding: "utf8", env: { ...process.env, OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1" } });
   if (py.status !== 0) throw new Error(`PyTorch reference failed: ${py.stderr}`);
-  const r = JSON.parse(py.stdout) as { tokens_per_sec: number; torch: string; blas: string[] };
+  const r = JSON.parse(py.stdout) as { tokens_per_sec: number; tokens_per_cpu_sec: number; torch: string; blas: string[]; ops: TorchOp[] | null };
   torchInfo = r;
-  return r.tokens_per_sec;
+  return { wall: r.tokens_per_sec, cpu: r.tokens_per_cpu_sec, ops: r.ops };
 }
 engineTrainTps(); // warm-up
 if (CORES > 1) { setThreads(CORES); await threadCount().pool?.whenReady(); setThreads(1); } // workers started before the rounds
-const trainVariants: Array<{ name: string; run: () => number }> = [
+const trainVariants: Array<{ name: string; run: () => { wall: number; cpu: number } }> = [
   { name: "engine, WASM SIMD", run: () => { useKernels(true); return engineTrainTps(); } },
   ...(CORES > 1 ? [{ name: `engine, WASM SIMD, ${CORES} threads`, run: () => { setThreads(CORES); try { return engineTrainTps(); } finally { setThreads(1); } } }] : []),
-  { name: "engine, TS reference path", run: () => { useKernels(false); const r = engineTrainTps(); useKernels(true); return r; } },
-  ...(python ? [{ name: "PyTorch", run: torchTrainTps }] : []),
+  { name: "engine, TS reference path", run: () => { useKernels(false); try { return engineTrainTps(); } finally { useKernels(true); } } },
+  ...(python ? [
+    { name: "PyTorch, one row at a time (as the engine)", run: () => torchRun([]) },
+    { name: "PyTorch, the 8 rows as one batch", run: () => torchRun(["batched"]) },
+  ] : []),
 ];
-const trainRes = interleaved(trainVariants, QUICK ? 1 : 3, (v) => v.run());
+const TRAIN_ROUNDS = QUICK ? 1 : 5;
+const cpuXs = trainVariants.map(() => [] as number[]);
+const wallRes = interleaved(trainVariants.map((v, i) => ({ ...v, i })), TRAIN_ROUNDS, (v) => { const r = v.run(); cpuXs[v.i]!.push(r.cpu); return r.wall; });
+const cpuRes = cpuXs.map(summarize);
 const blasOf = (libs: string[]) => (libs.some((l) => /openblas/i.test(l)) ? "OpenBLAS" : libs.some((l) => /blas/i.test(l)) ? "reference BLAS" : "unknown BLAS") + (libs.length ? ` (${libs.join(", ")})` : "");
+trainHead = `**LoRA training**, one thread, stories260K's shape (64 wide, 5 layers, 8/4 heads, vocab 512) with random weights, r=8 on q and v, batch ${B} rows × ${rowLen} positions, the second of 2 steps timed in each of ${TRAIN_ROUNDS} interleaved rounds` +
+  (torchInfo ? `; PyTorch ${(torchInfo as { torch: string }).torch} with ${blasOf((torchInfo as { blas: string[] }).blas)}, 1 thread.` : "; PyTorch: python3-torch not installed here (apt-get install python3-torch libopenblas0), rows skipped.") +
+  " CPU time is the whole process's (process.cpuUsage; Python's time.process_time), so it counts every thread and leaves out the time other processes held the cores.";
+const torchIdx = trainVariants.findIndex((v) => v.name.startsWith("PyTorch, one row")), batchIdx = trainVariants.findIndex((v) => v.name.startsWith("PyTorch, the"));
+for (const [i, v] of trainVariants.entries())
+  trainRows.push(`| ${v.name} | ${fmtSummary(wallRes[i]!)} tok/s | ${fmtSummary(cpuRes[i]!)} tok/s | ${i === 0 ? "" : `${ratio(wallRes[0]!, wallRes[i]!)} / ${ratio(cpuRes[0]!, cpuRes[i]!)}`} | ${i === torchIdx ? "≥ 1.0×" : ""} |`);
+const met = (r: number) => (r >= 1 ? "met" : "not met");
+if (torchIdx >= 0) {
+  const w = wallRes[0]!.median / wallRes[torchIdx]!.median, cp = cpuRes[0]!.median / cpuRes[torchIdx]!.median;
+  const wb = wallRes[0]!.median / wallRes[batchIdx]!.median, cb = cpuRes[0]!.median / cpuRes[batchIdx]!.median;
+  trainFacts.push(`LoRA training runs at ${w.toFixed(2)}× of PyTorch by wall clock and ${cp.toFixed(2)}× by CPU time, one thread each, PyTorch running the rows one at a time as the engine does (target ≥ 1.0×: ${met(w)} and ${met(cp)}); against PyTorch with the 8 rows as one batch, ${wb.toFixed(2)}× and ${cb.toFixed(2)}× (${met(wb)} and ${met(cb)}).`);
+}
+const tsIdx = trainVariants.findIndex((v) => v.name === "engine, TS reference path"), thIdx = trainVariants.findIndex((v) => v.name.endsWith("threads"));
+trainFacts.push(`The SIMD kernels make training ${ratio(wallRes[0]!, wallRes[tsIdx]!)} as fast as the TS path by wall clock (${ratio(cpuRes[0]!, cpuRes[tsIdx]!)} by CPU time)` +
+  (thIdx >= 0 ? `; ${CORES} threads run ${ratio(wallRes[thIdx]!, wallRes[0]!)} as fast as one by wall clock, their CPU time per token ${ratio(cpuRes[0]!, cpuRes[thIdx]!)} one thread's.` : "."));
+
+// where one step's CPU time goes, by op, on each side (after the rounds: the profiler slows what it watches)
+const PROFILE_STEPS = QUICK ? 1 : 3;
+const eng = await profileSteps(() => { engineTrainTps(PROFILE_STEPS); }, PROFILE_STEPS);
+const tor = python ? torchRun(["profile"], PROFILE_STEPS) : null;
+const tOps = tor?.ops ?? [];
+const rowsN = Math.max(eng.ops.length, tOps.length);
+profileRows.push(`Where one step's CPU time goes (ms per step; the engine by a V8 sampling profile of ${PROFILE_STEPS} steps, PyTorch by torch.profiler's self CPU time per aten op over ${PROFILE_STEPS} steps, each side's shares scaled to its own process CPU time per step: ${eng.cpuMsPerStep.toFixed(0)} ms for the engine${tor ? `, ${((B * rowLen) / tor.cpu * 1000).toFixed(0)} ms for PyTorch` : ""}). The profilers add their own overhead, so these totals run above the rounds' figures.`);
+profileRows.push("");
+profileRows.push("| engine op | ms / step | share | PyTorch op | ms / step | share |");
+profileRows.push("|---|---:|---:|---|---:|---:|");
+for (let i = 0; i < rowsN; i++) {
+  const e = eng.ops[i], t = tOps[i];
+  profileRows.push(`| ${e ? e.op : ""} | ${e ? e.msPerStep.toFixed(1) : ""} | ${e ? `${(e.share * 100).toFixed(1)}%` : ""} | ${t ? t.op : ""} | ${t ? t.ms_per_step.toFixed(1) : ""} | ${t ? `${(t.share * 100).toFixed(1)}%` : ""} |`);
+}
+const attE = eng.ops.filter((o) => o.op.startsWith("attention")).reduce((n, o) => n + o.msPerStep, 0);
+const mmE = eng.ops.filter((o) => o.op.startsWith("matmul")).reduce((n, o) => n + o.msPerStep, 0);
+const mmT = tOps.filter((o) => o.op.startsWith("matmul")).reduce((n, o) => n + o.ms_per_step, 0), smT = tOps.filter((o) => o.op.startsWith("softmax")).reduce((n, o) => n + o.ms_per_step, 0);
+trainFacts.push(`By the profiles, the engine spends ${attE.toFixed(0)} ms a step in attention and ${mmE.toFixed(0)} ms in the model's matmuls (${((attE + mmE) / eng.cpuMsPerStep * 100).toFixed(0)}% of its step)` +
+  (tor ? `; PyTorch spends ${mmT.toFixed(0)} ms in BLAS matmuls (attention's included) and ${smT.toFixed(0)} ms in softmax, and ${(tOps.filter((o) => !o.op.startsWith("matmul") && !o.op.startsWith("softmax")).reduce((n, o) => n + o.ms_per_step, 0)).toFixed(0)} ms in element-wise ops, views and its autograd engine.` : "."));
+}
 rmSync(work, { recursive: true, force: true });
 
 // ── report ──
-log(`Measured ${new Date().toISOString().slice(0, 10)} on ${cpus()[0]?.model ?? "cpu"} (${cpus().length} cores, shared with other work), Node ${process.version}, one thread unless a row says otherwise, kernels: ${kernelPath()}${QUICK ? ", QUICK mode" : ""}.`);
-log(`Load average (1 min) ${loadAtStart.toFixed(1)} at the start and ${loadavg()[0]!.toFixed(1)} at the end on ${cpus().length} cores: other processes shared the CPU, so absolute rates are low and wide; the ratios, taken between interleaved rounds, are what to read.`);
+log(`Measured ${new Date().toISOString().slice(0, 10)} on ${cpus()[0]?.model ?? "cpu"} (${cpus().length} cores, shared with other work), Node ${process.version}, one thread unless a row says otherwise, kernels: ${kernelPath()}${QUICK ? ", QUICK mode" : ""}${ONLY ? `, only: ${[...ONLY].join(", ")}` : ""}.`);
+log(`Load average (1 min) ${loadAtStart.toFixed(1)} at the start and ${loadavg()[0]!.toFixed(1)} at the end on ${cpus().length} cores: other processes shared the CPU, so absolute rates are low and wide; the ratios, taken between interleaved rounds, are what to read. The run took ${((performance.now() - startedAt) / 60000).toFixed(1)} minutes.`);
 log(`Every figure is the median of interleaved rounds with its min–max in brackets; every ratio is between medians of this run. Throughput counts tokens actually produced.`);
-log("");
-log("**Single-stream greedy decode on llama2.c checkpoints**, engine vs `bench/llama2c_forward.c` (run.c's forward in one file), same checkpoint, prompt and positions, " +
-  ("builds" in cBuild ? `C built by this run with ${cBuild.builds.map((b) => `\`${b.name}\``).join(" and ")}` : `C rows skipped: ${cBuild.skipped}`) + `; ${ROUNDS} rounds. ` +
-  "CPU time is the decoding thread's own (the engine's main thread, `process.threadCpuUsage`; the C's one thread, `CLOCK_PROCESS_CPUTIME_ID`), after a warm-up: it leaves out the time other processes held the core, which the wall clock does not.");
-log("");
-log("| checkpoint | implementation | decode, wall clock | decode, CPU time | engine SIMD / this (wall / CPU) | target |");
-log("|---|---|---|---|---|---|");
-for (const r of decodeRows) log(r);
-log("");
-log("**Serving** (the committed base model: " + `${c.dim} wide, ${c.nLayers} layers, ${c.nHeads}/${c.nKvHeads} heads, vocab ${c.vocabSize}, fp32).`);
-log("");
-log("| benchmark | result | ratio | target |");
-log("|---|---|---|---|");
-for (const [i, r] of singleRes.entries()) if (i > 0) log(`| single-stream greedy decode, adapter ${single[i]![0]} vs base | ${fmtSummary(r)} vs ${fmtSummary(singleRes[0]!)} tok/s | ${ratio(r, singleRes[0]!, 3)} | overhead ≤ 10% |`);
-for (const [i, v] of streamVariants.entries()) if (i > 0 && i < 4) log(`| 64 streams, ${v.n} adapter${v.n > 1 ? "s" : ""} vs 64 streams on the base | ${fmtSummary(agg[i]!)} vs ${fmtSummary(baseAgg)} tok/s | ${ratio(agg[i]!, baseAgg, 3)} | ≥ 0.95× (1,024 adapters) |`);
-log(`| 64 streams vs the same ${REQ} requests one at a time (base; both prefill and sample at 0.8) | ${fmtSummary(baseAgg)} vs ${fmtSummary(oneAtATime)} tok/s | ${ratio(baseAgg, oneAtATime)} | (batching gain) |`);
-log(`| cold adapter load from disk (${NCOLD} adapters, ${adapterKb} KiB each) | p50 ${cache.loadLatencyPercentile(50).toFixed(2)} ms, p99 ${cache.loadLatencyPercentile(99).toFixed(2)} ms | hit/cold p50 = ${(hitUs / 1000 / cache.loadLatencyPercentile(50)).toFixed(4)} | |`);
-log(`| cache hit (acquire + release, mean of ${fmt(HITS)}) | ${hitUs.toFixed(2)} µs | | |`);
-log(`| ${fmt(NREG)} registered adapters, budget ${(budget / 1024).toFixed(0)} KiB (256 adapters) | ${served}/${NREG} served in ${regSec.toFixed(1)} s, ${regCache.metrics.evictions} evictions | max resident / budget = ${(maxResident / budget).toFixed(3)} | every request served, ≤ 1.0 |`);
-log(`| process RSS during the registry run | ${(rssBefore / 2 ** 20).toFixed(0)} → ${(rssAfter / 2 ** 20).toFixed(0)} MiB | | |`);
-log("");
-log(`**LoRA training**, one thread, stories260K's shape (64 wide, 5 layers, 8/4 heads, vocab 512) with random weights, r=8 on q and v, batch ${B} × ${T}, ${TRAIN_STEPS} steps a round, ${QUICK ? 1 : 3} rounds` +
-  (torchInfo ? `; PyTorch ${(torchInfo as { torch: string }).torch} with ${blasOf((torchInfo as { blas: string[] }).blas)}, 1 thread.` : "; PyTorch: python3-torch not installed here (apt-get install python3-torch libopenblas0), row skipped."));
-log("");
-log("| implementation | training | ratio | target |");
-log("|---|---|---|---|");
-const torchIdx = trainVariants.findIndex((v) => v.name === "PyTorch");
-for (const [i, v] of trainVariants.entries()) log(`| ${v.name} | ${fmtSummary(trainRes[i]!)} tok/s | ${i === 0 ? "" : `engine SIMD / this = ${ratio(trainRes[0]!, trainRes[i]!)}`} | ${v.name === "PyTorch" ? "≥ 1.0×" : ""} |`);
+if (part("decode")) {
+  log("");
+  log("**Single-stream greedy decode on llama2.c checkpoints**, engine vs `bench/llama2c_forward.c` (run.c's forward in one file), same checkpoint, prompt and positions, " +
+    ("builds" in cBuild ? `C built by this run with ${cBuild.builds.map((b) => `\`${b.name}\``).join(" and ")}` : `C rows skipped: ${cBuild.skipped}`) + `; ${ROUNDS} rounds. ` +
+    "CPU time is the decoding thread's own (the engine's main thread, `process.threadCpuUsage`; the C's one thread, `CLOCK_PROCESS_CPUTIME_ID`), after a warm-up: it leaves out the time other processes held the core, which the wall clock does not.");
+  log("");
+  log("| checkpoint | implementation | decode, wall clock | decode, CPU time | engine SIMD / this (wall / CPU) | target |");
+  log("|---|---|---|---|---|---|");
+  for (const r of decodeRows) log(r);
+}
+if (part("serving")) {
+  log("");
+  log("**Serving** (the committed base model: " + `${c.dim} wide, ${c.nLayers} layers, ${c.nHeads}/${c.nKvHeads} heads, vocab ${c.vocabSize}, fp32).`);
+  log("");
+  log("| benchmark | result | ratio | target |");
+  log("|---|---|---|---|");
+  for (const r of servingRows) log(r);
+}
+if (part("train")) {
+  log("");
+  log(trainHead);
+  log("");
+  log("| implementation | training, wall clock | training, CPU time | engine SIMD / this (wall / CPU) | target |");
+  log("|---|---|---|---|---|");
+  for (const r of trainRows) log(r);
+  log("");
+  for (const r of profileRows) log(r);
+}
 log("");
 log("Reading the figures (computed from this run):");
-for (const f of decodeFacts) log(`- ${f}`);
-const over = (i: number) => ((1 - singleRes[i]!.median / singleRes[0]!.median) * 100).toFixed(1);
-log(`- Single-stream adapter overhead: ${over(1)}% for rank 8 on q and v, ${over(2)}% for rank 16 on all seven projections (target ≤ 10%: ${Number(over(1)) <= 10 ? "met" : "not met"} and ${Number(over(2)) <= 10 ? "met" : "not met"}).`);
-const a1024 = agg[3]!.median / baseAgg.median;
-log(`- 64 streams over 1,024 distinct adapters run at ${a1024.toFixed(3)}× of 64 streams on the base (target ≥ 0.95×: ${a1024 >= 0.95 ? "met" : "not met"}); over 1 and 64 adapters at ${(agg[1]!.median / baseAgg.median).toFixed(3)}× and ${(agg[2]!.median / baseAgg.median).toFixed(3)}×.`);
-log(`- Batching 64 streams serves the same requests ${ratio(baseAgg, oneAtATime)} as fast as one at a time.`);
-if (torchIdx >= 0) {
-  const r = trainRes[0]!.median / trainRes[torchIdx]!.median;
-  const tsIdx = trainVariants.findIndex((v) => v.name === "engine, TS reference path"), thIdx = trainVariants.findIndex((v) => v.name.endsWith("threads"));
-  log(`- LoRA training runs at ${r.toFixed(2)}× of PyTorch on one thread each (target ≥ 1.0×: ${r >= 1 ? "met" : "not met"}); the SIMD kernels make it ${ratio(trainRes[0]!, trainRes[tsIdx]!)} as fast as the TS path` +
-    (thIdx >= 0 ? `, and ${CORES} threads ${ratio(trainRes[thIdx]!, trainRes[0]!)} as fast as one.` : "."));
-}
-log("- Cold loads read from the OS page cache (the files were just written); a first read from a cold disk or the blob store adds that tier's latency.");
+for (const f of [...decodeFacts, ...servingFacts, ...trainFacts]) log(`- ${f}`);
 
 // write the Engine section of docs/benchmarks.md, leaving other sections alone
-if (!QUICK) {
+if (!QUICK && !ONLY) {
   const path = join(import.meta.dirname, "..", "docs", "benchmarks.md");
   mkdirSync(join(import.meta.dirname, "..", "docs"), { recursive: true });
   const section = `## Engine\n\n<!-- written by npm run bench:engine (bench/engine.ts); edit the script, not this section -->\n\n${lines.join("\n")}\n`;

@@ -74,6 +74,31 @@ def run(tokens, targets):
     loss = torch.nn.functional.cross_entropy(logits, targets, ignore_index=-1)
     return logits, loss
 
+def run_batch(tokens, targets):
+    """run() over a (B, T) batch at once: the same model and loss, B sequences per op."""
+    Bn, T = tokens.shape
+    inv = 1.0 / (cfg["rope_theta"] ** (torch.arange(0, hd, 2, dtype=DT) / hd))
+    ang = torch.outer(torch.arange(T, dtype=DT), inv)
+    cos, sin = torch.cat([ang.cos()] * 2, -1), torch.cat([ang.sin()] * 2, -1)
+    def rope(x):  # (B, heads, T, hd)
+        x1, x2 = x[..., : hd // 2], x[..., hd // 2:]
+        return x * cos + torch.cat([-x2, x1], -1) * sin
+
+    x = W["model.embed_tokens.weight"][tokens]
+    mask = torch.full((T, T), float("-inf"), dtype=DT).triu(1)
+    for l in range(cfg["num_hidden_layers"]):
+        h = rms(x, W[f"model.layers.{l}.input_layernorm.weight"])
+        q = rope(lin(h, l, "q_proj", "self_attn").view(Bn, T, H, hd).transpose(1, 2))
+        k = rope(lin(h, l, "k_proj", "self_attn").view(Bn, T, KV, hd).transpose(1, 2)).repeat_interleave(H // KV, 1)
+        v = lin(h, l, "v_proj", "self_attn").view(Bn, T, KV, hd).transpose(1, 2).repeat_interleave(H // KV, 1)
+        att = torch.softmax(q @ k.transpose(-1, -2) / hd ** 0.5 + mask, -1) @ v
+        x = x + lin(att.transpose(1, 2).reshape(Bn, T, D), l, "o_proj", "self_attn")
+        h = rms(x, W[f"model.layers.{l}.post_attention_layernorm.weight"])
+        x = x + lin(torch.nn.functional.silu(lin(h, l, "gate_proj", "mlp")) * lin(h, l, "up_proj", "mlp"), l, "down_proj", "mlp")
+    x = rms(x, W["model.norm.weight"])
+    logits = x @ W.get("lm_head.weight", W["model.embed_tokens.weight"]).T
+    return torch.nn.functional.cross_entropy(logits.reshape(Bn * T, -1), targets.reshape(-1), ignore_index=-1)
+
 def blas_libraries():
     """The BLAS shared objects this process has mapped: Debian's libblas.so.3 is reference BLAS or OpenBLAS by alternatives."""
     try:
@@ -106,11 +131,17 @@ if BENCH:
     B = int(sys.argv[5]) if len(sys.argv) > 5 else 4
     T = int(sys.argv[6]) if len(sys.argv) > 6 else cfg["max_position_embeddings"]
     warmup = int(sys.argv[7]) if len(sys.argv) > 7 else 0
-    profile = len(sys.argv) > 8 and sys.argv[8] == "profile"
+    profile = "profile" in sys.argv[8:]
+    batched = "batched" in sys.argv[8:]  # the B sequences as one (B, T) batch, instead of one at a time as the engine runs them
     g = torch.Generator().manual_seed(0)
     opt = torch.optim.AdamW(list(A.values()), lr=1e-3)
     def step():
         opt.zero_grad()
+        if batched:
+            seq = torch.randint(0, cfg["vocab_size"], (B, T + 1), generator=g)
+            run_batch(seq[:, :-1], seq[:, 1:]).backward()
+            opt.step()
+            return
         for _ in range(B):
             seq = torch.randint(0, cfg["vocab_size"], (T + 1,), generator=g)
             _, loss = run(seq[:-1], seq[1:])
