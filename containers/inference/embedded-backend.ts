@@ -26,9 +26,11 @@ export class EmbeddedBackend implements GenerationBackend {
     this.#opts = opts;
     const events = opts.events;
     this.cache = new AdapterCache({
-      // cold loads go to the decoder's worker while forward steps keep this thread busy (each
-      // file operation would wait behind a step); on an idle thread an async read is quicker
-      decodeOnWorker: () => this.scheduler.running + this.scheduler.waiting > 0,
+      // cold reads go to the decoder's worker while forward steps keep this thread busy (each
+      // file operation of an async read would wait behind a step), and while other loads are in
+      // flight (a burst of calls on an idle service: the first ones start the steps the rest
+      // would wait behind); on an otherwise idle thread an async read is quicker
+      decodeOnWorker: () => this.scheduler.running + this.scheduler.waiting > 0 || this.cache.loadingCount > 0,
       ...opts.cache,
       model: opts.loaded.model.config,
       onLoad: (id, ms, tier, trace) => {
