@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { AdapterCache, AdapterCacheError } from "./adapter-cache.ts";
-import { workerReads } from "./adapter-decoder.ts";
+import { drainReadReplies, workerReads } from "./adapter-decoder.ts";
 import { createLora, loraBytes } from "./lora.ts";
 import { parseAdapter, saveAdapter, serializeAdapter } from "./peft.ts";
 import { kernelPath } from "./kernels/index.ts";
@@ -168,6 +168,23 @@ describe("AdapterCache", () => {
     expect(traces.map((t) => t.id).sort()).toEqual(["b0", "b1", "b2", "b3"]);
     for (const t of traces) expect(t).toMatchObject({ where: "worker", parseMs: expect.any(Number), placeMs: expect.any(Number) });
     expect(cache.decodesOnWorker).toBe(true); // the worker answered the batch: no fallback
+  });
+
+  it("drainReadReplies settles a read whose reply arrived while this thread was busy, without waiting for a turn", async () => {
+    const { disk } = setup(4, ["d1"]);
+    const cache = new AdapterCache({ model: cfg, budgetBytes: 4 * SIZE, diskDir: disk });
+    let lease: Awaited<ReturnType<typeof cache.acquire>> | undefined;
+    const p = cache.acquire("d1").then((l) => (lease = l));
+    await null; // the read is posted at the end of the turn that asked for it
+    await null;
+    // this thread stays busy (no event-loop turn) until the worker's reply is there to take
+    let settled = 0;
+    for (const until = performance.now() + 10_000; settled === 0 && performance.now() < until; ) settled = drainReadReplies();
+    expect(settled).toBe(1);
+    for (let i = 0; i < 20; i++) await null; // the load's continuations, microtasks only
+    expect(lease?.adapter.id).toBe("d1");
+    await p;
+    lease!.release();
   });
 
   it("asks a decodeOnWorker function once per cold load, and either answer gives the same adapter", async () => {

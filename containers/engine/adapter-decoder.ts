@@ -13,7 +13,7 @@
 // load, the same answer.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Worker } from "node:worker_threads";
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
 import type { LoraAdapter } from "./lora.ts";
 import type { Config } from "./model.ts";
 import { parseAdapter } from "./peft.ts";
@@ -45,6 +45,7 @@ type Pending = { dir: string; askedAt: number; resolve: (f: { files: Files | nul
 // starts on the first read sent to it, and holds the process open only while a read is due.
 const pool = {
   worker: null as Worker | null,
+  replies: null as MessagePort | null, // the worker answers here (see drainReadReplies)
   failed: false, // the worker could not start or died: read on this thread from now on
   pending: new Map<number, Pending>(),
   queued: [] as Array<{ seq: number; dir: string }>, // asked this turn, not yet posted
@@ -111,6 +112,7 @@ function flush(): void {
   const w = pool.worker;
   if (!batch.length || !w) return; // a worker that died meanwhile has re-run these here (die)
   w.ref(); // until every read is answered (settle unrefs)
+  pool.replies?.ref();
   workerReads.batches++;
   workerReads.reads += batch.length;
   w.postMessage({ batch } satisfies ReadRequest);
@@ -119,9 +121,12 @@ function flush(): void {
 function startWorker(): Worker | null {
   if (pool.worker) return pool.worker;
   try {
-    const w = new Worker(new URL("./adapter-load-worker.ts", import.meta.url));
+    const { port1, port2 } = new MessageChannel();
+    const w = new Worker(new URL("./adapter-load-worker.ts", import.meta.url), { workerData: { replies: port2 }, transferList: [port2] });
     w.unref();
-    w.on("message", settle);
+    port1.on("message", settle);
+    port1.unref(); // like the worker: holds the process open only while a read is due
+    pool.replies = port1;
     w.on("error", (e) => die(w, e));
     w.on("exit", (code) => die(w, new Error(`exited with code ${code}`)));
     return (pool.worker = w);
@@ -132,23 +137,46 @@ function startWorker(): Worker | null {
   }
 }
 
-function settle(reply: ReadReply): void {
+function settle(reply: ReadReply): number {
   const now = clock();
+  let n = 0;
   for (const r of reply.batch) {
     const p = pool.pending.get(r.seq);
     if (!p) continue;
     pool.pending.delete(r.seq);
+    n++;
     const trace = { where: "worker" as const, waitMs: reply.startedAt - p.askedAt, readMs: reply.doneAt - reply.startedAt, returnMs: now - reply.doneAt };
     if (r.ok) p.resolve({ files: r.files, trace });
     else p.reject(new AdapterDecodeError("io", r.message));
   }
-  if (pool.pending.size === 0) pool.worker?.unref();
+  if (pool.pending.size === 0) {
+    pool.worker?.unref();
+    pool.replies?.unref();
+  }
+  return n;
+}
+
+/**
+ * Settle, now, the reads whose replies have arrived but wait for this thread's next turn to be
+ * handled. The serving backend calls it right before each forward step, in a turn of its own
+ * (the loads' continuations run in the microtasks after it), so a call whose adapter arrived
+ * while this thread was busy with other callbacks joins that step instead of the next one.
+ * Returns how many reads it settled.
+ */
+export function drainReadReplies(): number {
+  const port = pool.replies;
+  if (!port || pool.pending.size === 0) return 0;
+  let n = 0;
+  for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) n += settle(m.message as ReadReply);
+  return n;
 }
 
 // a dead worker's reads are done again on this thread, and so is everything after
 function die(w: Worker, e: Error): void {
   if (pool.worker !== w) return;
   pool.worker = null;
+  pool.replies?.close();
+  pool.replies = null;
   pool.failed = true;
   process.emitWarning(`adapter decoder worker failed (${e.message}); reading on the serving thread`, { code: "ADAPTER_DECODER_INLINE" });
   const all = [...pool.pending.values()];

@@ -8,7 +8,7 @@
 // (open, stat, read, close) that an async read takes on a busy serving thread.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData, type MessagePort } from "node:worker_threads";
 
 export interface ReadRequest { batch: Array<{ seq: number; dir: string }> }
 
@@ -19,7 +19,9 @@ export type ReadResult =
 /** One reply per request batch; `doneAt` (performance.timeOrigin-based ms) for load tracing. */
 export interface ReadReply { batch: ReadResult[]; startedAt: number; doneAt: number }
 
-const port = parentPort!;
+// requests come on parentPort; replies go on the port the decoder gave (workerData.replies),
+// which the serving thread can also drain synchronously right before a step
+const port = parentPort!, replies = (workerData as { replies: MessagePort }).replies;
 const clock = () => performance.timeOrigin + performance.now();
 
 port.on("message", (req: ReadRequest) => {
@@ -39,5 +41,5 @@ port.on("message", (req: ReadRequest) => {
       return err.code === "ENOENT" ? { seq, ok: true, files: null } : { seq, ok: false, message: err.message };
     }
   });
-  port.postMessage({ batch, startedAt, doneAt: clock() } satisfies ReadReply, transfer);
+  replies.postMessage({ batch, startedAt, doneAt: clock() } satisfies ReadReply, transfer);
 });

@@ -51,6 +51,32 @@ describe("mixed-adapter batched forward", () => {
 });
 
 describe("BatchScheduler", () => {
+  it("beforeStep runs right before each pumped step, and what its microtasks submit joins that step", async () => {
+    // Prepare: one running sequence; the hook settles a promise whose continuation (two hops,
+    // like a cold load's) submits a second sequence
+    const m = tinyModel(12, { maxSeqLen: 48 });
+    const s = new BatchScheduler(m, idTok(m.config.vocabSize), { maxBatch: 8 });
+    let release!: () => void;
+    const ready = new Promise<void>((r) => (release = r));
+    const hookAt: number[] = [];
+    s.beforeStep = () => {
+      hookAt.push(s.steps);
+      if (hookAt.length === 2) release();
+    };
+    let firstTokenAt = -1;
+    const late = ready.then(async () => {
+      await null;
+      return s.submit([3, 4], null, { maxTokens: 2, onToken: () => { if (firstTokenAt < 0) firstTokenAt = s.steps; } });
+    });
+    // Act
+    const first = await s.submit([1, 2], null, { maxTokens: 6 });
+    await late;
+    // Assess: the hook ran before every step; the late sequence's one-step prefill was the step right after the hook that let it in
+    expect(first.tokens).toHaveLength(6);
+    expect(hookAt.slice(0, 3)).toEqual([0, 1, 2]);
+    expect(firstTokenAt).toBe(2);
+  });
+
   it("greedy outputs are the same whether sequences run together or alone, and sequences join mid-run", async () => {
     const m = tinyModel(12, { maxSeqLen: 48 });
     const ads = adapters(m);

@@ -65,6 +65,10 @@ export class BatchScheduler {
   #pumping = false;
   steps = 0; // forward steps run
   rowsRun = 0; // rows processed (throughput accounting)
+  // Runs in a turn of its own right before each step the pump runs, so that what it settles
+  // (the serving backend: adapter loads whose replies arrived while this thread was busy) is
+  // submitted in the microtasks after it and joins that very step rather than the next.
+  beforeStep: (() => void) | null = null;
 
   constructor(model: Model, tokenizer: Tokenizer, opts: Partial<SchedulerOptions> = {}) {
     this.model = model;
@@ -206,9 +210,14 @@ export class BatchScheduler {
         this.#running = [];
         this.#waiting = [];
       }
-      if (this.#running.length || this.#waiting.length) setImmediate(tick);
+      if (this.#running.length || this.#waiting.length) next();
       else this.#pumping = false;
     };
-    setImmediate(tick);
+    // both in the same check phase, in this order; Node runs the microtasks between them
+    const next = () => {
+      if (this.beforeStep) setImmediate(this.beforeStep);
+      setImmediate(tick);
+    };
+    next();
   }
 }

@@ -2,6 +2,7 @@
 // that batches every running sequence (base and any mix of adapters) into each forward step,
 // and an AdapterCache that makes an adapter resident just in time (memory ← disk ← blob store).
 import { AdapterCache, AdapterCacheError, BatchScheduler, type AdapterCacheOptions, type LoadedModel, type LoraAdapter, type SchedulerOptions } from "../engine/index.ts";
+import { drainReadReplies } from "../engine/adapter-decoder.ts";
 import type { BackendBaseModel, BackendEvents, BackendStats, GenerationBackend, GenerationRequest, GenerationResult } from "./backend.ts";
 import type { ServedModel } from "./hooks.ts";
 import { contextLengthExceeded, invalidRequest, modelNotFound, unavailable } from "./errors.ts";
@@ -40,6 +41,9 @@ export class EmbeddedBackend implements GenerationBackend {
       onEvict: () => events?.adapterEvicted(),
     });
     this.scheduler = new BatchScheduler(opts.loaded.model, opts.loaded.tokenizer, opts.scheduler);
+    // a cold read the worker answered while this thread was busy between steps is settled
+    // before the next step, so its call joins that step instead of waiting a whole turn
+    this.scheduler.beforeStep = drainReadReplies;
     if (events) {
       // The scheduler's pump calls this.step(); observing it here gives rows per forward step
       // without reaching into the engine.
