@@ -31,6 +31,7 @@ const JS_OP: Record<string, string> = {
   fill: "element-wise in the graph (residual adds, embedding, dropout; JS)",
 };
 const LORA = new Set(["loraForward", "loraBackward"]);
+const PROFILER = "(the profiler)"; // samples left out: they fall outside the timed steps
 
 interface Node { id: number; callFrame: { functionName: string; url: string }; children?: number[] }
 
@@ -67,6 +68,9 @@ export async function profileSteps(run: () => void, steps: number): Promise<{ op
     }
     if (kernel) return kernel;
     if (self.startsWith("wasm:")) return `kernel ${self.slice(5)}`;
+    const url = byId.get(id)!.callFrame.url;
+    if (url.startsWith("node:inspector") || self === "post") return PROFILER; // starting and stopping this profile
+    if (self.startsWith("js-to-wasm") || (url.endsWith("kernels/index.ts") && !JS_OP[self])) return "kernel wrappers (checks, staging, calls; JS)";
     return JS_OP[self] ?? (self === "(idle)" || self === "(program)" ? "runtime (idle, program)" : "other JS");
   };
   const ticks = new Map<string, number>();
@@ -74,6 +78,7 @@ export async function profileSteps(run: () => void, steps: number): Promise<{ op
   profile.samples.forEach((id, i) => {
     let op = opOf.get(id);
     if (!op) opOf.set(id, (op = classify(id)));
+    if (op === PROFILER) return;
     const dt = profile.timeDeltas[i] ?? 0;
     ticks.set(op, (ticks.get(op) ?? 0) + dt);
     if (process.env.PROFILE_DEBUG && op === "other JS") { const k = "  other JS: " + name(byId.get(id)!); ticks.set(k, (ticks.get(k) ?? 0) + dt); }

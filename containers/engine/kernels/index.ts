@@ -420,10 +420,10 @@ export function matmulBackward(dx: Arr | null, dw: Arr | null, dy: Arr, x: Arr, 
   })) : null;
   if (!h || !p) return ref.matmulBackward(dx, dw, dy, x, w, T, n, d);
   if (dx && p.dx) {
-    const px = p.dx; // rows of dx (and dy) split across threads
+    const px = p.dx; // rows of dx (and dy) split across threads, in the kernel's blocks of four (so the same bits as one thread)
     const k = slicesFor(T, T * n * d);
     if (k === 1) h.kernels.matmul_dx(px.dx, p.dy, px.w, T, n, d);
-    else runSlices(h, "matmul_dx", bounds(T, k).map(([a, b]) => [px.dx + a * n * 4, p.dy + a * d * 4, px.w, b - a, n, d]));
+    else runSlices(h, "matmul_dx", bounds(T, k, 4).map(([a, b]) => [px.dx + a * n * 4, p.dy + a * d * 4, px.w, b - a, n, d]));
     h.output(dx as Float32Array, px.dx, T * n);
   }
   if (dw && p.dw) {

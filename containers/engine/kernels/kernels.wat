@@ -17,12 +17,26 @@
       (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
       (f32.add (f32x4.extract_lane 2 (local.get $v)) (f32x4.extract_lane 3 (local.get $v)))))
 
+  ;; the lane sums of a0..a3 side by side in one vector, by two rounds of shuffles
+  (func $sums4 (param $a0 v128) (param $a1 v128) (param $a2 v128) (param $a3 v128) (result v128)
+    (local $x v128)
+    (local.set $x (f32x4.add
+      (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a0) (local.get $a1))
+      (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a0) (local.get $a1))))
+    (local.set $a2 (f32x4.add
+      (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a2) (local.get $a3))
+      (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a2) (local.get $a3))))
+    (f32x4.add
+      (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $x) (local.get $a2))
+      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $x) (local.get $a2))))
+
   ;; out(T,d) = x(T,n) · w(d,n)ᵀ. Four rows of w at a time: each x vector loaded once feeds four
   ;; multiply-adds, and the four rows stay in cache across all T rows of x.
   (func (export "matmul") (param $out i32) (param $x i32) (param $w i32) (param $T i32) (param $n i32) (param $d i32)
     (local $i i32) (local $t i32) (local $j i32) (local $nb i32) (local $n4 i32)
     (local $w0 i32) (local $w1 i32) (local $w2 i32) (local $w3 i32) (local $xt i32) (local $o i32)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $xv v128)
+    (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128) (local $yv v128) (local $wv v128)
     (local $s0 f32) (local $s1 f32) (local $s2 f32) (local $s3 f32) (local $xs f32)
     (local.set $nb (i32.shl (local.get $n) (i32.const 2)))                          ;; bytes per row
     (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))  ;; bytes in whole vectors
@@ -38,6 +52,39 @@
           (loop $ts
             (br_if $ts_done (i32.ge_s (local.get $t) (local.get $T)))
             (local.set $xt (i32.add (local.get $x) (i32.mul (local.get $t) (local.get $nb))))
+            ;; two rows of x at once where n has no tail: each w vector loaded once feeds both
+            ;; rows (each row's sums in the same order as one row alone, so the same bits)
+            (if (i32.and (i32.eq (local.get $n4) (local.get $nb)) (i32.lt_s (i32.add (local.get $t) (i32.const 1)) (local.get $T)))
+              (then
+                (local.set $a0 (v128.const i32x4 0 0 0 0)) (local.set $a1 (v128.const i32x4 0 0 0 0))
+                (local.set $a2 (v128.const i32x4 0 0 0 0)) (local.set $a3 (v128.const i32x4 0 0 0 0))
+                (local.set $b0 (v128.const i32x4 0 0 0 0)) (local.set $b1 (v128.const i32x4 0 0 0 0))
+                (local.set $b2 (v128.const i32x4 0 0 0 0)) (local.set $b3 (v128.const i32x4 0 0 0 0))
+                (local.set $j (i32.const 0))
+                (block $pair_done
+                  (loop $pair
+                    (br_if $pair_done (i32.ge_s (local.get $j) (local.get $n4)))
+                    (local.set $xv (v128.load (i32.add (local.get $xt) (local.get $j))))
+                    (local.set $yv (v128.load (i32.add (i32.add (local.get $xt) (local.get $nb)) (local.get $j))))
+                    (local.set $wv (v128.load (i32.add (local.get $w0) (local.get $j))))
+                    (local.set $a0 (f32x4.relaxed_madd (local.get $wv) (local.get $xv) (local.get $a0)))
+                    (local.set $b0 (f32x4.relaxed_madd (local.get $wv) (local.get $yv) (local.get $b0)))
+                    (local.set $wv (v128.load (i32.add (local.get $w1) (local.get $j))))
+                    (local.set $a1 (f32x4.relaxed_madd (local.get $wv) (local.get $xv) (local.get $a1)))
+                    (local.set $b1 (f32x4.relaxed_madd (local.get $wv) (local.get $yv) (local.get $b1)))
+                    (local.set $wv (v128.load (i32.add (local.get $w2) (local.get $j))))
+                    (local.set $a2 (f32x4.relaxed_madd (local.get $wv) (local.get $xv) (local.get $a2)))
+                    (local.set $b2 (f32x4.relaxed_madd (local.get $wv) (local.get $yv) (local.get $b2)))
+                    (local.set $wv (v128.load (i32.add (local.get $w3) (local.get $j))))
+                    (local.set $a3 (f32x4.relaxed_madd (local.get $wv) (local.get $xv) (local.get $a3)))
+                    (local.set $b3 (f32x4.relaxed_madd (local.get $wv) (local.get $yv) (local.get $b3)))
+                    (local.set $j (i32.add (local.get $j) (i32.const 16)))
+                    (br $pair)))
+                (local.set $o (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $t) (local.get $d)) (local.get $i)) (i32.const 2))))
+                (v128.store (local.get $o) (call $sums4 (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3)))
+                (v128.store (i32.add (local.get $o) (i32.shl (local.get $d) (i32.const 2))) (call $sums4 (local.get $b0) (local.get $b1) (local.get $b2) (local.get $b3)))
+                (local.set $t (i32.add (local.get $t) (i32.const 2)))
+                (br $ts)))
             (local.set $a0 (v128.const i32x4 0 0 0 0))
             (local.set $a1 (v128.const i32x4 0 0 0 0))
             (local.set $a2 (v128.const i32x4 0 0 0 0))
@@ -56,16 +103,8 @@
             (local.set $o (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (local.get $t) (local.get $d)) (local.get $i)) (i32.const 2))))
             (if (i32.eq (local.get $n4) (local.get $nb))
               (then
-                ;; no tail: the four lane sums side by side by two rounds of shuffles, one store
-                (local.set $xv (f32x4.add
-                  (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a0) (local.get $a1))
-                  (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a0) (local.get $a1))))
-                (local.set $a2 (f32x4.add
-                  (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a2) (local.get $a3))
-                  (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a2) (local.get $a3))))
-                (v128.store (local.get $o) (f32x4.add
-                  (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $xv) (local.get $a2))
-                  (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $xv) (local.get $a2))))
+                ;; no tail: the four lane sums side by side, one store
+                (v128.store (local.get $o) (call $sums4 (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3)))
                 (local.set $t (i32.add (local.get $t) (i32.const 1)))
                 (br $ts)))
             (local.set $s0 (call $hsum (local.get $a0)))
@@ -164,10 +203,134 @@
         (local.set $j (i32.add (local.get $j) (i32.const 4)))
         (br $tail))))
 
-  ;; dx(T,n) += dy(T,d) · w(d,n): for each row t, four rows of w at a time.
-  (func (export "matmul_dx") (param $dx i32) (param $dy i32) (param $w i32) (param $T i32) (param $n i32) (param $d i32)
-    (local $t i32) (local $i i32) (local $nb i32) (local $g i32) (local $xrow i32)
+  ;; dx rows t..t+3 (at $dx, $nb bytes apart) += dy rows t..t+3 (at $dy, $db bytes apart) · w(d,n):
+  ;; a register tile of four rows × eight columns (eight accumulators) over all d, each w vector
+  ;; loaded once for four rows and each dy value once (a splat) for eight columns; then four
+  ;; columns, then single columns for the n % 4 left.
+  (func $dx_block4 (param $dx i32) (param $dy i32) (param $w i32) (param $n i32) (param $d i32) (param $db i32)
+    (local $j i32) (local $i i32) (local $nb i32) (local $wp i32) (local $g i32) (local $o i32) (local $gs v128) (local $w0 v128) (local $w1 v128)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128) (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (local $s0 f32) (local $s1 f32) (local $s2 f32) (local $s3 f32) (local $wv f32)
     (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    ;; eight columns at a time
+    (block $j8_done
+      (loop $j8
+        (br_if $j8_done (i32.gt_s (i32.add (local.get $j) (i32.const 32)) (local.get $nb)))
+        (local.set $c00 (v128.const i32x4 0 0 0 0)) (local.set $c01 (v128.const i32x4 0 0 0 0))
+        (local.set $c10 (v128.const i32x4 0 0 0 0)) (local.set $c11 (v128.const i32x4 0 0 0 0))
+        (local.set $c20 (v128.const i32x4 0 0 0 0)) (local.set $c21 (v128.const i32x4 0 0 0 0))
+        (local.set $c30 (v128.const i32x4 0 0 0 0)) (local.set $c31 (v128.const i32x4 0 0 0 0))
+        (local.set $wp (i32.add (local.get $w) (local.get $j)))
+        (local.set $g (local.get $dy))
+        (local.set $i (i32.const 0))
+        (block $i_done
+          (loop $il
+            (br_if $i_done (i32.ge_s (local.get $i) (local.get $d)))
+            (local.set $w0 (v128.load offset=0 (local.get $wp)))
+            (local.set $w1 (v128.load offset=16 (local.get $wp)))
+            (local.set $gs (v128.load32_splat (local.get $g)))
+            (local.set $c00 (f32x4.relaxed_madd (local.get $gs) (local.get $w0) (local.get $c00)))
+            (local.set $c01 (f32x4.relaxed_madd (local.get $gs) (local.get $w1) (local.get $c01)))
+            (local.set $gs (v128.load32_splat (i32.add (local.get $g) (local.get $db))))
+            (local.set $c10 (f32x4.relaxed_madd (local.get $gs) (local.get $w0) (local.get $c10)))
+            (local.set $c11 (f32x4.relaxed_madd (local.get $gs) (local.get $w1) (local.get $c11)))
+            (local.set $gs (v128.load32_splat (i32.add (local.get $g) (i32.shl (local.get $db) (i32.const 1)))))
+            (local.set $c20 (f32x4.relaxed_madd (local.get $gs) (local.get $w0) (local.get $c20)))
+            (local.set $c21 (f32x4.relaxed_madd (local.get $gs) (local.get $w1) (local.get $c21)))
+            (local.set $gs (v128.load32_splat (i32.add (local.get $g) (i32.mul (local.get $db) (i32.const 3)))))
+            (local.set $c30 (f32x4.relaxed_madd (local.get $gs) (local.get $w0) (local.get $c30)))
+            (local.set $c31 (f32x4.relaxed_madd (local.get $gs) (local.get $w1) (local.get $c31)))
+            (local.set $wp (i32.add (local.get $wp) (local.get $nb)))
+            (local.set $g (i32.add (local.get $g) (i32.const 4)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $il)))
+        (local.set $o (i32.add (local.get $dx) (local.get $j)))
+        (v128.store offset=0 (local.get $o) (f32x4.add (v128.load offset=0 (local.get $o)) (local.get $c00)))
+        (v128.store offset=16 (local.get $o) (f32x4.add (v128.load offset=16 (local.get $o)) (local.get $c01)))
+        (local.set $o (i32.add (local.get $o) (local.get $nb)))
+        (v128.store offset=0 (local.get $o) (f32x4.add (v128.load offset=0 (local.get $o)) (local.get $c10)))
+        (v128.store offset=16 (local.get $o) (f32x4.add (v128.load offset=16 (local.get $o)) (local.get $c11)))
+        (local.set $o (i32.add (local.get $o) (local.get $nb)))
+        (v128.store offset=0 (local.get $o) (f32x4.add (v128.load offset=0 (local.get $o)) (local.get $c20)))
+        (v128.store offset=16 (local.get $o) (f32x4.add (v128.load offset=16 (local.get $o)) (local.get $c21)))
+        (local.set $o (i32.add (local.get $o) (local.get $nb)))
+        (v128.store offset=0 (local.get $o) (f32x4.add (v128.load offset=0 (local.get $o)) (local.get $c30)))
+        (v128.store offset=16 (local.get $o) (f32x4.add (v128.load offset=16 (local.get $o)) (local.get $c31)))
+        (local.set $j (i32.add (local.get $j) (i32.const 32)))
+        (br $j8)))
+    ;; four columns
+    (if (i32.le_s (i32.add (local.get $j) (i32.const 16)) (local.get $nb))
+      (then
+        (local.set $c00 (v128.const i32x4 0 0 0 0)) (local.set $c10 (v128.const i32x4 0 0 0 0))
+        (local.set $c20 (v128.const i32x4 0 0 0 0)) (local.set $c30 (v128.const i32x4 0 0 0 0))
+        (local.set $wp (i32.add (local.get $w) (local.get $j)))
+        (local.set $g (local.get $dy))
+        (local.set $i (i32.const 0))
+        (block $i4_done
+          (loop $i4
+            (br_if $i4_done (i32.ge_s (local.get $i) (local.get $d)))
+            (local.set $w0 (v128.load (local.get $wp)))
+            (local.set $c00 (f32x4.relaxed_madd (v128.load32_splat (local.get $g)) (local.get $w0) (local.get $c00)))
+            (local.set $c10 (f32x4.relaxed_madd (v128.load32_splat (i32.add (local.get $g) (local.get $db))) (local.get $w0) (local.get $c10)))
+            (local.set $c20 (f32x4.relaxed_madd (v128.load32_splat (i32.add (local.get $g) (i32.shl (local.get $db) (i32.const 1)))) (local.get $w0) (local.get $c20)))
+            (local.set $c30 (f32x4.relaxed_madd (v128.load32_splat (i32.add (local.get $g) (i32.mul (local.get $db) (i32.const 3)))) (local.get $w0) (local.get $c30)))
+            (local.set $wp (i32.add (local.get $wp) (local.get $nb)))
+            (local.set $g (i32.add (local.get $g) (i32.const 4)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $i4)))
+        (local.set $o (i32.add (local.get $dx) (local.get $j)))
+        (v128.store (local.get $o) (f32x4.add (v128.load (local.get $o)) (local.get $c00)))
+        (local.set $o (i32.add (local.get $o) (local.get $nb)))
+        (v128.store (local.get $o) (f32x4.add (v128.load (local.get $o)) (local.get $c10)))
+        (local.set $o (i32.add (local.get $o) (local.get $nb)))
+        (v128.store (local.get $o) (f32x4.add (v128.load (local.get $o)) (local.get $c20)))
+        (local.set $o (i32.add (local.get $o) (local.get $nb)))
+        (v128.store (local.get $o) (f32x4.add (v128.load (local.get $o)) (local.get $c30)))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))))
+    ;; single columns
+    (block $j1_done
+      (loop $j1
+        (br_if $j1_done (i32.ge_s (local.get $j) (local.get $nb)))
+        (local.set $s0 (f32.const 0)) (local.set $s1 (f32.const 0)) (local.set $s2 (f32.const 0)) (local.set $s3 (f32.const 0))
+        (local.set $wp (i32.add (local.get $w) (local.get $j)))
+        (local.set $g (local.get $dy))
+        (local.set $i (i32.const 0))
+        (block $i1_done
+          (loop $i1
+            (br_if $i1_done (i32.ge_s (local.get $i) (local.get $d)))
+            (local.set $wv (f32.load (local.get $wp)))
+            (local.set $s0 (f32.add (local.get $s0) (f32.mul (f32.load (local.get $g)) (local.get $wv))))
+            (local.set $s1 (f32.add (local.get $s1) (f32.mul (f32.load (i32.add (local.get $g) (local.get $db))) (local.get $wv))))
+            (local.set $s2 (f32.add (local.get $s2) (f32.mul (f32.load (i32.add (local.get $g) (i32.shl (local.get $db) (i32.const 1)))) (local.get $wv))))
+            (local.set $s3 (f32.add (local.get $s3) (f32.mul (f32.load (i32.add (local.get $g) (i32.mul (local.get $db) (i32.const 3)))) (local.get $wv))))
+            (local.set $wp (i32.add (local.get $wp) (local.get $nb)))
+            (local.set $g (i32.add (local.get $g) (i32.const 4)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $i1)))
+        (local.set $o (i32.add (local.get $dx) (local.get $j)))
+        (f32.store (local.get $o) (f32.add (f32.load (local.get $o)) (local.get $s0)))
+        (local.set $o (i32.add (local.get $o) (local.get $nb)))
+        (f32.store (local.get $o) (f32.add (f32.load (local.get $o)) (local.get $s1)))
+        (local.set $o (i32.add (local.get $o) (local.get $nb)))
+        (f32.store (local.get $o) (f32.add (f32.load (local.get $o)) (local.get $s2)))
+        (local.set $o (i32.add (local.get $o) (local.get $nb)))
+        (f32.store (local.get $o) (f32.add (f32.load (local.get $o)) (local.get $s3)))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $j1))))
+
+  ;; dx(T,n) += dy(T,d) · w(d,n): rows in blocks of four through $dx_block4, then each row left
+  ;; over with four rows of w at a time.
+  (func (export "matmul_dx") (param $dx i32) (param $dy i32) (param $w i32) (param $T i32) (param $n i32) (param $d i32)
+    (local $t i32) (local $i i32) (local $nb i32) (local $g i32) (local $xrow i32) (local $db i32)
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $db (i32.shl (local.get $d) (i32.const 2)))
+    (block $blocks_done
+      (loop $blocks
+        (br_if $blocks_done (i32.gt_s (i32.add (local.get $t) (i32.const 4)) (local.get $T)))
+        (call $dx_block4 (i32.add (local.get $dx) (i32.mul (local.get $t) (local.get $nb))) (i32.add (local.get $dy) (i32.mul (local.get $t) (local.get $db)))
+          (local.get $w) (local.get $n) (local.get $d) (local.get $db))
+        (local.set $t (i32.add (local.get $t) (i32.const 4)))
+        (br $blocks)))
     (block $ts_done
       (loop $ts
         (br_if $ts_done (i32.ge_s (local.get $t) (local.get $T)))
