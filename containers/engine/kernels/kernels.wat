@@ -602,13 +602,59 @@
         (local.set $s (i32.add (local.get $s) (i32.const 1)))
         (br $s_loop))))
 
-  ;; outer: m_j[s..s+3] = Σ_i as[j][i]·bT[i][s..s+3] for the four rows m_j = m + j·Tpb, s = sA..sB
+;; outer: m_j[s..s+3] = Σ_i as[j][i]·bT[i][s..s+3] for the four rows m_j = m + j·Tpb, s = sA..sB:
+  ;; eight positions (two vectors, eight accumulators) at a time, then four
   (func $outer4 (param $m i32) (param $as i32) (param $bT i32) (param $Tpb i32) (param $hd i32) (param $sA i32) (param $sB i32)
-    (local $s i32) (local $i i32) (local $b i32) (local $a i32) (local $hdb i32) (local $bv v128)
-    (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128)
+    (local $s i32) (local $i i32) (local $b i32) (local $a i32) (local $hdb i32) (local $bv v128) (local $bw v128) (local $av v128)
+    (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128) (local $e0 v128) (local $e1 v128) (local $e2 v128) (local $e3 v128)
     (local.set $hdb (i32.shl (local.get $hd) (i32.const 4)))
     (local.set $s (i32.shl (local.get $sA) (i32.const 2)))
     (local.set $sB (i32.shl (local.get $sB) (i32.const 2)))
+    (block $s8_done
+      (loop $s8_loop
+        (br_if $s8_done (i32.gt_s (i32.add (local.get $s) (i32.const 28)) (local.get $sB)))
+        (local.set $c0 (v128.const i32x4 0 0 0 0)) (local.set $c1 (v128.const i32x4 0 0 0 0))
+        (local.set $c2 (v128.const i32x4 0 0 0 0)) (local.set $c3 (v128.const i32x4 0 0 0 0))
+        (local.set $e0 (v128.const i32x4 0 0 0 0)) (local.set $e1 (v128.const i32x4 0 0 0 0))
+        (local.set $e2 (v128.const i32x4 0 0 0 0)) (local.set $e3 (v128.const i32x4 0 0 0 0))
+        (local.set $b (i32.add (local.get $bT) (local.get $s)))
+        (local.set $a (local.get $as))
+        (local.set $i (i32.const 0))
+        (block $i8_done
+          (loop $i8_loop
+            (br_if $i8_done (i32.ge_u (local.get $i) (local.get $hd)))
+            (local.set $bv (v128.load offset=0 (local.get $b)))
+            (local.set $bw (v128.load offset=16 (local.get $b)))
+            (local.set $av (v128.load (local.get $a)))
+            (local.set $c0 (f32x4.relaxed_madd (local.get $av) (local.get $bv) (local.get $c0)))
+            (local.set $e0 (f32x4.relaxed_madd (local.get $av) (local.get $bw) (local.get $e0)))
+            (local.set $av (v128.load (i32.add (local.get $a) (local.get $hdb))))
+            (local.set $c1 (f32x4.relaxed_madd (local.get $av) (local.get $bv) (local.get $c1)))
+            (local.set $e1 (f32x4.relaxed_madd (local.get $av) (local.get $bw) (local.get $e1)))
+            (local.set $av (v128.load (i32.add (local.get $a) (i32.shl (local.get $hdb) (i32.const 1)))))
+            (local.set $c2 (f32x4.relaxed_madd (local.get $av) (local.get $bv) (local.get $c2)))
+            (local.set $e2 (f32x4.relaxed_madd (local.get $av) (local.get $bw) (local.get $e2)))
+            (local.set $av (v128.load (i32.add (local.get $a) (i32.mul (local.get $hdb) (i32.const 3)))))
+            (local.set $c3 (f32x4.relaxed_madd (local.get $av) (local.get $bv) (local.get $c3)))
+            (local.set $e3 (f32x4.relaxed_madd (local.get $av) (local.get $bw) (local.get $e3)))
+            (local.set $b (i32.add (local.get $b) (local.get $Tpb)))
+            (local.set $a (i32.add (local.get $a) (i32.const 16)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $i8_loop)))
+        (local.set $b (i32.add (local.get $m) (local.get $s)))
+        (v128.store offset=0 (local.get $b) (local.get $c0))
+        (v128.store offset=16 (local.get $b) (local.get $e0))
+        (local.set $b (i32.add (local.get $b) (local.get $Tpb)))
+        (v128.store offset=0 (local.get $b) (local.get $c1))
+        (v128.store offset=16 (local.get $b) (local.get $e1))
+        (local.set $b (i32.add (local.get $b) (local.get $Tpb)))
+        (v128.store offset=0 (local.get $b) (local.get $c2))
+        (v128.store offset=16 (local.get $b) (local.get $e2))
+        (local.set $b (i32.add (local.get $b) (local.get $Tpb)))
+        (v128.store offset=0 (local.get $b) (local.get $c3))
+        (v128.store offset=16 (local.get $b) (local.get $e3))
+        (local.set $s (i32.add (local.get $s) (i32.const 32)))
+        (br $s8_loop)))
     (block $s_done
       (loop $s_loop
         (br_if $s_done (i32.gt_s (local.get $s) (local.get $sB)))
@@ -638,7 +684,7 @@
         (local.set $s (i32.add (local.get $s) (i32.const 16)))
         (br $s_loop))))
 
-  ;; dot: out[j·orow + 4i] (+)= Σ_s m_j[s]·bT[i][s] over s = sA..sB, rows j < nv, two i at a time
+    ;; dot: out[j·orow + 4i] (+)= Σ_s m_j[s]·bT[i][s] over s = sA..sB, rows j < nv, two i at a time
   ;; (hd is a multiple of 4); $add 0 stores, 1 adds to what is there
   (func $dot4 (param $out i32) (param $orow i32) (param $m i32) (param $bT i32) (param $Tpb i32) (param $hd i32) (param $sA i32) (param $sB i32) (param $nv i32) (param $add i32)
     (local $s i32) (local $i i32) (local $j i32) (local $b0 i32) (local $b1 i32) (local $o i32) (local $bv0 v128) (local $bv1 v128) (local $mv v128)
