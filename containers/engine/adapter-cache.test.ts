@@ -170,6 +170,20 @@ describe("AdapterCache", () => {
     expect(cache.decodesOnWorker).toBe(true); // the worker answered the batch: no fallback
   });
 
+  it("parses a weights file above parseOnWorkerAboveBytes on the worker: the same adapter, and a corrupt one is still adapter_corrupt", async () => {
+    const { disk } = setup(4, ["l1", "l2"]);
+    writeFileSync(join(disk, "l2", "adapter_model.safetensors"), new Uint8Array(64));
+    const traces: Array<{ where: string; parseMs: number }> = [];
+    const big = new AdapterCache({ model: cfg, budgetBytes: 4 * SIZE, diskDir: disk, parseOnWorkerAboveBytes: 0, onLoad: (_id, _ms, _tier, t) => traces.push({ where: t!.where, parseMs: t!.parseMs }) });
+    const inline = new AdapterCache({ model: cfg, budgetBytes: 4 * SIZE, diskDir: disk, kernelResident: false, decodeOnWorker: false });
+    const a = await big.acquire("l1"), b = await inline.acquire("l1");
+    expect(a.adapter.layers.map((l) => Object.values(l).map((p) => [[...p.A], [...p.B]]))).toEqual(b.adapter.layers.map((l) => Object.values(l).map((p) => [[...p.A], [...p.B]])));
+    expect(traces).toEqual([{ where: "worker", parseMs: 0 }]);
+    await expect(big.acquire("l2")).rejects.toMatchObject({ code: "adapter_corrupt" });
+    a.release();
+    b.release();
+  });
+
   it("drainReadReplies settles a read whose reply arrived while this thread was busy, without waiting for a turn", async () => {
     const { disk } = setup(4, ["d1"]);
     const cache = new AdapterCache({ model: cfg, budgetBytes: 4 * SIZE, diskDir: disk });

@@ -8,7 +8,7 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { BlobStore } from "../../core/ports/blob-store.ts";
-import { AdapterDecodeError, AdapterDecoder, type DecodeTrace } from "./adapter-decoder.ts";
+import { AdapterDecodeError, AdapterDecoder, PARSE_ON_WORKER_ABOVE_BYTES, type DecodeTrace } from "./adapter-decoder.ts";
 import { AdapterSlots } from "./kernels/adapter-slots.ts";
 import { loraBytes, type LoraAdapter } from "./lora.ts";
 import type { Config } from "./model.ts";
@@ -34,6 +34,10 @@ export interface AdapterCacheOptions {
   // asked per load, e.g. "only while forward steps run"). Parsing runs on this thread either way.
   // NOTE: the name is kept from when the worker also parsed.
   decodeOnWorker?: boolean | (() => boolean);
+  // a weights file read on the worker and larger than this (bytes) is parsed there too
+  // (default 8 MiB: a parse of a large model's adapter would hold this thread up for longer
+  // than a step)
+  parseOnWorkerAboveBytes?: number;
 }
 
 /**
@@ -82,8 +86,8 @@ export class AdapterCache {
 
   constructor(opts: AdapterCacheOptions) {
     if (!(opts.budgetBytes > 0)) throw new RangeError("budgetBytes must be > 0");
-    this.opts = { blobs: null, blobPrefix: "adapters/", blobKeys: null, onLoad: null, onEvict: null, kernelResident: true, decodeOnWorker: true, ...opts };
-    this.#decoder = new AdapterDecoder(opts.model, { worker: this.opts.decodeOnWorker });
+    this.opts = { blobs: null, blobPrefix: "adapters/", blobKeys: null, onLoad: null, onEvict: null, kernelResident: true, decodeOnWorker: true, parseOnWorkerAboveBytes: PARSE_ON_WORKER_ABOVE_BYTES, ...opts };
+    this.#decoder = new AdapterDecoder(opts.model, { worker: this.opts.decodeOnWorker, parseOnWorkerAboveBytes: this.opts.parseOnWorkerAboveBytes });
     const cap = Math.ceil((opts.budgetBytes * 1.25) / 16) * 16;
     this.#slots = this.opts.kernelResident ? new AdapterSlots({ capBytes: cap }) : null;
   }

@@ -33,13 +33,18 @@ export class AdapterDecodeError extends Error {
 export interface DecodeTrace {
   where: "worker" | "inline";
   waitMs: number; // asked → the worker began reading (batching, the message, the thread's wake-up)
-  readMs: number; // reading the two files (worker: its synchronous reads; inline: the async reads)
+  readMs: number; // reading the two files (worker: its synchronous reads, and the parse of a large file; inline: the async reads)
   returnMs: number; // the worker done → its reply handled on this thread (waits for the step in progress)
-  parseMs: number; // header, checks, tensors (this thread)
+  parseMs: number; // header, checks, tensors (this thread; 0 when the worker parsed)
 }
 
 type Files = { config: string; weights: Uint8Array };
-type Pending = { dir: string; askedAt: number; resolve: (f: { files: Files | null; trace: Omit<DecodeTrace, "parseMs"> }) => void; reject: (e: Error) => void };
+// what a read gives: the files' bytes (null: not on disk), or an adapter the worker parsed
+type Got = { files: Files | null; adapter?: LoraAdapter; trace: Omit<DecodeTrace, "parseMs"> };
+type Pending = { dir: string; askedAt: number; resolve: (g: Got) => void; reject: (e: Error) => void };
+
+/** Weights files larger than this are parsed on the worker too (default; see the constructor). */
+export const PARSE_ON_WORKER_ABOVE_BYTES = 8 * 2 ** 20;
 
 // One worker for the whole thread, shared by every decoder (and so by every AdapterCache): it
 // starts on the first read sent to it, and holds the process open only while a read is due.
@@ -48,7 +53,7 @@ const pool = {
   replies: null as MessagePort | null, // the worker answers here (see drainReadReplies)
   failed: false, // the worker could not start or died: read on this thread from now on
   pending: new Map<number, Pending>(),
-  queued: [] as Array<{ seq: number; dir: string }>, // asked this turn, not yet posted
+  queued: [] as ReadRequest["batch"], // asked this turn, not yet posted
   seq: 0,
 };
 const clock = () => performance.timeOrigin + performance.now();
@@ -59,14 +64,20 @@ export const workerReads = { batches: 0, reads: 0 };
 export class AdapterDecoder {
   readonly #model: Config;
   readonly #useWorker: boolean | (() => boolean);
+  readonly #parseAbove: number;
 
   /**
    * `worker: false` reads on the calling thread (what the benchmark compares against); a
    * function decides per read (the serving backend: the worker only while forward steps run).
+   * `parseOnWorkerAboveBytes`: a weights file read on the worker and larger than this is parsed
+   * there as well (a parse is a copy of every tensor: for the tiny model's 86 KB adapters about
+   * 0.1 ms, cheaper here than a kernel worker's lost core; for a large model's adapter, tens of
+   * megabytes, longer than a step should wait).
    */
-  constructor(model: Config, opts: { worker?: boolean | (() => boolean) } = {}) {
+  constructor(model: Config, opts: { worker?: boolean | (() => boolean); parseOnWorkerAboveBytes?: number } = {}) {
     this.#model = model;
     this.#useWorker = opts.worker ?? true;
+    this.#parseAbove = opts.parseOnWorkerAboveBytes ?? PARSE_ON_WORKER_ABOVE_BYTES;
   }
 
   /** Whether reads can go to the worker thread (false: configured off, or it failed). */
@@ -75,7 +86,12 @@ export class AdapterDecoder {
   /** Read and parse the PEFT directory `dir`; null when its files are not there. */
   async read(id: string, dir: string, trace?: (t: DecodeTrace) => void): Promise<LoraAdapter | null> {
     const use = typeof this.#useWorker === "function" ? this.#useWorker() : this.#useWorker;
-    const { files, trace: t } = use && !pool.failed && startWorker() ? await viaWorker(dir) : await readHere(dir);
+    const got = use && !pool.failed && startWorker() ? await viaWorker(dir, { id, model: this.#model, parseAbove: this.#parseAbove }) : await readHere(dir);
+    const { files, trace: t } = got;
+    if (got.adapter) {
+      trace?.({ ...t, parseMs: 0 }); // parsed on the worker: part of readMs
+      return got.adapter;
+    }
     if (!files) return null;
     const t0 = performance.now();
     const adapter = this.#parse(id, files.config, files.weights);
@@ -97,11 +113,11 @@ export class AdapterDecoder {
   }
 }
 
-function viaWorker(dir: string): Promise<{ files: Files | null; trace: Omit<DecodeTrace, "parseMs"> }> {
+function viaWorker(dir: string, parse: { id: string; model: Config; parseAbove: number }): Promise<Got> {
   const seq = ++pool.seq;
   return new Promise((resolve, reject) => {
     pool.pending.set(seq, { dir, askedAt: clock(), resolve, reject });
-    pool.queued.push({ seq, dir });
+    pool.queued.push({ seq, dir, ...parse });
     // every read asked for in this turn goes in one message, posted once the turn's code is done
     if (pool.queued.length === 1) queueMicrotask(flush);
   });
@@ -146,8 +162,9 @@ function settle(reply: ReadReply): number {
     pool.pending.delete(r.seq);
     n++;
     const trace = { where: "worker" as const, waitMs: reply.startedAt - p.askedAt, readMs: reply.doneAt - reply.startedAt, returnMs: now - reply.doneAt };
-    if (r.ok) p.resolve({ files: r.files, trace });
-    else p.reject(new AdapterDecodeError("io", r.message));
+    if (!r.ok) p.reject(new AdapterDecodeError(r.kind, r.message));
+    else if ("adapter" in r) p.resolve({ files: null, adapter: r.adapter, trace });
+    else p.resolve({ files: r.files, trace });
   }
   if (pool.pending.size === 0) {
     pool.worker?.unref();
@@ -186,7 +203,7 @@ function die(w: Worker, e: Error): void {
 }
 
 // the same reads on this thread, async
-async function readHere(dir: string): Promise<{ files: Files | null; trace: Omit<DecodeTrace, "parseMs"> }> {
+async function readHere(dir: string): Promise<Got> {
   const t0 = performance.now();
   let files: Files;
   try {

@@ -1,20 +1,26 @@
 // The adapter reader's worker thread (see adapter-decoder.ts): reads the two PEFT files of each
 // adapter it is asked for and posts their bytes back, every file of a batch in one message
-// with the weights' buffers transferred, not copied. It does nothing else: parsing runs on
-// the serving thread between forward steps, where it costs no kernel worker its core (on a
-// machine with as many cores as compute threads, every CPU-millisecond spent here during a
-// step is a millisecond a kernel slice waits). Synchronous reads are right here: this thread
+// with the weights' buffers transferred, not copied. Small adapters are parsed on the serving
+// thread between forward steps, where the work costs no kernel worker its core (on a machine
+// with as many cores as compute threads, every CPU-millisecond spent here during a step is a
+// millisecond a kernel slice waits); a large one is parsed here, since its parse would hold
+// the serving thread up for longer than that. Synchronous reads are right here: this thread
 // serves no requests, and one read call is one hop instead of the several event-loop turns
 // (open, stat, read, close) that an async read takes on a busy serving thread.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parentPort, workerData, type MessagePort } from "node:worker_threads";
+import type { LoraAdapter } from "./lora.ts";
+import type { Config } from "./model.ts";
+import { parseAdapter } from "./peft.ts";
 
-export interface ReadRequest { batch: Array<{ seq: number; dir: string }> }
+/** `parseAbove`: a weights file larger than this many bytes is parsed here too (with `id`, `model`). */
+export interface ReadRequest { batch: Array<{ seq: number; dir: string; id: string; model: Config; parseAbove: number }> }
 
 export type ReadResult =
   | { seq: number; ok: true; files: { config: string; weights: Uint8Array } | null } // null: not on disk
-  | { seq: number; ok: false; message: string };
+  | { seq: number; ok: true; adapter: LoraAdapter } // parsed here (a large file)
+  | { seq: number; ok: false; kind: "io" | "corrupt"; message: string };
 
 /** One reply per request batch; `doneAt` (performance.timeOrigin-based ms) for load tracing. */
 export interface ReadReply { batch: ReadResult[]; startedAt: number; doneAt: number }
@@ -27,19 +33,32 @@ const clock = () => performance.timeOrigin + performance.now();
 port.on("message", (req: ReadRequest) => {
   const startedAt = clock();
   const transfer: ArrayBuffer[] = [];
-  const batch = req.batch.map(({ seq, dir }): ReadResult => {
+  const batch = req.batch.map(({ seq, dir, id, model, parseAbove }): ReadResult => {
+    let config: string, weights: Uint8Array;
     try {
-      const config = readFileSync(join(dir, "adapter_config.json"), "utf8");
-      let weights: Uint8Array = readFileSync(join(dir, "adapter_model.safetensors"));
-      // only a buffer that is wholly this file's can be handed over: a small file's comes from
-      // Node's shared pool (and Buffer's slice() is a view, not a copy)
-      if (weights.byteOffset !== 0 || weights.byteLength !== weights.buffer.byteLength) weights = new Uint8Array(weights);
-      transfer.push(weights.buffer as ArrayBuffer);
-      return { seq, ok: true, files: { config, weights } };
+      config = readFileSync(join(dir, "adapter_config.json"), "utf8");
+      weights = readFileSync(join(dir, "adapter_model.safetensors"));
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      return err.code === "ENOENT" ? { seq, ok: true, files: null } : { seq, ok: false, message: err.message };
+      return err.code === "ENOENT" ? { seq, ok: true, files: null } : { seq, ok: false, kind: "io", message: err.message };
     }
+    if (weights.byteLength > parseAbove) {
+      // a large adapter: its parse (a copy of every tensor) would hold the serving thread up
+      // longer than a step, so it is parsed here and its matrices handed over
+      try {
+        const adapter = parseAdapter(id, config, weights, model);
+        for (const l of adapter.layers) for (const p of Object.values(l)) transfer.push(p.A.buffer as ArrayBuffer, p.B.buffer as ArrayBuffer);
+        return { seq, ok: true, adapter };
+      } catch (e) {
+        return { seq, ok: false, kind: "corrupt", message: (e as Error).message };
+      }
+    }
+    // only a buffer that is wholly this file's can be handed over: a small file's comes from
+    // Node's shared pool (and Buffer's slice() is a view, not a copy)
+    if (weights.byteOffset !== 0 || weights.byteLength !== weights.buffer.byteLength) weights = new Uint8Array(weights);
+    transfer.push(weights.buffer as ArrayBuffer);
+    return { seq, ok: true, files: { config, weights } };
   });
-  replies.postMessage({ batch, startedAt, doneAt: clock() } satisfies ReadReply, transfer);
+  // each matrix owns its buffer (readSafetensors allocates one per tensor); once each
+  replies.postMessage({ batch, startedAt, doneAt: clock() } satisfies ReadReply, [...new Set(transfer)]);
 });
