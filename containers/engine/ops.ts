@@ -154,7 +154,8 @@ export function probsLength(T: number, nH: number): number {
  * Causal grouped-query attention over one sequence: q(T, nH·hd), k,v(T, nKv·hd) → out(T, nH·hd).
  * probs (probsLength: nH rows of Tp × Tp, row t of head h at (h·Tp + t)·Tp) keeps the softmax
  * for the backward. With `starts` (packed documents), row t attends to starts[t]..t only: a
- * block-diagonal causal mask, probs 0 outside the block (and in the padding).
+ * block-diagonal causal mask. The backward reads only row t's starts[t]..t, which is all a
+ * caller may rely on: this reference writes 0 elsewhere, the kernels leave most of it as it was.
  */
 export function attention(out: Arr, probs: Arr, q: Arr, k: Arr, v: Arr, T: number, nH: number, nKv: number, hd: number, starts: ArrayLike<number> | null = null): void {
   const group = nH / nKv, qDim = nH * hd, kvDim = nKv * hd, scale = 1 / Math.sqrt(hd), Tp = (T + 3) & ~3;

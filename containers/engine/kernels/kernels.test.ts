@@ -111,12 +111,21 @@ describe("WASM SIMD kernels", () => {
         ref.attention(want.out, want.probs, q, kk, v, T, nH, nKv, hd, starts);
         attention(got.out, got.probs, q, kk, v, T, nH, nKv, hd, starts);
         expectClose(got.out, want.out);
-        expectClose(got.probs, want.probs); // zeros outside the mask included
+        // the probabilities where the backward reads them: row t's own document's positions s0..t
+        const Tp = (T + 3) & ~3, inMask = (a: Float32Array) => Float32Array.from({ length: nH * T * T }, (_, e) => {
+          const h = Math.floor(e / (T * T)), t = Math.floor(e / T) % T, s = e % T;
+          return s >= (starts ? starts[t]! : 0) && s <= t ? a[(h * Tp + t) * Tp + s]! : 0;
+        });
+        expectClose(inMask(got.probs), inMask(want.probs));
         // the backward adds into non-zero gradients
         const g0 = [f32(T * qDim, 40 + k), f32(T * kvDim, 50 + k), f32(T * kvDim, 60 + k)];
         const wantG = g0.map((a) => Float32Array.from(a)), gotG = g0.map((a) => Float32Array.from(a));
         ref.attentionBackward(wantG[0]!, wantG[1]!, wantG[2]!, dout, want.probs, q, kk, v, T, nH, nKv, hd, starts);
         attentionBackward(gotG[0]!, gotG[1]!, gotG[2]!, dout, want.probs, q, kk, v, T, nH, nKv, hd, starts);
+        // and the kernels' backward of their own forward (its probs, NaN where the forward left them)
+        const ownG = g0.map((a) => Float32Array.from(a));
+        attentionBackward(ownG[0]!, ownG[1]!, ownG[2]!, dout, got.probs, q, kk, v, T, nH, nKv, hd, starts);
+        for (let i = 0; i < 3; i++) expectClose(ownG[i]!, wantG[i]!, 5e-5);
         for (let i = 0; i < 3; i++) expectClose(gotG[i]!, wantG[i]!, 5e-5);
       }
   });

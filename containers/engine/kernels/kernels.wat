@@ -874,8 +874,10 @@
     (i32.and (local.get $s0) (i32.const -4)))
 
   ;; Causal GQA attention over one sequence, as ops.ts attention: q (T, nH·hd), k, v (T, nKv·hd)
-  ;; → out (T, nH·hd), probs (nH, Tp, Tp) kept for the backward (0 outside the mask), Tp = T
-  ;; rounded up to 4. $starts: T int32 document starts (block-diagonal mask) when $hasStarts,
+  ;; → out (T, nH·hd), probs (nH, Tp, Tp) kept for the backward, Tp = T rounded up to 4. Only
+  ;; each block of four rows' positions sA..sB are written (the softmax, 0 outside each row's
+  ;; mask; the rows past T all 0): nothing reads the rest, so it is left as it was, where
+  ;; zeroing it cost a memset of the whole (nH, Tp, Tp) per call. $starts: T int32 document starts (block-diagonal mask) when $hasStarts,
   ;; else every row sees 0..t. $work: 2·hd·Tp + 16·hd floats of scratch. hd % 4 == 0. Heads
   ;; h0..h1 only, whole KV groups (threads take whole groups: a group's heads share its k, v).
   (func (export "attn_fwd") (param $out i32) (param $probs i32) (param $q i32) (param $k i32) (param $v i32) (param $starts i32) (param $hasStarts i32)
@@ -891,8 +893,6 @@
     (local.set $kT (local.get $work))
     (local.set $vT (i32.add (local.get $kT) (i32.mul (local.get $hd) (local.get $Tpb))))
     (local.set $as (i32.add (local.get $vT) (i32.mul (local.get $hd) (local.get $Tpb))))
-    (memory.fill (i32.add (local.get $probs) (i32.mul (i32.mul (local.get $h0) (local.get $Tp)) (local.get $Tpb)))
-      (i32.const 0) (i32.mul (i32.mul (i32.sub (local.get $h1) (local.get $h0)) (local.get $Tp)) (local.get $Tpb)))
     (local.set $h (local.get $h0))
     (block $h_done
       (loop $h_loop
