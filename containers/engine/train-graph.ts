@@ -101,11 +101,14 @@ function loraForward(out: Arr, x: Arr, p: LoraPair, scale: number, drop: number,
     mask = new Uint8Array(T * n);
     for (let i = 0; i < T * n; i++) if (rng.next() >= drop) { mask[i] = 1; xd[i] = x[i]! / (1 - drop); }
   }
-  const hs = alloc(T * r), delta = alloc(T * d); // (small next to the base activations: zeroed anyway)
+  const hs = alloc(T * r), Bt = alloc(r * d);
   matmul(hs, xd, p.A, T, n, r);
   for (let i = 0; i < T * r; i++) hs[i] = hs[i]! * scale; // scaled here, on T·r values, rather than the T·d delta
-  matmul(delta, hs, p.B, T, r, d);
-  addScaled(out, delta, 1, T * d);
+  // out += hs·Bᵀ, added in place as matmul's dx product (dx += dy·w) with w = Bᵀ (r, d): B
+  // changes every step, so it is transposed per call (r·d values), which beats a (T, d) delta
+  // from an r-long inner product and a pass to add it
+  for (let i = 0; i < d; i++) for (let k = 0; k < r; k++) Bt[k * d + i] = p.B[i * r + k]!;
+  matmulBackward(out, null, hs, hs, Bt, T, d, r);
   return { xd, hs, mask };
 }
 
