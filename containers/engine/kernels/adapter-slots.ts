@@ -164,8 +164,15 @@ export class AdapterSlots {
   release(a: LoraAdapter): void {
     const slot = this.#slots.get(a);
     if (!slot) return;
+    // one array for every A (views into it), not one per matrix: an eviction per cold load
+    // under churn, and each allocation costs more than the copy
+    const own = new Float32Array(slot.pairs.reduce((n, p) => n + p.A.length, 0));
+    let at = 0;
     for (const p of slot.pairs) {
-      p.A = p.A.slice();
+      const A = own.subarray(at, at + p.A.length);
+      A.set(p.A);
+      at += A.length;
+      p.A = A;
       p.Bt = undefined; // not delete: the pair keeps its shape, and the hot path its fast property reads
     }
     this.#slots.delete(a);
