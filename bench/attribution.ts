@@ -54,15 +54,20 @@ const pieces = (r: PlantedRecord) => formatRecordPieces("instruction", r.record)
 // token counts are the ingest's pre-token counts (a lower bound of the model's tokens).
 const lora = LoraSettings.parse({});
 const training = withScaledDefaults({}, TrainingSettings.parse({}), { records: records.length, tokens: records.reduce((s, r) => s + countTokens(`${r.record.instruction} ${r.record.output}`), 0) }, getBaseModel("mf-tiny-sotu")!.contextLength);
-// Recipe experiments (issue 11), each off unless set: LOSS_ON=all|completion, NOISE_COPIES and
-// NOISE_RATE (prompt noise, containers/trainer/prompt-noise.ts), LR, EPOCHS, LORA_DROPOUT. ADAPTER_OUT=dir
+// Recipe experiments (issue 11), each the default unless set: LOSS_ON=all|completion,
+// NOISE_COPIES, NOISE_RATE and NOISE_MODE=drop|mix (prompt noise, containers/trainer/prompt-noise.ts),
+// LR, EPOCHS, LORA_DROPOUT. VERBOSE=1 prints every paraphrase's answer. ADAPTER_OUT=dir
 // saves the fine-tuned adapter (PEFT files) and ADAPTER_IN=dir loads one instead of training,
 // so a scoring change can be measured again without fine-tuning again.
 if (process.env.LORA_DROPOUT) lora.dropout = Number(process.env.LORA_DROPOUT);
 if (process.env.LOSS_ON) training.lossOn = process.env.LOSS_ON as LossOn;
 if (process.env.LR) training.learningRate = Number(process.env.LR);
 if (process.env.EPOCHS) training.epochs = Number(process.env.EPOCHS);
-const noise = { copies: env("NOISE_COPIES", 0), rate: env("NOISE_RATE", 0.5), seed: training.seed, mode: (process.env.NOISE_MODE ?? "drop") as "drop" | "mix" };
+// The job's prompt noise (the recipe's default unless overridden here; NOISE_COPIES=0 turns it off).
+const noise = {
+  copies: env("NOISE_COPIES", training.promptNoise?.copies ?? 0), rate: env("NOISE_RATE", training.promptNoise?.rate ?? 0), seed: training.seed,
+  mode: (process.env.NOISE_MODE ?? training.promptNoise?.mode ?? "drop") as "drop" | "mix",
+};
 
 interface FineTune { adapter: LoraAdapter; steps: number; seconds: number; loss: number; tokens: number }
 
@@ -260,6 +265,7 @@ function runBenchmark(): void {
       const output = g.tokens.at(-1) === tokenizer.eos ? g.tokens.slice(0, -1) : g.tokens;
       calls.push({ fact, wording, correct: g.text.trim() === fact.answer, text: g.text.trim(), completion: g.tokens, input: { requestId: `req_${calls.length}`, index, prompt: promptIds, output, static: staticWeights } });
     }
+  if (process.env.VERBOSE === "1") for (const c of calls) if (c.wording !== "trained") say(`  ${c.correct ? "right" : "WRONG"} ${c.wording}: ${questionOf(c.fact, c.wording)} → ${c.text}${c.correct ? "" : ` (want ${c.fact.answer})`}`);
   const accOf = (w: Wording) => calls.filter((c) => c.wording === w && c.correct).length / facts.length;
   say(`exact answers: ${WORDINGS.map((w) => `${WORDING_NAME[w]} ${(100 * accOf(w)).toFixed(1)}%`).join(", ")}`);
 

@@ -21,7 +21,12 @@ export interface PromptNoiseOptions {
   rate: number;
   /** The copies are a function of the records and this seed. */
   seed: number;
-  /** What happens to a chosen word: dropped, or (mix) dropped or replaced by another shared prompt word, even odds. */
+  /**
+   * drop: chosen words are dropped. mix: dropped or replaced by another shared prompt word, even
+   * odds (the default recipe's). Moving words (shuffling a line; EDA's swaps and insertions, Wei &
+   * Zou 2019; inserting shared words) was tried and lost on the tuning paraphrases or on the
+   * trained wording (docs/benchmarks.md, "Prompt noise").
+   */
   mode?: "drop" | "mix";
 }
 

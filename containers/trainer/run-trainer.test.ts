@@ -8,6 +8,7 @@ import { systemClock } from "../../core/ports/clock.ts";
 import { loadHfModel, parseAdapter, BASE_MODEL_DIR } from "../engine/index.ts";
 import { readBlob } from "./blob-files.ts";
 import { runTrainer, TRAINER_VERSION, type RunTrainerOptions, type TrainerAttributionFile } from "./run-trainer.ts";
+import { plantedFacts } from "../../test/fakes/planted-facts.ts";
 import { CONTRIBUTORS, domainRecords, frozenLines, putJob, recordingQueue } from "./test-fixtures.ts";
 
 const dirs: string[] = [];
@@ -141,5 +142,32 @@ describe("runTrainer", () => {
     const attribution = (await json(blobs, "jobs/job_1/attribution.json")) as TrainerAttributionFile;
     expect(Object.keys(attribution.tokensByContribution).every((id) => id.startsWith("c") || id === "d10" || id === "d11")).toBe(true);
     expect(attribution.datanets.map((d) => d.id)).toEqual(["dn_1", "dn_2"]);
+  });
+
+  it("trains prompt-noise copies beside the records within the records' epochs, and indexes and credits only the records", async () => {
+    // Prepare: the same instruction Datanet trained without and with one noisy copy per record.
+    const { blobs, deps, options } = setup();
+    const { records } = plantedFacts({ planters: 2, factsPerPlanter: 6, distractors: 1, recordsPerDistractor: 2, seed: 5 });
+    const lines = frozenLines(records.map((r) => r.record));
+    const runs: Record<string, { sequences: number; totalSteps: number }> = {};
+    for (const [jobId, promptNoise] of [["job_plain", undefined], ["job_noisy", { copies: 1, rate: 0.8, mode: "mix" as const }]] as const) {
+      const { specKey } = await putJob(blobs, { jobId, lines, schema: "instruction", training: { maxSteps: undefined, epochs: 2, evalEvery: 0, checkpointEvery: 0, promptNoise } });
+      const log = (message: string, fields?: Record<string, unknown>) => {
+        if (message === "training") runs[jobId] = fields as { sequences: number; totalSteps: number };
+      };
+
+      // Act
+      expect((await runTrainer(deps, specKey, { ...options, log })).status).toBe("succeeded");
+    }
+
+    // Assess: about twice the rows (a noisy prompt is shorter, so rows pack a little differently), about the same
+    // steps (one pass over them instead of two over the records), the same tokens credited and the same index.
+    expect(runs.job_noisy!.sequences).toBeGreaterThan(1.5 * runs.job_plain!.sequences);
+    expect(Math.abs(runs.job_noisy!.totalSteps - runs.job_plain!.totalSteps)).toBeLessThanOrEqual(0.1 * runs.job_plain!.totalSteps);
+    const [plain, noisy] = await Promise.all(["job_plain", "job_noisy"].map((id) => json(blobs, `jobs/${id}/attribution.json`) as Promise<TrainerAttributionFile>));
+    expect({ ...noisy!, trainingConfigHash: "" }).toEqual({ ...plain!, trainingConfigHash: "" });
+    expect(noisy!.trainingConfigHash).not.toBe(plain!.trainingConfigHash);
+    const index = (id: string) => readBlob(blobs, `jobs/${id}/adapter/attribution-index.safetensors`);
+    expect((await index("job_noisy"))!.equals((await index("job_plain"))!)).toBe(true);
   });
 });

@@ -15,6 +15,7 @@ import { QueueNames, type QueueSender } from "../../core/ports/queue.ts";
 import { loadTokenizer, readSafetensors, type TokenizedRecord, type Tokenizer, type TrainEvent, type TrainResult } from "../engine/index.ts";
 import { bundledModelDir, cachedModelDir, downloadBlob, readBlob } from "./blob-files.ts";
 import { deserializeTrainerError, JobSpecError, toTrainerError, TrainerInputError, TrainingCrashedError } from "./errors.ts";
+import { withPromptNoise } from "./prompt-noise.ts";
 import { formatRecordPieces, FrozenRecordLine, jsonLines, splitRecords, tokenizePieces, type TextPiece } from "./records.ts";
 import type { TrainWorkerInput, TrainWorkerMessage } from "./train-worker.ts";
 import { writeAttributionFiles } from "./attribution-step.ts";
@@ -220,7 +221,9 @@ async function readRecords(deps: TrainerDeps, spec: JobSpec): Promise<RecordsRea
 
 interface PreparedData {
   split: { train: TrainingRecord[]; heldOut: TrainingRecord[] };
-  train: TokenizedRecord[];
+  train: TokenizedRecord[]; // the training split's records, in order (what attribution indexes)
+  rows: TokenizedRecord[]; // what the model trains on: train, then its prompt-noise copies
+  epochShare: number; // of the job's epochs per row: 1 / (1 + copies), so a record and its copies share the record's passes
   heldOut: TokenizedRecord[];
   trainTokenCount: number;
   attribution: TrainerAttributionFile;
@@ -233,6 +236,9 @@ function tokenizeAndAttribute(spec: JobSpec, data: RecordsRead, tokenizer: Token
   const encode = (text: string) => tokenizer.encode(text);
   const train = split.train.map((r) => tokenizePieces(encode, r.pieces, lossOn));
   const heldOut = split.heldOut.map((r) => tokenizePieces(encode, r.pieces, lossOn));
+  // What the model trains on: the records, then their prompt-noise copies (never indexed or counted: they add no tokens of anyone's).
+  const noise = spec.training.promptNoise;
+  const rows = noise && noise.copies > 0 ? [...train, ...withPromptNoise(split.train.map((r) => r.pieces), { ...noise, seed: spec.training.seed }).slice(train.length).map((p) => tokenizePieces(encode, p, lossOn))] : train;
   // Attribution: the tokens of each training-split record as the model's tokenizer counts them.
   const attribution: TrainerAttributionFile = {
     trainerVersion: TRAINER_VERSION,
@@ -247,7 +253,7 @@ function tokenizeAndAttribute(spec: JobSpec, data: RecordsRead, tokenizer: Token
     attribution.contributors[r.contributor] = (attribution.contributors[r.contributor] ?? 0) + n;
     attribution.datanets[r.datanet]!.tokens += n;
   });
-  return { split, train, heldOut, trainTokenCount: train.reduce((s, t) => s + t.tokens.length, 0), attribution };
+  return { split, train, rows, epochShare: 1 / (1 + (noise?.copies ?? 0)), heldOut, trainTokenCount: train.reduce((s, t) => s + t.tokens.length, 0), attribution };
 }
 
 /** What the training worker needs, from the spec's LoRA and training settings. */
@@ -256,14 +262,14 @@ function workerInput(spec: JobSpec, base: BaseModel, data: PreparedData, checkpo
   return {
     modelDir: base.dir,
     seqLen: Math.min(maxSeqLen, base.maxPositions),
-    train: data.train,
+    train: data.rows,
     heldOut: data.heldOut,
     lora: { r: spec.lora.rank, alpha: spec.lora.alpha, dropout: spec.lora.dropout, targets: spec.lora.targetModules },
     adapterId: spec.jobId,
     baseModelName: spec.baseModel.id,
     seed: t.seed,
     steps: t.maxSteps ?? null,
-    epochs: t.epochs,
+    epochs: t.epochs * data.epochShare,
     config: {
       batchSize: t.batchSize, gradAccum: t.gradientAccumulation, lr: t.learningRate, warmupSteps: t.warmupSteps, weightDecay: t.weightDecay,
       clipNorm: t.clipNorm, evalEvery: t.evalEvery, evalSequences: 0, earlyStopPatience: t.earlyStopPatience,

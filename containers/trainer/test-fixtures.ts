@@ -7,6 +7,7 @@ import { JobEvent, JobSpec, LoraSettings, TrainingSettings } from "../../core/jo
 import type { BlobStore } from "../../core/ports/blob-store.ts";
 import type { QueueName, QueueSender } from "../../core/ports/queue.ts";
 import { BASE_MODEL_DIR } from "../engine/index.ts";
+import type { RecordSchema } from "./records.ts";
 
 export const CONTRIBUTORS = ["0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC", "0x90F79bf6EB2c4f870365E51803C6A1bA2CA3C2E8"] as const;
 
@@ -33,7 +34,7 @@ export function frozenLines(records: unknown[], prefix = "c"): string[] {
 }
 
 /** A job spec over one text Datanet with its records in the store; training settings merged. */
-export async function putJob(blobs: BlobStore, opts: { jobId?: string; records?: unknown[]; lines?: string[]; training?: Partial<TrainingSettings>; attempt?: number } = {}): Promise<{ spec: JobSpec; specKey: string }> {
+export async function putJob(blobs: BlobStore, opts: { jobId?: string; records?: unknown[]; lines?: string[]; training?: Partial<TrainingSettings>; attempt?: number; schema?: RecordSchema } = {}): Promise<{ spec: JobSpec; specKey: string }> {
   const jobId = opts.jobId ?? "job_1";
   const baseModel = await putBaseModel(blobs);
   const recordsKey = `datanets/dn_1/versions/1/records.jsonl`;
@@ -43,7 +44,7 @@ export async function putJob(blobs: BlobStore, opts: { jobId?: string; records?:
     jobId,
     attempt: opts.attempt ?? 1,
     baseModel,
-    datanets: [{ id: "dn_1", version: 1, root: `0x${"ab".repeat(32)}`, recordsKey, schema: "text" }],
+    datanets: [{ id: "dn_1", version: 1, root: `0x${"ab".repeat(32)}`, recordsKey, schema: opts.schema ?? "text" }],
     lora: LoraSettings.parse({ rank: 4, alpha: 8, dropout: 0, targetModules: ["q_proj", "v_proj"] }),
     training: TrainingSettings.parse({ maxSteps: 12, batchSize: 2, learningRate: 1e-2, warmupSteps: 2, evalEvery: 6, checkpointEvery: 4, evalFraction: 0.15, ...opts.training }),
     outputPrefix: `jobs/${jobId}/`,

@@ -53,6 +53,15 @@ export const TrainingSettings = z
      * absent, as TRL's SFT) only the responses, "all" the prompt too. Text records train on all.
      */
     lossOn: z.enum(["completion", "all"]).optional(),
+    /**
+     * Prompt noise (containers/trainer/prompt-noise.ts): `copies` perturbed copies of each
+     * training record whose prompt words, when other records' prompts share them, are dropped
+     * (mode "mix": dropped or replaced by another shared word) at up to `rate`, so the adapter
+     * answers from a record's own words, not from one wording of the prompt; the copies share
+     * the record's epochs. Absent: none. A job that leaves it out gets the recipe's default
+     * (core/jobs/recipe.ts).
+     */
+    promptNoise: z.strictObject({ copies: z.number().int().min(0).max(8), rate: z.number().min(0).max(0.95), mode: z.enum(["drop", "mix"]).default("drop") }).optional(),
   })
   .meta({ id: "TrainingSettings" });
 export type TrainingSettings = z.infer<typeof TrainingSettings>;
