@@ -272,7 +272,9 @@ const cpuRes = cpuXs.map(summarize);
 const blasOf = (libs: string[]) => (libs.some((l) => /openblas/i.test(l)) ? "OpenBLAS" : libs.some((l) => /blas/i.test(l)) ? "reference BLAS" : "unknown BLAS") + (libs.length ? ` (${libs.join(", ")})` : "");
 trainHead = `**LoRA training**, one thread, stories260K's shape (64 wide, 5 layers, 8/4 heads, vocab 512) with random weights, r=8 on q and v, batch ${B} rows × ${rowLen} positions, the second of 2 steps timed in each of ${TRAIN_ROUNDS} interleaved rounds` +
   (torchInfo ? `; PyTorch ${(torchInfo as { torch: string }).torch} with ${blasOf((torchInfo as { blas: string[] }).blas)}, 1 thread.` : "; PyTorch: python3-torch not installed here (apt-get install python3-torch libopenblas0), rows skipped.") +
-  " CPU time is the whole process's (process.cpuUsage; Python's time.process_time), so it counts every thread and leaves out the time other processes held the cores.";
+  " CPU time is the whole process's (process.cpuUsage; Python's time.process_time), so it counts every thread and leaves out the time other processes held the cores." +
+  " Both sides do the same work: each row is one document ([BOS] and 254 tokens), so the engine's block-diagonal mask is PyTorch's causal mask; the loss is on every position on both (there are no prompt tokens for completion-only loss to leave out); dropout 0, base weights frozen, the rows' gradients accumulated into one AdamW step (the engine also clips the gradient norm, PyTorch's AdamW decays weights by 0.01: both cost next to nothing)." +
+  " The engine runs the rows one at a time, as does the PyTorch reference the target names; the batched PyTorch row shows what batching the rows buys PyTorch (fewer, larger ops).";
 const torchIdx = trainVariants.findIndex((v) => v.name.startsWith("PyTorch, one row")), batchIdx = trainVariants.findIndex((v) => v.name.startsWith("PyTorch, the"));
 for (const [i, v] of trainVariants.entries())
   trainRows.push(`| ${v.name} | ${fmtSummary(wallRes[i]!)} tok/s | ${fmtSummary(cpuRes[i]!)} tok/s | ${i === 0 ? "" : `${ratio(wallRes[0]!, wallRes[i]!)} / ${ratio(cpuRes[0]!, cpuRes[i]!)}`} | ${i === torchIdx ? "≥ 1.0×" : ""} |`);

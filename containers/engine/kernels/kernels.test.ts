@@ -7,7 +7,7 @@ import * as ref from "../ops.ts";
 import { randArr } from "../test-helpers.ts";
 import { buildKernels, WASM_PATH } from "./build.ts";
 import {
-  addLoraDelta, attendRow, attention, heapFloats, attentionBackward, crossEntropy, kernelPath, matmul, matmulBackward, placeWeights, rmsnorm, rmsnormBackward, swiglu, swigluBackward, useKernels,
+  addLoraDelta, addScaled, attendRow, attention, heapFloats, attentionBackward, crossEntropy, kernelPath, matmul, matmulBackward, placeWeights, rmsnorm, rmsnormBackward, swiglu, swigluBackward, useKernels, withStepArena,
 } from "./index.ts";
 import { backward, createGrads, forwardTrain, paramList } from "../train-graph.ts";
 import { createKvCache, createRunState, forward } from "../model.ts";
@@ -176,6 +176,15 @@ describe("WASM SIMD kernels", () => {
     }
   });
 
+  it("addScaled equals ops.ts, with and without a vector tail", () => {
+    for (const n of [1, 4, 7, 255 * 64]) {
+      const x = f32(n, n), y0 = f32(n, n + 1), want = Float32Array.from(y0), got = Float32Array.from(y0);
+      ref.addScaled(want, x, 0.37, n);
+      addScaled(got, x, 0.37, n);
+      expectClose(got, want);
+    }
+  });
+
   it("cross-entropy and its gradient equal ops.ts, with ignored targets; a target outside the vocabulary is refused", () => {
     for (const [T, V] of [[1, 1], [4, 7], [9, 512], [3, 33]] as const) {
       const logits = f32(T * V, V).map((l) => l * 8), targets = Array.from({ length: T }, (_, t) => (t % 3 === 1 ? -1 : (t * 5) % V));
@@ -208,6 +217,29 @@ describe("WASM SIMD kernels", () => {
     const k = run(true), t = run(false);
     expect(Math.abs(k.loss - t.loss)).toBeLessThan(1e-5);
     k.grads.forEach((g, i) => expectClose(g, t.grads[i]!, 1e-4));
+  });
+
+  it("the step arena hands out zeroed heap arrays, hands them out again after the step, and is not re-entrant", () => {
+    const first = withStepArena((a) => {
+      expect(a).not.toBeNull();
+      const x = a!.floats(37).fill(7), y = a!.floats(5, false);
+      expect(x.buffer).toBeInstanceOf(SharedArrayBuffer); // the kernel heap (shared memory): kernels read it in place
+      expect(y.byteOffset).toBeGreaterThanOrEqual(x.byteOffset + 40 * 4); // 16-byte aligned, no overlap
+      expect(withStepArena((inner) => inner)).toBeNull(); // nested: ordinary arrays, never the live arena
+      return { at: x.byteOffset, cap: a!.capacity };
+    });
+    withStepArena((a) => {
+      const x = a!.floats(37);
+      expect(x.byteOffset).toBe(first.at); // the same floats again, zeroed
+      expect(Array.from(x)).toEqual(new Array(37).fill(0));
+      expect(a!.capacity).toBe(first.cap); // no new chunk for the same step
+    });
+    useKernels(false);
+    try {
+      expect(withStepArena((a) => a)).toBeNull(); // the reference path allocates ordinary arrays
+    } finally {
+      useKernels(true);
+    }
   });
 
   it("long-lived heap arrays (KV caches) start at zero and never share a block with a live one", () => {
