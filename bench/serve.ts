@@ -78,7 +78,8 @@ async function startServer(variant: "now" | "before") {
         baseModelId: BASE_ID,
         loaded: base,
         cache: { budgetBytes: BUDGET * bytesPerAdapter, diskDir, onLoad: (_id, _ms, _tier, trace) => { if (trace) traces.push(trace); }, ...(variant === "before" ? { kernelResident: false, decodeOnWorker: false } : {}) },
-        scheduler: { maxBatch: 64, maxSequences: 64, prefillChunk: 16 },
+        // the comparison server's adapters are copied in per call, as before any residency
+        scheduler: { maxBatch: 64, maxSequences: 64, prefillChunk: 16, ...(variant === "before" ? { residentAdapters: false } : {}) },
         events,
       }));
     },

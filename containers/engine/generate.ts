@@ -2,12 +2,23 @@
 // the base-model card. Serving many prompts at once goes through BatchScheduler instead.
 import { createKvCache, createRunState, forward, type Model, type Row } from "./model.ts";
 import type { LoraAdapter } from "./lora.ts";
+import { holdResident, releaseResident } from "./resident-adapters.ts";
 import { Sampler } from "./sampler.ts";
 import { DEFAULT_GENERATE, type GenerateOptions, type GenerateResult } from "./scheduler.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
 /** Generate a continuation of `prompt` (text) with optional adapter; synchronous. */
 export function generate(m: Model, tok: Tokenizer, prompt: string, options: Partial<GenerateOptions> = {}, adapter: LoraAdapter | null = null): GenerateResult {
+  // the adapter's matrices in the kernel heap for the call, read in place rather than copied per projection
+  holdResident(adapter);
+  try {
+    return generateWith(m, tok, prompt, options, adapter);
+  } finally {
+    releaseResident(adapter);
+  }
+}
+
+function generateWith(m: Model, tok: Tokenizer, prompt: string, options: Partial<GenerateOptions>, adapter: LoraAdapter | null): GenerateResult {
   const opts = { ...DEFAULT_GENERATE, ...options };
   const ids = tok.encode(prompt);
   const prefix = tok.bos !== null && ids[0] !== tok.bos ? [tok.bos, ...ids] : ids;

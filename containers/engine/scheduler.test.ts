@@ -4,6 +4,8 @@ import { describe, expect, it } from "vitest";
 import { createKvCache, createRunState, forward, type Model, type Row } from "./model.ts";
 import { createLora, mergeLora, unmergeLora, type LoraAdapter } from "./lora.ts";
 import { BatchScheduler } from "./scheduler.ts";
+import { residentHeld } from "./resident-adapters.ts";
+import { kernelPath } from "./kernels/index.ts";
 import { Sampler } from "./sampler.ts";
 import { byteTokenizer, type Tokenizer } from "./tokenizer.ts";
 import { tinyModel } from "./test-helpers.ts";
@@ -51,6 +53,27 @@ describe("mixed-adapter batched forward", () => {
 });
 
 describe("BatchScheduler", () => {
+  it("an adapter nothing made resident is in the kernel heap while its sequences run, and has its own arrays back after; the tokens are the copied path's", async () => {
+    const m = tinyModel(12, { maxSeqLen: 48 });
+    const tok = idTok(m.config.vocabSize);
+    const a = adapters(m)[0]!;
+    const own = a.layers.flatMap((l) => Object.values(l).map((p) => p.A));
+    const copied = new BatchScheduler(m, tok, { maxBatch: 8, residentAdapters: false });
+    const c = copied.submit([1, 2, 3], a, { maxTokens: 6 }, false);
+    copied.drain();
+    const s = new BatchScheduler(m, tok, { maxBatch: 8 });
+    const r = [s.submit([1, 2, 3], a, { maxTokens: 6 }, false), s.submit([4, 5], a, { maxTokens: 3 }, false)];
+    const heap = kernelPath() === "wasm-simd";
+    expect(residentHeld()).toBe(heap ? 1 : 0); // one hold per adapter, counted per sequence
+    s.step();
+    expect(a.layers.every((l) => Object.values(l).every((p) => (p.Bt !== undefined) === heap))).toBe(true);
+    s.drain();
+    expect((await r[0]!).tokens).toEqual((await c).tokens);
+    await r[1];
+    expect(residentHeld()).toBe(0);
+    a.layers.flatMap((l) => Object.values(l)).forEach((p, i) => { expect(p.A).toBe(own[i]); expect(p.Bt).toBeUndefined(); });
+  });
+
   it("beforeStep runs right before each pumped step, and what its microtasks submit joins that step", async () => {
     // Prepare: one running sequence; the hook settles a promise whose continuation (two hops,
     // like a cold load's) submits a second sequence

@@ -4,6 +4,7 @@
 // each sequence's next token. Sequences join and leave between steps.
 import { createKvCache, createRunState, forward, ModelError, type KvCache, type Model, type Row, type RunState } from "./model.ts";
 import { checkLoraFits, type LoraAdapter } from "./lora.ts";
+import { holdResident, releaseResident } from "./resident-adapters.ts";
 import { Sampler } from "./sampler.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
@@ -51,6 +52,9 @@ export interface SchedulerOptions {
   maxSequences: number; // sequences running at once (each holds a KV cache)
   prefillChunk: number; // prompt tokens a sequence feeds per step while prefilling
   maxRank: number; // largest adapter rank accepted
+  // make an adapter that nothing else made resident resident in the kernel heap while its
+  // sequences run (resident-adapters.ts); false: the kernels copy it in per call, as before
+  residentAdapters: boolean;
 }
 
 /** Continuous-batching scheduler for one base model; submit() requests from anywhere. */
@@ -73,7 +77,7 @@ export class BatchScheduler {
   constructor(model: Model, tokenizer: Tokenizer, opts: Partial<SchedulerOptions> = {}) {
     this.model = model;
     this.tokenizer = tokenizer;
-    this.opts = { maxBatch: 64, maxSequences: 64, prefillChunk: 16, maxRank: 64, ...opts };
+    this.opts = { maxBatch: 64, maxSequences: 64, prefillChunk: 16, maxRank: 64, residentAdapters: true, ...opts };
     this.#state = createRunState(model.config, this.opts.maxBatch, this.opts.maxRank);
   }
 
@@ -105,7 +109,11 @@ export class BatchScheduler {
       const onAbort = () => { if (autoRun) this.#pump(); };
       signal?.addEventListener("abort", onAbort, { once: true });
       const unlisten = () => signal?.removeEventListener("abort", onAbort);
-      this.#waiting.push({ prompt, fed: 0, pos: 0, last: -1, out: [], text: "", emitted: 0, kv: null as unknown as KvCache, adapter, sampler, opts, resolve: (r) => { unlisten(); resolve(r); }, reject: (e) => { unlisten(); reject(e); }, unlisten });
+      // an adapter nothing made resident is, for as long as this sequence runs (see resident-adapters.ts)
+      const held = this.opts.residentAdapters ? adapter : null;
+      holdResident(held);
+      const done = () => { unlisten(); releaseResident(held); };
+      this.#waiting.push({ prompt, fed: 0, pos: 0, last: -1, out: [], text: "", emitted: 0, kv: null as unknown as KvCache, adapter, sampler, opts, resolve: (r) => { done(); resolve(r); }, reject: (e) => { done(); reject(e); }, unlisten });
       if (autoRun) this.#pump();
     });
   }

@@ -82,6 +82,19 @@ describe("AdapterSlots", () => {
     expect(slots.arenaBytes).toBe(64 * 1024);
   });
 
+  it("keepOwn: release gives back the very A arrays the adapter had, with its values", () => {
+    const { buf, region } = fakeRegion(64 * 1024);
+    const slots = new AdapterSlots({ capBytes: 64 * 1024, region });
+    const a = adapter(3), own = a.layers.flatMap((l) => Object.values(l).map((p) => p.A)), before = matrices(a).map((m) => Array.from(m));
+    expect(slots.place(a, { keepOwn: true })).toBe(true);
+    expect(placedMatrices(a).every((m) => m.buffer === buf)).toBe(true);
+    slots.release(a);
+    expect(a.layers.flatMap((l) => Object.values(l).map((p) => p.A))).toEqual(own);
+    a.layers.flatMap((l) => Object.values(l)).forEach((p, i) => expect(p.A).toBe(own[i]));
+    new Float32Array(buf).fill(7);
+    expect(matrices(a).map((m) => Array.from(m))).toEqual(before);
+  });
+
   it("a churn of adapters through a few slots never grows past the cap, and the one that does not fit keeps its arrays", () => {
     const { calls, region } = fakeRegion(1024 * 1024);
     const size = lora.loraBytes(adapter(0));

@@ -97,7 +97,8 @@ export interface AdapterSlotsOptions {
   region?: (n: number) => Float32Array | null;
 }
 
-interface Slot { start: number; pairs: LoraPair[] }
+// own: the pairs' A arrays from before placement, kept (place with keepOwn) to be handed back
+interface Slot { start: number; pairs: LoraPair[]; own: Float32Array[] | null }
 
 /** Blocks of the kernel heap for resident adapters; see the top of this file. */
 export class AdapterSlots {
@@ -130,15 +131,18 @@ export class AdapterSlots {
 
   /**
    * Move `a`'s matrices into one block of the heap; false (nothing changed) when no block can
-   * be had, and the adapter keeps working from its own arrays.
+   * be had, and the adapter keeps working from its own arrays. `keepOwn`: keep the A arrays it
+   * had and give those very arrays back on release (for an adapter its owner holds on to, e.g.
+   * one being trained: references to its matrices stay good), at the cost of A twice meanwhile.
    */
-  place(a: LoraAdapter): boolean {
+  place(a: LoraAdapter, opts: { keepOwn?: boolean } = {}): boolean {
     if (this.#slots.has(a)) return true;
     const pairs = a.layers.flatMap((layer) => Object.values(layer) as LoraPair[]);
     const bytes = pairs.reduce((n, p) => n + align(p.A.length * 4) + align(p.B.length * 4), 0); // A and Bᵀ
     const start = this.#alloc.alloc(bytes) ?? (this.#grow(bytes) ? this.#alloc.alloc(bytes) : null);
     if (start === null) return false;
     const buffer = this.#buffer!;
+    const own = opts.keepOwn ? pairs.map((p) => p.A) : null;
     let at = start;
     const take = (n: number) => {
       const v = new Float32Array(buffer, at, n);
@@ -152,7 +156,7 @@ export class AdapterSlots {
       p.A = A;
       p.Bt = Bt;
     }
-    this.#slots.set(a, { start, pairs });
+    this.#slots.set(a, { start, pairs, own });
     this.#count++;
     return true;
   }
@@ -164,6 +168,18 @@ export class AdapterSlots {
   release(a: LoraAdapter): void {
     const slot = this.#slots.get(a);
     if (!slot) return;
+    if (slot.own) {
+      slot.pairs.forEach((p, i) => {
+        const A = slot.own![i]!;
+        A.set(p.A); // what was written in the heap meanwhile, if anything
+        p.A = A;
+        p.Bt = undefined;
+      });
+      this.#slots.delete(a);
+      this.#count--;
+      this.#alloc.free(slot.start);
+      return;
+    }
     // one array for every A (views into it), not one per matrix: an eviction per cold load
     // under churn, and each allocation costs more than the copy
     const own = new Float32Array(slot.pairs.reduce((n, p) => n + p.A.length, 0));
