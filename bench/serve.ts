@@ -13,7 +13,7 @@
 // the reply waiting to be handled, parse, into the kernel heap). The serving thread's wall
 // time is split into forward steps (its own CPU and the rest), between steps and idle.
 //   BENCH_CLIENTS (32), BENCH_REQUESTS per round (192), BENCH_TOKENS per request (16),
-//   BENCH_ROUNDS (3), BENCH_BUDGET adapters resident (256),
+//   BENCH_ROUNDS (5), BENCH_BUDGET adapters resident (256),
 //   BENCH_ONLY: comma-separated scenario numbers (1 = base only … 5 = the comparison server)
 //   to run only those (e.g. BENCH_ONLY=1,4 for profiling the 1,000-adapter case with
 //   `node --cpu-prof bench/serve.ts`); the base is always run, ratios need it
@@ -36,7 +36,7 @@ import { adapterRecord, BASE_ID, OWNER, tinyBase } from "../containers/inference
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 32);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 192);
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 16);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const BUDGET = Number(process.env.BENCH_BUDGET ?? 256);
 const ADAPTERS = 1000;
 // CPU time of this (the serving) thread, ms: on a loaded machine wall-clock throughput mostly
@@ -237,17 +237,21 @@ for (const s of RUN) {
 // The same loads with nothing else running: what the read and parse cost by themselves.
 // the service reads on the serving thread when no step runs (EmbeddedBackend's rule): that is
 // its idle figure; the worker's is printed beside it
+// 600 loads through a budget of BUDGET, so most of them also evict: the serving thread's CPU per
+// load then counts the parse, the move into the kernel heap and an eviction's move out
 let idleMs: number[] = [];
 for (const [name, decodeOnWorker] of [["worker thread", true], ["serving thread, as the service does with no step running", false]] as const) {
   const idle = new AdapterCache({ model: base.model.config, budgetBytes: BUDGET * bytesPerAdapter, diskDir, decodeOnWorker });
   const ms: number[] = [];
-  for (const id of ids.slice(0, 300)) {
+  const c0 = cpuMs();
+  for (const id of ids.slice(0, 600)) {
     const t = performance.now();
     (await idle.acquire(id)).release();
     ms.push(performance.now() - t);
   }
+  const cpuPerLoad = ((cpuMs() - c0) * 1000) / ms.length;
   if (!decodeOnWorker) idleMs = ms;
-  console.log(`cold adapter loads on an idle event loop, read on the ${name} (300 adapters, one at a time): p50 ${pct(ms, 50).toFixed(2)} ms, p99 ${pct(ms, 99).toFixed(2)} ms`);
+  console.log(`cold adapter loads on an idle event loop, read on the ${name} (600 adapters one at a time, ${idle.metrics.evictions} evictions): p50 ${pct(ms, 50).toFixed(2)} ms, p99 ${pct(ms, 99).toFixed(2)} ms; serving-thread CPU ${cpuPerLoad.toFixed(0)} µs per load`);
 }
 const now = servers.now.backend.cache;
 console.log(`kernel-resident adapters at the end: ${now.kernelResidentCount} of ${now.residentCount} resident; cold loads decoded on a worker thread: ${now.decodesOnWorker}`);
