@@ -154,8 +154,10 @@ async function round(adapters: number, roundNo: number, variant: keyof typeof se
         // spread over the scenario's adapters. The 1,000-adapter rounds (warm-up: roundNo −1)
         // each take the next REQUESTS ids after the 100 the other scenarios use, so none of
         // their calls finds its adapter resident: every one is a cold load from disk
-        const start = adapters === ADAPTERS ? 100 + (roundNo + 1) * REQUESTS : 0;
-        const model = adapters === 0 ? BASE_ID : ids[(start + i) % adapters]!;
+        // (wrapping round within ids 100–999 once the rounds outnumber them: an id comes back
+        // 900 calls after its last use, long after the budget of BUDGET evicted it)
+        const FRESH = ADAPTERS - 100;
+        const model = adapters === 0 ? BASE_ID : adapters === ADAPTERS ? ids[100 + (((roundNo + 1) * REQUESTS + i) % FRESH)]! : ids[i % adapters]!;
         results.push(await call(server.url, model, i));
       }
     }),
