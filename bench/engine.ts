@@ -8,6 +8,8 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { spawnSync } from "node:child_process";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { join } from "node:path";
 import {
   AdapterCache, BASE_MODEL_DIR, BatchScheduler, createLora, createModel, loadHfModel, loadLlama2c, packDocuments, randomWeights, saveAdapter, saveHfModel, saveLlama2c,
@@ -23,6 +25,8 @@ const QUICK = process.env.BENCH_QUICK === "1";
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map((x) => x.trim())) : null;
 for (const k of ONLY ?? []) if (!["decode", "serving", "train"].includes(k)) throw new Error(`BENCH_ONLY takes decode, serving, train; got ${JSON.stringify(k)}`);
 const part = (k: "decode" | "serving" | "train") => !ONLY || ONLY.has(k);
+setFlagsFromString("--expose-gc"); // a collection before each serving round (below), so none lands inside one variant's timing
+const gc = runInNewContext("typeof gc === 'function' ? gc : null") as (() => void) | null;
 const startedAt = performance.now();
 const CORES = cpus().length;
 setThreads(1); // every comparison is one thread against one thread, but the row that says otherwise
@@ -121,27 +125,30 @@ const singleRes = await interleavedAsync(single, ROUNDS * 2, ([, a]) => decodeTo
 // and the 1,024-adapter variant gives every request its own adapter, a different quarter of the
 // 1,024 each round.
 const pool = Array.from({ length: 1024 }, (_, i) => mkLora(c, 100 + i));
-const REQ = QUICK ? 64 : 256, TOK = QUICK ? 8 : 32, SERVE_ROUNDS = QUICK ? 2 : 4;
+const REQ = QUICK ? 64 : 256, TOK = QUICK ? 8 : 32, SERVE_ROUNDS = QUICK ? 2 : 8;
 const prompt = tokenizer.encode("The State of the Union");
 const noEos = { ...tokenizer, eos: null }; // every stream decodes exactly TOK tokens
 let serveRound = 0;
-const generated = new Map<string, number[]>();
+const generated = new Map<string, number[]>(), serveCpu = new Map<string, number[]>();
 async function serve(nAdapters: number, maxSequences: number): Promise<number> {
   const s = new BatchScheduler(model, noEos, { maxBatch: 64, maxSequences, prefillChunk: 8 });
   const ps: Array<Promise<{ tokens: number[] }>> = [];
   const offset = nAdapters === 1024 ? (serveRound % 4) * REQ : 0;
   for (let i = 0; i < REQ; i++) ps.push(s.submit(prompt, nAdapters === 0 ? null : pool[(offset + i) % nAdapters]!, { maxTokens: TOK, temperature: 0.8, seed: i }, false));
-  const t0 = now();
+  gc?.(); // a collection of what earlier variants left (1,024 adapters were just made) lands before the clock, not in one variant's run
+  const t0 = now(), c0 = process.threadCpuUsage();
   s.drain();
-  const sec = (now() - t0) / 1000;
+  const sec = (now() - t0) / 1000, cu = process.threadCpuUsage(c0);
   const n = (await Promise.all(ps)).reduce((k, r) => k + r.tokens.length, 0);
   const key = `${nAdapters}/${maxSequences}`;
   generated.set(key, [...(generated.get(key) ?? []), n]);
+  serveCpu.set(key, [...(serveCpu.get(key) ?? []), n / ((cu.user + cu.system) / 1e6)]);
   return n / sec;
 }
 const streamVariants = [{ n: 0, seqs: 64 }, { n: 1, seqs: 64 }, { n: 64, seqs: 64 }, { n: 1024, seqs: 64 }, { n: 0, seqs: 1 }];
 for (const v of streamVariants) await serve(v.n, v.seqs); // warm-up of every path
 generated.clear();
+serveCpu.clear();
 const aggXs = streamVariants.map(() => [] as number[]);
 for (let r = 0; r < SERVE_ROUNDS; r++, serveRound++)
   for (let k = 0; k < streamVariants.length; k++) {
@@ -150,6 +157,7 @@ for (let r = 0; r < SERVE_ROUNDS; r++, serveRound++)
   }
 const agg = aggXs.map(summarize);
 const baseAgg = agg[0]!, oneAtATime = agg[4]!;
+const cpuOf = (v: { n: number; seqs: number }) => summarize(serveCpu.get(`${v.n}/${v.seqs}`)!);
 const tokensOf = (v: { n: number; seqs: number }) => { const xs = generated.get(`${v.n}/${v.seqs}`) ?? []; return xs.every((x) => x === xs[0]) ? fmt(xs[0] ?? 0) : xs.map(fmt).join("/"); };
 
 // ── 4. cold loads from disk (p50, p99) and the cost of a hit ──
@@ -194,7 +202,7 @@ const rssAfter = process.memoryUsage().rss;
 
 
 for (const [i, r] of singleRes.entries()) if (i > 0) servingRows.push(`| single-stream greedy decode, adapter ${single[i]![0]} vs base | ${fmtSummary(r)} vs ${fmtSummary(singleRes[0]!)} tok/s | ${ratio(r, singleRes[0]!, 3)} | overhead ≤ 10% |`);
-for (const [i, v] of streamVariants.entries()) if (i > 0 && i < 4) servingRows.push(`| 64 streams, ${v.n === 1024 ? "1,024 adapters (every request its own)" : `${v.n} adapter${v.n > 1 ? "s" : ""}`} vs 64 streams on the base; ${tokensOf(v)} vs ${tokensOf(streamVariants[0]!)} tokens generated a round | ${fmtSummary(agg[i]!)} vs ${fmtSummary(baseAgg)} tok/s | ${ratio(agg[i]!, baseAgg, 3)} | ≥ 0.95× (1,024 adapters) |`);
+for (const [i, v] of streamVariants.entries()) if (i > 0 && i < 4) servingRows.push(`| 64 streams, ${v.n === 1024 ? "1,024 adapters (every request its own)" : `${v.n} adapter${v.n > 1 ? "s" : ""}`} vs 64 streams on the base; ${tokensOf(v)} vs ${tokensOf(streamVariants[0]!)} tokens generated a round | wall ${fmtSummary(agg[i]!)} vs ${fmtSummary(baseAgg)} tok/s; serving-thread CPU ${fmtSummary(cpuOf(v))} vs ${fmtSummary(cpuOf(streamVariants[0]!))} tok/s | ${ratio(agg[i]!, baseAgg, 3)} / ${ratio(cpuOf(v), cpuOf(streamVariants[0]!), 3)} | ≥ 0.95× (1,024 adapters) |`);
 servingRows.push(`| 64 streams vs the same ${REQ} requests one at a time (base; both prefill and sample at 0.8) | ${fmtSummary(baseAgg)} vs ${fmtSummary(oneAtATime)} tok/s | ${ratio(baseAgg, oneAtATime)} | (batching gain) |`);
 servingRows.push(`| cold adapter load from disk (${NCOLD} adapters, ${adapterKb} KiB each) | p50 ${cache.loadLatencyPercentile(50).toFixed(2)} ms, p99 ${cache.loadLatencyPercentile(99).toFixed(2)} ms | hit/cold p50 = ${(hitUs / 1000 / cache.loadLatencyPercentile(50)).toFixed(4)} | |`);
 servingRows.push(`| cache hit (acquire + release, mean of ${fmt(HITS)}) | ${hitUs.toFixed(2)} µs | | |`);
@@ -203,7 +211,9 @@ servingRows.push(`| process RSS during the registry run | ${(rssBefore / 2 ** 20
 const over = (i: number) => ((1 - singleRes[i]!.median / singleRes[0]!.median) * 100).toFixed(1);
 servingFacts.push(`Single-stream adapter overhead: ${over(1)}% for rank 8 on q and v, ${over(2)}% for rank 16 on all seven projections (target ≤ 10%: ${Number(over(1)) <= 10 ? "met" : "not met"} and ${Number(over(2)) <= 10 ? "met" : "not met"}).`);
 const a1024 = agg[3]!.median / baseAgg.median;
-servingFacts.push(`64 streams over 1,024 distinct adapters run at ${a1024.toFixed(3)}× of 64 streams on the base (target ≥ 0.95×: ${a1024 >= 0.95 ? "met" : "not met"}); over 1 and 64 adapters at ${(agg[1]!.median / baseAgg.median).toFixed(3)}× and ${(agg[2]!.median / baseAgg.median).toFixed(3)}×; every variant generated the same number of tokens (EOS ignored), ${SERVE_ROUNDS} rounds in rotating order.`);
+const c1024 = cpuOf(streamVariants[3]!).median / cpuOf(streamVariants[0]!).median;
+servingFacts.push(`64 streams over 1,024 distinct adapters run at ${a1024.toFixed(3)}× of 64 streams on the base by wall clock and ${c1024.toFixed(3)}× by the serving thread's CPU time (target ≥ 0.95×: ${a1024 >= 0.95 ? "met" : "not met"} and ${c1024 >= 0.95 ? "met" : "not met"}); over 1 and 64 adapters at ${(agg[1]!.median / baseAgg.median).toFixed(3)}× and ${(agg[2]!.median / baseAgg.median).toFixed(3)}× by wall clock; every variant generated the same number of tokens (EOS ignored), ${SERVE_ROUNDS} rounds in rotating order, a collection before each.` +
+  (agg[1]!.median > baseAgg.median || a1024 > 1 ? " An adapter cannot make a batch faster: where a ratio here is above 1, it measures which variant got the cores, not the adapters' cost." : ""));
 servingFacts.push(`Batching 64 streams serves the same requests ${ratio(baseAgg, oneAtATime)} as fast as one at a time.`);
 servingFacts.push("Cold loads read from the OS page cache (the files were just written); a first read from a cold disk or the blob store adds that tier's latency.");
 }
@@ -328,7 +338,7 @@ if (part("serving")) {
   log("");
   log("**Serving** (the committed base model: " + `${c.dim} wide, ${c.nLayers} layers, ${c.nHeads}/${c.nKvHeads} heads, vocab ${c.vocabSize}, fp32).`);
   log("");
-  log("| benchmark | result | ratio | target |");
+  log("| benchmark | result | ratio (wall clock / CPU time where both) | target |");
   log("|---|---|---|---|");
   for (const r of servingRows) log(r);
 }
