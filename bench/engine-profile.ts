@@ -11,9 +11,14 @@ export interface OpTime { op: string; msPerStep: number; share: number }
 
 // wasm-function[i] → the .wat's i-th function (the one import, Math.log, is index 0), named by
 // its export or its $name: the profile names wasm functions by index when there is no name section
-const WAT = readFileSync(new URL("../containers/engine/kernels/kernels.wat", import.meta.url), "utf8");
-const WASM_NAMES = ["log", ...[...WAT.matchAll(/^ {2}\(func (?:\(export "([\w]+)"\)|\$([\w]+))/gm)].map((m) => m[1] ?? m[2]!)];
-const EXPORTED = new Set([...WAT.matchAll(/^ {2}\(func \(export "([\w]+)"\)/gm)].map((m) => m[1]!));
+const KERNELS_WAT = new URL("../containers/engine/kernels/kernels.wat", import.meta.url);
+function wasmNames(wat: URL): { names: string[]; exported: Set<string> } {
+  const text = readFileSync(wat, "utf8");
+  return {
+    names: ["log", ...[...text.matchAll(/^ {2}\(func (?:\(export "([\w]+)"\)|\$([\w]+))/gm)].map((m) => m[1] ?? m[2]!)],
+    exported: new Set([...text.matchAll(/^ {2}\(func \(export "([\w]+)"\)/gm)].map((m) => m[1]!)),
+  };
+}
 
 // the op a kernel export stands for in the table
 const KERNEL_OP: Record<string, string> = {
@@ -35,8 +40,9 @@ const PROFILER = "(the profiler)"; // samples left out: they fall outside the ti
 
 interface Node { id: number; callFrame: { functionName: string; url: string }; children?: number[] }
 
-/** Per-op CPU time of `run()` (which should run `steps` optimizer steps), largest first. */
-export async function profileSteps(run: () => void, steps: number): Promise<{ ops: OpTime[]; cpuMsPerStep: number }> {
+/** Per-op CPU time of `run()` (which should run `steps` optimizer steps), largest first; `wat`: the kernels' source the profiled code runs. */
+export async function profileSteps(run: () => void, steps: number, wat: URL = KERNELS_WAT): Promise<{ ops: OpTime[]; cpuMsPerStep: number }> {
+  const { names: WASM_NAMES, exported: EXPORTED } = wasmNames(wat);
   const s = new Session();
   s.connect();
   await s.post("Profiler.enable");
