@@ -25,6 +25,15 @@ const KERNEL_OP: Record<string, string> = {
   matmul: "matmul forward (x·Wᵀ)", matmul_dx: "matmul backward, dx = dy·W", matmul_dw: "matmul backward, dW = dyᵀ·x",
   attn_fwd: "attention forward", attn_bwd: "attention backward", rmsnorm: "RMSNorm forward", rmsnorm_bwd: "RMSNorm backward",
   swiglu: "SwiGLU forward", swiglu_bwd: "SwiGLU backward", cross_entropy: "cross-entropy (fwd + grad)",
+  add_scaled: "residual adds (add_scaled)", fill_zero: "zeroing the step arena's arrays (fill_zero)",
+};
+// a helper's own samples whose stack lost the export that called it (V8 leaves some frames out)
+const HELPER_OP: Record<string, string> = {
+  sums4: KERNEL_OP.matmul!, dx_block4: KERNEL_OP.matmul_dx!, axpy4: "matmul backward (dx or dW)",
+  outer4: "attention (forward or backward)", dot4: "attention (forward or backward)", rank4: KERNEL_OP.attn_bwd!, dsoftmax_row: KERNEL_OP.attn_bwd!,
+  softmax_row: KERNEL_OP.attn_fwd!, exp_row: "attention (forward or backward)", splat_rows: "attention (forward or backward)",
+  transpose_group: "attention (forward or backward)", untranspose_add: KERNEL_OP.attn_bwd!, block_start: "attention (forward or backward)",
+  exp4: "exp (SwiGLU or cross-entropy)", exp1: "exp (SwiGLU or cross-entropy)", sigmoid4: "SwiGLU (forward or backward)", xent_row: KERNEL_OP.cross_entropy!,
 };
 // JS functions whose own time is an op of its own (the rest of the engine's JS: "other JS")
 const JS_OP: Record<string, string> = {
@@ -73,7 +82,7 @@ export async function profileSteps(run: () => void, steps: number, wat: URL = KE
       if (!kernel && nm.startsWith("wasm:") && EXPORTED.has(nm.slice(5))) kernel = KERNEL_OP[nm.slice(5)] ?? `kernel ${nm.slice(5)}`;
     }
     if (kernel) return kernel;
-    if (self.startsWith("wasm:")) return `kernel ${self.slice(5)}`;
+    if (self.startsWith("wasm:")) return HELPER_OP[self.slice(5)] ?? `kernel ${self.slice(5)}`;
     const url = byId.get(id)!.callFrame.url;
     if (url.startsWith("node:inspector") || self === "post") return PROFILER; // starting and stopping this profile
     if (self.startsWith("js-to-wasm") || (url.endsWith("kernels/index.ts") && !JS_OP[self])) return "kernel wrappers (checks, staging, calls; JS)";
