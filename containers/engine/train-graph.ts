@@ -81,6 +81,7 @@ export interface Tape {
   pos: Int32Array; // (T) RoPE positions
   starts: ArrayLike<number> | null; // (T) document starts (block-diagonal mask), null: one document
   arena: HeapArena | null; // where the activations live (the backward allocates there too)
+  dlogits: Arr | null; // (T,vocab) ∂loss/∂logits at gradScale 1, when the forward trained (arena and rng): the backward then skips a pass over the logits
 }
 
 /**
@@ -187,8 +188,10 @@ export function forwardTrain(m: Model, adapter: LoraAdapter | null, tokens: Arra
   const xnF = out(T * dim), logits = out(T * c.vocabSize);
   rmsnorm(xnF, x, w.norm, T, dim, c.normEps);
   matmul(logits, xnF, w.lm_head, T, dim, c.vocabSize);
-  const { sum, count } = crossEntropy(null, logits, targets, T, c.vocabSize);
-  return { loss: count ? sum / count : 0, count, tape: { T, tokens, layers, xF: x, xnF, logits, pos, starts, arena } };
+  // a training step (arena and rng: train.ts) takes the loss's gradient in the same pass as the loss
+  const dlogits = arena && rng ? out(T * c.vocabSize) : null;
+  const { sum, count } = crossEntropy(dlogits, logits, targets, T, c.vocabSize);
+  return { loss: count ? sum / count : 0, count, tape: { T, tokens, layers, xF: x, xnF, logits, pos, starts, arena, dlogits } };
 }
 
 /** Backward from the loss through the tape; accumulates into grads, scaled by gradScale. */
@@ -211,8 +214,13 @@ export function backward(m: Model, adapter: LoraAdapter | null, tape: Tape, targ
   };
 
   // loss → logits → final norm
-  const dlogits = floats(ctor, tape.arena, T * c.vocabSize, false); // cross_entropy writes every entry
-  crossEntropy(dlogits, tape.logits, targets, T, c.vocabSize, gradScale);
+  let dlogits = tape.dlogits;
+  if (dlogits) {
+    if (gradScale !== 1) for (let i = 0; i < T * c.vocabSize; i++) dlogits[i] = dlogits[i]! * gradScale;
+  } else {
+    dlogits = floats(ctor, tape.arena, T * c.vocabSize, false); // cross_entropy writes every entry
+    crossEntropy(dlogits, tape.logits, targets, T, c.vocabSize, gradScale);
+  }
   const dxnF = alloc(T * dim);
   matmulBackward(dxnF, gb ? gb.lm_head : null, dlogits, tape.xnF, w.lm_head, T, dim, c.vocabSize);
   const dx: Arr = alloc(T * dim); // the residual stream's gradient, updated in place layer by layer

@@ -14,6 +14,7 @@ import { createKvCache, createRunState, forward } from "../model.ts";
 import { tinyModel } from "../test-helpers.ts";
 import * as lora from "../lora.ts";
 import { tinyConfig } from "../test-helpers.ts";
+import { Rng } from "../rng.ts";
 
 const f32 = (n: number, seed: number) => randArr(n, seed, Float32Array) as Float32Array;
 // |a − b| ≤ tol · (1 + |b|) everywhere; fp32 sums of n products in another order differ by ~n·2⁻²⁴
@@ -240,6 +241,26 @@ describe("WASM SIMD kernels", () => {
     } finally {
       useKernels(true);
     }
+  });
+
+  it("a training step on the step arena (activations in the heap, the loss's gradient taken in the forward) gives the step without it", () => {
+    const m = tinyModel(8, { dim: 32, nHeads: 4, nKvHeads: 2, hiddenDim: 45, maxSeqLen: 40 });
+    const ad = lora.createLora(m.config, { r: 4, alpha: 8, dropout: 0.2, targets: ["q_proj", "v_proj", "down_proj"] }, { seed: 9, randomB: true });
+    const tokens = Array.from({ length: 37 }, (_, i) => (i * 5) % 19), targets = tokens.map((_, i) => (i % 5 === 0 ? -1 : (i * 3) % 19));
+    const starts = Int32Array.from(tokens, (_, t) => (t < 20 ? 0 : 20));
+    const step = (onArena: boolean) => {
+      const g = createGrads(m, ad, false);
+      const run = (arena: Parameters<Parameters<typeof withStepArena>[0]>[0]) => {
+        const { loss, tape } = forwardTrain(m, ad, tokens, targets, new Rng(3), Float32Array, starts, arena);
+        backward(m, ad, tape, targets, g, 0.5);
+        return loss;
+      };
+      const loss = onArena ? withStepArena(run) : run(null);
+      return { loss, grads: paramList(m, ad, g).map((p) => p.grad as Float32Array) };
+    };
+    const a = step(true), b = step(false);
+    expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-6);
+    a.grads.forEach((g, i) => expectClose(g, b.grads[i]!, 1e-5));
   });
 
   it("long-lived heap arrays (KV caches) start at zero and never share a block with a live one", () => {

@@ -1178,8 +1178,15 @@
         (local.set $j (i32.add (local.get $j) (i32.const 4)))
         (br $mt_loop)))
     (local.set $max (f32.max (local.get $max) (call $hmax (local.get $vmax))))
-    ;; Σ e^(l − max), the numerators written to dl when it is wanted
+    ;; Σ e^(l − max), the numerators written to dl when it is wanted: copied there and
+    ;; exponentiated in place by exp_row (its polynomial inline: a call per vector to exp4 cost
+    ;; as much again)
     (local.set $j (i32.const 0))
+    (if (local.get $hasDl)
+      (then
+        (memory.copy (local.get $dl) (local.get $l) (local.get $vb))
+        (local.set $sum (call $exp_row (local.get $dl) (i32.const 0) (i32.sub (local.get $V) (i32.const 1)) (local.get $max)))
+        (local.set $j (local.get $vb)))) ;; past both loops below
     (block $e_done
       (loop $e_loop
         (br_if $e_done (i32.ge_u (local.get $j) (local.get $v4)))
