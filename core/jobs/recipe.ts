@@ -70,9 +70,10 @@ export function scaledTrainingDefaults(data: DataSize, evalFraction: number, seq
  * The prompt noise a job gets unless it names its own (TrainingSettings.promptNoise,
  * containers/trainer/prompt-noise.ts): one copy of each record beside it, its prompt words that
  * other records share dropped or replaced by another shared word at up to 80%. On the planted
- * facts at 64 records, with the same steps, it took the tuning paraphrases answered right from
- * 4.2% to 41.7% and span precision@1 on them from 0.313 to 0.500, trained facts staying at 100%
- * (docs/benchmarks.md, "Prompt noise"). Three copies generalised further but fell to 79% on the
+ * facts, with the same steps, it took the tuning paraphrases answered right from 4.2% to 29.2%
+ * at 64 records (span precision@1 on them 0.333 → 0.458, trained facts staying at 100%) and
+ * from 3.1% to 16.9% at 200 (0.300 → 0.338, trained facts 99.4% → 92.5%): docs/benchmarks.md,
+ * "Prompt noise". Three copies generalised further at 64 records but fell to 79% on the
  * trained facts.
  */
 export const DEFAULT_PROMPT_NOISE = { copies: 1, rate: 0.8, mode: "mix" } as const;
