@@ -8,7 +8,7 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { BlobStore } from "../../core/ports/blob-store.ts";
-import { AdapterDecodeError, AdapterDecoder, PARSE_ON_WORKER_ABOVE_BYTES, type DecodeTrace } from "./adapter-decoder.ts";
+import { AdapterDecodeError, AdapterDecoder, PARSE_ON_WORKER_ABOVE_BYTES, READ_TIMEOUT_MS, type DecodeTrace } from "./adapter-decoder.ts";
 import { AdapterSlots } from "./kernels/adapter-slots.ts";
 import { loraBytes, type LoraAdapter } from "./lora.ts";
 import type { Config } from "./model.ts";
@@ -38,12 +38,15 @@ export interface AdapterCacheOptions {
   // (default 8 MiB: a parse of a large model's adapter would hold this thread up for longer
   // than a step)
   parseOnWorkerAboveBytes?: number;
+  // a disk read not done after this long (ms) fails the load as adapter_unavailable instead of
+  // leaving its calls waiting (default 10 s: a hung file system, not a slow read)
+  readTimeoutMs?: number;
 }
 
 /**
  * Raised for an unknown adapter, a bad id, one larger than the whole budget, files that do not
- * parse as a PEFT LoRA for this model (`adapter_corrupt`), or a blob store that failed
- * (`adapter_unavailable`: a later acquire tries again).
+ * parse as a PEFT LoRA for this model (`adapter_corrupt`), or a blob store or disk read that
+ * failed (`adapter_unavailable`: a later acquire tries again).
  */
 export class AdapterCacheError extends Error {
   override name = "AdapterCacheError";
@@ -86,8 +89,8 @@ export class AdapterCache {
 
   constructor(opts: AdapterCacheOptions) {
     if (!(opts.budgetBytes > 0)) throw new RangeError("budgetBytes must be > 0");
-    this.opts = { blobs: null, blobPrefix: "adapters/", blobKeys: null, onLoad: null, onEvict: null, kernelResident: true, decodeOnWorker: true, parseOnWorkerAboveBytes: PARSE_ON_WORKER_ABOVE_BYTES, ...opts };
-    this.#decoder = new AdapterDecoder(opts.model, { worker: this.opts.decodeOnWorker, parseOnWorkerAboveBytes: this.opts.parseOnWorkerAboveBytes });
+    this.opts = { blobs: null, blobPrefix: "adapters/", blobKeys: null, onLoad: null, onEvict: null, kernelResident: true, decodeOnWorker: true, parseOnWorkerAboveBytes: PARSE_ON_WORKER_ABOVE_BYTES, readTimeoutMs: READ_TIMEOUT_MS, ...opts };
+    this.#decoder = new AdapterDecoder(opts.model, { worker: this.opts.decodeOnWorker, parseOnWorkerAboveBytes: this.opts.parseOnWorkerAboveBytes, readTimeoutMs: this.opts.readTimeoutMs });
     const cap = Math.ceil((opts.budgetBytes * 1.25) / 16) * 16;
     this.#slots = this.opts.kernelResident ? new AdapterSlots({ capBytes: cap }) : null;
   }
@@ -208,12 +211,14 @@ export class AdapterCache {
     return { adapter, t0, tier, trace };
   }
 
-  // files that do not parse become adapter_corrupt; a failed disk read stays what it was
+  // files that do not parse become adapter_corrupt; a disk read that failed or hung,
+  // adapter_unavailable (a later acquire tries again), so the call gets a 503, not a 500
   async #decode(id: string, run: () => Promise<LoraAdapter | null>): Promise<LoraAdapter | null> {
     try {
       return await run();
     } catch (e) {
       if (e instanceof AdapterDecodeError && e.kind === "corrupt") throw new AdapterCacheError("adapter_corrupt", `adapter ${id} is not a usable LoRA for this model: ${e.message}`);
+      if (e instanceof AdapterDecodeError) throw new AdapterCacheError("adapter_unavailable", `adapter ${id} could not be read from local disk: ${e.message}`);
       throw e;
     }
   }

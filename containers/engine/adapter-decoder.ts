@@ -10,7 +10,10 @@
 // a step runs. On an idle thread (no step running) an async read is quicker than a hop to the
 // worker, so the cache asks per load which way to read.
 // When the worker cannot be started (or dies), the reads run here with async I/O: slower under
-// load, the same answer.
+// load, the same answer. A read that has not finished after readTimeoutMs (a hung file system,
+// a FIFO where a file should be) fails as `io`, so its call gets an answer instead of waiting
+// for ever; a worker stuck on such a read is retired like a dead one, since every read queued
+// behind it would wait too.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
@@ -41,10 +44,12 @@ export interface DecodeTrace {
 type Files = { config: string; weights: Uint8Array };
 // what a read gives: the files' bytes (null: not on disk), or an adapter the worker parsed
 type Got = { files: Files | null; adapter?: LoraAdapter; trace: Omit<DecodeTrace, "parseMs"> };
-type Pending = { dir: string; askedAt: number; resolve: (g: Got) => void; reject: (e: Error) => void };
+type Pending = { dir: string; askedAt: number; timeoutMs: number; resolve: (g: Got) => void; reject: (e: Error) => void };
 
 /** Weights files larger than this are parsed on the worker too (default; see the constructor). */
 export const PARSE_ON_WORKER_ABOVE_BYTES = 8 * 2 ** 20;
+/** A read not done after this long fails (default; a local read of even a large adapter takes well under a second). */
+export const READ_TIMEOUT_MS = 10_000;
 
 // One worker for the whole thread, shared by every decoder (and so by every AdapterCache): it
 // starts on the first read sent to it, and holds the process open only while a read is due.
@@ -65,6 +70,7 @@ export class AdapterDecoder {
   readonly #model: Config;
   readonly #useWorker: boolean | (() => boolean);
   readonly #parseAbove: number;
+  readonly #timeoutMs: number;
 
   /**
    * `worker: false` reads on the calling thread (what the benchmark compares against); a
@@ -72,12 +78,14 @@ export class AdapterDecoder {
    * `parseOnWorkerAboveBytes`: a weights file read on the worker and larger than this is parsed
    * there as well (a parse is a copy of every tensor: for the tiny model's 86 KB adapters about
    * 0.1 ms, cheaper here than a kernel worker's lost core; for a large model's adapter, tens of
-   * megabytes, longer than a step should wait).
+   * megabytes, longer than a step should wait). `readTimeoutMs`: a read not done by then fails
+   * as `io` (see the top of this file).
    */
-  constructor(model: Config, opts: { worker?: boolean | (() => boolean); parseOnWorkerAboveBytes?: number } = {}) {
+  constructor(model: Config, opts: { worker?: boolean | (() => boolean); parseOnWorkerAboveBytes?: number; readTimeoutMs?: number } = {}) {
     this.#model = model;
     this.#useWorker = opts.worker ?? true;
     this.#parseAbove = opts.parseOnWorkerAboveBytes ?? PARSE_ON_WORKER_ABOVE_BYTES;
+    this.#timeoutMs = opts.readTimeoutMs ?? READ_TIMEOUT_MS;
   }
 
   /** Whether reads can go to the worker thread (false: configured off, or it failed). */
@@ -86,7 +94,7 @@ export class AdapterDecoder {
   /** Read and parse the PEFT directory `dir`; null when its files are not there. */
   async read(id: string, dir: string, trace?: (t: DecodeTrace) => void): Promise<LoraAdapter | null> {
     const use = typeof this.#useWorker === "function" ? this.#useWorker() : this.#useWorker;
-    const got = use && !pool.failed && startWorker() ? await viaWorker(dir, { id, model: this.#model, parseAbove: this.#parseAbove }) : await readHere(dir);
+    const got = use && !pool.failed && startWorker() ? await viaWorker(dir, { id, model: this.#model, parseAbove: this.#parseAbove }, this.#timeoutMs) : await readHere(dir, this.#timeoutMs);
     const { files, trace: t } = got;
     if (got.adapter) {
       trace?.({ ...t, parseMs: 0 }); // parsed on the worker: part of readMs
@@ -113,10 +121,13 @@ export class AdapterDecoder {
   }
 }
 
-function viaWorker(dir: string, parse: { id: string; model: Config; parseAbove: number }): Promise<Got> {
+function viaWorker(dir: string, parse: { id: string; model: Config; parseAbove: number }, timeoutMs: number): Promise<Got> {
   const seq = ++pool.seq;
   return new Promise((resolve, reject) => {
-    pool.pending.set(seq, { dir, askedAt: clock(), resolve, reject });
+    const timer = setTimeout(() => stuck(seq), timeoutMs);
+    timer.unref();
+    const done = () => clearTimeout(timer);
+    pool.pending.set(seq, { dir, askedAt: clock(), timeoutMs, resolve: (g) => (done(), resolve(g)), reject: (e) => (done(), reject(e)) });
     pool.queued.push({ seq, dir, ...parse });
     // every read asked for in this turn goes in one message, posted once the turn's code is done
     if (pool.queued.length === 1) queueMicrotask(flush);
@@ -188,6 +199,19 @@ export function drainReadReplies(): number {
   return n;
 }
 
+// a read the worker has not answered in time fails; the worker is stuck in it (a synchronous
+// read does not time out), so it is retired: the reads queued behind it and every later one
+// run on this thread, as after a crash
+function stuck(seq: number): void {
+  const p = pool.pending.get(seq), w = pool.worker;
+  if (!p || !w) return;
+  pool.pending.delete(seq);
+  p.reject(new AdapterDecodeError("io", `reading ${p.dir} did not finish within ${p.timeoutMs} ms`));
+  die(w, new Error(`a read did not finish within ${p.timeoutMs} ms`));
+  w.unref(); // a thread blocked in a system call cannot be stopped; it must not hold the process open
+  void w.terminate();
+}
+
 // a dead worker's reads are done again on this thread, and so is everything after
 function die(w: Worker, e: Error): void {
   if (pool.worker !== w) return;
@@ -199,19 +223,28 @@ function die(w: Worker, e: Error): void {
   const all = [...pool.pending.values()];
   pool.pending.clear();
   pool.queued = [];
-  for (const p of all) readHere(p.dir).then(p.resolve, p.reject);
+  for (const p of all) readHere(p.dir, p.timeoutMs).then(p.resolve, p.reject);
 }
 
-// the same reads on this thread, async
-async function readHere(dir: string): Promise<Got> {
+// the same reads on this thread, async, given up after timeoutMs (the reads themselves cannot be
+// cancelled while blocked: an abort signal is only looked at between reads)
+async function readHere(dir: string, timeoutMs: number): Promise<Got> {
   const t0 = performance.now();
   let files: Files;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    const [config, weights] = await Promise.all([readFile(join(dir, "adapter_config.json"), "utf8"), readFile(join(dir, "adapter_model.safetensors"))]);
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new AdapterDecodeError("io", `reading ${dir} did not finish within ${timeoutMs} ms`)), timeoutMs);
+      timer.unref();
+    });
+    const [config, weights] = await Promise.race([Promise.all([readFile(join(dir, "adapter_config.json"), "utf8"), readFile(join(dir, "adapter_model.safetensors"))]), late]);
     files = { config, weights };
   } catch (e) {
+    if (e instanceof AdapterDecodeError) throw e;
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return { files: null, trace: { where: "inline", waitMs: 0, readMs: performance.now() - t0, returnMs: 0 } };
     throw new AdapterDecodeError("io", (e as Error).message);
+  } finally {
+    clearTimeout(timer);
   }
   return { files, trace: { where: "inline", waitMs: 0, readMs: performance.now() - t0, returnMs: 0 } };
 }

@@ -1,0 +1,80 @@
+// Adapter reads that fail or never finish: each becomes a clear, retryable error for that
+// adapter (adapter_unavailable), never a hang or an error of another kind, and the other
+// adapters keep loading. Its own file because a stuck worker is retired for the whole process
+// (the decoder's worker is per process, and vitest gives each test file its own).
+import { afterAll, describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { AdapterCache } from "./adapter-cache.ts";
+import { createLora, loraBytes } from "./lora.ts";
+import { saveAdapter } from "./peft.ts";
+import { tinyConfig } from "./test-helpers.ts";
+
+const cfg = tinyConfig();
+const lora = (id: string) => createLora(cfg, { r: 2, alpha: 2, dropout: 0, targets: ["q_proj"] }, { id, seed: 3 });
+const SIZE = loraBytes(lora("x"));
+const fifos: string[] = [];
+
+function disk(ids: string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), "engine-decoder-"));
+  for (const id of ids) saveAdapter(join(dir, id), lora(id));
+  return dir;
+}
+
+// a config file that is a FIFO with no writer: opening it blocks until one comes (what a hung
+// network file system does to a read)
+function stuckAdapter(dir: string, id: string): void {
+  saveAdapter(join(dir, id), lora(id));
+  const path = join(dir, id, "adapter_config.json");
+  rmSync(path);
+  execFileSync("mkfifo", [path]);
+  fifos.push(path);
+}
+
+// settles within `ms`, or says it did not
+const within = <T>(p: Promise<T>, ms: number) =>
+  Promise.race([p.then((v) => ({ settled: "fulfilled" as const, v }), (e: unknown) => ({ settled: "rejected" as const, e })), new Promise<{ settled: "pending" }>((r) => setTimeout(() => r({ settled: "pending" }), ms))]);
+
+afterAll(() => {
+  // a writer that opens and closes lets every blocked reader finish (with an empty file)
+  for (const f of fifos) {
+    try {
+      closeSync(openSync(f, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch { /* no reader left */ }
+    rmSync(f, { force: true });
+  }
+});
+
+describe.skipIf(process.platform === "win32")("AdapterDecoder faults", () => {
+  it("a local copy that cannot be read is adapter_unavailable on the worker and on this thread, and the next adapter loads", async () => {
+    const dir = disk(["fine", "unreadable"]);
+    rmSync(join(dir, "unreadable", "adapter_config.json"));
+    mkdirSync(join(dir, "unreadable", "adapter_config.json")); // EISDIR on read
+    for (const decodeOnWorker of [true, false]) {
+      const cache = new AdapterCache({ model: cfg, budgetBytes: 4 * SIZE, diskDir: dir, decodeOnWorker });
+      await expect(cache.acquire("unreadable")).rejects.toMatchObject({ name: "AdapterCacheError", code: "adapter_unavailable" });
+      expect(cache.loadingCount).toBe(0); // a later acquire tries again
+      (await cache.acquire("fine")).release();
+    }
+  });
+
+  it("a read that never finishes is adapter_unavailable after readTimeoutMs, on this thread and on the worker, whose other reads still come", async () => {
+    const dir = disk(["ok1", "ok2"]);
+    stuckAdapter(dir, "hung1");
+    stuckAdapter(dir, "hung2");
+    // this thread: the async read waits on the FIFO forever, the load does not
+    const inline = new AdapterCache({ model: cfg, budgetBytes: 4 * SIZE, diskDir: dir, decodeOnWorker: false, readTimeoutMs: 150 });
+    const a = await within(inline.acquire("hung1"), 3000);
+    expect(a).toMatchObject({ settled: "rejected", e: { code: "adapter_unavailable" } });
+    // the worker: stuck on hung2, with ok1 asked in the same turn (queued behind it in the worker)
+    const cache = new AdapterCache({ model: cfg, budgetBytes: 4 * SIZE, diskDir: dir, decodeOnWorker: true, readTimeoutMs: 150 });
+    const [hung, behind] = await Promise.all([within(cache.acquire("hung2"), 3000), within(cache.acquire("ok1"), 3000)]);
+    expect(hung).toMatchObject({ settled: "rejected", e: { code: "adapter_unavailable" } });
+    expect(behind).toMatchObject({ settled: "fulfilled", v: { adapter: { id: "ok1" } } });
+    // and a load asked for afterwards comes too (the stuck worker is retired; reads go on here)
+    expect(await within(cache.acquire("ok2"), 3000)).toMatchObject({ settled: "fulfilled", v: { adapter: { id: "ok2" } } });
+    expect(cache.decodesOnWorker).toBe(false);
+  });
+});
