@@ -77,7 +77,7 @@ export class EmbeddedBackend implements GenerationBackend {
       throw contextLengthExceeded(`This model's maximum context length is ${ctx} tokens. However, you requested ${req.promptTokenIds.length + req.maxTokens} tokens (${req.promptTokenIds.length} in the messages, ${req.maxTokens} in the completion).`);
     }
     let lease: { adapter: LoraAdapter; release(): void } | null = null;
-    if (model.kind === "adapter") lease = await this.#acquire(model.id);
+    if (model.kind === "adapter") lease = await this.#acquireUnlessAborted(model.id, req.signal);
     try {
       if (req.signal.aborted) return { completionTokenIds: [], text: "", finishReason: "cancelled" };
       // a client that goes away (or a timeout) aborts req.signal: the scheduler drops the
@@ -103,6 +103,27 @@ export class EmbeddedBackend implements GenerationBackend {
     // resident (and most recently used) when its call is admitted, unless evicted meanwhile;
     // a failure is the call's to report when it runs
     this.cache.acquire(model.id).then((lease) => lease.release(), () => {});
+  }
+
+  // A cold load can outlast its call (a blob store that hangs): the call stops waiting when its
+  // signal aborts (the timeout, the client gone) with the signal's reason, as a call still in
+  // the admission queue does, and a lease that comes after that is given straight back.
+  async #acquireUnlessAborted(id: string, signal: AbortSignal) {
+    const acquiring = this.#acquire(id);
+    let onAbort!: () => void;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([acquiring, aborted]);
+    } catch (e) {
+      if (signal.aborted) acquiring.then((lease) => lease.release(), () => {});
+      throw e;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
   }
 
   async #acquire(id: string) {

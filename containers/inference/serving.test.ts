@@ -182,6 +182,18 @@ describe("adapter faults", () => {
     expect((await client.chat.completions.create(chat("ad_warm", "hi"))).choices[0]!.message.content).toBeTypeOf("string");
   });
 
+  it("a cold load that never finishes (a blob store that hangs) ends its call at the request timeout, streamed or not, and frees its slot", async () => {
+    const svc = await testService({ adapters: [{ id: "ad_hang" }], requestTimeoutMs: 150 });
+    svc.blobs.get = () => new Promise(() => {});
+    const { url } = await serve(svc);
+    for (const stream of [false, true]) {
+      const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", signal: AbortSignal.timeout(5000), headers: { authorization: `Bearer ${svc.keys.other}`, "content-type": "application/json" }, body: JSON.stringify(chat("ad_hang", "hi", { stream })) });
+      expect(res.status).toBe(408);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("request_timeout");
+    }
+    expect(svc.service.admission.running).toBe(0);
+  });
+
   it("a streamed call for an adapter that cannot load gets the 503 status, not a 200 stream", async () => {
     const svc = await testService({ adapters: [{ id: "ad_gone", noFiles: true }] });
     const { client } = await serve(svc);
