@@ -1093,9 +1093,25 @@
         (local.set $t (i32.add (local.get $t) (i32.const 1)))
         (br $t_loop))))
 
-  ;; σ(g) = 1 / (1 + e^−g) on four lanes
+  ;; σ(g) = 1 / (1 + e^−g) on four lanes, exp4's operations written out (the same bits as calling
+  ;; it; V8 does not inline the call, which costs about as much as the polynomial)
   (func $sigmoid4 (param $g v128) (result v128)
-    (f32x4.div (f32x4.splat (f32.const 1)) (f32x4.add (f32x4.splat (f32.const 1)) (call $exp4 (f32x4.neg (local.get $g))))))
+    (local $x v128) (local $fx v128) (local $y v128) (local $z v128)
+    (local.set $x (f32x4.neg (local.get $g)))
+    (local.set $x (f32x4.pmin (f32x4.pmax (local.get $x) (f32x4.splat (f32.const -87.33654))) (f32x4.splat (f32.const 88.0))))
+    (local.set $fx (f32x4.nearest (f32x4.mul (local.get $x) (f32x4.splat (f32.const 1.44269504088896341)))))
+    (local.set $x (f32x4.relaxed_nmadd (local.get $fx) (f32x4.splat (f32.const -2.12194440e-4))
+      (f32x4.relaxed_nmadd (local.get $fx) (f32x4.splat (f32.const 0.693359375)) (local.get $x))))
+    (local.set $z (f32x4.mul (local.get $x) (local.get $x)))
+    (local.set $y (f32x4.splat (f32.const 1.9875691500e-4)))
+    (local.set $y (f32x4.relaxed_madd (local.get $y) (local.get $x) (f32x4.splat (f32.const 1.3981999507e-3))))
+    (local.set $y (f32x4.relaxed_madd (local.get $y) (local.get $x) (f32x4.splat (f32.const 8.3334519073e-3))))
+    (local.set $y (f32x4.relaxed_madd (local.get $y) (local.get $x) (f32x4.splat (f32.const 4.1665795894e-2))))
+    (local.set $y (f32x4.relaxed_madd (local.get $y) (local.get $x) (f32x4.splat (f32.const 1.6666665459e-1))))
+    (local.set $y (f32x4.relaxed_madd (local.get $y) (local.get $x) (f32x4.splat (f32.const 5.0000001201e-1))))
+    (local.set $y (f32x4.add (f32x4.relaxed_madd (local.get $y) (local.get $z) (local.get $x)) (f32x4.splat (f32.const 1))))
+    (f32x4.div (f32x4.splat (f32.const 1)) (f32x4.add (f32x4.splat (f32.const 1))
+      (f32x4.mul (local.get $y) (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $fx)) (i32x4.splat (i32.const 127))) (i32.const 23))))))
 
   ;; SwiGLU over n values, as ops.ts swiglu: out = g·σ(g)·up. Vectors of four, then a tail
   ;; through the same lanes (the last partial vector is read and written lane by lane).
