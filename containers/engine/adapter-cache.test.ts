@@ -144,7 +144,7 @@ describe("AdapterCache", () => {
   });
 
   it("reads asked for in one turn go to the worker as one batch; each load reports where its time went", async () => {
-    // Prepare: 6 adapters on disk, one of them corrupt, one missing (not on disk, no blob store)
+    // Prepare: 5 adapters on disk, one of them corrupt, and a 6th that is missing (not on disk, no blob store)
     const ids = ["b0", "b1", "b2", "b3", "b4"];
     const { disk } = setup(8, ids);
     writeFileSync(join(disk, "b4", "adapter_model.safetensors"), new Uint8Array([1, 2, 3]));
@@ -232,8 +232,10 @@ describe("AdapterCache", () => {
     for (const { adapter, values } of evicted) expect(adapter.layers.flatMap((l) => Object.values(l).flatMap((p) => [...p.A, ...p.B]))).toEqual(values);
   });
 
-  it("does no synchronous file I/O (it runs inside the serving loop)", () => {
-    const source = readFileSync(new URL("./adapter-cache.ts", import.meta.url), "utf8");
-    expect(source).not.toMatch(/\b\w+Sync\(/);
+  it("does no synchronous file I/O (it runs inside the serving loop), nor does the decoder's side on this thread", () => {
+    for (const file of ["./adapter-cache.ts", "./adapter-decoder.ts"]) {
+      const source = readFileSync(new URL(file, import.meta.url), "utf8");
+      expect(source, file).not.toMatch(/\b\w+Sync\(/);
+    }
   });
 });

@@ -31,8 +31,8 @@ export interface AdapterCacheOptions {
   kernelResident?: boolean;
   // read adapter files on a worker thread (default true), so a cold load does not wait behind
   // forward steps for each file operation; false: async reads on this thread (a function:
-  // asked per load, e.g. "only while forward steps run"). Parsing runs on this thread either way.
-  // NOTE: the name is kept from when the worker also parsed.
+  // asked per load, e.g. "only while forward steps run"). Parsing runs on this thread, except
+  // a large weights file read on the worker (parseOnWorkerAboveBytes); a blob's files always here.
   decodeOnWorker?: boolean | (() => boolean);
   // a weights file read on the worker and larger than this (bytes) is parsed there too
   // (default 8 MiB: a parse of a large model's adapter would hold this thread up for longer
