@@ -86,7 +86,7 @@ function fineTune(lossOn: LossOn, blockDiagonal: boolean): FineTune {
   const adapter = createLora(model.config, { r: lora.rank, alpha: lora.alpha, dropout: lora.dropout, targets: lora.targetModules }, { id: "planted", seed: training.seed });
   const perStep = training.batchSize * training.gradientAccumulation;
   // As the trainer: prompt-noise copies share the record's passes, so the run's steps stay those without them.
-  const steps = Math.max(1, Math.ceil(((training.epochs / (1 + noise.copies)) * seqs.length) / perStep));
+  const steps = Math.max(1, Math.ceil(((training.epochs * records.length) / tokenized.length * seqs.length) / perStep));
   const t0 = now();
   const r = train(model, adapter, { train: seqs, eval: [] }, {
     steps, batchSize: training.batchSize, gradAccum: training.gradientAccumulation, lr: training.learningRate, warmupSteps: training.warmupSteps,

@@ -150,7 +150,7 @@ describe("runTrainer", () => {
     const { records } = plantedFacts({ planters: 2, factsPerPlanter: 6, distractors: 1, recordsPerDistractor: 2, seed: 5 });
     const lines = frozenLines(records.map((r) => r.record));
     const runs: Record<string, { sequences: number; totalSteps: number }> = {};
-    for (const [jobId, promptNoise] of [["job_plain", undefined], ["job_noisy", { copies: 1, rate: 0.8, mode: "mix" as const }]] as const) {
+    for (const [jobId, promptNoise] of [["job_plain", undefined], ["job_noisy", { copies: 1, rate: 0.8, mode: "mix" as const }], ["job_rate0", { copies: 2, rate: 0, mode: "mix" as const }]] as const) {
       const { specKey } = await putJob(blobs, { jobId, lines, schema: "instruction", training: { maxSteps: undefined, epochs: 2, evalEvery: 0, checkpointEvery: 0, promptNoise } });
       const log = (message: string, fields?: Record<string, unknown>) => {
         if (message === "training") runs[jobId] = fields as { sequences: number; totalSteps: number };
@@ -164,6 +164,7 @@ describe("runTrainer", () => {
     // steps (one pass over them instead of two over the records), the same tokens credited and the same index.
     expect(runs.job_noisy!.sequences).toBeGreaterThan(1.5 * runs.job_plain!.sequences);
     expect(Math.abs(runs.job_noisy!.totalSteps - runs.job_plain!.totalSteps)).toBeLessThanOrEqual(0.1 * runs.job_plain!.totalSteps);
+    expect(runs.job_rate0).toMatchObject({ sequences: runs.job_plain!.sequences, totalSteps: runs.job_plain!.totalSteps }); // rate 0 makes no copies, and keeps every pass
     const [plain, noisy] = await Promise.all(["job_plain", "job_noisy"].map((id) => json(blobs, `jobs/${id}/attribution.json`) as Promise<TrainerAttributionFile>));
     expect({ ...noisy!, trainingConfigHash: "" }).toEqual({ ...plain!, trainingConfigHash: "" });
     expect(noisy!.trainingConfigHash).not.toBe(plain!.trainingConfigHash);

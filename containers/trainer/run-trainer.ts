@@ -253,7 +253,8 @@ function tokenizeAndAttribute(spec: JobSpec, data: RecordsRead, tokenizer: Token
     attribution.contributors[r.contributor] = (attribution.contributors[r.contributor] ?? 0) + n;
     attribution.datanets[r.datanet]!.tokens += n;
   });
-  return { split, train, rows, epochShare: 1 / (1 + (noise?.copies ?? 0)), heldOut, trainTokenCount: train.reduce((s, t) => s + t.tokens.length, 0), attribution };
+  // rows holds whole copies of train (none when the noise is off, rate 0 included), so this is 1 / (1 + copies made).
+  return { split, train, rows, epochShare: train.length / rows.length, heldOut, trainTokenCount: train.reduce((s, t) => s + t.tokens.length, 0), attribution };
 }
 
 /** What the training worker needs, from the spec's LoRA and training settings. */
