@@ -80,6 +80,10 @@ export class EmbeddedBackend implements GenerationBackend {
     if (model.kind === "adapter") lease = await this.#acquireUnlessAborted(model.id, req.signal);
     try {
       if (req.signal.aborted) return { completionTokenIds: [], text: "", finishReason: "cancelled" };
+      // the scheduler's run state is sized for ranks up to maxRank (as vLLM's --max-lora-rank):
+      // a larger adapter is this request's error to hear about, not a 500 from the engine
+      const maxRank = this.scheduler.opts.maxRank;
+      if (lease && lease.adapter.config.r > maxRank) throw invalidRequest(`The adapter \`${model.id}\` has rank ${lease.adapter.config.r}; this service serves adapters of rank up to ${maxRank}.`, "model", "adapter_rank_too_large");
       // a client that goes away (or a timeout) aborts req.signal: the scheduler drops the
       // sequence at its next step, freeing its batch row and KV cache
       const result = await this.scheduler.submit(req.promptTokenIds, lease?.adapter ?? null, {

@@ -3,7 +3,9 @@
 // cold adapters, corrupt adapter files are a 503 for that adapter alone.
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
-import { BASE_ID, listenLoopback, testService, type TestService } from "./test-support.ts";
+import { adapterItem } from "../../core/adapters/index.ts";
+import { createLora, serializeAdapter } from "../engine/index.ts";
+import { adapterRecord, BASE_ID, listenLoopback, testService, tinyBase, type TestService } from "./test-support.ts";
 
 let cleanup: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -198,6 +200,19 @@ describe("adapter faults", () => {
     const svc = await testService({ adapters: [{ id: "ad_gone", noFiles: true }] });
     const { client } = await serve(svc);
     await expect(client.chat.completions.create({ ...chat("ad_gone", "hi"), stream: true })).rejects.toMatchObject({ status: 503 });
+  });
+
+  it("an adapter of a rank above the service's max rank is a 400 for that adapter, not a 500; the others keep serving", async () => {
+    const svc = await testService({ adapters: [{ id: "ad_ok" }], scheduler: { maxRank: 8 } });
+    const rec = adapterRecord({ id: "ad_r16" });
+    await svc.tables.main.put(adapterItem(rec));
+    const { config, weights } = serializeAdapter(createLora(tinyBase().model.config, { r: 16, alpha: 16, dropout: 0, targets: ["q_proj"] }, { id: "ad_r16", seed: 1, randomB: true, baseModel: BASE_ID }));
+    await svc.blobs.put(rec.files.config, config);
+    await svc.blobs.put(rec.files.weights, weights);
+    const { client } = await serve(svc);
+    for (const stream of [false, true]) await expect(client.chat.completions.create({ ...chat("ad_r16", "hi"), stream })).rejects.toMatchObject({ status: 400, code: "adapter_rank_too_large", param: "model" });
+    expect(svc.backend.cache.residentCount).toBe(1); // it stays resident: a hit next time, with the same answer
+    expect((await client.chat.completions.create(chat("ad_ok", "hi"))).choices).toHaveLength(1);
   });
 
   it("a corrupt adapter file is a 503 for that adapter; the others keep serving", async () => {
