@@ -210,7 +210,7 @@ function stuck(seq: number): void {
   p.reject(new AdapterDecodeError("io", `reading ${p.dir} did not finish within ${p.timeoutMs} ms`));
   die(w, new Error(`a read did not finish within ${p.timeoutMs} ms`));
   w.unref(); // a thread blocked in a system call cannot be stopped; it must not hold the process open
-  void w.terminate();
+  w.terminate().catch(() => {});
 }
 
 // a dead worker's reads are done again on this thread, and so is everything after
