@@ -1,6 +1,6 @@
 // Adapter cache: tiers, LRU under a byte budget, pinning, one load for concurrent misses, metrics.
 import { describe, expect, it } from "vitest";
-import { mkdtempSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -92,6 +92,16 @@ describe("AdapterCache", () => {
     const remote = new AdapterCache({ model: cfg, budgetBytes: SIZE, diskDir: mkdtempSync(join(tmpdir(), "engine-cache-")), blobs: store });
     await expect(remote.acquire("r")).rejects.toMatchObject({ code: "adapter_corrupt" });
     expect(existsSync(join(remote.opts.diskDir, "r", "adapter_config.json"))).toBe(false);
+  });
+
+  it("serves a blob-store adapter from memory when its local copy cannot be written (a full or broken disk): no error, and no half copy left to be read", async () => {
+    const { cache, disk } = setup(2, [], ["w"]);
+    mkdirSync(join(disk, "w", "adapter_model.safetensors.tmp"), { recursive: true }); // the write fails: EISDIR
+    const lease = await cache.acquire("w");
+    expect(lease.adapter.id).toBe("w");
+    expect(cache.metrics.blobLoads).toBe(1);
+    expect(existsSync(join(disk, "w", "adapter_config.json"))).toBe(false); // no half copy
+    lease.release();
   });
 
   it("answers adapter_unavailable when the blob store fails, serves resident adapters meanwhile, and retries later", async () => {

@@ -81,6 +81,7 @@ export class AdapterCache {
   #waiters: Array<() => void> = [];
   #resident = 0;
   #latencies: number[] = [];
+  #warnedDisk = false; // a local copy failed to be written (warned once)
   // a little over the budget: blocks are freed and reused, and the spare quarter absorbs
   // fragmentation when adapters of different sizes come and go
   readonly #slots: AdapterSlots | null;
@@ -200,12 +201,19 @@ export class AdapterCache {
       const files = await this.#fetch(id);
       // validate before caching on disk, so a corrupt blob never becomes a local copy
       adapter = (await this.#decode(id, () => this.#decoder.parse(id, files.config, files.weights)))!;
-      await mkdir(dir, { recursive: true });
-      // weights first, config last: a directory with a config has complete weights (rename is atomic)
-      await writeFile(wPath + ".tmp", files.weights);
-      await rename(wPath + ".tmp", wPath);
-      await writeFile(cfgPath + ".tmp", files.config);
-      await rename(cfgPath + ".tmp", cfgPath);
+      // the local copy only saves the next cold load a fetch: a disk that is full or broken must
+      // not fail a load whose adapter is already in hand (the next miss fetches it again)
+      try {
+        await mkdir(dir, { recursive: true });
+        // weights first, config last: a directory with a config has complete weights (rename is atomic)
+        await writeFile(wPath + ".tmp", files.weights);
+        await rename(wPath + ".tmp", wPath);
+        await writeFile(cfgPath + ".tmp", files.config);
+        await rename(cfgPath + ".tmp", cfgPath);
+      } catch (e) {
+        if (!this.#warnedDisk) process.emitWarning(`adapter cache: no local copy of ${id} (${(e as Error).message}); serving from memory`, { code: "ADAPTER_CACHE_DISK" });
+        this.#warnedDisk = true;
+      }
       this.metrics.blobLoads++;
     }
     return { adapter, t0, tier, trace };
