@@ -8,8 +8,9 @@
 // per tensor (well under a millisecond for the tiny model's adapters), and done here it
 // competes with no kernel worker for a core, which the same work on another thread does while
 // a step runs. A weights file above parseOnWorkerAboveBytes is the exception: its copy would
-// hold a step up for longer than that costs, so the worker parses it. On an idle thread (no step running) an async read is quicker than a hop to the
-// worker, so the cache asks per load which way to read.
+// hold a step up for longer than that costs, so the worker parses it. On an idle thread (no
+// step running) an async read is quicker than a hop to the worker, so the cache asks per load
+// which way to read.
 // When the worker cannot be started (or dies), the reads run here with async I/O: slower under
 // load, the same answer. A read that has not finished after readTimeoutMs (a hung file system,
 // a FIFO where a file should be) fails as `io`, so its call gets an answer instead of waiting
