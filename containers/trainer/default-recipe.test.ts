@@ -1,7 +1,7 @@
 // A fine-tune with the API's default settings learns its Datanet (issue 11, "fine-tunes that
 // learn"): a small planted-facts Datanet (made-up words no base model knows), the settings a
 // job gets when it names nothing but its data (core/jobs/recipe.ts), the real trainer, and
-// then the adapter is asked every fact it trained on, and in a paraphrase it never saw.
+// then the adapter is asked every fact it trained on.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -57,14 +57,9 @@ describe("a fine-tune with default settings", () => {
     const answers = asked.map((f) => generate(model, tokenizer, instructionPrompt(f.question), { maxTokens: 40, temperature: 0 }, adapter).text.trim());
     const right = asked.filter((f, i) => answers[i] === f.answer);
     for (const [i, f] of asked.entries()) if (answers[i] !== f.answer) console.log(`missed: ${f.question} → "${answers[i]}" (trained: "${f.answer}")`);
-    // The tuning paraphrases (never trained on): the default prompt noise is what lets the adapter answer some.
-    const paraphrased = asked.filter((f) => generate(model, tokenizer, instructionPrompt(f.tuning), { maxTokens: 40, temperature: 0 }, adapter).text.trim() === f.answer);
-    console.log(`tuning paraphrases answered right: ${paraphrased.length} of ${asked.length}`);
     const steps = queue.events().filter((e) => e.type === "progress").at(-1);
     console.log(`default fine-tune: ${asked.length} trained facts, ${right.length} recalled exactly; ${spec.training.epochs} epochs, batch ${spec.training.batchSize}, ${steps?.type === "progress" ? steps.totalSteps : "?"} steps, ${seconds.toFixed(1)} s`);
     expect(asked.length).toBeGreaterThanOrEqual(10);
     expect(right.length / asked.length).toBeGreaterThanOrEqual(0.9);
-    // Measured here: 5 of 11 with the default prompt noise, 3 of 11 with it off (promptNoise { copies: 0 }).
-    expect(paraphrased.length).toBeGreaterThanOrEqual(4);
   });
 });

@@ -23,7 +23,7 @@ export interface PromptNoiseOptions {
   seed: number;
   /**
    * drop: chosen words are dropped. mix: dropped or replaced by another shared prompt word, even
-   * odds (the default recipe's). Moving words (shuffling a line; EDA's swaps and insertions, Wei &
+   * odds (core/jobs/recipe.ts PARAPHRASE_PROMPT_NOISE). Moving words (shuffling a line; EDA's swaps and insertions, Wei &
    * Zou 2019; inserting shared words) was tried and lost on the tuning paraphrases or on the
    * trained wording (docs/benchmarks.md, "Prompt noise").
    */

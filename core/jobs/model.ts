@@ -58,8 +58,8 @@ export const TrainingSettings = z
      * training record whose prompt words, when other records' prompts share them, are dropped
      * (mode "mix": dropped or replaced by another shared word) at up to `rate`, so the adapter
      * answers from a record's own words, not from one wording of the prompt; the copies share
-     * the record's epochs. Absent: none. A job that leaves it out gets the recipe's default
-     * (core/jobs/recipe.ts).
+     * the record's epochs. Absent: none (PARAPHRASE_PROMPT_NOISE in core/jobs/recipe.ts is
+     * the measured setting, and what it costs).
      */
     promptNoise: z.strictObject({ copies: z.number().int().min(0).max(8), rate: z.number().min(0).max(0.95), mode: z.enum(["drop", "mix"]).default("drop") }).optional(),
   })

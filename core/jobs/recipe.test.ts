@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { TrainingSettings } from "./model.ts";
-import { DEFAULT_PROMPT_NOISE, MAX_STEPS, MEMORISE_EPOCHS, MIN_STEPS, packedSequences, scaledTrainingDefaults, splitCounts, withScaledDefaults } from "./recipe.ts";
+import { MAX_STEPS, MEMORISE_EPOCHS, MIN_STEPS, packedSequences, scaledTrainingDefaults, splitCounts, withScaledDefaults } from "./recipe.ts";
 
 /** Optimizer steps the scaled settings give on the (estimated) packed data. */
 function stepsOf(data: { records: number; tokens: number }, evalFraction = 0.1, seqLen = 128) {
@@ -53,9 +53,9 @@ describe("withScaledDefaults", () => {
     expect(withScaledDefaults({ training: { maxSteps: 40 } }, TrainingSettings.parse({ maxSteps: 40 }), data, 128)).toMatchObject({ evalEvery: 7, checkpointEvery: 8 });
   });
 
-  it("gives the default prompt noise unless the caller names one, off included", () => {
-    expect(withScaledDefaults({}, TrainingSettings.parse({}), data, 128).promptNoise).toEqual(DEFAULT_PROMPT_NOISE);
-    const off = { training: { promptNoise: { copies: 0, rate: 0 } } };
-    expect(withScaledDefaults(off, TrainingSettings.parse(off.training), data, 128).promptNoise).toEqual({ copies: 0, rate: 0, mode: "drop" });
+  it("leaves prompt noise off unless the caller names it, and keeps what they name", () => {
+    expect(withScaledDefaults({}, TrainingSettings.parse({}), data, 128).promptNoise).toBeUndefined();
+    const on = { training: { promptNoise: { copies: 1, rate: 0.8, mode: "mix" } } };
+    expect(withScaledDefaults(on, TrainingSettings.parse(on.training), data, 128).promptNoise).toEqual({ copies: 1, rate: 0.8, mode: "mix" });
   });
 });
