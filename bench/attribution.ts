@@ -63,7 +63,7 @@ if (process.env.LORA_DROPOUT) lora.dropout = Number(process.env.LORA_DROPOUT);
 if (process.env.LOSS_ON) training.lossOn = process.env.LOSS_ON as LossOn;
 if (process.env.LR) training.learningRate = Number(process.env.LR);
 if (process.env.EPOCHS) training.epochs = Number(process.env.EPOCHS);
-// The job's prompt noise (the recipe's default unless overridden here; NOISE_COPIES=0 turns it off).
+// The job's prompt noise: none by default (core/jobs/recipe.ts); NOISE_COPIES=1 NOISE_RATE=0.8 NOISE_MODE=mix is PARAPHRASE_PROMPT_NOISE.
 const noise = {
   copies: env("NOISE_COPIES", training.promptNoise?.copies ?? 0), rate: env("NOISE_RATE", training.promptNoise?.rate ?? 0), seed: training.seed,
   mode: (process.env.NOISE_MODE ?? training.promptNoise?.mode ?? "drop") as "drop" | "mix",
