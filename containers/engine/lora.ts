@@ -21,6 +21,9 @@ export interface LoraPair {
   // Bᵀ (r, outDim), only while the adapter is resident in the kernel heap (kernels/adapter-slots.ts):
   // the layout the batched LoRA kernel reads; B stays the one source of truth
   Bt?: Float32Array;
+  // kernels/index.ts's note of where A and Bt lie in the heap (byte offsets), valid only while
+  // A and Bt are these very arrays: it saves two lookups per row per projection per step
+  heapAt?: { A: Float32Array; Bt: Float32Array; pA: number; pBt: number };
 }
 
 export interface LoraAdapter {

@@ -146,18 +146,23 @@ export interface RunState {
 /** Allocate the RunState for batches of up to maxBatch rows and adapters of rank ≤ maxRank. */
 export function createRunState(c: Config, maxBatch: number, maxRank = 64): RunState {
   const hd = c.dim / c.nHeads, B = maxBatch;
+  // the activations in the kernel heap, so the matmuls and the batched LoRA delta read and
+  // write them in place instead of copying each in and out on every projection of every step.
+  // Not the logits: forward() hands out a view of them, and a view of a heap block must not
+  // outlive its array (kernels/index.ts heapFloats)
+  const act = heapFloats;
   return {
     maxBatch,
-    x: new Float32Array(B * c.dim),
-    xb: new Float32Array(B * c.dim),
-    q: new Float32Array(B * c.nHeads * hd),
-    k: new Float32Array(B * c.nKvHeads * hd),
-    v: new Float32Array(B * c.nKvHeads * hd),
-    att: new Float32Array(B * c.nHeads * hd),
-    att2: new Float32Array(B * c.dim),
+    x: act(B * c.dim),
+    xb: act(B * c.dim),
+    q: act(B * c.nHeads * hd),
+    k: act(B * c.nKvHeads * hd),
+    v: act(B * c.nKvHeads * hd),
+    att: act(B * c.nHeads * hd),
+    att2: act(B * c.dim),
     scores: new Float32Array(c.maxSeqLen),
-    hb: new Float32Array(B * c.hiddenDim),
-    hb2: new Float32Array(B * c.hiddenDim),
+    hb: act(B * c.hiddenDim),
+    hb2: act(B * c.hiddenDim),
     logits: new Float32Array(B * c.vocabSize),
     mid: new Float32Array(maxRank),
     pos: new Int32Array(B),
@@ -172,6 +177,14 @@ export interface Row {
   adapter: LoraAdapter | null;
 }
 
+// the projections an adapter has a pair for in some layer (its layers are fixed once made)
+const projections = new WeakMap<LoraAdapter, Target[]>();
+function projectionsOf(a: LoraAdapter): Target[] {
+  let ts = projections.get(a);
+  if (!ts) projections.set(a, (ts = [...new Set(a.layers.flatMap((l) => Object.keys(l) as Target[]))]));
+  return ts;
+}
+
 /**
  * Run one step for every row: write each row's token into its KV cache at its position and
  * return logits (rows.length, vocab) in state.logits. Rows are independent sequences.
@@ -182,11 +195,16 @@ export function forward(m: Model, rows: ReadonlyArray<Row>, s: RunState): Float3
   const group = c.nHeads / c.nKvHeads;
   if (B > s.maxBatch) throw new ModelError(`batch of ${B} exceeds RunState.maxBatch ${s.maxBatch}`);
   const adapters = rows.map((r) => r.adapter);
-  const anyAdapter = adapters.some((a) => a !== null);
-  for (const a of adapters) if (a && a.config.r > s.mid.length) throw new ModelError(`adapter rank ${a.config.r} exceeds RunState maxRank ${s.mid.length}`);
+  // the projections some row's adapter targets: the others skip the delta without a look at each row
+  const adapted = new Set<Target>();
+  for (const a of adapters) {
+    if (!a) continue;
+    if (a.config.r > s.mid.length) throw new ModelError(`adapter rank ${a.config.r} exceeds RunState maxRank ${s.mid.length}`);
+    for (const t of projectionsOf(a)) adapted.add(t);
+  }
   const proj = (out: Float32Array, x: Float32Array, W: Float32Array, l: number, t: Target, n: number, d: number) => {
     matmul(out, x, W, B, n, d); // one pass over W for the whole batch
-    if (anyAdapter) addLoraDelta(out, x, adapters, l, t, n, d, s.mid);
+    if (adapted.has(t)) addLoraDelta(out, x, adapters, l, t, n, d, s.mid);
   };
 
   // token embeddings

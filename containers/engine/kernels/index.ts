@@ -80,7 +80,9 @@ class Heap {
 
   /** Byte offset of `a` in the heap, or null when it lives elsewhere. */
   offsetOf(a: Float32Array): number | null {
-    return this.#buffers.has(a.buffer) ? a.byteOffset : null;
+    // most arrays asked about were made after the last growth: one comparison before the set
+    const b = a.buffer;
+    return b === this.#f32.buffer || this.#buffers.has(b) ? a.byteOffset : null;
   }
 
   /** A Float32Array of n zeros in the heap for good (16-byte aligned): for model weights. */
@@ -575,53 +577,75 @@ export function crossEntropy(dlogits: Arr | null, logits: Arr, targets: ArrayLik
 
 /**
  * BGMV, as lora.ts addLoraDelta: out[b] += scale · B·(A·x[b]) for each row b whose adapter has
- * this projection, in one kernel call for the batch. The batch's x and out are copied into the
- * heap once, and each adapter's A and B once per call however many rows share it.
+ * this projection, in one kernel call for the batch. x and out are read and written in place
+ * when they live in the heap (the decode RunState does), else copied in once; a resident
+ * adapter's A and Bᵀ are read where they lie, any other adapter's once per call however many
+ * rows share it.
  */
 export function addLoraDelta(out: Float32Array, x: Float32Array, adapters: ReadonlyArray<LoraAdapter | null>, layer: number, t: Target, n: number, d: number, mid: Float32Array): void {
   const h = heap && enabled ? heap : null;
-  if (!h) return lora.addLoraDelta(out, x, adapters, layer, t, n, d, mid);
-  let maxR = 0;
-  for (const a of adapters) if (a?.layers[layer]?.[t]) maxR = Math.max(maxR, a.config.r);
-  if (maxR === 0) return;
-  if (loraKernel) return loraRowsT(h, loraKernel, out, x, adapters, layer, t, n, d, maxR, mid);
-  loraRowsOn(h, out, x, adapters, layer, t, n, d, maxR, mid, (p, r) => h.input(p.B, d * r), h.kernels.lora_rows); // wasm exports need no `this`
+  const done = h ? loraRows(h, loraKernel, out, x, adapters, layer, t, n, d) : false;
+  if (!done) lora.addLoraDelta(out, x, adapters, layer, t, n, d, mid);
+}
+
+const MAX_RANK = 1024; // validateLoraConfig's bound: the kernel's mid scratch holds any rank
+
+/**
+ * Where a resident pair's A and Bᵀ lie in the heap, or null when either does not. Cached on
+ * the pair (LoraPair.heapAt), checked against its A and Bt on every use: adapter-slots.ts
+ * swaps both arrays when it places or releases an adapter, so a stale entry never matches.
+ */
+function residentAt(h: Heap, p: LoraPair): LoraPair["heapAt"] | null {
+  const at = p.heapAt;
+  if (at && at.A === p.A && at.Bt === p.Bt) return at;
+  const Bt = p.Bt, pA = h.offsetOf(p.A), pBt = Bt ? h.offsetOf(Bt) : null;
+  if (!Bt || pA === null || pBt === null) return null;
+  return (p.heapAt = { A: p.A, Bt, pA, pBt });
 }
 
 /**
- * One batched LoRA kernel call: x, out, each adapter pair's A once (and its B as `stageB` places
- * it) and the row table staged in the heap, then `run(out, x, table, rows, n, d, mid)`; the TS
- * reference when the heap cannot take it.
+ * One batched LoRA kernel call (lora_rows_t on Bᵀ when lora-kernel.wasm loaded, else
+ * kernels.wat's lora_rows on B), writing the row table (A offset, B or Bᵀ offset, rank, scale)
+ * as it goes: a resident adapter is read where it lies, any other is copied in once per call
+ * however many rows share it, every copy before the kernel runs. True when done (nothing to do
+ * counts); false when the heap cannot take the call, and the caller runs the reference.
  */
-function loraRowsOn(
-  h: Heap, out: Float32Array, x: Float32Array, adapters: ReadonlyArray<LoraAdapter | null>, layer: number, t: Target, n: number, d: number, maxR: number, mid: Float32Array,
-  stageB: (p: LoraPair, r: number) => number,
-  run: (out: number, x: number, table: number, rows: number, n: number, d: number, mid: number) => void,
-): void {
+function loraRows(h: Heap, k: LoraKernel | null, out: Float32Array, x: Float32Array, adapters: ReadonlyArray<LoraAdapter | null>, layer: number, t: Target, n: number, d: number): boolean {
   const B = adapters.length;
   const staged = stage(h, () => {
-    const px = h.input(x, B * n), pout = h.input(out, B * d), table = h.scratch(B * 4), pmid = h.scratch(maxR);
-    const pairs = new Map<LoraPair, { pA: number; pB: number }>();
-    const rows = adapters.map((a) => {
-      const p = a?.layers[layer]?.[t];
-      if (!a || !p) return null;
-      let w = pairs.get(p);
-      if (!w) pairs.set(p, (w = { pA: h.input(p.A, a.config.r * n), pB: stageB(p, a.config.r) }));
-      return w;
-    });
+    const px = h.input(x, B * n), pout = h.input(out, B * d), table = h.scratch(B * 4), pmid = h.scratch(MAX_RANK);
+    let i32 = h.viewI32(), f = h.view(), rows = 0;
+    let copied: Map<LoraPair, number> | null = null; // pair → the row that staged it (adapters not resident only)
+    for (let b = 0, e = table >> 2; b < B; b++, e += 4) {
+      const a = adapters[b], p = a?.layers[layer]?.[t];
+      if (!a || !p) { i32[e + 2] = 0; continue; } // rank 0: the kernel skips the row
+      const at = k ? residentAt(h, p) : null;
+      let pA: number, pB: number;
+      if (at) { pA = at.pA; pB = at.pBt; }
+      else {
+        const seen = (copied ??= new Map()).get(p);
+        if (seen !== undefined) { pA = i32[(table >> 2) + seen * 4]!; pB = i32[(table >> 2) + seen * 4 + 1]!; }
+        else {
+          copied.set(p, b);
+          const r = a.config.r;
+          pA = h.input(p.A, r * n);
+          pB = k ? (p.Bt && h.offsetOf(p.Bt)) ?? transposeIntoScratch(h, p.B, d, r) : h.input(p.B, d * r);
+          i32 = h.viewI32(); f = h.view(); // copying may have grown the heap
+        }
+      }
+      i32[e] = pA;
+      i32[e + 1] = pB;
+      i32[e + 2] = a.config.r;
+      f[e + 3] = a.scale;
+      rows++;
+    }
     return { px, pout, table, pmid, rows };
   });
-  if (!staged) return lora.addLoraDelta(out, x, adapters, layer, t, n, d, mid);
-  const i32 = h.viewI32(), f = h.view(), e0 = staged.table >> 2;
-  for (let b = 0; b < B; b++) {
-    const a = adapters[b], w = staged.rows[b], e = e0 + b * 4;
-    i32[e] = w ? w.pA : 0;
-    i32[e + 1] = w ? w.pB : 0;
-    i32[e + 2] = w && a ? a.config.r : 0; // 0: no adapter on this row
-    f[e + 3] = a ? a.scale : 0;
-  }
-  run(staged.pout, staged.px, staged.table, B, n, d, staged.pmid);
+  if (!staged) return false;
+  if (staged.rows === 0) return true; // no row has this projection: nothing to add
+  (k ? k.lora_rows_t : h.kernels.lora_rows)(staged.pout, staged.px, staged.table, B, n, d, staged.pmid); // wasm exports need no `this`
   h.output(out, staged.pout, B * d);
+  return true;
 }
 
 /**
@@ -635,16 +659,6 @@ export function kernelLimits(w: Weights, c?: Config): string[] {
   if (!f32(all)) out.push("weights are not fp32 and the kernels take fp32 only (every op)");
   if (c && (c.dim / c.nHeads) % 4 !== 0) out.push(`head size ${c.dim / c.nHeads} is not a multiple of 4 (attention)`);
   return out;
-}
-
-/**
- * addLoraDelta on lora-kernel.wat: each row's A and Bᵀ are read where they lie when the adapter
- * is resident (adapter-slots.ts put them in the heap); otherwise A is copied and B transposed
- * into scratch, once per call however many rows share the adapter. Both read the same values in
- * the same order, so resident and copied adapters give the same bits.
- */
-function loraRowsT(h: Heap, k: LoraKernel, out: Float32Array, x: Float32Array, adapters: ReadonlyArray<LoraAdapter | null>, layer: number, t: Target, n: number, d: number, maxR: number, mid: Float32Array): void {
-  loraRowsOn(h, out, x, adapters, layer, t, n, d, maxR, mid, (p, r) => (p.Bt && h.offsetOf(p.Bt)) ?? transposeIntoScratch(h, p.B, d, r), k.lora_rows_t);
 }
 
 // B (d, r) written transposed, (r, d), into scratch; its byte offset

@@ -41,4 +41,31 @@ describe("Bᵀ LoRA kernel", () => {
       slots.release(placed);
     }
   });
+
+  it("follows an adapter through place, release and a new place (the kernels' note of where it lies is never stale)", () => {
+    const cfg = tinyConfig({ dim: 24, hiddenDim: 40 });
+    const slots = new AdapterSlots({ capBytes: 1 << 20 });
+    const a = lora.createLora(cfg, { r: 8, alpha: 16, dropout: 0, targets: ["q_proj", "v_proj"] }, { seed: 7, randomB: true });
+    const other = lora.createLora(cfg, { r: 4, alpha: 4, dropout: 0, targets: ["q_proj"] }, { seed: 8, randomB: true });
+    const n = 24, d = 24, x = f32(4 * n, 1), base = f32(4 * d, 2);
+    const run = () => {
+      const got = Float32Array.from(base);
+      addLoraDelta(got, x, [a, other, null, a], 0, "q_proj", n, d, new Float32Array(16));
+      return Array.from(got);
+    };
+    const want = Float32Array.from(base);
+    lora.addLoraDelta(want, x, [a, other, null, a], 0, "q_proj", n, d, new Float32Array(16));
+    const copied = run();
+    for (let i = 0; i < want.length; i++) expect(Math.abs(copied[i]! - want[i]!)).toBeLessThan(2e-5 * (1 + Math.abs(want[i]!)));
+    slots.place(a);
+    expect(run()).toEqual(copied);
+    slots.release(a);
+    slots.place(other); // takes the block a had: a's old offsets now hold other's matrices
+    expect(run()).toEqual(copied);
+    slots.place(a);
+    expect(run()).toEqual(copied);
+    slots.release(a); // its block still holds its matrices: a stale note would still read them
+    a.layers[0]!.q_proj!.B.fill(0);
+    expect(run()).not.toEqual(copied); // released: read from its own B again, now zero
+  });
 });
