@@ -59,6 +59,7 @@ describe("AdapterCache", () => {
     const b = await pb;
     expect(b.adapter.id).toBe("b");
     expect(cache.residentBytes).toBe(SIZE);
+    expect(cache.metrics).toMatchObject({ misses: 2, diskLoads: 2 }); // the wait did not read b a second time
     b.release();
   });
 

@@ -109,19 +109,24 @@ export class AdapterCache {
   /** Pin an adapter in memory, loading it from disk or the blob store on a miss. */
   async acquire(id: string): Promise<AdapterLease> {
     if (!ID.test(id)) throw new AdapterCacheError("invalid_adapter_id", `adapter id ${JSON.stringify(id)} must match ${ID}`);
+    // kept while this acquire waits for room: a release must not cost the adapter a second read
+    let loaded: Loaded | undefined;
     for (;;) {
       const e = this.#mem.get(id);
       if (e) {
-        this.metrics.hits++;
+        if (!loaded) this.metrics.hits++;
         return this.#pin(id, e);
       }
-      this.metrics.misses++;
-      let p = this.#loading.get(id);
-      if (!p) {
-        p = this.#load(id).finally(() => this.#loading.delete(id));
-        this.#loading.set(id, p);
+      if (!loaded) {
+        this.metrics.misses++;
+        let p = this.#loading.get(id);
+        if (!p) {
+          p = this.#load(id).finally(() => this.#loading.delete(id));
+          this.#loading.set(id, p);
+        }
+        loaded = await p;
       }
-      const loaded = await p, { adapter } = loaded;
+      const { adapter } = loaded;
       const again = this.#mem.get(id);
       if (again) return this.#pin(id, again);
       const bytes = loraBytes(adapter);
