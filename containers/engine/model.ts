@@ -149,8 +149,11 @@ export function createRunState(c: Config, maxBatch: number, maxRank = 64): RunSt
   // the activations in the kernel heap, so the matmuls and the batched LoRA delta read and
   // write them in place instead of copying each in and out on every projection of every step.
   // Not the logits: forward() hands out a view of them, and a view of a heap block must not
-  // outlive its array (kernels/index.ts heapFloats)
-  const act = heapFloats;
+  // outlive its array (kernels/index.ts heapFloats). Only for a RunState of up to 16 MiB (a
+  // scheduler's batch): heap blocks are kept for reuse by size, and generate() makes one per
+  // prompt length, whose big prefill matmuls hardly notice the copies anyway
+  const floats = B * (3 * c.dim + 2 * c.nHeads * hd + 2 * c.nKvHeads * hd + 2 * c.hiddenDim);
+  const act = floats * 4 <= 16 * 2 ** 20 ? heapFloats : (n: number) => new Float32Array(n);
   return {
     maxBatch,
     x: act(B * c.dim),
