@@ -607,8 +607,9 @@ function residentAt(h: Heap, p: LoraPair): LoraPair["heapAt"] | null {
  * One batched LoRA kernel call (lora_rows_t on Bᵀ when lora-kernel.wasm loaded, else
  * kernels.wat's lora_rows on B), writing the row table (A offset, B or Bᵀ offset, rank, scale)
  * as it goes: a resident adapter is read where it lies, any other is copied in once per call
- * however many rows share it, every copy before the kernel runs. True when done (nothing to do
- * counts); false when the heap cannot take the call, and the caller runs the reference.
+ * however many rows share it, every copy before the kernel runs. Both read the same values in
+ * the same order, so resident and copied adapters give the same bits. True when done (nothing
+ * to do counts); false when the heap cannot take the call, and the caller runs the reference.
  */
 function loraRows(h: Heap, k: LoraKernel | null, out: Float32Array, x: Float32Array, adapters: ReadonlyArray<LoraAdapter | null>, layer: number, t: Target, n: number, d: number): boolean {
   const B = adapters.length;
