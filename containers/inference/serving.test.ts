@@ -111,7 +111,8 @@ describe("admission", () => {
   });
 
   it("a request that outlives the timeout is stopped with 408 and frees its slot", async () => {
-    const svc = await testService({ requestTimeoutMs: 30, admission: { maxRunning: 1, maxQueued: 4 } });
+    // 120 greedy tokens take well over 5 ms (about 20 ms even at 6,000 tok/s); 30 ms was within reach of the faster engine.
+    const svc = await testService({ requestTimeoutMs: 5, admission: { maxRunning: 1, maxQueued: 4 } });
     const { url } = await serve(svc);
     const slow = (max: number) => fetch(`${url}/v1/completions`, { method: "POST", headers: { authorization: `Bearer ${svc.keys.other}`, "content-type": "application/json" }, body: JSON.stringify({ model: BASE_ID, prompt: "We", max_tokens: max, temperature: 0, stop: "\u0000never" }) });
     const res = await slow(120);
