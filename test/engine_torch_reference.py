@@ -49,33 +49,8 @@ def lin(x, l, mod, path):
         y = y + scale * (x @ A[ka].T) @ A[ka.replace("lora_A", "lora_B")].T
     return y
 
-def run(tokens, targets):
-    T = len(tokens)
-    inv = 1.0 / (cfg["rope_theta"] ** (torch.arange(0, hd, 2, dtype=DT) / hd))
-    ang = torch.outer(torch.arange(T, dtype=DT), inv)
-    cos, sin = torch.cat([ang.cos()] * 2, -1), torch.cat([ang.sin()] * 2, -1)
-    def rope(x):  # (heads, T, hd)
-        x1, x2 = x[..., : hd // 2], x[..., hd // 2:]
-        return x * cos + torch.cat([-x2, x1], -1) * sin
-
-    x = W["model.embed_tokens.weight"][tokens]
-    mask = torch.full((T, T), float("-inf"), dtype=DT).triu(1)
-    for l in range(cfg["num_hidden_layers"]):
-        h = rms(x, W[f"model.layers.{l}.input_layernorm.weight"])
-        q = rope(lin(h, l, "q_proj", "self_attn").view(T, H, hd).transpose(0, 1))
-        k = rope(lin(h, l, "k_proj", "self_attn").view(T, KV, hd).transpose(0, 1)).repeat_interleave(H // KV, 0)
-        v = lin(h, l, "v_proj", "self_attn").view(T, KV, hd).transpose(0, 1).repeat_interleave(H // KV, 0)
-        att = torch.softmax(q @ k.transpose(1, 2) / hd ** 0.5 + mask, -1) @ v
-        x = x + lin(att.transpose(0, 1).reshape(T, D), l, "o_proj", "self_attn")
-        h = rms(x, W[f"model.layers.{l}.post_attention_layernorm.weight"])
-        x = x + lin(torch.nn.functional.silu(lin(h, l, "gate_proj", "mlp")) * lin(h, l, "up_proj", "mlp"), l, "down_proj", "mlp")
-    x = rms(x, W["model.norm.weight"])
-    logits = x @ W.get("lm_head.weight", W["model.embed_tokens.weight"]).T
-    loss = torch.nn.functional.cross_entropy(logits, targets, ignore_index=-1)
-    return logits, loss
-
 def run_batch(tokens, targets):
-    """run() over a (B, T) batch at once: the same model and loss, B sequences per op."""
+    """The model and its loss over a (B, T) batch at once, B sequences per op: (logits, mean loss)."""
     Bn, T = tokens.shape
     inv = 1.0 / (cfg["rope_theta"] ** (torch.arange(0, hd, 2, dtype=DT) / hd))
     ang = torch.outer(torch.arange(T, dtype=DT), inv)
@@ -97,7 +72,12 @@ def run_batch(tokens, targets):
         x = x + lin(torch.nn.functional.silu(lin(h, l, "gate_proj", "mlp")) * lin(h, l, "up_proj", "mlp"), l, "down_proj", "mlp")
     x = rms(x, W["model.norm.weight"])
     logits = x @ W.get("lm_head.weight", W["model.embed_tokens.weight"]).T
-    return torch.nn.functional.cross_entropy(logits.reshape(Bn * T, -1), targets.reshape(-1), ignore_index=-1)
+    return logits, torch.nn.functional.cross_entropy(logits.reshape(Bn * T, -1), targets.reshape(-1), ignore_index=-1)
+
+def run(tokens, targets):
+    """One sequence (T,): run_batch over a batch of one, so both modes run the same code."""
+    logits, loss = run_batch(tokens[None], targets[None])
+    return logits[0], loss
 
 def blas_libraries():
     """The BLAS shared objects this process has mapped: Debian's libblas.so.3 is reference BLAS or OpenBLAS by alternatives."""
@@ -139,7 +119,7 @@ if BENCH:
         opt.zero_grad()
         if batched:
             seq = torch.randint(0, cfg["vocab_size"], (B, T + 1), generator=g)
-            run_batch(seq[:, :-1], seq[:, 1:]).backward()
+            run_batch(seq[:, :-1], seq[:, 1:])[1].backward()
             opt.step()
             return
         for _ in range(B):
