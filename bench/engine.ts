@@ -324,31 +324,29 @@ rmSync(work, { recursive: true, force: true });
 log(`Measured ${new Date().toISOString().slice(0, 10)} on ${cpus()[0]?.model ?? "cpu"} (${cpus().length} cores, shared with other work), Node ${process.version}, one thread unless a row says otherwise, kernels: ${kernelPath()}${QUICK ? ", QUICK mode" : ""}${ONLY ? `, only: ${[...ONLY].join(", ")}` : ""}.`);
 log(`Load average (1 min) ${loadAtStart.toFixed(1)} at the start and ${loadavg()[0]!.toFixed(1)} at the end on ${cpus().length} cores: other processes shared the CPU, so absolute rates are low and wide; the ratios, taken between interleaved rounds, are what to read. The run took ${((performance.now() - startedAt) / 60000).toFixed(1)} minutes.`);
 log(`Every figure is the median of interleaved rounds with its min–max in brackets; every ratio is between medians of this run. Throughput counts tokens actually produced.`);
+/** A markdown table after a blank line: the header from its columns, then the rows as they are. */
+function logTable(columns: string[], rows: string[]): void {
+  log("");
+  log(`| ${columns.join(" | ")} |`);
+  log(`|${"---|".repeat(columns.length)}`);
+  for (const r of rows) log(r);
+}
 if (part("decode")) {
   log("");
   log("**Single-stream greedy decode on llama2.c checkpoints**, engine vs `bench/llama2c_forward.c` (run.c's forward in one file), same checkpoint, prompt and positions, " +
     ("builds" in cBuild ? `C built by this run with ${cBuild.builds.map((b) => `\`${b.name}\``).join(" and ")}` : `C rows skipped: ${cBuild.skipped}`) + `; ${ROUNDS} rounds. ` +
     "CPU time is the decoding thread's own (the engine's main thread, `process.threadCpuUsage`; the C's one thread, `CLOCK_PROCESS_CPUTIME_ID`), after a warm-up: it leaves out the time other processes held the core, which the wall clock does not.");
-  log("");
-  log("| checkpoint | implementation | decode, wall clock | decode, CPU time | engine SIMD / this (wall / CPU) | target |");
-  log("|---|---|---|---|---|---|");
-  for (const r of decodeRows) log(r);
+  logTable(["checkpoint", "implementation", "decode, wall clock", "decode, CPU time", "engine SIMD / this (wall / CPU)", "target"], decodeRows);
 }
 if (part("serving")) {
   log("");
   log("**Serving** (the committed base model: " + `${c.dim} wide, ${c.nLayers} layers, ${c.nHeads}/${c.nKvHeads} heads, vocab ${c.vocabSize}, fp32).`);
-  log("");
-  log("| benchmark | result | ratio (wall clock / CPU time where both) | target |");
-  log("|---|---|---|---|");
-  for (const r of servingRows) log(r);
+  logTable(["benchmark", "result", "ratio (wall clock / CPU time where both)", "target"], servingRows);
 }
 if (part("train")) {
   log("");
   log(trainHead);
-  log("");
-  log("| implementation | training, wall clock | training, CPU time | engine SIMD / this (wall / CPU) | target |");
-  log("|---|---|---|---|---|");
-  for (const r of trainRows) log(r);
+  logTable(["implementation", "training, wall clock", "training, CPU time", "engine SIMD / this (wall / CPU)", "target"], trainRows);
   log("");
   for (const r of profileRows) log(r);
 }
