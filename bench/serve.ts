@@ -172,7 +172,7 @@ async function round(adapters: number, roundNo: number, variant: keyof typeof se
   // idle: the event loop blocked waiting for I/O with nothing to run (its own measure, so time
   // the thread was descheduled on a loaded machine counts where it happened, not as idle)
   const idle = loop.eventLoopUtilization(elu0).idle;
-  return { gcUs: perTok(gcMs - gc0), stepWallUs: perTok(stepWall), stepCpuUs: perTok(stepCpu), outWallUs: perTok(secs * 1000 - stepWall - idle), outCpuUs: perTok(cpu - stepCpu), idleUs: perTok(idle), cpuUsPerTok: ((cpuMs() - cpu0) * 1000) / tokens, procCpuUsPerTok: (proc.user + proc.system) / tokens, tokPerSec: tokens / secs, ttftP50: pct(ttfts, 50), ttftP99: pct(ttfts, 99), itlP50: pct(itls, 50), itlP99: pct(itls, 99), errors: results.length - ok.length, rowsPerStep, loadsMs: loadsMs.slice(loads0), traces: traces.slice(traces0) };
+  return { gcUs: perTok(gcMs - gc0), stepWallUs: perTok(stepWall), stepCpuUs: perTok(stepCpu), outWallUs: perTok(secs * 1000 - stepWall - idle), outCpuUs: perTok(cpu - stepCpu), idleUs: perTok(idle), cpuUsPerTok: perTok(cpu), procCpuUsPerTok: (proc.user + proc.system) / tokens, tokPerSec: tokens / secs, ttftP50: pct(ttfts, 50), ttftP99: pct(ttfts, 99), itlP50: pct(itls, 50), itlP99: pct(itls, 99), errors: results.length - ok.length, rowsPerStep, loadsMs: loadsMs.slice(loads0), traces: traces.slice(traces0) };
 }
 
 
