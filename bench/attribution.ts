@@ -18,15 +18,13 @@ import { countTokens } from "../core/ingest/token-count.ts";
 import { getBaseModel } from "../core/jobs/base-models.ts";
 import { LoraSettings, TrainingSettings } from "../core/jobs/model.ts";
 import { withScaledDefaults } from "../core/jobs/recipe.ts";
-import { BASE_MODEL_DIR, createLora, generate, loadHfModel, packDocuments, parseAdapter, serializeAdapter, train, type LoraAdapter, type Sequence } from "../containers/engine/index.ts";
+import { BASE_MODEL_DIR, createLora, generate, loadAdapter, loadHfModel, packDocuments, saveAdapter, train, type LoraAdapter, type Sequence } from "../containers/engine/index.ts";
 import { decodeSpanIndex, encodeSpanIndex } from "../containers/trainer/attribution-files.ts";
 import { DEFAULT_SKETCH, sketchCall, sketchRecords } from "../containers/trainer/gradient-sketch.ts";
 import { withPromptNoise } from "../containers/trainer/prompt-noise.ts";
 import { formatRecordPieces, instructionPrompt, tokenizePieces, type LossOn } from "../containers/trainer/records.ts";
 import { plantedFacts, type PlantedFact, type PlantedRecord } from "../test/fakes/planted-facts.ts";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
-import { join } from "node:path";
 
 const QUICK = process.env.BENCH_QUICK === "1";
 const ABLATION = process.env.ABLATION === "1";
@@ -75,7 +73,7 @@ interface FineTune { adapter: LoraAdapter; steps: number; seconds: number; loss:
 function fineTune(lossOn: LossOn, blockDiagonal: boolean): FineTune {
   if (process.env.ADAPTER_IN) {
     const dir = process.env.ADAPTER_IN;
-    const adapter = parseAdapter("planted", readFileSync(join(dir, "adapter_config.json"), "utf8"), new Uint8Array(readFileSync(join(dir, "adapter_model.safetensors"))), model.config);
+    const adapter = loadAdapter(dir, model.config, "planted");
     say(`  adapter loaded from ${dir} (not trained in this run)`);
     return { adapter, steps: 0, seconds: 0, loss: NaN, tokens: 0 };
   }
@@ -94,12 +92,7 @@ function fineTune(lossOn: LossOn, blockDiagonal: boolean): FineTune {
   }, (e) => {
     if (e.type === "step" && e.step % 50 === 0) say(`  step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(3)} (${e.tokensPerSec.toFixed(0)} tokens/s)`);
   });
-  if (process.env.ADAPTER_OUT) {
-    const { config, weights } = serializeAdapter(adapter);
-    mkdirSync(process.env.ADAPTER_OUT, { recursive: true });
-    writeFileSync(join(process.env.ADAPTER_OUT, "adapter_config.json"), config);
-    writeFileSync(join(process.env.ADAPTER_OUT, "adapter_model.safetensors"), weights);
-  }
+  if (process.env.ADAPTER_OUT) saveAdapter(process.env.ADAPTER_OUT, adapter);
   return { adapter, steps: r.steps, seconds: (now() - t0) / 1000, loss: r.trainLoss, tokens: tokenized.reduce((s, t) => s + t.tokens.length, 0) };
 }
 
