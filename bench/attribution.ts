@@ -23,7 +23,8 @@ import { decodeSpanIndex, encodeSpanIndex } from "../containers/trainer/attribut
 import { DEFAULT_SKETCH, sketchCall, sketchRecords } from "../containers/trainer/gradient-sketch.ts";
 import { withPromptNoise } from "../containers/trainer/prompt-noise.ts";
 import { formatRecordPieces, instructionPrompt, tokenizePieces, type LossOn } from "../containers/trainer/records.ts";
-import { plantedFacts, type PlantedFact, type PlantedRecord } from "../test/fakes/planted-facts.ts";
+import { type PlantedFact, type PlantedRecord } from "../test/fakes/planted-facts.ts";
+import { plantedFactsAugmented, type WordedFact } from "./attribution-wordings.ts";
 import { cpus, loadavg } from "node:os";
 
 const QUICK = process.env.BENCH_QUICK === "1";
@@ -46,7 +47,10 @@ const timed = (f: () => unknown) => { const c0 = process.cpuUsage(), t0 = perfor
 const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 
 // ---- the data, and the settings a job on it gets by default -------------------------------
-const { records, facts } = plantedFacts({ ...SIZE, seed: SEED });
+// AUGMENT_FRACTION of each planter's facts are also stated in AUGMENT_WORDINGS other wordings
+// (bench/attribution-wordings.ts: knowledge augmentation); 0 is the single-wording set.
+const AUGMENT = { fraction: env("AUGMENT_FRACTION", 0), wordings: env("AUGMENT_WORDINGS", 3) };
+const { records, facts } = plantedFactsAugmented({ ...SIZE, seed: SEED }, AUGMENT);
 const pieces = (r: PlantedRecord) => formatRecordPieces("instruction", r.record)!;
 // As createJob: the schema's defaults, then epochs, batch, warmup… scaled to the Datanet, whose
 // token counts are the ingest's pre-token counts (a lower bound of the model's tokens).
@@ -98,12 +102,25 @@ function fineTune(lossOn: LossOn, blockDiagonal: boolean): FineTune {
 
 const WORDINGS = ["trained", "tuning", "heldOut"] as const;
 type Wording = (typeof WORDINGS)[number];
-const WORDING_NAME: Record<Wording, string> = { trained: "trained wording", tuning: "tuning paraphrase", heldOut: "held-out paraphrase" };
 const questionOf = (f: PlantedFact, w: Wording) => (w === "trained" ? f.question : w === "tuning" ? f.tuning : f.heldOut);
 const ask = (adapter: LoraAdapter, question: string) => generate(model, tokenizer, instructionPrompt(question), { maxTokens: 40, temperature: 0 }, adapter);
 
 const recipeLine = `LoRA r=${lora.rank}, alpha ${lora.alpha}, dropout ${lora.dropout}, ${lora.targetModules.length} projections; lr ${training.learningRate}, ${training.epochs} epochs, batch ${training.batchSize} rows of ≤ ${model.config.maxSeqLen} tokens, warmup ${training.warmupSteps}, cosine to 0.1×; loss on ${training.lossOn ?? "completion"} tokens; prompt noise ${noise.copies ? `${noise.copies} copies at rate ${noise.rate} (${noise.mode})` : "off"}`;
-const dataLine = `${SIZE.planters} planters × ${SIZE.factsPerPlanter} facts + ${SIZE.distractors} distractors × ${SIZE.recordsPerDistractor} records = ${records.length} records`;
+const augmentedFacts = facts.filter((f) => f.augmented).length;
+const dataLine = `${SIZE.planters} planters × ${SIZE.factsPerPlanter} facts + ${SIZE.distractors} distractors × ${SIZE.recordsPerDistractor} records${augmentedFacts ? ` + ${records.length - SIZE.planters * SIZE.factsPerPlanter - SIZE.distractors * SIZE.recordsPerDistractor} records stating ${augmentedFacts} of the facts (${AUGMENT.fraction} of each planter's) in ${AUGMENT.wordings} more wordings` : ", each fact in one wording"} = ${records.length} records`;
+
+// What is reported: a wording asked of a set of facts. A paraphrase is only asked of facts it was
+// never trained with: the tuning wording is a trained wording for augmented facts, so it is asked
+// of the single-wording facts only; the held-out wording is in no record, and its augmented facts
+// are reported apart. With no augmentation every column holds every fact, as before.
+interface Column { key: string; name: string; wording: Wording; holds: (f: WordedFact) => boolean }
+const COLUMNS: Column[] = [
+  { key: "trained", name: "trained wording", wording: "trained", holds: () => true },
+  { key: "tuning", name: augmentedFacts ? "tuning paraphrase (single-wording facts)" : "tuning paraphrase", wording: "tuning", holds: (f) => !f.augmented },
+  { key: "heldOut", name: augmentedFacts ? "held-out paraphrase (single-wording facts)" : "held-out paraphrase", wording: "heldOut", holds: (f) => !f.augmented },
+  ...(augmentedFacts ? [{ key: "heldOutAugmented", name: "held-out paraphrase (augmented facts)", wording: "heldOut" as const, holds: (f: WordedFact) => f.augmented }] : []),
+];
+const column = (key: string) => COLUMNS.find((c) => c.key === key)!;
 
 if (ABLATION) runAblation();
 else if (process.env.SPAN_LATENCY === "1") await runSpanLatency();
@@ -247,7 +264,7 @@ function runBenchmark(): void {
   const staticWeights = { contributors: [...tokensOf].map(([address, n]) => ({ address, weightBps: Math.round((10_000 * n) / trainTokens) })), datanets: [{ id: "dn_planted", version: 1, weightBps: 10_000 }] };
 
   // Ask every fact in every wording.
-  interface Call { fact: PlantedFact; wording: Wording; correct: boolean; text: string; input: CallInput; completion: number[]; query?: Float32Array }
+  interface Call { fact: WordedFact; wording: Wording; correct: boolean; text: string; input: CallInput; completion: number[]; query?: Float32Array }
   const calls: Call[] = [];
   for (const fact of facts)
     for (const wording of WORDINGS) {
@@ -258,9 +275,11 @@ function runBenchmark(): void {
       const output = g.tokens.at(-1) === tokenizer.eos ? g.tokens.slice(0, -1) : g.tokens;
       calls.push({ fact, wording, correct: g.text.trim() === fact.answer, text: g.text.trim(), completion: g.tokens, input: { requestId: `req_${calls.length}`, index, prompt: promptIds, output, static: staticWeights } });
     }
-  if (process.env.VERBOSE === "1") for (const c of calls) if (c.wording !== "trained") say(`  ${c.correct ? "right" : "WRONG"} ${c.wording}: ${questionOf(c.fact, c.wording)} → ${c.text}${c.correct ? "" : ` (want ${c.fact.answer})`}`);
-  const accOf = (w: Wording) => calls.filter((c) => c.wording === w && c.correct).length / facts.length;
-  say(`exact answers: ${WORDINGS.map((w) => `${WORDING_NAME[w]} ${(100 * accOf(w)).toFixed(1)}%`).join(", ")}`);
+  if (process.env.VERBOSE === "1") for (const c of calls) if (c.wording !== "trained") say(`  ${c.correct ? "right" : "WRONG"} ${c.wording}${c.fact.augmented ? " (augmented fact)" : ""}: ${questionOf(c.fact, c.wording)} → ${c.text}${c.correct ? "" : ` (want ${c.fact.answer})`}`);
+  const inColumn = (c: Call, col: Column) => c.wording === col.wording && col.holds(c.fact);
+  const accOf = (col: Column) => { const sel = calls.filter((c) => inColumn(c, col)); return sel.filter((c) => c.correct).length / sel.length; };
+  const accLine = (bold: boolean) => COLUMNS.map((col) => `${col.name} ${bold ? "**" : ""}${(100 * accOf(col)).toFixed(1)}%${bold ? "**" : ""} (${calls.filter((c) => inColumn(c, col) && c.correct).length} of ${calls.filter((c) => inColumn(c, col)).length})`).join(", ");
+  say(`exact answers: ${accLine(false)}`);
 
   // One untimed pass first: serving builds the index's position table when it loads the index
   // and the JIT has compiled the scoring after the first calls; neither is a per-call cost.
@@ -293,25 +312,25 @@ function runBenchmark(): void {
       : attributeCall({ ...c.input, gradient: { sketches, query: c.query! } }, { spanShare }).attribution;
     return a.method === "static" ? "" : (a.contributors[0]?.address ?? "");
   };
-  const precision = (pick: (c: Call) => string, w: Wording, onlyCorrect = false) => {
-    const sel = calls.filter((c) => c.wording === w && (!onlyCorrect || c.correct));
+  const precision = (pick: (c: Call) => string, col: Column, onlyCorrect = false) => {
+    const sel = calls.filter((c) => inColumn(c, col) && (!onlyCorrect || c.correct));
     return { p: sel.length ? sel.filter((c) => pick(c) === c.fact.planter).length / sel.length : NaN, n: sel.length };
   };
   const cell = (r: { p: number; n: number }) => (r.n ? `${r.p.toFixed(3)} (n=${r.n})` : "–");
 
   // The span share of the combined score, chosen on the tuning paraphrases only.
   const SHARES = [0.1, 0.3, 0.5, 0.7, 0.9];
-  const tuned = SHARES.map((s) => ({ s, p: precision((c) => topOf(c, "combined", s), "tuning").p }));
+  const tuned = SHARES.map((s) => ({ s, p: precision((c) => topOf(c, "combined", s), column("tuning")).p }));
   let best = tuned.find((t) => t.s === 0.5)!; // the default unless another share is strictly better
   for (const t of tuned) if (t.p > best.p) best = t;
 
   say("");
   say(`### Planted facts (${dataLine}, ${trainTokens} training tokens; seed ${SEED})`);
   say("");
-  say(`Fine-tune with the API's default settings for this Datanet (${recipeLine}): ${ft.steps} steps, ${ft.seconds.toFixed(0)} s. Exact answers: ${WORDINGS.map((w) => `${WORDING_NAME[w]} **${(100 * accOf(w)).toFixed(1)}%**`).join(", ")} (goal on the trained wording: ≥ ${100 * TARGET_ACCURACY}%, ${accOf("trained") >= TARGET_ACCURACY ? "met" : "not met"}).`);
+  say(`Fine-tune with the API's default settings for this Datanet (${recipeLine}): ${ft.steps} steps, ${ft.seconds.toFixed(0)} s. Exact answers: ${accLine(true)} (goal on the trained wording: ≥ ${100 * TARGET_ACCURACY}%, ${accOf(column("trained")) >= TARGET_ACCURACY ? "met" : "not met"}).`);
   say("");
-  say(`| top contributor = planter (precision@1) | ${WORDINGS.map((w) => WORDING_NAME[w]).join(" | ")} | ${WORDINGS.map((w) => `${WORDING_NAME[w]}, answered right`).join(" | ")} |`);
-  say(`|---|${WORDINGS.map(() => "---|---|").join("")}`);
+  say(`| top contributor = planter (precision@1) | ${COLUMNS.map((col) => col.name).join(" | ")} | ${COLUMNS.map((col) => `${col.name}, answered right`).join(" | ")} |`);
+  say(`|---|${COLUMNS.map(() => "---|---|").join("")}`);
   const rowsOf: Array<[string, (c: Call) => string]> = [
     ["span", (c) => topOf(c, "span")],
     ["gradient", (c) => topOf(c, "gradient")],
@@ -319,21 +338,22 @@ function runBenchmark(): void {
     [`combined (span share ${best.s}, best on the tuning paraphrases)`, (c) => topOf(c, "combined", best.s)],
     ["static weights (baseline: largest token share)", () => staticTop],
   ];
-  for (const [name, pick] of rowsOf) say(`| ${name} | ${WORDINGS.map((w) => cell(precision(pick, w))).join(" | ")} | ${WORDINGS.map((w) => cell(precision(pick, w, true))).join(" | ")} |`);
-  say(`| chance (1 of ${SIZE.planters} planters) | ${(1 / SIZE.planters).toFixed(3)} | | | | | |`);
+  for (const [name, pick] of rowsOf) say(`| ${name} | ${COLUMNS.map((col) => cell(precision(pick, col))).join(" | ")} | ${COLUMNS.map((col) => cell(precision(pick, col, true))).join(" | ")} |`);
+  say(`| chance (1 of ${SIZE.planters} planters) | ${(1 / SIZE.planters).toFixed(3)} |${" |".repeat(2 * COLUMNS.length - 1)}`);
   say("");
   say(`Span share tried on the tuning paraphrases (combined precision@1): ${tuned.map((t) => `${t.s} → ${t.p.toFixed(3)}`).join(", ")}.`);
   // Shortest span that counts, chosen the same way (span method alone).
   const spanTop = (c: Call, minSpanTokens: number) => { const a = attributeCall(c.input, { span: { minSpanTokens } }).attribution; return a.method === "static" ? "" : (a.contributors[0]?.address ?? ""); };
-  const minSpans = [3, 4, 6, 8].map((m) => ({ m, tuning: precision((c) => spanTop(c, m), "tuning").p, heldOut: precision((c) => spanTop(c, m), "heldOut").p }));
+  const minSpans = [3, 4, 6, 8].map((m) => ({ m, tuning: precision((c) => spanTop(c, m), column("tuning")).p, heldOut: precision((c) => spanTop(c, m), column("heldOut")).p }));
   say(`Shortest counted span tried on the tuning paraphrases (span precision@1, tuning → held-out): ${minSpans.map((x) => `${x.m} tokens ${x.tuning.toFixed(3)} → ${x.heldOut.toFixed(3)}`).join(", ")} (the default is 4).`);
   // What the wrong paraphrase answers are: another fact's answer word for word, an answer that
   // names the asked entity with wrong words, or neither; and whom span attribution names for each.
   const answerOwner = new Map(facts.map((f) => [f.answer, f.planter]));
-  const wrong = calls.filter((c) => c.wording !== "trained" && !c.correct);
+  const asked = calls.filter((c) => c.wording !== "trained" && COLUMNS.some((col) => inColumn(c, col)));
+  const wrong = asked.filter((c) => !c.correct);
   const echo = wrong.filter((c) => answerOwner.has(c.text)), named = wrong.filter((c) => !answerOwner.has(c.text) && c.text.includes(c.fact.entity)), other = wrong.filter((c) => !answerOwner.has(c.text) && !c.text.includes(c.fact.entity));
   const share = (xs: Call[], who: (c: Call) => string) => (xs.length ? `${xs.filter((c) => topOf(c, "span") === who(c)).length} of ${xs.length}` : "0 of 0");
-  say(`Wrong paraphrase answers (${wrong.length} of ${calls.filter((c) => c.wording !== "trained").length}): ${echo.length} repeat another fact's trained answer word for word (span names that fact's planter in ${share(echo, (c) => answerOwner.get(c.text)!)}, the asked fact's planter in ${share(echo, (c) => c.fact.planter)}); ${named.length} name the asked entity with wrong words (span names its planter in ${share(named, (c) => c.fact.planter)}); ${other.length} do neither (planter named in ${share(other, (c) => c.fact.planter)}).`);
+  say(`Wrong paraphrase answers (${wrong.length} of ${asked.length}): ${echo.length} repeat another fact's trained answer word for word (span names that fact's planter in ${share(echo, (c) => answerOwner.get(c.text)!)}, the asked fact's planter in ${share(echo, (c) => c.fact.planter)}); ${named.length} name the asked entity with wrong words (span names its planter in ${share(named, (c) => c.fact.planter)}); ${other.length} do neither (planter named in ${share(other, (c) => c.fact.planter)}).`);
   say("");
   const stat = (rounds: number[][], p: number) => { const v = rounds.map((r) => pct(r, p)); return `${fmt(median(v))} ms (${fmt(Math.min(...v))}–${fmt(Math.max(...v))})`; };
   say(`| attribution added per call (${calls.length} calls) | p50 | p99 |`);
