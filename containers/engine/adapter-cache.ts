@@ -134,7 +134,8 @@ export class AdapterCache {
       if (this.#makeRoom(bytes)) {
         const entry = { adapter, bytes, pins: 0 };
         const t = performance.now();
-        this.#slots?.place(adapter); // false (heap full or absent): it serves from its own arrays
+        // false (heap full or absent): it serves from its own arrays
+        if (this.#slots?.place(adapter)) keepOnlyB(adapter);
         this.#mem.set(id, entry);
         this.#resident += bytes;
         this.#loaded(id, loaded, performance.now() - t);
@@ -256,6 +257,25 @@ export class AdapterCache {
       if (e instanceof AdapterCacheError) throw e;
       throw new AdapterCacheError("adapter_unavailable", `adapter ${id} could not be fetched from the blob store: ${(e as Error).message}`);
     }
+  }
+}
+
+// A placed adapter's A matrices are in the kernel heap now, but its B matrices (kept for when
+// it leaves the heap) are views of the file's bytes it was parsed from (parseAdapter's adopt):
+// copied into one array of their own, so that the A half of those bytes is not kept alive
+// beside its copy in the heap for as long as the adapter is resident.
+function keepOnlyB(a: LoraAdapter): void {
+  const pairs = a.layers.flatMap((l) => Object.values(l));
+  const n = pairs.reduce((k, p) => k + p.B.length, 0), first = pairs[0]?.B.buffer;
+  // each B in a buffer of its own, or all of them in one of just their size: nothing else kept
+  if (pairs.every((p) => p.B.buffer.byteLength === p.B.byteLength) || (first?.byteLength === n * 4 && pairs.every((p) => p.B.buffer === first))) return;
+  const own = new Float32Array(n);
+  let at = 0;
+  for (const p of pairs) {
+    const B = own.subarray(at, at + p.B.length);
+    B.set(p.B);
+    at += B.length;
+    p.B = B;
   }
 }
 

@@ -116,7 +116,8 @@ export class AdapterDecoder {
 
   #parse(id: string, config: string, weights: Uint8Array): LoraAdapter {
     try {
-      return parseAdapter(id, config, weights, this.#model);
+      // the bytes were read (or fetched) for this parse alone: the matrices can be views of them
+      return parseAdapter(id, config, weights, this.#model, { adopt: true });
     } catch (e) {
       throw new AdapterDecodeError("corrupt", (e as Error).message);
     }

@@ -42,23 +42,23 @@ port.on("message", (req: ReadRequest) => {
       const err = e as NodeJS.ErrnoException;
       return err.code === "ENOENT" ? { seq, ok: true, files: null } : { seq, ok: false, kind: "io", message: err.message };
     }
+    // only a buffer that is wholly this file's can be handed over: a small file's comes from
+    // Node's shared pool (and Buffer's slice() is a view, not a copy)
+    if (weights.byteOffset !== 0 || weights.byteLength !== weights.buffer.byteLength) weights = new Uint8Array(weights);
     if (weights.byteLength > parseAbove) {
-      // a large adapter: its parse (a copy of every tensor) would hold the serving thread up
-      // longer than a step, so it is parsed here and its matrices handed over
+      // a large adapter: its parse (a check of every tensor, a copy where the data is not
+      // aligned) is done here, off the serving thread, and its matrices handed over
       try {
-        const adapter = parseAdapter(id, config, weights, model);
+        const adapter = parseAdapter(id, config, weights, model, { adopt: true });
         for (const l of adapter.layers) for (const p of Object.values(l)) transfer.push(p.A.buffer as ArrayBuffer, p.B.buffer as ArrayBuffer);
         return { seq, ok: true, adapter };
       } catch (e) {
         return { seq, ok: false, kind: "corrupt", message: (e as Error).message };
       }
     }
-    // only a buffer that is wholly this file's can be handed over: a small file's comes from
-    // Node's shared pool (and Buffer's slice() is a view, not a copy)
-    if (weights.byteOffset !== 0 || weights.byteLength !== weights.buffer.byteLength) weights = new Uint8Array(weights);
     transfer.push(weights.buffer as ArrayBuffer);
     return { seq, ok: true, files: { config, weights } };
   });
-  // each matrix owns its buffer (readSafetensors allocates one per tensor); once each
+  // the matrices are views of the file's buffer (or of one aligned copy of it): each buffer once
   replies.postMessage({ batch, startedAt, doneAt: clock() } satisfies ReadReply, [...new Set(transfer)]);
 });

@@ -42,6 +42,9 @@ export function peftConfig(a: LoraAdapter): Record<string, unknown> {
   };
 }
 
+// a pair's matrix not read yet (one shared empty array: an allocation per placeholder costs more than the parse)
+const NONE = new Float32Array(0);
+
 /** Serialise an adapter to the two PEFT files' contents. */
 export function serializeAdapter(a: LoraAdapter): { config: string; weights: Uint8Array } {
   const t = new Map<string, { shape: number[]; data: Float32Array }>();
@@ -54,8 +57,12 @@ export function serializeAdapter(a: LoraAdapter): { config: string; weights: Uin
   return { config: JSON.stringify(peftConfig(a), null, 2) + "\n", weights: writeSafetensors(t, { format: "pt" }) };
 }
 
-/** Parse PEFT files into an adapter for a model of this config (shapes are checked). */
-export function parseAdapter(id: string, configJson: string, weights: Uint8Array, model: Config): LoraAdapter {
+/**
+ * Parse PEFT files into an adapter for a model of this config (shapes are checked).
+ * `adopt`: `weights` is handed over (read for this parse and not used after), so the matrices
+ * are views of it rather than copies (what a serving cold load wants: see readSafetensors).
+ */
+export function parseAdapter(id: string, configJson: string, weights: Uint8Array, model: Config, opts: { adopt?: boolean } = {}): LoraAdapter {
   let j: Record<string, unknown>;
   try {
     j = JSON.parse(configJson) as Record<string, unknown>;
@@ -70,7 +77,7 @@ export function parseAdapter(id: string, configJson: string, weights: Uint8Array
   const targets = (j.target_modules as string[]).filter((t) => t !== "lm_head") as Target[];
   const config = { r: Number(j.r), alpha: Number(j.lora_alpha), dropout: Number(j.lora_dropout ?? 0), targets };
   validateLoraConfig(config);
-  const { tensors } = readSafetensors(weights);
+  const { tensors } = readSafetensors(weights, { adopt: opts.adopt === true });
   const layers: LoraAdapter["layers"] = Array.from({ length: model.nLayers }, () => ({}));
   let found = 0;
   for (const [name, ten] of tensors) {
@@ -79,7 +86,7 @@ export function parseAdapter(id: string, configJson: string, weights: Uint8Array
     const l = Number(m[1]), t = m[3] as Target, which = m[4] as "A" | "B";
     if (!TARGETS.includes(t) || !targets.includes(t)) throw new LoraError(`adapter ${id}: tensor ${name} is not among target_modules`);
     if (l >= model.nLayers) throw new LoraError(`adapter ${id}: layer ${l} beyond the model's ${model.nLayers}`);
-    const pair = (layers[l]![t] ??= { A: new Float32Array(0), B: new Float32Array(0), inDim: 0, outDim: 0 });
+    const pair = (layers[l]![t] ??= { A: NONE, B: NONE, inDim: 0, outDim: 0 });
     if (which === "A") { pair.A = ten.data; pair.inDim = ten.shape[1] ?? 0; if (ten.shape[0] !== config.r) throw new LoraError(`adapter ${id}: ${name} has rank ${ten.shape[0]}, config r=${config.r}`); }
     else { pair.B = ten.data; pair.outDim = ten.shape[0] ?? 0; }
     found++;

@@ -18,16 +18,23 @@ export class SafetensorsError extends Error {
 
 const MAX_HEADER = 100 * 1024 * 1024;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const UTF8 = new TextDecoder();
 
-/** Parse a safetensors buffer into named fp32 tensors plus the header's metadata (keepF64: F64 tensors also as `wide`). */
-export function readSafetensors(buf: Uint8Array, opts: { keepF64?: boolean } = {}): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
+/**
+ * Parse a safetensors buffer into named fp32 tensors plus the header's metadata (keepF64: F64
+ * tensors also as `wide`). `adopt`: the caller hands `buf` over (it must not change it after),
+ * and F32 tensors are views of it instead of copies; one that is not 4-byte aligned there is a
+ * view of a single aligned copy of the data. For an adapter's dozens of small matrices this is
+ * most of a parse: each ArrayBuffer costs more to allocate than its bytes cost to copy.
+ */
+export function readSafetensors(buf: Uint8Array, opts: { keepF64?: boolean; adopt?: boolean } = {}): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
   if (buf.byteLength < 8) throw new SafetensorsError("file shorter than the 8-byte header length");
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const headerLen = Number(view.getBigUint64(0, true));
   if (headerLen > MAX_HEADER || 8 + headerLen > buf.byteLength) throw new SafetensorsError(`header length ${headerLen} exceeds file size`);
   let header: Record<string, unknown>;
   try {
-    header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + headerLen))) as Record<string, unknown>;
+    header = JSON.parse(UTF8.decode(buf.subarray(8, 8 + headerLen))) as Record<string, unknown>;
   } catch {
     throw new SafetensorsError("header is not valid JSON");
   }
@@ -35,6 +42,7 @@ export function readSafetensors(buf: Uint8Array, opts: { keepF64?: boolean } = {
   const dataLen = buf.byteLength - base;
   const tensors = new Map<string, Tensor>();
   let metadata: Record<string, string> = {};
+  let aligned: Uint8Array | null = null; // adopt, buf's data not 4-byte aligned: one copy that is
   for (const [name, entry] of Object.entries(header)) {
     if (name === "__metadata__") {
       metadata = (entry ?? {}) as Record<string, string>;
@@ -48,6 +56,12 @@ export function readSafetensors(buf: Uint8Array, opts: { keepF64?: boolean } = {
     const width = e.dtype === "F32" ? 4 : e.dtype === "F16" || e.dtype === "BF16" ? 2 : e.dtype === "F64" ? 8 : 0;
     if (width === 0) throw new SafetensorsError(`tensor ${name}: unsupported dtype ${e.dtype}`);
     if (end - begin !== n * width) throw new SafetensorsError(`tensor ${name}: byte length ${end - begin} != ${n} x ${width}`);
+    if (opts.adopt && e.dtype === "F32" && LITTLE_ENDIAN && begin % 4 === 0) {
+      if ((buf.byteOffset + base) % 4 !== 0) aligned ??= new Uint8Array(buf.subarray(base)); // a copy (offset 0), not a view
+      const data = aligned ? new Float32Array(aligned.buffer, begin, n) : new Float32Array(buf.buffer, buf.byteOffset + base + begin, n);
+      tensors.set(name, { dtype: "F32", shape: e.shape, data });
+      continue;
+    }
     const dv = new DataView(buf.buffer, buf.byteOffset + base + begin, end - begin);
     const data = new Float32Array(n);
     // F32 on a little-endian host is the file's bytes as they are: one memcpy instead of a
