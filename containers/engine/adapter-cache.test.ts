@@ -14,6 +14,8 @@ import { tinyConfig } from "./test-helpers.ts";
 const cfg = tinyConfig();
 const lora = (id: string) => createLora(cfg, { r: 2, alpha: 2, dropout: 0, targets: ["q_proj"] }, { id, seed: id.length });
 const SIZE = loraBytes(lora("x"));
+// an adapter's matrices as plain numbers (wherever they live: own arrays or the kernel heap)
+const values = (a: ReturnType<typeof lora>) => a.layers.map((l) => Object.entries(l).map(([t, p]) => [t, [...p.A], [...p.B]]));
 
 function setup(budgetAdapters: number, onDisk: string[], inBlobs: string[] = []) {
   const disk = mkdtempSync(join(tmpdir(), "engine-cache-"));
@@ -93,6 +95,56 @@ describe("AdapterCache", () => {
     const remote = new AdapterCache({ model: cfg, budgetBytes: SIZE, diskDir: mkdtempSync(join(tmpdir(), "engine-cache-")), blobs: store });
     await expect(remote.acquire("r")).rejects.toMatchObject({ code: "adapter_corrupt" });
     expect(existsSync(join(remote.opts.diskDir, "r", "adapter_config.json"))).toBe(false);
+  });
+
+  it("replaces a local copy that does not parse with the blob store's copy (fetched once), which the next cold load reads from disk", async () => {
+    const { cache, disk, gets } = setup(1, ["torn"], ["torn"]);
+    writeFileSync(join(disk, "torn", "adapter_model.safetensors"), new Uint8Array(40)); // a torn write
+    const lease = await cache.acquire("torn");
+    expect(values(lease.adapter)).toEqual(values(lora("torn")));
+    expect(gets()).toBe(2); // config and weights, once
+    expect(cache.metrics).toMatchObject({ diskLoads: 0, blobLoads: 1 });
+    lease.release();
+    const again = new AdapterCache({ model: cfg, budgetBytes: SIZE, diskDir: disk }); // no blob store: the disk copy must be good now
+    const l2 = await again.acquire("torn");
+    expect(values(l2.adapter)).toEqual(values(lora("torn")));
+    expect(again.metrics.diskLoads).toBe(1);
+    l2.release();
+    // the store's copy corrupt too: adapter_corrupt, fetched once more, no loop
+    writeFileSync(join(disk, "torn", "adapter_model.safetensors"), new Uint8Array(40));
+    const bad = new AdapterCache({ model: cfg, budgetBytes: SIZE, diskDir: disk, blobs: { get: async () => Readable.from([Buffer.from("garbage")]) } });
+    await expect(bad.acquire("torn")).rejects.toMatchObject({ code: "adapter_corrupt" });
+  });
+
+  it("a blob fetch that never answers (no reply, or a stream that stops) is adapter_unavailable after fetchTimeoutMs, and a later acquire tries again", async () => {
+    const { config, weights } = serializeAdapter(lora("slow"));
+    let mode: "silent" | "stalled" | "fine" = "silent";
+    const stalled: Readable[] = [];
+    const blobs = {
+      get: async (k: string) => {
+        if (mode === "silent") return new Promise<never>(() => {});
+        if (mode === "stalled") {
+          const r = new Readable({ read() {} }); // headers came, the body never does
+          stalled.push(r);
+          return r;
+        }
+        return Readable.from([Buffer.from(k.endsWith(".json") ? config : weights)]);
+      },
+    };
+    const cache = new AdapterCache({ model: cfg, budgetBytes: SIZE, diskDir: mkdtempSync(join(tmpdir(), "engine-cache-")), blobs, fetchTimeoutMs: 50 });
+    for (const m of ["silent", "stalled"] as const) {
+      mode = m;
+      const t = performance.now();
+      await expect(cache.acquire("slow")).rejects.toMatchObject({ code: "adapter_unavailable", message: expect.stringContaining("within 50 ms") });
+      expect(performance.now() - t).toBeLessThan(2000);
+      expect(cache.loadingCount).toBe(0);
+    }
+    expect(stalled.length).toBe(2);
+    for (const r of stalled) expect(r.destroyed).toBe(true); // given up, not left open
+    mode = "fine";
+    const lease = await cache.acquire("slow");
+    expect(lease.adapter.id).toBe("slow");
+    lease.release();
   });
 
   it("serves a blob-store adapter from memory when its local copy cannot be written (a full or broken disk): no error, and no half copy left to be read", async () => {

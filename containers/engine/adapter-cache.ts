@@ -41,6 +41,9 @@ export interface AdapterCacheOptions {
   // a disk read not done after this long (ms) fails the load as adapter_unavailable instead of
   // leaving its calls waiting (default 10 s: a hung file system, not a slow read)
   readTimeoutMs?: number;
+  // a blob fetch (both files, to their last byte) not done after this long fails the load as
+  // adapter_unavailable (default 30 s: a store that accepted the request and went quiet)
+  fetchTimeoutMs?: number;
 }
 
 /**
@@ -72,6 +75,8 @@ export interface AdapterLease {
 }
 
 const BUCKETS_MS = [0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+/** A blob fetch not done after this long fails (default of fetchTimeoutMs). */
+export const FETCH_TIMEOUT_MS = 30_000;
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export class AdapterCache {
@@ -90,7 +95,7 @@ export class AdapterCache {
 
   constructor(opts: AdapterCacheOptions) {
     if (!(opts.budgetBytes > 0)) throw new RangeError("budgetBytes must be > 0");
-    this.opts = { blobs: null, blobPrefix: "adapters/", blobKeys: null, onLoad: null, onEvict: null, kernelResident: true, decodeOnWorker: true, parseOnWorkerAboveBytes: PARSE_ON_WORKER_ABOVE_BYTES, readTimeoutMs: READ_TIMEOUT_MS, ...opts };
+    this.opts = { blobs: null, blobPrefix: "adapters/", blobKeys: null, onLoad: null, onEvict: null, kernelResident: true, decodeOnWorker: true, parseOnWorkerAboveBytes: PARSE_ON_WORKER_ABOVE_BYTES, readTimeoutMs: READ_TIMEOUT_MS, fetchTimeoutMs: FETCH_TIMEOUT_MS, ...opts };
     this.#decoder = new AdapterDecoder(opts.model, { worker: this.opts.decodeOnWorker, parseOnWorkerAboveBytes: this.opts.parseOnWorkerAboveBytes, readTimeoutMs: this.opts.readTimeoutMs });
     const cap = Math.ceil((opts.budgetBytes * 1.25) / 16) * 16;
     this.#slots = this.opts.kernelResident ? new AdapterSlots({ capBytes: cap }) : null;
@@ -200,11 +205,24 @@ export class AdapterCache {
     const dir = join(this.opts.diskDir, id);
     const cfgPath = join(dir, "adapter_config.json"), wPath = join(dir, "adapter_model.safetensors");
     let trace: DecodeTrace | undefined;
-    let adapter = await this.#decode(id, () => this.#decoder.read(id, dir, (t) => (trace = t)));
+    let adapter: LoraAdapter | null, localCorrupt: AdapterCacheError | null = null;
+    try {
+      adapter = await this.#decode(id, () => this.#decoder.read(id, dir, (t) => (trace = t)));
+    } catch (e) {
+      // a local copy that does not parse (a torn write, a bad disk) is not the adapter: with a
+      // blob store to ask, the store's copy is fetched (once) and replaces it
+      if (!(e instanceof AdapterCacheError && e.code === "adapter_corrupt" && this.opts.blobs)) throw e;
+      localCorrupt = e;
+      adapter = null;
+      trace = undefined;
+    }
     const tier = adapter ? "disk" : "blob";
     if (adapter) this.metrics.diskLoads++;
     else {
-      const files = await this.#fetch(id);
+      const files = await this.#fetch(id).catch((e: unknown) => {
+        // the store has no copy either: what is wrong is the local one
+        throw localCorrupt && e instanceof AdapterCacheError && e.code === "adapter_not_found" ? localCorrupt : e;
+      });
       // validate before caching on disk, so a corrupt blob never becomes a local copy
       adapter = (await this.#decode(id, () => this.#decoder.parse(id, files.config, files.weights)))!;
       // the local copy only saves the next cold load a fetch: a disk that is full or broken must
@@ -238,14 +256,28 @@ export class AdapterCache {
   }
 
   // the remote tier: both files from the blob store, or adapter_not_found / adapter_unavailable
+  // (a failure, or no answer within fetchTimeoutMs: the streams are then destroyed)
   async #fetch(id: string): Promise<{ config: Uint8Array; weights: Uint8Array }> {
     const b = this.opts.blobs;
     if (!b) throw new AdapterCacheError("adapter_not_found", `adapter ${id} is not on disk and there is no blob store`);
-    try {
+    const streams: Readable[] = [];
+    let late = false, timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        late = true;
+        for (const r of streams) r.destroy();
+        reject(new AdapterCacheError("adapter_unavailable", `adapter ${id} could not be fetched from the blob store: no answer within ${this.opts.fetchTimeoutMs} ms`));
+      }, this.opts.fetchTimeoutMs);
+      timer.unref();
+    });
+    const fetchBoth = async () => {
       const prefix = `${this.opts.blobPrefix}${id}/`;
       const keys = this.opts.blobKeys ? await this.opts.blobKeys(id) : { config: prefix + "adapter_config.json", weights: prefix + "adapter_model.safetensors" };
       if (!keys) throw new AdapterCacheError("adapter_not_found", `adapter ${id} is not registered`);
-      const [cfg, w] = await Promise.all([b.get(keys.config), b.get(keys.weights)]);
+      const got = await Promise.all([b.get(keys.config), b.get(keys.weights)]);
+      for (const r of got) if (r) streams.push(r);
+      if (late) for (const r of streams) r.destroy(); // answered after the deadline: nobody reads them
+      const [cfg, w] = got;
       if (!cfg || !w) {
         cfg?.destroy();
         w?.destroy();
@@ -253,9 +285,14 @@ export class AdapterCache {
       }
       const [config, weights] = await Promise.all([readAll(cfg), readAll(w)]);
       return { config, weights };
+    };
+    try {
+      return await Promise.race([fetchBoth(), deadline]);
     } catch (e) {
       if (e instanceof AdapterCacheError) throw e;
       throw new AdapterCacheError("adapter_unavailable", `adapter ${id} could not be fetched from the blob store: ${(e as Error).message}`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

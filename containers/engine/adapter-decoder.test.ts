@@ -1,13 +1,15 @@
 // Adapter reads that fail or never finish: each becomes a clear, retryable error for that
 // adapter (adapter_unavailable), never a hang or an error of another kind, and the other
-// adapters keep loading. Its own file because a stuck worker is retired for the whole process
-// (the decoder's worker is per process, and vitest gives each test file its own).
+// adapters keep loading. Its own file because stuck workers count for the whole process (the
+// decoder's worker is per process, and vitest gives each test file its own); the tests run in
+// order: the first leaves one worker stuck, the second the rest up to MAX_STUCK.
 import { afterAll, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
 import { closeSync, constants, mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AdapterCache } from "./adapter-cache.ts";
+import { MAX_STUCK, workerReads } from "./adapter-decoder.ts";
 import { createLora, loraBytes } from "./lora.ts";
 import { saveAdapter } from "./peft.ts";
 import { tinyConfig } from "./test-helpers.ts";
@@ -69,12 +71,33 @@ describe.skipIf(process.platform === "win32")("AdapterDecoder faults", () => {
     const a = await within(inline.acquire("hung1"), 3000);
     expect(a).toMatchObject({ settled: "rejected", e: { code: "adapter_unavailable" } });
     // the worker: stuck on hung2, with ok1 asked in the same turn (queued behind it in the worker)
-    const cache = new AdapterCache({ model: cfg, budgetBytes: 4 * SIZE, diskDir: dir, decodeOnWorker: true, readTimeoutMs: 150 });
+    const where = new Map<string, string>();
+    const cache = new AdapterCache({ model: cfg, budgetBytes: 4 * SIZE, diskDir: dir, decodeOnWorker: true, readTimeoutMs: 150, onLoad: (id, _ms, _tier, t) => where.set(id, t!.where) });
     const [hung, behind] = await Promise.all([within(cache.acquire("hung2"), 3000), within(cache.acquire("ok1"), 3000)]);
     expect(hung).toMatchObject({ settled: "rejected", e: { code: "adapter_unavailable" } });
     expect(behind).toMatchObject({ settled: "fulfilled", v: { adapter: { id: "ok1" } } });
-    // and a load asked for afterwards comes too (the stuck worker is retired; reads go on here)
+    expect(where.get("ok1")).toBe("inline"); // re-read here: it was queued behind the stuck read
+    // a load asked for afterwards comes from a new worker: the stuck one is retired and replaced
+    const started = workerReads.workersStarted;
     expect(await within(cache.acquire("ok2"), 3000)).toMatchObject({ settled: "fulfilled", v: { adapter: { id: "ok2" } } });
+    expect(where.get("ok2")).toBe("worker");
+    expect(workerReads.workersStarted).toBe(started + 1);
+    expect(cache.decodesOnWorker).toBe(true);
+  });
+
+  it(`after ${MAX_STUCK} stuck workers (threads that cannot be stopped) the reads stay on this thread, and still come`, async () => {
+    const ids = Array.from({ length: MAX_STUCK }, (_, i) => `stuck${i}`);
+    const dir = disk(["after"]);
+    for (const id of ids) stuckAdapter(dir, id);
+    const where = new Map<string, string>();
+    const cache = new AdapterCache({ model: cfg, budgetBytes: 4 * SIZE, diskDir: dir, decodeOnWorker: true, readTimeoutMs: 100, onLoad: (id, _ms, _tier, t) => where.set(id, t!.where) });
+    // one at a time, each on a fresh worker (the test above left one stuck already)
+    for (const id of ids) {
+      if (!cache.decodesOnWorker) break;
+      expect(await within(cache.acquire(id), 3000)).toMatchObject({ settled: "rejected", e: { code: "adapter_unavailable" } });
+    }
     expect(cache.decodesOnWorker).toBe(false);
+    expect(await within(cache.acquire("after"), 3000)).toMatchObject({ settled: "fulfilled", v: { adapter: { id: "after" } } });
+    expect(where.get("after")).toBe("inline");
   });
 });

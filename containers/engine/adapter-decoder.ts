@@ -11,11 +11,13 @@
 // hold a step up for longer than that costs, so the worker parses it. On an idle thread (no
 // step running) an async read is quicker than a hop to the worker, so the cache asks per load
 // which way to read.
-// When the worker cannot be started (or dies), the reads run here with async I/O: slower under
-// load, the same answer. A read that has not finished after readTimeoutMs (a hung file system,
-// a FIFO where a file should be) fails as `io`, so its call gets an answer instead of waiting
-// for ever; a worker stuck on such a read is retired like a dead one, since every read queued
-// behind it would wait too.
+// When the worker cannot be started, the reads run here with async I/O: slower under load, the
+// same answer. A read that has not finished after readTimeoutMs (a hung file system, a FIFO
+// where a file should be) fails as `io`, so its call gets an answer instead of waiting for
+// ever; a worker stuck on such a read is retired, since every read queued behind it would wait
+// too, and the next read starts a new one. A stuck thread cannot be stopped (it is blocked in a
+// system call), so after MAX_STUCK of them the reads stay here; a worker that crashed after
+// answering is replaced too, one that never answered once is not (it cannot start).
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
@@ -58,15 +60,20 @@ export const READ_TIMEOUT_MS = 10_000;
 const pool = {
   worker: null as Worker | null,
   replies: null as MessagePort | null, // the worker answers here (see drainReadReplies)
-  failed: false, // the worker could not start or died: read on this thread from now on
+  failed: false, // no worker can be had: read on this thread from now on
+  answered: false, // the current worker has answered a batch (it works)
+  stuck: 0, // workers retired blocked in a read (their threads live on)
+  started: 0, // workers started (the first, and each replacement)
   pending: new Map<number, Pending>(),
   queued: [] as ReadRequest["batch"], // asked this turn, not yet posted
   seq: 0,
 };
+/** Workers left blocked in a read that never returned, at most; after that reads run here. */
+export const MAX_STUCK = 3;
 const clock = () => performance.timeOrigin + performance.now();
 
 /** Messages sent to the worker and the reads they carried (since the process started). */
-export const workerReads = { batches: 0, reads: 0 };
+export const workerReads = { batches: 0, reads: 0, get workersStarted() { return pool.started; } };
 
 export class AdapterDecoder {
   readonly #model: Config;
@@ -159,6 +166,7 @@ function startWorker(): Worker | null {
     pool.replies = port1;
     w.on("error", (e) => die(w, e));
     w.on("exit", (code) => die(w, new Error(`exited with code ${code}`)));
+    pool.started++;
     return (pool.worker = w);
   } catch (e) {
     pool.failed = true;
@@ -169,6 +177,7 @@ function startWorker(): Worker | null {
 
 function settle(reply: ReadReply): number {
   const now = clock();
+  pool.answered = true;
   let n = 0;
   for (const r of reply.batch) {
     const p = pool.pending.get(r.seq);
@@ -203,26 +212,30 @@ export function drainReadReplies(): number {
 }
 
 // a read the worker has not answered in time fails; the worker is stuck in it (a synchronous
-// read does not time out), so it is retired: the reads queued behind it and every later one
-// run on this thread, as after a crash
+// read does not time out), so it is retired: the reads queued behind it run on this thread, and
+// the next read starts another worker (up to MAX_STUCK stuck ones)
 function stuck(seq: number): void {
   const p = pool.pending.get(seq), w = pool.worker;
   if (!p || !w) return;
   pool.pending.delete(seq);
   p.reject(new AdapterDecodeError("io", `reading ${p.dir} did not finish within ${p.timeoutMs} ms`));
-  die(w, new Error(`a read did not finish within ${p.timeoutMs} ms`));
+  die(w, new Error(`a read did not finish within ${p.timeoutMs} ms`), true);
   w.unref(); // a thread blocked in a system call cannot be stopped; it must not hold the process open
   w.terminate().catch(() => {});
 }
 
-// a dead worker's reads are done again on this thread, and so is everything after
-function die(w: Worker, e: Error): void {
+// a dead or stuck worker's reads are done again on this thread; later ones go to a new worker
+// unless this one never worked (it cannot start) or too many are stuck already
+function die(w: Worker, e: Error, wasStuck = false): void {
   if (pool.worker !== w) return;
   pool.worker = null;
   pool.replies?.close();
   pool.replies = null;
-  pool.failed = true;
-  process.emitWarning(`adapter decoder worker failed (${e.message}); reading on the serving thread`, { code: "ADAPTER_DECODER_INLINE" });
+  if (wasStuck) pool.stuck++;
+  const replace = wasStuck ? pool.stuck < MAX_STUCK : pool.answered;
+  pool.answered = false;
+  if (!replace) pool.failed = true;
+  process.emitWarning(`adapter decoder worker ${wasStuck ? "retired" : "failed"} (${e.message}); ${replace ? "the next read starts another" : "reading on the serving thread"}`, { code: "ADAPTER_DECODER_INLINE" });
   const all = [...pool.pending.values()];
   pool.pending.clear();
   pool.queued = [];
