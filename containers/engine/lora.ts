@@ -32,6 +32,11 @@ export interface LoraAdapter {
   scale: number; // alpha / r
   layers: Array<Partial<Record<Target, LoraPair>>>; // one entry per decoder layer
   baseModel: string; // base_model_name_or_path in adapter_config.json
+  // Only while resident in the kernel heap (kernels/adapter-slots.ts sets it on place, drops it
+  // on release): the heap byte offsets of every pair's A and Bᵀ, (layer, TARGETS index, 2), −1
+  // where the adapter has no such pair. A decode step reads one of these per row instead of
+  // following layers → pair → matrices for every row of every projection.
+  resident?: Int32Array;
 }
 
 /** Raised for an adapter that does not fit the model or a bad LoRA config. */

@@ -3,7 +3,7 @@
 // whole batch of sequences: every base matmul is one pass over the weights for all rows, and
 // each row then adds its own adapter's low-rank delta (BGMV, see lora.ts).
 import { rmsnorm, rope, ropeTables } from "./ops.ts";
-import { addLoraDelta, attendRow, heapFloats, matmul, swiglu } from "./kernels/index.ts"; // WASM SIMD, or the ops.ts / lora.ts reference where it cannot run
+import { addLoraDelta, addLoraDeltaStep, attendRow, heapFloats, matmul, planLoraStep, swiglu } from "./kernels/index.ts"; // WASM SIMD, or the ops.ts / lora.ts reference where it cannot run
 import type { LoraAdapter, Target } from "./lora.ts";
 
 export interface Config {
@@ -205,9 +205,13 @@ export function forward(m: Model, rows: ReadonlyArray<Row>, s: RunState): Float3
     if (a.config.r > s.mid.length) throw new ModelError(`adapter rank ${a.config.r} exceeds RunState maxRank ${s.mid.length}`);
     for (const t of projectionsOf(a)) adapted.add(t);
   }
+  // every row's adapter resident in the kernel heap: its row tables for all layers at once
+  const plan = adapted.size ? planLoraStep(adapters, c.nLayers, [...adapted]) : null;
   const proj = (out: Float32Array, x: Float32Array, W: Float32Array, l: number, t: Target, n: number, d: number) => {
     matmul(out, x, W, B, n, d); // one pass over W for the whole batch
-    if (adapted.has(t)) addLoraDelta(out, x, adapters, l, t, n, d, s.mid);
+    if (!adapted.has(t)) return;
+    if (plan) addLoraDeltaStep(plan, out, x, l, t, n, d, s.mid);
+    else addLoraDelta(out, x, adapters, l, t, n, d, s.mid);
   };
 
   // token embeddings

@@ -12,7 +12,7 @@
 // address order, best fit, neighbours coalesced on free. A block that cannot be had (no kernel
 // heap, the cap reached, a fragmented arena) is not an error: that adapter keeps its own arrays
 // and the kernels copy it per call as before. Slower, never a wrong answer.
-import type { LoraAdapter, LoraPair } from "../lora.ts";
+import { TARGETS, type LoraAdapter, type LoraPair, type Target } from "../lora.ts";
 import { placeRegion } from "./index.ts";
 
 const ALIGN = 16; // the kernels' SIMD loads want 16-byte aligned matrices
@@ -100,6 +100,19 @@ export interface AdapterSlotsOptions {
 // own: the pairs' A arrays from before placement, kept (place with keepOwn) to be handed back
 interface Slot { start: number; pairs: LoraPair[]; own: Float32Array[] | null }
 
+/** The heap offsets of a placed adapter's A and Bᵀ matrices, (layer, TARGETS index, 2); −1: no pair. */
+function residentOffsets(a: LoraAdapter): Int32Array {
+  const out = new Int32Array(a.layers.length * TARGETS.length * 2).fill(-1); // not 0: a block may start at byte 0
+  a.layers.forEach((layer, l) => {
+    for (const [t, p] of Object.entries(layer) as [Target, LoraPair][]) {
+      const e = (l * TARGETS.length + TARGETS.indexOf(t)) * 2;
+      out[e] = p.A.byteOffset;
+      out[e + 1] = p.Bt!.byteOffset;
+    }
+  });
+  return out;
+}
+
 /** Blocks of the kernel heap for resident adapters; see the top of this file. */
 export class AdapterSlots {
   readonly #alloc = new SpanAllocator();
@@ -156,6 +169,7 @@ export class AdapterSlots {
       p.A = A;
       p.Bt = Bt;
     }
+    a.resident = residentOffsets(a);
     this.#slots.set(a, { start, pairs, own });
     this.#count++;
     return true;
@@ -175,6 +189,7 @@ export class AdapterSlots {
         p.A = A;
         p.Bt = undefined;
       });
+      a.resident = undefined;
       this.#slots.delete(a);
       this.#count--;
       this.#alloc.free(slot.start);
@@ -191,6 +206,7 @@ export class AdapterSlots {
       p.A = A;
       p.Bt = undefined; // not delete: the pair keeps its shape, and the hot path its fast property reads
     }
+    a.resident = undefined;
     this.#slots.delete(a);
     this.#count--;
     this.#alloc.free(slot.start);

@@ -18,8 +18,8 @@ import * as ref from "../ops.ts";
 import type { Arr } from "../ops.ts";
 import type { Config, Weights } from "../model.ts";
 import * as lora from "../lora.ts";
-import type { LoraAdapter, LoraPair, Target } from "../lora.ts";
-import { instantiateLoraKernel, type LoraKernel } from "./lora-kernel.ts";
+import { TARGETS, type LoraAdapter, type LoraPair, type Target } from "../lora.ts";
+import { instantiateLoraKernel, LORA_KERNEL_WASM, type LoraKernel } from "./lora-kernel.ts";
 
 interface KernelExports {
   matmul(out: number, x: number, w: number, T: number, n: number, d: number): void;
@@ -332,7 +332,8 @@ export function setThreads(n: number, opts: { timeoutMs?: number } = {}): void {
   pool = null;
   try {
     const ctl = heap.place(controlInts(n - 1)); // lives as long as the process: a few KiB per pool
-    pool = new KernelPool({ memory: heap.memory, wasm: heap.wasm, ctl: new Int32Array(ctl.buffer, ctl.byteOffset, controlInts(n - 1)), workers: n - 1, timeoutMs: threadTimeoutMs });
+    const loraWasm = loraKernel ? new Uint8Array(readFileSync(LORA_KERNEL_WASM)) : null; // the workers run lora_rows_t too
+    pool = new KernelPool({ memory: heap.memory, wasm: heap.wasm, loraWasm, ctl: new Int32Array(ctl.buffer, ctl.byteOffset, controlInts(n - 1)), workers: n - 1, timeoutMs: threadTimeoutMs });
   } catch (e) {
     threads = 1;
     warnOnce(`kernel worker threads unavailable (${e instanceof Error ? e.message : String(e)}), running on one thread`);
@@ -365,7 +366,7 @@ function bounds(rows: number, n: number, unit = 1): Array<[number, number]> {
 }
 
 /** Run one kernel over slices: slice 0 here, the rest on workers (one slice: just call it). */
-function runSlices(h: Heap, kernel: KernelName, slices: number[][]): void {
+function runSlices(h: Heap, kernel: Exclude<KernelName, "lora_rows_t">, slices: number[][]): void {
   const call = (args: number[]) => (h.kernels[kernel] as (...a: number[]) => void)(...args);
   if (slices.length === 1 || !pool) return slices.forEach(call);
   pool.run(kernel, slices, call);
@@ -589,6 +590,87 @@ export function addLoraDelta(out: Float32Array, x: Float32Array, adapters: Reado
 }
 
 const MAX_RANK = 1024; // validateLoraConfig's bound: the kernel's mid scratch holds any rank
+
+/**
+ * A decode step's LoRA rows resolved once for every layer and projection: the kernel's row
+ * tables, (layer, TARGETS index, row, 4 words: A offset, Bᵀ offset, rank, scale), written in
+ * one pass over the rows from each resident adapter's offsets (LoraAdapter.resident). With
+ * many distinct adapters in a batch, finding each row's matrices through layers → pair →
+ * arrays on every projection's call touched thousands of scattered JS objects a step.
+ * NOTE: valid for one forward(): the table is reused by the next plan.
+ */
+export interface LoraStep {
+  adapters: ReadonlyArray<LoraAdapter | null>;
+  rows: number;
+  table: number; // byte offset of the tables in the heap
+  has: Uint8Array; // (layer, TARGETS index): 1 when some row has that pair
+  distinctRanks: number; // Σ rank over the distinct adapters: the matrices a call reads, for the thread split
+}
+
+let stepTable: Int32Array | null = null; // the tables of the latest plan, in the heap for good
+let stepTableF: Float32Array | null = null; // the same words as floats (the scales)
+const stepFloats = (t: Int32Array) => (stepTableF?.byteOffset === t.byteOffset && stepTableF.length === t.length ? stepTableF : (stepTableF = new Float32Array(t.buffer, t.byteOffset, t.length)));
+
+/**
+ * The step's row tables, or null when the kernel path cannot take them (no Bᵀ kernel, the
+ * reference path, a row whose adapter is not resident): the caller then runs addLoraDelta per
+ * projection, which copies what is not resident.
+ */
+export function planLoraStep(adapters: ReadonlyArray<LoraAdapter | null>, nLayers: number, targets: ReadonlyArray<Target>): LoraStep | null {
+  if (!heap || !enabled || !loraKernel) return null;
+  const B = adapters.length, nT = TARGETS.length, words = nLayers * nT * B * 4;
+  for (const a of adapters) if (a && (!a.resident || a.resident.length !== nLayers * nT * 2)) return null;
+  if (!stepTable || stepTable.length < words) {
+    const f = heapFloats(Math.max(words, 2 * (stepTable?.length ?? 0)));
+    if (heap.offsetOf(f) === null) return null; // the heap could not take it
+    stepTable = new Int32Array(f.buffer, f.byteOffset, f.length);
+  }
+  const tab = stepTable, fv = stepFloats(tab), has = new Uint8Array(nLayers * nT);
+  const ts = Int32Array.from(targets, (t) => TARGETS.indexOf(t)), nts = ts.length;
+  for (let l = 0; l < nLayers; l++)
+    for (let j = 0; j < nts; j++) for (let b = 0, e = (l * nT + ts[j]!) * B * 4; b < B; b++, e += 4) tab[e + 2] = 0; // no row has it until one does
+  let distinctRanks = 0, prev: LoraAdapter | null = null;
+  const seen = new Set<LoraAdapter>();
+  for (let b = 0; b < B; b++) {
+    const a = adapters[b];
+    if (!a) continue;
+    if (a !== prev && !seen.has(a)) { seen.add(a); distinctRanks += a.config.r; }
+    prev = a;
+    const off = a.resident!, rank = a.config.r, scale = a.scale;
+    for (let l = 0; l < nLayers; l++)
+      for (let j = 0; j < nts; j++) {
+        const lt = l * nT + ts[j]!, o = lt * 2, pA = off[o]!;
+        if (pA < 0) continue;
+        const e = (lt * B + b) * 4;
+        tab[e] = pA;
+        tab[e + 1] = off[o + 1]!;
+        tab[e + 2] = rank;
+        fv[e + 3] = scale;
+        has[lt] = 1;
+      }
+  }
+  return { adapters, rows: B, table: tab.byteOffset, has, distinctRanks };
+}
+
+const MIN_LORA_SLICE_BYTES = 1 << 16; // adapter bytes a slice reads, below which waking a worker costs more than it saves
+
+/**
+ * addLoraDelta for one projection of a planned step: the same kernel on the same row table
+ * the per-call path writes, so the same bits. Rows split across the kernel threads when there
+ * are enough: the delta is bound by reading each row's matrices, which every core does at once.
+ */
+export function addLoraDeltaStep(step: LoraStep, out: Float32Array, x: Float32Array, layer: number, t: Target, n: number, d: number, mid: Float32Array): void {
+  const ti = TARGETS.indexOf(t);
+  if (!step.has[layer * TARGETS.length + ti]) return; // no row has this projection
+  const h = heap!, k = loraKernel!, B = step.rows, table = step.table + (layer * TARGETS.length + ti) * B * 16;
+  const bytes = step.distinctRanks * (n + d) * 4; // rows sharing an adapter find its matrices in cache
+  const parts = slicesFor(B, (bytes / MIN_LORA_SLICE_BYTES) * MIN_SLICE_WORK); // in the matmuls' units of work
+  const p = stage(h, () => ({ x: h.input(x, B * n), out: h.input(out, B * d), mid: Array.from({ length: parts }, () => h.scratch(MAX_RANK)) }));
+  if (!p) return lora.addLoraDelta(out, x, step.adapters, layer, t, n, d, mid); // the heap cannot hold x and out: the reference
+  if (parts === 1) k.lora_rows_t(p.out, p.x, table, B, n, d, p.mid[0]!);
+  else pool!.run("lora_rows_t", bounds(B, parts).map(([a, b], i) => [p.out + a * d * 4, p.x + a * n * 4, table + a * 16, b - a, n, d, p.mid[i]!]), (args) => k.lora_rows_t(...(args as Parameters<LoraKernel["lora_rows_t"]>)));
+  h.output(out, p.out, B * d);
+}
 
 /**
  * Where a resident pair's A and Bᵀ lie in the heap, or null when either does not. Cached on

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { buildLoraKernel, LORA_WASM_PATH } from "./lora-kernel-build.ts";
 import { AdapterSlots } from "./adapter-slots.ts";
-import { addLoraDelta } from "./index.ts";
+import { addLoraDelta, addLoraDeltaStep, planLoraStep } from "./index.ts";
 import { instantiateLoraKernel } from "./lora-kernel.ts";
 import * as lora from "../lora.ts";
 import { randArr, tinyConfig } from "../test-helpers.ts";
@@ -67,5 +67,33 @@ describe("Bᵀ LoRA kernel", () => {
     slots.release(a); // its block still holds its matrices: a stale note would still read them
     a.layers[0]!.q_proj!.B.fill(0);
     expect(run()).not.toEqual(copied); // released: read from its own B again, now zero
+  });
+
+  it("a planned step gives the per-call path's bits on every layer and projection, and declines an adapter not resident", () => {
+    const cfg = tinyConfig({ dim: 24, hiddenDim: 40, nLayers: 3 });
+    const slots = new AdapterSlots({ capBytes: 1 << 20 });
+    const targets = ["q_proj", "v_proj", "down_proj"] as const;
+    const mk = (seed: number, r: number, ts: lora.Target[]) => lora.createLora(cfg, { r, alpha: 2 * r, dropout: 0, targets: ts }, { seed, randomB: true });
+    const a = mk(1, 8, ["q_proj", "v_proj"]), b = mk(2, 4, ["q_proj", "down_proj"]), c = mk(3, 5, ["v_proj"]);
+    for (const x of [a, b, c]) expect(slots.place(x)).toBe(true);
+    const rows = [a, null, b, a, c, b]; // shared, distinct, a row without an adapter, ranks with a tail
+    const plan = planLoraStep(rows, cfg.nLayers, targets)!;
+    expect(plan).not.toBeNull();
+    for (let l = 0; l < cfg.nLayers; l++)
+      for (const [t, n, d] of [["q_proj", 24, 24], ["v_proj", 24, 12], ["down_proj", 40, 24]] as const) { // 4 heads, 2 KV heads: v is 12 wide
+        const x = f32(rows.length * n, 10 * l + n), base = f32(rows.length * d, 20 * l + d);
+        const perCall = Float32Array.from(base), planned = Float32Array.from(base), want = Float32Array.from(base);
+        addLoraDelta(perCall, x, rows, l, t, n, d, new Float32Array(16));
+        addLoraDeltaStep(plan, planned, x, l, t, n, d, new Float32Array(16));
+        lora.addLoraDelta(want, x, rows, l, t, n, d, new Float32Array(16));
+        expect(Array.from(planned)).toEqual(Array.from(perCall));
+        for (let i = 0; i < want.length; i++) expect(Math.abs(planned[i]! - want[i]!)).toBeLessThan(2e-5 * (1 + Math.abs(want[i]!)));
+      }
+    slots.release(c);
+    expect(c.resident).toBeUndefined();
+    expect(planLoraStep(rows, cfg.nLayers, targets)).toBeNull(); // c is no longer in the heap: the caller copies per call
+    expect(planLoraStep([a, null, b], cfg.nLayers, targets)).not.toBeNull();
+    slots.release(a);
+    slots.release(b);
   });
 });

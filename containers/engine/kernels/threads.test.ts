@@ -2,11 +2,12 @@
 // the same arithmetic on its rows), and a worker that fails or dies makes its call throw a
 // clear error instead of hanging, then is replaced.
 import { afterAll, describe, expect, it } from "vitest";
-import { matmul, matmulBackward, setThreads, threadCount } from "./index.ts";
+import { addLoraDeltaStep, matmul, matmulBackward, planLoraStep, setThreads, threadCount } from "./index.ts";
+import { AdapterSlots } from "./adapter-slots.ts";
 import { KernelThreadError } from "./threads.ts";
 import { backward, createGrads, forwardTrain, paramList } from "../train-graph.ts";
 import { createLora } from "../lora.ts";
-import { randArr, tinyModel } from "../test-helpers.ts";
+import { randArr, tinyConfig, tinyModel } from "../test-helpers.ts";
 
 const f32 = (n: number, seed: number) => randArr(n, seed, Float32Array) as Float32Array;
 
@@ -52,6 +53,25 @@ describe("kernel worker threads", () => {
     const one = run();
     await threadsReady(2);
     expect(run()).toEqual(one);
+  });
+
+  it("a planned LoRA delta over many distinct adapters, split across threads by rows, equals one thread", async () => {
+    const cfg = tinyConfig({ dim: 96, hiddenDim: 64, nLayers: 1 });
+    const slots = new AdapterSlots({ capBytes: 8 << 20 });
+    const ads = Array.from({ length: 64 }, (_, i) => createLora(cfg, { r: 8, alpha: 16, dropout: 0, targets: ["q_proj"] }, { seed: i, randomB: true }));
+    for (const a of ads) expect(slots.place(a)).toBe(true);
+    const B = 64, n = 96, x = f32(B * n, 4), base = f32(B * n, 5);
+    const run = () => {
+      const out = Float32Array.from(base);
+      addLoraDeltaStep(planLoraStep(ads, 1, ["q_proj"])!, out, x, 0, "q_proj", n, n, new Float32Array(16));
+      return Array.from(out);
+    };
+    setThreads(1);
+    const one = run();
+    await threadsReady(2);
+    expect(run()).toEqual(one);
+    expect(run()).not.toEqual(Array.from(base));
+    for (const a of ads) slots.release(a);
   });
 
   it("a worker that dies in the middle of a call fails that call with a clear error, and is replaced", async () => {

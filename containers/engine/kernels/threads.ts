@@ -1,4 +1,4 @@
-// Worker threads for the kernels: each worker instantiates kernels.wasm on the same shared
+// Worker threads for the kernels: each worker instantiates kernels.wasm (and lora-kernel.wasm) on the same shared
 // WebAssembly.Memory as the main thread (the heap), so a kernel call splits into slices (rows
 // of x, rows of dw, KV groups of attention) that run at once on every core and write disjoint
 // parts of the same output. No message passing on the hot path: the main thread writes each
@@ -27,13 +27,14 @@ const READY = 0, TASK_GEN = 1, DONE_GEN = 2, FAILED = 3, KERNEL = 4, NARGS = 5, 
 export const SLOT_INTS = ERR + ERR_BYTES / 4;
 /** The control block's layout, shared with worker.ts. */
 export const LAYOUT = { GEN, DONE, READY, TASK_GEN, DONE_GEN, FAILED, KERNEL, NARGS, ARGS, ERR, ERR_BYTES } as const;
-export const KERNEL_NAMES = ["matmul", "matmul_dx", "matmul_dw", "attn_fwd", "attn_bwd"] as const;
+export const KERNEL_NAMES = ["matmul", "matmul_dx", "matmul_dw", "attn_fwd", "attn_bwd", "lora_rows_t"] as const; // lora_rows_t: lora-kernel.wasm
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
 /** What a worker is given (workerData). */
 export interface WorkerInit {
   memory: WebAssembly.Memory;
   wasm: Uint8Array<ArrayBuffer>;
+  loraWasm: Uint8Array<ArrayBuffer> | null; // lora-kernel.wasm, instantiated beside kernels.wasm (null: no lora_rows_t)
   ctl: number; // byte offset of the control block
   slot: number; // int32 index of this worker's slot
 }
@@ -41,6 +42,7 @@ export interface WorkerInit {
 export interface PoolOptions {
   memory: WebAssembly.Memory;
   wasm: Uint8Array<ArrayBuffer>;
+  loraWasm?: Uint8Array<ArrayBuffer> | null;
   ctl: Int32Array; // the control block: HEAD + maxWorkers · SLOT_INTS int32s in the heap
   workers: number; // threads besides the main one
   timeoutMs: number; // how long a call waits for a worker's slice before giving it up
@@ -75,7 +77,7 @@ export class KernelPool {
   #spawn(i: number): void {
     const ctl = this.#o.ctl, s = this.#slot(i);
     Atomics.store(ctl, s + READY, 0);
-    const init: WorkerInit = { memory: this.#o.memory, wasm: this.#o.wasm, ctl: ctl.byteOffset, slot: s };
+    const init: WorkerInit = { memory: this.#o.memory, wasm: this.#o.wasm, loraWasm: this.#o.loraWasm ?? null, ctl: ctl.byteOffset, slot: s };
     const w = new Worker(new URL("./worker.ts", import.meta.url), { workerData: init });
     w.unref(); // idle kernel workers never keep the process alive
     w.on("error", () => {}); // an uncaught error ends the worker: 'exit' follows and replaces it

@@ -1,4 +1,4 @@
-// One kernel worker (see threads.ts): kernels.wasm instantiated on the shared heap, then a loop
+// One kernel worker (see threads.ts): kernels.wasm and lora-kernel.wasm instantiated on the shared heap, then a loop
 // that sleeps on the generation counter, runs the slice written into its slot, and stamps it
 // done. It needs no event loop: the main thread reaches it through the heap alone.
 import { workerData } from "node:worker_threads";
@@ -8,7 +8,8 @@ const { GEN, DONE, READY, TASK_GEN, DONE_GEN, FAILED, KERNEL, NARGS, ARGS, ERR, 
 
 const init = workerData as WorkerInit;
 const instance = new WebAssembly.Instance(new WebAssembly.Module(init.wasm), { env: { memory: init.memory, log: Math.log } });
-const kernels = instance.exports as Record<string, (...args: number[]) => unknown>;
+const lora = init.loraWasm ? new WebAssembly.Instance(new WebAssembly.Module(init.loraWasm), { env: { memory: init.memory } }).exports : {};
+const kernels = { ...instance.exports, ...lora } as Record<string, (...args: number[]) => unknown>;
 const ctl = new Int32Array(init.memory.buffer, init.ctl);
 const s = init.slot;
 
