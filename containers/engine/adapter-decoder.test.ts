@@ -72,7 +72,8 @@ describe.skipIf(process.platform === "win32")("AdapterDecoder faults", () => {
     expect(a).toMatchObject({ settled: "rejected", e: { code: "adapter_unavailable" } });
     // the worker: stuck on hung2, with ok1 asked in the same turn (queued behind it in the worker)
     const where = new Map<string, string>();
-    const cache = new AdapterCache({ model: cfg, budgetBytes: 4 * SIZE, diskDir: dir, decodeOnWorker: true, readTimeoutMs: 150, onLoad: (id, _ms, _tier, t) => where.set(id, t!.where) });
+    // (long enough for a new worker to start on a loaded machine: its first read waits for that)
+    const cache = new AdapterCache({ model: cfg, budgetBytes: 4 * SIZE, diskDir: dir, decodeOnWorker: true, readTimeoutMs: 1000, onLoad: (id, _ms, _tier, t) => where.set(id, t!.where) });
     const [hung, behind] = await Promise.all([within(cache.acquire("hung2"), 3000), within(cache.acquire("ok1"), 3000)]);
     expect(hung).toMatchObject({ settled: "rejected", e: { code: "adapter_unavailable" } });
     expect(behind).toMatchObject({ settled: "fulfilled", v: { adapter: { id: "ok1" } } });

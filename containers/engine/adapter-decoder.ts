@@ -43,11 +43,12 @@ export interface DecodeTrace {
   readMs: number; // reading the two files (worker: its synchronous reads, and the parse of a large file; inline: the async reads)
   returnMs: number; // the worker done → its reply handled on this thread (waits for the step in progress)
   parseMs: number; // header, checks, tensors (this thread; 0 when the worker parsed)
+  handledAt: number; // when this thread took the files in hand (performance.now() ms): returnMs ends here
 }
 
 type Files = { config: string; weights: Uint8Array };
 // what a read gives: the files' bytes (null: not on disk), or an adapter the worker parsed
-type Got = { files: Files | null; adapter?: LoraAdapter; trace: Omit<DecodeTrace, "parseMs"> };
+type Got = { files: Files | null; adapter?: LoraAdapter; trace: Omit<DecodeTrace, "parseMs" | "handledAt"> };
 type Pending = { dir: string; askedAt: number; timeoutMs: number; resolve: (g: Got) => void; reject: (e: Error) => void };
 
 /** Weights files larger than this are parsed on the worker too (default; see the constructor). */
@@ -105,14 +106,14 @@ export class AdapterDecoder {
     const use = typeof this.#useWorker === "function" ? this.#useWorker() : this.#useWorker;
     const got = use && !pool.failed && startWorker() ? await viaWorker(dir, { id, model: this.#model, parseAbove: this.#parseAbove }, this.#timeoutMs) : await readHere(dir, this.#timeoutMs);
     const { files, trace: t } = got;
+    const t0 = performance.now();
     if (got.adapter) {
-      trace?.({ ...t, parseMs: 0 }); // parsed on the worker: part of readMs
+      trace?.({ ...t, parseMs: 0, handledAt: t0 }); // parsed on the worker: part of readMs
       return got.adapter;
     }
     if (!files) return null;
-    const t0 = performance.now();
     const adapter = this.#parse(id, files.config, files.weights);
-    trace?.({ ...t, parseMs: performance.now() - t0 });
+    trace?.({ ...t, parseMs: performance.now() - t0, handledAt: t0 });
     return adapter;
   }
 

@@ -63,6 +63,67 @@ export function serializeAdapter(a: LoraAdapter): { config: string; weights: Uin
  * are views of it rather than copies (what a serving cold load wants: see readSafetensors).
  */
 export function parseAdapter(id: string, configJson: string, weights: Uint8Array, model: Config, opts: { adopt?: boolean } = {}): LoraAdapter {
+  if (!opts.adopt) return parseFully(id, configJson, weights, model, false);
+  // a serving process loads thousands of adapters trained alike: the same config text and the
+  // same safetensors header (names, shapes, offsets) give the same layout, which is checked once
+  const header = headerText(weights);
+  const key = header === null ? null : `${configJson}\u0000${header}`;
+  const known = key === null ? undefined : layouts.get(model)?.get(key);
+  if (known && weights.byteLength >= known.dataStart + known.dataEnd && (weights.byteOffset + known.dataStart) % 4 === 0) return fromLayout(id, known, weights);
+  const adapter = parseFully(id, configJson, weights, model, true);
+  if (key !== null) remember(model, key, adapter, weights);
+  return adapter;
+}
+
+// --- layouts of adopted files parsed before (per model config, a few per model) ----------------
+interface Layout {
+  config: LoraAdapter["config"];
+  scale: number;
+  baseModel: string;
+  nLayers: number;
+  dataStart: number; // bytes before the data section (8 + header)
+  dataEnd: number; // bytes of the data section the tensors reach
+  // every pair in the order the full parse made them, its matrices' byte offsets in the data section
+  pairs: Array<{ layer: number; target: Target; a: number; aLen: number; b: number; bLen: number; inDim: number; outDim: number }>;
+}
+const layouts = new WeakMap<Config, Map<string, Layout>>();
+const MAX_LAYOUTS = 16; // per model: adapters of a few ranks and target sets
+const LATIN1 = new TextDecoder("latin1");
+
+// the header's bytes as text (a key, not parsed), or null when the file is too short to have one
+function headerText(buf: Uint8Array): string | null {
+  if (buf.byteLength < 8) return null;
+  const n = Number(new DataView(buf.buffer, buf.byteOffset, 8).getBigUint64(0, true));
+  return n <= 1 << 20 && 8 + n <= buf.byteLength ? LATIN1.decode(buf.subarray(8, 8 + n)) : null;
+}
+
+// the layout of an adapter just parsed from `buf` whose matrices are all views of it
+function remember(model: Config, key: string, a: LoraAdapter, buf: Uint8Array): void {
+  const dataStart = 8 + Number(new DataView(buf.buffer, buf.byteOffset, 8).getBigUint64(0, true)), at = buf.byteOffset + dataStart;
+  const pairs: Layout["pairs"] = [];
+  let dataEnd = 0;
+  for (const [layer, l] of a.layers.entries())
+    for (const [target, p] of Object.entries(l) as [Target, LoraPair][]) {
+      if (p.A.buffer !== buf.buffer || p.B.buffer !== buf.buffer) return; // copied (not aligned): nothing to reuse
+      const e = { layer, target, a: p.A.byteOffset - at, aLen: p.A.length, b: p.B.byteOffset - at, bLen: p.B.length, inDim: p.inDim, outDim: p.outDim };
+      dataEnd = Math.max(dataEnd, e.a + 4 * e.aLen, e.b + 4 * e.bLen);
+      pairs.push(e);
+    }
+  let m = layouts.get(model);
+  if (!m) layouts.set(model, (m = new Map()));
+  if (m.size >= MAX_LAYOUTS) m.delete(m.keys().next().value!);
+  m.set(key, { config: a.config, scale: a.scale, baseModel: a.baseModel, nLayers: a.layers.length, dataStart, dataEnd, pairs });
+}
+
+// what parseFully gives for these bytes: views of them where the layout says
+function fromLayout(id: string, k: Layout, buf: Uint8Array): LoraAdapter {
+  const layers: LoraAdapter["layers"] = Array.from({ length: k.nLayers }, () => ({}));
+  const at = buf.byteOffset + k.dataStart;
+  for (const p of k.pairs) layers[p.layer]![p.target] = { A: new Float32Array(buf.buffer, at + p.a, p.aLen), B: new Float32Array(buf.buffer, at + p.b, p.bLen), inDim: p.inDim, outDim: p.outDim };
+  return { id, config: { ...k.config, targets: [...k.config.targets] }, scale: k.scale, layers, baseModel: k.baseModel };
+}
+
+function parseFully(id: string, configJson: string, weights: Uint8Array, model: Config, adopt: boolean): LoraAdapter {
   let j: Record<string, unknown>;
   try {
     j = JSON.parse(configJson) as Record<string, unknown>;
@@ -77,7 +138,7 @@ export function parseAdapter(id: string, configJson: string, weights: Uint8Array
   const targets = (j.target_modules as string[]).filter((t) => t !== "lm_head") as Target[];
   const config = { r: Number(j.r), alpha: Number(j.lora_alpha), dropout: Number(j.lora_dropout ?? 0), targets };
   validateLoraConfig(config);
-  const { tensors } = readSafetensors(weights, { adopt: opts.adopt === true });
+  const { tensors } = readSafetensors(weights, { adopt });
   const layers: LoraAdapter["layers"] = Array.from({ length: model.nLayers }, () => ({}));
   let found = 0;
   for (const [name, ten] of tensors) {
