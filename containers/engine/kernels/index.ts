@@ -607,9 +607,10 @@ export interface LoraStep {
   distinctRanks: number; // Σ rank over the distinct adapters: the matrices a call reads, for the thread split
 }
 
-let stepTable: Int32Array | null = null; // the tables of the latest plan, in the heap for good
-let stepTableF: Float32Array | null = null; // the same words as floats (the scales)
-const stepFloats = (t: Int32Array) => (stepTableF?.byteOffset === t.byteOffset && stepTableF.length === t.length ? stepTableF : (stepTableF = new Float32Array(t.buffer, t.byteOffset, t.length)));
+// the tables of the latest plan in the heap, as floats (the scales) and as int32s (the rest).
+// NOTE: stepTableF is the very array heapFloats handed out: held here, its block is never
+// handed to anyone else (a block goes back to the free list once its array is collected)
+let stepTableF: Float32Array | null = null, stepTable: Int32Array | null = null;
 
 /**
  * The step's row tables, or null when the kernel path cannot take them (no Bᵀ kernel, the
@@ -623,9 +624,10 @@ export function planLoraStep(adapters: ReadonlyArray<LoraAdapter | null>, nLayer
   if (!stepTable || stepTable.length < words) {
     const f = heapFloats(Math.max(words, 2 * (stepTable?.length ?? 0)));
     if (heap.offsetOf(f) === null) return null; // the heap could not take it
+    stepTableF = f;
     stepTable = new Int32Array(f.buffer, f.byteOffset, f.length);
   }
-  const tab = stepTable, fv = stepFloats(tab), has = new Uint8Array(nLayers * nT);
+  const tab = stepTable, fv = stepTableF!, has = new Uint8Array(nLayers * nT);
   const ts = Int32Array.from(targets, (t) => TARGETS.indexOf(t)), nts = ts.length;
   for (let l = 0; l < nLayers; l++)
     for (let j = 0; j < nts; j++) for (let b = 0, e = (l * nT + ts[j]!) * B * 4; b < B; b++, e += 4) tab[e + 2] = 0; // no row has it until one does
