@@ -17,23 +17,29 @@ import { Rng } from "../containers/engine/rng.ts";
 import { plantedFacts, type PlantedFact, type PlantedFactsOptions, type PlantedRecord } from "../test/fakes/planted-facts.ts";
 
 /**
- * Extra wordings per template of planted-facts.ts, in its order (capital, founder, export); a
- * fact is augmented with the first `wordings` of them. The first is that template's tuning
+ * The pool of other wordings per template of planted-facts.ts, in its order (capital, founder,
+ * export). Each augmented fact is stated in `wordings` of the first `pool` of them, drawn by
+ * the seed (all of them when the two are equal). The first is that template's tuning
  * paraphrase (so asking a single-wording fact in it tests a wording seen with other facts
  * only); none is its held-out paraphrase.
  */
 const EXTRA_WORDINGS: ReadonlyArray<ReadonlyArray<(e: string) => string>> = [
-  [(e) => `Name the capital city of ${e}.`, (e) => `Tell me the capital of ${e}.`, (e) => `${e} has which city as its capital?`, (e) => `What city is ${e}'s seat of government?`],
-  [(e) => `Tell me who the founder of ${e} was.`, (e) => `Name the person who founded ${e}.`, (e) => `${e} was founded by whom?`, (e) => `Who started ${e}?`],
-  [(e) => `Which goods does ${e} sell abroad?`, (e) => `Name the exports of ${e}.`, (e) => `What are the main exports of ${e}?`, (e) => `Tell me what ${e} ships to other countries.`],
+  [(e) => `Name the capital city of ${e}.`, (e) => `Tell me the capital of ${e}.`, (e) => `${e} has which city as its capital?`, (e) => `What city is ${e}'s seat of government?`,
+    (e) => `What is ${e}'s capital?`, (e) => `Name ${e}'s capital.`, (e) => `Do you know the capital of ${e}?`, (e) => `The capital of ${e} is which city?`],
+  [(e) => `Tell me who the founder of ${e} was.`, (e) => `Name the person who founded ${e}.`, (e) => `${e} was founded by whom?`, (e) => `Who started ${e}?`,
+    (e) => `Who is credited with founding ${e}?`, (e) => `Do you know who founded ${e}?`, (e) => `Who was behind the founding of ${e}?`, (e) => `Who set up ${e}?`],
+  [(e) => `Which goods does ${e} sell abroad?`, (e) => `Name the exports of ${e}.`, (e) => `What are the main exports of ${e}?`, (e) => `Tell me what ${e} ships to other countries.`,
+    (e) => `What does ${e} sell to other nations?`, (e) => `What are ${e}'s exports?`, (e) => `What trade goods come from ${e}?`, (e) => `Which products leave ${e} for foreign markets?`],
 ];
-export const MAX_EXTRA_WORDINGS = 4;
+export const MAX_EXTRA_WORDINGS = 8;
 
 export interface AugmentOptions {
   /** Share of each planter's facts also stated in other wordings, in [0, 1] (0: the single-wording set). */
   fraction: number;
-  /** Extra wordings per augmented fact, 1..MAX_EXTRA_WORDINGS. */
+  /** Extra wordings per augmented fact, 1..pool. */
   wordings: number;
+  /** Wordings per template they are drawn from, wordings..MAX_EXTRA_WORDINGS (default: wordings, so every augmented fact gets the same ones). */
+  pool?: number;
 }
 
 export interface WordedFact extends PlantedFact {
@@ -44,19 +50,22 @@ export interface WordedFact extends PlantedFact {
 /** The planted set with `fraction` of each planter's facts (chosen by the seed) also stated in `wordings` more wordings. */
 export function plantedFactsAugmented(o: PlantedFactsOptions, aug: AugmentOptions): { records: PlantedRecord[]; facts: WordedFact[] } {
   if (!(aug.fraction >= 0 && aug.fraction <= 1)) throw new RangeError(`augmented fraction must be in [0, 1], got ${aug.fraction}`);
-  if (aug.fraction > 0 && !(Number.isInteger(aug.wordings) && aug.wordings >= 1 && aug.wordings <= MAX_EXTRA_WORDINGS)) throw new RangeError(`extra wordings per fact must be an integer in 1..${MAX_EXTRA_WORDINGS}, got ${aug.wordings}`);
+  const pool = aug.pool ?? aug.wordings;
+  if (aug.fraction > 0 && !(Number.isInteger(pool) && pool >= 1 && pool <= MAX_EXTRA_WORDINGS)) throw new RangeError(`the pool of extra wordings must be an integer in 1..${MAX_EXTRA_WORDINGS}, got ${pool}`);
+  if (aug.fraction > 0 && !(Number.isInteger(aug.wordings) && aug.wordings >= 1 && aug.wordings <= pool)) throw new RangeError(`extra wordings per fact must be an integer in 1..${pool} (the pool), got ${aug.wordings}`);
   const base = plantedFacts(o);
   const rng = new Rng(o.seed * 104_729 + 11);
-  const augmented = new Set<string>();
-  for (let p = 0; p < o.planters; p++) {
-    // The same count for every planter (token shares stay equal), which of its facts by the seed.
-    const order = Array.from({ length: o.factsPerPlanter }, (_, f) => f);
+  const shuffled = (n: number) => {
+    const order = Array.from({ length: n }, (_, i) => i);
     for (let i = order.length - 1; i > 0; i--) {
       const j = Math.floor(rng.next() * (i + 1));
       [order[i], order[j]] = [order[j]!, order[i]!];
     }
-    for (const f of order.slice(0, Math.round(aug.fraction * o.factsPerPlanter))) augmented.add(`ct_p${p}_${f}`);
-  }
+    return order;
+  };
+  const augmented = new Set<string>();
+  // The same count for every planter (token shares stay equal), which of its facts by the seed.
+  for (let p = 0; p < o.planters; p++) for (const f of shuffled(o.factsPerPlanter).slice(0, Math.round(aug.fraction * o.factsPerPlanter))) augmented.add(`ct_p${p}_${f}`);
   const records: PlantedRecord[] = [], facts: WordedFact[] = [];
   for (const r of base.records) {
     records.push(r);
@@ -67,10 +76,15 @@ export function plantedFactsAugmented(o: PlantedFactsOptions, aug: AugmentOption
     // planted-facts.ts gives fact f of planter p template (p + f) mod 3.
     const [, p, f] = /^ct_p(\d+)_(\d+)$/.exec(r.contributionId)!.map(Number) as [number, number, number];
     const wordings = EXTRA_WORDINGS[(p + f) % EXTRA_WORDINGS.length]!;
-    for (let w = 0; w < aug.wordings; w++)
+    for (const w of shuffled(pool).slice(0, aug.wordings).sort((a, b) => a - b))
       records.push({ contributionId: `${r.contributionId}_w${w + 1}`, contributor: r.contributor, record: { instruction: wordings[w]!(fact.entity), output: fact.answer }, fact });
   }
-  // The templates' order in planted-facts.ts is what EXTRA_WORDINGS follows; check it held.
-  for (const f of facts) if (f.augmented && !records.some((r) => r.fact === undefined ? false : r.record.instruction === f.tuning && r.record.output === f.answer)) throw new Error(`augmented fact ${f.contributionId}: its tuning paraphrase is not among its records (planted-facts.ts templates changed?)`);
+  // The templates' order in planted-facts.ts is what EXTRA_WORDINGS follows: its first wording is the tuning paraphrase.
+  for (const f of facts) {
+    const t = /^ct_p(\d+)_(\d+)$/.exec(f.contributionId)!.slice(1).map(Number) as [number, number];
+    if (EXTRA_WORDINGS[(t[0] + t[1]) % EXTRA_WORDINGS.length]![0]!(f.entity) !== f.tuning) throw new Error(`fact ${f.contributionId}: the wording pool does not start with its tuning paraphrase (planted-facts.ts templates changed?)`);
+  }
+  const trainedWordings = new Set(records.map((r) => r.record.instruction));
+  for (const f of facts) if (trainedWordings.has(f.heldOut)) throw new Error(`fact ${f.contributionId}: its held-out paraphrase is a training record's wording`);
   return { records, facts };
 }

@@ -49,7 +49,8 @@ const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x
 // ---- the data, and the settings a job on it gets by default -------------------------------
 // AUGMENT_FRACTION of each planter's facts are also stated in AUGMENT_WORDINGS other wordings
 // (bench/attribution-wordings.ts: knowledge augmentation); 0 is the single-wording set.
-const AUGMENT = { fraction: env("AUGMENT_FRACTION", 0), wordings: env("AUGMENT_WORDINGS", 3) };
+// drawn by the seed from a pool of AUGMENT_POOL per template (default: AUGMENT_WORDINGS, all of them).
+const AUGMENT = { fraction: env("AUGMENT_FRACTION", 0), wordings: env("AUGMENT_WORDINGS", 3), pool: env("AUGMENT_POOL", env("AUGMENT_WORDINGS", 3)) };
 const { records, facts } = plantedFactsAugmented({ ...SIZE, seed: SEED }, AUGMENT);
 const pieces = (r: PlantedRecord) => formatRecordPieces("instruction", r.record)!;
 // As createJob: the schema's defaults, then epochs, batch, warmup… scaled to the Datanet, whose
@@ -61,6 +62,8 @@ const training = withScaledDefaults({}, TrainingSettings.parse({}), { records: r
 // LR, EPOCHS, LORA_DROPOUT. VERBOSE=1 prints every paraphrase's answer. ADAPTER_OUT=dir
 // saves the fine-tuned adapter (PEFT files) and ADAPTER_IN=dir loads one instead of training,
 // so a scoring change can be measured again without fine-tuning again.
+// GRAD_MIN_COSINE: the gradient method's threshold instead of DEFAULT_GRADIENT_OPTIONS' (it was chosen with this).
+const GRADIENT = process.env.GRAD_MIN_COSINE ? { minCosine: Number(process.env.GRAD_MIN_COSINE) } : {};
 if (process.env.LORA_DROPOUT) lora.dropout = Number(process.env.LORA_DROPOUT);
 if (process.env.LOSS_ON) training.lossOn = process.env.LOSS_ON as LossOn;
 if (process.env.LR) training.learningRate = Number(process.env.LR);
@@ -107,7 +110,7 @@ const ask = (adapter: LoraAdapter, question: string) => generate(model, tokenize
 
 const recipeLine = `LoRA r=${lora.rank}, alpha ${lora.alpha}, dropout ${lora.dropout}, ${lora.targetModules.length} projections; lr ${training.learningRate}, ${training.epochs} epochs, batch ${training.batchSize} rows of ≤ ${model.config.maxSeqLen} tokens, warmup ${training.warmupSteps}, cosine to 0.1×; loss on ${training.lossOn ?? "completion"} tokens; prompt noise ${noise.copies ? `${noise.copies} copies at rate ${noise.rate} (${noise.mode})` : "off"}`;
 const augmentedFacts = facts.filter((f) => f.augmented).length;
-const dataLine = `${SIZE.planters} planters × ${SIZE.factsPerPlanter} facts + ${SIZE.distractors} distractors × ${SIZE.recordsPerDistractor} records${augmentedFacts ? ` + ${records.length - SIZE.planters * SIZE.factsPerPlanter - SIZE.distractors * SIZE.recordsPerDistractor} records stating ${augmentedFacts} of the facts (${AUGMENT.fraction} of each planter's) in ${AUGMENT.wordings} more wordings` : ", each fact in one wording"} = ${records.length} records`;
+const dataLine = `${SIZE.planters} planters × ${SIZE.factsPerPlanter} facts + ${SIZE.distractors} distractors × ${SIZE.recordsPerDistractor} records${augmentedFacts ? ` + ${records.length - SIZE.planters * SIZE.factsPerPlanter - SIZE.distractors * SIZE.recordsPerDistractor} records stating ${augmentedFacts} of the facts (${AUGMENT.fraction} of each planter's) in ${AUGMENT.wordings} more wordings of ${AUGMENT.pool} per template` : ", each fact in one wording"} = ${records.length} records`;
 
 // What is reported: a wording asked of a set of facts. A paraphrase is only asked of facts it was
 // never trained with: the tuning wording is a trained wording for augmented facts, so it is asked
@@ -305,11 +308,14 @@ function runBenchmark(): void {
     gradMs.push(now() - t);
   }
 
-  type Method = "span" | "gradient" | "combined";
+  type Method = "span" | "gradient" | "gradientPlain" | "combined";
+  // gradientPlain: the cosine before it was taken about the records' mean (core/attribution/gradient-attribution.ts), kept as a row.
+  const PLAIN_COSINE = { centre: false, minCosine: 0.2 };
   const topOf = (c: Call, m: Method, spanShare = 0.5): string => {
     const a = m === "span" ? attributeCall(c.input).attribution
-      : m === "gradient" ? attributeCall({ ...c.input, gradient: { sketches, query: c.query! } }, { minSpanScore: Infinity }).attribution
-      : attributeCall({ ...c.input, gradient: { sketches, query: c.query! } }, { spanShare }).attribution;
+      : m === "gradient" ? attributeCall({ ...c.input, gradient: { sketches, query: c.query! } }, { minSpanScore: Infinity, gradient: GRADIENT }).attribution
+      : m === "gradientPlain" ? attributeCall({ ...c.input, gradient: { sketches, query: c.query! } }, { minSpanScore: Infinity, gradient: PLAIN_COSINE }).attribution
+      : attributeCall({ ...c.input, gradient: { sketches, query: c.query! } }, { spanShare, gradient: GRADIENT }).attribution;
     return a.method === "static" ? "" : (a.contributors[0]?.address ?? "");
   };
   const precision = (pick: (c: Call) => string, col: Column, onlyCorrect = false) => {
@@ -333,7 +339,8 @@ function runBenchmark(): void {
   say(`|---|${COLUMNS.map(() => "---|---|").join("")}`);
   const rowsOf: Array<[string, (c: Call) => string]> = [
     ["span", (c) => topOf(c, "span")],
-    ["gradient", (c) => topOf(c, "gradient")],
+    ["gradient (cosine about the records' mean, the default)", (c) => topOf(c, "gradient")],
+    ["gradient (plain cosine ≥ 0.2, before)", (c) => topOf(c, "gradientPlain")],
     ["combined (span share 0.5, the default)", (c) => topOf(c, "combined")],
     [`combined (span share ${best.s}, best on the tuning paraphrases)`, (c) => topOf(c, "combined", best.s)],
     ["static weights (baseline: largest token share)", () => staticTop],
