@@ -200,8 +200,9 @@ export function forward(m: Model, rows: ReadonlyArray<Row>, s: RunState): Float3
   const adapters = rows.map((r) => r.adapter);
   // the projections some row's adapter targets: the others skip the delta without a look at each row
   const adapted = new Set<Target>();
-  for (const a of adapters) {
-    if (!a) continue;
+  for (let b = 0; b < B; b++) {
+    const a = adapters[b];
+    if (!a || a === adapters[b - 1]) continue; // a sequence's prefill rows share one adapter
     if (a.config.r > s.mid.length) throw new ModelError(`adapter rank ${a.config.r} exceeds RunState maxRank ${s.mid.length}`);
     for (const t of projectionsOf(a)) adapted.add(t);
   }

@@ -13,7 +13,7 @@
 // heap, the cap reached, a fragmented arena) is not an error: that adapter keeps its own arrays
 // and the kernels copy it per call as before. Slower, never a wrong answer.
 import { TARGETS, type LoraAdapter, type LoraPair, type Target } from "../lora.ts";
-import { placeRegion } from "./index.ts";
+import { notePlacement, placeRegion } from "./index.ts";
 
 const ALIGN = 16; // the kernels' SIMD loads want 16-byte aligned matrices
 const ARENA_BYTES = 4 * 2 ** 20;
@@ -170,6 +170,7 @@ export class AdapterSlots {
       p.Bt = Bt;
     }
     a.resident = residentOffsets(a);
+    notePlacement();
     this.#slots.set(a, { start, pairs, own });
     this.#count++;
     return true;
@@ -190,6 +191,7 @@ export class AdapterSlots {
         p.Bt = undefined;
       });
       a.resident = undefined;
+      notePlacement();
       this.#slots.delete(a);
       this.#count--;
       this.#alloc.free(slot.start);
@@ -207,6 +209,7 @@ export class AdapterSlots {
       p.Bt = undefined; // not delete: the pair keeps its shape, and the hot path its fast property reads
     }
     a.resident = undefined;
+    notePlacement();
     this.#slots.delete(a);
     this.#count--;
     this.#alloc.free(slot.start);

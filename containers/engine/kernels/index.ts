@@ -603,7 +603,7 @@ export interface LoraStep {
   adapters: ReadonlyArray<LoraAdapter | null>;
   rows: number;
   table: number; // byte offset of the tables in the heap
-  has: Uint8Array; // (layer, TARGETS index): 1 when some row has that pair
+  has: Int32Array; // (layer, TARGETS index): how many rows have that pair
   distinctRanks: number; // Σ rank over the distinct adapters: the matrices a call reads, for the thread split
 }
 
@@ -611,6 +611,15 @@ export interface LoraStep {
 // NOTE: stepTableF is the very array heapFloats handed out: held here, its block is never
 // handed to anyone else (a block goes back to the free list once its array is collected)
 let stepTableF: Float32Array | null = null, stepTable: Int32Array | null = null;
+// what the tables hold now: per row its adapter and the offsets they were written from, and per
+// (layer, TARGETS index) how many rows have that pair
+let lastPlan: { rows: number; nLayers: number; key: string; epoch: number; adapters: Array<LoraAdapter | null>; resident: Array<Int32Array | null>; count: Int32Array; distinctRanks: number } | null = null;
+let placements = 0; // bumped by every AdapterSlots place and release, anywhere in the process
+
+/** AdapterSlots placed or released an adapter (its `resident` changed): a step plan looks at every row again. */
+export function notePlacement(): void {
+  placements++;
+}
 
 /**
  * The step's row tables, or null when the kernel path cannot take them (no Bᵀ kernel, the
@@ -619,39 +628,58 @@ let stepTableF: Float32Array | null = null, stepTable: Int32Array | null = null;
  */
 export function planLoraStep(adapters: ReadonlyArray<LoraAdapter | null>, nLayers: number, targets: ReadonlyArray<Target>): LoraStep | null {
   if (!heap || !enabled || !loraKernel) return null;
-  const B = adapters.length, nT = TARGETS.length, words = nLayers * nT * B * 4;
-  for (const a of adapters) if (a && (!a.resident || a.resident.length !== nLayers * nT * 2)) return null;
+  const B = adapters.length, nT = TARGETS.length, words = nLayers * nT * B * 4, key = targets.join(",");
   if (!stepTable || stepTable.length < words) {
     const f = heapFloats(Math.max(words, 2 * (stepTable?.length ?? 0)));
     if (heap.offsetOf(f) === null) return null; // the heap could not take it
     stepTableF = f;
     stepTable = new Int32Array(f.buffer, f.byteOffset, f.length);
+    lastPlan = null;
   }
-  const tab = stepTable, fv = stepTableF!, has = new Uint8Array(nLayers * nT);
-  const ts = Int32Array.from(targets, (t) => TARGETS.indexOf(t)), nts = ts.length;
-  for (let l = 0; l < nLayers; l++)
-    for (let j = 0; j < nts; j++) for (let b = 0, e = (l * nT + ts[j]!) * B * 4; b < B; b++, e += 4) tab[e + 2] = 0; // no row has it until one does
-  let distinctRanks = 0, prev: LoraAdapter | null = null;
-  const seen = new Set<LoraAdapter>();
+  const tab = stepTable, fv = stepTableF!, ts = Int32Array.from(targets, (t) => TARGETS.indexOf(t)), nts = ts.length;
+  // the last plan's tables are this one's where a row has the same adapter at the same offsets
+  // (decode: the same sequences step after step); anything else about it different: all anew
+  let last = lastPlan;
+  if (!last || last.rows !== B || last.nLayers !== nLayers || last.key !== key) {
+    for (let l = 0; l < nLayers; l++)
+      for (let j = 0; j < nts; j++) for (let b = 0, e = (l * nT + ts[j]!) * B * 4; b < B; b++, e += 4) tab[e + 2] = 0; // no row has it until one does
+    last = { rows: B, nLayers, key, epoch: -1, adapters: new Array<LoraAdapter | null>(B).fill(null), resident: new Array<Int32Array | null>(B).fill(null), count: new Int32Array(nLayers * nT), distinctRanks: 0 };
+  }
+  lastPlan = null; // until this plan is complete: a refusal part-way leaves nothing to trust
+  // nothing placed or released since: a row with the same adapter needs no look at it (with
+  // many distinct adapters, reading each one's `resident` costs a cache miss a row)
+  const still = last.epoch === placements;
+  let changed = false;
   for (let b = 0; b < B; b++) {
-    const a = adapters[b];
-    if (!a) continue;
-    if (a !== prev && !seen.has(a)) { seen.add(a); distinctRanks += a.config.r; }
-    prev = a;
-    const off = a.resident!, rank = a.config.r, scale = a.scale;
+    const a = adapters[b] ?? null;
+    if (still && a === last.adapters[b]) continue;
+    const res = a ? a.resident ?? null : null;
+    if (a && (!res || res.length !== nLayers * nT * 2)) return null; // not resident: the caller copies per call
+    if (a === last.adapters[b] && res === last.resident[b]) continue;
+    changed = true;
+    const old = last.resident[b];
     for (let l = 0; l < nLayers; l++)
       for (let j = 0; j < nts; j++) {
-        const lt = l * nT + ts[j]!, o = lt * 2, pA = off[o]!;
-        if (pA < 0) continue;
-        const e = (lt * B + b) * 4;
-        tab[e] = pA;
-        tab[e + 1] = off[o + 1]!;
-        tab[e + 2] = rank;
-        fv[e + 3] = scale;
-        has[lt] = 1;
+        const lt = l * nT + ts[j]!, o = lt * 2, e = (lt * B + b) * 4;
+        if (old && old[o]! >= 0) last.count[lt]!--;
+        if (!res || res[o]! < 0) { tab[e + 2] = 0; continue; }
+        tab[e] = res[o]!;
+        tab[e + 1] = res[o + 1]!;
+        tab[e + 2] = a!.config.r;
+        fv[e + 3] = a!.scale;
+        last.count[lt]!++;
       }
+    last.adapters[b] = a;
+    last.resident[b] = res;
   }
-  return { adapters, rows: B, table: tab.byteOffset, has, distinctRanks };
+  if (changed) {
+    const seen = new Set<LoraAdapter>();
+    last.distinctRanks = 0;
+    for (const a of last.adapters) if (a && !seen.has(a)) { seen.add(a); last.distinctRanks += a.config.r; }
+  }
+  last.epoch = placements;
+  lastPlan = last;
+  return { adapters, rows: B, table: tab.byteOffset, has: last.count, distinctRanks: last.distinctRanks };
 }
 
 const MIN_LORA_SLICE_BYTES = 1 << 16; // adapter bytes a slice reads, below which waking a worker costs more than it saves

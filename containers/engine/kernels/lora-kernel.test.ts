@@ -76,23 +76,32 @@ describe("Bᵀ LoRA kernel", () => {
     const mk = (seed: number, r: number, ts: lora.Target[]) => lora.createLora(cfg, { r, alpha: 2 * r, dropout: 0, targets: ts }, { seed, randomB: true });
     const a = mk(1, 8, ["q_proj", "v_proj"]), b = mk(2, 4, ["q_proj", "down_proj"]), c = mk(3, 5, ["v_proj"]);
     for (const x of [a, b, c]) expect(slots.place(x)).toBe(true);
-    const rows = [a, null, b, a, c, b]; // shared, distinct, a row without an adapter, ranks with a tail
-    const plan = planLoraStep(rows, cfg.nLayers, targets)!;
-    expect(plan).not.toBeNull();
-    for (let l = 0; l < cfg.nLayers; l++)
-      for (const [t, n, d] of [["q_proj", 24, 24], ["v_proj", 24, 12], ["down_proj", 40, 24]] as const) { // 4 heads, 2 KV heads: v is 12 wide
-        const x = f32(rows.length * n, 10 * l + n), base = f32(rows.length * d, 20 * l + d);
-        const perCall = Float32Array.from(base), planned = Float32Array.from(base), want = Float32Array.from(base);
-        addLoraDelta(perCall, x, rows, l, t, n, d, new Float32Array(16));
-        addLoraDeltaStep(plan, planned, x, l, t, n, d, new Float32Array(16));
-        lora.addLoraDelta(want, x, rows, l, t, n, d, new Float32Array(16));
-        expect(Array.from(planned)).toEqual(Array.from(perCall));
-        for (let i = 0; i < want.length; i++) expect(Math.abs(planned[i]! - want[i]!)).toBeLessThan(2e-5 * (1 + Math.abs(want[i]!)));
-      }
+    const check = (rows: Array<lora.LoraAdapter | null>) => {
+      const plan = planLoraStep(rows, cfg.nLayers, targets)!;
+      expect(plan).not.toBeNull();
+      for (let l = 0; l < cfg.nLayers; l++)
+        for (const [t, n, d] of [["q_proj", 24, 24], ["v_proj", 24, 12], ["down_proj", 40, 24]] as const) { // 4 heads, 2 KV heads: v is 12 wide
+          const x = f32(rows.length * n, 10 * l + n), base = f32(rows.length * d, 20 * l + d);
+          const perCall = Float32Array.from(base), planned = Float32Array.from(base), want = Float32Array.from(base);
+          addLoraDelta(perCall, x, rows, l, t, n, d, new Float32Array(16));
+          addLoraDeltaStep(plan, planned, x, l, t, n, d, new Float32Array(16));
+          lora.addLoraDelta(want, x, rows, l, t, n, d, new Float32Array(16));
+          expect(Array.from(planned)).toEqual(Array.from(perCall));
+          for (let i = 0; i < want.length; i++) expect(Math.abs(planned[i]! - want[i]!)).toBeLessThan(2e-5 * (1 + Math.abs(want[i]!)));
+        }
+    };
+    check([a, null, b, a, c, b]); // shared, distinct, a row without an adapter, ranks with a tail
+    check([a, null, b, a, c, b]); // the same rows again: the tables as they were
+    check([b, a, null, a, c, null]); // rows changed in place, some to none: only those rewritten
+    check([c, c]); // fewer rows: all anew
     slots.release(c);
     expect(c.resident).toBeUndefined();
-    expect(planLoraStep(rows, cfg.nLayers, targets)).toBeNull(); // c is no longer in the heap: the caller copies per call
-    expect(planLoraStep([a, null, b], cfg.nLayers, targets)).not.toBeNull();
+    expect(planLoraStep([a, null, b, a, c, b], cfg.nLayers, targets)).toBeNull(); // c is no longer in the heap: the caller copies per call
+    check([a, null, b, a, b, b]);
+    slots.release(a);
+    expect(slots.place(c)).toBe(true); // c back, in the block a had
+    expect(slots.place(a)).toBe(true); // a elsewhere: its old offsets now hold c's matrices
+    check([a, null, b, a, c, b]);
     slots.release(a);
     slots.release(b);
   });
