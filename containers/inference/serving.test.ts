@@ -1,6 +1,8 @@
 // Serving behaviour under load and faults: batching does not change outputs, a flood gets 429s
 // and loses nothing, a client that leaves frees its sequence, the blob store failing only hurts
 // cold adapters, corrupt adapter files are a 503 for that adapter alone.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { adapterItem } from "../../core/adapters/index.ts";
@@ -195,6 +197,32 @@ describe("adapter faults", () => {
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("request_timeout");
     }
     expect(svc.service.admission.running).toBe(0);
+  });
+
+  it("a blob store that accepts a fetch and never answers is a 503 for that adapter at the fetch deadline, long before the request timeout; the next call tries again", async () => {
+    const svc = await testService({ adapters: [{ id: "ad_slow" }], requestTimeoutMs: 10_000, fetchTimeoutMs: 100 });
+    const get = svc.blobs.get.bind(svc.blobs);
+    svc.blobs.get = () => new Promise(() => {});
+    const { client, url } = await serve(svc);
+    const t0 = performance.now();
+    const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", signal: AbortSignal.timeout(5000), headers: { authorization: `Bearer ${svc.keys.other}`, "content-type": "application/json" }, body: JSON.stringify(chat("ad_slow", "hi")) });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("adapter_unavailable");
+    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(svc.service.admission.running).toBe(0);
+    svc.blobs.get = get; // the store answers again
+    expect((await client.chat.completions.create(chat("ad_slow", "hi"))).choices).toHaveLength(1);
+  });
+
+  it("a local copy that does not parse is replaced by the blob store's good copy: the call is answered, not a 503", async () => {
+    const svc = await testService({ adapters: [{ id: "ad_torn" }] });
+    const dir = join(svc.backend.cache.opts.diskDir, "ad_torn");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "adapter_model.safetensors"), new Uint8Array(40)); // a torn write on the local disk
+    writeFileSync(join(dir, "adapter_config.json"), "{}");
+    const { client } = await serve(svc);
+    expect((await client.chat.completions.create(chat("ad_torn", "hi"))).choices).toHaveLength(1);
+    expect(svc.backend.cache.metrics.blobLoads).toBe(1);
   });
 
   it("a streamed call for an adapter that cannot load gets the 503 status, not a 200 stream", async () => {

@@ -96,6 +96,8 @@ export interface TestServiceOptions {
   hooks?: GenerationHook[];
   requestTimeoutMs?: number;
   blobs?: MemoryBlobStore;
+  /** The adapter cache's deadline for a blob fetch (ms; its default otherwise). */
+  fetchTimeoutMs?: number;
   /** Another authorizer than the API keys' (it gets those as `inner`), e.g. pay-per-call. */
   authorizer?: (tables: Tables, inner: Authorizer) => Authorizer;
 }
@@ -118,7 +120,7 @@ export async function testService(opts: TestServiceOptions = {}): Promise<TestSe
   const backend = new EmbeddedBackend({
     baseModelId: BASE_ID,
     loaded: base,
-    cache: { budgetBytes: opts.budgetBytes ?? (opts.budgetAdapters ?? 64) * adapterBytes, diskDir: mkdtempSync(join(tmpdir(), "inference-cache-")), blobs, blobKeys: (id) => catalog.files(id) },
+    cache: { budgetBytes: opts.budgetBytes ?? (opts.budgetAdapters ?? 64) * adapterBytes, diskDir: mkdtempSync(join(tmpdir(), "inference-cache-")), blobs, blobKeys: (id) => catalog.files(id), ...(opts.fetchTimeoutMs ? { fetchTimeoutMs: opts.fetchTimeoutMs } : {}) },
     scheduler: { maxBatch: 64, maxSequences: 64, prefillChunk: 16, ...opts.scheduler },
     events: metrics,
   });
