@@ -36,23 +36,26 @@ export const MAX_EXTRA_WORDINGS = 8;
 export interface AugmentOptions {
   /** Share of each planter's facts also stated in other wordings, in [0, 1] (0: the single-wording set). */
   fraction: number;
-  /** Extra wordings per augmented fact, 1..pool. */
+  /**
+   * Extra wordings per augmented fact, 1..pool; 0 is the control: the same facts are marked
+   * augmented but no record is added, so the single-wording set is reported on the same facts.
+   */
   wordings: number;
   /** Wordings per template they are drawn from, wordings..MAX_EXTRA_WORDINGS (default: wordings, so every augmented fact gets the same ones). */
   pool?: number;
 }
 
 export interface WordedFact extends PlantedFact {
-  /** Also stated in other wordings in training (then its tuning paraphrase is a trained wording for it). */
+  /** Also stated in other wordings in training (then its tuning paraphrase may be a trained wording for it); in the control, would be. */
   augmented: boolean;
 }
 
 /** The planted set with `fraction` of each planter's facts (chosen by the seed) also stated in `wordings` more wordings. */
 export function plantedFactsAugmented(o: PlantedFactsOptions, aug: AugmentOptions): { records: PlantedRecord[]; facts: WordedFact[] } {
   if (!(aug.fraction >= 0 && aug.fraction <= 1)) throw new RangeError(`augmented fraction must be in [0, 1], got ${aug.fraction}`);
-  const pool = aug.pool ?? aug.wordings;
+  const pool = aug.pool ?? Math.max(1, aug.wordings);
   if (aug.fraction > 0 && !(Number.isInteger(pool) && pool >= 1 && pool <= MAX_EXTRA_WORDINGS)) throw new RangeError(`the pool of extra wordings must be an integer in 1..${MAX_EXTRA_WORDINGS}, got ${pool}`);
-  if (aug.fraction > 0 && !(Number.isInteger(aug.wordings) && aug.wordings >= 1 && aug.wordings <= pool)) throw new RangeError(`extra wordings per fact must be an integer in 1..${pool} (the pool), got ${aug.wordings}`);
+  if (aug.fraction > 0 && !(Number.isInteger(aug.wordings) && aug.wordings >= 0 && aug.wordings <= pool)) throw new RangeError(`extra wordings per fact must be an integer in 0..${pool} (the pool), got ${aug.wordings}`);
   const base = plantedFacts(o);
   const rng = new Rng(o.seed * 104_729 + 11);
   const shuffled = (n: number) => {

@@ -1,13 +1,16 @@
 // `npm run bench:attribution`: the planted-facts benchmark of Proof of Attribution (issue 11).
 // K contributors each plant facts about fictional entities (made-up words no model can know)
 // in the same question templates, so a template alone points at nobody; distractor
-// contributors add unrelated records (test/fakes/planted-facts.ts). One adapter is fine-tuned
-// on all of it with the API's default settings (what a job that names only its data gets:
-// core/jobs/recipe.ts), once. Then every fact is asked in its trained wording, in a "tuning"
-// paraphrase and in a "held-out" paraphrase (greedy decoding), and each method's top
-// contributor is checked against the planter. The one attribution setting chosen here (the
-// span share of the combined score) is chosen on the tuning paraphrases only and reported on
-// the held-out ones.
+// contributors add unrelated records (test/fakes/planted-facts.ts). By default half of each
+// planter's facts are also stated in 4 other wordings that every planter shares (knowledge
+// augmentation, bench/attribution-wordings.ts); AUGMENT_FRACTION=0 is the single-wording set.
+// One adapter is fine-tuned on all of it with the API's default settings (what a job that
+// names only its data gets: core/jobs/recipe.ts), except that on the augmented set the job
+// names lr 0.005 (at the default 0.01 its training loss diverged), once. Then every fact is
+// asked in its trained wording, in a "tuning" paraphrase and in a "held-out" paraphrase (greedy
+// decoding), each only of facts never trained in it, and each method's top contributor is
+// checked against the planter. The one attribution setting chosen here (the span share of the
+// combined score) is chosen on the tuning paraphrases only and reported on the held-out ones.
 // ABLATION=1 runs issue 12's rows instead: the same recipe on a smaller planted set with loss
 // on all tokens instead of the responses only, and packed without the block-diagonal mask.
 // Results: the "Attribution" section of docs/benchmarks.md. BENCH_QUICK=1 shrinks it;
@@ -50,7 +53,8 @@ const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x
 // AUGMENT_FRACTION of each planter's facts are also stated in AUGMENT_WORDINGS other wordings
 // (bench/attribution-wordings.ts: knowledge augmentation); 0 is the single-wording set.
 // drawn by the seed from a pool of AUGMENT_POOL per template (default: AUGMENT_WORDINGS, all of them).
-const AUGMENT = { fraction: env("AUGMENT_FRACTION", 0), wordings: env("AUGMENT_WORDINGS", 3), pool: env("AUGMENT_POOL", env("AUGMENT_WORDINGS", 3)) };
+// ABLATION and SPAN_LATENCY keep the single-wording set their earlier rows were measured on.
+const AUGMENT = { fraction: env("AUGMENT_FRACTION", ABLATION || process.env.SPAN_LATENCY === "1" ? 0 : 0.5), wordings: env("AUGMENT_WORDINGS", 4), pool: process.env.AUGMENT_POOL ? Number(process.env.AUGMENT_POOL) : undefined };
 const { records, facts } = plantedFactsAugmented({ ...SIZE, seed: SEED }, AUGMENT);
 const pieces = (r: PlantedRecord) => formatRecordPieces("instruction", r.record)!;
 // As createJob: the schema's defaults, then epochs, batch, warmup… scaled to the Datanet, whose
@@ -62,10 +66,13 @@ const training = withScaledDefaults({}, TrainingSettings.parse({}), { records: r
 // LR, EPOCHS, LORA_DROPOUT. VERBOSE=1 prints every paraphrase's answer. ADAPTER_OUT=dir
 // saves the fine-tuned adapter (PEFT files) and ADAPTER_IN=dir loads one instead of training,
 // so a scoring change can be measured again without fine-tuning again.
-// GRAD_MIN_COSINE: the gradient method's threshold instead of DEFAULT_GRADIENT_OPTIONS' (it was chosen with this).
+// GRAD_MIN_COSINE: the default gradient method's threshold instead of DEFAULT_GRADIENT_OPTIONS'.
 const GRADIENT = process.env.GRAD_MIN_COSINE ? { minCosine: Number(process.env.GRAD_MIN_COSINE) } : {};
 if (process.env.LORA_DROPOUT) lora.dropout = Number(process.env.LORA_DROPOUT);
 if (process.env.LOSS_ON) training.lossOn = process.env.LOSS_ON as LossOn;
+// On the augmented set at the default size lr 0.01 did not train: with 3 wordings (440 records) the loss went from 1.17 at step 200 to 1.90 at step 650 of 1,808; with 4 (520 records) and 28 epochs, 1.35 at step 150 and 1.56 at 250 (both stopped; docs/benchmarks.md).
+const AUGMENTED_SET_LR = 0.005;
+if (facts.some((f) => f.augmented) && AUGMENT.wordings > 0) training.learningRate = AUGMENTED_SET_LR;
 if (process.env.LR) training.learningRate = Number(process.env.LR);
 if (process.env.EPOCHS) training.epochs = Number(process.env.EPOCHS);
 // The job's prompt noise: none by default (core/jobs/recipe.ts); NOISE_COPIES=1 NOISE_RATE=0.8 NOISE_MODE=mix is PARAPHRASE_PROMPT_NOISE.
@@ -110,7 +117,8 @@ const ask = (adapter: LoraAdapter, question: string) => generate(model, tokenize
 
 const recipeLine = `LoRA r=${lora.rank}, alpha ${lora.alpha}, dropout ${lora.dropout}, ${lora.targetModules.length} projections; lr ${training.learningRate}, ${training.epochs} epochs, batch ${training.batchSize} rows of ≤ ${model.config.maxSeqLen} tokens, warmup ${training.warmupSteps}, cosine to 0.1×; loss on ${training.lossOn ?? "completion"} tokens; prompt noise ${noise.copies ? `${noise.copies} copies at rate ${noise.rate} (${noise.mode})` : "off"}`;
 const augmentedFacts = facts.filter((f) => f.augmented).length;
-const dataLine = `${SIZE.planters} planters × ${SIZE.factsPerPlanter} facts + ${SIZE.distractors} distractors × ${SIZE.recordsPerDistractor} records${augmentedFacts ? ` + ${records.length - SIZE.planters * SIZE.factsPerPlanter - SIZE.distractors * SIZE.recordsPerDistractor} records stating ${augmentedFacts} of the facts (${AUGMENT.fraction} of each planter's) in ${AUGMENT.wordings} more wordings of ${AUGMENT.pool} per template` : ", each fact in one wording"} = ${records.length} records`;
+const control = augmentedFacts > 0 && AUGMENT.wordings === 0; // AUGMENT_WORDINGS=0: the single-wording set, reported on the augmented set's facts
+const dataLine = `${SIZE.planters} planters × ${SIZE.factsPerPlanter} facts + ${SIZE.distractors} distractors × ${SIZE.recordsPerDistractor} records${augmentedFacts && !control ? ` + ${records.length - SIZE.planters * SIZE.factsPerPlanter - SIZE.distractors * SIZE.recordsPerDistractor} records stating ${augmentedFacts} of the facts (${AUGMENT.fraction} of each planter's) in ${AUGMENT.wordings} more wordings of ${AUGMENT.pool ?? AUGMENT.wordings} per template` : `, each fact in one wording${control ? ` (columns split as the augmented set with ${AUGMENT.fraction} of each planter's facts would be)` : ""}`} = ${records.length} records`;
 
 // What is reported: a wording asked of a set of facts. A paraphrase is only asked of facts it was
 // never trained with: the tuning wording is a trained wording for augmented facts, so it is asked
@@ -119,9 +127,9 @@ const dataLine = `${SIZE.planters} planters × ${SIZE.factsPerPlanter} facts + $
 interface Column { key: string; name: string; wording: Wording; holds: (f: WordedFact) => boolean }
 const COLUMNS: Column[] = [
   { key: "trained", name: "trained wording", wording: "trained", holds: () => true },
-  { key: "tuning", name: augmentedFacts ? "tuning paraphrase (single-wording facts)" : "tuning paraphrase", wording: "tuning", holds: (f) => !f.augmented },
-  { key: "heldOut", name: augmentedFacts ? "held-out paraphrase (single-wording facts)" : "held-out paraphrase", wording: "heldOut", holds: (f) => !f.augmented },
-  ...(augmentedFacts ? [{ key: "heldOutAugmented", name: "held-out paraphrase (augmented facts)", wording: "heldOut" as const, holds: (f: WordedFact) => f.augmented }] : []),
+  { key: "tuning", name: augmentedFacts ? `tuning paraphrase (${control ? "the augmented set's " : ""}single-wording facts)` : "tuning paraphrase", wording: "tuning", holds: (f) => !f.augmented },
+  { key: "heldOut", name: augmentedFacts ? `held-out paraphrase (${control ? "the augmented set's " : ""}single-wording facts)` : "held-out paraphrase", wording: "heldOut", holds: (f) => !f.augmented },
+  ...(augmentedFacts ? [{ key: "heldOutAugmented", name: `held-out paraphrase (${control ? "the augmented set's " : ""}augmented facts)`, wording: "heldOut" as const, holds: (f: WordedFact) => f.augmented }] : []),
 ];
 const column = (key: string) => COLUMNS.find((c) => c.key === key)!;
 
@@ -308,13 +316,13 @@ function runBenchmark(): void {
     gradMs.push(now() - t);
   }
 
-  type Method = "span" | "gradient" | "gradientPlain" | "combined";
-  // gradientPlain: the cosine before it was taken about the records' mean (core/attribution/gradient-attribution.ts), kept as a row.
-  const PLAIN_COSINE = { centre: false, minCosine: 0.2 };
+  type Method = "span" | "gradient" | "gradientCentred" | "combined";
+  // gradientCentred: the cosine about the records' mean sketch (an option of core/attribution/gradient-attribution.ts, not the default), kept as a row.
+  const CENTRED = { centre: true, minCosine: 0.1 };
   const topOf = (c: Call, m: Method, spanShare = 0.5): string => {
     const a = m === "span" ? attributeCall(c.input).attribution
       : m === "gradient" ? attributeCall({ ...c.input, gradient: { sketches, query: c.query! } }, { minSpanScore: Infinity, gradient: GRADIENT }).attribution
-      : m === "gradientPlain" ? attributeCall({ ...c.input, gradient: { sketches, query: c.query! } }, { minSpanScore: Infinity, gradient: PLAIN_COSINE }).attribution
+      : m === "gradientCentred" ? attributeCall({ ...c.input, gradient: { sketches, query: c.query! } }, { minSpanScore: Infinity, gradient: CENTRED }).attribution
       : attributeCall({ ...c.input, gradient: { sketches, query: c.query! } }, { spanShare, gradient: GRADIENT }).attribution;
     return a.method === "static" ? "" : (a.contributors[0]?.address ?? "");
   };
@@ -339,8 +347,8 @@ function runBenchmark(): void {
   say(`|---|${COLUMNS.map(() => "---|---|").join("")}`);
   const rowsOf: Array<[string, (c: Call) => string]> = [
     ["span", (c) => topOf(c, "span")],
-    ["gradient (cosine about the records' mean, the default)", (c) => topOf(c, "gradient")],
-    ["gradient (plain cosine ≥ 0.2, before)", (c) => topOf(c, "gradientPlain")],
+    ["gradient (cosine ≥ 0.2, the default)", (c) => topOf(c, "gradient")],
+    ["gradient (cosine about the records' mean ≥ 0.1, an option)", (c) => topOf(c, "gradientCentred")],
     ["combined (span share 0.5, the default)", (c) => topOf(c, "combined")],
     [`combined (span share ${best.s}, best on the tuning paraphrases)`, (c) => topOf(c, "combined", best.s)],
     ["static weights (baseline: largest token share)", () => staticTop],

@@ -29,11 +29,14 @@ describe("scoreSketches", () => {
     const grads = Array.from({ length: N }, (_, r) => gradient(r));
     const mean = new Float64Array(DIM);
     for (const g of grads) for (let i = 0; i < DIM; i++) mean[i]! += g[i]! / N;
-    const q = gradient(9, 5, 2);
+    const q = gradient(9);
+    q[1 + 2] = 1; // record 9's own direction and record 2's, on the shared one
     const c = (v: Float32Array) => Array.from(v, (x, i) => x - mean[i]!);
     const cos = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i]!, 0) / (Math.hypot(...a) * Math.hypot(...b));
     const exact = cos(c(q), c(grads[9]!));
-    const sketched = scoreSketches(set, projectGradient([q], K, 7), { minCosine: -1, topK: N }).get(9)!;
+    const sketched = scoreSketches(set, projectGradient([q], K, 7), { centre: true, minCosine: -1, topK: N }).get(9)!;
+    const plain = scoreSketches(set, projectGradient([q], K, 7), { centre: false, minCosine: -1, topK: N }).get(9)!;
+    expect(plain - exact).toBeGreaterThan(0.2); // the plain cosine is another number: the shared direction dominates it
     expect(Math.abs(sketched - exact)).toBeLessThan(0.15); // a sketch: Johnson–Lindenstrauss distortion, not exactness
     expect(sketched).toBeGreaterThan(0.5);
   });
