@@ -118,6 +118,8 @@ const ask = (adapter: LoraAdapter, question: string) => generate(model, tokenize
 const recipeLine = `LoRA r=${lora.rank}, alpha ${lora.alpha}, dropout ${lora.dropout}, ${lora.targetModules.length} projections; lr ${training.learningRate}, ${training.epochs} epochs, batch ${training.batchSize} rows of ≤ ${model.config.maxSeqLen} tokens, warmup ${training.warmupSteps}, cosine to 0.1×; loss on ${training.lossOn ?? "completion"} tokens; prompt noise ${noise.copies ? `${noise.copies} copies at rate ${noise.rate} (${noise.mode})` : "off"}`;
 const augmentedFacts = facts.filter((f) => f.augmented).length;
 const control = augmentedFacts > 0 && AUGMENT.wordings === 0; // AUGMENT_WORDINGS=0: the single-wording set, reported on the augmented set's facts
+const apiLr = TrainingSettings.parse({}).learningRate;
+const recipeSource = training.learningRate === apiLr ? "the API's default settings for this Datanet" : `the API's default settings for this Datanet but lr ${training.learningRate} (the default is ${apiLr})`;
 const dataLine = `${SIZE.planters} planters × ${SIZE.factsPerPlanter} facts + ${SIZE.distractors} distractors × ${SIZE.recordsPerDistractor} records${augmentedFacts && !control ? ` + ${records.length - SIZE.planters * SIZE.factsPerPlanter - SIZE.distractors * SIZE.recordsPerDistractor} records stating ${augmentedFacts} of the facts (${AUGMENT.fraction} of each planter's) in ${AUGMENT.wordings} more wordings of ${AUGMENT.pool ?? AUGMENT.wordings} per template` : `, each fact in one wording${control ? ` (columns split as the augmented set with ${AUGMENT.fraction} of each planter's facts would be)` : ""}`} = ${records.length} records`;
 
 // What is reported: a wording asked of a set of facts. A paraphrase is only asked of facts it was
@@ -248,7 +250,7 @@ function runAblation(): void {
 
 // ---- issue 11 item 4: accuracy, precision@1, latency, index size ------------------------------
 function runBenchmark(): void {
-  say(`data: ${dataLine}; recipe (API defaults scaled to the data): ${recipeLine}`);
+  say(`data: ${dataLine}; recipe (${recipeSource}): ${recipeLine}`);
   const ft = fineTune(training.lossOn ?? "completion", true);
   const { adapter } = ft;
   say(`fine-tune: ${ft.steps} steps, ${ft.seconds.toFixed(0)} s, last loss ${ft.loss.toFixed(3)}`);
@@ -341,7 +343,7 @@ function runBenchmark(): void {
   say("");
   say(`### Planted facts (${dataLine}, ${trainTokens} training tokens; seed ${SEED})`);
   say("");
-  say(`Fine-tune with the API's default settings for this Datanet (${recipeLine}): ${ft.steps} steps, ${ft.seconds.toFixed(0)} s. Exact answers: ${accLine(true)} (goal on the trained wording: ≥ ${100 * TARGET_ACCURACY}%, ${accOf(column("trained")) >= TARGET_ACCURACY ? "met" : "not met"}).`);
+  say(`Fine-tune with ${recipeSource} (${recipeLine}): ${ft.steps} steps, ${ft.seconds.toFixed(0)} s. Exact answers: ${accLine(true)} (goal on the trained wording: ≥ ${100 * TARGET_ACCURACY}%, ${accOf(column("trained")) >= TARGET_ACCURACY ? "met" : "not met"}).`);
   say("");
   say(`| top contributor = planter (precision@1) | ${COLUMNS.map((col) => col.name).join(" | ")} | ${COLUMNS.map((col) => `${col.name}, answered right`).join(" | ")} |`);
   say(`|---|${COLUMNS.map(() => "---|---|").join("")}`);
