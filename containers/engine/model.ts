@@ -180,6 +180,8 @@ export interface Row {
   adapter: LoraAdapter | null;
 }
 
+const PLAN_MIN_ROWS = 8;
+
 // the projections an adapter has a pair for in some layer (its layers are fixed once made)
 const projections = new WeakMap<LoraAdapter, Target[]>();
 function projectionsOf(a: LoraAdapter): Target[] {
@@ -206,8 +208,9 @@ export function forward(m: Model, rows: ReadonlyArray<Row>, s: RunState): Float3
     if (a.config.r > s.mid.length) throw new ModelError(`adapter rank ${a.config.r} exceeds RunState maxRank ${s.mid.length}`);
     for (const t of projectionsOf(a)) adapted.add(t);
   }
-  // every row's adapter resident in the kernel heap: its row tables for all layers at once
-  const plan = adapted.size ? planLoraStep(adapters, c.nLayers, [...adapted]) : null;
+  // every row's adapter resident in the kernel heap: its row tables for all layers at once.
+  // Not for a few rows: finding theirs on each call costs less than a plan (single-stream decode)
+  const plan = adapted.size && B >= PLAN_MIN_ROWS ? planLoraStep(adapters, c.nLayers, [...adapted]) : null;
   const proj = (out: Float32Array, x: Float32Array, W: Float32Array, l: number, t: Target, n: number, d: number) => {
     matmul(out, x, W, B, n, d); // one pass over W for the whole batch
     if (!adapted.has(t)) return;

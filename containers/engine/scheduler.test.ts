@@ -74,6 +74,20 @@ describe("BatchScheduler", () => {
     a.layers.flatMap((l) => Object.values(l)).forEach((p, i) => { expect(p.A).toBe(own[i]); expect(p.Bt).toBeUndefined(); });
   });
 
+  it("a batch of 16 sequences over resident adapters (one planned step for all layers) samples the copied path's tokens", async () => {
+    const m = tinyModel(13, { maxSeqLen: 40 });
+    const tok = idTok(m.config.vocabSize);
+    const ads = adapters(m);
+    const run = async (residentAdapters: boolean) => {
+      const s = new BatchScheduler(m, tok, { maxBatch: 16, maxSequences: 16, residentAdapters });
+      // adapters in runs and mixed, some rows without one, sampled at 0.8 so every logit matters
+      const ps = Array.from({ length: 16 }, (_, i) => s.submit([1 + (i % 5), 2, 3], i % 4 === 3 ? null : ads[(i >> 1) % 3]!, { maxTokens: 6 + (i % 3), temperature: 0.8, seed: i }, false));
+      s.drain();
+      return (await Promise.all(ps)).map((r) => r.tokens);
+    };
+    expect(await run(true)).toEqual(await run(false));
+  });
+
   it("beforeStep runs right before each pumped step, and what its microtasks submit joins that step", async () => {
     // Prepare: one running sequence; the hook settles a promise whose continuation (two hops,
     // like a cold load's) submits a second sequence

@@ -613,12 +613,20 @@ export interface LoraStep {
 let stepTableF: Float32Array | null = null, stepTable: Int32Array | null = null;
 // what the tables hold now: per row its adapter and the offsets they were written from, and per
 // (layer, TARGETS index) how many rows have that pair
-let lastPlan: { rows: number; nLayers: number; key: string; epoch: number; adapters: Array<LoraAdapter | null>; resident: Array<Int32Array | null>; count: Int32Array; distinctRanks: number } | null = null;
+let lastPlan: { rows: number; nLayers: number; key: number; epoch: number; adapters: Array<LoraAdapter | null>; resident: Array<Int32Array | null>; count: Int32Array; distinctRanks: number } | null = null;
 let placements = 0; // bumped by every AdapterSlots place and release, anywhere in the process
 
 /** AdapterSlots placed or released an adapter (its `resident` changed): a step plan looks at every row again. */
 export function notePlacement(): void {
   placements++;
+}
+
+// TARGETS indices of a bit set of them, one array per set (plans reuse it every step)
+const indexSets = new Map<number, Int32Array>();
+function targetIndices(key: number): Int32Array {
+  let ts = indexSets.get(key);
+  if (!ts) indexSets.set(key, (ts = Int32Array.from(TARGETS.keys()).filter((i) => key & (1 << i))));
+  return ts;
 }
 
 /**
@@ -628,7 +636,9 @@ export function notePlacement(): void {
  */
 export function planLoraStep(adapters: ReadonlyArray<LoraAdapter | null>, nLayers: number, targets: ReadonlyArray<Target>): LoraStep | null {
   if (!heap || !enabled || !loraKernel) return null;
-  const B = adapters.length, nT = TARGETS.length, words = nLayers * nT * B * 4, key = targets.join(",");
+  const B = adapters.length, nT = TARGETS.length, words = nLayers * nT * B * 4;
+  let key = 0; // the targets as a bit set
+  for (let j = 0; j < targets.length; j++) key |= 1 << TARGETS.indexOf(targets[j]!);
   if (!stepTable || stepTable.length < words) {
     const f = heapFloats(Math.max(words, 2 * (stepTable?.length ?? 0)));
     if (heap.offsetOf(f) === null) return null; // the heap could not take it
@@ -636,7 +646,7 @@ export function planLoraStep(adapters: ReadonlyArray<LoraAdapter | null>, nLayer
     stepTable = new Int32Array(f.buffer, f.byteOffset, f.length);
     lastPlan = null;
   }
-  const tab = stepTable, fv = stepTableF!, ts = Int32Array.from(targets, (t) => TARGETS.indexOf(t)), nts = ts.length;
+  const tab = stepTable, fv = stepTableF!, ts = targetIndices(key), nts = ts.length;
   // the last plan's tables are this one's where a row has the same adapter at the same offsets
   // (decode: the same sequences step after step); anything else about it different: all anew
   let last = lastPlan;
@@ -695,10 +705,10 @@ export function addLoraDeltaStep(step: LoraStep, out: Float32Array, x: Float32Ar
   const h = heap!, k = loraKernel!, B = step.rows, table = step.table + (layer * TARGETS.length + ti) * B * 16;
   const bytes = step.distinctRanks * (n + d) * 4; // rows sharing an adapter find its matrices in cache
   const parts = slicesFor(B, (bytes / MIN_LORA_SLICE_BYTES) * MIN_SLICE_WORK); // in the matmuls' units of work
-  const p = stage(h, () => ({ x: h.input(x, B * n), out: h.input(out, B * d), mid: Array.from({ length: parts }, () => h.scratch(MAX_RANK)) }));
+  const p = stage(h, () => ({ x: h.input(x, B * n), out: h.input(out, B * d), mid: h.scratch(parts * MAX_RANK) }));
   if (!p) return lora.addLoraDelta(out, x, step.adapters, layer, t, n, d, mid); // the heap cannot hold x and out: the reference
-  if (parts === 1) k.lora_rows_t(p.out, p.x, table, B, n, d, p.mid[0]!);
-  else pool!.run("lora_rows_t", bounds(B, parts).map(([a, b], i) => [p.out + a * d * 4, p.x + a * n * 4, table + a * 16, b - a, n, d, p.mid[i]!]), (args) => k.lora_rows_t(...(args as Parameters<LoraKernel["lora_rows_t"]>)));
+  if (parts === 1) k.lora_rows_t(p.out, p.x, table, B, n, d, p.mid);
+  else pool!.run("lora_rows_t", bounds(B, parts).map(([a, b], i) => [p.out + a * d * 4, p.x + a * n * 4, table + a * 16, b - a, n, d, p.mid + i * MAX_RANK * 4]), (args) => k.lora_rows_t(...(args as Parameters<LoraKernel["lora_rows_t"]>)));
   h.output(out, p.out, B * d);
 }
 
