@@ -7,11 +7,13 @@
 // runs the 1,000-adapter case without kernel-resident adapters (copied in, B transposed, on
 // every call) and with every read an async read on the serving thread. Scenarios are
 // interleaved round by round so machine noise hits them alike; each figure is the median of the
-// rounds with min–max, and ratios are against the base-only median of the same run. Cold-load
-// latency is measured during the rounds, from the cache's miss to the adapter resident and in
-// hand on the serving thread, with where that time went (asked → the worker reading, reading,
-// the reply waiting to be handled, parse, into the kernel heap). The serving thread's wall
-// time is split into forward steps (its own CPU and the rest), between steps and idle.
+// rounds with min–max; ratios are against the base-only median of the same run and, the
+// headline, paired: each round against the base round run just before it. Cold-load latency is
+// measured during the rounds, from the cache's miss to the adapter resident and in hand on the
+// serving thread, with where that time went (asked → the worker reading, reading, the reply
+// waiting to be handled, parse, into the kernel heap) and what the reply waited behind (forward
+// steps, GC pauses, the rest; steps begun meanwhile and since the miss). The serving thread's
+// wall time is split into forward steps (its own CPU and the rest), between steps and idle.
 //   BENCH_CLIENTS (32), BENCH_REQUESTS per round (192), BENCH_TOKENS per request (16),
 //   BENCH_ROUNDS (9), BENCH_BUDGET adapters resident (256),
 //   BENCH_ONLY: comma-separated scenario numbers (1 = base only … 5 = the comparison server)
