@@ -112,7 +112,7 @@ function remember(model: Config, key: string, a: LoraAdapter, buf: Uint8Array): 
   let m = layouts.get(model);
   if (!m) layouts.set(model, (m = new Map()));
   if (m.size >= MAX_LAYOUTS) m.delete(m.keys().next().value!);
-  m.set(key, { config: a.config, scale: a.scale, baseModel: a.baseModel, nLayers: a.layers.length, dataStart, dataEnd, pairs });
+  m.set(key, { config: { ...a.config, targets: [...a.config.targets] }, scale: a.scale, baseModel: a.baseModel, nLayers: a.layers.length, dataStart, dataEnd, pairs });
 }
 
 // what parseFully gives for these bytes: views of them where the layout says
