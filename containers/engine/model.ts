@@ -180,7 +180,7 @@ export interface Row {
   adapter: LoraAdapter | null;
 }
 
-const PLAN_MIN_ROWS = 8;
+const PLAN_MIN_ROWS = 8; // batches from this many rows resolve their adapters once a step (kernels/index.ts planLoraStep)
 
 // the projections an adapter has a pair for in some layer (its layers are fixed once made)
 const projections = new WeakMap<LoraAdapter, Target[]>();
