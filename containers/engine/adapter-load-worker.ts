@@ -3,8 +3,8 @@
 // with the weights' buffers transferred, not copied. Small adapters are parsed on the serving
 // thread between forward steps, where the work costs no kernel worker its core (on a machine
 // with as many cores as compute threads, every CPU-millisecond spent here during a step is a
-// millisecond a kernel slice waits); a large one is parsed here, since its parse would hold
-// the serving thread up for longer than that. Synchronous reads are right here: this thread
+// millisecond a kernel slice waits); a large one is parsed here, off the serving thread.
+// Synchronous reads are right here: this thread
 // serves no requests, and one read call is one hop instead of the several event-loop turns
 // (open, stat, read, close) that an async read takes on a busy serving thread.
 import { readFileSync } from "node:fs";
