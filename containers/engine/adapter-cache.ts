@@ -35,8 +35,8 @@ export interface AdapterCacheOptions {
   // a large weights file read on the worker (parseOnWorkerAboveBytes); a blob's files always here.
   decodeOnWorker?: boolean | (() => boolean);
   // a weights file read on the worker and larger than this (bytes) is parsed there too
-  // (default 8 MiB: a parse of a large model's adapter would hold this thread up for longer
-  // than a step)
+  // (default 8 MiB: a large model's adapter, its header of hundreds of tensors checked off
+  // this thread)
   parseOnWorkerAboveBytes?: number;
   // a disk read not done after this long (ms) fails the load as adapter_unavailable instead of
   // leaving its calls waiting (default 10 s: a hung file system, not a slow read)
