@@ -85,7 +85,7 @@ class Heap {
     return b === this.#f32.buffer || this.#buffers.has(b) ? a.byteOffset : null;
   }
 
-  /** A Float32Array of n zeros in the heap for good (16-byte aligned): for model weights. */
+  /** n floats in the heap for good (16-byte aligned): for model weights. NOTE: not zeroed (what lies above the placed bytes may have been a call's scratch). */
   place(n: number): Float32Array {
     const at = this.#placed, end = at + Math.ceil((n * 4) / 16) * 16;
     this.#ensure(end); // throws RangeError before anything changes when it cannot
@@ -332,6 +332,7 @@ export function setThreads(n: number, opts: { timeoutMs?: number } = {}): void {
   pool = null;
   try {
     const ctl = heap.place(controlInts(n - 1)); // lives as long as the process: a few KiB per pool
+    ctl.fill(0); // it may hold old scratch: a stale DONE_GEN or TASK_GEN would pass for this pool's stamps
     const loraWasm = loraKernel ? new Uint8Array(readFileSync(LORA_KERNEL_WASM)) : null; // the workers run lora_rows_t too
     pool = new KernelPool({ memory: heap.memory, wasm: heap.wasm, loraWasm, ctl: new Int32Array(ctl.buffer, ctl.byteOffset, controlInts(n - 1)), workers: n - 1, timeoutMs: threadTimeoutMs });
   } catch (e) {
@@ -346,7 +347,11 @@ export function threadCount(): { configured: number; ready: number; pool: Kernel
   return { configured, ready: Math.min(configured, 1 + (pool?.ready().length ?? 0)), pool };
 }
 
-/** How many slices `rows` rows of `work` multiply-adds in all should be cut into now. */
+/**
+ * How many slices `rows` rows of `work` multiply-adds in all should be cut into now.
+ * NOTE: call it before staging a call's arguments: the first call big enough starts the pool,
+ * which places its control block in the heap right where that scratch would lie.
+ */
 function slicesFor(rows: number, work: number): number {
   if (rows < 2 || work < 2 * MIN_SLICE_WORK) return 1;
   if (threads === null) setThreads(defaultThreads()); // the first call big enough to split starts the workers
@@ -404,10 +409,10 @@ function stage<P>(h: Heap, copy: () => P): P | null {
 /** out(T,d) = x(T,n) · w(d,n)ᵀ, as ops.ts matmul. */
 export function matmul(out: Arr, x: Arr, w: Arr, T: number, n: number, d: number): void {
   const h = usable([out, x, w], T, n, d);
+  // rows of x (and of out) split across threads; one slice (decode, small calls) allocates nothing
+  const k = h && T > 0 && d > 0 ? slicesFor(T, T * n * d) : 1; // before staging (see slicesFor)
   const p = h && T > 0 && d > 0 ? stage(h, () => ({ w: h.input(w as Float32Array, d * n), x: h.input(x as Float32Array, T * n), out: h.offsetOf(out as Float32Array) ?? h.scratch(T * d) })) : null;
   if (!h || !p) return ref.matmul(out, x, w, T, n, d);
-  // rows of x (and of out) split across threads; one slice (decode, small calls) allocates nothing
-  const k = slicesFor(T, T * n * d);
   if (k === 1) h.kernels.matmul(p.out, p.x, p.w, T, n, d);
   else runSlices(h, "matmul", bounds(T, k).map(([a, b]) => [p.out + a * d * 4, p.x + a * n * 4, p.w, b - a, n, d]));
   h.output(out as Float32Array, p.out, T * d);
@@ -416,7 +421,10 @@ export function matmul(out: Arr, x: Arr, w: Arr, T: number, n: number, d: number
 /** dx(T,n) += dy·w and dw(d,n) += dyᵀ·x (when given), as ops.ts matmulBackward. */
 export function matmulBackward(dx: Arr | null, dw: Arr | null, dy: Arr, x: Arr, w: Arr, T: number, n: number, d: number): void {
   const h = usable([dy, x, w, ...(dx ? [dx] : []), ...(dw ? [dw] : [])], T, n, d);
-  const p = h && T > 0 && n > 0 && d > 0 ? stage(h, () => ({
+  const go = h !== null && T > 0 && n > 0 && d > 0;
+  // rows of dx (and dy) in the kernel's blocks of four, rows of dw: decided before staging (see slicesFor)
+  const kx = go && dx ? slicesFor(T, T * n * d) : 1, kw = go && dw ? slicesFor(d, T * n * d) : 1;
+  const p = go && h ? stage(h, () => ({
     dy: h.input(dy as Float32Array, T * d),
     dx: dx ? { w: h.input(w as Float32Array, d * n), dx: h.input(dx as Float32Array, T * n) } : null,
     dw: dw ? { x: h.input(x as Float32Array, T * n), dw: h.input(dw as Float32Array, d * n) } : null,
@@ -424,16 +432,14 @@ export function matmulBackward(dx: Arr | null, dw: Arr | null, dy: Arr, x: Arr, 
   if (!h || !p) return ref.matmulBackward(dx, dw, dy, x, w, T, n, d);
   if (dx && p.dx) {
     const px = p.dx; // rows of dx (and dy) split across threads, in the kernel's blocks of four (so the same bits as one thread)
-    const k = slicesFor(T, T * n * d);
-    if (k === 1) h.kernels.matmul_dx(px.dx, p.dy, px.w, T, n, d);
-    else runSlices(h, "matmul_dx", bounds(T, k, 4).map(([a, b]) => [px.dx + a * n * 4, p.dy + a * d * 4, px.w, b - a, n, d]));
+    if (kx === 1) h.kernels.matmul_dx(px.dx, p.dy, px.w, T, n, d);
+    else runSlices(h, "matmul_dx", bounds(T, kx, 4).map(([a, b]) => [px.dx + a * n * 4, p.dy + a * d * 4, px.w, b - a, n, d]));
     h.output(dx as Float32Array, px.dx, T * n);
   }
   if (dw && p.dw) {
     const pw = p.dw; // rows of dw split across threads
-    const k = slicesFor(d, T * n * d);
-    if (k === 1) h.kernels.matmul_dw(pw.dw, p.dy, pw.x, T, n, d, 0, d);
-    else runSlices(h, "matmul_dw", bounds(d, k).map(([a, b]) => [pw.dw, p.dy, pw.x, T, n, d, a, b]));
+    if (kw === 1) h.kernels.matmul_dw(pw.dw, p.dy, pw.x, T, n, d, 0, d);
+    else runSlices(h, "matmul_dw", bounds(d, kw).map(([a, b]) => [pw.dw, p.dy, pw.x, T, n, d, a, b]));
     h.output(dw as Float32Array, pw.dw, d * n);
   }
 }
