@@ -3,6 +3,8 @@ import { describe, expect, it } from "vitest";
 import { createKvCache, createModel, createRunState, forward, ModelError, randomWeights, validateConfig } from "./model.ts";
 import { Rng } from "./rng.ts";
 import { tinyConfig, tinyModel } from "./test-helpers.ts";
+import { createLora, LoraError } from "./lora.ts";
+import { AdapterSlots } from "./kernels/adapter-slots.ts";
 
 describe("model", () => {
   it("rejects configs it cannot build", () => {
@@ -19,6 +21,19 @@ describe("model", () => {
     expect(() => forward(m, [{ token: 99, pos: 0, kv, adapter: null }], s)).toThrow(/vocabulary/);
     expect(() => forward(m, [{ token: 1, pos: 32, kv, adapter: null }], s)).toThrow(/context/);
     expect(() => forward(m, [0, 1, 2].map((pos) => ({ token: 1, pos, kv, adapter: null })), s)).toThrow(/maxBatch/);
+  });
+
+  it("rejects an adapter made for another shape (the kernels would read past its matrices), resident or not", () => {
+    const m = tinyModel(1), kv = createKvCache(m.config), s = createRunState(m.config, 8);
+    const slots = new AdapterSlots({ capBytes: 1 << 20 });
+    for (const over of [{ dim: 24 }, { hiddenDim: 40 }, { nLayers: 3 }]) {
+      const a = createLora(tinyConfig(over), { r: 4, alpha: 8, dropout: 0, targets: ["q_proj", "down_proj"] }, { id: "other", seed: 1, randomB: true });
+      const rows = (n: number) => Array.from({ length: n }, (_, pos) => ({ token: 1, pos, kv, adapter: a }));
+      expect(() => forward(m, rows(1), s)).toThrow(LoraError);
+      slots.place(a);
+      expect(() => forward(m, rows(8), s)).toThrow(/adapter other/); // a planned step's rows
+      slots.release(a);
+    }
   });
 
   it("GQA equals multi-head attention with each KV head repeated for its query group", () => {

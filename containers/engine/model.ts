@@ -4,7 +4,7 @@
 // each row then adds its own adapter's low-rank delta (BGMV, see lora.ts).
 import { rmsnorm, rope, ropeTables } from "./ops.ts";
 import { addLoraDelta, addLoraDeltaStep, attendRow, heapFloats, matmul, planLoraStep, swiglu } from "./kernels/index.ts"; // WASM SIMD, or the ops.ts / lora.ts reference where it cannot run
-import type { LoraAdapter, Target } from "./lora.ts";
+import { checkLoraFits, type LoraAdapter, type Target } from "./lora.ts";
 
 export interface Config {
   dim: number; // width of the residual stream
@@ -182,12 +182,17 @@ export interface Row {
 
 const PLAN_MIN_ROWS = 8; // batches from this many rows resolve their adapters once a step (kernels/index.ts planLoraStep)
 
-// the projections an adapter has a pair for in some layer (its layers are fixed once made)
-const projections = new WeakMap<LoraAdapter, Target[]>();
-function projectionsOf(a: LoraAdapter): Target[] {
-  let ts = projections.get(a);
-  if (!ts) projections.set(a, (ts = [...new Set(a.layers.flatMap((l) => Object.keys(l) as Target[]))]));
-  return ts;
+// the projections an adapter has a pair for in some layer (its layers are fixed once made), for
+// the config its shapes were checked against: the kernels read its matrices by the model's
+// shapes, so an adapter made for another model would be read past its ends, not refused
+const projections = new WeakMap<LoraAdapter, { config: Config; targets: Target[] }>();
+function projectionsOf(a: LoraAdapter, c: Config): Target[] {
+  let e = projections.get(a);
+  if (e?.config !== c) {
+    checkLoraFits(c, a); // LoraError naming what does not fit
+    projections.set(a, (e = { config: c, targets: [...new Set(a.layers.flatMap((l) => Object.keys(l) as Target[]))] }));
+  }
+  return e!.targets;
 }
 
 /**
@@ -206,7 +211,7 @@ export function forward(m: Model, rows: ReadonlyArray<Row>, s: RunState): Float3
     const a = adapters[b];
     if (!a || a === adapters[b - 1]) continue; // a sequence's prefill rows share one adapter
     if (a.config.r > s.mid.length) throw new ModelError(`adapter rank ${a.config.r} exceeds RunState maxRank ${s.mid.length}`);
-    for (const t of projectionsOf(a)) adapted.add(t);
+    for (const t of projectionsOf(a, c)) adapted.add(t);
   }
   // every row's adapter resident in the kernel heap: its row tables for all layers at once.
   // Not for a few rows: finding theirs on each call costs less than a plan (single-stream decode)
