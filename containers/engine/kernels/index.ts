@@ -128,7 +128,7 @@ class Heap {
     const at = this.offsetOf(a);
     if (at !== null) return at;
     const p = this.scratch(n);
-    this.#f32.set(n === a.length ? a : a.subarray(0, n), p >> 2);
+    this.#f32.set(n === a.length ? a : a.subarray(0, n), p >>> 2);
     return p;
   }
 
@@ -136,7 +136,7 @@ class Heap {
   inputI32(a: ArrayLike<number>, n: number): number {
     if (a.length < n) throw new TypeError(`kernel argument has ${a.length} entries, the call needs ${n}`);
     const p = this.scratch(n);
-    const i32 = this.#i32, o = p >> 2;
+    const i32 = this.#i32, o = p >>> 2;
     for (let i = 0; i < n; i++) i32[o + i] = a[i]!;
     return p;
   }
@@ -144,7 +144,7 @@ class Heap {
   /** Copy n floats at byte offset p back into `a` (when `a` is not that very memory). */
   output(a: Float32Array, p: number, n: number): void {
     if (this.offsetOf(a) === p) return;
-    a.set(this.#f32.subarray(p >> 2, (p >> 2) + n));
+    a.set(this.#f32.subarray(p >>> 2, (p >>> 2) + n));
   }
 }
 
@@ -637,7 +637,7 @@ function targetIndices(key: number): Int32Array {
 
 /**
  * The step's row tables, or null when the kernel path cannot take them (no Bᵀ kernel, the
- * reference path, a row whose adapter is not resident): the caller then runs addLoraDelta per
+ * reference path, no room in the heap for the tables, a row whose adapter is not resident): the caller then runs addLoraDelta per
  * projection, which copies what is not resident.
  */
 export function planLoraStep(adapters: ReadonlyArray<LoraAdapter | null>, nLayers: number, targets: ReadonlyArray<Target>): LoraStep | null {
@@ -677,8 +677,8 @@ export function planLoraStep(adapters: ReadonlyArray<LoraAdapter | null>, nLayer
     for (let l = 0; l < nLayers; l++)
       for (let j = 0; j < nts; j++) {
         const lt = l * nT + ts[j]!, o = lt * 2, e = (lt * B + b) * 4;
-        if (old && old[o]! >= 0) last.count[lt]!--;
-        if (!res || res[o]! < 0) { tab[e + 2] = 0; continue; }
+        if (old && old[o] !== -1) last.count[lt]!--; // −1, not < 0: an offset past 2 GiB reads negative in an Int32Array
+        if (!res || res[o] === -1) { tab[e + 2] = 0; continue; }
         tab[e] = res[o]!;
         tab[e + 1] = res[o + 1]!;
         tab[e + 2] = a!.config.r;
@@ -745,7 +745,7 @@ function loraRows(h: Heap, k: LoraKernel | null, out: Float32Array, x: Float32Ar
     const px = h.input(x, B * n), pout = h.input(out, B * d), table = h.scratch(B * 4), pmid = h.scratch(MAX_RANK);
     let i32 = h.viewI32(), f = h.view(), rows = 0;
     let copied: Map<LoraPair, number> | null = null; // pair → the row that staged it (adapters not resident only)
-    for (let b = 0, e = table >> 2; b < B; b++, e += 4) {
+    for (let b = 0, e = table >>> 2; b < B; b++, e += 4) {
       const a = adapters[b], p = a?.layers[layer]?.[t];
       if (!a || !p) { i32[e + 2] = 0; continue; } // rank 0: the kernel skips the row
       const at = k ? residentAt(h, p) : null;
@@ -753,7 +753,7 @@ function loraRows(h: Heap, k: LoraKernel | null, out: Float32Array, x: Float32Ar
       if (at) { pA = at.pA; pB = at.pBt; }
       else {
         const seen = (copied ??= new Map()).get(p);
-        if (seen !== undefined) { pA = i32[(table >> 2) + seen * 4]!; pB = i32[(table >> 2) + seen * 4 + 1]!; }
+        if (seen !== undefined) { pA = i32[(table >>> 2) + seen * 4]!; pB = i32[(table >>> 2) + seen * 4 + 1]!; }
         else {
           copied.set(p, b);
           const r = a.config.r;
@@ -792,7 +792,7 @@ export function kernelLimits(w: Weights, c?: Config): string[] {
 
 // B (d, r) written transposed, (r, d), into scratch; its byte offset
 function transposeIntoScratch(h: Heap, Bm: Float32Array, d: number, r: number): number {
-  const p = h.scratch(d * r), f = h.view(), o = p >> 2; // the view after scratch: it may have grown the heap
+  const p = h.scratch(d * r), f = h.view(), o = p >>> 2; // the view after scratch: it may have grown the heap
   for (let i = 0; i < d; i++) for (let k = 0; k < r; k++) f[o + k * d + i] = Bm[i * r + k]!;
   return p;
 }
