@@ -19,10 +19,10 @@ describe("Bᵀ LoRA kernel", () => {
     expect(instantiateLoraKernel(new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true })).kernel).not.toBeNull();
   });
 
-  it("equals lora.ts for ranks 1..9 and widths that are not multiples of 4, resident or copied", () => {
+  it("equals lora.ts for ranks 1..16 (eight, four and one rank a pass) and widths that are not multiples of 4, resident or copied", () => {
     const cfg = tinyConfig({ dim: 20, hiddenDim: 37 });
     const slots = new AdapterSlots({ capBytes: 1 << 20 });
-    for (const r of [1, 3, 4, 5, 8, 9]) {
+    for (const r of [1, 3, 4, 5, 8, 9, 12, 16]) {
       const copied = lora.createLora(cfg, { r, alpha: 2, dropout: 0, targets: ["q_proj", "down_proj", "gate_proj"] }, { seed: r, randomB: true });
       const placed = lora.createLora(cfg, { r, alpha: 2, dropout: 0, targets: ["q_proj", "down_proj", "gate_proj"] }, { seed: r, randomB: true });
       slots.place(placed);
