@@ -9,6 +9,7 @@ import { addLoraDelta, addLoraDeltaStep, planLoraStep } from "./index.ts";
 import { instantiateLoraKernel } from "./lora-kernel.ts";
 import * as lora from "../lora.ts";
 import { randArr, tinyConfig } from "../test-helpers.ts";
+import { Rng } from "../rng.ts";
 
 const f32 = (n: number, seed: number) => randArr(n, seed, Float32Array) as Float32Array;
 
@@ -104,5 +105,43 @@ describe("Bᵀ LoRA kernel", () => {
     check([a, null, b, a, c, b]);
     slots.release(a);
     slots.release(b);
+  });
+
+  it("a plan kept from step to step stays the per-call path's bits through random places, releases and row changes", () => {
+    // the plan cache's invariant (tables = what the rows' adapters say now) under what serving does
+    // between steps: adapters placed, evicted, placed again elsewhere; rows joining, leaving, changing
+    const cfg = tinyConfig({ dim: 24, hiddenDim: 40, nLayers: 3 });
+    const slots = new AdapterSlots({ capBytes: 1 << 20 });
+    const rng = new Rng(42), pick = <T>(xs: readonly T[]) => xs[Math.floor(rng.next() * xs.length)]!;
+    const ads = Array.from({ length: 10 }, (_, i) => lora.createLora(cfg, { r: 1 + (i % 9), alpha: 3, dropout: 0, targets: lora.TARGETS.filter((_, j) => (i + j) % 3 !== 0) }, { seed: i, randomB: true }));
+    const row = () => (rng.next() < 0.2 ? null : pick(ads.some((a) => a.resident) ? ads.filter((a) => a.resident) : ads));
+    let rows: Array<lora.LoraAdapter | null> = [], plans = 0, refused = 0;
+    for (let step = 0; step < 800; step++) {
+      for (let k = Math.floor(rng.next() * 4); k > 0; k--) { // between two steps: up to three places and releases
+        if (rng.next() < 0.6) slots.place(pick(ads));
+        else slots.release(pick(ads));
+      }
+      if (rows.length && rng.next() < 0.7) { // the same rows, up to two changed in place
+        rows = [...rows];
+        for (let k = Math.floor(rng.next() * 3); k > 0; k--) rows[Math.floor(rng.next() * rows.length)] = row();
+      } else rows = Array.from({ length: 1 + Math.floor(rng.next() * 12) }, row);
+      const targets = [...new Set(rows.flatMap((a) => a?.config.targets ?? []))];
+      if (!targets.length) continue;
+      const plan = planLoraStep(rows, cfg.nLayers, targets);
+      if (!plan) { refused++; expect(rows.some((a) => a && !a.resident)).toBe(true); continue; }
+      plans++;
+      for (let l = 0; l < cfg.nLayers; l++)
+        for (const t of targets) {
+          const [n, d] = lora.projectionDims(cfg, t), B = rows.length;
+          const x = f32(B * n, 7 * step + l), base = f32(B * d, 11 * step + l);
+          const perCall = Float32Array.from(base), planned = Float32Array.from(base);
+          addLoraDelta(perCall, x, rows, l, t, n, d, new Float32Array(16));
+          addLoraDeltaStep(plan, planned, x, l, t, n, d, new Float32Array(16));
+          if (planned.some((v, i) => !Object.is(v, perCall[i]))) expect(Array.from(planned), `step ${step}, layer ${l}, ${t}`).toEqual(Array.from(perCall));
+        }
+    }
+    expect(plans).toBeGreaterThan(300); // the cache was exercised, not refused throughout
+    expect(refused).toBeGreaterThan(0); // and some steps had an adapter not resident
+    for (const a of ads) slots.release(a);
   });
 });
