@@ -1,9 +1,10 @@
 // `npm run bench:attribution`: the planted-facts benchmark of Proof of Attribution (issue 11).
 // K contributors each plant facts about fictional entities (made-up words no model can know)
 // in the same question templates, so a template alone points at nobody; distractor
-// contributors add unrelated records (test/fakes/planted-facts.ts). By default half of each
-// planter's facts are also stated in 4 other wordings that every planter shares (knowledge
-// augmentation, bench/attribution-wordings.ts); AUGMENT_FRACTION=0 is the single-wording set.
+// contributors add unrelated records (test/fakes/planted-facts.ts). By default three quarters
+// of each planter's facts are also stated in 4 other wordings that every planter shares
+// (knowledge augmentation, bench/attribution-wordings.ts; chosen over a half on the tuning
+// paraphrases); AUGMENT_FRACTION=0 is the single-wording set.
 // One adapter is fine-tuned on all of it with the API's default settings (what a job that
 // names only its data gets: core/jobs/recipe.ts), except that on the augmented set the job
 // names lr 0.005 (at the default 0.01 its training loss diverged), once. Then every fact is
@@ -54,7 +55,7 @@ const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x
 // (bench/attribution-wordings.ts: knowledge augmentation); 0 is the single-wording set.
 // drawn by the seed from a pool of AUGMENT_POOL per template (default: AUGMENT_WORDINGS, all of them).
 // ABLATION and SPAN_LATENCY keep the single-wording set their earlier rows were measured on.
-const AUGMENT = { fraction: env("AUGMENT_FRACTION", ABLATION || process.env.SPAN_LATENCY === "1" ? 0 : 0.5), wordings: env("AUGMENT_WORDINGS", 4), pool: process.env.AUGMENT_POOL ? Number(process.env.AUGMENT_POOL) : undefined };
+const AUGMENT = { fraction: env("AUGMENT_FRACTION", ABLATION || process.env.SPAN_LATENCY === "1" ? 0 : 0.75), wordings: env("AUGMENT_WORDINGS", 4), pool: process.env.AUGMENT_POOL ? Number(process.env.AUGMENT_POOL) : undefined };
 const { records, facts } = plantedFactsAugmented({ ...SIZE, seed: SEED }, AUGMENT);
 const pieces = (r: PlantedRecord) => formatRecordPieces("instruction", r.record)!;
 // As createJob: the schema's defaults, then epochs, batch, warmup… scaled to the Datanet, whose
