@@ -82,6 +82,41 @@ describe("AdapterSlots", () => {
     expect(slots.arenaBytes).toBe(64 * 1024);
   });
 
+  it("writes the heap block as the layout says: each pair's A then Bᵀ, each 16-byte aligned, in pair order", () => {
+    // odd sizes (r = 3, dim 18: 54-float matrices) so the alignment padding is exercised
+    const odd = tinyConfig({ dim: 18, hiddenDim: 30, nHeads: 2, nKvHeads: 1 });
+    const { buf, region } = fakeRegion(64 * 1024);
+    new Float32Array(buf).fill(-1); // padding keeps what was there: only the matrices are written
+    const slots = new AdapterSlots({ capBytes: 128 * 1024, arenaBytes: 64 * 1024, region });
+    const a = lora.createLora(odd, { r: 3, alpha: 6, dropout: 0, targets: ["q_proj", "k_proj", "down_proj"] }, { id: "odd", seed: 5, randomB: true });
+    const pairs = a.layers.flatMap((l) => Object.values(l));
+    const want = pairs.map((p) => {
+      const r = p.B.length / p.outDim, Bt = new Float32Array(p.B.length);
+      for (let i = 0; i < p.outDim; i++) for (let k = 0; k < r; k++) Bt[k * p.outDim + i] = p.B[i * r + k]!;
+      return { A: Float32Array.from(p.A), Bt };
+    });
+    expect(slots.place(a)).toBe(true);
+    const heap = new Float32Array(buf), up = (n: number) => Math.ceil((n * 4) / 16) * 16;
+    let at = pairs[0]!.A.byteOffset;
+    pairs.forEach((p, i) => {
+      expect(p.A.byteOffset).toBe(at);
+      expect(Array.from(heap.subarray(at / 4, at / 4 + want[i]!.A.length))).toEqual(Array.from(want[i]!.A));
+      at += up(want[i]!.A.length);
+      expect(p.Bt!.byteOffset).toBe(at);
+      expect(Array.from(heap.subarray(at / 4, at / 4 + want[i]!.Bt.length))).toEqual(Array.from(want[i]!.Bt));
+      at += up(want[i]!.Bt.length);
+      if (i + 1 < pairs.length) expect(heap[(at - 4) / 4]).toBe(want[i]!.Bt.length % 4 ? -1 : want[i]!.Bt.at(-1)); // untouched padding
+    });
+    expect(slots.usedBytes).toBe(at - pairs[0]!.A.byteOffset);
+    // the kernels' offsets: (layer, TARGETS index, A / Bᵀ)
+    a.layers.forEach((l, li) => {
+      for (const [t, p] of Object.entries(l) as [lora.Target, lora.LoraPair][]) {
+        const e = (li * lora.TARGETS.length + lora.TARGETS.indexOf(t)) * 2;
+        expect([a.resident![e], a.resident![e + 1]]).toEqual([p.A.byteOffset, p.Bt!.byteOffset]);
+      }
+    });
+  });
+
   it("keepOwn: release gives back the very A arrays the adapter had, with its values", () => {
     const { buf, region } = fakeRegion(64 * 1024);
     const slots = new AdapterSlots({ capBytes: 64 * 1024, region });

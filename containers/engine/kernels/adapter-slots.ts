@@ -150,24 +150,27 @@ export class AdapterSlots {
    */
   place(a: LoraAdapter, opts: { keepOwn?: boolean } = {}): boolean {
     if (this.#slots.has(a)) return true;
-    const pairs = a.layers.flatMap((layer) => Object.values(layer) as LoraPair[]);
-    const bytes = pairs.reduce((n, p) => n + align(p.A.length * 4) + align(p.B.length * 4), 0); // A and Bᵀ
+    const pairs: LoraPair[] = [];
+    let bytes = 0; // A and Bᵀ, each aligned
+    for (const layer of a.layers)
+      for (const p of Object.values(layer) as LoraPair[]) {
+        pairs.push(p);
+        bytes += align(p.A.length * 4) + align(p.B.length * 4);
+      }
     const start = this.#alloc.alloc(bytes) ?? (this.#grow(bytes) ? this.#alloc.alloc(bytes) : null);
     if (start === null) return false;
     const buffer = this.#buffer!;
     const own = opts.keepOwn ? pairs.map((p) => p.A) : null;
     let at = start;
-    const take = (n: number) => {
-      const v = new Float32Array(buffer, at, n);
-      at += align(n * 4);
-      return v;
-    };
     for (const p of pairs) {
-      const A = take(p.A.length), Bt = take(p.B.length), r = p.B.length / p.outDim;
-      A.set(p.A);
-      for (let i = 0; i < p.outDim; i++) for (let k = 0; k < r; k++) Bt[k * p.outDim + i] = p.B[i * r + k]!;
+      const B = p.B, d = p.outDim, nA = p.A.length, nB = B.length, r = (nB / d) | 0; // | 0: integer indices below, not doubles
+      const A = new Float32Array(buffer, at, nA), Bt = new Float32Array(buffer, at + align(nA * 4), nB);
+      A.set(p.A); // one memcpy
+      // Bᵀ (r, d) from B (d, r): Bt's rows written in order, B read at a stride of r floats
+      for (let k = 0, w = 0, n = nB; k < r; k++) for (let j = k; j < n; j += r) Bt[w++] = B[j]!;
       p.A = A;
       p.Bt = Bt;
+      at += align(nA * 4) + align(nB * 4);
     }
     a.resident = residentOffsets(a);
     notePlacement();
