@@ -9,6 +9,7 @@ import { drainReadReplies, workerReads } from "./adapter-decoder.ts";
 import { createLora, loraBytes } from "./lora.ts";
 import { parseAdapter, saveAdapter, serializeAdapter } from "./peft.ts";
 import { kernelPath } from "./kernels/index.ts";
+import { AdapterDiscardedError } from "./kernels/adapter-slots.ts";
 import { tinyConfig } from "./test-helpers.ts";
 
 const cfg = tinyConfig();
@@ -279,20 +280,49 @@ describe("AdapterCache", () => {
     expect(asked).toBe(3); // the fourth acquire was a hit
   });
 
-  it("keeps resident adapters in the kernel heap, frees their blocks on eviction, and an evicted adapter keeps its values", async () => {
+  it("keeps resident adapters in the kernel heap and frees their blocks on eviction; an evicted adapter is discarded, and acquiring it again loads it anew", async () => {
     const ids = ["k0", "k1", "k2", "k3", "k4", "k5"];
     const { cache } = setup(2, ids);
-    const evicted: Array<{ adapter: Awaited<ReturnType<typeof cache.acquire>>["adapter"]; values: number[] }> = [];
+    const resident = kernelPath() === "wasm-simd";
+    const seen: Array<{ adapter: Awaited<ReturnType<typeof cache.acquire>>["adapter"]; values: number[] }> = [];
     for (const id of ids) {
       const lease = await cache.acquire(id);
       const values = lease.adapter.layers.flatMap((l) => Object.values(l).flatMap((p) => [...p.A, ...p.B]));
-      evicted.push({ adapter: lease.adapter, values });
+      seen.push({ adapter: lease.adapter, values });
       lease.release();
-      expect(cache.kernelResidentCount).toBe(kernelPath() === "wasm-simd" ? Math.min(2, evicted.length) : 0);
+      expect(cache.kernelResidentCount).toBe(resident ? Math.min(2, seen.length) : 0);
     }
     expect(cache.metrics.evictions).toBe(4);
-    // the first four were evicted while their blocks went to later adapters: their values are theirs still
-    for (const { adapter, values } of evicted) expect(adapter.layers.flatMap((l) => Object.values(l).flatMap((p) => [...p.A, ...p.B]))).toEqual(values);
+    // the first four were evicted with no lease on them: in the heap, their matrices went with
+    // their blocks (a stale reference throws rather than read another adapter's block); off it
+    // (no kernel heap here) there was nothing to move and they keep their values
+    for (const { adapter, values } of seen.slice(0, 4)) {
+      const read = () => adapter.layers.flatMap((l) => Object.values(l).flatMap((p) => [...p.A, ...p.B]));
+      if (resident) expect(read).toThrow(AdapterDiscardedError);
+      else expect(read()).toEqual(values);
+    }
+    for (const { adapter, values } of seen.slice(4)) expect(adapter.layers.flatMap((l) => Object.values(l).flatMap((p) => [...p.A, ...p.B]))).toEqual(values);
+    // asked for again: a miss, a fresh adapter with the same values, in the heap
+    const again = await cache.acquire("k0");
+    expect(again.adapter).not.toBe(seen[0]!.adapter);
+    expect(again.adapter.layers.flatMap((l) => Object.values(l).flatMap((p) => [...p.A, ...p.B]))).toEqual(seen[0]!.values);
+    expect(values(again.adapter)).toEqual(values(lora("k0")));
+    expect(cache.metrics).toMatchObject({ misses: 7, diskLoads: 7, evictions: 5 });
+    again.release();
+  });
+
+  it("evicts (and discards) only adapters no lease holds: a pinned one keeps its matrices through any churn", async () => {
+    const ids = ["p0", "p1", "p2", "p3"];
+    const { cache } = setup(2, ids);
+    const held = await cache.acquire("p0");
+    for (const id of ids.slice(1)) (await cache.acquire(id)).release();
+    expect(cache.metrics.evictions).toBe(2); // p1, p2: never p0
+    expect(values(held.adapter)).toEqual(values(lora("p0")));
+    const hit = await cache.acquire("p0");
+    expect(hit.adapter).toBe(held.adapter);
+    expect(cache.metrics.hits).toBe(1);
+    held.release();
+    hit.release();
   });
 
   it("does no synchronous file I/O (it runs inside the serving loop), nor does the decoder's side on this thread", () => {

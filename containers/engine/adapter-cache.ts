@@ -134,6 +134,12 @@ export class AdapterCache {
       const { adapter } = loaded;
       const again = this.#mem.get(id);
       if (again) return this.#pin(id, again);
+      // another acquire of the same load put it in memory, and it was evicted (discarded) before
+      // this one resumed: its matrices are gone, so this acquire loads it anew
+      if (this.#slots?.discarded(adapter)) {
+        loaded = undefined;
+        continue;
+      }
       const bytes = loraBytes(adapter);
       if (bytes > this.opts.budgetBytes) throw new AdapterCacheError("adapter_too_large", `adapter ${id} needs ${bytes} bytes, the budget is ${this.opts.budgetBytes}`);
       if (this.#makeRoom(bytes)) {
@@ -180,7 +186,10 @@ export class AdapterCache {
     for (const [id, e] of this.#mem) {
       if (e.pins > 0) continue;
       this.#mem.delete(id);
-      this.#slots?.release(e.adapter); // unpinned: no step is using it; its block goes to the next
+      // unpinned: no lease holds it and no step uses it, and the entry is dropped here, so its
+      // matrices go with it (nothing copied out of the heap); an acquire that still holds it from
+      // its load sees it discarded and loads it again. Its block goes to the next adapter.
+      this.#slots?.release(e.adapter, { discard: true });
       this.#resident -= e.bytes;
       this.metrics.evictions++;
       this.opts.onEvict?.(id);

@@ -2,7 +2,7 @@
 // adapters are read in place by the kernels and give exactly what the copied path gives; an
 // evicted adapter gets its own arrays back and its block goes to the next adapter.
 import { describe, expect, it } from "vitest";
-import { AdapterSlots, SpanAllocator } from "./adapter-slots.ts";
+import { AdapterDiscardedError, AdapterSlots, SpanAllocator } from "./adapter-slots.ts";
 import { addLoraDelta, kernelPath } from "./index.ts";
 import * as lora from "../lora.ts";
 import { randArr, tinyConfig } from "../test-helpers.ts";
@@ -115,6 +115,42 @@ describe("AdapterSlots", () => {
         expect([a.resident![e], a.resident![e + 1]]).toEqual([p.A.byteOffset, p.Bt!.byteOffset]);
       }
     });
+  });
+
+  it("discard: the block is freed with nothing copied out, and any later use of the adapter throws AdapterDiscardedError", () => {
+    const { buf, region } = fakeRegion(64 * 1024);
+    const slots = new AdapterSlots({ capBytes: 64 * 1024, region });
+    const a = adapter(7);
+    expect(slots.place(a)).toBe(true);
+    const placedAt = a.layers[0]!.q_proj!.A.byteOffset;
+    slots.release(a, { discard: true });
+    expect(slots.has(a)).toBe(false);
+    expect(slots.discarded(a)).toBe(true);
+    expect([slots.count, slots.usedBytes]).toEqual([0, 0]);
+    expect(a.resident).toBeUndefined();
+    const p = a.layers[0]!.q_proj!;
+    expect(p.Bt).toBeUndefined();
+    const discardedUse = { name: "AdapterDiscardedError", adapterId: "a7" };
+    expect(() => p.A.length).toThrow(AdapterDiscardedError);
+    expect(() => p.A[0]).toThrow(/adapter a7 was discarded/);
+    expect(() => p.B.buffer).toThrow(AdapterDiscardedError);
+    expect(() => new Float32Array(4).set(p.A)).toThrow(AdapterDiscardedError);
+    expect(() => lora.loraBytes(a)).toThrow(AdapterDiscardedError);
+    expect(() => slots.place(a)).toThrow(expect.objectContaining(discardedUse));
+    expect(() => new AdapterSlots({ capBytes: 64 * 1024, region }).place(a)).toThrow(AdapterDiscardedError); // other slots too
+    // the kernels (in place or copied) and the reference refuse it rather than read the block
+    const x = f32(24, 1), out = new Float32Array(24), mid = new Float32Array(8);
+    expect(() => addLoraDelta(out, x, [a], 0, "q_proj", 24, 24, mid)).toThrow(AdapterDiscardedError);
+    expect(() => lora.addLoraDelta(out, x, [a], 0, "q_proj", 24, 24, mid)).toThrow(AdapterDiscardedError);
+    // its block went back: the next adapter gets it, and reads its own values there
+    const b = adapter(8), want = matrices(b).map((m) => Array.from(m));
+    expect(slots.place(b)).toBe(true);
+    expect(b.layers[0]!.q_proj!.A.byteOffset).toBe(placedAt);
+    expect(b.layers[0]!.q_proj!.A.buffer).toBe(buf);
+    expect(matrices(b).map((m) => Array.from(m))).toEqual(want);
+    slots.release(b); // a plain release still gives arrays of its own
+    expect(slots.discarded(b)).toBe(false);
+    expect(matrices(b).map((m) => Array.from(m))).toEqual(want);
   });
 
   it("keepOwn: release gives back the very A arrays the adapter had, with its values", () => {

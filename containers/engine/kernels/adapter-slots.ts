@@ -113,10 +113,29 @@ function residentOffsets(a: LoraAdapter): Int32Array {
   return out;
 }
 
+/** Raised by any use of an adapter whose matrices AdapterSlots.release dropped ({ discard: true }). */
+export class AdapterDiscardedError extends Error {
+  override name = "AdapterDiscardedError";
+  readonly adapterId: string;
+  constructor(adapterId: string) {
+    super(`adapter ${adapterId} was discarded when it left the kernel heap (its matrices are gone): load it again`);
+    this.adapterId = adapterId;
+  }
+}
+
+// What a discarded adapter's pairs hold instead of A and B: every read of it (length, an
+// element, buffer, set() from it, instanceof) throws, so a stale reference fails loudly instead
+// of reading a heap block that another adapter owns now. One per adapter, named after it.
+function discardedMatrix(id: string): Float32Array {
+  const fail = (): never => { throw new AdapterDiscardedError(id); };
+  return new Proxy(new Float32Array(0), { get: fail, set: fail, has: fail, ownKeys: fail, getOwnPropertyDescriptor: fail, defineProperty: fail, deleteProperty: fail, getPrototypeOf: fail });
+}
+
 /** Blocks of the kernel heap for resident adapters; see the top of this file. */
 export class AdapterSlots {
   readonly #alloc = new SpanAllocator();
   readonly #slots = new WeakMap<LoraAdapter, Slot>();
+  readonly #discarded = new WeakSet<LoraAdapter>();
   // the buffer of the newest arena: the memory only grows, so it covers every arena placed
   // before it (a block may span two adjacent arenas), and the kernels know it as theirs
   #buffer: ArrayBufferLike | null = null;
@@ -141,6 +160,8 @@ export class AdapterSlots {
 
   /** Whether `a`'s matrices are in a block of the heap. */
   has(a: LoraAdapter): boolean { return this.#slots.has(a); }
+  /** Whether release dropped `a`'s matrices ({ discard: true }): it must not be used again. */
+  discarded(a: LoraAdapter): boolean { return this.#discarded.has(a); }
 
   /**
    * Move `a`'s matrices into one block of the heap; false (nothing changed) when no block can
@@ -150,6 +171,7 @@ export class AdapterSlots {
    */
   place(a: LoraAdapter, opts: { keepOwn?: boolean } = {}): boolean {
     if (this.#slots.has(a)) return true;
+    if (this.#discarded.has(a)) throw new AdapterDiscardedError(a.id);
     const pairs: LoraPair[] = [];
     let bytes = 0; // A and Bᵀ, each aligned
     for (const layer of a.layers)
@@ -182,34 +204,40 @@ export class AdapterSlots {
   /**
    * Move `a`'s A matrices back into arrays of its own, drop its Bᵀ and free its block for the
    * next adapter. Whoever still holds the adapter keeps a correct one. A no-op when not placed.
+   * `discard`: for a caller that drops the adapter with this call (the cache evicting one no
+   * lease holds): nothing is copied out, and its matrices become ones whose every use throws
+   * AdapterDiscardedError (a stale reference must not read a block another adapter owns now).
    */
-  release(a: LoraAdapter): void {
+  release(a: LoraAdapter, opts: { discard?: boolean } = {}): void {
     const slot = this.#slots.get(a);
     if (!slot) return;
-    if (slot.own) {
+    if (opts.discard) {
+      const gone = discardedMatrix(a.id);
+      for (const p of slot.pairs) {
+        p.A = gone;
+        p.B = gone; // B too: nothing keeps the bytes it was parsed from alive
+        p.Bt = undefined;
+      }
+      this.#discarded.add(a);
+    } else if (slot.own) {
       slot.pairs.forEach((p, i) => {
         const A = slot.own![i]!;
         A.set(p.A); // what was written in the heap meanwhile, if anything
         p.A = A;
         p.Bt = undefined;
       });
-      a.resident = undefined;
-      notePlacement();
-      this.#slots.delete(a);
-      this.#count--;
-      this.#alloc.free(slot.start);
-      return;
-    }
-    // one array for every A (views into it), not one per matrix: an eviction per cold load
-    // under churn, and each allocation costs more than the copy
-    const own = new Float32Array(slot.pairs.reduce((n, p) => n + p.A.length, 0));
-    let at = 0;
-    for (const p of slot.pairs) {
-      const A = own.subarray(at, at + p.A.length);
-      A.set(p.A);
-      at += A.length;
-      p.A = A;
-      p.Bt = undefined; // not delete: the pair keeps its shape, and the hot path its fast property reads
+    } else {
+      // one array for every A (views into it), not one per matrix: an eviction per cold load
+      // under churn, and each allocation costs more than the copy
+      const own = new Float32Array(slot.pairs.reduce((n, p) => n + p.A.length, 0));
+      let at = 0;
+      for (const p of slot.pairs) {
+        const A = own.subarray(at, at + p.A.length);
+        A.set(p.A);
+        at += A.length;
+        p.A = A;
+        p.Bt = undefined; // not delete: the pair keeps its shape, and the hot path its fast property reads
+      }
     }
     a.resident = undefined;
     notePlacement();
