@@ -68,7 +68,11 @@ interface Loaded { adapter: LoraAdapter; t0: number; tier: "disk" | "blob"; trac
 /** A disk load's time, ms: the decoder's phases, then moving it into the kernel heap. */
 export interface LoadTrace extends DecodeTrace { placeMs: number }
 
-/** A pinned adapter; call release() when the request using it is done. */
+/**
+ * A pinned adapter; call release() when the request using it is done.
+ * WARNING: once released the adapter may be evicted at any time, and an evicted adapter that
+ * was in the kernel heap is discarded: any later use of it throws AdapterDiscardedError.
+ */
 export interface AdapterLease {
   adapter: LoraAdapter;
   release(): void;
@@ -306,10 +310,12 @@ export class AdapterCache {
   }
 }
 
-// A placed adapter's A matrices are in the kernel heap now, but its B matrices (kept for when
-// it leaves the heap) are views of the file's bytes it was parsed from (parseAdapter's adopt):
-// copied into one array of their own, so that the A half of those bytes is not kept alive
-// beside its copy in the heap for as long as the adapter is resident.
+// A placed adapter's A matrices are in the kernel heap now, but its B matrices (the source of
+// truth for whatever reads B rather than Bᵀ while it is resident: the reference path when the
+// heap cannot stage a call, a kernel build without lora-kernel.wasm) are views of the file's
+// bytes it was parsed from (parseAdapter's adopt): copied into one array of their own, so that
+// the A half of those bytes is not kept alive beside its copy in the heap for as long as the
+// adapter is resident. (Eviction discards the adapter, B included.)
 function keepOnlyB(a: LoraAdapter): void {
   const pairs = a.layers.flatMap((l) => Object.values(l));
   const n = pairs.reduce((k, p) => k + p.B.length, 0), first = pairs[0]?.B.buffer;

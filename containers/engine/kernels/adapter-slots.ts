@@ -5,7 +5,8 @@
 // makes resident one block of the heap, moves its A matrices there (the LoraPair's A becomes a
 // view of the block, so the kernel finds it in place) and writes each Bᵀ beside them (the
 // pair's Bt; B stays the pair's own array), and on eviction moves A back out, drops Bt and
-// frees the block for the next adapter.
+// frees the block for the next adapter, or, for an adapter its caller drops (the cache's
+// eviction), copies nothing out and leaves matrices that throw on any use (release's discard).
 //
 // The heap's own allocator never frees (model weights live as long as the process), so the
 // blocks come from arenas placed there for good and are managed here: a free list of spans in
