@@ -82,13 +82,14 @@ describe("AdapterSlots", () => {
     expect(slots.arenaBytes).toBe(64 * 1024);
   });
 
-  it("writes the heap block as the layout says: each pair's A then Bᵀ, each 16-byte aligned, in pair order", () => {
-    // odd sizes (r = 3, dim 18: 54-float matrices) so the alignment padding is exercised
+  it.each([3, 6])("writes the heap block as the layout says: each pair's A then Bᵀ, each 16-byte aligned, in pair order (r = %i)", (r) => {
+    // odd sizes (dim 18: r = 3 makes 54-float matrices) so the alignment padding is exercised; r = 6:
+    // the transpose's four-row passes and its tail
     const odd = tinyConfig({ dim: 18, hiddenDim: 30, nHeads: 2, nKvHeads: 1 });
     const { buf, region } = fakeRegion(64 * 1024);
     new Float32Array(buf).fill(-1); // padding keeps what was there: only the matrices are written
     const slots = new AdapterSlots({ capBytes: 128 * 1024, arenaBytes: 64 * 1024, region });
-    const a = lora.createLora(odd, { r: 3, alpha: 6, dropout: 0, targets: ["q_proj", "k_proj", "down_proj"] }, { id: "odd", seed: 5, randomB: true });
+    const a = lora.createLora(odd, { r, alpha: 2 * r, dropout: 0, targets: ["q_proj", "k_proj", "down_proj"] }, { id: "odd", seed: 5, randomB: true });
     const pairs = a.layers.flatMap((l) => Object.values(l));
     const want = pairs.map((p) => {
       const r = p.B.length / p.outDim, Bt = new Float32Array(p.B.length);

@@ -189,8 +189,19 @@ export class AdapterSlots {
       const B = p.B, d = p.outDim, nA = p.A.length, nB = B.length, r = (nB / d) | 0; // | 0: integer indices below, not doubles
       const A = new Float32Array(buffer, at, nA), Bt = new Float32Array(buffer, at + align(nA * 4), nB);
       A.set(p.A); // one memcpy
-      // Bᵀ (r, d) from B (d, r): Bt's rows written in order, B read at a stride of r floats
-      for (let k = 0, w = 0, n = nB; k < r; k++) for (let j = k; j < n; j += r) Bt[w++] = B[j]!;
+      // Bᵀ (r, d) from B (d, r): four rows of Bt per pass over B (four adjacent floats of each
+      // of its rows), then the rest one row at a time; inline, as a call it ran slower
+      let k = 0;
+      for (; k + 4 <= r; k += 4) {
+        const w0 = k * d, w1 = w0 + d, w2 = w1 + d, w3 = w2 + d;
+        for (let i = 0, j = k; i < d; i++, j += r) {
+          Bt[w0 + i] = B[j]!;
+          Bt[w1 + i] = B[j + 1]!;
+          Bt[w2 + i] = B[j + 2]!;
+          Bt[w3 + i] = B[j + 3]!;
+        }
+      }
+      for (; k < r; k++) for (let i = 0, j = k, w = k * d; i < d; i++, j += r) Bt[w + i] = B[j]!;
       p.A = A;
       p.Bt = Bt;
       at += align(nA * 4) + align(nB * 4);
