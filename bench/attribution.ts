@@ -64,7 +64,7 @@ const lora = LoraSettings.parse({});
 const training = withScaledDefaults({}, TrainingSettings.parse({}), { records: records.length, tokens: records.reduce((s, r) => s + countTokens(`${r.record.instruction} ${r.record.output}`), 0) }, getBaseModel("mf-tiny-sotu")!.contextLength);
 // Recipe experiments (issue 11), each the default unless set: LOSS_ON=all|completion,
 // NOISE_COPIES, NOISE_RATE and NOISE_MODE=drop|mix (prompt noise, containers/trainer/prompt-noise.ts),
-// LR, EPOCHS, LORA_DROPOUT. VERBOSE=1 prints every paraphrase's answer. ADAPTER_OUT=dir
+// LR, EPOCHS, WARMUP (steps), LORA_DROPOUT. VERBOSE=1 prints every paraphrase's answer. ADAPTER_OUT=dir
 // saves the fine-tuned adapter (PEFT files) and ADAPTER_IN=dir loads one instead of training,
 // so a scoring change can be measured again without fine-tuning again.
 // GRAD_MIN_COSINE: the default gradient method's threshold instead of DEFAULT_GRADIENT_OPTIONS'.
@@ -76,6 +76,11 @@ const AUGMENTED_SET_LR = 0.005;
 if (facts.some((f) => f.augmented) && AUGMENT.wordings > 0) training.learningRate = AUGMENTED_SET_LR;
 if (process.env.LR) training.learningRate = Number(process.env.LR);
 if (process.env.EPOCHS) training.epochs = Number(process.env.EPOCHS);
+if (process.env.WARMUP) {
+  const w = Number(process.env.WARMUP);
+  if (!Number.isInteger(w) || w < 0) throw new Error(`WARMUP must be a whole number of steps ≥ 0, got "${process.env.WARMUP}"`);
+  training.warmupSteps = w;
+}
 // The job's prompt noise: none by default (core/jobs/recipe.ts); NOISE_COPIES=1 NOISE_RATE=0.8 NOISE_MODE=mix is PARAPHRASE_PROMPT_NOISE.
 const noise = {
   copies: env("NOISE_COPIES", training.promptNoise?.copies ?? 0), rate: env("NOISE_RATE", training.promptNoise?.rate ?? 0), seed: training.seed,
