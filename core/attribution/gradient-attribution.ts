@@ -51,7 +51,7 @@ function centring(set: SketchSet): { mean: Float64Array; norms: Float64Array } {
   return c;
 }
 
-/** Cosine of the query sketch with every record's (about the records' mean unless `centre` is off); the topK records at or above minCosine. */
+/** Cosine of the query sketch with every record's (about the records' mean when `centre` is on); the topK records at or above minCosine. */
 export function scoreSketches(set: SketchSet, query: Float32Array, options: Partial<GradientOptions> = {}): Map<number, number> {
   const opts = { ...DEFAULT_GRADIENT_OPTIONS, ...options };
   const { k, sketches } = set;
