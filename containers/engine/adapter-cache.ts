@@ -10,7 +10,7 @@ import type { Readable } from "node:stream";
 import type { BlobStore } from "../../core/ports/blob-store.ts";
 import { AdapterDecodeError, AdapterDecoder, PARSE_ON_WORKER_ABOVE_BYTES, READ_TIMEOUT_MS, type DecodeTrace } from "./adapter-decoder.ts";
 import { AdapterSlots } from "./kernels/adapter-slots.ts";
-import { loraBytes, type LoraAdapter } from "./lora.ts";
+import { loraBytes, packMatrices, type LoraAdapter } from "./lora.ts";
 import type { Config } from "./model.ts";
 
 export interface AdapterCacheOptions {
@@ -321,14 +321,7 @@ function keepOnlyB(a: LoraAdapter): void {
   const n = pairs.reduce((k, p) => k + p.B.length, 0), first = pairs[0]?.B.buffer;
   // each B in a buffer of its own, or all of them in one of just their size: nothing else kept
   if (pairs.every((p) => p.B.buffer.byteLength === p.B.byteLength) || (first?.byteLength === n * 4 && pairs.every((p) => p.B.buffer === first))) return;
-  const own = new Float32Array(n);
-  let at = 0;
-  for (const p of pairs) {
-    const B = own.subarray(at, at + p.B.length);
-    B.set(p.B);
-    at += B.length;
-    p.B = B;
-  }
+  packMatrices(pairs, "B");
 }
 
 async function readAll(r: Readable): Promise<Uint8Array> {

@@ -13,7 +13,7 @@
 // address order, best fit, neighbours coalesced on free. A block that cannot be had (no kernel
 // heap, the cap reached, a fragmented arena) is not an error: that adapter keeps its own arrays
 // and the kernels copy it per call as before. Slower, never a wrong answer.
-import { TARGETS, type LoraAdapter, type LoraPair, type Target } from "../lora.ts";
+import { packMatrices, TARGETS, type LoraAdapter, type LoraPair, type Target } from "../lora.ts";
 import { notePlacement, placeRegion } from "./index.ts";
 
 const ALIGN = 16; // the kernels' SIMD loads want 16-byte aligned matrices
@@ -239,17 +239,8 @@ export class AdapterSlots {
         p.Bt = undefined;
       });
     } else {
-      // one array for every A (views into it), not one per matrix: an eviction per cold load
-      // under churn, and each allocation costs more than the copy
-      const own = new Float32Array(slot.pairs.reduce((n, p) => n + p.A.length, 0));
-      let at = 0;
-      for (const p of slot.pairs) {
-        const A = own.subarray(at, at + p.A.length);
-        A.set(p.A);
-        at += A.length;
-        p.A = A;
-        p.Bt = undefined; // not delete: the pair keeps its shape, and the hot path its fast property reads
-      }
+      packMatrices(slot.pairs, "A"); // an eviction per cold load under churn: one allocation for all the As
+      for (const p of slot.pairs) p.Bt = undefined; // not delete: the pair keeps its shape, and the hot path its fast property reads
     }
     a.resident = undefined;
     notePlacement();
