@@ -15,7 +15,7 @@ import {
   AdapterCache, BASE_MODEL_DIR, BatchScheduler, createLora, createModel, loadHfModel, loadLlama2c, packDocuments, randomWeights, saveAdapter, saveHfModel, saveLlama2c,
   train, type Config, type LoraAdapter, type Model, type Target,
 } from "../containers/engine/index.ts";
-import { kernelPath, setThreads, threadCount, useKernels } from "../containers/engine/kernels/index.ts";
+import { defaultThreads, kernelPath, setThreads, threadCount, useKernels } from "../containers/engine/kernels/index.ts";
 import { Rng } from "../containers/engine/rng.ts";
 import { buildC, engineGreedy, runC, type DecodeRun } from "./decode-vs-c.ts";
 import { fmtNum, fmtSummary, summarize, type Summary } from "./stats.ts";
@@ -132,50 +132,74 @@ const REQ = QUICK ? 64 : 128, TOK = QUICK ? 8 : 32, SERVE_ROUNDS = QUICK ? 2 : 1
 const prompt = tokenizer.encode("The State of the Union");
 const noEos = { ...tokenizer, eos: null }; // every stream decodes exactly TOK tokens
 let serveRound = 0;
+// Kernel threads: the inference service runs the engine's default (ENGINE_THREADS, else the core
+// count), so the 64-stream comparison runs at that count and, beside it, at 1 thread; base and
+// adapters always at the same count. BENCH_SERVE_THREADS=2,1 names the counts (the first is the
+// headline). CPU time: with 1 thread the serving thread's own; with workers the whole process's
+// (the workers' slices are the same work the one thread does alone).
+const SERVE_THREADS = (process.env.BENCH_SERVE_THREADS ?? [...new Set([defaultThreads(), 1])].join(",")).split(",").map((x) => {
+  const n = Number(x.trim());
+  if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_SERVE_THREADS takes positive integers, got ${JSON.stringify(x)}`);
+  return n;
+});
+const HEAD_T = SERVE_THREADS[0]!;
+for (const t of SERVE_THREADS) if (t > 1) { setThreads(t); await threadCount().pool?.whenReady(); setThreads(1); } // workers started before the rounds
 const generated = new Map<string, number[]>(), serveCpu = new Map<string, number[]>();
-async function serve(nAdapters: number, maxSequences: number): Promise<number> {
-  const s = new BatchScheduler(model, noEos, { maxBatch: 64, maxSequences, prefillChunk: 8 });
+type StreamVariant = { n: number; seqs: number; threads: number };
+const keyOf = (v: StreamVariant) => `${v.n}/${v.seqs}/${v.threads}`;
+async function serve(v: StreamVariant): Promise<number> {
+  const s = new BatchScheduler(model, noEos, { maxBatch: 64, maxSequences: v.seqs, prefillChunk: 8 });
   const ps: Array<Promise<{ tokens: number[] }>> = [];
-  const offset = nAdapters === 1024 ? (serveRound % (1024 / REQ)) * REQ : 0;
-  for (let i = 0; i < REQ; i++) ps.push(s.submit(prompt, nAdapters === 0 ? null : pool[(offset + i) % nAdapters]!, { maxTokens: TOK, temperature: 0.8, seed: i }, false));
+  const offset = v.n === 1024 ? (serveRound % (1024 / REQ)) * REQ : 0;
+  for (let i = 0; i < REQ; i++) ps.push(s.submit(prompt, v.n === 0 ? null : pool[(offset + i) % v.n]!, { maxTokens: TOK, temperature: 0.8, seed: i }, false));
   gc?.(); // a collection of what earlier variants left (1,024 adapters were just made) lands before the clock, not in one variant's run
-  const t0 = now(), c0 = process.threadCpuUsage();
-  s.drain();
-  const sec = (now() - t0) / 1000, cu = process.threadCpuUsage(c0);
+  setThreads(v.threads);
+  const cpuNow = () => { const u = v.threads === 1 ? process.threadCpuUsage() : process.cpuUsage(); return u.user + u.system; };
+  const t0 = now(), c0 = cpuNow();
+  try { s.drain(); } finally { setThreads(1); }
+  const sec = (now() - t0) / 1000, cu = cpuNow() - c0;
   const n = (await Promise.all(ps)).reduce((k, r) => k + r.tokens.length, 0);
-  const key = `${nAdapters}/${maxSequences}`;
+  const key = keyOf(v);
   generated.set(key, [...(generated.get(key) ?? []), n]);
-  serveCpu.set(key, [...(serveCpu.get(key) ?? []), n / ((cu.user + cu.system) / 1e6)]);
+  serveCpu.set(key, [...(serveCpu.get(key) ?? []), n / (cu / 1e6)]);
   return n / sec;
 }
-const streamVariants = [{ n: 0, seqs: 64 }, { n: 1, seqs: 64 }, { n: 64, seqs: 64 }, { n: 1024, seqs: 64 }, { n: 0, seqs: 1 }];
-for (const v of streamVariants) await serve(v.n, v.seqs); // warm-up of every path
+// per thread count: the base, then 1, 64 and 1,024 adapters; last, the requests one at a time
+const PER_T = 4;
+const streamVariants: StreamVariant[] = [...SERVE_THREADS.flatMap((t) => [0, 1, 64, 1024].map((n) => ({ n, seqs: 64, threads: t }))), { n: 0, seqs: 1, threads: HEAD_T }];
+const ONE = streamVariants.length - 1;
+for (const v of streamVariants) await serve(v); // warm-up of every path
 generated.clear();
 serveCpu.clear();
 const aggXs = streamVariants.map(() => [] as number[]);
-// per pair: the adapter variant's rate over its own base run's, by wall clock and by serving-thread CPU
+// per pair: the adapter variant's rate over its own base run's (same thread count), by wall clock and by CPU
 const pairWall = streamVariants.map(() => [] as number[]), pairCpu = streamVariants.map(() => [] as number[]);
-const lastCpu = (v: { n: number; seqs: number }) => serveCpu.get(`${v.n}/${v.seqs}`)!.at(-1)!;
-const paired = [1, 2, 3]; // the adapter variants, each paired with a base run
+const lastCpu = (v: StreamVariant) => serveCpu.get(keyOf(v))!.at(-1)!;
+const paired = [1, 2, 3]; // the adapter variants within a thread count, each paired with a base run
 for (let r = 0; r < SERVE_ROUNDS; r++, serveRound++) {
-  for (let k = 0; k < paired.length; k++) {
-    const i = paired[(k + r) % paired.length]!, v = streamVariants[i]!, b = streamVariants[0]!;
-    let base: number, cb: number, x: number, cx: number;
-    if (r % 2 === 0) { base = await serve(b.n, b.seqs); cb = lastCpu(b); x = await serve(v.n, v.seqs); cx = lastCpu(v); }
-    else { x = await serve(v.n, v.seqs); cx = lastCpu(v); base = await serve(b.n, b.seqs); cb = lastCpu(b); }
-    aggXs[0]!.push(base);
-    aggXs[i]!.push(x);
-    pairWall[i]!.push(x / base);
-    pairCpu[i]!.push(cx / cb);
+  for (let q = 0; q < SERVE_THREADS.length; q++) {
+    const ti = (q + r) % SERVE_THREADS.length; // the thread counts' order rotates too
+    for (let k = 0; k < paired.length; k++) {
+      const i = ti * PER_T + paired[(k + r) % paired.length]!, v = streamVariants[i]!, bi = ti * PER_T, b = streamVariants[bi]!;
+      let base: number, cb: number, x: number, cx: number;
+      if (r % 2 === 0) { base = await serve(b); cb = lastCpu(b); x = await serve(v); cx = lastCpu(v); }
+      else { x = await serve(v); cx = lastCpu(v); base = await serve(b); cb = lastCpu(b); }
+      aggXs[bi]!.push(base);
+      aggXs[i]!.push(x);
+      pairWall[i]!.push(x / base);
+      pairCpu[i]!.push(cx / cb);
+    }
   }
-  aggXs[4]!.push(await serve(streamVariants[4]!.n, streamVariants[4]!.seqs));
+  aggXs[ONE]!.push(await serve(streamVariants[ONE]!));
 }
 const agg = aggXs.map(summarize);
 const pairOf = (i: number) => ({ wall: summarize(pairWall[i]!), cpu: summarize(pairCpu[i]!) });
 const fmtRatio = (s: Summary) => `${s.median.toFixed(3)}× (${s.min.toFixed(3)}–${s.max.toFixed(3)})`;
-const baseAgg = agg[0]!, oneAtATime = agg[4]!;
-const cpuOf = (v: { n: number; seqs: number }) => summarize(serveCpu.get(`${v.n}/${v.seqs}`)!);
-const tokensOf = (v: { n: number; seqs: number }) => { const xs = generated.get(`${v.n}/${v.seqs}`) ?? []; return xs.every((x) => x === xs[0]) ? fmt(xs[0] ?? 0) : xs.map(fmt).join("/"); };
+const baseAgg = agg[0]!, oneAtATime = agg[ONE]!;
+const cpuOf = (v: StreamVariant) => summarize(serveCpu.get(keyOf(v))!);
+const tokensOf = (v: StreamVariant) => { const xs = generated.get(keyOf(v)) ?? []; return xs.every((x) => x === xs[0]) ? fmt(xs[0] ?? 0) : xs.map(fmt).join("/"); };
+const threadsWord = (t: number) => `${t} kernel thread${t > 1 ? "s" : ""}`;
+const cpuWord = (t: number) => (t === 1 ? "serving-thread CPU" : "process CPU");
 
 // ── 4. cold loads from disk (p50, p99) and the cost of a hit ──
 const disk = join(work, "adapters");
@@ -219,18 +243,28 @@ const rssAfter = process.memoryUsage().rss;
 
 
 for (const [i, r] of singleRes.entries()) if (i > 0) servingRows.push(`| single-stream greedy decode, adapter ${single[i]![0]} vs base | ${fmtSummary(r)} vs ${fmtSummary(singleRes[0]!)} tok/s | ${ratio(r, singleRes[0]!, 3)} | overhead ≤ 10% |`);
-for (const [i, v] of streamVariants.entries()) if (i > 0 && i < 4) servingRows.push(`| 64 streams, ${v.n === 1024 ? "1,024 adapters (every request its own)" : `${v.n} adapter${v.n > 1 ? "s" : ""}`} vs 64 streams on the base; ${tokensOf(v)} vs ${tokensOf(streamVariants[0]!)} tokens generated a run | wall ${fmtSummary(agg[i]!)} vs ${fmtSummary(baseAgg)} tok/s; serving-thread CPU ${fmtSummary(cpuOf(v))} vs ${fmtSummary(cpuOf(streamVariants[0]!))} tok/s | per pair, median (min–max) of ${pairWall[i]!.length}: wall ${fmtRatio(pairOf(i).wall)}, CPU ${fmtRatio(pairOf(i).cpu)}; ratio of medians ${ratio(agg[i]!, baseAgg, 3)} / ${ratio(cpuOf(v), cpuOf(streamVariants[0]!), 3)} | ≥ 0.95× (1,024 adapters) |`);
-servingRows.push(`| 64 streams vs the same ${REQ} requests one at a time (base; both prefill and sample at 0.8) | ${fmtSummary(baseAgg)} vs ${fmtSummary(oneAtATime)} tok/s | ${ratio(baseAgg, oneAtATime)} | (batching gain) |`);
+for (const [i, v] of streamVariants.entries()) if (i < ONE && i % PER_T > 0) {
+  const b = streamVariants[i - (i % PER_T)]!, bAgg = agg[i - (i % PER_T)]!;
+  servingRows.push(`| 64 streams, ${v.n === 1024 ? "1,024 adapters (every request its own)" : `${v.n} adapter${v.n > 1 ? "s" : ""}`} vs 64 streams on the base, ${threadsWord(v.threads)} each${v.threads === defaultThreads() ? " (the engine's default)" : ""}; ${tokensOf(v)} vs ${tokensOf(b)} tokens generated a run | wall ${fmtSummary(agg[i]!)} vs ${fmtSummary(bAgg)} tok/s; ${cpuWord(v.threads)} ${fmtSummary(cpuOf(v))} vs ${fmtSummary(cpuOf(b))} tok/s | per pair, median (min–max) of ${pairWall[i]!.length}: wall ${fmtRatio(pairOf(i).wall)}, CPU ${fmtRatio(pairOf(i).cpu)}; ratio of medians ${ratio(agg[i]!, bAgg, 3)} / ${ratio(cpuOf(v), cpuOf(b), 3)} | ${v.n === 1024 && v.threads === HEAD_T ? "≥ 0.95×" : ""} |`);
+}
+servingRows.push(`| 64 streams vs the same ${REQ} requests one at a time (base, ${threadsWord(HEAD_T)}; both prefill and sample at 0.8) | ${fmtSummary(baseAgg)} vs ${fmtSummary(oneAtATime)} tok/s | ${ratio(baseAgg, oneAtATime)} | (batching gain) |`);
 servingRows.push(`| cold adapter load from disk (${NCOLD} adapters, ${adapterKb} KiB each) | p50 ${cache.loadLatencyPercentile(50).toFixed(2)} ms, p99 ${cache.loadLatencyPercentile(99).toFixed(2)} ms | hit/cold p50 = ${(hitUs / 1000 / cache.loadLatencyPercentile(50)).toFixed(4)} | |`);
 servingRows.push(`| cache hit (acquire + release, mean of ${fmt(HITS)}) | ${hitUs.toFixed(2)} µs | | |`);
 servingRows.push(`| ${fmt(NREG)} registered adapters, budget ${(budget / 1024).toFixed(0)} KiB (256 adapters) | ${served}/${NREG} served in ${regSec.toFixed(1)} s, ${regCache.metrics.evictions} evictions | max resident / budget = ${(maxResident / budget).toFixed(3)} | every request served, ≤ 1.0 |`);
 servingRows.push(`| process RSS during the registry run | ${(rssBefore / 2 ** 20).toFixed(0)} → ${(rssAfter / 2 ** 20).toFixed(0)} MiB | | |`);
 const over = (i: number) => ((1 - singleRes[i]!.median / singleRes[0]!.median) * 100).toFixed(1);
 servingFacts.push(`Single-stream adapter overhead: ${over(1)}% for rank 8 on q and v, ${over(2)}% for rank 16 on all seven projections (target ≤ 10%: ${Number(over(1)) <= 10 ? "met" : "not met"} and ${Number(over(2)) <= 10 ? "met" : "not met"}).`);
-const a1024 = pairOf(3).wall.median, c1024 = pairOf(3).cpu.median;
-const m1024 = agg[3]!.median / baseAgg.median, mc1024 = cpuOf(streamVariants[3]!).median / cpuOf(streamVariants[0]!).median;
-servingFacts.push(`64 streams over 1,024 distinct adapters run at ${fmtRatio(pairOf(3).wall)} of 64 streams on the base by wall clock and ${fmtRatio(pairOf(3).cpu)} by the serving thread's CPU time, median (min–max) of ${pairWall[3]!.length} pairs of adjacent runs (target ≥ 0.95×: ${a1024 >= 0.95 ? "met" : "not met"} and ${c1024 >= 0.95 ? "met" : "not met"}); the ratio of the medians of all runs is ${m1024.toFixed(3)}× and ${mc1024.toFixed(3)}×. Over 1 and 64 adapters, per pair by wall clock: ${fmtRatio(pairOf(1).wall)} and ${fmtRatio(pairOf(2).wall)}. Every variant generated the same number of tokens (EOS ignored), ${SERVE_ROUNDS} rounds, a collection before each run.` +
-  (pairOf(1).wall.median > 1 || a1024 > 1 ? " An adapter cannot make a batch faster: where a ratio here is above 1, it measures which variant got the cores, not the adapters' cost." : ""));
+const factsAt = (ti: number): string => {
+  const t = SERVE_THREADS[ti]!, i = ti * PER_T + 3, w = pairOf(i).wall, cp = pairOf(i).cpu;
+  const m = agg[i]!.median / agg[ti * PER_T]!.median, mc = cpuOf(streamVariants[i]!).median / cpuOf(streamVariants[ti * PER_T]!).median;
+  return `at ${threadsWord(t)}, 64 streams over 1,024 distinct adapters run at ${fmtRatio(w)} of 64 streams on the base by wall clock and ${fmtRatio(cp)} by ${t === 1 ? "the serving thread's" : "the process's"} CPU time, median (min–max) of ${pairWall[i]!.length} pairs of adjacent runs (target ≥ 0.95×: ${w.median >= 0.95 ? "met" : "not met"} and ${cp.median >= 0.95 ? "met" : "not met"}); the ratio of the medians of all runs is ${m.toFixed(3)}× and ${mc.toFixed(3)}×; over 1 and 64 adapters, per pair by wall clock: ${fmtRatio(pairOf(ti * PER_T + 1).wall)} and ${fmtRatio(pairOf(ti * PER_T + 2).wall)}`;
+};
+const above1 = streamVariants.some((v, i) => i < ONE && i % PER_T > 0 && pairOf(i).wall.median > 1);
+servingFacts.push(`Headline (${threadsWord(HEAD_T)}${HEAD_T === defaultThreads() ? `, the engine's default by ${process.env.ENGINE_THREADS ? "ENGINE_THREADS" : "the core count"}, which the inference service runs` : ", named by BENCH_SERVE_THREADS"}): ${factsAt(0).replace(/^at [^,]+, /, "")}.` +
+  SERVE_THREADS.slice(1).map((_, k) => ` Beside it, ${factsAt(k + 1)}.`).join("") +
+  (SERVE_THREADS.length > 1 ? ` The base itself runs at ${SERVE_THREADS.map((t, k) => `${fmtNum(agg[k * PER_T]!.median)} tok/s at ${threadsWord(t)}`).join(" and ")} (wall, medians).` : "") +
+  ` Every variant generated the same number of tokens (EOS ignored), ${SERVE_ROUNDS} rounds, a collection before each run.` +
+  (above1 ? " An adapter cannot make a batch faster: where a ratio here is above 1, it measures which variant got the cores, not the adapters' cost." : ""));
 servingFacts.push(`Batching 64 streams serves the same requests ${ratio(baseAgg, oneAtATime)} as fast as one at a time.`);
 servingFacts.push("Cold loads read from the OS page cache (the files were just written); a first read from a cold disk or the blob store adds that tier's latency.");
 }

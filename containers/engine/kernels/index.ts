@@ -180,8 +180,8 @@ const loraKernel: LoraKernel | null = (() => {
 
 let enabled = true;
 
-/** ENGINE_THREADS, else the core count; a bad value is refused loudly rather than guessed at. */
-function defaultThreads(): number {
+/** The thread count the engine runs when nobody calls setThreads: ENGINE_THREADS, else the core count; a bad value is refused loudly rather than guessed at. */
+export function defaultThreads(): number {
   const env = process.env.ENGINE_THREADS;
   if (env === undefined || env === "") return availableParallelism();
   const n = Number(env);
