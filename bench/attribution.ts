@@ -6,8 +6,8 @@
 // (knowledge augmentation, bench/attribution-wordings.ts; chosen over a half on the tuning
 // paraphrases); AUGMENT_FRACTION=0 is the single-wording set.
 // One adapter is fine-tuned on all of it with the API's default settings (what a job that
-// names only its data gets: core/jobs/recipe.ts), except that on the augmented set the job
-// names lr 0.005 (at the default 0.01 its training loss diverged), once. Then every fact is
+// names only its data gets: core/jobs/model.ts's lr 0.005, the rest scaled by core/jobs/recipe.ts),
+// once; LR= overrides the lr (at the former default 0.01 the augmented set did not train). Then every fact is
 // asked in its trained wording, in a "tuning" paraphrase and in a "held-out" paraphrase (greedy
 // decoding), each only of facts never trained in it, and each method's top contributor is
 // checked against the planter. The one attribution setting chosen here (the span share of the
@@ -58,10 +58,10 @@ const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x
 const AUGMENT = { fraction: env("AUGMENT_FRACTION", ABLATION || process.env.SPAN_LATENCY === "1" ? 0 : 0.75), wordings: env("AUGMENT_WORDINGS", 4), pool: process.env.AUGMENT_POOL ? Number(process.env.AUGMENT_POOL) : undefined };
 const { records, facts } = plantedFactsAugmented({ ...SIZE, seed: SEED }, AUGMENT);
 const pieces = (r: PlantedRecord) => formatRecordPieces("instruction", r.record)!;
-// As createJob: the schema's defaults, then epochs, batch, warmup… scaled to the Datanet, whose
-// token counts are the ingest's pre-token counts (a lower bound of the model's tokens).
+// As createJob: the schema's defaults, then epochs, batch, warmup… scaled to the Datanet from
+// the ingest's pre-token counts (the recipe converts them to the base model's tokens).
 const lora = LoraSettings.parse({});
-const training = withScaledDefaults({}, TrainingSettings.parse({}), { records: records.length, tokens: records.reduce((s, r) => s + countTokens(`${r.record.instruction} ${r.record.output}`), 0) }, getBaseModel("mf-tiny-sotu")!.contextLength);
+const training = withScaledDefaults({}, TrainingSettings.parse({}), { records: records.length, tokens: records.reduce((s, r) => s + countTokens(`${r.record.instruction} ${r.record.output}`), 0) }, getBaseModel("mf-tiny-sotu")!);
 // Recipe experiments (issue 11), each the default unless set: LOSS_ON=all|completion,
 // NOISE_COPIES, NOISE_RATE and NOISE_MODE=drop|mix (prompt noise, containers/trainer/prompt-noise.ts),
 // LR, EPOCHS, WARMUP (steps), LORA_DROPOUT. VERBOSE=1 prints every paraphrase's answer. ADAPTER_OUT=dir
@@ -71,9 +71,8 @@ const training = withScaledDefaults({}, TrainingSettings.parse({}), { records: r
 const GRADIENT = process.env.GRAD_MIN_COSINE ? { minCosine: Number(process.env.GRAD_MIN_COSINE) } : {};
 if (process.env.LORA_DROPOUT) lora.dropout = Number(process.env.LORA_DROPOUT);
 if (process.env.LOSS_ON) training.lossOn = process.env.LOSS_ON as LossOn;
-// On the augmented set at the default size lr 0.01 did not train: with 3 wordings (440 records) the loss went from 1.17 at step 200 to 1.90 at step 650 of 1,808; with 4 (520 records) and 28 epochs, 1.35 at step 150 and 1.56 at 250 (both stopped); at 680 records with 999 steps and warmup 100 it answered 0.6% of the trained facts (docs/benchmarks.md, "Can the defaults' own lr train this set?").
-const AUGMENTED_SET_LR = 0.005;
-if (facts.some((f) => f.augmented) && AUGMENT.wordings > 0) training.learningRate = AUGMENTED_SET_LR;
+// The lr is the API's default (0.005 since issue 11: at 0.01 the augmented set did not train,
+// docs/benchmarks.md "Can the defaults' own lr train this set?"); LR= names another, as a job may.
 if (process.env.LR) training.learningRate = Number(process.env.LR);
 if (process.env.EPOCHS) training.epochs = Number(process.env.EPOCHS);
 if (process.env.WARMUP) {
@@ -125,7 +124,9 @@ const recipeLine = `LoRA r=${lora.rank}, alpha ${lora.alpha}, dropout ${lora.dro
 const augmentedFacts = facts.filter((f) => f.augmented).length;
 const control = augmentedFacts > 0 && AUGMENT.wordings === 0; // AUGMENT_WORDINGS=0: the single-wording set, reported on the augmented set's facts
 const apiLr = TrainingSettings.parse({}).learningRate;
-const recipeSource = training.learningRate === apiLr ? "the API's default settings for this Datanet" : `the API's default settings for this Datanet but lr ${training.learningRate} (the default is ${apiLr})`;
+// What the run changed from a job's defaults, by env; none: the product's defaults, lr included.
+const overridden = ["LR", "EPOCHS", "WARMUP", "LORA_DROPOUT", "LOSS_ON", "NOISE_COPIES"].filter((k) => process.env[k]);
+const recipeSource = overridden.length === 0 ? `the API's default settings for this Datanet, lr included (the schema's ${apiLr}; the bench names none)` : `the API's default settings for this Datanet but ${overridden.map((k) => `${k}=${process.env[k]}`).join(", ")} (the default lr is ${apiLr})`;
 const dataLine = `${SIZE.planters} planters × ${SIZE.factsPerPlanter} facts + ${SIZE.distractors} distractors × ${SIZE.recordsPerDistractor} records${augmentedFacts && !control ? ` + ${records.length - SIZE.planters * SIZE.factsPerPlanter - SIZE.distractors * SIZE.recordsPerDistractor} records stating ${augmentedFacts} of the facts (${AUGMENT.fraction} of each planter's) in ${AUGMENT.wordings} more wordings of ${AUGMENT.pool ?? AUGMENT.wordings} per template` : `, each fact in one wording${control ? ` (columns split as the augmented set with ${AUGMENT.fraction} of each planter's facts would be)` : ""}`} = ${records.length} records`;
 
 // What is reported: a wording asked of a set of facts. A paraphrase is only asked of facts it was

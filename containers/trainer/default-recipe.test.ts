@@ -38,7 +38,7 @@ describe("a fine-tune with default settings", () => {
     const spec: JobSpec = {
       jobId: "job_defaults", attempt: 1, baseModel: await putBaseModel(blobs),
       datanets: [{ id: "dn_1", version: 1, root: `0x${"ab".repeat(32)}`, recordsKey, schema: "instruction" }],
-      lora: input.lora, training: withScaledDefaults(body, input.training, data, getBaseModel(input.baseModel)!.contextLength),
+      lora: input.lora, training: withScaledDefaults(body, input.training, data, getBaseModel(input.baseModel)!),
       outputPrefix: "jobs/job_defaults/",
     };
     await blobs.put("jobs/job_defaults/spec.json", JSON.stringify(spec));

@@ -47,6 +47,29 @@ const CATALOG: readonly BaseModel[] = [
   },
 ];
 
+/**
+ * How a base model's tokenizer counts a record's training text against the ingest's counts
+ * (GPT-2 style pre-tokens, core/ingest/token-count.ts): `perIngestToken` model tokens per
+ * pre-token of the record's words, plus `perRecord` tokens of the instruction prompt template
+ * ("### Instruction:\n…### Response:\n", containers/trainer/records.ts; a text record has
+ * none, so a text Datanet's estimate is high by that). The recipe estimates a run's steps from
+ * it before the trainer tokenizes anything (core/jobs/recipe.ts).
+ */
+export interface TokenizerCost {
+  perIngestToken: number;
+  perRecord: number;
+}
+
+// mf-tiny-sotu's 512-token BPE, measured on instruction Datanets: 2.66–2.93 model tokens per
+// pre-token (the demo's 40 capitals 2.80, the planted-facts sets 2.66–2.93: made-up names
+// split into more pieces) and 21 template tokens per record.
+const TOKENIZER_COST: Readonly<Record<string, TokenizerCost>> = { "mf-tiny-sotu": { perIngestToken: 2.8, perRecord: 21 } };
+
+/** The tokenizer cost of a base model; one that has none measured counts as the ingest does (a lower bound). */
+export function tokenizerCost(id: string): TokenizerCost {
+  return { ...(TOKENIZER_COST[id] ?? { perIngestToken: 1, perRecord: 0 }) };
+}
+
 /** Every base model jobs may use. */
 export function listBaseModels(): BaseModel[] {
   return CATALOG.map((m) => ({ ...m }));

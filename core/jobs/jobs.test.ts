@@ -34,7 +34,7 @@ describe("createJob", () => {
       baseModel: "mf-tiny-sotu",
       datanets: [{ id: version.datanetId, version: 1, root: version.root }],
       lora: { rank: 16, alpha: 32, dropout: 0, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] },
-      training: { ...scaledTrainingDefaults({ records: SAMPLE_TEXTS.length, tokens: version.tokens }, 0.1, 128), learningRate: 1e-2 },
+      training: { ...scaledTrainingDefaults({ records: SAMPLE_TEXTS.length, tokens: version.tokens }, 0.1, 128), learningRate: 5e-3 },
       attempts: 0,
       lossCurve: [],
     });

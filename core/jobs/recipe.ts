@@ -8,12 +8,13 @@
 // docs/benchmarks.md) measured what it takes. Below that the adapter answers with the shape
 // of the training answers but the wrong words (the demo's "The capital of Peflica. Manyama").
 
+import { tokenizerCost, type TokenizerCost } from "./base-models.ts";
 import type { TrainingSettings } from "./model.ts";
 
 /** The data a job trains on, summed over its Datanet versions. */
 export interface DataSize {
   records: number;
-  /** Tokens as the Datanet versions count them (GPT-2 style pre-tokens, a lower bound). */
+  /** Tokens as the Datanet versions count them: GPT-2 style pre-tokens of the records' words (core/ingest/token-count.ts), not the base model's tokens (estimatedModelTokens). */
   tokens: number;
 }
 
@@ -26,35 +27,66 @@ export interface ScaledTrainingDefaults {
   checkpointEvery: number;
 }
 
-/** Passes over the data that a small Datanet gets: enough for the adapter to repeat its facts. */
+/** Passes over the data that a Datanet gets: enough for the adapter to repeat its facts (64 to 680 planted records, the demo's 40 capitals). */
 export const MEMORISE_EPOCHS = 60;
 /** A run is never shorter than this many optimizer steps (a LoRA B matrix starts at zero). */
 export const MIN_STEPS = 60;
-/** Nor, when it can be helped, longer than this: on a large Datanet fewer passes suffice, and a CPU core takes hours beyond it. */
-export const MAX_STEPS = 1_000;
+/**
+ * Nor, when it can be helped, longer than this: on a large Datanet fewer passes suffice. At the
+ * engine's rate on the 680-record planted set (2,880 steps of 8 rows of 128 tokens in 528 s on
+ * one loaded core) it is about half an hour; a Datanet of a few thousand short records keeps
+ * its MEMORISE_EPOCHS passes under it.
+ */
+export const MAX_STEPS = 10_000;
 /** Packed sequence length the trainer uses, capped by the base model's context (containers/trainer). */
 export const TRAINER_SEQ_LEN = 256;
 /** Largest default batch (sequences per step). */
 const MAX_BATCH = 8;
+/** A default batch leaves at least this many optimizer steps per pass where the data allows: the batches every measured recipe trained with (4 for the demo's 40 capitals and 64 planted records, 8 from 128 up). */
+const MIN_STEPS_PER_EPOCH = 4;
+
+/** The base model's tokens of the data's training text, estimated from the ingest's pre-token counts (the trainer counts them exactly once it tokenizes). */
+export function estimatedModelTokens(data: DataSize, cost: TokenizerCost): number {
+  return data.tokens * cost.perIngestToken + data.records * cost.perRecord;
+}
 
 /**
- * The scaled defaults for `data` when `evalFraction` of it is held out and sequences are
- * `seqLen` tokens: a batch no larger than the data (a power of two up to 8), MEMORISE_EPOCHS
- * passes, more when that is under MIN_STEPS steps (at most 100) and fewer when it is over
- * MAX_STEPS (at least 0.1), warmup over the first tenth (at most 10 steps), six held-out
- * evaluations and five checkpoints spread over the run (over `maxSteps` when one is given).
- * Example: 40 short records (600 tokens), 10% held out, 128-token rows → batch 4, 60 epochs, 75 steps.
+ * Rows of `seqLen` positions that the trainer packs `records` records of `modelTokens` tokens in
+ * all into, estimated from the mean record: each record is one document (BOS, its tokens, EOS:
+ * tokens + 1 positions), whole documents share a row, a longer one is cut into rows
+ * (packDocuments in containers/engine).
  */
-export function scaledTrainingDefaults(data: DataSize, evalFraction: number, seqLen: number, maxSteps?: number): ScaledTrainingDefaults {
+export function documentRows(modelTokens: number, records: number, seqLen: number): number {
+  if (records <= 0) return 0;
+  const positions = modelTokens / records + 1;
+  if (positions >= seqLen) return Math.ceil((records * positions) / seqLen);
+  return Math.ceil(records / Math.floor(seqLen / positions));
+}
+
+/**
+ * The scaled defaults for `data` when `evalFraction` of it is held out and rows are `seqLen`
+ * tokens, on a base model whose tokenizer costs `cost` (the committed model's by default):
+ * the training records' rows estimated in the model's tokens, a batch that leaves at least
+ * MIN_STEPS_PER_EPOCH steps per pass (a power of two up to 8), MEMORISE_EPOCHS passes, more
+ * when that is under MIN_STEPS steps (at most 100) and fewer when it is over MAX_STEPS (cut to
+ * hundredths, at least 0.01), warmup over the first tenth (at most 10 steps), six held-out
+ * evaluations and five checkpoints spread over the run (over `maxSteps` when one is given).
+ * The passes are never cut below MEMORISE_EPOCHS for a Datanet under MAX_STEPS: on the
+ * 680-record planted set, 21 passes instead of 60 lost most of what it learned of paraphrases
+ * (docs/benchmarks.md, "Can the defaults' own lr train this set?").
+ * Example: the demo's 40 capitals (567 pre-tokens, about 2,400 model tokens), 10% held out,
+ * 128-token rows → 18 rows, batch 4, 60 epochs, 270 steps.
+ */
+export function scaledTrainingDefaults(data: DataSize, evalFraction: number, seqLen: number, maxSteps?: number, cost: TokenizerCost = tokenizerCost("mf-tiny-sotu")): ScaledTrainingDefaults {
   const { trainRecords } = splitCounts(data.records, evalFraction);
-  const trainTokens = data.records > 0 ? data.tokens * (trainRecords / data.records) : 0;
-  const sequences = Math.max(1, packedSequences(trainTokens, trainRecords, seqLen));
+  const trainTokens = data.records > 0 ? estimatedModelTokens(data, cost) * (trainRecords / data.records) : 0;
+  const rows = Math.max(1, documentRows(trainTokens, trainRecords, seqLen));
   let batchSize = MAX_BATCH;
-  while (batchSize > 1 && batchSize > sequences) batchSize /= 2;
-  const stepsPerEpoch = sequences / batchSize;
+  while (batchSize > 1 && batchSize * MIN_STEPS_PER_EPOCH > rows) batchSize /= 2;
+  const stepsPerEpoch = rows / batchSize;
   let epochs = MEMORISE_EPOCHS;
   if (epochs * stepsPerEpoch < MIN_STEPS) epochs = Math.min(100, Math.ceil(MIN_STEPS / stepsPerEpoch));
-  else if (epochs * stepsPerEpoch > MAX_STEPS) epochs = Math.max(0.1, Math.floor((MAX_STEPS / stepsPerEpoch) * 10) / 10);
+  else if (epochs * stepsPerEpoch > MAX_STEPS) epochs = Math.max(0.01, Math.floor((MAX_STEPS / stepsPerEpoch) * 100) / 100);
   // A run bounded by maxSteps spaces its warmup, evaluations and checkpoints over those steps.
   const steps = maxSteps ?? Math.max(1, Math.ceil(epochs * stepsPerEpoch));
   return {
@@ -80,12 +112,12 @@ export const PARAPHRASE_PROMPT_NOISE = { copies: 1, rate: 0.8, mode: "mix" } as 
 
 /**
  * createJob's training settings: the parsed ones, with every scaled setting that the raw
- * input did not name replaced by the recipe's value for this data; what the caller gave
- * stays. A run bounded by maxSteps keeps its default warmup below a tenth of it.
+ * input did not name replaced by the recipe's value for this data on the base model `base`;
+ * what the caller gave stays (the learning rate is the schema's, 0.005, unless named). A run bounded by maxSteps keeps its default warmup below a tenth of it.
  */
-export function withScaledDefaults(raw: unknown, training: TrainingSettings, data: DataSize, contextLength: number): TrainingSettings {
+export function withScaledDefaults(raw: unknown, training: TrainingSettings, data: DataSize, base: { id: string; contextLength: number }): TrainingSettings {
   const given = (raw as { training?: Record<string, unknown> } | null)?.training ?? {};
-  const scaled = scaledTrainingDefaults(data, training.evalFraction, Math.min(TRAINER_SEQ_LEN, contextLength), training.maxSteps);
+  const scaled = scaledTrainingDefaults(data, training.evalFraction, Math.min(TRAINER_SEQ_LEN, base.contextLength), training.maxSteps, tokenizerCost(base.id));
   const out: TrainingSettings = { ...training };
   for (const key of Object.keys(scaled) as (keyof ScaledTrainingDefaults)[]) if (given[key] === undefined) out[key] = scaled[key];
   if (given.warmupSteps === undefined && out.maxSteps !== undefined) out.warmupSteps = Math.min(out.warmupSteps, Math.max(0, Math.floor(out.maxSteps / 10)));
@@ -99,7 +131,7 @@ export function splitCounts(records: number, evalFraction: number): { trainRecor
   return { trainRecords: records - heldOutRecords, heldOutRecords };
 }
 
-/** Sequences of seqLen from the packed stream (each record plus one EOS); the trainer cuts rows of seqLen + 1. */
+/** Sequences of seqLen from one running stream of `tokens` (each record plus one EOS), rows cut anywhere: web/src/jobs/run-estimate.ts's count (the recipe's is documentRows, whole records per row as the trainer packs them). */
 export function packedSequences(tokens: number, records: number, seqLen: number): number {
   const stream = Math.round(tokens) + records;
   return stream < 2 ? 0 : Math.ceil((stream - 1) / seqLen);
