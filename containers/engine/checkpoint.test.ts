@@ -1,6 +1,6 @@
 // Model and adapter files: HF layout and llama2.c round trips, PEFT names, bad input.
-import { describe, expect, it, vi } from "vitest";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadHfModel, loadLlama2c, saveHfModel, saveLlama2c } from "./checkpoint.ts";
@@ -11,7 +11,10 @@ import { readSafetensors, writeSafetensors, SafetensorsError } from "./safetenso
 import { tinyModel } from "./test-helpers.ts";
 import { useKernels } from "./kernels/index.ts";
 
-const tmp = () => mkdtempSync(join(tmpdir(), "engine-"));
+// Every folder a test makes is removed at the end (they piled up in /tmp run after run).
+const made: string[] = [];
+const tmp = () => { const d = mkdtempSync(join(tmpdir(), "engine-")); made.push(d); return d; };
+afterAll(() => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
 function logitsOf(m: Model, toks: number[]): Float32Array {
   const kv = createKvCache(m.config), s = createRunState(m.config, 1);
   let out = new Float32Array(0);
