@@ -18,12 +18,14 @@ export interface LoraPair {
   B: Float32Array; // lora_B.weight (outDim, r)
   inDim: number;
   outDim: number;
-  // Bᵀ (r, outDim), only while the adapter is resident in the kernel heap (kernels/adapter-slots.ts):
-  // the layout the batched LoRA kernel reads; B stays the one source of truth
+  // Only while the adapter is resident in the kernel heap (kernels/adapter-slots.ts): A and Bᵀ
+  // (r, outDim) in the batched LoRA kernel's layout (kernels/lora-kernel.ts packA, packBt), copies
+  // of A and B, which stay the one source of truth (the reference path, training, saving)
+  Ak?: Float32Array;
   Bt?: Float32Array;
-  // kernels/index.ts's note of where A and Bt lie in the heap (byte offsets), valid only while
-  // A and Bt are these very arrays: it saves two lookups per row per projection per step
-  heapAt?: { A: Float32Array; Bt: Float32Array; pA: number; pBt: number };
+  // kernels/index.ts's note of where Ak and Bt lie in the heap (byte offsets), valid only while
+  // Ak and Bt are these very arrays: it saves two lookups per row per projection per step
+  heapAt?: { Ak: Float32Array; Bt: Float32Array; pA: number; pBt: number };
 }
 
 export interface LoraAdapter {
@@ -33,7 +35,7 @@ export interface LoraAdapter {
   layers: Array<Partial<Record<Target, LoraPair>>>; // one entry per decoder layer
   baseModel: string; // base_model_name_or_path in adapter_config.json
   // Only while resident in the kernel heap (kernels/adapter-slots.ts sets it on place, drops it
-  // on release): the heap byte offsets of every pair's A and Bᵀ, (layer, TARGETS index, 2), −1
+  // on release): the heap byte offsets of every pair's Ak and Bt, (layer, TARGETS index, 2), −1
   // where the adapter has no such pair. A decode step reads one of these per row instead of
   // following layers → pair → matrices for every row of every projection.
   resident?: Int32Array;

@@ -1,12 +1,13 @@
 // Adapters made resident in the kernel heap for as long as a run uses them. The AdapterCache
 // places the adapters it serves; an adapter handed to the scheduler or to generate() some
 // other way (the CLI's --adapter, a benchmark, a test) was read by the kernels from its own
-// arrays, which means copying A and transposing B into scratch on every layer's every
-// projection of every step: for a single stream that copy costs more than the delta itself.
+// arrays, which means packing A and B into the kernel's layout in scratch on every layer's
+// every projection of every step: for a single stream that costs more than the delta itself.
 // Here such an adapter gets a block of one process-wide AdapterSlots while at least one run
-// holds it (counted), and its very own A arrays back when the last run lets go (keepOwn), so
-// whoever owns it (a trainer, say) keeps good references. A block that cannot be had (no
-// kernel heap, the cap reached) leaves the adapter as it was: slower, the same answer.
+// holds it (counted), freed when the last run lets go. Its A and B stay its own arrays
+// throughout, so whoever owns it (a trainer, say) keeps good references; the block is a copy
+// taken when the first run took hold. A block that cannot be had (no kernel heap, the cap
+// reached) leaves the adapter as it was: slower, the same answer.
 import { AdapterSlots } from "./kernels/adapter-slots.ts";
 import type { LoraAdapter } from "./lora.ts";
 
@@ -28,7 +29,7 @@ export function holdResident(a: LoraAdapter | null): void {
   }
   if (residentElsewhere(a)) return;
   slots ??= new AdapterSlots({ capBytes: CAP_BYTES });
-  if (slots.place(a, { keepOwn: true })) holds.set(a, 1);
+  if (slots.place(a)) holds.set(a, 1);
 }
 
 /** The run that held `a` is done; the last one out gives its block back. */

@@ -1,6 +1,7 @@
 // Resident adapters in the kernel heap: the span allocator frees, coalesces and reuses; placed
-// adapters are read in place by the kernels and give exactly what the copied path gives; an
-// evicted adapter gets its own arrays back and its block goes to the next adapter.
+// adapters' A and Bᵀ are written in the kernel's layout, read in place by the kernels and give
+// exactly what the copied path gives; A and B stay the adapter's own arrays, and an evicted
+// adapter's block goes to the next adapter.
 import { describe, expect, it } from "vitest";
 import { AdapterDiscardedError, AdapterSlots, SpanAllocator } from "./adapter-slots.ts";
 import { addLoraDelta, kernelPath } from "./index.ts";
@@ -12,8 +13,30 @@ const cfg = tinyConfig({ dim: 24, hiddenDim: 40 });
 const adapter = (seed: number, r = 4, targets: lora.Target[] = ["q_proj", "v_proj", "down_proj"]) =>
   lora.createLora(cfg, { r, alpha: 2 * r, dropout: 0, targets }, { id: `a${seed}`, seed, randomB: true });
 const matrices = (a: lora.LoraAdapter) => a.layers.flatMap((l) => Object.values(l).flatMap((p) => [p.A, p.B]));
-// what the kernel reads of a placed adapter: A, and Bᵀ beside it
-const placedMatrices = (a: lora.LoraAdapter) => a.layers.flatMap((l) => Object.values(l).flatMap((p) => [p.A, p.Bt!]));
+// what the kernel reads of a placed adapter: A and Bᵀ in its layout
+const placedMatrices = (a: lora.LoraAdapter) => a.layers.flatMap((l) => Object.values(l).flatMap((p) => [p.Ak!, p.Bt!]));
+
+// Where the kernel's layout (the top of lora-kernel.wat) puts A[k][j] and Bᵀ[k][j], written
+// out from its definition, index by index (not by packA / packBt, which these tests check)
+function posA(k: number, j: number, r: number, n: number): number {
+  const g8 = n % 4 === 0 ? 8 * Math.floor(r / 8) : 0, g4 = n % 4 === 0 && r - g8 >= 4 ? g8 + 4 : g8;
+  if (k < g8) { const k0 = k - (k % 8); return k0 * n + Math.floor(j / 4) * 32 + (k - k0) * 4 + (j % 4); }
+  if (k < g4) return g8 * n + Math.floor(j / 4) * 16 + (k - g8) * 4 + (j % 4);
+  return k * n + j;
+}
+function posBt(k: number, j: number, r: number, d: number): number {
+  const d4 = d & ~3;
+  if (k >= 4 * Math.floor(r / 4)) return k * d + j;
+  const k0 = k - (k % 4);
+  return j < d4 ? k0 * d + Math.floor(j / 4) * 16 + (k - k0) * 4 + (j % 4) : k0 * d + d4 * 4 + (j - d4) * 4 + (k - k0);
+}
+/** A and Bᵀ of a pair in the kernel's layout, from its A (r, n) and B (d, r). */
+function kernelLayout(p: lora.LoraPair): { Ak: Float32Array; Bt: Float32Array } {
+  const n = p.inDim, d = p.outDim, r = p.A.length / n, Ak = new Float32Array(r * n), Bt = new Float32Array(r * d);
+  for (let k = 0; k < r; k++) for (let j = 0; j < n; j++) Ak[posA(k, j, r, n)] = p.A[k * n + j]!;
+  for (let k = 0; k < r; k++) for (let j = 0; j < d; j++) Bt[posBt(k, j, r, d)] = p.B[j * r + k]!;
+  return { Ak, Bt };
+}
 
 describe("SpanAllocator", () => {
   it("hands out aligned blocks, reuses freed ones and coalesces neighbours", () => {
@@ -56,81 +79,81 @@ describe("AdapterSlots", () => {
     return { calls, buf, region: (n: number) => { if ((next + n * 4) > buf.byteLength) return null; const v = new Float32Array(buf, next, n); next += n * 4; calls.push(n); return v; } };
   }
 
-  it("moves an adapter's A into one block with each Bᵀ beside it, and back out on release", () => {
+  it("writes an adapter's A and Bᵀ in the kernel's layout into one block, leaves A and B its own, and frees the block on release", () => {
     const { buf, region } = fakeRegion(64 * 1024);
     const slots = new AdapterSlots({ capBytes: 128 * 1024, arenaBytes: 64 * 1024, region });
-    const a = adapter(1), before = matrices(a).map((m) => Array.from(m));
+    const a = adapter(1), own = matrices(a), before = own.map((m) => Array.from(m));
     expect(slots.place(a)).toBe(true);
     expect(slots.has(a)).toBe(true);
     expect(placedMatrices(a).every((m) => m.buffer === buf)).toBe(true);
-    expect(matrices(a).map((m) => Array.from(m))).toEqual(before); // A and B read as before
+    expect(matrices(a).every((m, i) => m === own[i])).toBe(true); // the very arrays it had
+    expect(matrices(a).map((m) => Array.from(m))).toEqual(before);
     for (const p of a.layers.flatMap((l) => Object.values(l))) {
-      const r = p.B.length / p.outDim;
-      for (let i = 0; i < p.outDim; i++) for (let k = 0; k < r; k++) expect(p.Bt![k * p.outDim + i]).toBe(p.B[i * r + k]);
+      const want = kernelLayout(p);
+      expect(Array.from(p.Ak!)).toEqual(Array.from(want.Ak));
+      expect(Array.from(p.Bt!)).toEqual(Array.from(want.Bt));
     }
-    const first = matrices(a)[0]!.byteOffset;
+    const first = placedMatrices(a)[0]!.byteOffset;
     slots.release(a);
     expect(slots.has(a)).toBe(false);
-    expect(matrices(a).every((m) => m.buffer !== buf)).toBe(true); // its own arrays again
-    expect(a.layers.flatMap((l) => Object.values(l)).every((p) => p.Bt === undefined)).toBe(true);
+    expect(matrices(a).every((m, i) => m === own[i])).toBe(true);
+    expect(a.layers.flatMap((l) => Object.values(l)).every((p) => p.Ak === undefined && p.Bt === undefined)).toBe(true);
     new Float32Array(buf).fill(7); // whatever reuses the block cannot touch the released adapter
     expect(matrices(a).map((m) => Array.from(m))).toEqual(before);
     // eviction freed the space: the next adapter gets the same block, and no new arena
     const b = adapter(2);
     expect(slots.place(b)).toBe(true);
-    expect(matrices(b)[0]!.byteOffset).toBe(first);
+    expect(placedMatrices(b)[0]!.byteOffset).toBe(first);
     expect(slots.arenaBytes).toBe(64 * 1024);
   });
 
-  it.each([3, 6])("writes the heap block as the layout says: each pair's A then Bᵀ, each 16-byte aligned, in pair order (r = %i)", (r) => {
-    // odd sizes (dim 18: r = 3 makes 54-float matrices) so the alignment padding is exercised; r = 6:
-    // the transpose's four-row passes and its tail
-    const odd = tinyConfig({ dim: 18, hiddenDim: 30, nHeads: 2, nKvHeads: 1 });
+  it.each([
+    ["dim 18, r = 3: no rank groups, odd sizes for the alignment padding", 18, 30, 3],
+    ["dim 18, r = 6: Bᵀ's group of four with a tail of two columns, then plain rows; A plain (n % 4 ≠ 0)", 18, 30, 6],
+    ["dim 20, r = 13: A in a group of eight, one of four and a plain row; Bᵀ in three groups of four and a plain row", 20, 36, 13],
+  ])("writes the heap block as the layout says: each pair's A then Bᵀ in the kernel's layout, each 16-byte aligned, in pair order (%s)", (_, dim, hiddenDim, r) => {
+    const cfg2 = tinyConfig({ dim, hiddenDim, nHeads: 2, nKvHeads: 1 });
     const { buf, region } = fakeRegion(64 * 1024);
     new Float32Array(buf).fill(-1); // padding keeps what was there: only the matrices are written
     const slots = new AdapterSlots({ capBytes: 128 * 1024, arenaBytes: 64 * 1024, region });
-    const a = lora.createLora(odd, { r, alpha: 2 * r, dropout: 0, targets: ["q_proj", "k_proj", "down_proj"] }, { id: "odd", seed: 5, randomB: true });
+    const a = lora.createLora(cfg2, { r, alpha: 2 * r, dropout: 0, targets: ["q_proj", "k_proj", "down_proj"] }, { id: "odd", seed: 5, randomB: true });
     const pairs = a.layers.flatMap((l) => Object.values(l));
-    const want = pairs.map((p) => {
-      const r = p.B.length / p.outDim, Bt = new Float32Array(p.B.length);
-      for (let i = 0; i < p.outDim; i++) for (let k = 0; k < r; k++) Bt[k * p.outDim + i] = p.B[i * r + k]!;
-      return { A: Float32Array.from(p.A), Bt };
-    });
+    const want = pairs.map(kernelLayout);
     expect(slots.place(a)).toBe(true);
     const heap = new Float32Array(buf), up = (n: number) => Math.ceil((n * 4) / 16) * 16;
-    let at = pairs[0]!.A.byteOffset;
+    let at = pairs[0]!.Ak!.byteOffset;
     pairs.forEach((p, i) => {
-      expect(p.A.byteOffset).toBe(at);
-      expect(Array.from(heap.subarray(at / 4, at / 4 + want[i]!.A.length))).toEqual(Array.from(want[i]!.A));
-      at += up(want[i]!.A.length);
+      expect(p.Ak!.byteOffset).toBe(at);
+      expect(Array.from(heap.subarray(at / 4, at / 4 + want[i]!.Ak.length))).toEqual(Array.from(want[i]!.Ak));
+      at += up(want[i]!.Ak.length);
       expect(p.Bt!.byteOffset).toBe(at);
       expect(Array.from(heap.subarray(at / 4, at / 4 + want[i]!.Bt.length))).toEqual(Array.from(want[i]!.Bt));
       at += up(want[i]!.Bt.length);
       if (i + 1 < pairs.length) expect(heap[(at - 4) / 4]).toBe(want[i]!.Bt.length % 4 ? -1 : want[i]!.Bt.at(-1)); // untouched padding
     });
-    expect(slots.usedBytes).toBe(at - pairs[0]!.A.byteOffset);
+    expect(slots.usedBytes).toBe(at - pairs[0]!.Ak!.byteOffset);
     // the kernels' offsets: (layer, TARGETS index, A / Bᵀ)
     a.layers.forEach((l, li) => {
       for (const [t, p] of Object.entries(l) as [lora.Target, lora.LoraPair][]) {
         const e = (li * lora.TARGETS.length + lora.TARGETS.indexOf(t)) * 2;
-        expect([a.resident![e], a.resident![e + 1]]).toEqual([p.A.byteOffset, p.Bt!.byteOffset]);
+        expect([a.resident![e], a.resident![e + 1]]).toEqual([p.Ak!.byteOffset, p.Bt!.byteOffset]);
       }
     });
   });
 
-  it("discard: the block is freed with nothing copied out, and any later use of the adapter throws AdapterDiscardedError", () => {
+  it("discard: the block is freed, and any later use of the adapter throws AdapterDiscardedError", () => {
     const { buf, region } = fakeRegion(64 * 1024);
     const slots = new AdapterSlots({ capBytes: 64 * 1024, region });
     const a = adapter(7);
     expect(slots.place(a)).toBe(true);
-    const placedAt = a.layers[0]!.q_proj!.A.byteOffset;
+    const placedAt = a.layers[0]!.q_proj!.Ak!.byteOffset;
     slots.release(a, { discard: true });
     expect(slots.has(a)).toBe(false);
     expect(slots.discarded(a)).toBe(true);
     expect([slots.count, slots.usedBytes]).toEqual([0, 0]);
     expect(a.resident).toBeUndefined();
     const p = a.layers[0]!.q_proj!;
-    expect(p.Bt).toBeUndefined();
+    expect([p.Ak, p.Bt]).toEqual([undefined, undefined]);
     const discardedUse = { name: "AdapterDiscardedError", adapterId: "a7" };
     expect(() => p.A.length).toThrow(AdapterDiscardedError);
     expect(() => p.A[0]).toThrow(/adapter a7 was discarded/);
@@ -146,23 +169,23 @@ describe("AdapterSlots", () => {
     // its block went back: the next adapter gets it, and reads its own values there
     const b = adapter(8), want = matrices(b).map((m) => Array.from(m));
     expect(slots.place(b)).toBe(true);
-    expect(b.layers[0]!.q_proj!.A.byteOffset).toBe(placedAt);
-    expect(b.layers[0]!.q_proj!.A.buffer).toBe(buf);
-    expect(matrices(b).map((m) => Array.from(m))).toEqual(want);
-    slots.release(b); // a plain release still gives arrays of its own
+    expect(b.layers[0]!.q_proj!.Ak!.byteOffset).toBe(placedAt);
+    expect(b.layers[0]!.q_proj!.Ak!.buffer).toBe(buf);
+    expect(Array.from(b.layers[0]!.q_proj!.Ak!)).toEqual(Array.from(kernelLayout(b.layers[0]!.q_proj!).Ak));
+    slots.release(b); // a plain release leaves A and B as they are
     expect(slots.discarded(b)).toBe(false);
     expect(matrices(b).map((m) => Array.from(m))).toEqual(want);
   });
 
-  it("keepOwn: release gives back the very A arrays the adapter had, with its values", () => {
+  it("keepOwn (what resident-adapters.ts asks for): the adapter's arrays are its own before, during and after, with its values", () => {
     const { buf, region } = fakeRegion(64 * 1024);
     const slots = new AdapterSlots({ capBytes: 64 * 1024, region });
-    const a = adapter(3), own = a.layers.flatMap((l) => Object.values(l).map((p) => p.A)), before = matrices(a).map((m) => Array.from(m));
+    const a = adapter(3), own = matrices(a), before = own.map((m) => Array.from(m));
     expect(slots.place(a, { keepOwn: true })).toBe(true);
     expect(placedMatrices(a).every((m) => m.buffer === buf)).toBe(true);
+    expect(matrices(a).every((m, i) => m === own[i] && m.buffer !== buf)).toBe(true);
     slots.release(a);
-    expect(a.layers.flatMap((l) => Object.values(l).map((p) => p.A))).toEqual(own);
-    a.layers.flatMap((l) => Object.values(l)).forEach((p, i) => expect(p.A).toBe(own[i]));
+    expect(matrices(a).every((m, i) => m === own[i])).toBe(true);
     new Float32Array(buf).fill(7);
     expect(matrices(a).map((m) => Array.from(m))).toEqual(before);
   });

@@ -1,20 +1,22 @@
 // Resident adapters in the kernel heap. The batched LoRA kernel (lora-kernel.wat) reads each
-// row's A and Bᵀ from the heap; an adapter whose matrices live elsewhere is copied in (and B
-// transposed) on every call, once per layer and projection, which with many distinct adapters
-// per batch costs as much as the delta itself. AdapterSlots gives each adapter the AdapterCache
-// makes resident one block of the heap, moves its A matrices there (the LoraPair's A becomes a
-// view of the block, so the kernel finds it in place) and writes each Bᵀ beside them (the
-// pair's Bt; B stays the pair's own array), and on eviction moves A back out, drops Bt and
-// frees the block for the next adapter, or, for an adapter its caller drops (the cache's
-// eviction), copies nothing out and leaves matrices that throw on any use (release's discard).
+// row's A and Bᵀ from the heap, in its own layout (lora-kernel.ts packA, packBt: each matrix one
+// sequential stream in the order the kernel reads it); an adapter not in the heap is packed into
+// scratch on every call, once per layer and projection, which with many distinct adapters per
+// batch costs as much as the delta itself. AdapterSlots gives each adapter the AdapterCache
+// makes resident one block of the heap and writes there, pair by pair, A and Bᵀ in the kernel's
+// layout (the pair's Ak and Bt); A and B stay the pair's own arrays, the one source of truth
+// for the reference path, training and saving. On eviction it drops Ak and Bt and frees the
+// block for the next adapter, or, for an adapter its caller drops (the cache's eviction), also
+// leaves A and B matrices that throw on any use (release's discard).
 //
 // The heap's own allocator never frees (model weights live as long as the process), so the
 // blocks come from arenas placed there for good and are managed here: a free list of spans in
 // address order, best fit, neighbours coalesced on free. A block that cannot be had (no kernel
 // heap, the cap reached, a fragmented arena) is not an error: that adapter keeps its own arrays
-// and the kernels copy it per call as before. Slower, never a wrong answer.
-import { packMatrices, TARGETS, type LoraAdapter, type LoraPair, type Target } from "../lora.ts";
+// and the kernels pack it per call as before. Slower, never a wrong answer.
+import { TARGETS, type LoraAdapter, type LoraPair, type Target } from "../lora.ts";
 import { notePlacement, placeRegion } from "./index.ts";
+import { packA, packBt } from "./lora-kernel.ts";
 
 const ALIGN = 16; // the kernels' SIMD loads want 16-byte aligned matrices
 const ARENA_BYTES = 4 * 2 ** 20;
@@ -98,16 +100,15 @@ export interface AdapterSlotsOptions {
   region?: (n: number) => Float32Array | null;
 }
 
-// own: the pairs' A arrays from before placement, kept (place with keepOwn) to be handed back
-interface Slot { start: number; pairs: LoraPair[]; own: Float32Array[] | null }
+interface Slot { start: number; pairs: LoraPair[] }
 
-/** The heap offsets of a placed adapter's A and Bᵀ matrices, (layer, TARGETS index, 2); −1: no pair. */
+/** The heap offsets of a placed adapter's Ak and Bt matrices, (layer, TARGETS index, 2); −1: no pair. */
 function residentOffsets(a: LoraAdapter): Int32Array {
   const out = new Int32Array(a.layers.length * TARGETS.length * 2).fill(-1); // not 0: a block may start at byte 0
   a.layers.forEach((layer, l) => {
     for (const [t, p] of Object.entries(layer) as [Target, LoraPair][]) {
       const e = (l * TARGETS.length + TARGETS.indexOf(t)) * 2;
-      out[e] = p.A.byteOffset;
+      out[e] = p.Ak!.byteOffset;
       out[e + 1] = p.Bt!.byteOffset;
     }
   });
@@ -165,16 +166,18 @@ export class AdapterSlots {
   discarded(a: LoraAdapter): boolean { return this.#discarded.has(a); }
 
   /**
-   * Move `a`'s matrices into one block of the heap; false (nothing changed) when no block can
-   * be had, and the adapter keeps working from its own arrays. `keepOwn`: keep the A arrays it
-   * had and give those very arrays back on release (for an adapter its owner holds on to, e.g.
-   * one being trained: references to its matrices stay good), at the cost of A twice meanwhile.
+   * Write `a`'s A and Bᵀ, in the kernel's layout, into one block of the heap (the pairs' Ak and
+   * Bt); false (nothing changed) when no block can be had, and the adapter keeps working from
+   * its own arrays. A and B are not touched: references to them stay good while it is resident
+   * and after. NOTE: the block is a copy taken here: a change to A or B made while the adapter
+   * is resident reaches the kernels only through release and a new place. `keepOwn` is accepted
+   * for callers written when A moved into the block; the arrays are always the adapter's own now.
    */
-  place(a: LoraAdapter, opts: { keepOwn?: boolean } = {}): boolean {
+  place(a: LoraAdapter, _opts: { keepOwn?: boolean } = {}): boolean {
     if (this.#slots.has(a)) return true;
     if (this.#discarded.has(a)) throw new AdapterDiscardedError(a.id);
     const pairs: LoraPair[] = [];
-    let bytes = 0; // A and Bᵀ, each aligned
+    let bytes = 0; // Ak and Bt, each aligned
     for (const layer of a.layers)
       for (const p of Object.values(layer) as LoraPair[]) {
         pairs.push(p);
@@ -183,65 +186,43 @@ export class AdapterSlots {
     const start = this.#alloc.alloc(bytes) ?? (this.#grow(bytes) ? this.#alloc.alloc(bytes) : null);
     if (start === null) return false;
     const buffer = this.#buffer!;
-    const own = opts.keepOwn ? pairs.map((p) => p.A) : null;
     let at = start;
     for (const p of pairs) {
-      const B = p.B, d = p.outDim, nA = p.A.length, nB = B.length, r = (nB / d) | 0; // | 0: integer indices below, not doubles
-      const A = new Float32Array(buffer, at, nA), Bt = new Float32Array(buffer, at + align(nA * 4), nB);
-      A.set(p.A); // one memcpy
-      // Bᵀ (r, d) from B (d, r): four rows of Bt per pass over B (four adjacent floats of each
-      // of its rows), then the rest one row at a time; inline, as a call it ran slower
-      let k = 0;
-      for (; k + 4 <= r; k += 4) {
-        const w0 = k * d, w1 = w0 + d, w2 = w1 + d, w3 = w2 + d;
-        for (let i = 0, j = k; i < d; i++, j += r) {
-          Bt[w0 + i] = B[j]!;
-          Bt[w1 + i] = B[j + 1]!;
-          Bt[w2 + i] = B[j + 2]!;
-          Bt[w3 + i] = B[j + 3]!;
-        }
-      }
-      for (; k < r; k++) for (let i = 0, j = k, w = k * d; i < d; i++, j += r) Bt[w + i] = B[j]!;
-      p.A = A;
+      const d = p.outDim, n = p.inDim, nA = p.A.length, nB = p.B.length, r = (nA / n) | 0; // | 0: integer indices in the packs, not doubles
+      const Ak = new Float32Array(buffer, at, nA), Bt = new Float32Array(buffer, at + align(nA * 4), nB);
+      packA(Ak, 0, p.A, r, n);
+      packBt(Bt, 0, p.B, d, r);
+      p.Ak = Ak;
       p.Bt = Bt;
       at += align(nA * 4) + align(nB * 4);
     }
     a.resident = residentOffsets(a);
     notePlacement();
-    this.#slots.set(a, { start, pairs, own });
+    this.#slots.set(a, { start, pairs });
     this.#count++;
     return true;
   }
 
   /**
-   * Move `a`'s A matrices back into arrays of its own, drop its Bᵀ and free its block for the
-   * next adapter. Whoever still holds the adapter keeps a correct one. A no-op when not placed.
+   * Drop `a`'s kernel copies (Ak, Bt) and free its block for the next adapter: whoever still
+   * holds the adapter keeps a correct one, read from its own A and B. A no-op when not placed.
    * `discard`: for a caller that drops the adapter with this call (the cache evicting one no
-   * lease holds): nothing is copied out, and its matrices become ones whose every use throws
-   * AdapterDiscardedError (a stale reference must not read a block another adapter owns now).
+   * lease holds): its A and B become matrices whose every use throws AdapterDiscardedError (a
+   * stale reference must not serve a dropped adapter as if it were still loaded).
    */
   release(a: LoraAdapter, opts: { discard?: boolean } = {}): void {
     const slot = this.#slots.get(a);
     if (!slot) return;
-    if (opts.discard) {
-      const gone = discardedMatrix(a.id);
-      for (const p of slot.pairs) {
+    const gone = opts.discard ? discardedMatrix(a.id) : null;
+    for (const p of slot.pairs) {
+      if (gone) {
         p.A = gone;
-        p.B = gone; // B too: nothing keeps the bytes it was parsed from alive
-        p.Bt = undefined;
+        p.B = gone; // nothing keeps the bytes A and B were parsed from alive
       }
-      this.#discarded.add(a);
-    } else if (slot.own) {
-      slot.pairs.forEach((p, i) => {
-        const A = slot.own![i]!;
-        A.set(p.A); // what was written in the heap meanwhile, if anything
-        p.A = A;
-        p.Bt = undefined;
-      });
-    } else {
-      packMatrices(slot.pairs, "A"); // an eviction per cold load under churn: one allocation for all the As
-      for (const p of slot.pairs) p.Bt = undefined; // not delete: the pair keeps its shape, and the hot path its fast property reads
+      p.Ak = undefined; // not delete: the pair keeps its shape, and the hot path its fast property reads
+      p.Bt = undefined;
     }
+    if (gone) this.#discarded.add(a);
     a.resident = undefined;
     notePlacement();
     this.#slots.delete(a);

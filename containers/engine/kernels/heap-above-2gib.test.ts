@@ -35,7 +35,7 @@ describe.runIf(kernelPath() === "wasm-simd")("the kernel heap past 2 GiB", () =>
     const slots = new AdapterSlots({ capBytes: 1 << 20 });
     const a = lora.createLora(cfg, { r: 4, alpha: 8, dropout: 0, targets: ["q_proj", "v_proj"] }, { seed: 1, randomB: true });
     expect(slots.place(a)).toBe(true);
-    expect(a.layers[0]!.q_proj!.A.byteOffset).toBeGreaterThanOrEqual(2 ** 31);
+    expect(a.layers[0]!.q_proj!.Ak!.byteOffset).toBeGreaterThanOrEqual(2 ** 31);
     const B = 8, n = 24, d = 24, rows = Array.from({ length: B }, (_, i) => (i % 3 === 2 ? null : a));
     const x = heapFloats(B * n), base = f32(B * d, 4); // x in the heap too: read in place, past 2 GiB
     x.set(f32(B * n, 3));

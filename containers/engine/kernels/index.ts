@@ -19,7 +19,7 @@ import type { Arr } from "../ops.ts";
 import type { Config, Weights } from "../model.ts";
 import * as lora from "../lora.ts";
 import { TARGETS, type LoraAdapter, type LoraPair, type Target } from "../lora.ts";
-import { instantiateLoraKernel, LORA_KERNEL_WASM, type LoraKernel } from "./lora-kernel.ts";
+import { instantiateLoraKernel, LORA_KERNEL_WASM, packA, packBt, type LoraKernel } from "./lora-kernel.ts";
 
 interface KernelExports {
   matmul(out: number, x: number, w: number, T: number, n: number, d: number): void;
@@ -719,16 +719,19 @@ export function addLoraDeltaStep(step: LoraStep, out: Float32Array, x: Float32Ar
 }
 
 /**
- * Where a resident pair's A and Bᵀ lie in the heap, or null when either does not. Cached on
- * the pair (LoraPair.heapAt), checked against its A and Bt on every use: adapter-slots.ts
- * swaps both arrays when it places or releases an adapter, so a stale entry never matches.
+ * Where a resident pair's Ak and Bt (A and Bᵀ in the kernel's layout) lie in the heap, or null
+ * when either does not. Cached on the pair (LoraPair.heapAt), checked against its Ak and Bt on
+ * every use: adapter-slots.ts sets both anew when it places an adapter and drops them when it
+ * releases one, so a stale entry never matches.
  */
 function residentAt(h: Heap, p: LoraPair): LoraPair["heapAt"] | null {
   const at = p.heapAt;
-  if (at && at.A === p.A && at.Bt === p.Bt) return at;
-  const Bt = p.Bt, pA = h.offsetOf(p.A), pBt = Bt ? h.offsetOf(Bt) : null;
-  if (!Bt || pA === null || pBt === null) return null;
-  return (p.heapAt = { A: p.A, Bt, pA, pBt });
+  if (at && at.Ak === p.Ak && at.Bt === p.Bt) return at;
+  const Ak = p.Ak, Bt = p.Bt;
+  if (!Ak || !Bt) return null;
+  const pA = h.offsetOf(Ak), pBt = h.offsetOf(Bt);
+  if (pA === null || pBt === null) return null;
+  return (p.heapAt = { Ak, Bt, pA, pBt });
 }
 
 /**
@@ -757,8 +760,9 @@ function loraRows(h: Heap, k: LoraKernel | null, out: Float32Array, x: Float32Ar
         else {
           copied.set(p, b);
           const r = a.config.r;
-          pA = h.input(p.A, r * n);
-          pB = k ? (p.Bt && h.offsetOf(p.Bt)) ?? transposeIntoScratch(h, p.B, d, r) : h.input(p.B, d * r);
+          // lora_rows_t reads A and Bᵀ in its layout (lora-kernel.ts), lora_rows A and B as they are
+          pA = k ? packIntoScratch(h, p.A, r, n, packA) : h.input(p.A, r * n);
+          pB = k ? packIntoScratch(h, p.B, d, r, packBt) : h.input(p.B, d * r);
           i32 = h.viewI32(); f = h.view(); // copying may have grown the heap
         }
       }
@@ -790,10 +794,10 @@ export function kernelLimits(w: Weights, c?: Config): string[] {
   return out;
 }
 
-// B (d, r) written transposed, (r, d), into scratch; its byte offset
-function transposeIntoScratch(h: Heap, Bm: Float32Array, d: number, r: number): number {
-  const p = h.scratch(d * r), f = h.view(), o = p >>> 2; // the view after scratch: it may have grown the heap
-  for (let i = 0; i < d; i++) for (let k = 0; k < r; k++) f[o + k * d + i] = Bm[i * r + k]!;
+// a matrix of a·b floats written into scratch by packA or packBt (the Bᵀ kernel's layout); its byte offset
+function packIntoScratch(h: Heap, m: Float32Array, a: number, b: number, pack: typeof packA): number {
+  const p = h.scratch(a * b);
+  pack(h.view(), p >>> 2, m, a, b); // the view after scratch: it may have grown the heap
   return p;
 }
 

@@ -5,6 +5,16 @@
 ;; straight f32x4 loop over d. Built by lora-kernel-build.ts (wabt) into lora-kernel.wasm,
 ;; which is committed and checked against this file by lora-kernel.test.ts. It runs on the
 ;; engine's shared kernel heap (kernels/index.ts instantiates it on the same memory).
+;; The matrices are in the kernel's layout (lora-kernel.ts packA / packBt write it), each read as
+;; one sequential stream: with 64 rows of 64 distinct adapters, the rows' matrices come from
+;; L3 or memory, and eight (A) or four (Bᵀ) rows read side by side 384 bytes apart were eight
+;; or four short streams the prefetcher hardly follows. Same values, same order of arithmetic:
+;;   A (r, n): ranks in groups of 8 while they last, then of 4 (only when n % 4 = 0), each group
+;;     [n/4][g][4] (four floats of each of its g ranks in turn); the ranks left over, plain rows.
+;;   Bᵀ (r, d): ranks in groups of 4, each [d4/4][4][4] then [d - d4][4] (d4 = d rounded down to
+;;     a multiple of 4); the ranks left over, plain rows of d.
+;; A group starts where its first rank's row would (rank k at k·n, k·d floats): the groups are
+;; only a reordering within those rows.
 (module
   (import "env" "memory" (memory 1 65536 shared))
 
@@ -30,69 +40,49 @@
         (br $tail)))
     (local.get $s))
 
-  ;; dst[0..4) = scale · (Σ a_i[j]·b[j]) for the four rows a_i = a + i·stride, over n floats
-  ;; (n a multiple of 4): four independent accumulators share each load of b, where four calls
-  ;; of $dot would each wait on one chain of dependent multiply-adds and reduce on its own
-  (func $dot4 (param $a i32) (param $stride i32) (param $b i32) (param $n i32) (param $scale f32) (param $dst i32)
-    (local $j i32) (local $nb i32) (local $a1 i32) (local $a2 i32) (local $a3 i32) (local $vb v128)
-    (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128) (local $u0 v128) (local $u1 v128)
-    (local.set $a1 (i32.add (local.get $a) (local.get $stride)))
-    (local.set $a2 (i32.add (local.get $a1) (local.get $stride)))
-    (local.set $a3 (i32.add (local.get $a2) (local.get $stride)))
+;; dst[0..8) = scale · (Σ a_i[j]·b[j]) for the eight ranks of a packed group at p ([n/4][8][4]):
+  ;; eight independent accumulators share each load of b, each summing its lanes in j order
+  (func $dot8 (param $p i32) (param $b i32) (param $n i32) (param $scale f32) (param $dst i32)
+    (local $j i32) (local $nb i32) (local $vb v128)
+    (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128) (local $c4 v128) (local $c5 v128) (local $c6 v128) (local $c7 v128)
     (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
     (block $done
       (loop $vec
         (br_if $done (i32.ge_s (local.get $j) (local.get $nb)))
         (local.set $vb (v128.load (i32.add (local.get $b) (local.get $j))))
-        (local.set $c0 (f32x4.relaxed_madd (v128.load (i32.add (local.get $a) (local.get $j))) (local.get $vb) (local.get $c0)))
-        (local.set $c1 (f32x4.relaxed_madd (v128.load (i32.add (local.get $a1) (local.get $j))) (local.get $vb) (local.get $c1)))
-        (local.set $c2 (f32x4.relaxed_madd (v128.load (i32.add (local.get $a2) (local.get $j))) (local.get $vb) (local.get $c2)))
-        (local.set $c3 (f32x4.relaxed_madd (v128.load (i32.add (local.get $a3) (local.get $j))) (local.get $vb) (local.get $c3)))
-        (local.set $j (i32.add (local.get $j) (i32.const 16)))
-        (br $vec)))
-    ;; the four horizontal sums at once: u0 = [c0₀+c0₂, c0₁+c0₃, c1₀+c1₂, c1₁+c1₃], u1 likewise for c2, c3
-    (local.set $u0 (f32x4.add
-      (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $c0) (local.get $c1))
-      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $c0) (local.get $c1))))
-    (local.set $u1 (f32x4.add
-      (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $c2) (local.get $c3))
-      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $c2) (local.get $c3))))
-    (v128.store (local.get $dst) (f32x4.mul (f32x4.splat (local.get $scale)) (f32x4.add
-      (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $u0) (local.get $u1))
-      (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $u0) (local.get $u1)))))
-  )
-
-    ;; dst[0..8) = scale · (Σ a_i[j]·b[j]) for the eight rows a_i = a + i·stride: each accumulator
-  ;; sums in the order $dot4's does (so the same bits), eight chains at once instead of four
-  (func $dot8 (param $a i32) (param $stride i32) (param $b i32) (param $n i32) (param $scale f32) (param $dst i32)
-    (local $j i32) (local $nb i32) (local $a1 i32) (local $a2 i32) (local $a3 i32) (local $a4 i32) (local $a5 i32) (local $a6 i32) (local $a7 i32) (local $vb v128)
-    (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128) (local $c4 v128) (local $c5 v128) (local $c6 v128) (local $c7 v128) (local $u0 v128) (local $u1 v128)
-    (local.set $a1 (i32.add (local.get $a) (local.get $stride)))
-    (local.set $a2 (i32.add (local.get $a1) (local.get $stride)))
-    (local.set $a3 (i32.add (local.get $a2) (local.get $stride)))
-    (local.set $a4 (i32.add (local.get $a3) (local.get $stride)))
-    (local.set $a5 (i32.add (local.get $a4) (local.get $stride)))
-    (local.set $a6 (i32.add (local.get $a5) (local.get $stride)))
-    (local.set $a7 (i32.add (local.get $a6) (local.get $stride)))
-    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
-    (block $done
-      (loop $vec
-        (br_if $done (i32.ge_s (local.get $j) (local.get $nb)))
-        (local.set $vb (v128.load (i32.add (local.get $b) (local.get $j))))
-        (local.set $c0 (f32x4.relaxed_madd (v128.load (i32.add (local.get $a) (local.get $j))) (local.get $vb) (local.get $c0)))
-        (local.set $c1 (f32x4.relaxed_madd (v128.load (i32.add (local.get $a1) (local.get $j))) (local.get $vb) (local.get $c1)))
-        (local.set $c2 (f32x4.relaxed_madd (v128.load (i32.add (local.get $a2) (local.get $j))) (local.get $vb) (local.get $c2)))
-        (local.set $c3 (f32x4.relaxed_madd (v128.load (i32.add (local.get $a3) (local.get $j))) (local.get $vb) (local.get $c3)))
-        (local.set $c4 (f32x4.relaxed_madd (v128.load (i32.add (local.get $a4) (local.get $j))) (local.get $vb) (local.get $c4)))
-        (local.set $c5 (f32x4.relaxed_madd (v128.load (i32.add (local.get $a5) (local.get $j))) (local.get $vb) (local.get $c5)))
-        (local.set $c6 (f32x4.relaxed_madd (v128.load (i32.add (local.get $a6) (local.get $j))) (local.get $vb) (local.get $c6)))
-        (local.set $c7 (f32x4.relaxed_madd (v128.load (i32.add (local.get $a7) (local.get $j))) (local.get $vb) (local.get $c7)))
+        (local.set $c0 (f32x4.relaxed_madd (v128.load offset=0 (local.get $p)) (local.get $vb) (local.get $c0)))
+        (local.set $c1 (f32x4.relaxed_madd (v128.load offset=16 (local.get $p)) (local.get $vb) (local.get $c1)))
+        (local.set $c2 (f32x4.relaxed_madd (v128.load offset=32 (local.get $p)) (local.get $vb) (local.get $c2)))
+        (local.set $c3 (f32x4.relaxed_madd (v128.load offset=48 (local.get $p)) (local.get $vb) (local.get $c3)))
+        (local.set $c4 (f32x4.relaxed_madd (v128.load offset=64 (local.get $p)) (local.get $vb) (local.get $c4)))
+        (local.set $c5 (f32x4.relaxed_madd (v128.load offset=80 (local.get $p)) (local.get $vb) (local.get $c5)))
+        (local.set $c6 (f32x4.relaxed_madd (v128.load offset=96 (local.get $p)) (local.get $vb) (local.get $c6)))
+        (local.set $c7 (f32x4.relaxed_madd (v128.load offset=112 (local.get $p)) (local.get $vb) (local.get $c7)))
+        (local.set $p (i32.add (local.get $p) (i32.const 128)))
         (local.set $j (i32.add (local.get $j) (i32.const 16)))
         (br $vec)))
     (call $hsum4 (local.get $c0) (local.get $c1) (local.get $c2) (local.get $c3) (local.get $scale) (local.get $dst))
     (call $hsum4 (local.get $c4) (local.get $c5) (local.get $c6) (local.get $c7) (local.get $scale) (i32.add (local.get $dst) (i32.const 16))))
 
-  ;; dst[0..4) = scale · (the lane sums of c0..c3), by $dot4's shuffles
+  ;; dst[0..4) likewise for the four ranks of a packed group at p ([n/4][4][4])
+  (func $dot4 (param $p i32) (param $b i32) (param $n i32) (param $scale f32) (param $dst i32)
+    (local $j i32) (local $nb i32) (local $vb v128)
+    (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128)
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.ge_s (local.get $j) (local.get $nb)))
+        (local.set $vb (v128.load (i32.add (local.get $b) (local.get $j))))
+        (local.set $c0 (f32x4.relaxed_madd (v128.load offset=0 (local.get $p)) (local.get $vb) (local.get $c0)))
+        (local.set $c1 (f32x4.relaxed_madd (v128.load offset=16 (local.get $p)) (local.get $vb) (local.get $c1)))
+        (local.set $c2 (f32x4.relaxed_madd (v128.load offset=32 (local.get $p)) (local.get $vb) (local.get $c2)))
+        (local.set $c3 (f32x4.relaxed_madd (v128.load offset=48 (local.get $p)) (local.get $vb) (local.get $c3)))
+        (local.set $p (i32.add (local.get $p) (i32.const 64)))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $vec)))
+    (call $hsum4 (local.get $c0) (local.get $c1) (local.get $c2) (local.get $c3) (local.get $scale) (local.get $dst)))
+
+    ;; dst[0..4) = scale · (the lane sums of c0..c3), by $dot4's shuffles
   (func $hsum4 (param $c0 v128) (param $c1 v128) (param $c2 v128) (param $c3 v128) (param $scale f32) (param $dst i32)
     (local $u0 v128) (local $u1 v128)
     (local.set $u0 (f32x4.add
@@ -105,13 +95,11 @@
       (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $u0) (local.get $u1))
       (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $u0) (local.get $u1))))))
 
-  ;; y[j] += g0·a0[j] + g1·a1[j] + g2·a2[j] + g3·a3[j] over n floats; rows a0..a3 'stride' bytes apart
-  (func $axpy4 (param $y i32) (param $a0 i32) (param $stride i32) (param $g0 f32) (param $g1 f32) (param $g2 f32) (param $g3 f32) (param $n i32)
-    (local $j i32) (local $n4 i32) (local $nb i32) (local $a1 i32) (local $a2 i32) (local $a3 i32)
+  ;; y[j] += g0·a0[j] + g1·a1[j] + g2·a2[j] + g3·a3[j] over n floats, the four rows a0..a3 a packed
+  ;; group at p ([n4/4][4][4] then [n - n4][4])
+  (func $axpy4 (param $y i32) (param $p i32) (param $g0 f32) (param $g1 f32) (param $g2 f32) (param $g3 f32) (param $n i32)
+    (local $j i32) (local $n4 i32) (local $nb i32)
     (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
-    (local.set $a1 (i32.add (local.get $a0) (local.get $stride)))
-    (local.set $a2 (i32.add (local.get $a1) (local.get $stride)))
-    (local.set $a3 (i32.add (local.get $a2) (local.get $stride)))
     (local.set $v0 (f32x4.splat (local.get $g0)))
     (local.set $v1 (f32x4.splat (local.get $g1)))
     (local.set $v2 (f32x4.splat (local.get $g2)))
@@ -122,10 +110,11 @@
       (loop $vec
         (br_if $done (i32.ge_s (local.get $j) (local.get $n4)))
         (v128.store (i32.add (local.get $y) (local.get $j))
-          (f32x4.relaxed_madd (local.get $v0) (v128.load (i32.add (local.get $a0) (local.get $j)))
-            (f32x4.relaxed_madd (local.get $v1) (v128.load (i32.add (local.get $a1) (local.get $j)))
-              (f32x4.relaxed_madd (local.get $v2) (v128.load (i32.add (local.get $a2) (local.get $j)))
-                (f32x4.relaxed_madd (local.get $v3) (v128.load (i32.add (local.get $a3) (local.get $j))) (v128.load (i32.add (local.get $y) (local.get $j))))))))
+          (f32x4.relaxed_madd (local.get $v0) (v128.load offset=0 (local.get $p))
+            (f32x4.relaxed_madd (local.get $v1) (v128.load offset=16 (local.get $p))
+              (f32x4.relaxed_madd (local.get $v2) (v128.load offset=32 (local.get $p))
+                (f32x4.relaxed_madd (local.get $v3) (v128.load offset=48 (local.get $p)) (v128.load (i32.add (local.get $y) (local.get $j))))))))
+        (local.set $p (i32.add (local.get $p) (i32.const 64)))
         (local.set $j (i32.add (local.get $j) (i32.const 16)))
         (br $vec)))
     (block $tdone
@@ -134,8 +123,9 @@
         (f32.store (i32.add (local.get $y) (local.get $j))
           (f32.add (f32.load (i32.add (local.get $y) (local.get $j)))
             (f32.add
-              (f32.add (f32.mul (local.get $g0) (f32.load (i32.add (local.get $a0) (local.get $j)))) (f32.mul (local.get $g1) (f32.load (i32.add (local.get $a1) (local.get $j)))))
-              (f32.add (f32.mul (local.get $g2) (f32.load (i32.add (local.get $a2) (local.get $j)))) (f32.mul (local.get $g3) (f32.load (i32.add (local.get $a3) (local.get $j))))))))
+              (f32.add (f32.mul (local.get $g0) (f32.load offset=0 (local.get $p))) (f32.mul (local.get $g1) (f32.load offset=4 (local.get $p))))
+              (f32.add (f32.mul (local.get $g2) (f32.load offset=8 (local.get $p))) (f32.mul (local.get $g3) (f32.load offset=12 (local.get $p)))))))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
         (local.set $j (i32.add (local.get $j) (i32.const 4)))
         (br $tail)))
   )
@@ -163,7 +153,8 @@
   )
 
   ;; For each row b, table entry b (16 bytes: A offset, Bᵀ offset, rank r, scale f32; r = 0
-  ;; means no adapter on this row) gives out[b] += Bᵀᵀ·(scale · A·x[b]), with A (r,n), Bᵀ (r,d);
+  ;; means no adapter on this row) gives out[b] += Bᵀᵀ·(scale · A·x[b]), with A (r,n), Bᵀ (r,d) in the
+  ;; kernel's layout (the top of this file);
   ;; $mid holds r floats of scratch.
   (func (export "lora_rows_t") (param $out i32) (param $x i32) (param $table i32) (param $rows i32) (param $n i32) (param $d i32) (param $mid i32)
     (local $b i32) (local $e i32) (local $pA i32) (local $pBt i32) (local $r i32) (local $scale f32)
@@ -189,14 +180,14 @@
                 (block $m8_done
                   (loop $m8
                     (br_if $m8_done (i32.gt_u (i32.add (local.get $k) (i32.const 8)) (local.get $r)))
-                    (call $dot8 (i32.add (local.get $pA) (i32.mul (local.get $k) (local.get $nb))) (local.get $nb) (local.get $xb) (local.get $n)
+                    (call $dot8 (i32.add (local.get $pA) (i32.mul (local.get $k) (local.get $nb))) (local.get $xb) (local.get $n)
                       (local.get $scale) (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2))))
                     (local.set $k (i32.add (local.get $k) (i32.const 8)))
                     (br $m8)))
                 (block $m4_done
                   (loop $m4
                     (br_if $m4_done (i32.gt_u (i32.add (local.get $k) (i32.const 4)) (local.get $r)))
-                    (call $dot4 (i32.add (local.get $pA) (i32.mul (local.get $k) (local.get $nb))) (local.get $nb) (local.get $xb) (local.get $n)
+                    (call $dot4 (i32.add (local.get $pA) (i32.mul (local.get $k) (local.get $nb))) (local.get $xb) (local.get $n)
                       (local.get $scale) (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2))))
                     (local.set $k (i32.add (local.get $k) (i32.const 4)))
                     (br $m4)))))
@@ -213,7 +204,7 @@
               (loop $k4
                 (br_if $k4_done (i32.gt_u (i32.add (local.get $k) (i32.const 4)) (local.get $r)))
                 (local.set $m (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2))))
-                (call $axpy4 (local.get $ob) (i32.add (local.get $pBt) (i32.mul (local.get $k) (local.get $db))) (local.get $db)
+                (call $axpy4 (local.get $ob) (i32.add (local.get $pBt) (i32.mul (local.get $k) (local.get $db)))
                   (f32.load offset=0 (local.get $m)) (f32.load offset=4 (local.get $m)) (f32.load offset=8 (local.get $m)) (f32.load offset=12 (local.get $m)) (local.get $d))
                 (local.set $k (i32.add (local.get $k) (i32.const 4)))
                 (br $k4)))
