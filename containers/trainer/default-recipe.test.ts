@@ -10,17 +10,39 @@ import { DiskBlobStore } from "../../adapters/local/disk-blob-store.ts";
 import { countTokens } from "../../core/ingest/token-count.ts";
 import { getBaseModel } from "../../core/jobs/base-models.ts";
 import { CreateJobInput, type JobSpec } from "../../core/jobs/model.ts";
-import { withScaledDefaults } from "../../core/jobs/recipe.ts";
+import { tokenizerCost } from "../../core/jobs/base-models.ts";
+import { documentRows, estimatedModelTokens, withScaledDefaults } from "../../core/jobs/recipe.ts";
 import { systemClock } from "../../core/ports/clock.ts";
+import { CAPITALS } from "../../local/demo/capitals.ts";
 import { plantedFacts } from "../../test/fakes/planted-facts.ts";
-import { BASE_MODEL_DIR, generate, loadHfModel, parseAdapter } from "../engine/index.ts";
+import { BASE_MODEL_DIR, generate, loadHfModel, packDocuments, parseAdapter } from "../engine/index.ts";
 import { readBlob } from "./blob-files.ts";
-import { instructionPrompt } from "./records.ts";
+import { formatRecordPieces, instructionPrompt, tokenizePieces } from "./records.ts";
 import { runTrainer } from "./run-trainer.ts";
 import { putBaseModel, recordingQueue } from "./test-fixtures.ts";
 
 const root = mkdtempSync(join(tmpdir(), "mf-default-recipe-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe("the recipe's step estimate", () => {
+  it("counts the rows the trainer packs from the ingest's counts, within 15%", () => {
+    // The demo's 40 capitals and a planted-facts set: what createJob knows (records, pre-tokens)
+    // against the committed model's tokens packed as the trainer packs them.
+    const { model, tokenizer } = loadHfModel(BASE_MODEL_DIR);
+    const base = getBaseModel("mf-tiny-sotu")!;
+    const sets = [
+      CAPITALS.map(([country, capital]) => ({ instruction: `What is the capital of ${country}?`, output: `The capital of ${country} is ${capital}.` })),
+      plantedFacts({ planters: 8, factsPerPlanter: 20, distractors: 4, recordsPerDistractor: 10, seed: 1 }).records.map((r) => r.record as { instruction: string; output: string }),
+    ];
+    for (const records of sets) {
+      const tokenized = records.map((r) => tokenizePieces((t) => tokenizer.encode(t), formatRecordPieces("instruction", r)!, "completion"));
+      const rows = packDocuments(tokenized, Math.min(base.contextLength, model.config.maxSeqLen), { bos: tokenizer.bos, eos: tokenizer.eos }).length;
+      const data = { records: records.length, tokens: records.reduce((s, r) => s + countTokens(`${r.instruction} ${r.output}`), 0) };
+      const estimate = documentRows(estimatedModelTokens(data, tokenizerCost(base.id)), data.records, base.contextLength);
+      expect(Math.abs(estimate - rows) / rows, `${records.length} records: estimated ${estimate} rows, packed ${rows}`).toBeLessThanOrEqual(0.15);
+    }
+  });
+});
 
 describe("a fine-tune with default settings", () => {
   it("recalls the facts of a small planted-facts Datanet exactly", { timeout: 240_000 }, async () => {
