@@ -114,6 +114,41 @@ describe("BatchScheduler", () => {
     expect(firstTokenAt).toBe(2);
   });
 
+  it("afterStep runs right after each pumped step, before an I/O callback due meanwhile, and what its microtasks submit joins the next step", async () => {
+    // Prepare: one running sequence; the hook, after the first step, settles a promise whose
+    // continuation (two hops, like a cold load's) submits a second sequence; a timer due during
+    // that step stands for the loop's I/O callbacks
+    const m = tinyModel(12, { maxSeqLen: 48 });
+    const s = new BatchScheduler(m, idTok(m.config.vocabSize), { maxBatch: 8 });
+    let release!: () => void;
+    const ready = new Promise<void>((r) => (release = r));
+    const order: string[] = [];
+    s.afterStep = () => {
+      order.push(`after ${s.steps}`);
+      if (s.steps === 1) release();
+    };
+    setTimeout(() => order.push("timer"), 0);
+    let firstTokenAt = -1;
+    const late = ready.then(async () => {
+      await null;
+      order.push("submitted");
+      return s.submit([3, 4], null, { maxTokens: 2, onToken: () => { if (firstTokenAt < 0) firstTokenAt = s.steps; } });
+    });
+    const step = s.step.bind(s);
+    s.step = () => {
+      if (s.steps === 0) { const t = Date.now() + 5; while (Date.now() < t); } // the timer falls due during the first step
+      return step();
+    };
+    // Act
+    const first = await s.submit([1, 2], null, { maxTokens: 6 });
+    await late;
+    // Assess: the hook ran after every step, the settled load's continuation ran before the
+    // timer, and the late sequence's one-step prefill was the very next step
+    expect(first.tokens).toHaveLength(6);
+    expect(order.slice(0, 4)).toEqual(["after 1", "submitted", "timer", "after 2"]);
+    expect(firstTokenAt).toBe(2);
+  });
+
   it("greedy outputs are the same whether sequences run together or alone, and sequences join mid-run", async () => {
     const m = tinyModel(12, { maxSeqLen: 48 });
     const ads = adapters(m);

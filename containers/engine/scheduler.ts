@@ -73,6 +73,10 @@ export class BatchScheduler {
   // (the serving backend: adapter loads whose replies arrived while this thread was busy) is
   // submitted in the microtasks after it and joins that very step rather than the next.
   beforeStep: (() => void) | null = null;
+  // Runs right after each step the pump runs, in the same turn: what it settles (adapter loads
+  // whose replies arrived during the step) continues in the microtasks after it, before the
+  // loop's I/O callbacks of that turn (the HTTP work between steps), instead of after them.
+  afterStep: (() => void) | null = null;
 
   constructor(model: Model, tokenizer: Tokenizer, opts: Partial<SchedulerOptions> = {}) {
     this.model = model;
@@ -218,6 +222,7 @@ export class BatchScheduler {
         this.#running = [];
         this.#waiting = [];
       }
+      this.afterStep?.();
       if (this.#running.length || this.#waiting.length) next();
       else this.#pumping = false;
     };

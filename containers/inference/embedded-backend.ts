@@ -44,6 +44,9 @@ export class EmbeddedBackend implements GenerationBackend {
     // a cold read the worker answered while this thread was busy between steps is settled
     // before the next step, so its call joins that step instead of waiting a whole turn
     this.scheduler.beforeStep = drainReadReplies;
+    // and one that arrived during a step is settled right after it, before the HTTP work that
+    // the loop's I/O phase does between steps
+    this.scheduler.afterStep = drainReadReplies;
     if (events) {
       // The scheduler's pump calls this.step(); observing it here gives rows per forward step
       // without reaching into the engine.
