@@ -10,7 +10,7 @@ import type { Readable } from "node:stream";
 import type { BlobStore } from "../../core/ports/blob-store.ts";
 import { AdapterDecodeError, AdapterDecoder, PARSE_ON_WORKER_ABOVE_BYTES, READ_TIMEOUT_MS, type DecodeTrace } from "./adapter-decoder.ts";
 import { AdapterSlots } from "./kernels/adapter-slots.ts";
-import { loraBytes, packMatrices, type LoraAdapter } from "./lora.ts";
+import { loraBytes, type LoraAdapter } from "./lora.ts";
 import type { Config } from "./model.ts";
 
 export interface AdapterCacheOptions {
@@ -149,8 +149,10 @@ export class AdapterCache {
       if (this.#makeRoom(bytes)) {
         const entry = { adapter, bytes, pins: 0 };
         const t = performance.now();
-        // false (heap full or absent): it serves from its own arrays
-        if (this.#slots?.place(adapter)) keepOnlyB(adapter);
+        // false (heap full or absent): it serves from its own arrays. Placed, the heap holds
+        // copies in the kernel's layout and A and B stay views of the bytes read (nothing more
+        // is copied: the file's buffer is what they are)
+        this.#slots?.place(adapter);
         this.#mem.set(id, entry);
         this.#resident += bytes;
         this.#loaded(id, loaded, performance.now() - t);
@@ -308,20 +310,6 @@ export class AdapterCache {
       clearTimeout(timer);
     }
   }
-}
-
-// A placed adapter's A matrices are in the kernel heap now, but its B matrices (the source of
-// truth for whatever reads B rather than Bᵀ while it is resident: the reference path when the
-// heap cannot stage a call, a kernel build without lora-kernel.wasm) are views of the file's
-// bytes it was parsed from (parseAdapter's adopt): copied into one array of their own, so that
-// the A half of those bytes is not kept alive beside its copy in the heap for as long as the
-// adapter is resident. (Eviction discards the adapter, B included.)
-function keepOnlyB(a: LoraAdapter): void {
-  const pairs = a.layers.flatMap((l) => Object.values(l));
-  const n = pairs.reduce((k, p) => k + p.B.length, 0), first = pairs[0]?.B.buffer;
-  // each B in a buffer of its own, or all of them in one of just their size: nothing else kept
-  if (pairs.every((p) => p.B.buffer.byteLength === p.B.byteLength) || (first?.byteLength === n * 4 && pairs.every((p) => p.B.buffer === first))) return;
-  packMatrices(pairs, "B");
 }
 
 async function readAll(r: Readable): Promise<Uint8Array> {
