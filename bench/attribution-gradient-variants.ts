@@ -1,97 +1,189 @@
-// Gradient attribution variants on a saved adapter (issue 11): which parameters' gradients
-// (all, per-tensor/layer/target unit-normalised, lora_B or lora_A only, MLP or attention only),
-// scored by plain cosine, cosine about the records' mean, or cosine after whitening by the
-// records' (unit) sketches' second moment + λ·I, at several thresholds; each method's top
-// contributor (the sum of the 32 best records' scores) against the planter, on every call and
-// on the calls answered right. The data is bench/attribution.ts's (same env switches:
-// PLANTERS, FACTS, DISTRACTORS, DISTRACTOR_RECORDS, AUGMENT_FRACTION, AUGMENT_WORDINGS), the
-// adapter one that bench saved with ADAPTER_OUT; the defaults here are the 64-record
-// single-wording set (4 × 12 + 4 × 4). VARIANTS=full,perTarget picks rows.
-// Usage: ADAPTER_IN=dir npx node bench/attribution-gradient-variants.ts
-import { projectGradient } from "../core/attribution/index.ts";
+// Gradient attribution variants on a saved adapter (issue 11). Three choices, crossed:
+// - the output function whose gradient is taken (LOSSES): the mean cross-entropy of the answer
+//   tokens (ce, what the trainer sketches today); TRAK's margin log(p/(1−p)) per token (margin:
+//   the cross-entropy gradient of each token divided by 1 − p, so a memorised token, p ≈ 1, keeps
+//   its direction instead of vanishing); and either weighted per token by the token's rarity
+//   over the indexed records, ln((N+1)/df) (ceIdf, marginIdf: the answer's template words,
+//   which every record of a template shares, weigh little, its made-up names much);
+// - which parameters' gradients (PARAMS): all; lora_B or lora_A only; MLP only; each tensor
+//   unit-normalised (LoGra / TracIn practice);
+// - the projection size k (256, the trainer's today, or 2048) and the scorer: plain cosine, or
+//   cosine about the records' mean sketch, at thresholds 0, 0.1 and 0.2.
+// Each variant's top contributor (the sum of the 32 best records' scores) against the planter,
+// on every call and on the calls answered right. The data is bench/attribution.ts's (same env
+// switches and the same defaults: PLANTERS, FACTS, DISTRACTORS, DISTRACTOR_RECORDS,
+// AUGMENT_FRACTION, AUGMENT_WORDINGS, SEED), the adapter the one that bench saved with ADAPTER_OUT
+// for the same SEED. Rows: PAIRS=ce>ce,ce>margin (records' loss > the call's) PARAMS=full,onlyB KS=256 pick subsets.
+// Usage: ADAPTER_IN=dir SEED=n npx node bench/attribution-gradient-variants.ts
+import { attributeCall, buildSpanIndex, projectGradient, type CallInput } from "../core/attribution/index.ts";
 import { BASE_MODEL_DIR, backward, createGrads, forwardTrain, generate, loadAdapter, loadHfModel, packDocuments, paramList } from "../containers/engine/index.ts";
 import { callSequence } from "../containers/trainer/gradient-sketch.ts";
 import { formatRecordPieces, instructionPrompt, tokenizePieces } from "../containers/trainer/records.ts";
 import { plantedFactsAugmented } from "./attribution-wordings.ts";
+
 const env = (n: string, d: number) => (process.env[n] ? Number(process.env[n]) : d);
-const SIZE = { planters: env("PLANTERS", 4), factsPerPlanter: env("FACTS", 12), distractors: env("DISTRACTORS", 4), recordsPerDistractor: env("DISTRACTOR_RECORDS", 4) };
-const { records, facts } = plantedFactsAugmented({ ...SIZE, seed: 1 }, { fraction: env("AUGMENT_FRACTION", 0), wordings: env("AUGMENT_WORDINGS", 4), pool: process.env.AUGMENT_POOL ? Number(process.env.AUGMENT_POOL) : undefined });
+const list = (n: string, d: string[]) => (process.env[n] ? process.env[n]!.split(",") : d);
+const SEED = env("SEED", 1);
+const SIZE = { planters: env("PLANTERS", 8), factsPerPlanter: env("FACTS", 20), distractors: env("DISTRACTORS", 4), recordsPerDistractor: env("DISTRACTOR_RECORDS", 10) };
+const { records, facts } = plantedFactsAugmented({ ...SIZE, seed: SEED }, { fraction: env("AUGMENT_FRACTION", 0.75), wordings: env("AUGMENT_WORDINGS", 4), pool: process.env.AUGMENT_POOL ? Number(process.env.AUGMENT_POOL) : undefined });
 const { model, tokenizer } = loadHfModel(BASE_MODEL_DIR);
-if (!process.env.ADAPTER_IN) throw new Error("ADAPTER_IN=dir: an adapter saved by bench:attribution with ADAPTER_OUT");
+if (!process.env.ADAPTER_IN) throw new Error("ADAPTER_IN=dir: an adapter saved by bench:attribution with ADAPTER_OUT (the same SEED)");
 const adapter = loadAdapter(process.env.ADAPTER_IN, model.config, "planted");
 const special = { bos: tokenizer.bos, eos: tokenizer.eos };
-const K = 256, SEED = 20_261_201;
+const PROJ_SEED = 20_261_201, V = model.config.vocabSize;
 type Parts = Float32Array[];
-function gradParts(tokens: ArrayLike<number>, targets: ArrayLike<number>, starts: ArrayLike<number> | null, g = createGrads(model, adapter, false)): Parts {
-  const { tape, count } = forwardTrain(model, adapter, tokens, targets, null, Float32Array, starts);
-  if (count > 0) backward(model, adapter, tape, targets, g);
+
+const tok = records.map((r) => tokenizePieces((t) => tokenizer.encode(t), formatRecordPieces("instruction", r.record)!, "completion"));
+// Token rarity over the records as the span index holds them (every record's tokens, prompt and answer).
+const df = new Float64Array(V);
+for (const t of tok) for (const id of new Set(t.tokens)) df[id]!++;
+const N = records.length;
+if (special.eos !== null) df[special.eos] = N; // every record's answer ends with it (the index holds no EOS)
+const idf = (id: number) => Math.log((N + 1) / (df[id]! + 1));
+
+const LOSSES: Record<string, { margin: boolean; idf: boolean }> = { ce: { margin: false, idf: false }, margin: { margin: true, idf: false }, ceIdf: { margin: false, idf: true }, marginIdf: { margin: true, idf: true } };
+/** ∂(output function)/∂logits for each target position, mean over the targets. */
+function dlogitsOf(logits: ArrayLike<number>, targets: ArrayLike<number>, how: { margin: boolean; idf: boolean }): Float32Array {
+  const T = targets.length, d = new Float32Array(T * V);
+  let count = 0;
+  for (let t = 0; t < T; t++) if (targets[t]! >= 0) count++;
+  const p = new Float64Array(V);
+  for (let t = 0; t < T; t++) {
+    const y = targets[t]!;
+    if (y < 0) continue;
+    const o = t * V;
+    let max = -Infinity;
+    for (let j = 0; j < V; j++) if (logits[o + j]! > max) max = logits[o + j]!;
+    let z = 0;
+    for (let j = 0; j < V; j++) z += p[j] = Math.exp(logits[o + j]! - max);
+    let rest = 0; // 1 − p_y, summed so it keeps its precision when p_y ≈ 1
+    for (let j = 0; j < V; j++) { p[j]! /= z; if (j !== y) rest += p[j]!; }
+    const w = (how.idf ? idf(y) : 1) / count / (how.margin ? Math.max(rest, 1e-12) : 1);
+    for (let j = 0; j < V; j++) d[o + j] = (j === y ? -rest : p[j]!) * w;
+  }
+  return d;
+}
+function gradParts(rows: Array<{ tokens: ArrayLike<number>; targets: ArrayLike<number>; starts: ArrayLike<number> | null }>, how: { margin: boolean; idf: boolean }): Parts {
+  const g = createGrads(model, adapter, false);
+  for (const row of rows) {
+    const { tape, count } = forwardTrain(model, adapter, row.tokens, row.targets, null, Float32Array, row.starts);
+    if (count === 0) continue;
+    tape.dlogits = dlogitsOf(tape.logits, row.targets, how);
+    backward(model, adapter, tape, row.targets, g);
+  }
   return paramList(model, adapter, g).map((p) => Float32Array.from(p.grad as Float32Array));
 }
 const names = paramList(model, adapter, createGrads(model, adapter, false)).map((p) => p.name);
 const norm = (a: ArrayLike<number>) => { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]! * a[i]!; return Math.sqrt(s); };
-const scaleParts = (parts: Parts, groupOf: (i: number) => string) => {
-  const ss = new Map<string, number>();
-  parts.forEach((p, i) => ss.set(groupOf(i), (ss.get(groupOf(i)) ?? 0) + norm(p) ** 2));
-  return parts.map((p, i) => { const n = Math.sqrt(ss.get(groupOf(i))!); return n > 0 ? p.map((x) => x / n) : p; });
-};
-const VARIANTS: Record<string, (p: Parts) => Parts> = {
+const zero = (x: Float32Array) => new Float32Array(x.length);
+const PARAMS: Record<string, (p: Parts) => Parts> = {
   full: (p) => p,
-  perTensor: (p) => scaleParts(p, (i) => String(i)),
-  perLayer: (p) => scaleParts(p, (i) => names[i]!.split(".")[0]!),
-  perTarget: (p) => scaleParts(p, (i) => names[i]!.split(".").slice(0, 2).join(".")),
-  onlyB: (p) => p.map((x, i) => (names[i]!.endsWith(".B") ? x : new Float32Array(x.length))),
-  onlyA: (p) => p.map((x, i) => (names[i]!.endsWith(".A") ? x : new Float32Array(x.length))),
-  mlp: (p) => p.map((x, i) => (/gate|up|down/.test(names[i]!) ? x : new Float32Array(x.length))),
-  attn: (p) => p.map((x, i) => (/gate|up|down/.test(names[i]!) ? new Float32Array(x.length) : x)),
+  onlyB: (p) => p.map((x, i) => (names[i]!.endsWith(".B") ? x : zero(x))),
+  onlyA: (p) => p.map((x, i) => (names[i]!.endsWith(".A") ? x : zero(x))),
+  mlp: (p) => p.map((x, i) => (/gate|up|down/.test(names[i]!) ? x : zero(x))),
+  perTensor: (p) => p.map((x) => { const n = norm(x); return n > 0 ? x.map((v) => v / n) : x; }),
 };
-const sk = (p: Parts) => Object.fromEntries(Object.entries(VARIANTS).map(([n, f]) => [n, projectGradient(f(p), K, SEED)]));
-const tok = records.map((r) => tokenizePieces((t) => tokenizer.encode(t), formatRecordPieces("instruction", r.record)!, "completion"));
-const recSk = tok.map((t) => { const g = createGrads(model, adapter, false); let parts: Parts = []; for (const row of packDocuments([t], model.config.maxSeqLen, special)) parts = gradParts(row.tokens, row.targets, row.starts ?? null, g); return sk(parts); });
+const paramNames = list("PARAMS", Object.keys(PARAMS)), ks = list("KS", ["256", "2048"]).map(Number);
+// Record side > call side: the stored sketches may stay the training-loss gradient while the call's changes (PAIRS=ce>margin,…).
+const pairs = list("PAIRS", ["ce>ce", "ce>margin", "ce>ceIdf", "margin>margin", "ceIdf>ceIdf", "marginIdf>marginIdf"]).map((x) => x.split(">") as [string, string]);
+const recLosses = [...new Set(pairs.map((p) => p[0]))], callLosses = [...new Set(pairs.map((p) => p[1]))];
+const variantNames: string[] = [];
+for (const [r, c] of pairs) for (const p of paramNames) for (const k of ks) variantNames.push(`${r}>${c}|${p}|${k}`);
+const sketches = (rows: Parameters<typeof gradParts>[0], losses: string[]): Record<string, Float32Array> => {
+  const out: Record<string, Float32Array> = {};
+  for (const l of losses) {
+    const parts = gradParts(rows, LOSSES[l]!);
+    for (const p of paramNames) { const pp = PARAMS[p]!(parts); for (const k of ks) out[`${l}|${p}|${k}`] = projectGradient(pp, k, PROJ_SEED); }
+  }
+  return out;
+};
+const recKey = (v: string) => { const [pair, p, k] = v.split("|"); return `${pair!.split(">")[0]}|${p}|${k}`; };
+const callKey = (v: string) => { const [pair, p, k] = v.split("|"); return `${pair!.split(">")[1]}|${p}|${k}`; };
+
+let t0 = Date.now();
+const recSk = tok.map((t) => sketches(packDocuments([t], model.config.maxSeqLen, special).map((r) => ({ tokens: r.tokens, targets: r.targets, starts: r.starts ?? null })), recLosses));
+console.error(`records sketched in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 const W = ["trained", "tuning", "heldOut"] as const;
-interface C { planter: string; w: string; right: boolean; aug: boolean; s: Record<string, Float32Array> }
+interface C { planter: string; w: string; right: boolean; q: string; s: Record<string, Float32Array>; prompt: number[]; output: number[] }
 const calls: C[] = [];
+t0 = Date.now();
 for (const f of facts) for (const w of W) {
-  if (w === "tuning" && f.augmented) continue;
+  if (w === "tuning" && f.augmented) continue; // as the bench: a paraphrase is only asked of facts never trained in it
   const q = w === "trained" ? f.question : w === "tuning" ? f.tuning : f.heldOut;
   const prompt = instructionPrompt(q);
   const g = generate(model, tokenizer, prompt, { maxTokens: 40, temperature: 0 }, adapter);
-  const ids = tokenizer.encode(prompt); const pIds = [tokenizer.bos!, ...ids];
+  const ids = tokenizer.encode(prompt), pIds = ids[0] === tokenizer.bos ? ids : [tokenizer.bos!, ...ids];
   const { tokens, targets } = callSequence(pIds, g.tokens, model.config.maxSeqLen);
-  calls.push({ planter: f.planter, w: w === "heldOut" && f.augmented ? "heldOutAug" : w, right: g.text.trim() === f.answer, aug: f.augmented, s: sk(gradParts(tokens, targets, null)) });
+  calls.push({ planter: f.planter, w: w === "heldOut" && f.augmented ? "heldOutAug" : w, right: g.text.trim() === f.answer, q: q.replace(f.entity, "·"), s: sketches([{ tokens, targets, starts: null }], callLosses), prompt: pIds, output: g.tokens.at(-1) === tokenizer.eos ? g.tokens.slice(0, -1) : g.tokens });
 }
+console.error(`${calls.length} calls generated and sketched in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+
 const dot = (a: Float32Array, b: Float32Array) => { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!; return s; };
-// Scorers: plain cosine; centred (records' mean sketch removed from both); whitened with the records' second moment + λI.
-function cholInv(F: Float64Array, n: number): Float64Array { // returns L^{-1} (lower), F = L L^T
-  const L = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) { let s = F[i * n + j]!; for (let k = 0; k < j; k++) s -= L[i * n + k]! * L[j * n + k]!; L[i * n + j] = i === j ? Math.sqrt(s) : s / L[j * n + j]!; }
-  const Li = new Float64Array(n * n);
-  for (let c = 0; c < n; c++) for (let i = c; i < n; i++) { let s = i === c ? 1 : 0; for (let k = c; k < i; k++) s -= L[i * n + k]! * Li[k * n + c]!; Li[i * n + c] = s / L[i * n + i]!; }
-  return Li;
-}
-const apply = (M: Float64Array, v: Float32Array) => { const o = new Float32Array(K); for (let i = 0; i < K; i++) { let s = 0; for (let j = 0; j <= i; j++) s += M[i * K + j]! * v[j]!; o[i] = s; } return o; };
-function scorers(variant: string): Record<string, (q: Float32Array) => number[]> {
-  const R = recSk.map((r) => r[variant]!);
-  const mean = new Float32Array(K); for (const r of R) for (let i = 0; i < K; i++) mean[i]! += r[i]! / R.length;
-  const cos = (a: Float32Array, b: Float32Array) => dot(a, b) / (norm(a) * norm(b) || 1);
+function scorers(variant: string): Record<string, (q: Float32Array) => Float64Array> {
+  const R = recSk.map((r) => r[recKey(variant)]!), K = R[0]!.length;
+  const mean = new Float32Array(K);
+  for (const r of R) for (let i = 0; i < K; i++) mean[i]! += r[i]! / R.length;
   const sub = (a: Float32Array) => a.map((x, i) => x - mean[i]!);
-  const Rc = R.map(sub);
-  const out: Record<string, (q: Float32Array) => number[]> = { cos: (q) => R.map((r) => cos(q, r)), centred: (q) => { const qc = sub(q); return Rc.map((r) => cos(qc, r)); } };
-  const unit = R.map((r) => r.map((x) => x / (norm(r) || 1)));
-  const F = new Float64Array(K * K); for (const r of unit) for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) F[i * K + j]! += (r[i]! * r[j]!) / unit.length;
-  for (const lam of [0.01, 0.1, 1]) {
-    const Fl = Float64Array.from(F); const tr = 1 / K; for (let i = 0; i < K; i++) Fl[i * K + i]! += lam * tr;
-    const Li = cholInv(Fl, K); const Rw = unit.map((r) => apply(Li, r));
-    out[`whiten${lam}`] = (q) => { const qw = apply(Li, q.map((x) => x / (norm(q) || 1))); return Rw.map((r) => cos(qw, r)); };
-  }
-  return out;
+  const unit = (a: Float32Array) => { const n = norm(a) || 1; return a.map((x) => x / n); };
+  const Ru = R.map(unit), Rc = R.map((r) => unit(sub(r)));
+  const cosAll = (rs: Float32Array[], q: Float32Array) => { const qu = unit(q), o = new Float64Array(rs.length); rs.forEach((r, i) => (o[i] = dot(qu, r))); return o; };
+  return { cos: (q) => cosAll(Ru, q), centred: (q) => cosAll(Rc, sub(q)) };
 }
-const top = (scores: number[], minCos: number) => { const idx = scores.map((s, i) => [i, s] as const).filter(([, s]) => s >= minCos).sort((a, b) => b[1] - a[1]).slice(0, 32); const by = new Map<string, number>(); for (const [i, s] of idx) by.set(records[i]!.contributor, (by.get(records[i]!.contributor) ?? 0) + s); return [...by].sort((a, b) => b[1] - a[1])[0]?.[0] ?? ""; };
+const top = (scores: Float64Array, minCos: number) => {
+  const idx = [...scores].map((s, i) => [i, s] as const).filter(([, s]) => s >= minCos).sort((a, b) => b[1] - a[1]).slice(0, 32);
+  const by = new Map<string, number>();
+  for (const [i, s] of idx) by.set(records[i]!.contributor, (by.get(records[i]!.contributor) ?? 0) + s);
+  return { planter: [...by].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "", record: idx[0]?.[0] ?? -1 };
+};
 const cols = ["trained", "tuning", "heldOut", "heldOutAug"];
-console.log(`| variant | scorer | ${cols.map((c) => `${c} all / right`).join(" | ")} |`);
-for (const v of (process.env.VARIANTS ?? Object.keys(VARIANTS).join(",")).split(",")) {
+console.log(`seed ${SEED}, ${records.length} records, ${calls.length} calls; precision@1 all / answered right (n)`);
+console.log(`| loss (records > call) | params | k | scorer | ${cols.join(" | ")} |`);
+console.log(`|---|---|---|---|${cols.map(() => "---|").join("")}`);
+for (const v of variantNames) {
   const sc = scorers(v);
-  for (const [sn, f] of Object.entries(sc)) for (const minCos of sn === "cos" ? [0.2] : [0, 0.1, 0.2]) {
-    const cell = (col: string) => { const sel = calls.filter((c) => c.w === col); if (!sel.length) return "–"; const hit = sel.map((c) => top(f(c.s[v]!), minCos) === c.planter); const r = sel.map((c, i) => [c.right, hit[i]] as const).filter(([ok]) => ok); return `${(hit.filter(Boolean).length / sel.length).toFixed(3)} / ${r.length ? (r.filter(([, h]) => h).length / r.length).toFixed(3) : "–"} (n=${sel.length}/${r.length})`; };
-    console.log(`| ${v} | ${sn} ≥ ${minCos} | ${cols.map(cell).join(" | ")} |`);
+  for (const [sn, f] of Object.entries(sc)) {
+   const scores = calls.map((c) => f(c.s[callKey(v)]!)); // once per scorer, for every threshold
+   for (const minCos of [0, 0.1, 0.2]) {
+    const res = scores.map((s) => top(s, minCos));
+    const cell = (col: string) => {
+      const sel = calls.map((c, i) => ({ c, hit: res[i]!.planter === c.planter })).filter((x) => x.c.w === col);
+      if (!sel.length) return "–";
+      const right = sel.filter((x) => x.c.right);
+      return `${(sel.filter((x) => x.hit).length / sel.length).toFixed(3)} / ${right.length ? (right.filter((x) => x.hit).length / right.length).toFixed(3) : "–"} (${sel.length}/${right.length})`;
+    };
+    // Of the tuning calls whose top contributor is wrong: how many have, as their best record, one whose prompt is in the call's own wording (another entity).
+    const wrongTuning = calls.map((c, i) => ({ c, r: res[i]! })).filter((x) => x.c.w === "tuning" && x.r.planter !== x.c.planter);
+    const sameWording = wrongTuning.filter((x) => x.r.record >= 0 && (() => { const rec = records[x.r.record]!; const e = rec.fact?.entity; return e ? instructionOf(rec).replace(e, "·") === x.c.q : false; })()).length;
+    console.log(`| ${v.split("|").join(" | ")} | ${sn} ≥ ${minCos} | ${cols.map(cell).join(" | ")} | tuning misses with a same-wording best record: ${sameWording} of ${wrongTuning.length} |`);
   }
+  }
+}
+function instructionOf(r: (typeof records)[number]): string { return r.record.instruction; }
+
+// The combined rule through core/attribution's attributeCall itself (span index built as the
+// trainer builds it): span share × the span evidence at which span alone decides, for the
+// gradient variants in COMBINE (default: the trainer's sketches as they are), on the same calls.
+const index = buildSpanIndex(records.map((r, i) => ({ tokens: tok[i]!.tokens, record: { contributionId: r.contributionId, datanetId: "dn_planted", version: 1, contributor: r.contributor } })));
+const STATIC = { contributors: [{ address: records[0]!.contributor, weightBps: 10_000 }], datanets: [{ id: "dn_planted", version: 1, weightBps: 10_000 }] };
+const inputOf = (c: C): CallInput => ({ requestId: "r", index, prompt: c.prompt, output: c.output, static: STATIC });
+const precisionOf = (pick: (c: C) => string, col: string, onlyRight = false) => { const sel = calls.filter((c) => c.w === col && (!onlyRight || c.right)); return sel.length ? (sel.filter((c) => pick(c) === c.planter).length / sel.length).toFixed(3) : "–"; };
+const topAddr = (a: { method: string; contributors: Array<{ address: string }> }) => (a.method === "static" ? "" : (a.contributors[0]?.address ?? ""));
+// Best span evidence per call, and the distribution on the tuning calls, right and wrong.
+const bestSpanOf = (c: C) => { const a = attributeCall(inputOf(c)); let b = 0; for (const r of a.evidence.records) b = Math.max(b, r.output + r.context); return b; };
+for (const col of ["tuning", "heldOut"]) for (const right of [true, false]) {
+  const v = calls.filter((c) => c.w === col && c.right === right).map(bestSpanOf).sort((a, b) => a - b);
+  console.log(`best span evidence, ${col}, answered ${right ? "right" : "wrong"} (n=${v.length}): ${v.map((x) => x.toFixed(0)).join(" ")}`);
+}
+console.log(`span alone: ${cols.map((col) => `${col} ${precisionOf((c) => topAddr(attributeCall(inputOf(c)).attribution), col)}`).join(", ")}`);
+for (const spec of list("COMBINE", ["ce>ce|full|256|cos|0.2"])) {
+  const [pair, p, k, scorer, minCos] = spec.split("|");
+  const v = `${pair}|${p}|${k}`, K = Number(k);
+  const sk = new Float32Array(records.length * K);
+  recSk.forEach((r, i) => sk.set(r[recKey(v)]!, i * K));
+  const gradient = { centre: scorer === "centred", minCosine: Number(minCos) };
+  const withG = (c: C, o: object) => topAddr(attributeCall({ ...inputOf(c), gradient: { sketches: { k: K, seed: PROJ_SEED, sketches: sk }, query: c.s[callKey(v)]! } }, { gradient, ...o }).attribution);
+  console.log(`\n${spec}: gradient alone (attributeCall): ${cols.map((col) => `${col} ${precisionOf((c) => withG(c, { minSpanScore: Infinity }), col)} / right ${precisionOf((c) => withG(c, { minSpanScore: Infinity }), col, true)}`).join(", ")}`);
+  console.log(`| span share | span decides at | ${cols.join(" | ")} |`);
+  for (const spanShare of [0.5, 0.7, 0.9]) for (const spanDecides of [Infinity, 8, 15, 25, 40, 60])
+    console.log(`| ${spanShare} | ${spanDecides} | ${cols.map((col) => precisionOf((c) => withG(c, { spanShare, spanDecides }), col)).join(" | ")} |`);
 }
