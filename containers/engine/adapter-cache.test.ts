@@ -1,6 +1,6 @@
 // Adapter cache: tiers, LRU under a byte budget, pinning, one load for concurrent misses, metrics.
 import { describe, expect, it } from "vitest";
-import { mkdirSync, mkdtempSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -205,20 +205,6 @@ describe("AdapterCache", () => {
     }
     expect(onWorker.decodesOnWorker).toBe(true); // the worker started and answered: no fallback
     expect(inline.decodesOnWorker).toBe(false);
-  });
-
-  // a reader at the serving thread's priority, woken by a request, ran on the serving thread's
-  // core at once and held it for the reads (see adapter-load-worker.ts)
-  const niceOf = (stat: string) => Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]); // field 19
-  const ownNice = process.platform === "linux" ? niceOf(readFileSync("/proc/thread-self/stat", "utf8")) : NaN;
-  it.skipIf(process.platform !== "linux" || ownNice >= 10)("the worker reads at a lower CPU priority (nice 10); this (the serving) thread keeps its own", async () => {
-    const { disk } = setup(4, ["n1"]);
-    const cache = new AdapterCache({ model: cfg, budgetBytes: 4 * SIZE, diskDir: disk });
-    (await cache.acquire("n1")).release();
-    expect(cache.decodesOnWorker).toBe(true);
-    const threads = readdirSync("/proc/self/task").map((tid) => { try { return niceOf(readFileSync(`/proc/self/task/${tid}/stat`, "utf8")); } catch { return NaN; } });
-    expect(threads.filter((n) => n === 10).length).toBeGreaterThanOrEqual(1); // the reader
-    expect(niceOf(readFileSync("/proc/thread-self/stat", "utf8"))).toBe(ownNice);
   });
 
   it("reads asked for in one turn go to the worker as one batch; each load reports where its time went", async () => {

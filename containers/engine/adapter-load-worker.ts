@@ -8,7 +8,6 @@
 // serves no requests, and one read call is one hop instead of the several event-loop turns
 // (open, stat, read, close) that an async read takes on a busy serving thread.
 import { readFileSync } from "node:fs";
-import { setPriority } from "node:os";
 import { join } from "node:path";
 import { parentPort, workerData, type MessagePort } from "node:worker_threads";
 import type { LoraAdapter } from "./lora.ts";
@@ -30,24 +29,6 @@ export interface ReadReply { batch: ReadResult[]; startedAt: number; doneAt: num
 // which the serving thread can also drain synchronously right before a step
 const port = parentPort!, replies = (workerData as { replies: MessagePort }).replies;
 const clock = () => performance.timeOrigin + performance.now();
-
-// This thread at a lower CPU priority. At the serving thread's priority, woken by a read request
-// on a busy machine, the kernel ran it at once on the core of the serving thread that woke it,
-// so that thread's postMessage lasted as long as the reads (the worker's postMessage was 16 µs
-// of every token's wall time in a 1,000-adapter profile; in a scratch test of a poster and a
-// reader thread, p50 0.2–0.3 ms per post at nice 0 against 0.02–0.03 at nice 10). At nice 10 it
-// no longer preempts the serving thread and runs when a core is free (between steps, while the
-// serving thread waits for a kernel slice); nice 19 did the same, but behind other niced work on
-// the machine it waited hundreds of ms for a core. On Linux a thread has a nice value of its own
-// and pid 0 names the calling thread; elsewhere it names the whole process, so it is left alone.
-const NICE = 10;
-if (process.platform === "linux") {
-  try {
-    setPriority(0, NICE);
-  } catch {
-    // not permitted (a sandbox without setpriority): the reads still work, just unniced
-  }
-}
 
 port.on("message", (req: ReadRequest) => {
   const startedAt = clock();
