@@ -30,11 +30,11 @@ describe("scaledTrainingDefaults", () => {
   });
 
   it("gives the demo's 40 capitals and the bench's 680 planted records MEMORISE_EPOCHS passes, in their measured batches", () => {
-    // The ingest's counts of the two Datanets (567 and 8,678 pre-tokens); the trainer packs 18 and 346 rows of them.
+    // The ingest's counts of the two Datanets (567 and 8,678 pre-tokens); the trainer packs all of their records into 20 and 384 rows.
     expect(stepsOf({ records: 40, tokens: 567 }).d).toMatchObject({ epochs: MEMORISE_EPOCHS, batchSize: 4 });
     const big = stepsOf({ records: 680, tokens: 8_678 });
     expect(big.d).toMatchObject({ epochs: MEMORISE_EPOCHS, batchSize: 8, warmupSteps: 10 });
-    expect(big.steps).toBeGreaterThan(1_000); // what the pre-token count hid: ~4.5× the steps it estimated
+    expect(big.steps).toBeGreaterThan(1_000); // counting pre-tokens as model tokens had estimated ~500
   });
 
   it("counts the model's tokens: the tokenizer's pieces per pre-token and the prompt template per record", () => {
