@@ -7,6 +7,7 @@ import { AdapterSlots } from "./adapter-slots.ts";
 import { KernelThreadError } from "./threads.ts";
 import { backward, createGrads, forwardTrain, paramList } from "../train-graph.ts";
 import { createLora } from "../lora.ts";
+import { createKvCache, createRunState, forward } from "../model.ts";
 import { randArr, tinyConfig, tinyModel } from "../test-helpers.ts";
 
 const f32 = (n: number, seed: number) => randArr(n, seed, Float32Array) as Float32Array;
@@ -79,6 +80,35 @@ describe("kernel worker threads", () => {
     }
     expect(runs).toEqual([["lora_rows_t", 2]]);
     expect(one).not.toEqual(Array.from(base));
+    for (const a of ads) slots.release(a);
+  });
+
+  it("a decode step over 64 distinct resident adapters, its LoRA deltas on a worker beside the base matmuls, equals the step on 1 thread exactly", async () => {
+    const m = tinyModel(8, { dim: 96, nHeads: 4, nKvHeads: 2, hiddenDim: 128, maxSeqLen: 32, vocabSize: 64 }, 0.1);
+    const slots = new AdapterSlots({ capBytes: 16 << 20 });
+    const ads = Array.from({ length: 64 }, (_, i) => createLora(m.config, { r: 8, alpha: 16, dropout: 0, targets: ["q_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] }, { seed: i, randomB: true }));
+    for (const a of ads) expect(slots.place(a)).toBe(true);
+    const step = () => {
+      const s = createRunState(m.config, 64), rows = ads.map((a, b) => ({ token: (b * 5) % 64, pos: 0, kv: createKvCache(m.config), adapter: b % 9 === 4 ? null : a }));
+      const out: number[][] = [];
+      for (let pos = 0; pos < 3; pos++) out.push(Array.from(forward(m, rows.map((r) => ({ ...r, pos, token: (r.token + pos) % 64 })), s)));
+      return out;
+    };
+    setThreads(1);
+    const one = step();
+    await threadsReady(2);
+    // the deltas really ran on a worker: else this compares one thread with itself
+    const pool = threadCount().pool!, started: unknown[] = [], poolStart = pool.start.bind(pool);
+    pool.start = (kernel, args) => { started.push(kernel); return poolStart(kernel, args); };
+    try {
+      expect(step()).toEqual(one);
+    } finally {
+      pool.start = poolStart;
+    }
+    expect(started.length).toBe(3 * m.config.nLayers * 6); // every adapted projection of every layer, each step
+    expect(started.every((k) => k === "lora_rows_t")).toBe(true);
+    expect(one[0]).not.toEqual(Array.from(forward(m, ads.map((_, b) => ({ token: (b * 5) % 64, pos: 0, kv: createKvCache(m.config), adapter: null })), createRunState(m.config, 64)))); // the adapters count
+    setThreads(1);
     for (const a of ads) slots.release(a);
   });
 
