@@ -113,7 +113,8 @@ export const PARAPHRASE_PROMPT_NOISE = { copies: 1, rate: 0.8, mode: "mix" } as 
 /**
  * createJob's training settings: the parsed ones, with every scaled setting that the raw
  * input did not name replaced by the recipe's value for this data on the base model `base`;
- * what the caller gave stays (the learning rate is the schema's, 0.005, unless named). A run bounded by maxSteps keeps its default warmup below a tenth of it.
+ * what the caller gave stays (the learning rate is the schema's, 0.005, unless named). A run
+ * bounded by maxSteps keeps its default warmup below a tenth of it.
  */
 export function withScaledDefaults(raw: unknown, training: TrainingSettings, data: DataSize, base: { id: string; contextLength: number }): TrainingSettings {
   const given = (raw as { training?: Record<string, unknown> } | null)?.training ?? {};
