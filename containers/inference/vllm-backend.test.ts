@@ -1,6 +1,6 @@
 // The vLLM gateway against a fake of vLLM's documented HTTP API: adapters staged from the blob
 // store and loaded at runtime, LRU unloading under max-loras with pins, streaming passed through.
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -34,6 +34,7 @@ async function setup(opts: { maxLoras: number; adapters: string[]; vllmUp?: bool
   const key = newApiKey();
   await tables.main.put(apiKeyItem(key, OTHER, Date.now()));
   const adapterDir = mkdtempSync(join(tmpdir(), "vllm-stage-"));
+  stops.push(async () => rmSync(adapterDir, { recursive: true, force: true }));
   let catalog: ModelCatalog | undefined;
   const backend = new VllmBackend({ url: opts.vllmUp === false ? "http://127.0.0.1:9" : v.url, baseModelId: BASE_ID, adapterDir, maxLoras: opts.maxLoras, blobs, blobKeys: (id) => catalog!.files(id) });
   catalog = new ModelCatalog({ tables, baseModels: backend.baseModels() });
