@@ -58,7 +58,7 @@ export async function createJob(deps: CoreDeps, caller: Caller, input: unknown):
   }
   if (records < 2) throw new NotEnoughRecordsError(records);
   // What the caller left out of epochs, batch, warmup, evaluation and checkpoints follows the data.
-  const training = withScaledDefaults(input, parsed.data.training, { records, tokens }, base);
+  const training = withScaledDefaults(input, parsed.data.training, { records, tokens }, base, deps.config.quotas.sequencesPerJob);
 
   const now = deps.clock.now();
   const id = newId("job", now);

@@ -65,6 +65,17 @@ describe("withScaledDefaults", () => {
     expect(withScaledDefaults({ training: { learningRate: 0.01 } }, TrainingSettings.parse({ learningRate: 0.01 }), data, TINY).learningRate).toBe(0.01);
   });
 
+  it("keeps the default passes within the per-job quota of record passes createJob checks", () => {
+    // 2,000 short records: 60 passes are 120,000 record passes, over a quota of 100,000.
+    const many = { records: 2_000, tokens: 24_000 };
+    expect(withScaledDefaults({}, TrainingSettings.parse({}), many, TINY).epochs).toBe(MEMORISE_EPOCHS);
+    const within = withScaledDefaults({}, TrainingSettings.parse({}), many, TINY, 100_000);
+    expect(within.epochs * many.records).toBeLessThanOrEqual(100_000);
+    expect(within.epochs).toBe(50);
+    // A given epochs stays, quota or not (createJob then refuses it with the quota's error).
+    expect(withScaledDefaults({ training: { epochs: 80 } }, TrainingSettings.parse({ epochs: 80 }), many, TINY, 100_000).epochs).toBe(80);
+  });
+
   it("scales what the caller left out and keeps what they gave", () => {
     const raw = { training: { epochs: 2, learningRate: 1e-3 } };
     const out = withScaledDefaults(raw, TrainingSettings.parse(raw.training), data, TINY);

@@ -63,21 +63,32 @@ export function documentRows(modelTokens: number, records: number, seqLen: numbe
   return Math.ceil(records / Math.floor(seqLen / positions));
 }
 
+/** What else bounds the scaled defaults. */
+export interface ScaleOptions {
+  /** The job's own step count: warmup, evaluations and checkpoints are spaced over it. */
+  maxSteps?: number;
+  /** The base model's tokenizer cost (base-models.ts `tokenizerCost`); the committed model's when absent. */
+  cost?: TokenizerCost;
+  /** At most this many record passes (epochs × records, all records): the per-job quota createJob checks. */
+  maxRecordPasses?: number;
+}
+
 /**
  * The scaled defaults for `data` when `evalFraction` of it is held out and rows are `seqLen`
  * tokens, on a base model whose tokenizer costs `cost` (the committed model's by default):
  * the training records' rows estimated in the model's tokens, a batch that leaves at least
  * MIN_STEPS_PER_EPOCH steps per pass (a power of two up to 8), MEMORISE_EPOCHS passes, more
- * when that is under MIN_STEPS steps (at most 100) and fewer when it is over MAX_STEPS (cut to
- * hundredths, at least 0.01), warmup over the first tenth (at most 10 steps), six held-out
- * evaluations and five checkpoints spread over the run (over `maxSteps` when one is given).
- * The passes are never cut below MEMORISE_EPOCHS for a Datanet under MAX_STEPS: on the
+ * when that is under MIN_STEPS steps (at most 100) and fewer when it is over MAX_STEPS or
+ * `maxRecordPasses` (cut to hundredths, at least 0.01), warmup over the first tenth (at most
+ * 10 steps), six held-out evaluations and five checkpoints spread over the run (over
+ * `maxSteps` when one is given). The passes are not cut for a Datanet within both: on the
  * 680-record planted set, 21 passes instead of 60 lost most of what it learned of paraphrases
  * (docs/benchmarks.md, "Can the defaults' own lr train this set?").
  * Example: the demo's 40 capitals (567 pre-tokens, about 2,400 model tokens), 10% held out,
  * 128-token rows → 18 rows, batch 4, 60 epochs, 270 steps.
  */
-export function scaledTrainingDefaults(data: DataSize, evalFraction: number, seqLen: number, maxSteps?: number, cost: TokenizerCost = tokenizerCost("mf-tiny-sotu")): ScaledTrainingDefaults {
+export function scaledTrainingDefaults(data: DataSize, evalFraction: number, seqLen: number, opts: ScaleOptions = {}): ScaledTrainingDefaults {
+  const { maxSteps, cost = tokenizerCost("mf-tiny-sotu"), maxRecordPasses } = opts;
   const { trainRecords } = splitCounts(data.records, evalFraction);
   const trainTokens = data.records > 0 ? estimatedModelTokens(data, cost) * (trainRecords / data.records) : 0;
   const rows = Math.max(1, documentRows(trainTokens, trainRecords, seqLen));
@@ -87,6 +98,8 @@ export function scaledTrainingDefaults(data: DataSize, evalFraction: number, seq
   let epochs = MEMORISE_EPOCHS;
   if (epochs * stepsPerEpoch < MIN_STEPS) epochs = Math.min(100, Math.ceil(MIN_STEPS / stepsPerEpoch));
   else if (epochs * stepsPerEpoch > MAX_STEPS) epochs = Math.max(0.01, Math.floor((MAX_STEPS / stepsPerEpoch) * 100) / 100);
+  // Within the job's quota of record passes (core/quotas jobSequences: epochs × records), so the defaults never ask for a job that createJob refuses.
+  if (maxRecordPasses !== undefined && data.records > 0 && epochs * data.records > maxRecordPasses) epochs = Math.max(0.01, Math.floor((maxRecordPasses / data.records) * 100) / 100);
   // A run bounded by maxSteps spaces its warmup, evaluations and checkpoints over those steps.
   const steps = maxSteps ?? Math.max(1, Math.ceil(epochs * stepsPerEpoch));
   return {
@@ -112,13 +125,14 @@ export const PARAPHRASE_PROMPT_NOISE = { copies: 1, rate: 0.8, mode: "mix" } as 
 
 /**
  * createJob's training settings: the parsed ones, with every scaled setting that the raw
- * input did not name replaced by the recipe's value for this data on the base model `base`;
+ * input did not name replaced by the recipe's value for this data on the base model `base`
+ * (within `maxRecordPasses`, the per-job quota, when given);
  * what the caller gave stays (the learning rate is the schema's, 0.005, unless named). A run
  * bounded by maxSteps keeps its default warmup below a tenth of it.
  */
-export function withScaledDefaults(raw: unknown, training: TrainingSettings, data: DataSize, base: { id: string; contextLength: number }): TrainingSettings {
+export function withScaledDefaults(raw: unknown, training: TrainingSettings, data: DataSize, base: { id: string; contextLength: number }, maxRecordPasses?: number): TrainingSettings {
   const given = (raw as { training?: Record<string, unknown> } | null)?.training ?? {};
-  const scaled = scaledTrainingDefaults(data, training.evalFraction, Math.min(TRAINER_SEQ_LEN, base.contextLength), training.maxSteps, tokenizerCost(base.id));
+  const scaled = scaledTrainingDefaults(data, training.evalFraction, Math.min(TRAINER_SEQ_LEN, base.contextLength), { maxSteps: training.maxSteps, cost: tokenizerCost(base.id), maxRecordPasses });
   const out: TrainingSettings = { ...training };
   for (const key of Object.keys(scaled) as (keyof ScaledTrainingDefaults)[]) if (given[key] === undefined) out[key] = scaled[key];
   if (given.warmupSteps === undefined && out.maxSteps !== undefined) out.warmupSteps = Math.min(out.warmupSteps, Math.max(0, Math.floor(out.maxSteps / 10)));
