@@ -1,14 +1,15 @@
 // Gradient attribution variants on a saved adapter (issue 11). Three choices, crossed:
 // - the output function whose gradient is taken (LOSSES): the mean cross-entropy of the answer
-//   tokens (ce, what the trainer sketches today); TRAK's margin log(p/(1−p)) per token (margin:
+//   tokens (ce, the records' sketches); TRAK's margin log(p/(1−p)) per token (margin:
 //   the cross-entropy gradient of each token divided by 1 − p, so a memorised token, p ≈ 1, keeps
 //   its direction instead of vanishing); and either weighted per token by the token's rarity
 //   over the indexed records, ln((N+1)/df) (ceIdf, marginIdf: the answer's template words,
 //   which every record of a template shares, weigh little, its made-up names much);
 // - which parameters' gradients (PARAMS): all; lora_B or lora_A only; MLP only; each tensor
 //   unit-normalised (LoGra / TracIn practice);
-// - the projection size k (256, the trainer's today, or 2048) and the scorer: plain cosine, or
+// - the projection size k (256, the trainer's before this evening, or 2048, its default now) and the scorer: plain cosine, or
 //   cosine about the records' mean sketch, at thresholds 0, 0.1 and 0.2.
+// The trainer's records are sketched by ce and calls by margin (ce>margin) since this evening.
 // Each variant's top contributor (the sum of the 32 best records' scores) against the planter,
 // on every call and on the calls answered right. The data is bench/attribution.ts's (same env
 // switches and the same defaults: PLANTERS, FACTS, DISTRACTORS, DISTRACTOR_RECORDS,
@@ -160,9 +161,9 @@ for (const v of variantNames) {
 }
 function instructionOf(r: (typeof records)[number]): string { return r.record.instruction; }
 
-// The combined rule through core/attribution's attributeCall itself (span index built as the
-// trainer builds it): span share × the span evidence at which span alone decides, for the
-// gradient variants in COMBINE (default: the trainer's sketches as they are), on the same calls.
+// The combined score through core/attribution's attributeCall itself (span index built as the
+// trainer builds it), by span share, for the gradient variants in COMBINE (records' loss > call's
+// | parameters | k | cos or centred | threshold; default: the trainer's and serving's defaults).
 const index = buildSpanIndex(records.map((r, i) => ({ tokens: tok[i]!.tokens, record: { contributionId: r.contributionId, datanetId: "dn_planted", version: 1, contributor: r.contributor } })));
 const STATIC = { contributors: [{ address: records[0]!.contributor, weightBps: 10_000 }], datanets: [{ id: "dn_planted", version: 1, weightBps: 10_000 }] };
 const inputOf = (c: C): CallInput => ({ requestId: "r", index, prompt: c.prompt, output: c.output, static: STATIC });
@@ -175,7 +176,7 @@ for (const col of ["tuning", "heldOut"]) for (const right of [true, false]) {
   console.log(`best span evidence, ${col}, answered ${right ? "right" : "wrong"} (n=${v.length}): ${v.map((x) => x.toFixed(0)).join(" ")}`);
 }
 console.log(`span alone: ${cols.map((col) => `${col} ${precisionOf((c) => topAddr(attributeCall(inputOf(c)).attribution), col)}`).join(", ")}`);
-for (const spec of list("COMBINE", ["ce>ce|full|256|cos|0.2"])) {
+for (const spec of list("COMBINE", ["ce>margin|full|2048|cos|0.1"])) {
   const [pair, p, k, scorer, minCos] = spec.split("|");
   const v = `${pair}|${p}|${k}`, K = Number(k);
   const sk = new Float32Array(records.length * K);
@@ -183,7 +184,6 @@ for (const spec of list("COMBINE", ["ce>ce|full|256|cos|0.2"])) {
   const gradient = { centre: scorer === "centred", minCosine: Number(minCos) };
   const withG = (c: C, o: object) => topAddr(attributeCall({ ...inputOf(c), gradient: { sketches: { k: K, seed: PROJ_SEED, sketches: sk }, query: c.s[callKey(v)]! } }, { gradient, ...o }).attribution);
   console.log(`\n${spec}: gradient alone (attributeCall): ${cols.map((col) => `${col} ${precisionOf((c) => withG(c, { minSpanScore: Infinity }), col)} / right ${precisionOf((c) => withG(c, { minSpanScore: Infinity }), col, true)}`).join(", ")}`);
-  console.log(`| span share | span decides at | ${cols.join(" | ")} |`);
-  for (const spanShare of [0.5, 0.7, 0.9]) for (const spanDecides of [Infinity, 8, 15, 25, 40, 60])
-    console.log(`| ${spanShare} | ${spanDecides} | ${cols.map((col) => precisionOf((c) => withG(c, { spanShare, spanDecides }), col)).join(" | ")} |`);
+  console.log(`| span share | ${cols.join(" | ")} |`);
+  for (const spanShare of [0.1, 0.3, 0.5, 0.7, 0.9]) console.log(`| ${spanShare} | ${cols.map((col) => precisionOf((c) => withG(c, { spanShare }), col)).join(" | ")} |`);
 }

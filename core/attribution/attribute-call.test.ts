@@ -85,24 +85,6 @@ describe("attributeCall", () => {
     expect(attributeCall(call({ gradient: { ...gradient, query: new Float32Array(32) } })).attribution.method).toBe("span");
   });
 
-  it("lets decisive span evidence rank alone, and mixes in gradients below it", () => {
-    const k = 64;
-    const grad = (i: number) => { const g = new Float32Array(40); g[i] = 1; return projectGradient([g], k, 42); };
-    const sketches = new Float32Array(30 * k);
-    for (let i = 0; i < 30; i++) sketches.set(grad(i), i * k);
-    const gradient = { sketches: { k, seed: 42, sketches }, query: grad(7) };
-    // ct_4's whole record (13 tokens, held by 1 of 30) repeated: evidence 13 · ln(31) ≈ 44.6.
-    const evidence = attributeCall(call({})).evidence.records[0]!;
-    expect(evidence.output + evidence.context).toBeCloseTo(13 * Math.log(31), 6);
-    const decided = attributeCall(call({ gradient }), { spanDecides: 44 }).attribution;
-    expect(decided.method).toBe("combined");
-    expect(decided.records.map((r) => r.contributionId)).toEqual(["ct_4"]);
-    expect(decided.contributors).toEqual([{ address: BOB, weightBps: 10_000 }]);
-    // (a cosine threshold above the projection's noise, so only ct_7's sketch counts)
-    const mixed = attributeCall(call({ gradient }), { spanDecides: 45, spanShare: 0.7, gradient: { minCosine: 0.5 } }).attribution;
-    expect(mixed.records.map((r) => [r.contributionId, r.score])).toEqual([["ct_4", 0.7], ["ct_7", 0.3]]);
-  });
-
   it("is deterministic: the same call attributed twice gives the same result", () => {
     const output = [...fact(3).slice(6), 9, ...fact(5).slice(6)];
     expect(attributeCall(call({ prompt: [9], output }))).toEqual(attributeCall(call({ prompt: [9], output })));

@@ -13,20 +13,13 @@ export interface AttributionOptions {
   gradient: Partial<GradientOptions>;
   /** A record needs at least this much span evidence (5 ≈ a 4-token span held by 3 of 300 records). */
   minSpanScore: number;
-  /** Share of the combined score that comes from span evidence when both methods scored and span's evidence is not decisive. */
+  /** Share of the combined score that comes from span evidence when both methods scored. */
   spanShare: number;
-  /**
-   * Span evidence at which span alone ranks the records even when gradients scored too: a call
-   * whose output repeats a long, rare span of one record (the best record's evidence at least
-   * this) is that record's, and the gradient's spread over many similar records is not mixed
-   * in. Below it (a short or common span) the two are mixed by spanShare. Infinity: always mix.
-   */
-  spanDecides: number;
   /** Records listed in the attribution. */
   maxRecords: number;
 }
 
-export const DEFAULT_ATTRIBUTION_OPTIONS: AttributionOptions = { span: {}, gradient: {}, minSpanScore: 5, spanShare: 0.5, spanDecides: Infinity, maxRecords: 10 };
+export const DEFAULT_ATTRIBUTION_OPTIONS: AttributionOptions = { span: {}, gradient: {}, minSpanScore: 5, spanShare: 0.5, maxRecords: 10 };
 
 export interface CallInput {
   requestId: string;
@@ -62,8 +55,6 @@ export function attributeCall(input: CallInput, options: Partial<AttributionOpti
   const usable = g && g.query.length === g.sketches.k && g.sketches.sketches.length === index.records.length * g.sketches.k;
   const cosines = usable ? scoreSketches(g.sketches, g.query, opts.gradient) : new Map<number, number>();
 
-  let bestSpan = 0;
-  for (const v of spanScore.values()) if (v > bestSpan) bestSpan = v;
   const spanN = normalise(spanScore), gradN = normalise(new Map(cosines));
   const method: AttributionMethod | null = spanN.size && gradN.size ? "combined" : spanN.size ? "span" : gradN.size ? "gradient" : null;
   const evidenceOf = (score: Map<number, number>): CallEvidence => ({
@@ -72,10 +63,10 @@ export function attributeCall(input: CallInput, options: Partial<AttributionOpti
   });
   if (!method) return staticResult(input, "below-threshold", evidenceOf(new Map()));
 
-  const share = method === "combined" ? (bestSpan >= opts.spanDecides ? 1 : opts.spanShare) : method === "span" ? 1 : 0;
+  const share = method === "combined" ? opts.spanShare : method === "span" ? 1 : 0;
   const score = new Map<number, number>();
   for (const [r, s] of spanN) score.set(r, share * s);
-  if (share < 1) for (const [r, g] of gradN) score.set(r, (score.get(r) ?? 0) + (1 - share) * g);
+  for (const [r, g] of gradN) score.set(r, (score.get(r) ?? 0) + (1 - share) * g);
 
   const ranked = [...score].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
   const rec = (r: number) => index.records[r]!;
