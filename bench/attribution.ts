@@ -19,6 +19,7 @@
 import { attributeCall, buildSpanIndex, scoreSpans, type CallInput, type SketchSet, type SpanIndex } from "../core/attribution/index.ts";
 import { scoreSpansBaseline } from "./attribution-span-baseline.ts";
 import { countTokens } from "../core/ingest/token-count.ts";
+import { defaultQuotas } from "../core/config.ts";
 import { getBaseModel } from "../core/jobs/base-models.ts";
 import { LoraSettings, TrainingSettings } from "../core/jobs/model.ts";
 import { withScaledDefaults } from "../core/jobs/recipe.ts";
@@ -61,7 +62,7 @@ const pieces = (r: PlantedRecord) => formatRecordPieces("instruction", r.record)
 // As createJob: the schema's defaults, then epochs, batch, warmup… scaled to the Datanet from
 // the ingest's pre-token counts (the recipe converts them to the base model's tokens).
 const lora = LoraSettings.parse({});
-const training = withScaledDefaults({}, TrainingSettings.parse({}), { records: records.length, tokens: records.reduce((s, r) => s + countTokens(`${r.record.instruction} ${r.record.output}`), 0) }, getBaseModel("mf-tiny-sotu")!);
+const training = withScaledDefaults({}, TrainingSettings.parse({}), { records: records.length, tokens: records.reduce((s, r) => s + countTokens(`${r.record.instruction} ${r.record.output}`), 0) }, getBaseModel("mf-tiny-sotu")!, defaultQuotas.sequencesPerJob);
 // Recipe experiments (issue 11), each the default unless set: LOSS_ON=all|completion,
 // NOISE_COPIES, NOISE_RATE and NOISE_MODE=drop|mix (prompt noise, containers/trainer/prompt-noise.ts),
 // LR, EPOCHS, WARMUP (steps), LORA_DROPOUT. VERBOSE=1 prints every paraphrase's answer. ADAPTER_OUT=dir
