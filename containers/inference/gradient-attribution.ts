@@ -1,6 +1,7 @@
 // The asynchronous half of a call's attribution (the embedded engine's base models): the
-// gradient of the call's answer loss with respect to the adapter's LoRA parameters, sketched
-// and compared with the training records' sketches, then combined with the span evidence.
+// gradient of the call's answer (its mean margin, TRAK's output function) with respect to the
+// adapter's LoRA parameters, sketched at the sketch file's k and compared with the training
+// records' sketches (their training loss's gradients), then combined with the span evidence.
 // It costs a forward and a backward pass, so it runs after the response, from what the usage
 // record keeps (the prompt's and completion's token ids), before settlement. It loads its own
 // copy of the base model and the adapter from their files (the serving backend is not asked).
