@@ -3,7 +3,7 @@ import type { AppContext } from "../app-context.ts";
 import { ApiError } from "../api-error.ts";
 import { h, replace } from "../dom.ts";
 import { NUMBER_FIELDS } from "../jobs/hyper-parameters.ts";
-import { estimateRun, scaledDefaults } from "../jobs/run-estimate.ts";
+import { estimateRun, scaledDefaults, trainerSeqLen, type EstimateModel } from "../jobs/run-estimate.ts";
 import { routeHref } from "../router.ts";
 import { errorBox, isAbort, loading } from "./common.ts";
 import { baseModelPicker } from "./fine-tune/base-model-picker.ts";
@@ -19,8 +19,6 @@ import { sourcePicker } from "./fine-tune/source-picker.ts";
  * this platform has reported its own.
  */
 const BENCHMARK_TOKENS_PER_SECOND = 1_730;
-/** The trainer's packed sequence length, capped by the model's context (containers/trainer/run-trainer.ts). */
-const TRAINER_SEQ_LEN = 256;
 
 /**
  * The "New fine-tune" page, put together from its widgets: the Datanet
@@ -51,25 +49,30 @@ export function fineTuneFormView(ctx: AppContext, signal: AbortSignal, preselect
     if (picked.length === 0 || picked.some((s) => s.info === undefined)) return undefined;
     return { records: picked.reduce((n, s) => n + (s.info?.records ?? 0), 0), tokens: picked.reduce((n, s) => n + (s.info?.tokens ?? 0), 0) };
   }
-  const seqLen = () => Math.min(TRAINER_SEQ_LEN, models.selected().model?.contextLength ?? TRAINER_SEQ_LEN);
+  // The chosen model's id and context, as createJob passes them to the recipe (its tokenizer cost, its rows).
+  const model = (): EstimateModel => {
+    const { id, model: info } = models.selected();
+    return { id, contextLength: info?.contextLength ?? Number.POSITIVE_INFINITY };
+  };
 
   let scaledFor = "";
   function refresh() {
     const data = dataSize();
     if (!data) return estimate.update(undefined, rate);
-    // Defaults follow the data once per selection; what the person typed stays.
-    const key = `${data.records}/${data.tokens}/${seqLen()}`;
+    // Defaults follow the data (and max steps, which warmup, evaluations and checkpoints are spaced over) once per change; what the person typed stays.
+    const m = model();
+    const num = (k: string) => settings.number(k) ?? NUMBER_FIELDS.find((f) => f.key === k)?.default ?? 0;
+    const key = `${data.records}/${data.tokens}/${m.id}/${trainerSeqLen(m)}/${settings.number("maxSteps") ?? ""}`;
     if (key !== scaledFor) {
       scaledFor = key;
-      const d = scaledDefaults(data, settings.number("evalFraction") ?? 0.1, seqLen());
+      const d = scaledDefaults(data, num("evalFraction"), m, settings.number("maxSteps"));
       const why = `Scaled to ${data.records} records.`;
       for (const [k, v] of Object.entries(d)) settings.propose(k, v, why);
     }
-    const num = (k: string) => settings.number(k) ?? NUMBER_FIELDS.find((f) => f.key === k)?.default ?? 0;
     const e = estimateRun(data, {
       epochs: num("epochs"), maxSteps: settings.number("maxSteps"), batchSize: num("batchSize"), gradientAccumulation: num("gradientAccumulation"),
       warmupSteps: num("warmupSteps"), evalFraction: num("evalFraction"), evalEvery: num("evalEvery"),
-    }, seqLen(), rate?.tokensPerSecond);
+    }, m, rate?.tokensPerSecond);
     estimate.update(e, rate);
     submit.disabled = e.blocked !== undefined;
   }

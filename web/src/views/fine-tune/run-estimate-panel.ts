@@ -35,12 +35,14 @@ export function runEstimatePanel(): RunEstimatePanel {
         replace(note, "Pick a Datanet version to see how long the run will be.");
         return;
       }
+      // Estimated from token counts: "≈", or "≥" where they are the ingest's lower bound; max steps are exact.
+      const about = e.lowerBound ? "≥ " : "≈ ";
       replace(facts,
-        stat("Optimizer steps", `≥ ${formatCount(e.steps)}`, "steps"),
-        stat("Training tokens", `≥ ${formatCount(e.tokensSeen)}`, "tokens"),
+        stat("Optimizer steps", `${e.stepsExact ? "" : about}${formatCount(e.steps)}`, "steps"),
+        stat("Training tokens", `${about}${formatCount(e.tokensSeen)}`, "tokens"),
         stat("Passes over the data", e.passes.toFixed(e.passes < 10 ? 1 : 0), "passes"),
         stat("Records", `${formatCount(e.trainRecords)} train · ${formatCount(e.heldOutRecords)} held out`, "records"),
-        stat("Time", e.seconds === undefined ? "—" : `≥ ${formatDuration(e.seconds)}`, "time"));
+        stat("Time", e.seconds === undefined ? "—" : `${about}${formatDuration(e.seconds)}`, "time"));
       replace(warnings,
         e.blocked ? h("div", { class: "alert alert-error", role: "alert", "data-testid": "estimate-blocked" }, e.blocked) : null,
         e.warnings.length > 0
@@ -49,8 +51,10 @@ export function runEstimatePanel(): RunEstimatePanel {
             h("ul", {}, e.warnings.map((w) => h("li", {}, w))))
           : null);
       replace(note,
-        `${formatCount(e.sequences)} packed sequence${e.sequences === 1 ? "" : "s"} per pass, ${formatCount(e.sequencesPerStep)} per step. `,
-        "Token counts are the Datanets' pre-token counts, which the model's tokenizer only raises: steps, tokens and time are lower bounds. ",
+        `${formatCount(e.sequences)} packed sequence${e.sequences === 1 ? "" : "s"} of up to ${formatCount(e.seqLen)} tokens per pass, ${formatCount(e.sequencesPerStep)} per step. `,
+        e.lowerBound
+          ? "Token counts are the Datanets' pre-token counts (no tokenizer cost is measured for this model), which its tokenizer only raises: steps, tokens and time are lower bounds. "
+          : `Tokens are the model's, estimated from the Datanets' pre-token counts as the API's recipe does (${e.cost.perIngestToken} per pre-token, ${e.cost.perRecord} of prompt template per record); the trainer counts them exactly when it starts. `,
         rate ? `Time at ${formatCount(Math.round(rate.tokensPerSecond))} tokens/s (${rate.source}), training only.` : "");
     },
   };
