@@ -3,7 +3,7 @@
 // whole batch of sequences: every base matmul is one pass over the weights for all rows, and
 // each row then adds its own adapter's low-rank delta (BGMV, see lora.ts).
 import { rmsnorm, rope, ropeTables } from "./ops.ts";
-import { addLoraDelta, addLoraDeltaStep, addLoraDeltaStepAsync, attendRow, heapFloats, loraWait, matmul, planLoraStep, swiglu } from "./kernels/index.ts"; // WASM SIMD, or the ops.ts / lora.ts reference where it cannot run
+import { addLoraDelta, addLoraDeltaStep, attendRow, heapFloats, matmul, planLoraStep, swiglu } from "./kernels/index.ts"; // WASM SIMD, or the ops.ts / lora.ts reference where it cannot run
 import { checkLoraFits, type LoraAdapter, type Target } from "./lora.ts";
 
 export interface Config {
@@ -200,7 +200,9 @@ function projectionsOf(a: LoraAdapter, c: Config): Target[] {
  * return logits (rows.length, vocab) in state.logits. Rows are independent sequences.
  */
 export function forward(m: Model, rows: ReadonlyArray<Row>, s: RunState): Float32Array {
-  const c = m.config, B = rows.length;
+  const c = m.config, w = m.weights, B = rows.length;
+  const dim = c.dim, hd = dim / c.nHeads, qDim = c.nHeads * hd, kvDim = c.nKvHeads * hd, hid = c.hiddenDim;
+  const group = c.nHeads / c.nKvHeads;
   if (B > s.maxBatch) throw new ModelError(`batch of ${B} exceeds RunState.maxBatch ${s.maxBatch}`);
   const adapters = rows.map((r) => r.adapter);
   // the projections some row's adapter targets: the others skip the delta without a look at each row
@@ -217,26 +219,9 @@ export function forward(m: Model, rows: ReadonlyArray<Row>, s: RunState): Float3
   const proj = (out: Float32Array, x: Float32Array, W: Float32Array, l: number, t: Target, n: number, d: number) => {
     matmul(out, x, W, B, n, d); // one pass over W for the whole batch
     if (!adapted.has(t)) return;
-    if (!plan) return addLoraDelta(out, x, adapters, l, t, n, d, s.mid);
-    // with kernel threads, on a worker while this thread goes on to the next matmul (one at a
-    // time; every reader of `out` below waits for it first), else here
-    loraWait();
-    if (!addLoraDeltaStepAsync(plan, out, x, l, t, n, d)) addLoraDeltaStep(plan, out, x, l, t, n, d, s.mid);
+    if (plan) addLoraDeltaStep(plan, out, x, l, t, n, d, s.mid);
+    else addLoraDelta(out, x, adapters, l, t, n, d, s.mid);
   };
-  try {
-    return forwardRows(m, rows, s, B, proj);
-  } finally {
-    loraWait(); // nothing of this step still running when it returns, or throws
-  }
-}
-
-type Proj = (out: Float32Array, x: Float32Array, W: Float32Array, l: number, t: Target, n: number, d: number) => void;
-
-// forward()'s layers, on its checked rows and its projections (base matmul + LoRA delta)
-function forwardRows(m: Model, rows: ReadonlyArray<Row>, s: RunState, B: number, proj: Proj): Float32Array {
-  const c = m.config, w = m.weights;
-  const dim = c.dim, hd = dim / c.nHeads, qDim = c.nHeads * hd, kvDim = c.nKvHeads * hd, hid = c.hiddenDim;
-  const group = c.nHeads / c.nKvHeads;
 
   // token embeddings
   for (let b = 0; b < B; b++) {
@@ -254,11 +239,8 @@ function forwardRows(m: Model, rows: ReadonlyArray<Row>, s: RunState, B: number,
     proj(s.q, s.xb, lw.q_proj, l, "q_proj", dim, qDim);
     proj(s.k, s.xb, lw.k_proj, l, "k_proj", dim, kvDim);
     proj(s.v, s.xb, lw.v_proj, l, "v_proj", dim, kvDim);
-    loraWait(s.q); // (a delta still running on a worker writes only its own projection)
     rope(s.q, B, c.nHeads, hd, s.pos, m.rope);
-    loraWait(s.k);
     rope(s.k, B, c.nKvHeads, hd, s.pos, m.rope);
-    loraWait();
 
     for (let b = 0; b < B; b++) {
       const { kv, pos } = rows[b]!;
@@ -290,17 +272,14 @@ function forwardRows(m: Model, rows: ReadonlyArray<Row>, s: RunState, B: number,
       }
     }
     proj(s.att2, s.att, lw.o_proj, l, "o_proj", qDim, dim);
-    loraWait();
     for (let i = 0; i < B * dim; i++) s.x[i] = s.x[i]! + s.att2[i]!; // residual
 
     // MLP: rmsnorm, down(silu(gate(x)) * up(x))
     rmsnorm(s.xb, s.x, lw.post_attention_layernorm, B, dim, c.normEps);
     proj(s.hb, s.xb, lw.gate_proj, l, "gate_proj", dim, hid);
     proj(s.hb2, s.xb, lw.up_proj, l, "up_proj", dim, hid);
-    loraWait();
     swiglu(s.hb, s.hb, s.hb2, B * hid); // silu(gate) · up, in place
     proj(s.att2, s.hb, lw.down_proj, l, "down_proj", hid, dim);
-    loraWait();
     for (let i = 0; i < B * dim; i++) s.x[i] = s.x[i]! + s.att2[i]!; // residual
   }
 

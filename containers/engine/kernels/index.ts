@@ -13,7 +13,7 @@
 // Each worker thread has its own heap.
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { controlInts, KernelPool, type KernelName, type PoolTask } from "./threads.ts";
+import { controlInts, KernelPool, type KernelName } from "./threads.ts";
 import * as ref from "../ops.ts";
 import type { Arr } from "../ops.ts";
 import type { Config, Weights } from "../model.ts";
@@ -312,7 +312,6 @@ export function useKernels(on: boolean): void {
 // ── threads: the main thread plus workers on the same heap (threads.ts) ──
 
 let threads: number | null = null, pool: KernelPool | null = null, threadTimeoutMs = 10_000; // null: not decided yet
-let inflight: PoolTask | null = null, inflightOut: Float32Array | null = null; // a LoRA delta started on a worker (addLoraDeltaStepAsync), not yet waited for, and what it writes
 const MIN_SLICE_WORK = 1 << 18; // multiply-adds per slice below which waking a worker costs more than it saves
 
 /**
@@ -324,7 +323,6 @@ const MIN_SLICE_WORK = 1 << 18; // multiply-adds per slice below which waking a 
  */
 export function setThreads(n: number, opts: { timeoutMs?: number } = {}): void {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`threads must be a positive integer, got ${n}`);
-  loraWait();
   if (opts.timeoutMs !== undefined) threadTimeoutMs = opts.timeoutMs;
   if (pool) pool.timeoutMs = threadTimeoutMs;
   threads = n;
@@ -355,7 +353,7 @@ export function threadCount(): { configured: number; ready: number; pool: Kernel
  * which places its control block in the heap right where that scratch would lie.
  */
 function slicesFor(rows: number, work: number): number {
-  if (rows < 2 || work < 2 * MIN_SLICE_WORK || inflight) return 1; // a worker busy with a started delta: this call runs here alone
+  if (rows < 2 || work < 2 * MIN_SLICE_WORK) return 1;
   if (threads === null) setThreads(defaultThreads()); // the first call big enough to split starts the workers
   if (!pool || threads === 1) return 1;
   return Math.max(1, Math.min(rows, threads ?? 1, 1 + pool.ready().length, Math.floor(work / MIN_SLICE_WORK)));
@@ -718,50 +716,6 @@ export function addLoraDeltaStep(step: LoraStep, out: Float32Array, x: Float32Ar
   if (parts === 1) k.lora_rows_t(p.out, p.x, table, B, n, d, p.mid);
   else pool!.run("lora_rows_t", bounds(B, parts).map(([a, b], i) => [p.out + a * d * 4, p.x + a * n * 4, table + a * 16, b - a, n, d, p.mid + i * MAX_RANK * 4]), (args) => k.lora_rows_t(...(args as Parameters<LoraKernel["lora_rows_t"]>)));
   h.output(out, p.out, B * d);
-}
-
-let asyncDelta = true; // benchmarks turn it off to compare with the delta run where it is called
-
-/** Whether a decode step's LoRA delta may run on a worker beside the base matmuls (benchmarks compare both in one process). */
-export function useAsyncLora(on: boolean): void {
-  loraWait();
-  asyncDelta = on;
-}
-
-let asyncMid: Float32Array | null = null; // the started delta's rank scratch: its own block, not the scratch every call reuses
-
-/**
- * addLoraDeltaStep started on a kernel worker, returning at once: true when started (call
- * loraWait before reading `out` or starting another), false when it cannot be (one thread, no
- * worker ready, one already running, x or out not in the heap, too few distinct adapters for a
- * worker's wake-up to pay) and the caller runs addLoraDeltaStep. Meanwhile this thread runs
- * the step's next base matmul, which touches neither `out` nor the adapters: with many
- * distinct adapters the delta is bound by fetching their matrices, which the other core then
- * does beside the base work instead of after it. The same kernel on the same rows: the same bits.
- */
-export function addLoraDeltaStepAsync(step: LoraStep, out: Float32Array, x: Float32Array, layer: number, t: Target, n: number, d: number): boolean {
-  const ti = TARGETS.indexOf(t);
-  if (!step.has[layer * TARGETS.length + ti]) return true; // no row has this projection: nothing to add
-  if (!asyncDelta || inflight || !pool || (threads ?? 1) < 2 || step.distinctRanks * (n + d) * 4 < 2 * MIN_LORA_SLICE_BYTES) return false;
-  const h = heap!, px = h.offsetOf(x), pout = h.offsetOf(out);
-  if (px === null || pout === null) return false;
-  if (!asyncMid) {
-    const m = heapFloats(MAX_RANK);
-    if (h.offsetOf(m) === null) return false;
-    asyncMid = m;
-  }
-  const table = step.table + (layer * TARGETS.length + ti) * step.rows * 16;
-  inflight = pool.start("lora_rows_t", [pout, px, table, step.rows, n, d, asyncMid.byteOffset]);
-  inflightOut = inflight ? out : null;
-  return inflight !== null;
-}
-
-/** Wait for the delta addLoraDeltaStepAsync started, if any; with `out`, only if it is the one writing `out`. */
-export function loraWait(out?: Float32Array): void {
-  const task = inflight;
-  if (!task || (out && out !== inflightOut)) return;
-  inflight = inflightOut = null; // before waiting: a failed wait must not leave the pool marked busy
-  pool!.wait(task);
 }
 
 /**

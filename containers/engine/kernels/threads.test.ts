@@ -83,7 +83,7 @@ describe("kernel worker threads", () => {
     for (const a of ads) slots.release(a);
   });
 
-  it("a decode step over 64 distinct resident adapters, its LoRA deltas on a worker beside the base matmuls, equals the step on 1 thread exactly", async () => {
+  it("a decode step over 64 distinct resident adapters, its LoRA deltas split by rows over 2 threads, equals the step on 1 thread exactly", async () => {
     const m = tinyModel(8, { dim: 96, nHeads: 4, nKvHeads: 2, hiddenDim: 128, maxSeqLen: 32, vocabSize: 64 }, 0.1);
     const slots = new AdapterSlots({ capBytes: 16 << 20 });
     const ads = Array.from({ length: 64 }, (_, i) => createLora(m.config, { r: 8, alpha: 16, dropout: 0, targets: ["q_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] }, { seed: i, randomB: true }));
@@ -97,16 +97,15 @@ describe("kernel worker threads", () => {
     setThreads(1);
     const one = step();
     await threadsReady(2);
-    // the deltas really ran on a worker: else this compares one thread with itself
-    const pool = threadCount().pool!, started: unknown[] = [], poolStart = pool.start.bind(pool);
-    pool.start = (kernel, args) => { started.push(kernel); return poolStart(kernel, args); };
+    // the deltas really split: else this compares one thread with itself
+    const pool = threadCount().pool!, deltas: number[] = [], poolRun = pool.run.bind(pool);
+    pool.run = (kernel, slices, local) => { if (kernel === "lora_rows_t") deltas.push(slices.length); poolRun(kernel, slices, local); };
     try {
       expect(step()).toEqual(one);
     } finally {
-      pool.start = poolStart;
+      pool.run = poolRun;
     }
-    expect(started.length).toBe(3 * m.config.nLayers * 6); // every adapted projection of every layer, each step
-    expect(started.every((k) => k === "lora_rows_t")).toBe(true);
+    expect(deltas).toEqual(new Array(3 * m.config.nLayers * 6).fill(2)); // every adapted projection of every layer, each step
     expect(one[0]).not.toEqual(Array.from(forward(m, ads.map((_, b) => ({ token: (b * 5) % 64, pos: 0, kv: createKvCache(m.config), adapter: null })), createRunState(m.config, 64)))); // the adapters count
     setThreads(1);
     for (const a of ads) slots.release(a);

@@ -30,9 +30,6 @@ export const LAYOUT = { GEN, DONE, READY, TASK_GEN, DONE_GEN, FAILED, KERNEL, NA
 export const KERNEL_NAMES = ["matmul", "matmul_dx", "matmul_dw", "attn_fwd", "attn_bwd", "lora_rows_t"] as const; // lora_rows_t: lora-kernel.wasm
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
-/** A slice started on a worker (KernelPool.start) and not yet waited for. */
-export interface PoolTask { kernel: KernelName | -1; gen: number; used: number[] }
-
 /** What a worker is given (workerData). */
 export interface WorkerInit {
   memory: WebAssembly.Memory;
@@ -113,40 +110,13 @@ export class KernelPool {
    * a worker's slice threw or it did not finish within timeoutMs (the worker is replaced).
    */
   run(kernel: KernelName | -1, slices: number[][], local: (args: number[]) => void): void {
-    const task = this.#post(kernel, slices.slice(1));
-    let localError: unknown = null;
-    try {
-      if (slices[0]) local(slices[0]);
-    } catch (e) {
-      localError = e; // still wait for the workers: they write into the same output
-    }
-    this.#wait(task, localError);
-  }
-
-  /**
-   * Start one slice on a ready worker and return at once (null: none is ready); `wait` it
-   * before reading what it writes or starting anything else on this pool. Meanwhile this thread
-   * may run other work that touches none of the slice's memory: the decode step runs its next
-   * base matmul while a worker adds the LoRA delta of the previous one.
-   */
-  start(kernel: KernelName, args: number[]): PoolTask | null {
-    if (this.ready().length === 0) return null;
-    return this.#post(kernel, [args]);
-  }
-
-  /** Wait for a task from start(); throws as run() does. */
-  wait(task: PoolTask): void {
-    this.#wait(task, null);
-  }
-
-  #post(kernel: KernelName | -1, slices: number[][]): PoolTask {
     const ctl = this.#o.ctl, workers = this.ready();
-    if (slices.length > workers.length) throw new RangeError(`${slices.length + 1} slices for ${workers.length} ready workers and this thread`);
+    if (slices.length - 1 > workers.length) throw new RangeError(`${slices.length} slices for ${workers.length} ready workers and this thread`);
     const id = kernel === -1 ? -1 : KERNEL_NAMES.indexOf(kernel);
     const gen = (Atomics.load(ctl, GEN) + 1) | 0;
-    const used = workers.slice(0, slices.length);
+    const used = workers.slice(0, slices.length - 1);
     used.forEach((w, k) => {
-      const s = this.#slot(w), args = slices[k]!;
+      const s = this.#slot(w), args = slices[k + 1]!;
       if (args.length > MAX_ARGS) throw new RangeError(`${args.length} kernel arguments, at most ${MAX_ARGS}`);
       ctl[s + KERNEL] = id;
       ctl[s + NARGS] = args.length;
@@ -156,11 +126,12 @@ export class KernelPool {
     });
     Atomics.store(ctl, GEN, gen);
     Atomics.notify(ctl, GEN);
-    return { kernel, gen, used };
-  }
-
-  #wait({ kernel, gen, used }: PoolTask, localError: unknown): void {
-    const ctl = this.#o.ctl;
+    let localError: unknown = null;
+    try {
+      if (slices[0]) local(slices[0]);
+    } catch (e) {
+      localError = e; // still wait for the workers: they write into the same output
+    }
     const deadline = performance.now() + this.timeoutMs;
     for (;;) {
       const signal = Atomics.load(ctl, DONE);
