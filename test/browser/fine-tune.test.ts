@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DevClient } from "../../local/dev-client.ts";
 import { CAPITALS } from "../../local/demo/capitals.ts";
 import type { Platform } from "../../local/platform.ts";
+import { TrainingSettings } from "../../core/jobs/model.ts";
 import { openBrowserHarness, hasChromium, type BrowserHarness } from "./harness.ts";
 
 /**
@@ -82,14 +83,15 @@ describe.skipIf(!hasChromium)("Model Factory web UI (Chromium)", () => {
     await page.getByRole("radio", { name: /Model Factory tiny SOTU/ }).waitFor();
     expect(await page.getByRole("radio", { name: /Model Factory tiny SOTU/ }).isChecked()).toBe(true);
     expect(await page.getByLabel("Rank (r)").inputValue()).toBe("16");
-    expect(await page.getByLabel("Learning rate").inputValue()).toBe("0.01");
+    expect(await page.getByLabel("Learning rate").inputValue()).toBe(String(TrainingSettings.parse({}).learningRate));
     expect(await page.getByRole("checkbox", { name: /q_proj/ }).isChecked()).toBe(true);
     expect(await page.getByRole("checkbox", { name: /gate_proj/ }).isChecked()).toBe(true);
     expect(await page.getByLabel("Max steps").isVisible()).toBe(false);
 
     // The estimate: the API's 3 epochs of 28 records would be a step or two; the defaults follow the data instead.
+    // Counted in the model's tokens with its measured tokenizer cost: an estimate ("≈"), not a lower bound.
     const estimate = page.getByTestId("run-estimate");
-    await expect.poll(() => estimate.locator('[data-estimate="steps"]').textContent()).toMatch(/^≥ \d+/);
+    await expect.poll(() => estimate.locator('[data-estimate="steps"]').textContent()).toMatch(/^≈ \d+/);
     const steps = Number((await estimate.locator('[data-estimate="steps"]').textContent())!.replace(/\D/g, ""));
     expect(steps).toBeGreaterThanOrEqual(30);
     expect(await estimate.getAttribute("data-warnings")).toBe("0");
@@ -123,7 +125,8 @@ describe.skipIf(!hasChromium)("Model Factory web UI (Chromium)", () => {
     await page.getByLabel("Evaluate every").fill("5");
     await page.getByLabel("Checkpoint every").fill("5");
     // 15 steps is a smoke test, not training: the estimate says so, and still lets it start.
-    await expect.poll(() => estimate.locator('[data-estimate="steps"]').textContent()).toBe("≥ 15");
+    // Max steps are the run's steps exactly.
+    await expect.poll(() => estimate.locator('[data-estimate="steps"]').textContent()).toBe("15");
     expect(await page.getByTestId("estimate-warning").textContent()).toContain("Only 15 optimizer steps");
     await shot("ft-2-form");
     await page.getByTestId("start-fine-tune").click();
