@@ -145,9 +145,3 @@ export function splitCounts(records: number, evalFraction: number): { trainRecor
   const heldOutRecords = Math.min(Math.max(Math.round(records * evalFraction), 1), records - 1);
   return { trainRecords: records - heldOutRecords, heldOutRecords };
 }
-
-/** Sequences of seqLen from one running stream of `tokens` (each record plus one EOS), rows cut anywhere: web/src/jobs/run-estimate.ts's count (the recipe's is documentRows, whole records per row as the trainer packs them). */
-export function packedSequences(tokens: number, records: number, seqLen: number): number {
-  const stream = Math.round(tokens) + records;
-  return stream < 2 ? 0 : Math.ceil((stream - 1) / seqLen);
-}
