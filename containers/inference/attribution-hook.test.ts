@@ -3,7 +3,7 @@ import { adapterItem, type Adapter } from "../../core/adapters/index.ts";
 import { CallAttribution } from "../../core/attribution/index.ts";
 import { memoryDeps } from "../../test/fakes/memory-deps.ts";
 import { buildAttributionIndex } from "../trainer/attribution-index.ts";
-import { attributionHook, baseModelShape, indexKeyOf } from "./attribution-hook.ts";
+import { attributionHook, attributionLoader, baseModelShape, indexKeyOf } from "./attribution-hook.ts";
 import type { GenerationRecord, ServedModel } from "./hooks.ts";
 
 // Prepare: an adapter record with static weights, and (per test) an index beside its weights.
@@ -72,6 +72,60 @@ describe("attributionHook", () => {
   it("adds nothing to base-model calls", async () => {
     const { hook, model } = await setup(trained);
     expect(await hook(generation({ ...model, id: "mf-tiny", kind: "base", files: undefined }, [1, 2]))).toBeUndefined();
+  });
+});
+
+describe("attributionLoader's cache", () => {
+  // Three adapters, each with the same index; the blob store counts the index reads.
+  async function three() {
+    const deps = memoryDeps();
+    const reads: string[] = [];
+    const get = deps.blobs.get.bind(deps.blobs);
+    deps.blobs.get = (key, o) => (reads.push(key), get(key, o));
+    const models = [];
+    for (const id of ["ad_1", "ad_2", "ad_3"]) {
+      const a = adapter(id);
+      await deps.tables.main.put(adapterItem(a));
+      await deps.blobs.put(indexKeyOf(served(a))!, trained);
+      models.push(served(a));
+    }
+    return { deps, reads, models };
+  }
+  const sized = async (cacheBytes: number) => {
+    const { deps, reads, models } = await three();
+    const load = attributionLoader({ blobs: deps.blobs, tables: deps.tables, baseModel: () => ({ vocabSize: 64, eos: 0 }), cacheBytes });
+    const one = (await load(models[0]!)).index!;
+    return { load, reads, models, bytesOfOne: one.tokens.byteLength + one.suffixArray.byteLength + one.recordStarts.byteLength + one.records.length * 256 + 1024 };
+  };
+
+  it("keeps indexes within its byte budget, least recently used out, and reads an evicted one again", async () => {
+    const probe = await sized(Number.MAX_SAFE_INTEGER);
+    const { load, reads, models } = await sized(2 * probe.bytesOfOne); // room for two
+    await load(models[1]!);
+    await load(models[0]!); // ad_1 most recent: ad_2 is the oldest now
+    await load(models[2]!); // over budget: ad_2 out
+    expect(reads.map((k) => k.split("/")[1])).toEqual(["ad_1", "ad_2", "ad_3"]);
+    await load(models[0]!);
+    await load(models[2]!);
+    expect(reads).toHaveLength(3); // both still held
+    await load(models[1]!);
+    expect(reads.map((k) => k.split("/")[1])).toEqual(["ad_1", "ad_2", "ad_3", "ad_2"]);
+  });
+
+  it("holds many more adapters when the budget allows, whatever their count", async () => {
+    const probe = await sized(Number.MAX_SAFE_INTEGER);
+    const { load, reads, models } = await sized(10 * probe.bytesOfOne);
+    for (let round = 0; round < 3; round++) for (const m of models) await load(m);
+    expect(reads).toHaveLength(3);
+  });
+
+  it("keeps the newest index even when it alone is over the budget", async () => {
+    const { load, reads, models } = await sized(1);
+    await load(models[0]!);
+    expect(reads).toHaveLength(1);
+    await load(models[1]!);
+    await load(models[1]!);
+    expect(reads).toHaveLength(2);
   });
 });
 

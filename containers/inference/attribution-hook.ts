@@ -20,8 +20,14 @@ export interface AttributionHookOptions {
   tables: Tables;
   /** The base model's vocabulary size and end-of-text id (an index must fit the one it serves with). */
   baseModel: (id: string) => { vocabSize: number; eos: number | null } | undefined;
-  /** Adapters whose index (or its absence) is kept in memory (default 64, least recently used first out). */
-  maxCached?: number;
+  /**
+   * Bytes of span indexes kept in memory, least recently used first out (default
+   * DEFAULT_INDEX_CACHE_BYTES). A budget in bytes, not adapters: indexes grow with the training
+   * set (4 bytes a token and more), and an entry evicted here is read again from the blob store
+   * (S3 on AWS) by the adapter's next call, so it should hold the indexes of the adapters the
+   * serving cache holds.
+   */
+  cacheBytes?: number;
   log?: (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
   /** Called with each call's attribution and the time it took (ms), e.g. for a usage record or a histogram. */
   onAttributed?: (attribution: CallAttribution, ms: number, record: GenerationRecord) => void;
@@ -56,11 +62,28 @@ export function indexKeyOf(model: AttributableModel): string | undefined {
   return w ? `${w.slice(0, w.lastIndexOf("/") + 1)}${INDEX_FILE}` : undefined;
 }
 
-/** Loads (once, then from an LRU cache) each adapter's span index and static weights. */
-export function attributionLoader(opts: Pick<AttributionHookOptions, "blobs" | "tables" | "baseModel" | "maxCached" | "log">): (model: AttributableModel) => Promise<Loaded> {
+export const DEFAULT_INDEX_CACHE_BYTES = 64 * 1024 * 1024;
+/** What an entry costs besides its index: the static weights and the map's own (an adapter without an index costs this alone). */
+const ENTRY_BYTES = 1024;
+
+/** About what an index holds in memory: its three arrays, and each record's owner (ids and an address, ~256 bytes). */
+const indexBytes = (i: SpanIndex) => i.tokens.byteLength + i.suffixArray.byteLength + i.recordStarts.byteLength + i.records.length * 256;
+
+/** Loads (once, then from an LRU cache with a byte budget) each adapter's span index and static weights. */
+export function attributionLoader(opts: Pick<AttributionHookOptions, "blobs" | "tables" | "baseModel" | "cacheBytes" | "log">): (model: AttributableModel) => Promise<Loaded> {
   const log = opts.log ?? (() => {});
-  const max = opts.maxCached ?? 64;
-  const cache = new Map<string, Promise<Loaded>>();
+  const budget = opts.cacheBytes ?? DEFAULT_INDEX_CACHE_BYTES;
+  // An entry's bytes are known once it has loaded; a load in flight counts as ENTRY_BYTES.
+  const cache = new Map<string, { loaded: Promise<Loaded>; bytes: number }>();
+  let held = 0;
+  const evict = () => {
+    // The newest entry stays even when it alone is over the budget: its call is using it.
+    while (held > budget && cache.size > 1) {
+      const [oldest, entry] = cache.entries().next().value!;
+      cache.delete(oldest);
+      held -= entry.bytes;
+    }
+  };
 
   const load = (model: AttributableModel): Promise<Loaded> => {
     const key = `${model.id}\u0000${model.files?.weights ?? ""}`;
@@ -68,15 +91,28 @@ export function attributionLoader(opts: Pick<AttributionHookOptions, "blobs" | "
     if (hit) {
       cache.delete(key); // re-insert: most recently used last
       cache.set(key, hit);
-      return hit;
+      return hit.loaded;
     }
-    const loading = loadFor(model).catch((e) => {
-      cache.delete(key); // a table or blob store hiccup is retried by the next call
-      throw e;
-    });
-    cache.set(key, loading);
-    while (cache.size > max) cache.delete(cache.keys().next().value!);
-    return loading;
+    const entry = { loaded: loadFor(model), bytes: ENTRY_BYTES };
+    cache.set(key, entry);
+    held += entry.bytes;
+    entry.loaded.then(
+      (l) => {
+        if (cache.get(key) !== entry) return; // evicted while it loaded
+        const bytes = ENTRY_BYTES + (l.index ? indexBytes(l.index) : 0);
+        held += bytes - entry.bytes;
+        entry.bytes = bytes;
+        evict();
+      },
+      () => {
+        // a table or blob store hiccup is retried by the next call
+        if (cache.get(key) !== entry) return;
+        cache.delete(key);
+        held -= entry.bytes;
+      },
+    );
+    evict();
+    return entry.loaded;
   };
 
   const loadFor = async (model: AttributableModel): Promise<Loaded> => {

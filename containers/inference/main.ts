@@ -3,7 +3,7 @@
 //   MF_RUNTIME=aws    TABLE_MAIN, TABLE_CONTRIBUTIONS, BUCKET (region and credentials from the task role)
 //   BACKEND=embedded (default): the engine in this process, on the committed base model or MODEL_DIR
 //   BACKEND=vllm      VLLM_URL: a gateway in front of vLLM (the GPU task), adapters staged in ADAPTER_DIR
-// PORT (default 8788; 0 = any), HOST (default 127.0.0.1), ADAPTER_BUDGET_MB, MAX_RUNNING, MAX_QUEUED,
+// PORT (default 8788; 0 = any), HOST (default 127.0.0.1), ADAPTER_BUDGET_MB, ATTRIBUTION_CACHE_MB, MAX_RUNNING, MAX_QUEUED,
 // PER_KEY_LIMIT, PER_MODEL_LIMIT, REQUEST_TIMEOUT_S. Started by the local platform as a child with an IPC
 // channel, it reports {type: "listening", port} there; logs are JSON lines on stdout.
 import { randomBytes } from "node:crypto";
@@ -38,6 +38,8 @@ const Env = z.object({
   VLLM_URL: z.url().optional(),
   ADAPTER_DIR: z.string().optional(),
   ADAPTER_BUDGET_MB: z.coerce.number().positive().default(256),
+  // Span indexes held in memory (attribution-hook.ts); one evicted is read from the blob store again by its adapter's next call.
+  ATTRIBUTION_CACHE_MB: z.coerce.number().positive().default(64),
   MAX_LORAS: int(32),
   PORT: int(8788),
   HOST: z.string().default("127.0.0.1"),
@@ -97,7 +99,7 @@ async function ports(): Promise<{ tables: Tables; blobs: BlobStore; workDir: str
 const { tables, blobs, workDir, payments, close } = await ports();
 // One span attribution per call, for the response and the usage record alike. The gradient method
 // runs after the response on the usage stream where the platform runs it (local, embedded engine).
-const span = sharedSpanAttributor({ tables, blobs, log, baseModel: (id) => (id === env.BASE_MODEL_ID ? baseModelShape(env.MODEL_DIR ?? BASE_MODEL_DIR) : undefined) });
+const span = sharedSpanAttributor({ tables, blobs, log, cacheBytes: env.ATTRIBUTION_CACHE_MB * 1024 * 1024, baseModel: (id) => (id === env.BASE_MODEL_ID ? baseModelShape(env.MODEL_DIR ?? BASE_MODEL_DIR) : undefined) });
 const server = await startInferenceServer({
   tables,
   blobs,
