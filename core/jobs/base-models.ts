@@ -67,7 +67,8 @@ const TOKENIZER_COST: Readonly<Record<string, TokenizerCost>> = { "mf-tiny-sotu"
 
 /** The tokenizer cost of a base model; one that has none measured counts as the ingest does (a lower bound). */
 export function tokenizerCost(id: string): TokenizerCost {
-  return { ...(TOKENIZER_COST[id] ?? { perIngestToken: 1, perRecord: 0 }) };
+  // own keys only: an id such as "constructor" would otherwise find Object.prototype's, and every count would be NaN
+  return { ...(Object.hasOwn(TOKENIZER_COST, id) ? TOKENIZER_COST[id]! : { perIngestToken: 1, perRecord: 0 }) };
 }
 
 /** Every base model jobs may use. */

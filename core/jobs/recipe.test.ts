@@ -41,6 +41,8 @@ describe("scaledTrainingDefaults", () => {
     expect(estimatedModelTokens({ records: 40, tokens: 567 }, { perIngestToken: 2.8, perRecord: 21 })).toBeCloseTo(567 * 2.8 + 40 * 21);
     // A base model with no measured cost counts as the ingest does.
     expect(estimatedModelTokens({ records: 40, tokens: 567 }, tokenizerCost("no-such-model"))).toBe(567);
+    // An id that names a property every object has is still a model with no measured cost, not NaN.
+    for (const id of ["constructor", "toString", "__proto__"]) expect(estimatedModelTokens({ records: 40, tokens: 567 }, tokenizerCost(id))).toBe(567);
   });
 
   it("packs whole records per row, and cuts a record longer than a row", () => {
