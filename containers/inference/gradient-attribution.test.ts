@@ -68,6 +68,18 @@ describe("gradientAttributor", () => {
     expect((await gradientAttributor({ blobs: deps.blobs, tables: deps.tables, baseModelDir: () => undefined })(call)).method).toBe("static");
   });
 
+  it("retries an adapter's files after a blob store error instead of failing its calls from then on", async () => {
+    // Prepare: the blob store fails the first read of the sketch file, as S3 can
+    const { deps, call } = await setup();
+    const get = deps.blobs.get.bind(deps.blobs);
+    let failures = 1;
+    deps.blobs.get = (key, o) => (key.endsWith(SKETCH_FILE) && failures-- > 0 ? Promise.reject(new Error("SlowDown")) : get(key, o));
+    const attribute = gradientAttributor({ blobs: deps.blobs, tables: deps.tables, baseModelDir: () => BASE_MODEL_DIR });
+    // Act, Assess: that call fails (it is retried by its caller); the next reads the files again
+    await expect(attribute(call)).rejects.toThrow("SlowDown");
+    expect((await attribute(call)).method).toBe("combined");
+  });
+
   it("runs after the call from its usage record, once per request id: the record delivered three times has one final attribution", async () => {
     // Prepare: the call's usage record with its span attribution pending, and the input kept beside it.
     const { deps, served, call } = await setup();

@@ -47,8 +47,8 @@ export function gradientAttributor(opts: GradientAttributorOptions): (call: Reco
 
   const gradientInputs = (model: AttributableModel, loaded: Awaited<ReturnType<typeof loadIndex>>, b: LoadedModel) => {
     const key = `${model.id}\u0000${model.files?.weights ?? ""}`;
-    if (!adapters.has(key))
-      adapters.set(key, (async () => {
+    if (!adapters.has(key)) {
+      const reading = (async () => {
         if (!model.files || !loaded.index) return null;
         const dir = model.files.weights.slice(0, model.files.weights.lastIndexOf("/") + 1);
         const [config, weights, sketchBytes] = await Promise.all([readBlob(opts.blobs, model.files.config), readBlob(opts.blobs, model.files.weights), readBlob(opts.blobs, `${dir}${SKETCH_FILE}`)]);
@@ -62,7 +62,11 @@ export function gradientAttributor(opts: GradientAttributorOptions): (call: Reco
           log("warn", "gradient sketches unreadable; the adapter's calls use span attribution only", { adapter: model.id, error: e instanceof Error ? e.message : String(e) });
           return null;
         }
-      })());
+      })();
+      adapters.set(key, reading);
+      // a blob store error is not remembered: the adapter's next call reads its files again
+      reading.catch(() => { if (adapters.get(key) === reading) adapters.delete(key); });
+    }
     return adapters.get(key)!;
   };
 
