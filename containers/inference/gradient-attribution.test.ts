@@ -80,6 +80,24 @@ describe("gradientAttributor", () => {
     expect((await attribute(call)).method).toBe("combined");
   });
 
+  it("keeps adapters' weights and sketches within its byte budget, least recently used out", async () => {
+    // Prepare: two served adapters on the same files; the blob store counts sketch reads
+    const { deps, call } = await setup();
+    const get = deps.blobs.get.bind(deps.blobs);
+    let sketchReads = 0;
+    deps.blobs.get = (key, o) => (key.endsWith(SKETCH_FILE) && sketchReads++, get(key, o));
+    const other = { ...call, model: { ...call.model, id: "ad_g2" } };
+    const run = async (cacheBytes: number) => {
+      sketchReads = 0;
+      const attribute = gradientAttributor({ blobs: deps.blobs, tables: deps.tables, baseModelDir: () => BASE_MODEL_DIR, cacheBytes });
+      for (const c of [call, other, call, other]) expect((await attribute(c)).method).toBe("combined");
+      return sketchReads;
+    };
+    // Act, Assess: room for both, each is read once; room for one (the newest stays), every call reads again
+    expect(await run(64 * 1024 * 1024)).toBe(2);
+    expect(await run(1)).toBe(4);
+  });
+
   it("runs after the call from its usage record, once per request id: the record delivered three times has one final attribution", async () => {
     // Prepare: the call's usage record with its span attribution pending, and the input kept beside it.
     const { deps, served, call } = await setup();

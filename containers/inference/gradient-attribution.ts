@@ -9,7 +9,7 @@
 import { attributeCall, type CallAttribution } from "../../core/attribution/index.ts";
 import type { BlobStore } from "../../core/ports/blob-store.ts";
 import type { Tables } from "../../core/ports/tables.ts";
-import { loadHfModel, parseAdapter, type LoadedModel, type LoraAdapter } from "../engine/index.ts";
+import { loadHfModel, loraBytes, parseAdapter, type LoadedModel, type LoraAdapter } from "../engine/index.ts";
 import { decodeSketches, SKETCH_FILE } from "../trainer/attribution-files.ts";
 import { readBlob } from "../trainer/blob-files.ts";
 import { sketchCall } from "../trainer/gradient-sketch.ts";
@@ -21,7 +21,15 @@ export interface GradientAttributorOptions {
   /** Directory (HF layout) of a base model the embedded engine serves, by id; undefined: no gradients for it. */
   baseModelDir: (id: string) => string | undefined;
   log?: (level: "info" | "warn", message: string, fields?: Record<string, unknown>) => void;
+  /**
+   * Bytes of adapters' weights and sketches kept between calls, least recently used first out
+   * (default DEFAULT_GRADIENT_CACHE_BYTES): sketches are k = 2048 floats a record, 5.6 MB for
+   * 680 records, so an unbounded map would grow with every adapter ever called.
+   */
+  cacheBytes?: number;
 }
+
+export const DEFAULT_GRADIENT_CACHE_BYTES = 256 * 1024 * 1024;
 
 /** What the usage table keeps of a call for this method (core/settlement's AttributionInput). */
 export interface RecordedCall {
@@ -43,31 +51,59 @@ export function gradientAttributor(opts: GradientAttributorOptions): (call: Reco
     return bases.get(id)!;
   };
   const loadIndex = attributionLoader({ ...opts, baseModel: (id) => { const b = base(id); return b ? { vocabSize: b.model.config.vocabSize, eos: b.tokenizer.eos } : undefined; } });
-  const adapters = new Map<string, Promise<{ adapter: LoraAdapter; sketches: ReturnType<typeof decodeSketches> } | null>>();
+  type Inputs = { adapter: LoraAdapter; sketches: ReturnType<typeof decodeSketches> } | null;
+  // An LRU in bytes: an entry counts 1 KiB while it loads (and when the adapter has no sketches).
+  const adapters = new Map<string, { reading: Promise<Inputs>; bytes: number }>();
+  const budget = opts.cacheBytes ?? DEFAULT_GRADIENT_CACHE_BYTES;
+  let held = 0;
+  const forget = (key: string) => {
+    const e = adapters.get(key);
+    if (e) (adapters.delete(key), (held -= e.bytes));
+  };
+  const evict = () => {
+    // the newest entry stays even when it alone is over the budget: its call is using it
+    while (held > budget && adapters.size > 1) forget(adapters.keys().next().value!);
+  };
 
-  const gradientInputs = (model: AttributableModel, loaded: Awaited<ReturnType<typeof loadIndex>>, b: LoadedModel) => {
+  const gradientInputs = (model: AttributableModel, loaded: Awaited<ReturnType<typeof loadIndex>>, b: LoadedModel): Promise<Inputs> => {
     const key = `${model.id}\u0000${model.files?.weights ?? ""}`;
-    if (!adapters.has(key)) {
-      const reading = (async () => {
-        if (!model.files || !loaded.index) return null;
-        const dir = model.files.weights.slice(0, model.files.weights.lastIndexOf("/") + 1);
-        const [config, weights, sketchBytes] = await Promise.all([readBlob(opts.blobs, model.files.config), readBlob(opts.blobs, model.files.weights), readBlob(opts.blobs, `${dir}${SKETCH_FILE}`)]);
-        if (!config || !weights || !sketchBytes) {
-          log("info", "adapter has no gradient sketches; its calls use span attribution only", { adapter: model.id });
-          return null;
-        }
-        try {
-          return { adapter: parseAdapter(model.id, config.toString("utf8"), weights, b.model.config), sketches: decodeSketches(sketchBytes, loaded.index) };
-        } catch (e) {
-          log("warn", "gradient sketches unreadable; the adapter's calls use span attribution only", { adapter: model.id, error: e instanceof Error ? e.message : String(e) });
-          return null;
-        }
-      })();
-      adapters.set(key, reading);
-      // a blob store error is not remembered: the adapter's next call reads its files again
-      reading.catch(() => { if (adapters.get(key) === reading) adapters.delete(key); });
+    const hit = adapters.get(key);
+    if (hit) {
+      adapters.delete(key); // re-insert: most recently used last
+      adapters.set(key, hit);
+      return hit.reading;
     }
-    return adapters.get(key)!;
+    const reading = (async () => {
+      if (!model.files || !loaded.index) return null;
+      const dir = model.files.weights.slice(0, model.files.weights.lastIndexOf("/") + 1);
+      const [config, weights, sketchBytes] = await Promise.all([readBlob(opts.blobs, model.files.config), readBlob(opts.blobs, model.files.weights), readBlob(opts.blobs, `${dir}${SKETCH_FILE}`)]);
+      if (!config || !weights || !sketchBytes) {
+        log("info", "adapter has no gradient sketches; its calls use span attribution only", { adapter: model.id });
+        return null;
+      }
+      try {
+        return { adapter: parseAdapter(model.id, config.toString("utf8"), weights, b.model.config), sketches: decodeSketches(sketchBytes, loaded.index) };
+      } catch (e) {
+        log("warn", "gradient sketches unreadable; the adapter's calls use span attribution only", { adapter: model.id, error: e instanceof Error ? e.message : String(e) });
+        return null;
+      }
+    })();
+    const entry = { reading, bytes: 1024 };
+    adapters.set(key, entry);
+    held += entry.bytes;
+    reading.then(
+      (r) => {
+        if (adapters.get(key) !== entry) return; // evicted while it loaded
+        const bytes = 1024 + (r ? loraBytes(r.adapter) + r.sketches.sketches.byteLength : 0);
+        held += bytes - entry.bytes;
+        entry.bytes = bytes;
+        evict();
+      },
+      // a blob store error is not remembered: the adapter's next call reads its files again
+      () => { if (adapters.get(key) === entry) forget(key); },
+    );
+    evict();
+    return reading;
   };
 
   return async (call) => {
