@@ -114,6 +114,20 @@ describe("BatchScheduler", () => {
     expect(firstTokenAt).toBe(2);
   });
 
+  it("a beforeStep or afterStep hook that throws fails the sequences it held with its error, and the scheduler serves the next", async () => {
+    const m = tinyModel(12, { maxSeqLen: 48 });
+    for (const hook of ["beforeStep", "afterStep"] as const) {
+      const s = new BatchScheduler(m, idTok(m.config.vocabSize), { maxBatch: 8 });
+      let throws = 1;
+      s[hook] = () => { if (throws-- > 0) throw new Error(`${hook} broke`); };
+      // Act: two sequences while the hook throws once, then one more
+      const held = [s.submit([1, 2], null, { maxTokens: 4 }), s.submit([3, 4], null, { maxTokens: 4 })];
+      // Assess: both fail with the hook's error; the next is generated whole
+      for (const p of held) await expect(p).rejects.toThrow(`${hook} broke`);
+      expect((await s.submit([5, 6], null, { maxTokens: 4 })).tokens).toHaveLength(4);
+    }
+  });
+
   it("afterStep runs right after each pumped step, before an I/O callback due meanwhile, and what its microtasks submit joins the next step", async () => {
     // Prepare: one running sequence; the hook, after the first step, settles a promise whose
     // continuation (two hops, like a cold load's) submits a second sequence; a timer due during

@@ -210,25 +210,33 @@ export class BatchScheduler {
     while (this.#running.length || this.#waiting.length) this.step();
   }
 
+  // A step or a hook that throws fails every sequence it held with that error (each caller
+  // gets it, none hangs) instead of escaping from setImmediate and ending the process; what is
+  // submitted afterwards is served.
+  #guarded(f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      for (const s of [...this.#running, ...this.#waiting]) s.reject(e as Error);
+      this.#running = [];
+      this.#waiting = [];
+    }
+  }
+
   // drive steps from the event loop, yielding between steps so new requests can join
   #pump(): void {
     if (this.#pumping) return;
     this.#pumping = true;
     const tick = () => {
-      try {
-        this.step();
-      } catch (e) {
-        for (const s of [...this.#running, ...this.#waiting]) s.reject(e as Error);
-        this.#running = [];
-        this.#waiting = [];
-      }
-      this.afterStep?.();
+      this.#guarded(() => this.step());
+      if (this.afterStep) this.#guarded(this.afterStep);
       if (this.#running.length || this.#waiting.length) next();
       else this.#pumping = false;
     };
     // both in the same check phase, in this order; Node runs the microtasks between them
     const next = () => {
-      if (this.beforeStep) setImmediate(this.beforeStep);
+      const before = this.beforeStep;
+      if (before) setImmediate(() => this.#guarded(before));
       setImmediate(tick);
     };
     next();
