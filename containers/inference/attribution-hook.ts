@@ -14,6 +14,7 @@ import { loadTokenizer } from "../engine/index.ts";
 import { decodeSpanIndex, INDEX_FILE } from "../trainer/attribution-files.ts";
 import { readBlob } from "../trainer/blob-files.ts";
 import type { GenerationHook, GenerationRecord, ServedModel } from "./hooks.ts";
+import { sizedCache } from "./sized-cache.ts";
 
 export interface AttributionHookOptions {
   blobs: BlobStore;
@@ -63,8 +64,6 @@ export function indexKeyOf(model: AttributableModel): string | undefined {
 }
 
 export const DEFAULT_INDEX_CACHE_BYTES = 64 * 1024 * 1024;
-/** What an entry costs besides its index: the static weights and the map's own (an adapter without an index costs this alone). */
-const ENTRY_BYTES = 1024;
 
 /** About what an index holds in memory: its three arrays, and each record's owner (ids and an address, ~256 bytes). */
 const indexBytes = (i: SpanIndex) => i.tokens.byteLength + i.suffixArray.byteLength + i.recordStarts.byteLength + i.records.length * 256;
@@ -72,48 +71,8 @@ const indexBytes = (i: SpanIndex) => i.tokens.byteLength + i.suffixArray.byteLen
 /** Loads (once, then from an LRU cache with a byte budget) each adapter's span index and static weights. */
 export function attributionLoader(opts: Pick<AttributionHookOptions, "blobs" | "tables" | "baseModel" | "cacheBytes" | "log">): (model: AttributableModel) => Promise<Loaded> {
   const log = opts.log ?? (() => {});
-  const budget = opts.cacheBytes ?? DEFAULT_INDEX_CACHE_BYTES;
-  // An entry's bytes are known once it has loaded; a load in flight counts as ENTRY_BYTES.
-  const cache = new Map<string, { loaded: Promise<Loaded>; bytes: number }>();
-  let held = 0;
-  const evict = () => {
-    // The newest entry stays even when it alone is over the budget: its call is using it.
-    while (held > budget && cache.size > 1) {
-      const [oldest, entry] = cache.entries().next().value!;
-      cache.delete(oldest);
-      held -= entry.bytes;
-    }
-  };
-
-  const load = (model: AttributableModel): Promise<Loaded> => {
-    const key = `${model.id}\u0000${model.files?.weights ?? ""}`;
-    const hit = cache.get(key);
-    if (hit) {
-      cache.delete(key); // re-insert: most recently used last
-      cache.set(key, hit);
-      return hit.loaded;
-    }
-    const entry = { loaded: loadFor(model), bytes: ENTRY_BYTES };
-    cache.set(key, entry);
-    held += entry.bytes;
-    entry.loaded.then(
-      (l) => {
-        if (cache.get(key) !== entry) return; // evicted while it loaded
-        const bytes = ENTRY_BYTES + (l.index ? indexBytes(l.index) : 0);
-        held += bytes - entry.bytes;
-        entry.bytes = bytes;
-        evict();
-      },
-      () => {
-        // a table or blob store hiccup is retried by the next call
-        if (cache.get(key) !== entry) return;
-        cache.delete(key);
-        held -= entry.bytes;
-      },
-    );
-    evict();
-    return entry.loaded;
-  };
+  const cached = sizedCache<Loaded>(opts.cacheBytes ?? DEFAULT_INDEX_CACHE_BYTES, (l) => (l.index ? indexBytes(l.index) : 0));
+  const load = (model: AttributableModel): Promise<Loaded> => cached(`${model.id}\u0000${model.files?.weights ?? ""}`, () => loadFor(model));
 
   const loadFor = async (model: AttributableModel): Promise<Loaded> => {
     const record = await loadAdapter({ tables: opts.tables }, model.id);

@@ -14,6 +14,7 @@ import { decodeSketches, SKETCH_FILE } from "../trainer/attribution-files.ts";
 import { readBlob } from "../trainer/blob-files.ts";
 import { sketchCall } from "../trainer/gradient-sketch.ts";
 import { attributionLoader, outputTokens, type AttributableModel } from "./attribution-hook.ts";
+import { sizedCache } from "./sized-cache.ts";
 
 export interface GradientAttributorOptions {
   blobs: BlobStore;
@@ -52,28 +53,10 @@ export function gradientAttributor(opts: GradientAttributorOptions): (call: Reco
   };
   const loadIndex = attributionLoader({ ...opts, baseModel: (id) => { const b = base(id); return b ? { vocabSize: b.model.config.vocabSize, eos: b.tokenizer.eos } : undefined; } });
   type Inputs = { adapter: LoraAdapter; sketches: ReturnType<typeof decodeSketches> } | null;
-  // An LRU in bytes: an entry counts 1 KiB while it loads (and when the adapter has no sketches).
-  const adapters = new Map<string, { reading: Promise<Inputs>; bytes: number }>();
-  const budget = opts.cacheBytes ?? DEFAULT_GRADIENT_CACHE_BYTES;
-  let held = 0;
-  const forget = (key: string) => {
-    const e = adapters.get(key);
-    if (e) (adapters.delete(key), (held -= e.bytes));
-  };
-  const evict = () => {
-    // the newest entry stays even when it alone is over the budget: its call is using it
-    while (held > budget && adapters.size > 1) forget(adapters.keys().next().value!);
-  };
+  const cached = sizedCache<Inputs>(opts.cacheBytes ?? DEFAULT_GRADIENT_CACHE_BYTES, (r) => (r ? loraBytes(r.adapter) + r.sketches.sketches.byteLength : 0));
 
-  const gradientInputs = (model: AttributableModel, loaded: Awaited<ReturnType<typeof loadIndex>>, b: LoadedModel): Promise<Inputs> => {
-    const key = `${model.id}\u0000${model.files?.weights ?? ""}`;
-    const hit = adapters.get(key);
-    if (hit) {
-      adapters.delete(key); // re-insert: most recently used last
-      adapters.set(key, hit);
-      return hit.reading;
-    }
-    const reading = (async () => {
+  const gradientInputs = (model: AttributableModel, loaded: Awaited<ReturnType<typeof loadIndex>>, b: LoadedModel): Promise<Inputs> =>
+    cached(`${model.id}\u0000${model.files?.weights ?? ""}`, async () => {
       if (!model.files || !loaded.index) return null;
       const dir = model.files.weights.slice(0, model.files.weights.lastIndexOf("/") + 1);
       const [config, weights, sketchBytes] = await Promise.all([readBlob(opts.blobs, model.files.config), readBlob(opts.blobs, model.files.weights), readBlob(opts.blobs, `${dir}${SKETCH_FILE}`)]);
@@ -87,24 +70,7 @@ export function gradientAttributor(opts: GradientAttributorOptions): (call: Reco
         log("warn", "gradient sketches unreadable; the adapter's calls use span attribution only", { adapter: model.id, error: e instanceof Error ? e.message : String(e) });
         return null;
       }
-    })();
-    const entry = { reading, bytes: 1024 };
-    adapters.set(key, entry);
-    held += entry.bytes;
-    reading.then(
-      (r) => {
-        if (adapters.get(key) !== entry) return; // evicted while it loaded
-        const bytes = 1024 + (r ? loraBytes(r.adapter) + r.sketches.sketches.byteLength : 0);
-        held += bytes - entry.bytes;
-        entry.bytes = bytes;
-        evict();
-      },
-      // a blob store error is not remembered: the adapter's next call reads its files again
-      () => { if (adapters.get(key) === entry) forget(key); },
-    );
-    evict();
-    return reading;
-  };
+    });
 
   return async (call) => {
     const loaded = await loadIndex(call.model);
