@@ -41,21 +41,6 @@ export interface LoraAdapter {
   resident?: Int32Array;
 }
 
-/**
- * Give each pair's `which` matrix a copy of its own, all of them views of one new array: one
- * allocation, not one per matrix (each costs more than its copy), and nothing else's bytes kept.
- */
-export function packMatrices(pairs: ReadonlyArray<LoraPair>, which: "A" | "B"): void {
-  const own = new Float32Array(pairs.reduce((n, p) => n + p[which].length, 0));
-  let at = 0;
-  for (const p of pairs) {
-    const m = own.subarray(at, at + p[which].length);
-    m.set(p[which]);
-    at += m.length;
-    p[which] = m;
-  }
-}
-
 /** Raised for an adapter that does not fit the model or a bad LoRA config. */
 export class LoraError extends Error {
   override name = "LoraError";

@@ -177,11 +177,11 @@ describe("AdapterSlots", () => {
     expect(matrices(b).map((m) => Array.from(m))).toEqual(want);
   });
 
-  it("keepOwn (what resident-adapters.ts asks for): the adapter's arrays are its own before, during and after, with its values", () => {
+  it("the adapter's arrays are its own before, during and after placement, with its values", () => {
     const { buf, region } = fakeRegion(64 * 1024);
     const slots = new AdapterSlots({ capBytes: 64 * 1024, region });
     const a = adapter(3), own = matrices(a), before = own.map((m) => Array.from(m));
-    expect(slots.place(a, { keepOwn: true })).toBe(true);
+    expect(slots.place(a)).toBe(true);
     expect(placedMatrices(a).every((m) => m.buffer === buf)).toBe(true);
     expect(matrices(a).every((m, i) => m === own[i] && m.buffer !== buf)).toBe(true);
     slots.release(a);

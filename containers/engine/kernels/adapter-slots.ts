@@ -170,10 +170,9 @@ export class AdapterSlots {
    * Bt); false (nothing changed) when no block can be had, and the adapter keeps working from
    * its own arrays. A and B are not touched: references to them stay good while it is resident
    * and after. NOTE: the block is a copy taken here: a change to A or B made while the adapter
-   * is resident reaches the kernels only through release and a new place. `keepOwn` is accepted
-   * for callers written when A moved into the block; the arrays are always the adapter's own now.
+   * is resident reaches the kernels only through release and a new place.
    */
-  place(a: LoraAdapter, _opts: { keepOwn?: boolean } = {}): boolean {
+  place(a: LoraAdapter): boolean {
     if (this.#slots.has(a)) return true;
     if (this.#discarded.has(a)) throw new AdapterDiscardedError(a.id);
     const pairs: LoraPair[] = [];
