@@ -63,6 +63,13 @@ export function documentRows(modelTokens: number, records: number, seqLen: numbe
   return Math.ceil(records / Math.floor(seqLen / positions));
 }
 
+/** The training records (what `evalFraction` leaves), their share of the model's tokens, and the rows the trainer packs them into: what the recipe and the web form's estimate both count. */
+export function estimatedTrainingRows(data: DataSize, evalFraction: number, seqLen: number, cost: TokenizerCost): { trainRecords: number; heldOutRecords: number; trainTokens: number; rows: number } {
+  const { trainRecords, heldOutRecords } = splitCounts(data.records, evalFraction);
+  const trainTokens = data.records > 0 ? estimatedModelTokens(data, cost) * (trainRecords / data.records) : 0;
+  return { trainRecords, heldOutRecords, trainTokens, rows: documentRows(trainTokens, trainRecords, seqLen) };
+}
+
 /** What else bounds the scaled defaults. */
 export interface ScaleOptions {
   /** The job's own step count: warmup, evaluations and checkpoints are spaced over it. */
@@ -89,9 +96,7 @@ export interface ScaleOptions {
  */
 export function scaledTrainingDefaults(data: DataSize, evalFraction: number, seqLen: number, opts: ScaleOptions = {}): ScaledTrainingDefaults {
   const { maxSteps, cost = tokenizerCost("mf-tiny-sotu"), maxRecordPasses } = opts;
-  const { trainRecords } = splitCounts(data.records, evalFraction);
-  const trainTokens = data.records > 0 ? estimatedModelTokens(data, cost) * (trainRecords / data.records) : 0;
-  const rows = Math.max(1, documentRows(trainTokens, trainRecords, seqLen));
+  const rows = Math.max(1, estimatedTrainingRows(data, evalFraction, seqLen, cost).rows);
   let batchSize = MAX_BATCH;
   while (batchSize > 1 && batchSize * MIN_STEPS_PER_EPOCH > rows) batchSize /= 2;
   const stepsPerEpoch = rows / batchSize;

@@ -20,7 +20,7 @@
 
 import { defaultQuotas } from "../../../core/config.ts";
 import { tokenizerCost, type TokenizerCost } from "../../../core/jobs/base-models.ts";
-import { documentRows, estimatedModelTokens, scaledTrainingDefaults, splitCounts, TRAINER_SEQ_LEN, type DataSize as RecipeDataSize, type ScaledTrainingDefaults } from "../../../core/jobs/recipe.ts";
+import { estimatedTrainingRows, scaledTrainingDefaults, TRAINER_SEQ_LEN, type DataSize as RecipeDataSize, type ScaledTrainingDefaults } from "../../../core/jobs/recipe.ts";
 
 /** The selected data, summed over the job's Datanet versions. */
 export type DataSize = RecipeDataSize;
@@ -90,10 +90,7 @@ export function trainerSeqLen(model: EstimateModel): number {
 export function estimateRun(data: DataSize, s: RunSettings, model: EstimateModel, tokensPerSecond?: number): RunEstimate {
   const cost = tokenizerCost(model.id);
   const seqLen = trainerSeqLen(model);
-  const { trainRecords, heldOutRecords } = splitCounts(data.records, s.evalFraction);
-  // The training records' share of the model's tokens, as the recipe takes it.
-  const trainTokens = data.records > 0 ? estimatedModelTokens(data, cost) * (trainRecords / data.records) : 0;
-  const sequences = documentRows(trainTokens, trainRecords, seqLen);
+  const { trainRecords, heldOutRecords, trainTokens, rows: sequences } = estimatedTrainingRows(data, s.evalFraction, seqLen, cost);
   const sequencesPerStep = s.batchSize * s.gradientAccumulation;
   const steps = s.maxSteps ?? Math.max(1, Math.ceil((s.epochs * sequences) / sequencesPerStep));
   // Each record fills its tokens + 1 positions (BOS..EOS); rows are as long as their content.
