@@ -24,12 +24,14 @@ import { getBaseModel } from "../core/jobs/base-models.ts";
 import { LoraSettings, TrainingSettings } from "../core/jobs/model.ts";
 import { withScaledDefaults } from "../core/jobs/recipe.ts";
 import { BASE_MODEL_DIR, createLora, generate, loadAdapter, loadHfModel, packDocuments, saveAdapter, train, type LoraAdapter, type Sequence } from "../containers/engine/index.ts";
-import { decodeSpanIndex, encodeSpanIndex } from "../containers/trainer/attribution-files.ts";
+import { decodeSafetensors, decodeSketches, decodeSpanIndex, encodeSketches, encodeSpanIndex, INDEX_FILE, SKETCH_FILE } from "../containers/trainer/attribution-files.ts";
 import { DEFAULT_SKETCH, sketchCall, sketchRecords } from "../containers/trainer/gradient-sketch.ts";
 import { withPromptNoise } from "../containers/trainer/prompt-noise.ts";
 import { formatRecordPieces, instructionPrompt, tokenizePieces, type LossOn } from "../containers/trainer/records.ts";
 import { type PlantedFact, type PlantedRecord } from "../test/fakes/planted-facts.ts";
 import { plantedFactsAugmented, type WordedFact } from "./attribution-wordings.ts";
+import { AttributionCache } from "./attribution-cache.ts";
+import { execFileSync } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 
 const QUICK = process.env.BENCH_QUICK === "1";
@@ -67,7 +69,10 @@ const training = withScaledDefaults({}, TrainingSettings.parse({}), { records: r
 // NOISE_COPIES, NOISE_RATE and NOISE_MODE=drop|mix (prompt noise, containers/trainer/prompt-noise.ts),
 // LR, EPOCHS, WARMUP (steps), LORA_DROPOUT. VERBOSE=1 prints every paraphrase's answer. ADAPTER_OUT=dir
 // saves the fine-tuned adapter (PEFT files) and ADAPTER_IN=dir loads one instead of training,
-// so a scoring change can be measured again without fine-tuning again.
+// so a scoring change can be measured again without fine-tuning again. Without either, each
+// fine-tune's adapter, span index and sketches are kept in a cache keyed by the records, the
+// recipe and the training code's source (bench/attribution-cache.ts; ATTRIBUTION_CACHE=dir or off)
+// and reused when the key matches: a second run of the same seed scores in seconds.
 // GRAD_MIN_COSINE: the default gradient method's threshold instead of DEFAULT_GRADIENT_OPTIONS'.
 const GRADIENT = process.env.GRAD_MIN_COSINE ? { minCosine: Number(process.env.GRAD_MIN_COSINE) } : {};
 if (process.env.LORA_DROPOUT) lora.dropout = Number(process.env.LORA_DROPOUT);
@@ -87,15 +92,26 @@ const noise = {
   mode: (process.env.NOISE_MODE ?? training.promptNoise?.mode ?? "drop") as "drop" | "mix",
 };
 
-interface FineTune { adapter: LoraAdapter; steps: number; seconds: number; loss: number; tokens: number }
+interface FineTune { adapter: LoraAdapter; steps: number; seconds: number; loss: number; tokens: number; cache: AttributionCache; from: string }
+
+// GIT_COMMIT names it where the tree is an export with no .git (a snapshot insulated from others' uncommitted edits).
+const gitCommit = () => { if (process.env.GIT_COMMIT) return process.env.GIT_COMMIT; try { return execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim(); } catch { return "unknown"; } };
 
 /** The trainer's recipe (containers/trainer/train-worker.ts) on all the records: one document per record, BOS first. */
 function fineTune(lossOn: LossOn, blockDiagonal: boolean): FineTune {
+  // Everything that determines the adapter and its sketches, besides the source files (bench/attribution-cache.ts).
+  const cache = new AttributionCache({ records: records.map((r) => [r.contributionId, r.contributor, r.record.instruction, r.record.output]), lora, training, noise, lossOn, blockDiagonal, sketch: DEFAULT_SKETCH });
   if (process.env.ADAPTER_IN) {
     const dir = process.env.ADAPTER_IN;
     const adapter = loadAdapter(dir, model.config, "planted");
     say(`  adapter loaded from ${dir} (not trained in this run)`);
-    return { adapter, steps: 0, seconds: 0, loss: NaN, tokens: 0 };
+    return { adapter, steps: 0, seconds: 0, loss: NaN, tokens: 0, cache: new AttributionCache(null, "off"), from: `loaded from ${dir}` };
+  }
+  const hit = cache.lookup();
+  if (hit) {
+    const m = cache.meta();
+    say(`  adapter, index and sketches from the cache ${hit} (trained ${m.trainedAt} at commit ${m.commit}, load average ${m.loadAverage.map((x) => x.toFixed(1)).join(" / ")}; the key matched, so the same bytes would be trained again)`);
+    return { adapter: loadAdapter(hit, model.config, "planted"), steps: m.steps, seconds: m.seconds, loss: m.loss, tokens: m.tokens, cache, from: `from the cache (trained ${m.trainedAt} at commit ${m.commit})` };
   }
   const tokenized = withPromptNoise(records.map(pieces), noise).map((p) => tokenizePieces((t) => tokenizer.encode(t), p, lossOn));
   let seqs: Sequence[] = packDocuments(tokenized, model.config.maxSeqLen, special);
@@ -113,7 +129,10 @@ function fineTune(lossOn: LossOn, blockDiagonal: boolean): FineTune {
     if (e.type === "step" && e.step % 50 === 0) say(`  step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(3)} (${e.tokensPerSec.toFixed(0)} tokens/s)`);
   });
   if (process.env.ADAPTER_OUT) saveAdapter(process.env.ADAPTER_OUT, adapter);
-  return { adapter, steps: r.steps, seconds: (now() - t0) / 1000, loss: r.trainLoss, tokens: tokenized.reduce((s, t) => s + t.tokens.length, 0) };
+  const out = { adapter, steps: r.steps, seconds: (now() - t0) / 1000, loss: r.trainLoss, tokens: tokenized.reduce((s, t) => s + t.tokens.length, 0), cache, from: "trained in this run" };
+  const at = cache.store((dir) => saveAdapter(dir, adapter), { steps: out.steps, seconds: out.seconds, loss: out.loss, tokens: out.tokens, commit: gitCommit(), trainedAt: new Date().toISOString(), loadAverage: loadavg() });
+  if (at) say(`  adapter saved to the cache ${at}`);
+  return out;
 }
 
 const WORDINGS = ["trained", "tuning", "heldOut"] as const;
@@ -273,10 +292,23 @@ function runBenchmark(): void {
   t0 = now();
   const index: SpanIndex = decodeSpanIndex(indexBytes, tokenizer.vocabSize); // what serving loads (checked)
   const indexLoadMs = now() - t0;
-  t0 = now();
-  const sketches: SketchSet = sketchRecords(model, adapter, tokenized, special, DEFAULT_SKETCH);
-  const sketchMs = now() - t0;
-  say(`index: ${indexBytes.length} bytes (${(indexBytes.length / trainTokens).toFixed(1)} per training token); sketches ${fmt(sketchMs / records.length)} ms per record`);
+  // The index is rebuilt every run (milliseconds, and its build time is reported); a cached one must be the same bytes.
+  const cachedIndex = ft.cache.file(INDEX_FILE);
+  if (cachedIndex && Buffer.compare(Buffer.from(cachedIndex), Buffer.from(indexBytes)) !== 0) throw new Error(`the cached ${INDEX_FILE} differs from the index built now: the cache key misses something`);
+  if (!cachedIndex) ft.cache.addFile(INDEX_FILE, indexBytes);
+  // Sketches (seconds to minutes: a backward per record) come from the cache when it has them; their time per record is the run that computed them.
+  const cachedSketches = ft.cache.file(SKETCH_FILE);
+  let sketches: SketchSet, sketchMs: number;
+  if (cachedSketches) {
+    sketches = decodeSketches(cachedSketches, index);
+    sketchMs = Number(decodeSafetensors(cachedSketches, SKETCH_FILE).metadata.sketchMs ?? NaN);
+  } else {
+    t0 = now();
+    sketches = sketchRecords(model, adapter, tokenized, special, DEFAULT_SKETCH);
+    sketchMs = now() - t0;
+    ft.cache.addFile(SKETCH_FILE, encodeSketches(sketches, owners.map((o) => o.contributionId), { sketchMs: String(sketchMs) }));
+  }
+  say(`index: ${indexBytes.length} bytes (${(indexBytes.length / trainTokens).toFixed(1)} per training token); sketches ${fmt(sketchMs / records.length)} ms per record${cachedSketches ? " (when computed; read from the cache now)" : ""}`);
 
   // The static weights (share of training tokens): the fallback and the baseline.
   const tokensOf = new Map<string, number>();
