@@ -1,6 +1,6 @@
 // Adapter cache: tiers, LRU under a byte budget, pinning, one load for concurrent misses, metrics.
-import { describe, expect, it } from "vitest";
-import { mkdirSync, mkdtempSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, it } from "vitest";
+import { mkdirSync, mkdtempSync as mkdtempOnce, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -11,6 +11,11 @@ import { parseAdapter, saveAdapter, serializeAdapter } from "./peft.ts";
 import { kernelPath } from "./kernels/index.ts";
 import { AdapterDiscardedError } from "./kernels/adapter-slots.ts";
 import { tinyConfig } from "./test-helpers.ts";
+
+// every folder a test makes under the OS temp dir, removed when the file's tests are done
+const temps: string[] = [];
+const mkdtempSync = (prefix: string) => { const d = mkdtempOnce(prefix); temps.push(d); return d; };
+afterAll(() => { for (const d of temps) rmSync(d, { recursive: true, force: true }); });
 
 const cfg = tinyConfig();
 const lora = (id: string) => createLora(cfg, { r: 2, alpha: 2, dropout: 0, targets: ["q_proj"] }, { id, seed: id.length });

@@ -19,8 +19,10 @@ const lora = (id: string) => createLora(cfg, { r: 2, alpha: 2, dropout: 0, targe
 const SIZE = loraBytes(lora("x"));
 const fifos: string[] = [];
 
+const temps: string[] = []; // removed after the fifos (a read blocked on one lies in one of them)
 function disk(ids: string[]): string {
   const dir = mkdtempSync(join(tmpdir(), "engine-decoder-"));
+  temps.push(dir);
   for (const id of ids) saveAdapter(join(dir, id), lora(id));
   return dir;
 }
@@ -47,6 +49,7 @@ afterAll(() => {
     } catch { /* no reader left */ }
     rmSync(f, { force: true });
   }
+  for (const d of temps) rmSync(d, { recursive: true, force: true });
 });
 
 describe.skipIf(process.platform === "win32")("AdapterDecoder faults", () => {

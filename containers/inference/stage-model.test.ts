@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -11,9 +11,13 @@ describe("stageModel", () => {
     await blobs.put("base-models/m/config.json", "{}");
     await blobs.put("base-models/m/model.safetensors", new Uint8Array([1, 2, 3]));
     await blobs.put("base-models/m/extra/ignored.bin", "x");
-    const dir = join(mkdtempSync(join(tmpdir(), "stage-")), "base");
-    expect(await stageModel(blobs, "base-models/m/", dir)).toHaveLength(2);
-    expect([...readFileSync(join(dir, "model.safetensors"))]).toEqual([1, 2, 3]);
-    await expect(stageModel(blobs, "base-models/none/", dir)).rejects.toThrow(/no model files/);
+    const root = mkdtempSync(join(tmpdir(), "stage-")), dir = join(root, "base");
+    try {
+      expect(await stageModel(blobs, "base-models/m/", dir)).toHaveLength(2);
+      expect([...readFileSync(join(dir, "model.safetensors"))]).toEqual([1, 2, 3]);
+      await expect(stageModel(blobs, "base-models/none/", dir)).rejects.toThrow(/no model files/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -3,7 +3,7 @@
 // API keys, and the app served on a loopback port for the openai client.
 import type { AddressInfo } from "node:net";
 import { DatabaseSync } from "node:sqlite";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serve, type ServerType } from "@hono/node-server";
@@ -117,10 +117,11 @@ export async function testService(opts: TestServiceOptions = {}): Promise<TestSe
   const catalog = new ModelCatalog({ tables, baseModels: [{ id: BASE_ID, contextLength: base.model.config.maxSeqLen }] });
   const probe = createLora(base.model.config, { r: 4, alpha: 8, dropout: 0, targets: ["q_proj", "v_proj"] });
   const adapterBytes = serializeAdapter(probe).weights.byteLength;
+  const diskDir = mkdtempSync(join(tmpdir(), "inference-cache-"));
   const backend = new EmbeddedBackend({
     baseModelId: BASE_ID,
     loaded: base,
-    cache: { budgetBytes: opts.budgetBytes ?? (opts.budgetAdapters ?? 64) * adapterBytes, diskDir: mkdtempSync(join(tmpdir(), "inference-cache-")), blobs, blobKeys: (id) => catalog.files(id), ...(opts.fetchTimeoutMs ? { fetchTimeoutMs: opts.fetchTimeoutMs } : {}) },
+    cache: { budgetBytes: opts.budgetBytes ?? (opts.budgetAdapters ?? 64) * adapterBytes, diskDir, blobs, blobKeys: (id) => catalog.files(id), ...(opts.fetchTimeoutMs ? { fetchTimeoutMs: opts.fetchTimeoutMs } : {}) },
     scheduler: { maxBatch: 64, maxSequences: 64, prefillChunk: 16, ...opts.scheduler },
     events: metrics,
   });
@@ -134,7 +135,8 @@ export async function testService(opts: TestServiceOptions = {}): Promise<TestSe
     ...(opts.admission ? { admission: opts.admission } : {}),
     ...(opts.requestTimeoutMs ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
   });
-  return { tables, blobs, backend, service, keys, close: async () => db.close() };
+  // close() also removes the cache's local-disk tier: each service's copies live in a folder of its own
+  return { tables, blobs, backend, service, keys, close: async () => { db.close(); rmSync(diskDir, { recursive: true, force: true }); } };
 }
 
 /** Serves an app on 127.0.0.1 with a free port; returns its base URL and a stop function. */
