@@ -1,10 +1,10 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Contract, JsonRpcProvider } from "ethers";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { startEdr, type EdrChain } from "../adapters/chain/edr.ts";
 import { serveJsonRpc, type JsonRpcServer } from "../adapters/chain/json-rpc-server.ts";
 import { artifacts } from "./artifacts/index.ts";
@@ -27,7 +27,9 @@ describe("contracts/deploy.ts", () => {
   it("deploys to a chain given only an RPC URL and a key, and writes the addresses", async () => {
     const deployer = edr.wallets[3]!;
     const operator = edr.wallets[4]!.address;
-    const out = join(mkdtempSync(join(tmpdir(), "mf-deploy-")), "chain.json");
+    const dir = mkdtempSync(join(tmpdir(), "mf-deploy-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const out = join(dir, "chain.json");
     const { stdout } = await run(process.execPath, ["contracts/deploy.ts", "--out", out, "--withdraw-delay", "900", "--operators", operator], {
       env: { ...process.env, RPC_URL: rpc.url, DEPLOYER_KEY: deployer.privateKey },
     });

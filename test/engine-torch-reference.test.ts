@@ -1,8 +1,8 @@
 // The engine against an independent PyTorch implementation (test/engine_torch_reference.py):
 // logits, loss and LoRA gradients. Skipped where python3-torch is not installed.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,6 +22,7 @@ describe.skipIf(!hasTorch)("engine vs PyTorch reference", () => {
     const m = tinyModel(51, { vocabSize: 260, maxSeqLen: 16, tieEmbeddings: true });
     const a = createLora(m.config, { r: 3, alpha: 6, dropout: 0, targets: [...TARGETS] }, { seed: 5, randomB: true });
     const dir = mkdtempSync(join(tmpdir(), "engine-torch-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     saveHfModel(join(dir, "model"), m);
     saveAdapter(join(dir, "adapter"), a);
     const tokens = [5, 100, 7, 259, 3, 3, 42, 8], targets = [100, 7, 259, 3, -1, 42, 8, 1];

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Contract, JsonRpcProvider } from "ethers";
@@ -7,12 +7,16 @@ import { artifacts } from "../../contracts/artifacts/index.ts";
 import { startLocalChain, type LocalChain } from "./local-chain.ts";
 
 let chain: LocalChain;
-const configPath = join(mkdtempSync(join(tmpdir(), "mf-chain-")), "chain.json");
+const configDir = mkdtempSync(join(tmpdir(), "mf-chain-"));
+const configPath = join(configDir, "chain.json");
 
 beforeAll(async () => {
   chain = await startLocalChain({ configPath, rpcPort: 0 });
 });
-afterAll(() => chain.close());
+afterAll(async () => {
+  await chain.close();
+  rmSync(configDir, { recursive: true, force: true });
+});
 
 describe("startLocalChain", () => {
   it("deploys the contracts and writes their addresses to the config file", async () => {

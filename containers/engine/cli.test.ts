@@ -1,7 +1,7 @@
 // The CLI end to end on a tiny model: train an adapter, generate with it, evaluate it; bad input.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +14,7 @@ const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], {
 describe("engine CLI", () => {
   it("trains, generates and evaluates", () => {
     const dir = mkdtempSync(join(tmpdir(), "engine-cli-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     saveHfModel(join(dir, "model"), tinyModel(41, { vocabSize: 260, maxSeqLen: 64 }));
     writeFileSync(join(dir, "data.jsonl"), Array.from({ length: 8 }, (_, i) => JSON.stringify({ text: `record ${i}: abcabc` })).join("\n"));
     const tr = run("train", "--model", join(dir, "model"), "--data", join(dir, "data.jsonl"), "--out", join(dir, "ad"), "--steps", "4", "--eval-every", "2", "--seq", "16", "--targets", "q_proj,down_proj");

@@ -1,7 +1,7 @@
 // The training loop: learning, accumulation, schedule, early stopping, and resume after a kill.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -76,6 +76,7 @@ describe("train", () => {
 
   it("a run killed mid-way and resumed ends with the same weights as an uninterrupted run", async () => {
     const dir = mkdtempSync(join(tmpdir(), "engine-resume-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const out = join(dir, "final.safetensors"), child = join(here, "train-resume.fixture.ts");
     const run = (env: Record<string, string>, killOn: string | null) =>
       new Promise<string>((resolve, reject) => {
