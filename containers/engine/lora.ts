@@ -20,12 +20,13 @@ export interface LoraPair {
   outDim: number;
   // Only while the adapter is resident in the kernel heap (kernels/adapter-slots.ts): A and Bᵀ
   // (r, outDim) in the batched LoRA kernel's layout (kernels/lora-kernel.ts packA, packBt), copies
-  // of A and B, which stay the one source of truth (the reference path, training, saving)
-  Ak?: Float32Array;
-  Bt?: Float32Array;
+  // of A and B, which stay the one source of truth (the reference path, training, saving); in
+  // f32, or in bf16 (Uint16Array: each value's top 16 bits after toBf16's rounding)
+  Ak?: Float32Array | Uint16Array;
+  Bt?: Float32Array | Uint16Array;
   // kernels/index.ts's note of where Ak and Bt lie in the heap (byte offsets), valid only while
   // Ak and Bt are these very arrays: it saves two lookups per row per projection per step
-  heapAt?: { Ak: Float32Array; Bt: Float32Array; pA: number; pBt: number };
+  heapAt?: { Ak: Float32Array | Uint16Array; Bt: Float32Array | Uint16Array; pA: number; pBt: number; bf16: boolean };
 }
 
 export interface LoraAdapter {
@@ -39,6 +40,8 @@ export interface LoraAdapter {
   // where the adapter has no such pair. A decode step reads one of these per row instead of
   // following layers → pair → matrices for every row of every projection.
   resident?: Int32Array;
+  // with `resident`: whether those matrices are bf16 (else f32)
+  residentBf16?: boolean;
 }
 
 /** Raised for an adapter that does not fit the model or a bad LoRA config. */
@@ -97,6 +100,39 @@ export function loraBytes(a: LoraAdapter): number {
   let n = 0;
   for (const layer of a.layers) for (const p of Object.values(layer)) n += p.A.length + p.B.length;
   return n * 4;
+}
+
+// ── bf16: how a resident adapter may be stored (kernels/adapter-slots.ts). A bf16 value is the
+// top 16 bits of an f32 (8 exponent bits, 7 mantissa bits), so widening it back is exact: a
+// kernel reading bf16 matrices computes what it would on these rounded f32 values ──
+
+const f32Bits = new Uint32Array(1), f32Of = new Float32Array(f32Bits.buffer);
+
+// an f32's bits (as a uint32) rounded to bf16 bits: to nearest, ties to even (no carry past 32
+// bits: only a NaN's bits could, and a NaN keeps its top bits, made quiet)
+const bf16Bits = (b: number) => ((b & 0x7fffffff) > 0x7f800000 ? (b >>> 16) | 0x40 : (b + 0x7fff + ((b >>> 16) & 1)) >>> 16);
+
+/** src's values as bf16 bits, written into dst from `at`. */
+export function toBf16(dst: Uint16Array, at: number, src: Float32Array): void {
+  const u = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < u.length; i++) dst[at + i] = bf16Bits(u[i]!);
+}
+
+/** The f32 value x rounds to in bf16 (toBf16's rounding, widened back). */
+export function bf16Round(x: number): number {
+  f32Of[0] = x;
+  f32Bits[0] = bf16Bits(f32Bits[0]!) << 16;
+  return f32Of[0]!;
+}
+
+/**
+ * A copy of `a` whose A and B are rounded to bf16: the readable reference for an adapter
+ * resident in bf16 (lora.ts addLoraDelta on this copy is what the kernels compute from the
+ * bf16 block, to their summation order).
+ */
+export function loraRoundedToBf16(a: LoraAdapter): LoraAdapter {
+  const round = (m: Float32Array) => m.map(bf16Round);
+  return { ...a, config: { ...a.config, targets: [...a.config.targets] }, layers: a.layers.map((l) => Object.fromEntries(Object.entries(l).map(([t, p]) => [t, { A: round(p.A), B: round(p.B), inDim: p.inDim, outDim: p.outDim }]))), resident: undefined, residentBf16: undefined };
 }
 
 /** Throw unless the adapter's shapes fit the model. */

@@ -3,7 +3,7 @@
 // whole batch of sequences: every base matmul is one pass over the weights for all rows, and
 // each row then adds its own adapter's low-rank delta (BGMV, see lora.ts).
 import { rmsnorm, rope, ropeTables } from "./ops.ts";
-import { addLoraDelta, addLoraDeltaStep, attendRow, heapFloats, matmul, planLoraStep, swiglu } from "./kernels/index.ts"; // WASM SIMD, or the ops.ts / lora.ts reference where it cannot run
+import { addLoraDelta, addLoraDeltaGroup, attendRow, heapFloats, matmul, planLoraStep, swiglu, type LoraOutput } from "./kernels/index.ts"; // WASM SIMD, or the ops.ts / lora.ts reference where it cannot run
 import { checkLoraFits, type LoraAdapter, type Target } from "./lora.ts";
 
 export interface Config {
@@ -216,11 +216,16 @@ export function forward(m: Model, rows: ReadonlyArray<Row>, s: RunState): Float3
   // every row's adapter resident in the kernel heap: its row tables for all layers at once.
   // Not for a few rows: finding theirs on each call costs less than a plan (single-stream decode)
   const plan = adapted.size && B >= PLAN_MIN_ROWS ? planLoraStep(adapters, c.nLayers, [...adapted]) : null;
-  const proj = (out: Float32Array, x: Float32Array, W: Float32Array, l: number, t: Target, n: number, d: number) => {
-    matmul(out, x, W, B, n, d); // one pass over W for the whole batch
-    if (!adapted.has(t)) return;
-    if (plan) addLoraDeltaStep(plan, out, x, l, t, n, d, s.mid);
-    else addLoraDelta(out, x, adapters, l, t, n, d, s.mid);
+  // the base matmuls of projections that share an input x (n wide), one pass over each W for the
+  // whole batch, then every row's own deltas: with a plan, all of them in one kernel call (a
+  // row's matrices for these projections are adjacent in its adapter's block)
+  const projGroup = (x: Float32Array, n: number, l: number, outs: ReadonlyArray<readonly [Target, Float32Array, Float32Array, number]>) => {
+    for (const [, out, W, d] of outs) matmul(out, x, W, B, n, d);
+    if (!adapted.size) return;
+    const live = outs.filter(([t]) => adapted.has(t));
+    if (!live.length) return;
+    if (plan) addLoraDeltaGroup(plan, x, n, l, live.map(([t, out, , d]): LoraOutput => [t, out, d]), s.mid);
+    else for (const [t, out, , d] of live) addLoraDelta(out, x, adapters, l, t, n, d, s.mid);
   };
 
   // token embeddings
@@ -236,9 +241,7 @@ export function forward(m: Model, rows: ReadonlyArray<Row>, s: RunState): Float3
     const lw = w.layers[l]!;
     // attention: rmsnorm, q/k/v projections, RoPE
     rmsnorm(s.xb, s.x, lw.input_layernorm, B, dim, c.normEps);
-    proj(s.q, s.xb, lw.q_proj, l, "q_proj", dim, qDim);
-    proj(s.k, s.xb, lw.k_proj, l, "k_proj", dim, kvDim);
-    proj(s.v, s.xb, lw.v_proj, l, "v_proj", dim, kvDim);
+    projGroup(s.xb, dim, l, [["q_proj", s.q, lw.q_proj, qDim], ["k_proj", s.k, lw.k_proj, kvDim], ["v_proj", s.v, lw.v_proj, kvDim]]);
     rope(s.q, B, c.nHeads, hd, s.pos, m.rope);
     rope(s.k, B, c.nKvHeads, hd, s.pos, m.rope);
 
@@ -271,15 +274,14 @@ export function forward(m: Model, rows: ReadonlyArray<Row>, s: RunState): Float3
         }
       }
     }
-    proj(s.att2, s.att, lw.o_proj, l, "o_proj", qDim, dim);
+    projGroup(s.att, qDim, l, [["o_proj", s.att2, lw.o_proj, dim]]);
     for (let i = 0; i < B * dim; i++) s.x[i] = s.x[i]! + s.att2[i]!; // residual
 
     // MLP: rmsnorm, down(silu(gate(x)) * up(x))
     rmsnorm(s.xb, s.x, lw.post_attention_layernorm, B, dim, c.normEps);
-    proj(s.hb, s.xb, lw.gate_proj, l, "gate_proj", dim, hid);
-    proj(s.hb2, s.xb, lw.up_proj, l, "up_proj", dim, hid);
+    projGroup(s.xb, dim, l, [["gate_proj", s.hb, lw.gate_proj, hid], ["up_proj", s.hb2, lw.up_proj, hid]]);
     swiglu(s.hb, s.hb, s.hb2, B * hid); // silu(gate) · up, in place
-    proj(s.att2, s.hb, lw.down_proj, l, "down_proj", hid, dim);
+    projGroup(s.hb, hid, l, [["down_proj", s.att2, lw.down_proj, dim]]);
     for (let i = 0; i < B * dim; i++) s.x[i] = s.x[i]! + s.att2[i]!; // residual
   }
 

@@ -14,7 +14,15 @@
 // address order, best fit, neighbours coalesced on free. A block that cannot be had (no kernel
 // heap, the cap reached, a fragmented arena) is not an error: that adapter keeps its own arrays
 // and the kernels pack it per call as before. Slower, never a wrong answer.
-import { TARGETS, type LoraAdapter, type LoraPair, type Target } from "../lora.ts";
+//
+// The block holds A and Bᵀ in f32, or in bf16 (ENGINE_ADAPTER_DTYPE=bf16, or the dtype option),
+// rounded to nearest even from the adapter's f32 arrays, which stay as they are: with
+// 64 rows of 64 distinct adapters a decode step reads every row's matrices from L3 or memory,
+// and half the bytes is most of the delta's cost (docs/benchmarks.md, the fourth round). The
+// kernel widens each value back exactly and does its arithmetic in f32, so the answer is the
+// reference's on the rounded values (lora.ts loraRoundedToBf16), as vLLM and S-LoRA serve
+// adapters in the serving dtype.
+import { TARGETS, toBf16, type LoraAdapter, type LoraPair, type Target } from "../lora.ts";
 import { notePlacement, placeRegion } from "./index.ts";
 import { packA, packBt } from "./lora-kernel.ts";
 
@@ -91,6 +99,17 @@ export class SpanAllocator {
   }
 }
 
+/** How a block stores A and Bᵀ. */
+export type AdapterDtype = "f32" | "bf16";
+
+/** ENGINE_ADAPTER_DTYPE (f32 or bf16), else f32; anything else is refused with the reason. */
+export function defaultAdapterDtype(): AdapterDtype {
+  const v = process.env.ENGINE_ADAPTER_DTYPE;
+  if (v === undefined || v === "") return "f32";
+  if (v === "f32" || v === "bf16") return v;
+  throw new RangeError(`ENGINE_ADAPTER_DTYPE must be f32 or bf16, got ${JSON.stringify(v)}`);
+}
+
 export interface AdapterSlotsOptions {
   /** Most bytes of arenas to place in the heap (they are never given back to the heap). */
   capBytes: number;
@@ -98,6 +117,8 @@ export interface AdapterSlotsOptions {
   arenaBytes?: number;
   /** Where arenas come from: n floats of the kernel heap for good, or null (tests inject this). */
   region?: (n: number) => Float32Array | null;
+  /** How blocks store A and Bᵀ (default: defaultAdapterDtype()). */
+  dtype?: AdapterDtype;
 }
 
 interface Slot { start: number; pairs: LoraPair[] }
@@ -114,6 +135,10 @@ function residentOffsets(a: LoraAdapter): Int32Array {
   });
   return out;
 }
+
+// f32 scratch for packing before the rounding to bf16, grown as needed and kept
+let scratch = new Float32Array(0);
+const packScratch = (n: number) => (scratch.length >= n ? scratch : (scratch = new Float32Array(n)));
 
 /** Raised by any use of an adapter whose matrices AdapterSlots.release dropped ({ discard: true }). */
 export class AdapterDiscardedError extends Error {
@@ -146,9 +171,14 @@ export class AdapterSlots {
   readonly #region: (n: number) => Float32Array | null;
   #count = 0;
   #heapless = false; // the region said no once: stop asking
+  readonly dtype: AdapterDtype;
+  readonly #elt: number; // bytes per stored value
 
   constructor(opts: AdapterSlotsOptions) {
     if (!(opts.capBytes >= 0)) throw new RangeError("capBytes must be ≥ 0");
+    this.dtype = opts.dtype ?? defaultAdapterDtype();
+    if (this.dtype !== "f32" && this.dtype !== "bf16") throw new RangeError(`dtype must be f32 or bf16, got ${JSON.stringify(this.dtype)}`);
+    this.#elt = this.dtype === "bf16" ? 2 : 4;
     this.#cap = opts.capBytes;
     this.#arena = align(Math.min(opts.arenaBytes ?? ARENA_BYTES, opts.capBytes));
     this.#region = opts.region ?? placeRegion;
@@ -159,6 +189,13 @@ export class AdapterSlots {
   /** Bytes of blocks in use and of arenas placed. */
   get usedBytes(): number { return this.#alloc.usedBytes; }
   get arenaBytes(): number { return this.#alloc.arenaBytes; }
+
+  /** Bytes of the block `a` takes (or would take) in the heap: its A and Bᵀ at this dtype, each 16-byte aligned. */
+  blockBytes(a: LoraAdapter): number {
+    let bytes = 0;
+    for (const layer of a.layers) for (const p of Object.values(layer) as LoraPair[]) bytes += align(p.A.length * this.#elt) + align(p.B.length * this.#elt);
+    return bytes;
+  }
 
   /** Whether `a`'s matrices are in a block of the heap. */
   has(a: LoraAdapter): boolean { return this.#slots.has(a); }
@@ -176,26 +213,33 @@ export class AdapterSlots {
     if (this.#slots.has(a)) return true;
     if (this.#discarded.has(a)) throw new AdapterDiscardedError(a.id);
     const pairs: LoraPair[] = [];
-    let bytes = 0; // Ak and Bt, each aligned
-    for (const layer of a.layers)
-      for (const p of Object.values(layer) as LoraPair[]) {
-        pairs.push(p);
-        bytes += align(p.A.length * 4) + align(p.B.length * 4);
-      }
+    for (const layer of a.layers) for (const p of Object.values(layer) as LoraPair[]) pairs.push(p);
+    const bytes = this.blockBytes(a), e = this.#elt;
     const start = this.#alloc.alloc(bytes) ?? (this.#grow(bytes) ? this.#alloc.alloc(bytes) : null);
     if (start === null) return false;
     const buffer = this.#buffer!;
     let at = start;
     for (const p of pairs) {
       const d = p.outDim, n = p.inDim, nA = p.A.length, nB = p.B.length, r = (nA / n) | 0; // | 0: integer indices in the packs, not doubles
-      const Ak = new Float32Array(buffer, at, nA), Bt = new Float32Array(buffer, at + align(nA * 4), nB);
-      packA(Ak, 0, p.A, r, n);
-      packBt(Bt, 0, p.B, d, r);
-      p.Ak = Ak;
-      p.Bt = Bt;
-      at += align(nA * 4) + align(nB * 4);
+      if (e === 4) {
+        const Ak = new Float32Array(buffer, at, nA), Bt = new Float32Array(buffer, at + align(nA * 4), nB);
+        packA(Ak, 0, p.A, r, n);
+        packBt(Bt, 0, p.B, d, r);
+        p.Ak = Ak;
+        p.Bt = Bt;
+      } else { // the same layout, each value rounded to bf16
+        const Ak = new Uint16Array(buffer, at, nA), Bt = new Uint16Array(buffer, at + align(nA * 2), nB), f = packScratch(Math.max(nA, nB));
+        packA(f, 0, p.A, r, n);
+        toBf16(Ak, 0, f.subarray(0, nA));
+        packBt(f, 0, p.B, d, r);
+        toBf16(Bt, 0, f.subarray(0, nB));
+        p.Ak = Ak;
+        p.Bt = Bt;
+      }
+      at += align(nA * e) + align(nB * e);
     }
     a.resident = residentOffsets(a);
+    a.residentBf16 = e === 2;
     notePlacement();
     this.#slots.set(a, { start, pairs });
     this.#count++;
@@ -223,6 +267,7 @@ export class AdapterSlots {
     }
     if (gone) this.#discarded.add(a);
     a.resident = undefined;
+    a.residentBf16 = undefined;
     notePlacement();
     this.#slots.delete(a);
     this.#count--;

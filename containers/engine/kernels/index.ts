@@ -79,7 +79,7 @@ class Heap {
   }
 
   /** Byte offset of `a` in the heap, or null when it lives elsewhere. */
-  offsetOf(a: Float32Array): number | null {
+  offsetOf(a: ArrayBufferView): number | null {
     // most arrays asked about were made after the last growth: one comparison before the set
     const b = a.buffer;
     return b === this.#f32.buffer || this.#buffers.has(b) ? a.byteOffset : null;
@@ -596,6 +596,7 @@ export function addLoraDelta(out: Float32Array, x: Float32Array, adapters: Reado
 }
 
 const MAX_RANK = 1024; // validateLoraConfig's bound: the kernel's mid scratch holds any rank
+const BF16 = 0x10000; // a row table's rank word: this row's matrices are bf16 (lora-kernel.wat)
 
 /**
  * A decode step's LoRA rows resolved once for every layer and projection: the kernel's row
@@ -610,7 +611,7 @@ export interface LoraStep {
   rows: number;
   table: number; // byte offset of the tables in the heap
   has: Int32Array; // (layer, TARGETS index): how many rows have that pair
-  distinctRanks: number; // Σ rank over the distinct adapters: the matrices a call reads, for the thread split
+  rankBytes: number; // Σ rank × element bytes over the distinct adapters: the matrices a call reads (× (n + d)), for the thread split
 }
 
 // the tables of the latest plan in the heap, as floats (the scales) and as int32s (the rest).
@@ -619,7 +620,7 @@ export interface LoraStep {
 let stepTableF: Float32Array | null = null, stepTable: Int32Array | null = null;
 // what the tables hold now: per row its adapter and the offsets they were written from, and per
 // (layer, TARGETS index) how many rows have that pair
-let lastPlan: { rows: number; nLayers: number; key: number; epoch: number; adapters: Array<LoraAdapter | null>; resident: Array<Int32Array | null>; count: Int32Array; distinctRanks: number } | null = null;
+let lastPlan: { rows: number; nLayers: number; key: number; epoch: number; adapters: Array<LoraAdapter | null>; resident: Array<Int32Array | null>; count: Int32Array; rankBytes: number } | null = null;
 let placements = 0; // bumped by every AdapterSlots place and release, anywhere in the process
 
 /** AdapterSlots placed or released an adapter (its `resident` changed): a step plan looks at every row again. */
@@ -659,7 +660,7 @@ export function planLoraStep(adapters: ReadonlyArray<LoraAdapter | null>, nLayer
   if (!last || last.rows !== B || last.nLayers !== nLayers || last.key !== key) {
     for (let l = 0; l < nLayers; l++)
       for (let j = 0; j < nts; j++) for (let b = 0, e = (l * nT + ts[j]!) * B * 4; b < B; b++, e += 4) tab[e + 2] = 0; // no row has it until one does
-    last = { rows: B, nLayers, key, epoch: -1, adapters: new Array<LoraAdapter | null>(B).fill(null), resident: new Array<Int32Array | null>(B).fill(null), count: new Int32Array(nLayers * nT), distinctRanks: 0 };
+    last = { rows: B, nLayers, key, epoch: -1, adapters: new Array<LoraAdapter | null>(B).fill(null), resident: new Array<Int32Array | null>(B).fill(null), count: new Int32Array(nLayers * nT), rankBytes: 0 };
   }
   lastPlan = null; // until this plan is complete: a refusal part-way leaves nothing to trust
   // nothing placed or released since: a row with the same adapter needs no look at it (with
@@ -681,7 +682,7 @@ export function planLoraStep(adapters: ReadonlyArray<LoraAdapter | null>, nLayer
         if (!res || res[o] === -1) { tab[e + 2] = 0; continue; }
         tab[e] = res[o]!;
         tab[e + 1] = res[o + 1]!;
-        tab[e + 2] = a!.config.r;
+        tab[e + 2] = a!.residentBf16 ? a!.config.r | BF16 : a!.config.r;
         fv[e + 3] = a!.scale;
         last.count[lt]!++;
       }
@@ -690,32 +691,67 @@ export function planLoraStep(adapters: ReadonlyArray<LoraAdapter | null>, nLayer
   }
   if (changed) {
     const seen = new Set<LoraAdapter>();
-    last.distinctRanks = 0;
-    for (const a of last.adapters) if (a && !seen.has(a)) { seen.add(a); last.distinctRanks += a.config.r; }
+    last.rankBytes = 0;
+    for (const a of last.adapters) if (a && !seen.has(a)) { seen.add(a); last.rankBytes += a.config.r * (a.residentBf16 ? 2 : 4); }
   }
   last.epoch = placements;
   lastPlan = last;
-  return { adapters, rows: B, table: tab.byteOffset, has: last.count, distinctRanks: last.distinctRanks };
+  return { adapters, rows: B, table: tab.byteOffset, has: last.count, rankBytes: last.rankBytes };
 }
 
 const MIN_LORA_SLICE_BYTES = 1 << 16; // adapter bytes a slice reads, below which waking a worker costs more than it saves
 
 /**
  * addLoraDelta for one projection of a planned step: the same kernel on the same row table
- * the per-call path writes, so the same bits. Rows split across the kernel threads when there
- * are enough: the delta is bound by reading each row's matrices, which every core does at once.
+ * the per-call path writes, so the same bits. See addLoraDeltaGroup.
  */
 export function addLoraDeltaStep(step: LoraStep, out: Float32Array, x: Float32Array, layer: number, t: Target, n: number, d: number, mid: Float32Array): void {
-  const ti = TARGETS.indexOf(t);
-  if (!step.has[layer * TARGETS.length + ti]) return; // no row has this projection
-  const h = heap!, k = loraKernel!, B = step.rows, table = step.table + (layer * TARGETS.length + ti) * B * 16;
-  const bytes = step.distinctRanks * (n + d) * 4; // rows sharing an adapter find its matrices in cache
+  addLoraDeltaGroup(step, x, n, layer, [[t, out, d]], mid);
+}
+
+/** One projection of a group that shares an input: its name, its output (rows, d), d. */
+export type LoraOutput = readonly [t: Target, out: Float32Array, d: number];
+
+/**
+ * The deltas of a planned step's projections that share the input x (rows, n) — q, k and v of
+ * a layer, or gate and up — in one kernel call that goes row by row: a row's matrices for all
+ * of them lie side by side in its adapter's block, so they are one stream, and x[b] is read
+ * once. Each output's multiply-adds are the per-projection call's, so the same bits. Rows
+ * split across the kernel threads when there are enough: the delta is bound by reading each
+ * row's matrices, which every core does at once.
+ */
+export function addLoraDeltaGroup(step: LoraStep, x: Float32Array, n: number, layer: number, outs: ReadonlyArray<LoraOutput>, mid: Float32Array): void {
+  const B = step.rows, nT = TARGETS.length;
+  let live = 0, dSum = 0; // the projections some row has, and their output widths
+  for (const [t, , d] of outs) if (step.has[layer * nT + TARGETS.indexOf(t)]) { live++; dSum += d; }
+  if (!live) return; // no row has any of them
+  const h = heap!, k = loraKernel!;
+  const bytes = step.rankBytes * (live * n + dSum); // rows sharing an adapter find its matrices in cache
   const parts = slicesFor(B, (bytes / MIN_LORA_SLICE_BYTES) * MIN_SLICE_WORK); // in the matmuls' units of work
-  const p = stage(h, () => ({ x: h.input(x, B * n), out: h.input(out, B * d), mid: h.scratch(parts * MAX_RANK) }));
-  if (!p) return lora.addLoraDelta(out, x, step.adapters, layer, t, n, d, mid); // the heap cannot hold x and out: the reference
-  if (parts === 1) k.lora_rows_t(p.out, p.x, table, B, n, d, p.mid);
-  else pool!.run("lora_rows_t", bounds(B, parts).map(([a, b], i) => [p.out + a * d * 4, p.x + a * n * 4, table + a * 16, b - a, n, d, p.mid + i * MAX_RANK * 4]), (args) => k.lora_rows_t(...(args as Parameters<LoraKernel["lora_rows_t"]>)));
-  h.output(out, p.out, B * d);
+  const p = stage(h, () => {
+    const px = h.input(x, B * n), desc = h.scratch(4 * live), pouts: number[] = [];
+    for (const [t, out, d] of outs) if (step.has[layer * nT + TARGETS.indexOf(t)]) pouts.push(h.input(out, B * d));
+    const i32 = h.viewI32(); // after every input: one may have grown the heap
+    let j = 0;
+    for (const [t, , d] of outs) {
+      const ti = TARGETS.indexOf(t);
+      if (!step.has[layer * nT + ti]) continue;
+      const e = (desc >>> 2) + 4 * j;
+      i32[e] = step.table + (layer * nT + ti) * B * 16; // the (layer, projection) row table
+      i32[e + 1] = pouts[j]!;
+      i32[e + 2] = d;
+      j++;
+    }
+    return { x: px, desc, outs: pouts, mid: h.scratch(parts * MAX_RANK) };
+  });
+  if (!p) { // the heap cannot hold x and the outputs: the reference
+    for (const [t, out, d] of outs) lora.addLoraDelta(out, x, step.adapters, layer, t, n, d, mid);
+    return;
+  }
+  if (parts === 1) k.lora_rows_t(p.desc, live, p.x, n, 0, B, p.mid);
+  else pool!.run("lora_rows_t", bounds(B, parts).map(([a, b], i) => [p.desc, live, p.x, n, a, b, p.mid + i * MAX_RANK * 4]), (args) => k.lora_rows_t(...(args as Parameters<LoraKernel["lora_rows_t"]>)));
+  let j = 0;
+  for (const [t, out, d] of outs) if (step.has[layer * nT + TARGETS.indexOf(t)]) h.output(out, p.outs[j++]!, B * d);
 }
 
 /**
@@ -731,7 +767,7 @@ function residentAt(h: Heap, p: LoraPair): LoraPair["heapAt"] | null {
   if (!Ak || !Bt) return null;
   const pA = h.offsetOf(Ak), pBt = h.offsetOf(Bt);
   if (pA === null || pBt === null) return null;
-  return (p.heapAt = { Ak, Bt, pA, pBt });
+  return (p.heapAt = { Ak, Bt, pA, pBt, bf16: Ak instanceof Uint16Array });
 }
 
 /**
@@ -745,15 +781,15 @@ function residentAt(h: Heap, p: LoraPair): LoraPair["heapAt"] | null {
 function loraRows(h: Heap, k: LoraKernel | null, out: Float32Array, x: Float32Array, adapters: ReadonlyArray<LoraAdapter | null>, layer: number, t: Target, n: number, d: number): boolean {
   const B = adapters.length;
   const staged = stage(h, () => {
-    const px = h.input(x, B * n), pout = h.input(out, B * d), table = h.scratch(B * 4), pmid = h.scratch(MAX_RANK);
+    const px = h.input(x, B * n), pout = h.input(out, B * d), table = h.scratch(B * 4), pmid = h.scratch(MAX_RANK), desc = h.scratch(4);
     let i32 = h.viewI32(), f = h.view(), rows = 0;
     let copied: Map<LoraPair, number> | null = null; // pair → the row that staged it (adapters not resident only)
     for (let b = 0, e = table >>> 2; b < B; b++, e += 4) {
       const a = adapters[b], p = a?.layers[layer]?.[t];
       if (!a || !p) { i32[e + 2] = 0; continue; } // rank 0: the kernel skips the row
       const at = k ? residentAt(h, p) : null;
-      let pA: number, pB: number;
-      if (at) { pA = at.pA; pB = at.pBt; }
+      let pA: number, pB: number, bf = 0;
+      if (at) { pA = at.pA; pB = at.pBt; bf = at.bf16 ? BF16 : 0; }
       else {
         const seen = (copied ??= new Map()).get(p);
         if (seen !== undefined) { pA = i32[(table >>> 2) + seen * 4]!; pB = i32[(table >>> 2) + seen * 4 + 1]!; }
@@ -768,15 +804,19 @@ function loraRows(h: Heap, k: LoraKernel | null, out: Float32Array, x: Float32Ar
       }
       i32[e] = pA;
       i32[e + 1] = pB;
-      i32[e + 2] = a.config.r;
+      i32[e + 2] = a.config.r | bf;
       f[e + 3] = a.scale;
       rows++;
     }
-    return { px, pout, table, pmid, rows };
+    i32[(desc >>> 2)] = table; // lora_rows_t's one projection: its table, output and width
+    i32[(desc >>> 2) + 1] = pout;
+    i32[(desc >>> 2) + 2] = d;
+    return { px, pout, table, pmid, rows, desc };
   });
   if (!staged) return false;
   if (staged.rows === 0) return true; // no row has this projection: nothing to add
-  (k ? k.lora_rows_t : h.kernels.lora_rows)(staged.pout, staged.px, staged.table, B, n, d, staged.pmid); // wasm exports need no `this`
+  if (k) k.lora_rows_t(staged.desc, 1, staged.px, n, 0, B, staged.pmid);
+  else h.kernels.lora_rows(staged.pout, staged.px, staged.table, B, n, d, staged.pmid);
   h.output(out, staged.pout, B * d);
   return true;
 }

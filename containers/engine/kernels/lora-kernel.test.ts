@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { buildLoraKernel, LORA_WASM_PATH } from "./lora-kernel-build.ts";
 import { AdapterSlots } from "./adapter-slots.ts";
-import { addLoraDelta, addLoraDeltaStep, planLoraStep } from "./index.ts";
+import { addLoraDelta, addLoraDeltaGroup, addLoraDeltaStep, planLoraStep } from "./index.ts";
 import { instantiateLoraKernel } from "./lora-kernel.ts";
 import * as lora from "../lora.ts";
 import { randArr, tinyConfig } from "../test-helpers.ts";
@@ -105,6 +105,35 @@ describe("Bᵀ LoRA kernel", () => {
     check([a, null, b, a, c, b]);
     slots.release(a);
     slots.release(b);
+  });
+
+  it("a group call (projections sharing an input, in one pass over the rows) gives each projection the bits of its own call", () => {
+    const cfg = tinyConfig({ dim: 24, hiddenDim: 40, nLayers: 2 });
+    const slots = new AdapterSlots({ capBytes: 1 << 20 });
+    const mk = (seed: number, r: number, ts: lora.Target[]) => lora.createLora(cfg, { r, alpha: 2 * r, dropout: 0, targets: ts }, { seed, randomB: true });
+    const ads = [mk(1, 8, ["q_proj", "v_proj"]), mk(2, 5, ["q_proj", "k_proj", "v_proj", "up_proj"]), mk(3, 4, ["k_proj", "gate_proj", "up_proj"]), mk(4, 12, ["gate_proj"])];
+    for (const a of ads) expect(slots.place(a)).toBe(true);
+    const rows = [ads[0]!, null, ads[1]!, ads[2]!, ads[0]!, ads[3]!, ads[1]!];
+    const plan = planLoraStep(rows, cfg.nLayers, ["q_proj", "k_proj", "v_proj", "gate_proj", "up_proj"])!;
+    expect(plan).not.toBeNull();
+    const B = rows.length, n = 24;
+    for (let l = 0; l < cfg.nLayers; l++)
+      for (const group of [["q_proj", "k_proj", "v_proj"], ["gate_proj", "up_proj"], ["v_proj", "q_proj"]] as lora.Target[][]) {
+        const x = f32(B * n, 3 + l), dims = group.map((t) => lora.projectionDims(cfg, t)[1]);
+        const bases = dims.map((d, i) => f32(B * d, 40 + 10 * l + i));
+        const one = bases.map((b) => Float32Array.from(b)), fused = bases.map((b) => Float32Array.from(b)), want = bases.map((b) => Float32Array.from(b));
+        group.forEach((t, i) => {
+          addLoraDeltaStep(plan, one[i]!, x, l, t, n, dims[i]!, new Float32Array(16));
+          lora.addLoraDelta(want[i]!, x, rows, l, t, n, dims[i]!, new Float32Array(16));
+        });
+        addLoraDeltaGroup(plan, x, n, l, group.map((t, i) => [t, fused[i]!, dims[i]!] as const), new Float32Array(16));
+        group.forEach((t, i) => {
+          expect(Array.from(fused[i]!), `layer ${l} ${t}`).toEqual(Array.from(one[i]!));
+          for (let k = 0; k < want[i]!.length; k++) expect(Math.abs(fused[i]![k]! - want[i]![k]!)).toBeLessThan(2e-5 * (1 + Math.abs(want[i]![k]!)));
+        });
+        expect(fused.some((o, i) => o.some((v, k) => v !== bases[i]![k]))).toBe(true); // some row had some of them
+      }
+    for (const a of ads) slots.release(a);
   });
 
   it("a plan kept from step to step stays the per-call path's bits through random places, releases and row changes", () => {

@@ -152,69 +152,260 @@
         (br $tail)))
   )
 
-  ;; For each row b, table entry b (16 bytes: A offset, Bᵀ offset, rank r, scale f32; r = 0
-  ;; means no adapter on this row) gives out[b] += Bᵀᵀ·(scale · A·x[b]), with A (r,n), Bᵀ (r,d) in the
-  ;; kernel's layout (the top of this file);
-  ;; $mid holds r floats of scratch.
-  (func (export "lora_rows_t") (param $out i32) (param $x i32) (param $table i32) (param $rows i32) (param $n i32) (param $d i32) (param $mid i32)
-    (local $b i32) (local $e i32) (local $pA i32) (local $pBt i32) (local $r i32) (local $scale f32)
-    (local $k i32) (local $xb i32) (local $ob i32) (local $nb i32) (local $db i32) (local $m i32)
+  ;; ── the same helpers on bf16 matrices: each element the top 16 bits of an f32, widened exactly
+  ;; (load16x4_u, shl 16) to the f32 the f32 helpers would read, so the arithmetic and its order
+  ;; are theirs: an adapter rounded to bf16 gives here the bits its rounded f32 copy gives above ──
+
+  ;; Σ a[j]·b[j] over n elements, a bf16 (a plain row), b f32
+  (func $dot_h (param $a i32) (param $b i32) (param $n i32) (result f32)
+    (local $j i32) (local $n4 i32) (local $nb i32) (local $acc v128) (local $s f32)
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.ge_s (local.get $j) (local.get $n4)))
+        (local.set $acc (f32x4.relaxed_madd (i32x4.shl (v128.load16x4_u (i32.add (local.get $a) (i32.shr_u (local.get $j) (i32.const 1)))) (i32.const 16)) (v128.load (i32.add (local.get $b) (local.get $j))) (local.get $acc)))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $vec)))
+    (local.set $s (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $acc)) (f32x4.extract_lane 1 (local.get $acc)))
+      (f32.add (f32x4.extract_lane 2 (local.get $acc)) (f32x4.extract_lane 3 (local.get $acc)))))
+    (block $tdone
+      (loop $tail
+        (br_if $tdone (i32.ge_s (local.get $j) (local.get $nb)))
+        (local.set $s (f32.add (local.get $s) (f32.mul (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $a) (i32.shr_u (local.get $j) (i32.const 1)))) (i32.const 16))) (f32.load (i32.add (local.get $b) (local.get $j))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $tail)))
+    (local.get $s))
+
+  ;; $dot8 on a bf16 group ([n/4][8][4], 64 bytes per step of j): each 16-byte load holds two
+  ;; ranks' four elements, widened by interleaving with zeros (one shuffle each, off the FMA ports)
+  (func $dot8_h (param $p i32) (param $b i32) (param $n i32) (param $scale f32) (param $dst i32)
+    (local $j i32) (local $nb i32) (local $vb v128) (local $z v128) (local $h0 v128) (local $h1 v128) (local $h2 v128) (local $h3 v128)
+    (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128) (local $c4 v128) (local $c5 v128) (local $c6 v128) (local $c7 v128)
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.ge_s (local.get $j) (local.get $nb)))
+        (local.set $vb (v128.load (i32.add (local.get $b) (local.get $j))))
+        (local.set $h0 (v128.load offset=0 (local.get $p)))
+        (local.set $h1 (v128.load offset=16 (local.get $p)))
+        (local.set $h2 (v128.load offset=32 (local.get $p)))
+        (local.set $h3 (v128.load offset=48 (local.get $p)))
+        (local.set $c0 (f32x4.relaxed_madd (i8x16.shuffle 0 1 16 17 2 3 18 19 4 5 20 21 6 7 22 23 (local.get $z) (local.get $h0)) (local.get $vb) (local.get $c0)))
+        (local.set $c1 (f32x4.relaxed_madd (i8x16.shuffle 8 9 24 25 10 11 26 27 12 13 28 29 14 15 30 31 (local.get $z) (local.get $h0)) (local.get $vb) (local.get $c1)))
+        (local.set $c2 (f32x4.relaxed_madd (i8x16.shuffle 0 1 16 17 2 3 18 19 4 5 20 21 6 7 22 23 (local.get $z) (local.get $h1)) (local.get $vb) (local.get $c2)))
+        (local.set $c3 (f32x4.relaxed_madd (i8x16.shuffle 8 9 24 25 10 11 26 27 12 13 28 29 14 15 30 31 (local.get $z) (local.get $h1)) (local.get $vb) (local.get $c3)))
+        (local.set $c4 (f32x4.relaxed_madd (i8x16.shuffle 0 1 16 17 2 3 18 19 4 5 20 21 6 7 22 23 (local.get $z) (local.get $h2)) (local.get $vb) (local.get $c4)))
+        (local.set $c5 (f32x4.relaxed_madd (i8x16.shuffle 8 9 24 25 10 11 26 27 12 13 28 29 14 15 30 31 (local.get $z) (local.get $h2)) (local.get $vb) (local.get $c5)))
+        (local.set $c6 (f32x4.relaxed_madd (i8x16.shuffle 0 1 16 17 2 3 18 19 4 5 20 21 6 7 22 23 (local.get $z) (local.get $h3)) (local.get $vb) (local.get $c6)))
+        (local.set $c7 (f32x4.relaxed_madd (i8x16.shuffle 8 9 24 25 10 11 26 27 12 13 28 29 14 15 30 31 (local.get $z) (local.get $h3)) (local.get $vb) (local.get $c7)))
+        (local.set $p (i32.add (local.get $p) (i32.const 64)))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $vec)))
+    (call $hsum4 (local.get $c0) (local.get $c1) (local.get $c2) (local.get $c3) (local.get $scale) (local.get $dst))
+    (call $hsum4 (local.get $c4) (local.get $c5) (local.get $c6) (local.get $c7) (local.get $scale) (i32.add (local.get $dst) (i32.const 16))))
+
+  ;; $dot4 on a bf16 group ([n/4][4][4], 32 bytes per step of j)
+  (func $dot4_h (param $p i32) (param $b i32) (param $n i32) (param $scale f32) (param $dst i32)
+    (local $j i32) (local $nb i32) (local $vb v128) (local $z v128) (local $h0 v128) (local $h1 v128)
+    (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128)
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.ge_s (local.get $j) (local.get $nb)))
+        (local.set $vb (v128.load (i32.add (local.get $b) (local.get $j))))
+        (local.set $h0 (v128.load offset=0 (local.get $p)))
+        (local.set $h1 (v128.load offset=16 (local.get $p)))
+        (local.set $c0 (f32x4.relaxed_madd (i8x16.shuffle 0 1 16 17 2 3 18 19 4 5 20 21 6 7 22 23 (local.get $z) (local.get $h0)) (local.get $vb) (local.get $c0)))
+        (local.set $c1 (f32x4.relaxed_madd (i8x16.shuffle 8 9 24 25 10 11 26 27 12 13 28 29 14 15 30 31 (local.get $z) (local.get $h0)) (local.get $vb) (local.get $c1)))
+        (local.set $c2 (f32x4.relaxed_madd (i8x16.shuffle 0 1 16 17 2 3 18 19 4 5 20 21 6 7 22 23 (local.get $z) (local.get $h1)) (local.get $vb) (local.get $c2)))
+        (local.set $c3 (f32x4.relaxed_madd (i8x16.shuffle 8 9 24 25 10 11 26 27 12 13 28 29 14 15 30 31 (local.get $z) (local.get $h1)) (local.get $vb) (local.get $c3)))
+        (local.set $p (i32.add (local.get $p) (i32.const 32)))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $vec)))
+    (call $hsum4 (local.get $c0) (local.get $c1) (local.get $c2) (local.get $c3) (local.get $scale) (local.get $dst)))
+
+  ;; $axpy4 on a bf16 group ([n4/4][4][4] then [n - n4][4]); y f32
+  (func $axpy4_h (param $y i32) (param $p i32) (param $g0 f32) (param $g1 f32) (param $g2 f32) (param $g3 f32) (param $n i32)
+    (local $j i32) (local $n4 i32) (local $nb i32) (local $z v128) (local $h0 v128) (local $h1 v128)
+    (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
+    (local.set $v0 (f32x4.splat (local.get $g0)))
+    (local.set $v1 (f32x4.splat (local.get $g1)))
+    (local.set $v2 (f32x4.splat (local.get $g2)))
+    (local.set $v3 (f32x4.splat (local.get $g3)))
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.ge_s (local.get $j) (local.get $n4)))
+        (v128.store (i32.add (local.get $y) (local.get $j))
+          (f32x4.relaxed_madd (local.get $v0) (i8x16.shuffle 0 1 16 17 2 3 18 19 4 5 20 21 6 7 22 23 (local.get $z) (local.tee $h0 (v128.load offset=0 (local.get $p))))
+            (f32x4.relaxed_madd (local.get $v1) (i8x16.shuffle 8 9 24 25 10 11 26 27 12 13 28 29 14 15 30 31 (local.get $z) (local.get $h0))
+              (f32x4.relaxed_madd (local.get $v2) (i8x16.shuffle 0 1 16 17 2 3 18 19 4 5 20 21 6 7 22 23 (local.get $z) (local.tee $h1 (v128.load offset=16 (local.get $p))))
+                (f32x4.relaxed_madd (local.get $v3) (i8x16.shuffle 8 9 24 25 10 11 26 27 12 13 28 29 14 15 30 31 (local.get $z) (local.get $h1)) (v128.load (i32.add (local.get $y) (local.get $j))))))))
+        (local.set $p (i32.add (local.get $p) (i32.const 32)))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $vec)))
+    (block $tdone
+      (loop $tail
+        (br_if $tdone (i32.ge_s (local.get $j) (local.get $nb)))
+        (f32.store (i32.add (local.get $y) (local.get $j))
+          (f32.add (f32.load (i32.add (local.get $y) (local.get $j)))
+            (f32.add
+              (f32.add (f32.mul (local.get $g0) (f32.reinterpret_i32 (i32.shl (i32.load16_u offset=0 (local.get $p)) (i32.const 16)))) (f32.mul (local.get $g1) (f32.reinterpret_i32 (i32.shl (i32.load16_u offset=2 (local.get $p)) (i32.const 16)))))
+              (f32.add (f32.mul (local.get $g2) (f32.reinterpret_i32 (i32.shl (i32.load16_u offset=4 (local.get $p)) (i32.const 16)))) (f32.mul (local.get $g3) (f32.reinterpret_i32 (i32.shl (i32.load16_u offset=6 (local.get $p)) (i32.const 16))))))))
+        (local.set $p (i32.add (local.get $p) (i32.const 8)))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $tail)))
+  )
+
+  ;; y[j] += g·a[j] over n elements, a bf16, y f32
+  (func $axpy1_h (param $y i32) (param $a i32) (param $g f32) (param $n i32)
+    (local $j i32) (local $n4 i32) (local $nb i32) (local $v v128)
+    (local.set $v (f32x4.splat (local.get $g)))
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $n4 (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.ge_s (local.get $j) (local.get $n4)))
+        (v128.store (i32.add (local.get $y) (local.get $j))
+          (f32x4.relaxed_madd (local.get $v) (i32x4.shl (v128.load16x4_u (i32.add (local.get $a) (i32.shr_u (local.get $j) (i32.const 1)))) (i32.const 16)) (v128.load (i32.add (local.get $y) (local.get $j)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $vec)))
+    (block $tdone
+      (loop $tail
+        (br_if $tdone (i32.ge_s (local.get $j) (local.get $nb)))
+        (f32.store (i32.add (local.get $y) (local.get $j))
+          (f32.add (f32.load (i32.add (local.get $y) (local.get $j))) (f32.mul (local.get $g) (f32.reinterpret_i32 (i32.shl (i32.load16_u (i32.add (local.get $a) (i32.shr_u (local.get $j) (i32.const 1)))) (i32.const 16))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $tail)))
+  )
+
+  ;; one row's delta, out[b] += Bᵀᵀ·(scale · A·x[b]), A (r, n) and Bᵀ (r, d) f32 in the kernel's
+  ;; layout at pA, pBt; $mid: r floats of scratch
+  (func $delta (param $ob i32) (param $xb i32) (param $pA i32) (param $pBt i32) (param $r i32) (param $scale f32) (param $n i32) (param $d i32) (param $mid i32)
+    (local $k i32) (local $nb i32) (local $db i32) (local $m i32)
     (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
     (local.set $db (i32.shl (local.get $d) (i32.const 2)))
+    ;; mid = scale · A·x[b]: eight rows of A per pass when n allows it, then four, then the rest one by one
+    (if (i32.eqz (i32.and (local.get $n) (i32.const 3)))
+      (then
+        (block $m8_done
+          (loop $m8
+            (br_if $m8_done (i32.gt_u (i32.add (local.get $k) (i32.const 8)) (local.get $r)))
+            (call $dot8 (i32.add (local.get $pA) (i32.mul (local.get $k) (local.get $nb))) (local.get $xb) (local.get $n)
+              (local.get $scale) (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2))))
+            (local.set $k (i32.add (local.get $k) (i32.const 8)))
+            (br $m8)))
+        (block $m4_done
+          (loop $m4
+            (br_if $m4_done (i32.gt_u (i32.add (local.get $k) (i32.const 4)) (local.get $r)))
+            (call $dot4 (i32.add (local.get $pA) (i32.mul (local.get $k) (local.get $nb))) (local.get $xb) (local.get $n)
+              (local.get $scale) (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2))))
+            (local.set $k (i32.add (local.get $k) (i32.const 4)))
+            (br $m4)))))
+    (block $k_done
+      (loop $kl
+        (br_if $k_done (i32.ge_u (local.get $k) (local.get $r)))
+        (f32.store (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2)))
+          (f32.mul (call $dot (i32.add (local.get $pA) (i32.mul (local.get $k) (local.get $nb))) (local.get $xb) (local.get $n)) (local.get $scale)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $kl)))
+    ;; out[b] += Σ_k mid[k]·Bᵀ[k], four rows of Bᵀ per pass over out[b], then the rest one by one
+    (local.set $k (i32.const 0))
+    (block $k4_done
+      (loop $k4
+        (br_if $k4_done (i32.gt_u (i32.add (local.get $k) (i32.const 4)) (local.get $r)))
+        (local.set $m (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2))))
+        (call $axpy4 (local.get $ob) (i32.add (local.get $pBt) (i32.mul (local.get $k) (local.get $db)))
+          (f32.load offset=0 (local.get $m)) (f32.load offset=4 (local.get $m)) (f32.load offset=8 (local.get $m)) (f32.load offset=12 (local.get $m)) (local.get $d))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $k4)))
+    (block $k1_done
+      (loop $k1
+        (br_if $k1_done (i32.ge_u (local.get $k) (local.get $r)))
+        (call $axpy1 (local.get $ob) (i32.add (local.get $pBt) (i32.mul (local.get $k) (local.get $db)))
+          (f32.load (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2)))) (local.get $d))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $k1))))
+
+  ;; $delta on bf16 matrices: the same passes, the matrices' strides halved
+  (func $delta_h (param $ob i32) (param $xb i32) (param $pA i32) (param $pBt i32) (param $r i32) (param $scale f32) (param $n i32) (param $d i32) (param $mid i32)
+    (local $k i32) (local $nh i32) (local $dh i32) (local $m i32)
+    (local.set $nh (i32.shl (local.get $n) (i32.const 1)))
+    (local.set $dh (i32.shl (local.get $d) (i32.const 1)))
+    (if (i32.eqz (i32.and (local.get $n) (i32.const 3)))
+      (then
+        (block $m8_done
+          (loop $m8
+            (br_if $m8_done (i32.gt_u (i32.add (local.get $k) (i32.const 8)) (local.get $r)))
+            (call $dot8_h (i32.add (local.get $pA) (i32.mul (local.get $k) (local.get $nh))) (local.get $xb) (local.get $n)
+              (local.get $scale) (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2))))
+            (local.set $k (i32.add (local.get $k) (i32.const 8)))
+            (br $m8)))
+        (block $m4_done
+          (loop $m4
+            (br_if $m4_done (i32.gt_u (i32.add (local.get $k) (i32.const 4)) (local.get $r)))
+            (call $dot4_h (i32.add (local.get $pA) (i32.mul (local.get $k) (local.get $nh))) (local.get $xb) (local.get $n)
+              (local.get $scale) (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2))))
+            (local.set $k (i32.add (local.get $k) (i32.const 4)))
+            (br $m4)))))
+    (block $k_done
+      (loop $kl
+        (br_if $k_done (i32.ge_u (local.get $k) (local.get $r)))
+        (f32.store (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2)))
+          (f32.mul (call $dot_h (i32.add (local.get $pA) (i32.mul (local.get $k) (local.get $nh))) (local.get $xb) (local.get $n)) (local.get $scale)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $kl)))
+    (local.set $k (i32.const 0))
+    (block $k4_done
+      (loop $k4
+        (br_if $k4_done (i32.gt_u (i32.add (local.get $k) (i32.const 4)) (local.get $r)))
+        (local.set $m (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2))))
+        (call $axpy4_h (local.get $ob) (i32.add (local.get $pBt) (i32.mul (local.get $k) (local.get $dh)))
+          (f32.load offset=0 (local.get $m)) (f32.load offset=4 (local.get $m)) (f32.load offset=8 (local.get $m)) (f32.load offset=12 (local.get $m)) (local.get $d))
+        (local.set $k (i32.add (local.get $k) (i32.const 4)))
+        (br $k4)))
+    (block $k1_done
+      (loop $k1
+        (br_if $k1_done (i32.ge_u (local.get $k) (local.get $r)))
+        (call $axpy1_h (local.get $ob) (i32.add (local.get $pBt) (i32.mul (local.get $k) (local.get $dh)))
+          (f32.load (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2)))) (local.get $d))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $k1))))
+
+  ;; The deltas of rows b0..b1 for nproj projections that share one input x (rows, n): q, k and v
+  ;; of a layer, or gate and up. Projection j's descriptor at $desc + 16·j: its row table, its
+  ;; output (rows, d_j), d_j. Row b's table entry (16 bytes at table + 16·b: A offset, Bᵀ offset,
+  ;; rank | BF16, scale; rank 0: no adapter on this row) gives out_j[b] += Bᵀᵀ·(scale · A·x[b]),
+  ;; A and Bᵀ in the kernel's layout (the top of this file), f32, or bf16 where the entry says
+  ;; BF16 (bit 16). Row by row, so one row's matrices for all of them, adjacent in its adapter's
+  ;; block, are one stream. $mid holds the largest rank's floats of scratch.
+  (func (export "lora_rows_t") (param $desc i32) (param $nproj i32) (param $x i32) (param $n i32) (param $b0 i32) (param $b1 i32) (param $mid i32)
+    (local $b i32) (local $j i32) (local $dj i32) (local $e i32) (local $w i32) (local $d i32) (local $xb i32)
+    (local.set $b (local.get $b0))
     (block $rows_done
       (loop $row
-        (br_if $rows_done (i32.ge_u (local.get $b) (local.get $rows)))
-        (local.set $e (i32.add (local.get $table) (i32.shl (local.get $b) (i32.const 4))))
-        (local.set $r (i32.load offset=8 (local.get $e)))
-        (if (i32.ne (local.get $r) (i32.const 0))
-          (then
-            (local.set $pA (i32.load offset=0 (local.get $e)))
-            (local.set $pBt (i32.load offset=4 (local.get $e)))
-            (local.set $scale (f32.load offset=12 (local.get $e)))
-            (local.set $xb (i32.add (local.get $x) (i32.mul (local.get $b) (local.get $nb))))
-            (local.set $ob (i32.add (local.get $out) (i32.mul (local.get $b) (local.get $db))))
-            ;; mid = scale · A·x[b]: eight rows of A per pass when n allows it, then four, then the rest one by one
-            (local.set $k (i32.const 0))
-            (if (i32.eqz (i32.and (local.get $n) (i32.const 3)))
+        (br_if $rows_done (i32.ge_u (local.get $b) (local.get $b1)))
+        (local.set $xb (i32.add (local.get $x) (i32.mul (local.get $b) (i32.shl (local.get $n) (i32.const 2)))))
+        (local.set $j (i32.const 0))
+        (block $proj_done
+          (loop $proj
+            (br_if $proj_done (i32.ge_u (local.get $j) (local.get $nproj)))
+            (local.set $dj (i32.add (local.get $desc) (i32.shl (local.get $j) (i32.const 4))))
+            (local.set $e (i32.add (i32.load offset=0 (local.get $dj)) (i32.shl (local.get $b) (i32.const 4))))
+            (local.set $w (i32.load offset=8 (local.get $e)))
+            (if (i32.ne (i32.and (local.get $w) (i32.const 0xffff)) (i32.const 0))
               (then
-                (block $m8_done
-                  (loop $m8
-                    (br_if $m8_done (i32.gt_u (i32.add (local.get $k) (i32.const 8)) (local.get $r)))
-                    (call $dot8 (i32.add (local.get $pA) (i32.mul (local.get $k) (local.get $nb))) (local.get $xb) (local.get $n)
-                      (local.get $scale) (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2))))
-                    (local.set $k (i32.add (local.get $k) (i32.const 8)))
-                    (br $m8)))
-                (block $m4_done
-                  (loop $m4
-                    (br_if $m4_done (i32.gt_u (i32.add (local.get $k) (i32.const 4)) (local.get $r)))
-                    (call $dot4 (i32.add (local.get $pA) (i32.mul (local.get $k) (local.get $nb))) (local.get $xb) (local.get $n)
-                      (local.get $scale) (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2))))
-                    (local.set $k (i32.add (local.get $k) (i32.const 4)))
-                    (br $m4)))))
-            (block $k_done
-              (loop $kl
-                (br_if $k_done (i32.ge_u (local.get $k) (local.get $r)))
-                (f32.store (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2)))
-                  (f32.mul (call $dot (i32.add (local.get $pA) (i32.mul (local.get $k) (local.get $nb))) (local.get $xb) (local.get $n)) (local.get $scale)))
-                (local.set $k (i32.add (local.get $k) (i32.const 1)))
-                (br $kl)))
-            ;; out[b] += Σ_k mid[k]·Bᵀ[k], four rows of Bᵀ per pass over out[b], then the rest one by one
-            (local.set $k (i32.const 0))
-            (block $k4_done
-              (loop $k4
-                (br_if $k4_done (i32.gt_u (i32.add (local.get $k) (i32.const 4)) (local.get $r)))
-                (local.set $m (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2))))
-                (call $axpy4 (local.get $ob) (i32.add (local.get $pBt) (i32.mul (local.get $k) (local.get $db)))
-                  (f32.load offset=0 (local.get $m)) (f32.load offset=4 (local.get $m)) (f32.load offset=8 (local.get $m)) (f32.load offset=12 (local.get $m)) (local.get $d))
-                (local.set $k (i32.add (local.get $k) (i32.const 4)))
-                (br $k4)))
-            (block $k1_done
-              (loop $k1
-                (br_if $k1_done (i32.ge_u (local.get $k) (local.get $r)))
-                (call $axpy1 (local.get $ob) (i32.add (local.get $pBt) (i32.mul (local.get $k) (local.get $db)))
-                  (f32.load (i32.add (local.get $mid) (i32.shl (local.get $k) (i32.const 2)))) (local.get $d))
-                (local.set $k (i32.add (local.get $k) (i32.const 1)))
-                (br $k1)))))
+                (local.set $d (i32.load offset=8 (local.get $dj)))
+                (if (i32.and (local.get $w) (i32.const 0x10000))
+                  (then (call $delta_h (i32.add (i32.load offset=4 (local.get $dj)) (i32.mul (local.get $b) (i32.shl (local.get $d) (i32.const 2)))) (local.get $xb)
+                    (i32.load offset=0 (local.get $e)) (i32.load offset=4 (local.get $e)) (i32.and (local.get $w) (i32.const 0xffff)) (f32.load offset=12 (local.get $e)) (local.get $n) (local.get $d) (local.get $mid)))
+                  (else (call $delta (i32.add (i32.load offset=4 (local.get $dj)) (i32.mul (local.get $b) (i32.shl (local.get $d) (i32.const 2)))) (local.get $xb)
+                    (i32.load offset=0 (local.get $e)) (i32.load offset=4 (local.get $e)) (i32.and (local.get $w) (i32.const 0xffff)) (f32.load offset=12 (local.get $e)) (local.get $n) (local.get $d) (local.get $mid))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $proj)))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (br $row))))
 )

@@ -2,9 +2,9 @@
 // the same arithmetic on its rows), and a worker that fails or dies makes its call throw a
 // clear error instead of hanging, then is replaced.
 import { afterAll, describe, expect, it } from "vitest";
-import { addLoraDeltaStep, matmul, matmulBackward, planLoraStep, setThreads, threadCount } from "./index.ts";
+import { addLoraDeltaStep, heapFloats, matmul, matmulBackward, planLoraStep, setThreads, threadCount } from "./index.ts";
 import { AdapterSlots } from "./adapter-slots.ts";
-import { KernelThreadError } from "./threads.ts";
+import { KernelThreadError, setWaitHook } from "./threads.ts";
 import { backward, createGrads, forwardTrain, paramList } from "../train-graph.ts";
 import { createLora } from "../lora.ts";
 import { createKvCache, createRunState, forward } from "../model.ts";
@@ -105,7 +105,7 @@ describe("kernel worker threads", () => {
     } finally {
       pool.run = poolRun;
     }
-    expect(deltas).toEqual(new Array(3 * m.config.nLayers * 6).fill(2)); // every adapted projection of every layer, each step
+    expect(deltas).toEqual(new Array(3 * m.config.nLayers * 4).fill(2)); // every layer's four groups of adapted projections (q and v, o, gate and up, down), each step
     expect(one[0]).not.toEqual(Array.from(forward(m, ads.map((_, b) => ({ token: (b * 5) % 64, pos: 0, kv: createKvCache(m.config), adapter: null })), createRunState(m.config, 64)))); // the adapters count
     setThreads(1);
     for (const a of ads) slots.release(a);
@@ -137,6 +137,53 @@ describe("kernel worker threads", () => {
     expect(() => pool.run("matmul", [[], [0, 0x7fff0000, 0, 1, 64, 64]], () => {})).toThrow(/worker 0 failed: .*out of bounds/i);
     const [T, n, d] = [64, 96, 96], x = f32(T * n, 6), w = f32(d * n, 7), out = new Float32Array(T * d);
     expect(() => matmul(out, x, w, T, n, d)).not.toThrow(); // the worker lives on
+  });
+
+  it("runs the wait hook while a worker's slice is still running, with done() turning true when it ends; a hook's error fails that call after the slices", async () => {
+    // the whole matmul on the worker, nothing on this thread: its slice is still running when
+    // this thread's (empty) one returns, unless this thread lost its core for all of it (a busy
+    // machine): then the hook is rightly not called, and the call is made again
+    const [T, n, d] = [384, 384, 384];
+    const x = heapFloats(T * n), w = heapFloats(d * n), out = heapFloats(T * d), want = new Float32Array(T * d);
+    x.set(f32(T * n, 8));
+    w.set(f32(d * n, 9));
+    setThreads(1);
+    matmul(want, x, w, T, n, d);
+    await threadsReady(2);
+    const pool = threadCount().pool!;
+    const args = [out.byteOffset, x.byteOffset, w.byteOffset, T, n, d];
+    const hooked = (hook: (done: () => boolean) => void) => {
+      let calls = 0, error: unknown = null;
+      setWaitHook((done) => { calls++; hook(done); });
+      for (let i = 0; i < 10 && calls === 0; i++) {
+        out.fill(0);
+        try {
+          pool.run("matmul", [[], args], () => {});
+        } catch (e) {
+          error = e;
+        }
+      }
+      expect(calls).toBe(1);
+      return error;
+    };
+    const prev = setWaitHook(null);
+    try {
+      const seen: boolean[] = [];
+      const error = hooked((done) => {
+        seen.push(done());
+        for (const until = performance.now() + 5000; !done() && performance.now() < until; );
+        seen.push(done());
+      });
+      expect(error).toBeNull();
+      expect(seen).toEqual([false, true]); // called while the slice ran, and told when it ended
+      expect(Array.from(out)).toEqual(Array.from(want)); // the worker's slice was not disturbed
+      expect(String(hooked(() => { throw new Error("hook failed"); }))).toBe("Error: hook failed");
+      expect(Array.from(out)).toEqual(Array.from(want)); // thrown once the slice was done
+      setWaitHook(null);
+      expect(() => pool.run("matmul", [[], args], () => {})).not.toThrow(); // the pool works on
+    } finally {
+      setWaitHook(prev);
+    }
   });
 
   it("the thread count must be a positive integer; 1 runs without workers", () => {
