@@ -48,9 +48,11 @@ export interface DecodeTrace {
 }
 
 type Files = { config: string; weights: Uint8Array };
-// what a read gives: the files' bytes (null: not on disk), or an adapter the worker parsed
-type Got = { files: Files | null; adapter?: LoraAdapter; trace: Omit<DecodeTrace, "parseMs" | "handledAt"> };
-type Pending = { dir: string; askedAt: number; timeoutMs: number; resolve: (g: Got) => void; reject: (e: Error) => void };
+// what a read gives: the files' bytes (null: not on disk), or the adapter already parsed (by
+// the worker, a large file; or here, as its reply was handled: `parsed` then has that parse's time)
+type Got = { files: Files | null; adapter?: LoraAdapter; parsed?: { parseMs: number; handledAt: number }; trace: Omit<DecodeTrace, "parseMs" | "handledAt"> };
+// `parse`: run on the reply's files as soon as the reply is handled (a throw rejects the read)
+type Pending = { dir: string; askedAt: number; timeoutMs: number; parse: (f: Files) => LoraAdapter; resolve: (g: Got) => void; reject: (e: Error) => void };
 
 /** Weights files larger than this are parsed on the worker too (default; see the constructor). */
 export const PARSE_ON_WORKER_ABOVE_BYTES = 8 * 2 ** 20;
@@ -105,11 +107,14 @@ export class AdapterDecoder {
   /** Read and parse the PEFT directory `dir`; null when its files are not there. */
   async read(id: string, dir: string, trace?: (t: DecodeTrace) => void): Promise<LoraAdapter | null> {
     const use = typeof this.#useWorker === "function" ? this.#useWorker() : this.#useWorker;
-    const got = use && !pool.failed && startWorker() ? await viaWorker(dir, { id, model: this.#model, parseAbove: this.#parseAbove }, this.#timeoutMs) : await readHere(dir, this.#timeoutMs);
+    // a worker's reply is parsed the moment it is handled, wherever that is (see settle)
+    const parse = (f: Files) => this.#parse(id, f.config, f.weights);
+    const got = use && !pool.failed && startWorker() ? await viaWorker(dir, { id, model: this.#model, parseAbove: this.#parseAbove }, this.#timeoutMs, parse) : await readHere(dir, this.#timeoutMs);
     const { files, trace: t } = got;
     const t0 = performance.now();
     if (got.adapter) {
-      trace?.({ ...t, parseMs: 0, handledAt: t0 }); // parsed on the worker: part of readMs
+      // parsed when its reply was handled, or on the worker (a large file: part of readMs)
+      trace?.({ ...t, parseMs: got.parsed?.parseMs ?? 0, handledAt: got.parsed?.handledAt ?? t0 });
       return got.adapter;
     }
     if (!files) return null;
@@ -133,14 +138,14 @@ export class AdapterDecoder {
   }
 }
 
-function viaWorker(dir: string, parse: { id: string; model: Config; parseAbove: number }, timeoutMs: number): Promise<Got> {
+function viaWorker(dir: string, req: { id: string; model: Config; parseAbove: number }, timeoutMs: number, parse: (f: Files) => LoraAdapter): Promise<Got> {
   const seq = ++pool.seq;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => stuck(seq), timeoutMs);
     timer.unref();
     const done = () => clearTimeout(timer);
-    pool.pending.set(seq, { dir, askedAt: clock(), timeoutMs, resolve: (g) => (done(), resolve(g)), reject: (e) => (done(), reject(e)) });
-    pool.queued.push({ seq, dir, ...parse });
+    pool.pending.set(seq, { dir, askedAt: clock(), timeoutMs, parse, resolve: (g) => (done(), resolve(g)), reject: (e) => (done(), reject(e)) });
+    pool.queued.push({ seq, dir, ...req });
     // every read asked for in this turn goes in one message, posted once the turn's code is done
     if (pool.queued.length === 1) queueMicrotask(flush);
   });
@@ -189,7 +194,20 @@ function settle(reply: ReadReply): number {
     const trace = { where: "worker" as const, waitMs: reply.startedAt - p.askedAt, readMs: reply.doneAt - reply.startedAt, returnMs: now - reply.doneAt };
     if (!r.ok) p.reject(new AdapterDecodeError(r.kind, r.message));
     else if ("adapter" in r) p.resolve({ files: null, adapter: r.adapter, trace });
-    else p.resolve({ files: r.files, trace });
+    else if (!r.files) p.resolve({ files: null, trace });
+    else {
+      // parsed here and now: when the reply is handled inside a forward step (the kernel pool's
+      // wait hook) the parse takes time this thread would have spent waiting for a slice
+      const handledAt = performance.now();
+      let adapter: LoraAdapter;
+      try {
+        adapter = p.parse(r.files);
+      } catch (e) {
+        p.reject(e as Error);
+        continue;
+      }
+      p.resolve({ files: null, adapter, parsed: { parseMs: performance.now() - handledAt, handledAt }, trace });
+    }
   }
   if (pool.pending.size === 0) {
     pool.worker?.unref();
@@ -200,16 +218,18 @@ function settle(reply: ReadReply): number {
 
 /**
  * Settle, now, the reads whose replies have arrived but wait for this thread's next turn to be
- * handled. The serving backend calls it right before each forward step, in a turn of its own
- * (the loads' continuations run in the microtasks after it), so a call whose adapter arrived
- * while this thread was busy with other callbacks joins that step instead of the next one.
- * Returns how many reads it settled.
+ * handled, parsing their files. The serving backend calls it right before each forward step, in
+ * a turn of its own (the loads' continuations run in the microtasks after it), so a call whose
+ * adapter arrived while this thread was busy with other callbacks joins that step instead of
+ * the next one; right after each step; and inside steps, while this thread waits for a kernel
+ * worker's slice (KernelPool's wait hook), with `until` = that slice done: it stops at the first
+ * reply handled after `until()` turns true. Returns how many reads it settled.
  */
-export function drainReadReplies(): number {
+export function drainReadReplies(until?: () => boolean): number {
   const port = pool.replies;
   if (!port || pool.pending.size === 0) return 0;
   let n = 0;
-  for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) n += settle(m.message as ReadReply);
+  for (let m = receiveMessageOnPort(port); m; m = until?.() ? undefined : receiveMessageOnPort(port)) n += settle(m.message as ReadReply);
   return n;
 }
 

@@ -239,6 +239,9 @@ export function createInferenceApp(opts: InferenceAppOptions): InferenceApp {
     onText: (delta: string) => void,
   ): Promise<{ result: GenerationResult; extensions: Record<string, unknown> }> {
     const label = metrics.label(ctx.model.id);
+    // the call's own series, looked up once (on its second token, so a one-token call adds
+    // none): a lookup by labels hashes them on every token
+    let itl: ReturnType<typeof metrics.itl.labels> | null = null;
     let firstTokenAt: number | null = null;
     let lastToken = 0;
     const onToken = () => {
@@ -246,7 +249,7 @@ export function createInferenceApp(opts: InferenceAppOptions): InferenceApp {
       if (firstTokenAt === null) {
         firstTokenAt = Date.now();
         metrics.ttft.observe({ model: label }, (firstTokenAt - ctx.receivedAt) / 1000);
-      } else metrics.itl.observe({ model: label }, (now - lastToken) / 1000);
+      } else (itl ??= metrics.itl.labels({ model: label })).observe((now - lastToken) / 1000);
       lastToken = now;
     };
     let result: GenerationResult;

@@ -3,6 +3,7 @@
 // and an AdapterCache that makes an adapter resident just in time (memory ← disk ← blob store).
 import { AdapterCache, AdapterCacheError, BatchScheduler, type AdapterCacheOptions, type LoadedModel, type LoraAdapter, type SchedulerOptions } from "../engine/index.ts";
 import { drainReadReplies } from "../engine/adapter-decoder.ts";
+import { setWaitHook } from "../engine/kernels/threads.ts";
 import type { BackendBaseModel, BackendEvents, BackendStats, GenerationBackend, GenerationRequest, GenerationResult } from "./backend.ts";
 import type { ServedModel } from "./hooks.ts";
 import { contextLengthExceeded, invalidRequest, modelNotFound, unavailable } from "./errors.ts";
@@ -47,6 +48,9 @@ export class EmbeddedBackend implements GenerationBackend {
     // and one that arrived during a step is settled right after it, before the HTTP work that
     // the loop's I/O phase does between steps
     this.scheduler.afterStep = drainReadReplies;
+    // and inside a step, while this thread waits for a kernel worker's slice: the reply's files
+    // are parsed in time that would otherwise be idle (the load completes right after the step)
+    setWaitHook(drainReadReplies);
     if (events) {
       // The scheduler's pump calls this.step(); observing it here gives rows per forward step
       // without reaching into the engine.

@@ -53,6 +53,25 @@ export function controlInts(n: number): number {
   return HEAD + n * SLOT_INTS;
 }
 
+// What the calling thread does while it waits for workers' slices, instead of only sleeping
+// (the serving backend: settle the adapter reads that have come back, and parse them, in time
+// the thread would otherwise spend idle inside a forward step). One per thread: see setWaitHook.
+let waitHook: ((done: () => boolean) => void) | null = null;
+let inWaitHook = false;
+
+/**
+ * Set what this thread runs once per threaded kernel call while a worker's slice is still
+ * running (null: nothing); returns the hook it replaces. The hook is given `done()`, true once
+ * every worker has finished, and should return soon after (the call's result waits for it).
+ * NOTE: it runs in the middle of a kernel call: it must not run kernels or write the heap.
+ * An error it throws fails that call (after the slices are done), as a slice's would.
+ */
+export function setWaitHook(hook: ((done: () => boolean) => void) | null): ((done: () => boolean) => void) | null {
+  const prev = waitHook;
+  waitHook = hook;
+  return prev;
+}
+
 /** A fixed set of kernel workers on the shared heap; run() is synchronous, like the kernels. */
 export class KernelPool {
   readonly size: number;
@@ -131,6 +150,17 @@ export class KernelPool {
       if (slices[0]) local(slices[0]);
     } catch (e) {
       localError = e; // still wait for the workers: they write into the same output
+    }
+    const done = () => used.every((w) => Atomics.load(ctl, this.#slot(w) + DONE_GEN) === gen);
+    if (waitHook && !inWaitHook && !done()) {
+      inWaitHook = true;
+      try {
+        waitHook(done);
+      } catch (e) {
+        localError ??= e; // after the workers, like a local slice's error
+      } finally {
+        inWaitHook = false;
+      }
     }
     const deadline = performance.now() + this.timeoutMs;
     for (;;) {
