@@ -270,6 +270,40 @@ describe("AdapterCache", () => {
     lease!.release();
   });
 
+  it("finishes a worker read the moment its reply is handled, once placing cannot grow the kernel heap; its lease holds the one pin", async () => {
+    const ids = ["e0", "e1", "e2", "e3"];
+    const { disk } = setup(2, ids);
+    const loaded: string[] = [];
+    const cache = new AdapterCache({ model: cfg, budgetBytes: 2 * SIZE, diskDir: disk, onLoad: (id) => loaded.push(id) });
+    // resident right after drainReadReplies handled the reply, before any continuation ran?
+    const load = async (id: string) => {
+      const p = cache.acquire(id);
+      await null; // the read is posted at the end of the turn that asked for it
+      await null;
+      let settled = 0;
+      for (const until = performance.now() + 10_000; settled === 0 && performance.now() < until; ) settled = drainReadReplies();
+      expect(settled).toBe(1);
+      const atDrain = loaded.includes(id);
+      (await p).release();
+      return atDrain;
+    };
+    const heap = kernelPath() === "wasm-simd";
+    // the first place() makes the heap's first arena (the whole cap here): finished by the acquire
+    expect(await load("e0")).toBe(!heap);
+    expect(await load("e1")).toBe(true); // the arena is at the cap: finished as the reply was handled
+    expect(cache.kernelResidentCount).toBe(heap ? 2 : 0);
+    // released, e1's pin is gone: the next two loads evict e0 and then e1
+    expect(await load("e2")).toBe(true);
+    expect(await load("e3")).toBe(true);
+    expect(cache.metrics.evictions).toBe(2);
+    expect(loaded).toEqual(ids); // each load recorded once
+    expect(cache.metrics.loadLatencyBuckets.reduce((n, b) => n + b.count, 0)).toBe(4);
+    const again = await cache.acquire("e1"); // evicted: a miss, read again
+    expect(cache.metrics.diskLoads).toBe(5);
+    expect(again.adapter.layers[0]!.q_proj!.A).toEqual(lora("e1").layers[0]!.q_proj!.A);
+    again.release();
+  });
+
   it("asks a decodeOnWorker function once per cold load, and either answer gives the same adapter", async () => {
     const { disk } = setup(4, ["p1", "p2", "p3"]);
     const answers = [true, false, true];

@@ -88,12 +88,17 @@ export class AdapterCache {
   #mem = new Map<string, Entry>(); // insertion order = LRU order (oldest first)
   #loading = new Map<string, Promise<Loaded>>();
   #waiters: Array<() => void> = [];
+  // loads finished the moment their worker reply was handled (#finishEarly), each entry pinned
+  // once for the acquire that awaits the load: that acquire takes the pin over
+  #early = new Map<string, Entry>();
   #resident = 0;
   #latencies: number[] = [];
   #warnedDisk = false; // a local copy failed to be written (warned once)
   // a little over the budget: blocks are freed and reused, and the spare quarter absorbs
   // fragmentation when adapters of different sizes come and go
   readonly #slots: AdapterSlots | null;
+  readonly #cap: number; // the slots' cap and arena size (bytes), to tell when place() can no longer grow the heap
+  readonly #arena: number;
   readonly #decoder: AdapterDecoder;
   readonly metrics = { hits: 0, misses: 0, diskLoads: 0, blobLoads: 0, evictions: 0, loadLatencyBuckets: BUCKETS_MS.map((le) => ({ le, count: 0 })).concat([{ le: Infinity, count: 0 }]) };
 
@@ -102,7 +107,9 @@ export class AdapterCache {
     this.opts = { blobs: null, blobPrefix: "adapters/", blobKeys: null, onLoad: null, onEvict: null, kernelResident: true, decodeOnWorker: true, parseOnWorkerAboveBytes: PARSE_ON_WORKER_ABOVE_BYTES, readTimeoutMs: READ_TIMEOUT_MS, fetchTimeoutMs: FETCH_TIMEOUT_MS, ...opts };
     this.#decoder = new AdapterDecoder(opts.model, { worker: this.opts.decodeOnWorker, parseOnWorkerAboveBytes: this.opts.parseOnWorkerAboveBytes, readTimeoutMs: this.opts.readTimeoutMs });
     const cap = Math.ceil((opts.budgetBytes * 1.25) / 16) * 16;
-    this.#slots = this.opts.kernelResident ? new AdapterSlots({ capBytes: cap }) : null;
+    this.#cap = cap;
+    this.#arena = Math.ceil(Math.min(4 * 2 ** 20, cap) / 16) * 16;
+    this.#slots = this.opts.kernelResident ? new AdapterSlots({ capBytes: cap, arenaBytes: this.#arena }) : null;
   }
 
   /** Resident adapters whose matrices are in the kernel heap (the rest are copied per call). */
@@ -134,6 +141,12 @@ export class AdapterCache {
           this.#loading.set(id, p);
         }
         loaded = await p;
+        // finished as its reply was handled: resident, its latency recorded, pinned for this acquire
+        const held = this.#early.get(id);
+        if (held) {
+          this.#early.delete(id);
+          return this.#pin(id, held, true);
+        }
       }
       const { adapter } = loaded;
       const again = this.#mem.get(id);
@@ -169,8 +182,9 @@ export class AdapterCache {
     return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
   }
 
-  #pin(id: string, e: Entry): AdapterLease {
-    e.pins++;
+  // `held`: the entry is pinned for this lease already (#finishEarly)
+  #pin(id: string, e: Entry, held = false): AdapterLease {
+    if (!held) e.pins++;
     this.#mem.delete(id); // move to most-recently-used
     this.#mem.set(id, e);
     let released = false;
@@ -204,6 +218,27 @@ export class AdapterCache {
     return false;
   }
 
+  // A disk load read on the worker, finished the moment its reply is handled (and parsed), when
+  // that cannot disturb a forward step in progress: that moment can be inside one (the kernel
+  // pool's wait hook), so placing must not grow the kernel heap (its new arena would lie where
+  // the step's scratch is; once the arenas reach the cap it cannot grow), and what is evicted for
+  // room is unpinned, so no step uses it. Otherwise (or with no room: everything pinned) the
+  // acquire that awaits the load finishes it afterwards, as before.
+  #finishEarly(id: string, adapter: LoraAdapter, t0: number, trace: DecodeTrace): void {
+    if (this.#mem.has(id) || this.#early.has(id)) return;
+    const bytes = loraBytes(adapter);
+    if (bytes > this.opts.budgetBytes) return; // the acquire says adapter_too_large
+    if (this.#slots && this.#slots.arenaBytes + this.#arena <= this.#cap) return; // place() may still grow the heap
+    if (!this.#makeRoom(bytes)) return;
+    const entry = { adapter, bytes, pins: 1 }; // the awaiting acquire's pin: nothing evicts it before that acquire runs
+    const t = performance.now();
+    this.#slots?.place(adapter);
+    this.#mem.set(id, entry);
+    this.#resident += bytes;
+    this.#early.set(id, entry);
+    this.#loaded(id, { adapter, t0, tier: "disk", trace }, performance.now() - t);
+  }
+
   // a cold load is done once its adapter is resident (in the kernel heap where there is room):
   // its latency, from the miss to the adapter in hand here, goes to the histogram and observer
   #loaded(id: string, l: Loaded, placeMs: number): void {
@@ -222,7 +257,7 @@ export class AdapterCache {
     let trace: DecodeTrace | undefined;
     let adapter: LoraAdapter | null, localCorrupt: AdapterCacheError | null = null;
     try {
-      adapter = await this.#decode(id, () => this.#decoder.read(id, dir, (t) => (trace = t)));
+      adapter = await this.#decode(id, () => this.#decoder.read(id, dir, (t) => (trace = t), (a, t) => this.#finishEarly(id, a, t0, t)));
     } catch (e) {
       // a local copy that does not parse (a torn write, a bad disk) is not the adapter: with a
       // blob store to ask, the store's copy is fetched (once) and replaces it

@@ -51,8 +51,10 @@ type Files = { config: string; weights: Uint8Array };
 // what a read gives: the files' bytes (null: not on disk), or the adapter already parsed (by
 // the worker, a large file; or here, as its reply was handled: `parsed` then has that parse's time)
 type Got = { files: Files | null; adapter?: LoraAdapter; parsed?: { parseMs: number; handledAt: number }; trace: Omit<DecodeTrace, "parseMs" | "handledAt"> };
-// `parse`: run on the reply's files as soon as the reply is handled (a throw rejects the read)
-type Pending = { dir: string; askedAt: number; timeoutMs: number; parse: (f: Files) => LoraAdapter; resolve: (g: Got) => void; reject: (e: Error) => void };
+// `parse`: run on the reply's files as soon as the reply is handled (a throw rejects the read);
+// `ready`: given the adapter right then, before the read's promise settles (see read)
+type Ready = (adapter: LoraAdapter, trace: DecodeTrace) => void;
+type Pending = { dir: string; askedAt: number; timeoutMs: number; parse: (f: Files) => LoraAdapter; ready: Ready | undefined; resolve: (g: Got) => void; reject: (e: Error) => void };
 
 /** Weights files larger than this are parsed on the worker too (default; see the constructor). */
 export const PARSE_ON_WORKER_ABOVE_BYTES = 8 * 2 ** 20;
@@ -104,12 +106,18 @@ export class AdapterDecoder {
   /** Whether reads can go to the worker thread (false: configured off, or it failed). */
   get onWorker(): boolean { return this.#useWorker !== false && !pool.failed; }
 
-  /** Read and parse the PEFT directory `dir`; null when its files are not there. */
-  async read(id: string, dir: string, trace?: (t: DecodeTrace) => void): Promise<LoraAdapter | null> {
+  /**
+   * Read and parse the PEFT directory `dir`; null when its files are not there. `ready`: for a
+   * read done on the worker, called with the adapter (and the trace) synchronously the moment
+   * its reply is handled and parsed, which can be inside a forward step (the kernel pool's wait
+   * hook), before the returned promise settles: for a caller that can finish the load right
+   * there (the AdapterCache, when that cannot disturb the step). An error it throws fails the read.
+   */
+  async read(id: string, dir: string, trace?: (t: DecodeTrace) => void, ready?: Ready): Promise<LoraAdapter | null> {
     const use = typeof this.#useWorker === "function" ? this.#useWorker() : this.#useWorker;
     // a worker's reply is parsed the moment it is handled, wherever that is (see settle)
     const parse = (f: Files) => this.#parse(id, f.config, f.weights);
-    const got = use && !pool.failed && startWorker() ? await viaWorker(dir, { id, model: this.#model, parseAbove: this.#parseAbove }, this.#timeoutMs, parse) : await readHere(dir, this.#timeoutMs);
+    const got = use && !pool.failed && startWorker() ? await viaWorker(dir, { id, model: this.#model, parseAbove: this.#parseAbove }, this.#timeoutMs, parse, ready) : await readHere(dir, this.#timeoutMs);
     const { files, trace: t } = got;
     const t0 = performance.now();
     if (got.adapter) {
@@ -138,13 +146,13 @@ export class AdapterDecoder {
   }
 }
 
-function viaWorker(dir: string, req: { id: string; model: Config; parseAbove: number }, timeoutMs: number, parse: (f: Files) => LoraAdapter): Promise<Got> {
+function viaWorker(dir: string, req: { id: string; model: Config; parseAbove: number }, timeoutMs: number, parse: (f: Files) => LoraAdapter, ready: Ready | undefined): Promise<Got> {
   const seq = ++pool.seq;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => stuck(seq), timeoutMs);
     timer.unref();
     const done = () => clearTimeout(timer);
-    pool.pending.set(seq, { dir, askedAt: clock(), timeoutMs, parse, resolve: (g) => (done(), resolve(g)), reject: (e) => (done(), reject(e)) });
+    pool.pending.set(seq, { dir, askedAt: clock(), timeoutMs, parse, ready, resolve: (g) => (done(), resolve(g)), reject: (e) => (done(), reject(e)) });
     pool.queued.push({ seq, dir, ...req });
     // every read asked for in this turn goes in one message, posted once the turn's code is done
     if (pool.queued.length === 1) queueMicrotask(flush);
@@ -193,20 +201,22 @@ function settle(reply: ReadReply): number {
     n++;
     const trace = { where: "worker" as const, waitMs: reply.startedAt - p.askedAt, readMs: reply.doneAt - reply.startedAt, returnMs: now - reply.doneAt };
     if (!r.ok) p.reject(new AdapterDecodeError(r.kind, r.message));
-    else if ("adapter" in r) p.resolve({ files: null, adapter: r.adapter, trace });
-    else if (!r.files) p.resolve({ files: null, trace });
+    else if (!("adapter" in r) && !r.files) p.resolve({ files: null, trace });
     else {
-      // parsed here and now: when the reply is handled inside a forward step (the kernel pool's
-      // wait hook) the parse takes time this thread would have spent waiting for a slice
+      // parsed here and now (unless the worker did): when the reply is handled inside a forward
+      // step (the kernel pool's wait hook) the parse takes time this thread would have spent
+      // waiting for a slice, and the caller's `ready` can finish the load right there
       const handledAt = performance.now();
-      let adapter: LoraAdapter;
+      let adapter: LoraAdapter, parsed: { parseMs: number; handledAt: number };
       try {
-        adapter = p.parse(r.files);
+        adapter = "adapter" in r ? r.adapter : p.parse(r.files!);
+        parsed = { parseMs: "adapter" in r ? 0 : performance.now() - handledAt, handledAt };
+        p.ready?.(adapter, { ...trace, ...parsed });
       } catch (e) {
         p.reject(e as Error);
         continue;
       }
-      p.resolve({ files: null, adapter, parsed: { parseMs: performance.now() - handledAt, handledAt }, trace });
+      p.resolve({ files: null, adapter, parsed, trace });
     }
   }
   if (pool.pending.size === 0) {
