@@ -7,7 +7,9 @@
 // holds it (counted), freed when the last run lets go. Its A and B stay its own arrays
 // throughout, so whoever owns it (a trainer, say) keeps good references; the block is a copy
 // taken when the first run took hold. A block that cannot be had (no kernel heap, the cap
-// reached) leaves the adapter as it was: slower, the same answer.
+// reached) leaves the adapter as it was: slower, the same answer. These blocks are f32 whatever
+// ENGINE_ADAPTER_DTYPE says (which the AdapterCache's serving slots follow): held here or not,
+// an adapter gives the bits its own arrays give on the copied path.
 import { AdapterSlots } from "./kernels/adapter-slots.ts";
 import type { LoraAdapter } from "./lora.ts";
 
@@ -28,7 +30,7 @@ export function holdResident(a: LoraAdapter | null): void {
     return;
   }
   if (residentElsewhere(a)) return;
-  slots ??= new AdapterSlots({ capBytes: CAP_BYTES });
+  slots ??= new AdapterSlots({ capBytes: CAP_BYTES, dtype: "f32" });
   if (slots.place(a)) holds.set(a, 1);
 }
 

@@ -30,6 +30,13 @@ function posBt(k: number, j: number, r: number, d: number): number {
   const k0 = k - (k % 4);
   return j < d4 ? k0 * d + Math.floor(j / 4) * 16 + (k - k0) * 4 + (j % 4) : k0 * d + d4 * 4 + (j - d4) * 4 + (k - k0);
 }
+// what a block of this dtype holds for a matrix of f32 values: the values, or their bf16 bits
+const stored = (m: Float32Array, dtype: "f32" | "bf16"): number[] => {
+  if (dtype === "f32") return Array.from(m);
+  const h = new Uint16Array(m.length);
+  lora.toBf16(h, 0, m);
+  return Array.from(h);
+};
 /** A and Bᵀ of a pair in the kernel's layout, from its A (r, n) and B (d, r). */
 function kernelLayout(p: lora.LoraPair): { Ak: Float32Array; Bt: Float32Array } {
   const n = p.inDim, d = p.outDim, r = p.A.length / n, Ak = new Float32Array(r * n), Bt = new Float32Array(r * d);
@@ -79,9 +86,9 @@ describe("AdapterSlots", () => {
     return { calls, buf, region: (n: number) => { if ((next + n * 4) > buf.byteLength) return null; const v = new Float32Array(buf, next, n); next += n * 4; calls.push(n); return v; } };
   }
 
-  it("writes an adapter's A and Bᵀ in the kernel's layout into one block, leaves A and B its own, and frees the block on release", () => {
+  it.each(["f32", "bf16"] as const)("writes an adapter's A and Bᵀ in the kernel's layout into one block (%s), leaves A and B its own, and frees the block on release", (dtype) => {
     const { buf, region } = fakeRegion(64 * 1024);
-    const slots = new AdapterSlots({ capBytes: 128 * 1024, arenaBytes: 64 * 1024, region });
+    const slots = new AdapterSlots({ capBytes: 128 * 1024, arenaBytes: 64 * 1024, region, dtype });
     const a = adapter(1), own = matrices(a), before = own.map((m) => Array.from(m));
     expect(slots.place(a)).toBe(true);
     expect(slots.has(a)).toBe(true);
@@ -90,9 +97,12 @@ describe("AdapterSlots", () => {
     expect(matrices(a).map((m) => Array.from(m))).toEqual(before);
     for (const p of a.layers.flatMap((l) => Object.values(l))) {
       const want = kernelLayout(p);
-      expect(Array.from(p.Ak!)).toEqual(Array.from(want.Ak));
-      expect(Array.from(p.Bt!)).toEqual(Array.from(want.Bt));
+      expect(p.Ak).toBeInstanceOf(dtype === "f32" ? Float32Array : Uint16Array);
+      expect(Array.from(p.Ak!)).toEqual(stored(want.Ak, dtype));
+      expect(Array.from(p.Bt!)).toEqual(stored(want.Bt, dtype));
     }
+    expect(a.residentBf16).toBe(dtype === "bf16");
+    expect(slots.usedBytes).toBe(slots.blockBytes(a));
     const first = placedMatrices(a)[0]!.byteOffset;
     slots.release(a);
     expect(slots.has(a)).toBe(false);
@@ -107,29 +117,31 @@ describe("AdapterSlots", () => {
     expect(slots.arenaBytes).toBe(64 * 1024);
   });
 
-  it.each([
+  it.each(([
     ["dim 18, r = 3: no rank groups, odd sizes for the alignment padding", 18, 30, 3],
     ["dim 18, r = 6: Bᵀ's group of four with a tail of two columns, then plain rows; A plain (n % 4 ≠ 0)", 18, 30, 6],
     ["dim 20, r = 13: A in a group of eight, one of four and a plain row; Bᵀ in three groups of four and a plain row", 20, 36, 13],
-  ])("writes the heap block as the layout says: each pair's A then Bᵀ in the kernel's layout, each 16-byte aligned, in pair order (%s)", (_, dim, hiddenDim, r) => {
+  ] as const).flatMap(([what, dim, hiddenDim, r]) => (["f32", "bf16"] as const).map((dtype) => [what, dtype, dim, hiddenDim, r] as const)))("writes the heap block as the layout says: each pair's A then Bᵀ in the kernel's layout, each 16-byte aligned, in pair order (%s; %s)", (_, dtype, dim, hiddenDim, r) => {
     const cfg2 = tinyConfig({ dim, hiddenDim, nHeads: 2, nKvHeads: 1 });
     const { buf, region } = fakeRegion(64 * 1024);
-    new Float32Array(buf).fill(-1); // padding keeps what was there: only the matrices are written
-    const slots = new AdapterSlots({ capBytes: 128 * 1024, arenaBytes: 64 * 1024, region });
+    const e = dtype === "f32" ? 4 : 2, View = dtype === "f32" ? Float32Array : Uint16Array;
+    new View(buf).fill(dtype === "f32" ? -1 : 0xbf80); // padding keeps what was there: only the matrices are written (0xbf80: bf16 −1)
+    const slots = new AdapterSlots({ capBytes: 128 * 1024, arenaBytes: 64 * 1024, region, dtype });
     const a = lora.createLora(cfg2, { r, alpha: 2 * r, dropout: 0, targets: ["q_proj", "k_proj", "down_proj"] }, { id: "odd", seed: 5, randomB: true });
     const pairs = a.layers.flatMap((l) => Object.values(l));
     const want = pairs.map(kernelLayout);
     expect(slots.place(a)).toBe(true);
-    const heap = new Float32Array(buf), up = (n: number) => Math.ceil((n * 4) / 16) * 16;
+    const heap = new View(buf), up = (n: number) => Math.ceil((n * e) / 16) * 16;
     let at = pairs[0]!.Ak!.byteOffset;
     pairs.forEach((p, i) => {
       expect(p.Ak!.byteOffset).toBe(at);
-      expect(Array.from(heap.subarray(at / 4, at / 4 + want[i]!.Ak.length))).toEqual(Array.from(want[i]!.Ak));
+      expect(Array.from(heap.subarray(at / e, at / e + want[i]!.Ak.length))).toEqual(stored(want[i]!.Ak, dtype));
       at += up(want[i]!.Ak.length);
       expect(p.Bt!.byteOffset).toBe(at);
-      expect(Array.from(heap.subarray(at / 4, at / 4 + want[i]!.Bt.length))).toEqual(Array.from(want[i]!.Bt));
+      expect(Array.from(heap.subarray(at / e, at / e + want[i]!.Bt.length))).toEqual(stored(want[i]!.Bt, dtype));
       at += up(want[i]!.Bt.length);
-      if (i + 1 < pairs.length) expect(heap[(at - 4) / 4]).toBe(want[i]!.Bt.length % 4 ? -1 : want[i]!.Bt.at(-1)); // untouched padding
+      const per = 16 / e; // values in 16 bytes
+      if (i + 1 < pairs.length) expect(heap[(at - e) / e]).toBe(want[i]!.Bt.length % per ? (dtype === "f32" ? -1 : 0xbf80) : stored(want[i]!.Bt, dtype).at(-1)); // untouched padding
     });
     expect(slots.usedBytes).toBe(at - pairs[0]!.Ak!.byteOffset);
     // the kernels' offsets: (layer, TARGETS index, A / Bᵀ)
@@ -171,7 +183,7 @@ describe("AdapterSlots", () => {
     expect(slots.place(b)).toBe(true);
     expect(b.layers[0]!.q_proj!.Ak!.byteOffset).toBe(placedAt);
     expect(b.layers[0]!.q_proj!.Ak!.buffer).toBe(buf);
-    expect(Array.from(b.layers[0]!.q_proj!.Ak!)).toEqual(Array.from(kernelLayout(b.layers[0]!.q_proj!).Ak));
+    expect(Array.from(b.layers[0]!.q_proj!.Ak!)).toEqual(stored(kernelLayout(b.layers[0]!.q_proj!).Ak, slots.dtype));
     slots.release(b); // a plain release leaves A and B as they are
     expect(slots.discarded(b)).toBe(false);
     expect(matrices(b).map((m) => Array.from(m))).toEqual(want);
@@ -193,7 +205,7 @@ describe("AdapterSlots", () => {
   it("a churn of adapters through a few slots never grows past the cap, and the one that does not fit keeps its arrays", () => {
     const { calls, region } = fakeRegion(1024 * 1024);
     const size = lora.loraBytes(adapter(0));
-    const slots = new AdapterSlots({ capBytes: 3 * size + 64, arenaBytes: 3 * size + 64, region });
+    const slots = new AdapterSlots({ capBytes: 3 * size + 64, arenaBytes: 3 * size + 64, region, dtype: "f32" }); // f32: a block is loraBytes
     const resident: lora.LoraAdapter[] = [];
     for (let i = 0; i < 200; i++) {
       const a = adapter(i, i % 2 ? 4 : 2); // two sizes, interleaved: the spans must coalesce
@@ -210,10 +222,12 @@ describe("AdapterSlots", () => {
     expect(matrices(extra).every((m, i) => m === own[i])).toBe(true);
   });
 
-  it("the kernels read a placed adapter in place and give what the copied path gives, bit for bit", () => {
+  it("the kernels read a placed adapter in place and give what the copied path gives, bit for bit (the process's dtype, bf16 by default)", () => {
     const slots = new AdapterSlots({ capBytes: 1024 * 1024 }); // the real kernel heap
-    const copied = [adapter(3), adapter(4, 8)], placed = [adapter(3), adapter(4, 8)];
+    expect(slots.dtype).toBe(process.env.ENGINE_ADAPTER_DTYPE || "bf16");
+    const placed = [adapter(3), adapter(4, 8)];
     for (const a of placed) slots.place(a);
+    const copied = placed.map((a) => (a.residentBf16 ? lora.loraRoundedToBf16(a) : adapter(a === placed[0] ? 3 : 4, a.config.r))); // the values its block holds, not resident
     expect(placed.every((a) => slots.has(a))).toBe(kernelPath() === "wasm-simd");
     const rows = (ads: lora.LoraAdapter[]) => [ads[0]!, null, ads[1]!, ads[0]!];
     for (const [t, n, d] of [["q_proj", 24, 24], ["down_proj", 40, 24]] as const) {

@@ -15,8 +15,8 @@
 // heap, the cap reached, a fragmented arena) is not an error: that adapter keeps its own arrays
 // and the kernels pack it per call as before. Slower, never a wrong answer.
 //
-// The block holds A and Bᵀ in f32, or in bf16 (ENGINE_ADAPTER_DTYPE=bf16, or the dtype option),
-// rounded to nearest even from the adapter's f32 arrays, which stay as they are: with
+// The block holds A and Bᵀ in bf16 by default (ENGINE_ADAPTER_DTYPE=f32, or the dtype option,
+// keeps f32), rounded to nearest even from the adapter's f32 arrays, which stay as they are: with
 // 64 rows of 64 distinct adapters a decode step reads every row's matrices from L3 or memory,
 // and half the bytes is most of the delta's cost (docs/benchmarks.md, the fourth round). The
 // kernel widens each value back exactly and does its arithmetic in f32, so the answer is the
@@ -24,7 +24,9 @@
 // adapters in the serving dtype.
 import { TARGETS, toBf16, type LoraAdapter, type LoraPair, type Target } from "../lora.ts";
 import { notePlacement, placeRegion } from "./index.ts";
-import { packA, packBt } from "./lora-kernel.ts";
+import { adapterDtype, packA, packBt, type AdapterDtype } from "./lora-kernel.ts";
+
+export { adapterDtype, type AdapterDtype } from "./lora-kernel.ts";
 
 const ALIGN = 16; // the kernels' SIMD loads want 16-byte aligned matrices
 const ARENA_BYTES = 4 * 2 ** 20;
@@ -99,17 +101,6 @@ export class SpanAllocator {
   }
 }
 
-/** How a block stores A and Bᵀ. */
-export type AdapterDtype = "f32" | "bf16";
-
-/** ENGINE_ADAPTER_DTYPE (f32 or bf16), else f32; anything else is refused with the reason. */
-export function defaultAdapterDtype(): AdapterDtype {
-  const v = process.env.ENGINE_ADAPTER_DTYPE;
-  if (v === undefined || v === "") return "f32";
-  if (v === "f32" || v === "bf16") return v;
-  throw new RangeError(`ENGINE_ADAPTER_DTYPE must be f32 or bf16, got ${JSON.stringify(v)}`);
-}
-
 export interface AdapterSlotsOptions {
   /** Most bytes of arenas to place in the heap (they are never given back to the heap). */
   capBytes: number;
@@ -117,7 +108,7 @@ export interface AdapterSlotsOptions {
   arenaBytes?: number;
   /** Where arenas come from: n floats of the kernel heap for good, or null (tests inject this). */
   region?: (n: number) => Float32Array | null;
-  /** How blocks store A and Bᵀ (default: defaultAdapterDtype()). */
+  /** How blocks store A and Bᵀ (default: adapterDtype(), the process's). */
   dtype?: AdapterDtype;
 }
 
@@ -176,7 +167,7 @@ export class AdapterSlots {
 
   constructor(opts: AdapterSlotsOptions) {
     if (!(opts.capBytes >= 0)) throw new RangeError("capBytes must be ≥ 0");
-    this.dtype = opts.dtype ?? defaultAdapterDtype();
+    this.dtype = opts.dtype ?? adapterDtype();
     if (this.dtype !== "f32" && this.dtype !== "bf16") throw new RangeError(`dtype must be f32 or bf16, got ${JSON.stringify(this.dtype)}`);
     this.#elt = this.dtype === "bf16" ? 2 : 4;
     this.#cap = opts.capBytes;

@@ -39,8 +39,8 @@ describe.runIf(kernelPath() === "wasm-simd")("the kernel heap past 2 GiB", () =>
     const B = 8, n = 24, d = 24, rows = Array.from({ length: B }, (_, i) => (i % 3 === 2 ? null : a));
     const x = heapFloats(B * n), base = f32(B * d, 4); // x in the heap too: read in place, past 2 GiB
     x.set(f32(B * n, 3));
-    const want = Float32Array.from(base);
-    lora.addLoraDelta(want, x, rows, 0, "q_proj", n, d, new Float32Array(16));
+    const want = Float32Array.from(base), held = a.residentBf16 ? lora.loraRoundedToBf16(a) : a; // the reference on the values the block holds
+    lora.addLoraDelta(want, x, rows.map((r) => r && held), 0, "q_proj", n, d, new Float32Array(16));
     expect(worst(want, base)).toBeGreaterThan(0.01); // the delta is not nothing
     const perCall = heapFloats(B * d);
     perCall.set(base);

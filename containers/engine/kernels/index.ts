@@ -792,11 +792,12 @@ function loraRows(h: Heap, k: LoraKernel | null, out: Float32Array, x: Float32Ar
       if (at) { pA = at.pA; pB = at.pBt; bf = at.bf16 ? BF16 : 0; }
       else {
         const seen = (copied ??= new Map()).get(p);
-        if (seen !== undefined) { pA = i32[(table >>> 2) + seen * 4]!; pB = i32[(table >>> 2) + seen * 4 + 1]!; }
+        if (seen !== undefined) { pA = i32[(table >>> 2) + seen * 4]!; pB = i32[(table >>> 2) + seen * 4 + 1]!; bf = i32[(table >>> 2) + seen * 4 + 2]! & BF16; }
         else {
           copied.set(p, b);
           const r = a.config.r;
-          // lora_rows_t reads A and Bᵀ in its layout (lora-kernel.ts), lora_rows A and B as they are
+          // lora_rows_t reads A and Bᵀ in its layout (lora-kernel.ts), lora_rows A and B as they
+          // are; in f32, the adapter's own values (only a resident block may hold bf16)
           pA = k ? packIntoScratch(h, p.A, r, n, packA) : h.input(p.A, r * n);
           pB = k ? packIntoScratch(h, p.B, d, r, packBt) : h.input(p.B, d * r);
           i32 = h.viewI32(); f = h.view(); // copying may have grown the heap

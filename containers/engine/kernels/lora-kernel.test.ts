@@ -12,6 +12,12 @@ import { randArr, tinyConfig } from "../test-helpers.ts";
 import { Rng } from "../rng.ts";
 
 const f32 = (n: number, seed: number) => randArr(n, seed, Float32Array) as Float32Array;
+// the readable reference for what the kernels compute: lora.ts on the adapters as the kernels
+// hold them (rounded to bf16 where a row's adapter is resident in bf16)
+const asHeld = (rows: ReadonlyArray<lora.LoraAdapter | null>) => {
+  const copies = new Map<lora.LoraAdapter, lora.LoraAdapter>();
+  return rows.map((a) => (a?.residentBf16 ? copies.get(a) ?? (copies.set(a, lora.loraRoundedToBf16(a)), copies.get(a)!) : a));
+};
 
 describe("Bᵀ LoRA kernel", () => {
   it("lora-kernel.wasm is up to date with lora-kernel.wat (rebuild: node containers/engine/kernels/lora-kernel-build.ts)", async () => {
@@ -20,18 +26,20 @@ describe("Bᵀ LoRA kernel", () => {
     expect(instantiateLoraKernel(new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true })).kernel).not.toBeNull();
   });
 
-  it("equals lora.ts for ranks 1..16 (eight, four and one rank a pass) and widths that are not multiples of 4, resident or copied", () => {
+  it.each(["f32", "bf16"] as const)("equals lora.ts for ranks 1..16 (eight, four and one rank a pass) and widths that are not multiples of 4, resident or copied, %s (lora.ts on the adapter rounded to it)", (dtype) => {
     const cfg = tinyConfig({ dim: 20, hiddenDim: 37 });
-    const slots = new AdapterSlots({ capBytes: 1 << 20 });
+    const slots = new AdapterSlots({ capBytes: 1 << 20, dtype });
     for (const r of [1, 3, 4, 5, 8, 9, 12, 16]) {
       const copied = lora.createLora(cfg, { r, alpha: 2, dropout: 0, targets: ["q_proj", "down_proj", "gate_proj"] }, { seed: r, randomB: true });
       const placed = lora.createLora(cfg, { r, alpha: 2, dropout: 0, targets: ["q_proj", "down_proj", "gate_proj"] }, { seed: r, randomB: true });
       slots.place(placed);
       for (const [t, n, d] of [["q_proj", 20, 20], ["down_proj", 37, 20], ["gate_proj", 20, 37]] as const) {
         const x = f32(3 * n, r), base = f32(3 * d, 100 + r);
+        // copied: the adapter as the placed one is held (its bf16 values, where it is bf16), read per call
+        const held = asHeld([placed])[0]!;
         const want = Float32Array.from(base), got = Float32Array.from(base), gotPlaced = Float32Array.from(base);
-        lora.addLoraDelta(want, x, [copied, null, copied], 0, t, n, d, new Float32Array(16));
-        addLoraDelta(got, x, [copied, null, copied], 0, t, n, d, new Float32Array(16));
+        lora.addLoraDelta(want, x, [held, null, held], 0, t, n, d, new Float32Array(16));
+        addLoraDelta(got, x, dtype === "f32" ? [copied, null, copied] : [held, null, held], 0, t, n, d, new Float32Array(16));
         addLoraDelta(gotPlaced, x, [placed, null, placed], 0, t, n, d, new Float32Array(16));
         let worst = 0;
         for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (1 + Math.abs(want[i]!)));
@@ -45,7 +53,7 @@ describe("Bᵀ LoRA kernel", () => {
 
   it("follows an adapter through place, release and a new place (the kernels' note of where it lies is never stale)", () => {
     const cfg = tinyConfig({ dim: 24, hiddenDim: 40 });
-    const slots = new AdapterSlots({ capBytes: 1 << 20 });
+    const slots = new AdapterSlots({ capBytes: 1 << 20, dtype: "f32" }); // f32: resident and copied give the same bits
     const a = lora.createLora(cfg, { r: 8, alpha: 16, dropout: 0, targets: ["q_proj", "v_proj"] }, { seed: 7, randomB: true });
     const other = lora.createLora(cfg, { r: 4, alpha: 4, dropout: 0, targets: ["q_proj"] }, { seed: 8, randomB: true });
     const n = 24, d = 24, x = f32(4 * n, 1), base = f32(4 * d, 2);
@@ -70,9 +78,9 @@ describe("Bᵀ LoRA kernel", () => {
     expect(run()).not.toEqual(copied); // released: read from its own B again, now zero
   });
 
-  it("a planned step gives the per-call path's bits on every layer and projection, and declines an adapter not resident", () => {
+  it.each(["f32", "bf16"] as const)("a planned step gives the per-call path's bits on every layer and projection, and declines an adapter not resident (%s)", (dtype) => {
     const cfg = tinyConfig({ dim: 24, hiddenDim: 40, nLayers: 3 });
-    const slots = new AdapterSlots({ capBytes: 1 << 20 });
+    const slots = new AdapterSlots({ capBytes: 1 << 20, dtype });
     const targets = ["q_proj", "v_proj", "down_proj"] as const;
     const mk = (seed: number, r: number, ts: lora.Target[]) => lora.createLora(cfg, { r, alpha: 2 * r, dropout: 0, targets: ts }, { seed, randomB: true });
     const a = mk(1, 8, ["q_proj", "v_proj"]), b = mk(2, 4, ["q_proj", "down_proj"]), c = mk(3, 5, ["v_proj"]);
@@ -86,7 +94,7 @@ describe("Bᵀ LoRA kernel", () => {
           const perCall = Float32Array.from(base), planned = Float32Array.from(base), want = Float32Array.from(base);
           addLoraDelta(perCall, x, rows, l, t, n, d, new Float32Array(16));
           addLoraDeltaStep(plan, planned, x, l, t, n, d, new Float32Array(16));
-          lora.addLoraDelta(want, x, rows, l, t, n, d, new Float32Array(16));
+          lora.addLoraDelta(want, x, asHeld(rows), l, t, n, d, new Float32Array(16));
           expect(Array.from(planned)).toEqual(Array.from(perCall));
           for (let i = 0; i < want.length; i++) expect(Math.abs(planned[i]! - want[i]!)).toBeLessThan(2e-5 * (1 + Math.abs(want[i]!)));
         }
@@ -107,9 +115,9 @@ describe("Bᵀ LoRA kernel", () => {
     slots.release(b);
   });
 
-  it("a group call (projections sharing an input, in one pass over the rows) gives each projection the bits of its own call", () => {
+  it.each(["f32", "bf16"] as const)("a group call (projections sharing an input, in one pass over the rows) gives each projection the bits of its own call (%s)", (dtype) => {
     const cfg = tinyConfig({ dim: 24, hiddenDim: 40, nLayers: 2 });
-    const slots = new AdapterSlots({ capBytes: 1 << 20 });
+    const slots = new AdapterSlots({ capBytes: 1 << 20, dtype });
     const mk = (seed: number, r: number, ts: lora.Target[]) => lora.createLora(cfg, { r, alpha: 2 * r, dropout: 0, targets: ts }, { seed, randomB: true });
     const ads = [mk(1, 8, ["q_proj", "v_proj"]), mk(2, 5, ["q_proj", "k_proj", "v_proj", "up_proj"]), mk(3, 4, ["k_proj", "gate_proj", "up_proj"]), mk(4, 12, ["gate_proj"])];
     for (const a of ads) expect(slots.place(a)).toBe(true);
@@ -124,7 +132,7 @@ describe("Bᵀ LoRA kernel", () => {
         const one = bases.map((b) => Float32Array.from(b)), fused = bases.map((b) => Float32Array.from(b)), want = bases.map((b) => Float32Array.from(b));
         group.forEach((t, i) => {
           addLoraDeltaStep(plan, one[i]!, x, l, t, n, dims[i]!, new Float32Array(16));
-          lora.addLoraDelta(want[i]!, x, rows, l, t, n, dims[i]!, new Float32Array(16));
+          lora.addLoraDelta(want[i]!, x, asHeld(rows), l, t, n, dims[i]!, new Float32Array(16));
         });
         addLoraDeltaGroup(plan, x, n, l, group.map((t, i) => [t, fused[i]!, dims[i]!] as const), new Float32Array(16));
         group.forEach((t, i) => {

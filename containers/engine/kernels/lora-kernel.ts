@@ -6,6 +6,24 @@ export interface LoraKernel {
   lora_rows_t(out: number, x: number, table: number, rows: number, n: number, d: number, mid: number): void;
 }
 
+/** How the kernels hold adapters' A and Bᵀ: f32, or bf16 (half the bytes; the arithmetic stays f32). */
+export type AdapterDtype = "f32" | "bf16";
+
+const checkDtype = (v: string, from: string): AdapterDtype => {
+  if (v === "f32" || v === "bf16") return v;
+  throw new RangeError(`${from} must be f32 or bf16, got ${JSON.stringify(v)}`);
+};
+const dtype: AdapterDtype = process.env.ENGINE_ADAPTER_DTYPE ? checkDtype(process.env.ENGINE_ADAPTER_DTYPE, "ENGINE_ADAPTER_DTYPE") : "bf16";
+
+/**
+ * How AdapterSlots store resident adapters unless told otherwise (the AdapterCache's, which the
+ * serving path runs on): ENGINE_ADAPTER_DTYPE (f32 or bf16), else bf16. An adapter not resident
+ * is read from its own f32 arrays, on the kernels and on the TS reference path alike.
+ */
+export function adapterDtype(): AdapterDtype {
+  return dtype;
+}
+
 export const LORA_KERNEL_WASM = new URL("./lora-kernel.wasm", import.meta.url);
 
 /** The kernel on `memory`, or null (with the reason) when this runtime cannot instantiate it. */
