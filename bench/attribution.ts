@@ -416,6 +416,10 @@ function runBenchmark(): void {
   say(`| chance (1 of ${SIZE.planters} planters) | ${(1 / SIZE.planters).toFixed(3)} |${" |".repeat(2 * COLUMNS.length - 1)}`);
   say("");
   say(`Span share tried on the tuning paraphrases (combined precision@1): ${tuned.map((t) => `${t.s} → ${t.p.toFixed(3)}`).join(", ")}.`);
+  // The gradient method's threshold, tried the same way (gradient alone; tuning → held-out), from the same call sketches.
+  const gradTop = (c: Call, minCosine: number) => { const a = attributeCall({ ...c.input, gradient: { sketches, query: c.query! } }, { minSpanScore: Infinity, gradient: { minCosine } }).attribution; return a.method === "static" ? "" : (a.contributors[0]?.address ?? ""); };
+  const thresholds = [0, 0.05, 0.1, 0.15, 0.2].map((m) => ({ m, tuning: precision((c) => gradTop(c, m), column("tuning")).p, heldOut: precision((c) => gradTop(c, m), column("heldOut")).p }));
+  say(`Gradient threshold tried on the tuning paraphrases (gradient precision@1, tuning → held-out): ${thresholds.map((x) => `cosine ≥ ${x.m} ${x.tuning.toFixed(3)} → ${x.heldOut.toFixed(3)}`).join(", ")} (the default is ${DEFAULT_GRADIENT_OPTIONS.minCosine}).`);
   // Shortest span that counts, chosen the same way (span method alone).
   const spanTop = (c: Call, minSpanTokens: number) => { const a = attributeCall(c.input, { span: { minSpanTokens } }).attribution; return a.method === "static" ? "" : (a.contributors[0]?.address ?? ""); };
   const minSpans = [3, 4, 6, 8].map((m) => ({ m, tuning: precision((c) => spanTop(c, m), column("tuning")).p, heldOut: precision((c) => spanTop(c, m), column("heldOut")).p }));

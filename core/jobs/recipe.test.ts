@@ -68,12 +68,13 @@ describe("withScaledDefaults", () => {
   });
 
   it("keeps the default passes within the per-job quota of record passes createJob checks", () => {
-    // 2,000 short records: 60 passes are 120,000 record passes, over a quota of 100,000.
-    const many = { records: 2_000, tokens: 24_000 };
+    // 1,200 short records: 100 passes are 120,000 record passes, over a quota of 100,000 (and under MAX_STEPS).
+    const many = { records: 1_200, tokens: 14_400 };
+    expect(MEMORISE_EPOCHS * many.records).toBeGreaterThan(100_000);
     expect(withScaledDefaults({}, TrainingSettings.parse({}), many, TINY).epochs).toBe(MEMORISE_EPOCHS);
     const within = withScaledDefaults({}, TrainingSettings.parse({}), many, TINY, 100_000);
     expect(within.epochs * many.records).toBeLessThanOrEqual(100_000);
-    expect(within.epochs).toBe(50);
+    expect(within.epochs).toBe(83.33);
     // A given epochs stays, quota or not (createJob then refuses it with the quota's error).
     expect(withScaledDefaults({ training: { epochs: 80 } }, TrainingSettings.parse({ epochs: 80 }), many, TINY, 100_000).epochs).toBe(80);
   });
