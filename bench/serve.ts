@@ -3,7 +3,9 @@
 // adapters (adapter files on local disk, a memory budget of a few hundred adapters, so the
 // 1,000-adapter case keeps evicting and reloading: every one of its calls is a cold load).
 // The service reads cold adapters' files on a worker thread while steps run (one message per
-// batch of reads) and parses them on the serving thread. A second server in the same process
+// batch of reads) and parses them on the serving thread as soon as it handles the reply, which
+// can be inside a forward step (while it waits for a kernel worker's slice), where the load is
+// also finished when placing it cannot grow the kernel heap. A second server in the same process
 // runs the 1,000-adapter case without kernel-resident adapters (copied in, B transposed, on
 // every call) and with every read an async read on the serving thread. Scenarios are
 // interleaved round by round so machine noise hits them alike; each figure is the median of the
@@ -149,17 +151,19 @@ new PerformanceObserver((list) => { for (const e of list.getEntries()) { gcMs +=
 // What a worker-read cold load's reply waited behind, from the worker done to the reply handled
 // on the serving thread: time inside forward steps, GC pauses, the rest (between steps: HTTP,
 // streaming, other loads), and how many steps began meanwhile (0: handled before the next step)
-interface ReplyWait { totalMs: number; inStepsMs: number; gcMs: number; stepsBegun: number; stepsSinceMiss: number }
+// (inStep: handled inside a forward step, by the kernel pool's wait hook, rather than between steps)
+interface ReplyWait { totalMs: number; inStepsMs: number; gcMs: number; stepsBegun: number; stepsSinceMiss: number; inStep: boolean }
 function replyWaits(traces: LoadTrace[], stepLog: number[], gc: number[]): ReplyWait[] {
   const overlap = (log: number[], a: number, b: number) => { let ms = 0; for (let i = 0; i < log.length; i += 2) ms += Math.max(0, Math.min(b, log[i + 1]!) - Math.max(a, log[i]!)); return ms; };
   return traces.filter((t) => t.where === "worker").map((t) => {
     const done = t.handledAt - t.returnMs, handled = t.handledAt, asked = done - t.readMs - t.waitMs;
-    let stepsBegun = 0, stepsSinceMiss = 0;
+    let stepsBegun = 0, stepsSinceMiss = 0, inStep = false;
     for (let i = 0; i < stepLog.length; i += 2) {
       if (stepLog[i]! > done && stepLog[i]! < handled) stepsBegun++;
       if (stepLog[i]! > asked && stepLog[i]! < handled) stepsSinceMiss++;
+      if (stepLog[i]! <= handled && handled <= stepLog[i + 1]!) inStep = true;
     }
-    return { totalMs: t.returnMs, inStepsMs: overlap(stepLog, done, handled), gcMs: overlap(gc, done, handled), stepsBegun, stepsSinceMiss };
+    return { totalMs: t.returnMs, inStepsMs: overlap(stepLog, done, handled), gcMs: overlap(gc, done, handled), stepsBegun, stepsSinceMiss, inStep };
   });
 }
 
@@ -286,14 +290,14 @@ for (const s of RUN) {
 // each column on its own, so the parts of one load need not add up to the p99 total)
 // (steps begun since the miss: 0 means the call joins the very step a warm call asked for at
 // the same moment would have joined; each step more is a step its first token comes later)
-console.log("\n| scenario | worker-read loads | reply waited: total | of it in forward steps | of it GC | of it between steps | steps begun while it waited: 0 / 1 / 2+ | steps begun since the miss: 0 / 1 / 2+ |");
-console.log("|---|---|---|---|---|---|---|---|");
+console.log("\n| scenario | worker-read loads | reply waited: total | of it in forward steps | of it GC | of it between steps | steps begun while it waited: 0 / 1 / 2+ | steps begun since the miss: 0 / 1 / 2+ | handled inside a step |");
+console.log("|---|---|---|---|---|---|---|---|---|");
 for (const s of RUN) {
   const ws = stats.get(s.name)!.flatMap((x) => x.waits);
   if (!ws.length) continue;
   const q = (f: (w: ReplyWait) => number) => `${pct(ws.map(f), 50).toFixed(2)} / ${pct(ws.map(f), 99).toFixed(2)}`;
   const share = (f: (w: ReplyWait) => boolean) => `${((100 * ws.filter(f).length) / ws.length).toFixed(0)}%`;
-  console.log(`| ${s.name} | ${ws.length} | ${q((w) => w.totalMs)} | ${q((w) => w.inStepsMs)} | ${q((w) => w.gcMs)} | ${q((w) => w.totalMs - w.inStepsMs - w.gcMs)} | ${share((w) => w.stepsBegun === 0)} / ${share((w) => w.stepsBegun === 1)} / ${share((w) => w.stepsBegun >= 2)} | ${share((w) => w.stepsSinceMiss === 0)} / ${share((w) => w.stepsSinceMiss === 1)} / ${share((w) => w.stepsSinceMiss >= 2)} |`);
+  console.log(`| ${s.name} | ${ws.length} | ${q((w) => w.totalMs)} | ${q((w) => w.inStepsMs)} | ${q((w) => w.gcMs)} | ${q((w) => w.totalMs - w.inStepsMs - w.gcMs)} | ${share((w) => w.stepsBegun === 0)} / ${share((w) => w.stepsBegun === 1)} / ${share((w) => w.stepsBegun >= 2)} | ${share((w) => w.stepsSinceMiss === 0)} / ${share((w) => w.stepsSinceMiss === 1)} / ${share((w) => w.stepsSinceMiss >= 2)} | ${share((w) => w.inStep)} |`);
 }
 // The same loads with nothing else running: what the read and parse cost by themselves.
 // the service reads on the serving thread when no step runs (EmbeddedBackend's rule): that is
@@ -343,7 +347,7 @@ const own = onWorker.map((t) => t.readMs + t.parseMs + t.placeMs), waited = onWo
 const ws = stats.get("1,000 adapters")!.flatMap((x) => x.waits), within0 = ws.filter((w) => w.stepsBegun === 0).length;
 const slow = ws.filter((w) => w.totalMs >= pct(ws.map((x) => x.totalMs), 99));
 const part = (f: (w: ReplyWait) => number) => slow.reduce((a, w) => a + f(w), 0) / Math.max(1, slow.reduce((a, w) => a + w.totalMs, 0));
-if (onWorker.length) console.log(`Of the ${tr1000.length} cold loads in the 1,000-adapter rounds, ${onWorker.length} were read on the worker: their own work (the worker's reads, the parse, the move into the kernel heap) took p50 ${pct(own, 50).toFixed(2)} ms, p99 ${pct(own, 99).toFixed(2)} ms, and the rest of their latency was waiting (for the worker to start, then for the serving thread to handle the reply): p50 ${pct(waited, 50).toFixed(2)} ms, p99 ${pct(waited, 99).toFixed(2)} ms. ${((100 * within0) / ws.length).toFixed(0)}% of the replies were handled before another step began; the slowest 1% (${pct(ws.map((w) => w.totalMs), 99).toFixed(2)} ms and more) spent ${(100 * part((w) => w.inStepsMs)).toFixed(0)}% of that wait inside forward steps, ${(100 * part((w) => w.gcMs)).toFixed(0)}% in GC pauses and ${(100 * part((w) => w.totalMs - w.inStepsMs - w.gcMs)).toFixed(0)}% between steps, behind a median of ${median(slow.map((w) => w.stepsBegun))} steps (ITL p50 ${itl1000.toFixed(1)} ms). What a cold call pays for its load in steps: ${((100 * ws.filter((w) => w.stepsSinceMiss === 0).length) / ws.length).toFixed(0)}% had the adapter in hand before any step began after the miss (they join the step a warm call would have joined), ${((100 * ws.filter((w) => w.stepsSinceMiss === 1).length) / ws.length).toFixed(0)}% one step later, ${((100 * ws.filter((w) => w.stepsSinceMiss >= 2).length) / ws.length).toFixed(0)}% two or more.`);
+if (onWorker.length) console.log(`Of the ${tr1000.length} cold loads in the 1,000-adapter rounds, ${onWorker.length} were read on the worker: their own work (the worker's reads, the parse, the move into the kernel heap) took p50 ${pct(own, 50).toFixed(2)} ms, p99 ${pct(own, 99).toFixed(2)} ms, and the rest of their latency was waiting (for the worker to start, then for the serving thread to handle the reply): p50 ${pct(waited, 50).toFixed(2)} ms, p99 ${pct(waited, 99).toFixed(2)} ms. ${((100 * within0) / ws.length).toFixed(0)}% of the replies were handled before another step began (${((100 * ws.filter((w) => w.inStep).length) / ws.length).toFixed(0)}% inside a forward step, while the serving thread waited for a kernel worker's slice); the slowest 1% (${pct(ws.map((w) => w.totalMs), 99).toFixed(2)} ms and more) spent ${(100 * part((w) => w.inStepsMs)).toFixed(0)}% of that wait inside forward steps, ${(100 * part((w) => w.gcMs)).toFixed(0)}% in GC pauses and ${(100 * part((w) => w.totalMs - w.inStepsMs - w.gcMs)).toFixed(0)}% between steps, behind a median of ${median(slow.map((w) => w.stepsBegun))} steps (ITL p50 ${itl1000.toFixed(1)} ms). What a cold call pays for its load in steps: ${((100 * ws.filter((w) => w.stepsSinceMiss === 0).length) / ws.length).toFixed(0)}% had the adapter in hand before any step began after the miss (they join the step a warm call would have joined), ${((100 * ws.filter((w) => w.stepsSinceMiss === 1).length) / ws.length).toFixed(0)}% one step later, ${((100 * ws.filter((w) => w.stepsSinceMiss >= 2).length) / ws.length).toFixed(0)}% two or more.`);
 
 await servers.now.server.stop(1000);
 await servers.before.server.stop(1000);
