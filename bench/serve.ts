@@ -319,7 +319,7 @@ for (const [name, decodeOnWorker] of [["worker thread", true], ["serving thread,
   console.log(`cold adapter loads on an idle event loop, read on the ${name} (600 adapters one at a time, ${idle.metrics.evictions} evictions): p50 ${pct(ms, 50).toFixed(2)} ms, p99 ${pct(ms, 99).toFixed(2)} ms; serving-thread CPU ${cpuPerLoad.toFixed(0)} µs per load`);
 }
 const now = servers.now.backend.cache;
-console.log(`kernel-resident adapters at the end: ${now.kernelResidentCount} of ${now.residentCount} resident; cold loads decoded on a worker thread: ${now.decodesOnWorker}`);
+console.log(`kernel-resident adapters at the end: ${now.kernelResidentCount} of ${now.residentCount} resident; cold loads decoded on a worker thread: ${now.decodesOnWorker}; disk loads finished the moment their worker reply was handled (the rest by the acquire after it): ${now.metrics.finishedOnReply} of ${now.metrics.diskLoads}`);
 if (!ran(3) || !ran(4)) {
   // a partial run (BENCH_ONLY) has no like-for-like summary to print
   await servers.now.server.stop(1000);

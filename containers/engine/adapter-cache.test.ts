@@ -296,6 +296,7 @@ describe("AdapterCache", () => {
     expect(await load("e2")).toBe(true);
     expect(await load("e3")).toBe(true);
     expect(cache.metrics.evictions).toBe(2);
+    expect(cache.metrics.finishedOnReply).toBe(heap ? 3 : 4);
     expect(loaded).toEqual(ids); // each load recorded once
     expect(cache.metrics.loadLatencyBuckets.reduce((n, b) => n + b.count, 0)).toBe(4);
     const again = await cache.acquire("e1"); // evicted: a miss, read again

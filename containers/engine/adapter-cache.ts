@@ -10,6 +10,7 @@ import type { Readable } from "node:stream";
 import type { BlobStore } from "../../core/ports/blob-store.ts";
 import { AdapterDecodeError, AdapterDecoder, PARSE_ON_WORKER_ABOVE_BYTES, READ_TIMEOUT_MS, type DecodeTrace } from "./adapter-decoder.ts";
 import { AdapterSlots } from "./kernels/adapter-slots.ts";
+import { adapterDtype } from "./kernels/lora-kernel.ts";
 import { loraBytes, type LoraAdapter } from "./lora.ts";
 import type { Config } from "./model.ts";
 
@@ -100,16 +101,19 @@ export class AdapterCache {
   readonly #cap: number; // the slots' cap and arena size (bytes), to tell when place() can no longer grow the heap
   readonly #arena: number;
   readonly #decoder: AdapterDecoder;
-  readonly metrics = { hits: 0, misses: 0, diskLoads: 0, blobLoads: 0, evictions: 0, loadLatencyBuckets: BUCKETS_MS.map((le) => ({ le, count: 0 })).concat([{ le: Infinity, count: 0 }]) };
+  // finishedOnReply: disk loads finished the moment their worker reply was handled (#finishEarly)
+  readonly metrics = { hits: 0, misses: 0, diskLoads: 0, blobLoads: 0, evictions: 0, finishedOnReply: 0, loadLatencyBuckets: BUCKETS_MS.map((le) => ({ le, count: 0 })).concat([{ le: Infinity, count: 0 }]) };
 
   constructor(opts: AdapterCacheOptions) {
     if (!(opts.budgetBytes > 0)) throw new RangeError("budgetBytes must be > 0");
     this.opts = { blobs: null, blobPrefix: "adapters/", blobKeys: null, onLoad: null, onEvict: null, kernelResident: true, decodeOnWorker: true, parseOnWorkerAboveBytes: PARSE_ON_WORKER_ABOVE_BYTES, readTimeoutMs: READ_TIMEOUT_MS, fetchTimeoutMs: FETCH_TIMEOUT_MS, ...opts };
     this.#decoder = new AdapterDecoder(opts.model, { worker: this.opts.decodeOnWorker, parseOnWorkerAboveBytes: this.opts.parseOnWorkerAboveBytes, readTimeoutMs: this.opts.readTimeoutMs });
-    const cap = Math.ceil((opts.budgetBytes * 1.25) / 16) * 16;
+    // the heap holds each adapter at the kernel's dtype: bf16 blocks take half its bytes
+    const dtype = adapterDtype();
+    const cap = Math.ceil((opts.budgetBytes * (dtype === "bf16" ? 0.5 : 1) * 1.25) / 16) * 16;
     this.#cap = cap;
     this.#arena = Math.ceil(Math.min(4 * 2 ** 20, cap) / 16) * 16;
-    this.#slots = this.opts.kernelResident ? new AdapterSlots({ capBytes: cap, arenaBytes: this.#arena }) : null;
+    this.#slots = this.opts.kernelResident ? new AdapterSlots({ capBytes: cap, arenaBytes: this.#arena, dtype }) : null;
   }
 
   /** Resident adapters whose matrices are in the kernel heap (the rest are copied per call). */
@@ -236,6 +240,7 @@ export class AdapterCache {
     this.#mem.set(id, entry);
     this.#resident += bytes;
     this.#early.set(id, entry);
+    this.metrics.finishedOnReply++;
     this.#loaded(id, { adapter, t0, tier: "disk", trace }, performance.now() - t);
   }
 
