@@ -15,6 +15,11 @@
 ;;     a multiple of 4); the ranks left over, plain rows of d.
 ;; A group starts where its first rank's row would (rank k at k·n, k·d floats): the groups are
 ;; only a reordering within those rows.
+;; A resident adapter's matrices may be bf16 (kernels/adapter-slots.ts, the default there): the
+;; same layout at 2 bytes a value, each widened exactly to the f32 it stands for (shuffled in
+;; beside zeros: two ranks' four values per 16-byte load), so the arithmetic is the f32 path's.
+;; With 64 rows of 64 distinct adapters a step's delta is bound by reading the rows' matrices
+;; from L3 or memory; half the bytes is most of its cost.
 (module
   (import "env" "memory" (memory 1 65536 shared))
 
