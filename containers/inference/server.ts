@@ -12,6 +12,9 @@ import { ModelCatalog } from "./catalog.ts";
 import type { Authorizer, GenerationHook } from "./hooks.ts";
 import { InferenceMetrics } from "./metrics.ts";
 
+/** How long an idle keep-alive connection stays open (ms): past the ALB's 600 s idle timeout. */
+export const KEEP_ALIVE_MS = 610_000;
+
 export interface InferenceServerOptions {
   tables: Tables;
   blobs: BlobStore;
@@ -55,8 +58,12 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
     const s = serve({ fetch: service.app.fetch, port: opts.port ?? 8788, hostname: opts.hostname ?? "127.0.0.1" }, () => resolve(s));
     s.once("error", reject);
   });
-  // streams can idle between tokens; Node's default 5 s keep-alive and request timeouts stay
+  // streams can idle between tokens: no request timeout (a call has its own, requestTimeoutMs)
   (server as unknown as { requestTimeout: number }).requestTimeout = 0;
+  // an idle keep-alive connection is closed by the client first, never by this server: a
+  // client that reuses one just as the server closes it gets a reset (ECONNRESET; behind the
+  // ALB, a 502). So longer than any client's idle timeout: the ALB's is 600 s (infra/lib/inference.ts)
+  (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = KEEP_ALIVE_MS;
   const port = (server as unknown as { address(): AddressInfo }).address().port;
   return {
     url: `http://${opts.hostname ?? "127.0.0.1"}:${port}`,
