@@ -51,6 +51,8 @@ const ADAPTERS = 1000;
 const cpuMs = () => { const u = process.threadCpuUsage(); return (u.user + u.system) / 1000; };
 // --- set-up: tables with 1,000 adapter records, their PEFT files on the local-disk tier ------
 const work = mkdtempSync(join(tmpdir(), "bench-serve-"));
+// removed however the run ends (a failed fetch throws out of a round)
+process.on("exit", () => rmSync(work, { recursive: true, force: true }));
 const db = new DatabaseSync(":memory:");
 const tables = { main: new SqliteTableStore(db, "main", { stream: false }), contributions: new SqliteTableStore(db, "contributions", { stream: false }) } as unknown as Tables;
 const base = tinyBase();
