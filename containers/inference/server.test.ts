@@ -27,7 +27,7 @@ describe("startInferenceServer", () => {
     const tables = { main: new SqliteTableStore(db, "main", { stream: false }), contributions: new SqliteTableStore(db, "contributions", { stream: false }) } as unknown as Tables;
     const server = await startInferenceServer({ tables, blobs: new MemoryBlobStore(), port: 0, backend: idleBackend, log: () => {} });
     try {
-      const header = await new Promise<string | undefined>((resolve, reject) => {
+      const header = await new Promise<unknown>((resolve, reject) => {
         get(`${server.url}/healthz`, { headers: { connection: "keep-alive" } }, (res) => {
           res.resume();
           res.on("end", () => resolve(res.headers["keep-alive"]));
