@@ -40,8 +40,8 @@ export const MIN_STEPS = 60;
 /**
  * Nor, when it can be helped, longer than this: on a large Datanet fewer passes suffice. At the
  * engine's rate on the 680-record planted set (2,880 steps of 8 rows of 128 tokens in 528 s on
- * one loaded core) it is about half an hour; a Datanet of a few thousand short records keeps
- * its MEMORISE_EPOCHS passes under it.
+ * one loaded core) it is about half an hour; a Datanet of up to about 1,800 short records
+ * (12 tokens each) keeps its MEMORISE_EPOCHS passes under it; 3,000 get about 59.
  */
 export const MAX_STEPS = 10_000;
 /** Packed sequence length the trainer uses, capped by the base model's context (containers/trainer). */

@@ -112,7 +112,7 @@ export function estimateRun(data: DataSize, s: RunSettings, model: EstimateModel
 /**
  * Settings scaled to the data, exactly as createJob scales what a job leaves out
  * (core/jobs/recipe.ts withScaledDefaults): the same rows in the model's tokens, a batch that
- * leaves at least 4 steps per pass, 60 passes up to the recipe's MAX_STEPS and within the
+ * leaves at least 4 steps per pass, MEMORISE_EPOCHS (100) passes up to the recipe's MAX_STEPS and within the
  * per-job quota, and warmup, evaluation and checkpoints spaced over the run (over `maxSteps`
  * when one is set).
  */
