@@ -227,6 +227,13 @@ describe("AdapterSlots", () => {
     expect(slots.dtype).toBe(process.env.ENGINE_ADAPTER_DTYPE || "bf16");
     const placed = [adapter(3), adapter(4, 8)];
     for (const a of placed) slots.place(a);
+    // in the real heap a bf16 block is packed there and rounded by the kernel (f32_to_bf16): the bits the JS rounding writes
+    if (slots.dtype === "bf16" && kernelPath() === "wasm-simd")
+      for (const a of placed) for (const layer of a.layers) for (const p of Object.values(layer)) {
+        const { Ak, Bt } = kernelLayout(p);
+        expect(Array.from(p.Ak!)).toEqual(stored(Ak, "bf16"));
+        expect(Array.from(p.Bt!)).toEqual(stored(Bt, "bf16"));
+      }
     const copied = placed.map((a) => (a.residentBf16 ? lora.loraRoundedToBf16(a) : adapter(a === placed[0] ? 3 : 4, a.config.r))); // the values its block holds, not resident
     expect(placed.every((a) => slots.has(a))).toBe(kernelPath() === "wasm-simd");
     const rows = (ads: lora.LoraAdapter[]) => [ads[0]!, null, ads[1]!, ads[0]!];

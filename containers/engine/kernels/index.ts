@@ -875,6 +875,18 @@ export function placeWeights(w: Weights, c?: Config, name = "checkpoint"): Weigh
 }
 
 /**
+ * dst = src's first n values as bf16 bits (nearest even) by the Bᵀ kernel's f32_to_bf16, both
+ * views of the kernel heap (placeRegion's); false, nothing written, when that kernel is not
+ * loaded: the caller rounds in JS (lora.ts toBf16, the same bits).
+ */
+export function heapToBf16(src: Float32Array, dst: Uint16Array, n: number): boolean {
+  if (!loraKernel) return false;
+  if (n > src.length || n > dst.length) throw new RangeError(`heapToBf16: ${n} values do not fit (${src.length} in, ${dst.length} out)`);
+  loraKernel.f32_to_bf16(src.byteOffset, dst.byteOffset, n);
+  return true;
+}
+
+/**
  * n floats of the kernel heap for good (16-byte aligned, contents unspecified), for a caller
  * that manages the region itself (adapter-slots.ts keeps resident adapters there, freeing and
  * reusing blocks as adapters come and go); null on the reference path or when it does not fit.

@@ -26,6 +26,31 @@ describe("Bᵀ LoRA kernel", () => {
     expect(instantiateLoraKernel(new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true })).kernel).not.toBeNull();
   });
 
+  it("f32_to_bf16 rounds to nearest even as lora.toBf16 does, on a table of known cases and on random bit patterns, any length", () => {
+    const mem = new WebAssembly.Memory({ initial: 4, maximum: 65536, shared: true });
+    const k = instantiateLoraKernel(mem).kernel!;
+    // [f32 bits, bf16 bits]: exact, ties to even (down and up), just past a tie, the largest
+    // finite (past max + half an ulp: Inf), ±0, ±Inf, a subnormal, NaNs kept NaN (quiet, signed)
+    const table: Array<[number, number]> = [
+      [0x3f800000, 0x3f80], [0x3f808000, 0x3f80], [0x3f818000, 0x3f82], [0x3f808001, 0x3f81], [0xbf80ffff, 0xbf81],
+      [0x7f7fffff, 0x7f80], [0x00000000, 0x0000], [0x80000000, 0x8000], [0x7f800000, 0x7f80], [0xff800000, 0xff80],
+      [0x00000001, 0x0000], [0x7fa00000, 0x7fe0], [0xffc00001, 0xffc0], [0x7f800001, 0x7fc0],
+    ];
+    const rng = new Rng(5);
+    const bits = [...table.map(([b]) => b), ...Array.from({ length: 4093 }, () => Math.floor(rng.next() * 2 ** 32) >>> 0)];
+    const src = new Uint32Array(mem.buffer, 64, bits.length), dst = new Uint16Array(mem.buffer, 64 + 4 * bits.length + 16, bits.length);
+    src.set(bits);
+    k.f32_to_bf16(src.byteOffset, dst.byteOffset, bits.length);
+    table.forEach(([f, b], i) => expect(dst[i], `0x${f.toString(16)}`).toBe(b));
+    for (const n of [bits.length, 7, 1, 0]) { // lengths with and without a tail past the eight-value passes; nothing past n written
+      dst.fill(0xabcd);
+      k.f32_to_bf16(src.byteOffset, dst.byteOffset, n);
+      const want = new Uint16Array(bits.length).fill(0xabcd);
+      lora.toBf16(want, 0, new Float32Array(src.buffer, src.byteOffset, n));
+      expect(Array.from(dst)).toEqual(Array.from(want));
+    }
+  });
+
   it.each(["f32", "bf16"] as const)("equals lora.ts for ranks 1..16 (eight, four and one rank a pass) and widths that are not multiples of 4, resident or copied, %s (lora.ts on the adapter rounded to it)", (dtype) => {
     const cfg = tinyConfig({ dim: 20, hiddenDim: 37 });
     const slots = new AdapterSlots({ capBytes: 1 << 20, dtype });

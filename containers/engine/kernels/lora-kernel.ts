@@ -2,8 +2,15 @@
 import { readFileSync } from "node:fs";
 
 export interface LoraKernel {
-  /** out[b] += Bᵀᵀ·(scale · A·x[b]) per row b of the table (A offset, Bᵀ offset, r, scale); byte offsets. */
-  lora_rows_t(out: number, x: number, table: number, rows: number, n: number, d: number, mid: number): void;
+  /**
+   * Rows b0..b1 of nproj projections sharing the input x (rows, n): per projection j, the
+   * descriptor at desc + 16·j (its row table, its output, d_j), and per row out_j[b] +=
+   * Bᵀᵀ·(scale · A·x[b]) from the table's entry (A offset, Bᵀ offset, rank | BF16, scale); byte
+   * offsets, mid: scratch for the largest rank.
+   */
+  lora_rows_t(desc: number, nproj: number, x: number, n: number, b0: number, b1: number, mid: number): void;
+  /** n f32 values at src (byte offset) as bf16 bits at dst, rounded to nearest even (lora.ts toBf16's rounding). */
+  f32_to_bf16(src: number, dst: number, n: number): void;
 }
 
 /** How the kernels hold adapters' A and Bᵀ: f32, or bf16 (half the bytes; the arithmetic stays f32). */

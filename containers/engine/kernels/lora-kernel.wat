@@ -380,6 +380,41 @@
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $k1))))
 
+  ;; The bf16 bits each f32 rounds to, nearest even; a NaN stays a NaN of its sign, made quiet (lora.ts
+  ;; toBf16, which adapter-slots.ts uses where this module is not loaded). The add cannot carry out of
+  ;; 32 bits for any non-NaN input (the largest, 0xff7fffff, comes to 0xff807fff).
+  (func $bf16 (param $b i32) (result i32)
+    (if (result i32) (i32.gt_u (i32.and (local.get $b) (i32.const 0x7fffffff)) (i32.const 0x7f800000))
+      (then (i32.or (i32.shr_u (local.get $b) (i32.const 16)) (i32.const 0x40)))
+      (else (i32.shr_u (i32.add (i32.add (local.get $b) (i32.const 0x7fff)) (i32.and (i32.shr_u (local.get $b) (i32.const 16)) (i32.const 1))) (i32.const 16)))))
+  (func $bf16x4 (param $v v128) (result v128)
+    (v128.bitselect
+      (v128.or (i32x4.shr_u (local.get $v) (i32.const 16)) (v128.const i32x4 0x40 0x40 0x40 0x40))
+      (i32x4.shr_u (i32x4.add (i32x4.add (local.get $v) (v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff))
+        (v128.and (i32x4.shr_u (local.get $v) (i32.const 16)) (v128.const i32x4 1 1 1 1))) (i32.const 16))
+      (i32x4.gt_u (v128.and (local.get $v) (v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff)) (v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000))))
+
+  ;; dst[i] (u16) = $bf16(src[i]) for n f32 values at src: what AdapterSlots.place writes a bf16
+  ;; block with, eight values a pass (each lane's result is at most 0xffff, so the saturating
+  ;; narrow is exact). dst must not overlap src.
+  (func (export "f32_to_bf16") (param $src i32) (param $dst i32) (param $n i32)
+    (local $i i32) (local $n8 i32) (local $s i32)
+    (local.set $n8 (i32.and (local.get $n) (i32.const -8)))
+    (block $done
+      (loop $vec
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n8)))
+        (local.set $s (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))
+        (v128.store (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 1)))
+          (i16x8.narrow_i32x4_u (call $bf16x4 (v128.load (local.get $s))) (call $bf16x4 (v128.load offset=16 (local.get $s)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 8)))
+        (br $vec)))
+    (block $tdone
+      (loop $tail
+        (br_if $tdone (i32.ge_u (local.get $i) (local.get $n)))
+        (i32.store16 (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 1))) (call $bf16 (i32.load (i32.add (local.get $src) (i32.shl (local.get $i) (i32.const 2))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
   ;; The deltas of rows b0..b1 for nproj projections that share one input x (rows, n): q, k and v
   ;; of a layer, or gate and up. Projection j's descriptor at $desc + 16·j: its row table, its
   ;; output (rows, d_j), d_j. Row b's table entry (16 bytes at table + 16·b: A offset, Bᵀ offset,
