@@ -95,7 +95,8 @@ export class AdapterCache {
   #resident = 0;
   #latencies: number[] = [];
   #warnedDisk = false; // a local copy failed to be written (warned once)
-  // a little over the budget: blocks are freed and reused, and the spare quarter absorbs
+  // a quarter over the budget at the kernel's dtype (0.625 × the budget in bf16, whose blocks are half
+  // an adapter's f32 bytes): blocks are freed and reused, and the spare quarter absorbs
   // fragmentation when adapters of different sizes come and go
   readonly #slots: AdapterSlots | null;
   readonly #cap: number; // the slots' cap and arena size (bytes), to tell when place() can no longer grow the heap

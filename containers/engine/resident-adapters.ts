@@ -9,7 +9,8 @@
 // taken when the first run took hold. A block that cannot be had (no kernel heap, the cap
 // reached) leaves the adapter as it was: slower, the same answer. These blocks are f32 whatever
 // ENGINE_ADAPTER_DTYPE says (which the AdapterCache's serving slots follow): held here or not,
-// an adapter gives the bits its own arrays give on the copied path.
+// an adapter gives the bits its own arrays give on the copied path, unless it is already resident
+// in other slots (the serving cache's, bf16 by default), which it then runs from.
 import { AdapterSlots } from "./kernels/adapter-slots.ts";
 import type { LoraAdapter } from "./lora.ts";
 
