@@ -270,6 +270,30 @@ describe("AdapterCache", () => {
     lease!.release();
   });
 
+  it("an onLoad observer that throws fails no load and leaves no pin: the load finished on its reply is evicted later as any other", async () => {
+    const ids = ["t0", "t1", "t2", "t3"];
+    const { disk } = setup(2, ids);
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on("warning", onWarning);
+    try {
+      const cache = new AdapterCache({ model: cfg, budgetBytes: 2 * SIZE, diskDir: disk, onLoad: () => { throw new Error("observer down"); } });
+      for (const id of ids) {
+        const p = cache.acquire(id);
+        await null;
+        await null;
+        for (const until = performance.now() + 10_000; drainReadReplies() === 0 && performance.now() < until; );
+        (await p).release();
+      }
+      // t0 and t1 were evicted for t2 and t3: nothing stayed pinned by the observer's throw
+      expect(cache.metrics.evictions).toBe(2);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.filter((m) => m.includes("observer down"))).toHaveLength(4);
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+
   it("finishes a worker read the moment its reply is handled, once placing cannot grow the kernel heap; its lease holds the one pin", async () => {
     const ids = ["e0", "e1", "e2", "e3"];
     const { disk } = setup(2, ids);

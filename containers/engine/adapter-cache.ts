@@ -253,7 +253,11 @@ export class AdapterCache {
     if (this.#latencies.length > 100_000) this.#latencies.splice(0, 50_000);
     const bucket = this.metrics.loadLatencyBuckets.find((b) => ms <= b.le)!;
     bucket.count++;
-    this.opts.onLoad?.(id, ms, l.tier, l.trace ? { ...l.trace, placeMs } : undefined);
+    try {
+      this.opts.onLoad?.(id, ms, l.tier, l.trace ? { ...l.trace, placeMs } : undefined);
+    } catch (e) { // an observer's fault: the load is done and stays so (a throw here would leave a load finished on its reply pinned for good)
+      process.emitWarning(`adapter cache: onLoad threw for ${id}: ${e instanceof Error ? e.message : String(e)}`, { code: "ADAPTER_CACHE_ONLOAD" });
+    }
   }
 
   async #load(id: string): Promise<Loaded> {

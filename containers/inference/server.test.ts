@@ -21,7 +21,7 @@ const idleBackend = (): GenerationBackend => ({
 });
 
 describe("startInferenceServer", () => {
-  it("keeps an idle keep-alive connection open past the ALB's 600 s idle timeout, and says so in Keep-Alive", async () => {
+  it("sets its keep-alive timeout past the ALB's 600 s idle timeout and announces it in Keep-Alive (the connection itself is not held for 600 s here)", async () => {
     expect(KEEP_ALIVE_MS).toBeGreaterThan(600_000);
     const db = new DatabaseSync(":memory:");
     const tables = { main: new SqliteTableStore(db, "main", { stream: false }), contributions: new SqliteTableStore(db, "contributions", { stream: false }) } as unknown as Tables;
