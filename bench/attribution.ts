@@ -32,6 +32,7 @@ import { type PlantedFact, type PlantedRecord } from "../test/fakes/planted-fact
 import { plantedFactsAugmented, type WordedFact } from "./attribution-wordings.ts";
 import { AttributionCache } from "./attribution-cache.ts";
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { cpus, loadavg } from "node:os";
 
 const QUICK = process.env.BENCH_QUICK === "1";
@@ -106,8 +107,23 @@ const gitCommit = () => { if (process.env.GIT_COMMIT) return process.env.GIT_COM
 
 /** The trainer's recipe (containers/trainer/train-worker.ts) on all the records: one document per record, BOS first. */
 function fineTune(lossOn: LossOn, blockDiagonal: boolean): FineTune {
-  // Everything that determines the adapter and its sketches, besides the source files (bench/attribution-cache.ts).
-  const cache = new AttributionCache({ records: records.map((r) => [r.contributionId, r.contributor, r.record.instruction, r.record.output]), lora, training, noise, lossOn, blockDiagonal, sketch: DEFAULT_SKETCH });
+  const tokenized = withPromptNoise(records.map(pieces), noise).map((p) => tokenizePieces((t) => tokenizer.encode(t), p, lossOn));
+  let seqs: Sequence[] = packDocuments(tokenized, model.config.maxSeqLen, special);
+  // Without the mask a row is one running text: records attend to the ones before them and positions run on.
+  if (!blockDiagonal) seqs = seqs.map((s) => ({ tokens: s.tokens, targets: s.targets }));
+  const perStep = training.batchSize * training.gradientAccumulation;
+  // As the trainer: prompt-noise copies share the record's passes, so the run's steps stay those without them.
+  const steps = Math.max(1, Math.ceil(((training.epochs * records.length) / tokenized.length * seqs.length) / perStep));
+  const trainOptions = {
+    steps, batchSize: training.batchSize, gradAccum: training.gradientAccumulation, lr: training.learningRate, warmupSteps: training.warmupSteps,
+    weightDecay: training.weightDecay, clipNorm: training.clipNorm, evalEvery: 0, seed: training.seed,
+  };
+  const loraOptions = { r: lora.rank, alpha: lora.alpha, dropout: lora.dropout, targets: lora.targetModules };
+  // Everything that determines the adapter and its sketches, besides the source files (bench/attribution-cache.ts):
+  // the rows as this file tokenizes and packs them, and the options it trains with, so an edit here that changes either misses the cache.
+  const rows = createHash("sha256");
+  for (const q of seqs) rows.update(q.tokens).update(q.targets).update(q.starts ?? new Int32Array(0)).update("|");
+  const cache = new AttributionCache({ records: records.map((r) => [r.contributionId, r.contributor, r.record.instruction, r.record.output]), lora, training, noise, lossOn, blockDiagonal, sketch: DEFAULT_SKETCH, rows: rows.digest("hex"), trainOptions, loraOptions });
   if (process.env.ADAPTER_IN) {
     const dir = process.env.ADAPTER_IN;
     const adapter = loadAdapter(dir, model.config, "planted");
@@ -117,22 +133,12 @@ function fineTune(lossOn: LossOn, blockDiagonal: boolean): FineTune {
   const hit = cache.lookup();
   if (hit) {
     const m = cache.meta();
-    say(`  adapter, index and sketches from the cache ${hit} (trained ${m.trainedAt} at commit ${m.commit}, load average ${m.loadAverage.map((x) => x.toFixed(1)).join(" / ")}; the key matched, so the same bytes would be trained again)`);
+    say(`  adapter, index and sketches from the cache ${hit} (trained ${m.trainedAt} at commit ${m.commit}, load average ${m.loadAverage.map((x) => x.toFixed(1)).join(" / ")}; the key matched, so the same bytes would be trained again)${process.env.ADAPTER_OUT ? "; ADAPTER_OUT is not written on a cache hit" : ""}`);
     return { adapter: loadAdapter(hit, model.config, "planted"), steps: m.steps, seconds: m.seconds, loss: m.loss, tokens: m.tokens, cache, from: `from the cache (trained ${m.trainedAt} at commit ${m.commit})` };
   }
-  const tokenized = withPromptNoise(records.map(pieces), noise).map((p) => tokenizePieces((t) => tokenizer.encode(t), p, lossOn));
-  let seqs: Sequence[] = packDocuments(tokenized, model.config.maxSeqLen, special);
-  // Without the mask a row is one running text: records attend to the ones before them and positions run on.
-  if (!blockDiagonal) seqs = seqs.map((s) => ({ tokens: s.tokens, targets: s.targets }));
-  const adapter = createLora(model.config, { r: lora.rank, alpha: lora.alpha, dropout: lora.dropout, targets: lora.targetModules }, { id: "planted", seed: training.seed });
-  const perStep = training.batchSize * training.gradientAccumulation;
-  // As the trainer: prompt-noise copies share the record's passes, so the run's steps stay those without them.
-  const steps = Math.max(1, Math.ceil(((training.epochs * records.length) / tokenized.length * seqs.length) / perStep));
+  const adapter = createLora(model.config, loraOptions, { id: "planted", seed: training.seed });
   const t0 = now();
-  const r = train(model, adapter, { train: seqs, eval: [] }, {
-    steps, batchSize: training.batchSize, gradAccum: training.gradientAccumulation, lr: training.learningRate, warmupSteps: training.warmupSteps,
-    weightDecay: training.weightDecay, clipNorm: training.clipNorm, evalEvery: 0, seed: training.seed,
-  }, (e) => {
+  const r = train(model, adapter, { train: seqs, eval: [] }, trainOptions, (e) => {
     if (e.type === "step" && e.step % 50 === 0) say(`  step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(3)} (${e.tokensPerSec.toFixed(0)} tokens/s)`);
   });
   if (process.env.ADAPTER_OUT) saveAdapter(process.env.ADAPTER_OUT, adapter);

@@ -14,11 +14,12 @@ import { settingsFields } from "./fine-tune/settings-fields.ts";
 import { sourcePicker } from "./fine-tune/source-picker.ts";
 
 /**
- * The engine's measured LoRA training rate on one CPU core (docs/benchmarks.md,
- * "LoRA training, r=8 on q,k,v,o"): the time estimate's rate until a job on
- * this platform has reported its own.
+ * The engine's LoRA training rate with the API's defaults (r=16 on all 7 projections) on the
+ * committed base model, on the 2-core machine: `BENCH_QUICK=1 npm run bench:attribution`,
+ * 2026-12-02, median 4,368 tokens/s (3,912–4,583) of its 14 step reports. The time estimate's
+ * rate until a job on this platform has reported its own.
  */
-const BENCHMARK_TOKENS_PER_SECOND = 1_730;
+const BENCHMARK_TOKENS_PER_SECOND = 4_400;
 
 /**
  * The "New fine-tune" page, put together from its widgets: the Datanet
@@ -32,7 +33,7 @@ export function fineTuneFormView(ctx: AppContext, signal: AbortSignal, preselect
   const estimate = runEstimatePanel();
   const status = h("div", { "aria-live": "polite" });
   const submit = h("button", { type: "submit", class: "button primary", "data-testid": "start-fine-tune" }, "Start fine-tune");
-  let rate: TrainingRate | undefined = { tokensPerSecond: BENCHMARK_TOKENS_PER_SECOND, source: "the engine's benchmark on one CPU core" };
+  let rate: TrainingRate | undefined = { tokensPerSecond: BENCHMARK_TOKENS_PER_SECOND, source: "the engine's benchmark on a 2-core machine" };
 
   const settings = settingsFields(errors);
   const sources = sourcePicker(ctx, signal, errors, () => refresh());
