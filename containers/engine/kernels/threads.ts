@@ -63,7 +63,10 @@ let inWaitHook = false;
  * Set what this thread runs once per threaded kernel call while a worker's slice is still
  * running (null: nothing); returns the hook it replaces. The hook is given `done()`, true once
  * every worker has finished, and should return soon after (the call's result waits for it).
- * NOTE: it runs in the middle of a kernel call: it must not run kernels or write the heap.
+ * NOTE: it runs in the middle of a kernel call: it must not run kernels through this pool, nor
+ * touch heap memory the call in progress reads or writes. Placing an adapter into a block no
+ * step uses (adapter-cache.ts #finishEarly, whose place() rounds to bf16 with the Bᵀ kernel's
+ * f32_to_bf16 on this thread, in a region of its own) is within that.
  * An error it throws fails that call (after the slices are done), as a slice's would.
  */
 export function setWaitHook(hook: ((done: () => boolean) => void) | null): ((done: () => boolean) => void) | null {
