@@ -99,8 +99,6 @@ export class AdapterCache {
   // an adapter's f32 bytes): blocks are freed and reused, and the spare quarter absorbs
   // fragmentation when adapters of different sizes come and go
   readonly #slots: AdapterSlots | null;
-  readonly #cap: number; // the slots' cap and arena size (bytes), to tell when place() can no longer grow the heap
-  readonly #arena: number;
   readonly #decoder: AdapterDecoder;
   // finishedOnReply: disk loads finished the moment their worker reply was handled (#finishEarly)
   readonly metrics = { hits: 0, misses: 0, diskLoads: 0, blobLoads: 0, evictions: 0, finishedOnReply: 0, loadLatencyBuckets: BUCKETS_MS.map((le) => ({ le, count: 0 })).concat([{ le: Infinity, count: 0 }]) };
@@ -112,9 +110,7 @@ export class AdapterCache {
     // the heap holds each adapter at the kernel's dtype: bf16 blocks take half its bytes
     const dtype = adapterDtype();
     const cap = Math.ceil((opts.budgetBytes * (dtype === "bf16" ? 0.5 : 1) * 1.25) / 16) * 16;
-    this.#cap = cap;
-    this.#arena = Math.ceil(Math.min(4 * 2 ** 20, cap) / 16) * 16;
-    this.#slots = this.opts.kernelResident ? new AdapterSlots({ capBytes: cap, arenaBytes: this.#arena, dtype }) : null;
+    this.#slots = this.opts.kernelResident ? new AdapterSlots({ capBytes: cap, dtype }) : null;
   }
 
   /** Resident adapters whose matrices are in the kernel heap (the rest are copied per call). */
@@ -233,7 +229,7 @@ export class AdapterCache {
     if (this.#mem.has(id) || this.#early.has(id)) return;
     const bytes = loraBytes(adapter);
     if (bytes > this.opts.budgetBytes) return; // the acquire says adapter_too_large
-    if (this.#slots && this.#slots.arenaBytes + this.#arena <= this.#cap) return; // place() may still grow the heap
+    if (this.#slots?.mayGrow(adapter)) return; // place() could add an arena, mid-step
     if (!this.#makeRoom(bytes)) return;
     const entry = { adapter, bytes, pins: 1 }; // the awaiting acquire's pin: nothing evicts it before that acquire runs
     const t = performance.now();

@@ -141,7 +141,6 @@ describe("BatchScheduler", () => {
       order.push(`after ${s.steps}`);
       if (s.steps === 1) release();
     };
-    setTimeout(() => order.push("timer"), 0);
     let firstTokenAt = -1;
     const late = ready.then(async () => {
       await null;
@@ -150,7 +149,11 @@ describe("BatchScheduler", () => {
     });
     const step = s.step.bind(s);
     s.step = () => {
-      if (s.steps === 0) { const t = Date.now() + 5; while (Date.now() < t); } // the timer falls due during the first step
+      if (s.steps === 0) { // a timer set as the first step starts falls due during it (set before the step, it could fire first)
+        setTimeout(() => order.push("timer"), 0);
+        const t = Date.now() + 5;
+        while (Date.now() < t);
+      }
       return step();
     };
     // Act

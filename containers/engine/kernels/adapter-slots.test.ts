@@ -222,6 +222,30 @@ describe("AdapterSlots", () => {
     expect(matrices(extra).every((m, i) => m === own[i])).toBe(true);
   });
 
+  it("mayGrow: true while the cap leaves room for the arena a block needs, false once it does not (place then only reuses arenas) or the heap said no", () => {
+    const { region } = fakeRegion(256 * 1024);
+    const a = adapter(7), size = new AdapterSlots({ capBytes: 1, region, dtype: "f32" }).blockBytes(a);
+    const slots = new AdapterSlots({ capBytes: 2 * size, arenaBytes: size, region, dtype: "f32" });
+    expect(slots.mayGrow(a)).toBe(true);
+    slots.place(a);
+    expect(slots.mayGrow(adapter(8))).toBe(true); // one arena of two
+    const b = adapter(8);
+    slots.place(b);
+    expect(slots.arenaBytes).toBe(2 * size);
+    expect(slots.mayGrow(adapter(9))).toBe(false); // at the cap: a third is refused, nothing grows
+    slots.release(a);
+    expect(slots.mayGrow(adapter(9))).toBe(false); // a freed block is reused, still no arena
+    expect(slots.place(adapter(9))).toBe(true);
+    expect(slots.arenaBytes).toBe(2 * size);
+    const big = adapter(10, 8); // a block larger than the arena needs an arena of its own size
+    const roomy = new AdapterSlots({ capBytes: 2 * size, arenaBytes: size, region, dtype: "f32" });
+    expect(roomy.blockBytes(big)).toBeGreaterThan(size);
+    expect(roomy.mayGrow(big)).toBe(roomy.blockBytes(big) <= 2 * size);
+    const heapless = new AdapterSlots({ capBytes: 2 * size, arenaBytes: size, region: () => null, dtype: "f32" });
+    expect(heapless.place(a)).toBe(false);
+    expect(heapless.mayGrow(a)).toBe(false);
+  });
+
   it("the kernels read a placed adapter in place and give what the copied path gives, bit for bit (the process's dtype, bf16 by default)", () => {
     const slots = new AdapterSlots({ capBytes: 1024 * 1024 }); // the real kernel heap
     expect(slots.dtype).toBe(process.env.ENGINE_ADAPTER_DTYPE || "bf16");

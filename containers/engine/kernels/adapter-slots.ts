@@ -282,6 +282,18 @@ export class AdapterSlots {
   }
 
   // place one more arena when the cap allows; false when it does not or the heap says no
+  /**
+   * Whether placing `a` could add an arena to the heap: true while the cap leaves room for the
+   * arena its block would need, free spans or not. False means place() takes memory only from
+   * arenas already placed,
+   * which a caller in the middle of a forward step relies on (adapter-cache.ts #finishEarly: a
+   * new arena would lie where the step's scratch is).
+   */
+  mayGrow(a: LoraAdapter): boolean {
+    if (this.#heapless) return false;
+    return this.#alloc.arenaBytes + Math.max(this.#arena, align(this.blockBytes(a))) <= this.#cap;
+  }
+
   #grow(bytes: number): boolean {
     if (this.#heapless) return false;
     const size = Math.max(this.#arena, align(bytes));
