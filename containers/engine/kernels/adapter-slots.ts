@@ -225,21 +225,9 @@ export class AdapterSlots {
         p.Ak = Ak;
         p.Bt = Bt;
       } else { // the same layout, each value rounded to bf16
-        const Ak = new Uint16Array(buffer, at, nA), Bt = new Uint16Array(buffer, at + align(nA * 2), nB), conv = this.#conv;
-        if (conv && Math.max(nA, nB) <= conv.length) { // pack in the heap, round in the kernel
-          packA(conv, 0, p.A, r, n);
-          if (heapToBf16(conv, Ak, nA)) {
-            packBt(conv, 0, p.B, d, r);
-            heapToBf16(conv, Bt, nB);
-          } else this.#conv = null;
-        }
-        if (!this.#conv || Math.max(nA, nB) > this.#conv.length) {
-          const f = packScratch(Math.max(nA, nB));
-          packA(f, 0, p.A, r, n);
-          toBf16(Ak, 0, f.subarray(0, nA));
-          packBt(f, 0, p.B, d, r);
-          toBf16(Bt, 0, f.subarray(0, nB));
-        }
+        const Ak = new Uint16Array(buffer, at, nA), Bt = new Uint16Array(buffer, at + align(nA * 2), nB);
+        this.#packRounded(Ak, nA, (f) => packA(f, 0, p.A, r, n));
+        this.#packRounded(Bt, nB, (f) => packBt(f, 0, p.B, d, r));
         p.Ak = Ak;
         p.Bt = Bt;
       }
@@ -281,23 +269,41 @@ export class AdapterSlots {
     this.#alloc.free(slot.start);
   }
 
-  // place one more arena when the cap allows; false when it does not or the heap says no
+  // n values packed by `pack` into f32 scratch, rounded into dst: packed in the heap's own region
+  // and rounded by the kernel where there is one, else in JS (the same bits)
+  #packRounded(dst: Uint16Array, n: number, pack: (f: Float32Array) => void): void {
+    const conv = this.#conv;
+    if (conv && n <= conv.length) {
+      pack(conv);
+      if (heapToBf16(conv, dst, n)) return;
+      this.#conv = null; // no kernel to round with: JS from now on
+    }
+    const f = packScratch(n);
+    pack(f);
+    toBf16(dst, 0, f.subarray(0, n));
+  }
+
   /**
    * Whether placing `a` could add an arena to the heap: true while the cap leaves room for the
    * arena its block would need, free spans or not. False means place() takes memory only from
-   * arenas already placed,
-   * which a caller in the middle of a forward step relies on (adapter-cache.ts #finishEarly: a
-   * new arena would lie where the step's scratch is).
+   * arenas already placed, which a caller in the middle of a forward step relies on
+   * (adapter-cache.ts #finishEarly: a new arena would lie where the step's scratch is).
    */
   mayGrow(a: LoraAdapter): boolean {
-    if (this.#heapless) return false;
-    return this.#alloc.arenaBytes + Math.max(this.#arena, align(this.blockBytes(a))) <= this.#cap;
+    return this.#arenaFor(this.blockBytes(a)) > 0;
   }
 
-  #grow(bytes: number): boolean {
-    if (this.#heapless) return false;
+  // the bytes of the arena a block of `bytes` would need, 0 when the cap or the heap says no
+  #arenaFor(bytes: number): number {
+    if (this.#heapless) return 0;
     const size = Math.max(this.#arena, align(bytes));
-    if (this.#alloc.arenaBytes + size > this.#cap) return false;
+    return this.#alloc.arenaBytes + size <= this.#cap ? size : 0;
+  }
+
+  // place one more arena when the cap allows; false when it does not or the heap says no
+  #grow(bytes: number): boolean {
+    const size = this.#arenaFor(bytes);
+    if (!size) return false;
     const region = this.#region(size / 4);
     if (!region) {
       this.#heapless = true;

@@ -722,36 +722,35 @@ export type LoraOutput = readonly [t: Target, out: Float32Array, d: number];
  */
 export function addLoraDeltaGroup(step: LoraStep, x: Float32Array, n: number, layer: number, outs: ReadonlyArray<LoraOutput>, mid: Float32Array): void {
   const B = step.rows, nT = TARGETS.length;
-  let live = 0, dSum = 0; // the projections some row has, and their output widths
-  for (const [t, , d] of outs) if (step.has[layer * nT + TARGETS.indexOf(t)]) { live++; dSum += d; }
-  if (!live) return; // no row has any of them
+  // the projections some row has: their (layer, projection) row tables, outputs and widths
+  const live: Array<{ table: number; out: Float32Array; d: number }> = [];
+  let dSum = 0;
+  for (const [t, out, d] of outs) {
+    const lt = layer * nT + TARGETS.indexOf(t);
+    if (step.has[lt]) { live.push({ table: step.table + lt * B * 16, out, d }); dSum += d; }
+  }
+  if (!live.length) return; // no row has any of them
   const h = heap!, k = loraKernel!;
-  const bytes = step.rankBytes * (live * n + dSum); // rows sharing an adapter find its matrices in cache
+  const bytes = step.rankBytes * (live.length * n + dSum); // rows sharing an adapter find its matrices in cache
   const parts = slicesFor(B, (bytes / MIN_LORA_SLICE_BYTES) * MIN_SLICE_WORK); // in the matmuls' units of work
   const p = stage(h, () => {
-    const px = h.input(x, B * n), desc = h.scratch(4 * live), pouts: number[] = [];
-    for (const [t, out, d] of outs) if (step.has[layer * nT + TARGETS.indexOf(t)]) pouts.push(h.input(out, B * d));
+    const px = h.input(x, B * n), desc = h.scratch(4 * live.length), pouts = live.map((o) => h.input(o.out, B * o.d));
     const i32 = h.viewI32(); // after every input: one may have grown the heap
-    let j = 0;
-    for (const [t, , d] of outs) {
-      const ti = TARGETS.indexOf(t);
-      if (!step.has[layer * nT + ti]) continue;
+    live.forEach((o, j) => {
       const e = (desc >>> 2) + 4 * j;
-      i32[e] = step.table + (layer * nT + ti) * B * 16; // the (layer, projection) row table
+      i32[e] = o.table;
       i32[e + 1] = pouts[j]!;
-      i32[e + 2] = d;
-      j++;
-    }
+      i32[e + 2] = o.d;
+    });
     return { x: px, desc, outs: pouts, mid: h.scratch(parts * MAX_RANK) };
   });
   if (!p) { // the heap cannot hold x and the outputs: the reference
     for (const [t, out, d] of outs) lora.addLoraDelta(out, x, step.adapters, layer, t, n, d, mid);
     return;
   }
-  if (parts === 1) k.lora_rows_t(p.desc, live, p.x, n, 0, B, p.mid);
-  else pool!.run("lora_rows_t", bounds(B, parts).map(([a, b], i) => [p.desc, live, p.x, n, a, b, p.mid + i * MAX_RANK * 4]), (args) => k.lora_rows_t(...(args as Parameters<LoraKernel["lora_rows_t"]>)));
-  let j = 0;
-  for (const [t, out, d] of outs) if (step.has[layer * nT + TARGETS.indexOf(t)]) h.output(out, p.outs[j++]!, B * d);
+  if (parts === 1) k.lora_rows_t(p.desc, live.length, p.x, n, 0, B, p.mid);
+  else pool!.run("lora_rows_t", bounds(B, parts).map(([a, b], i) => [p.desc, live.length, p.x, n, a, b, p.mid + i * MAX_RANK * 4]), (args) => k.lora_rows_t(...(args as Parameters<LoraKernel["lora_rows_t"]>)));
+  live.forEach((o, j) => h.output(o.out, p.outs[j]!, B * o.d));
 }
 
 /**
