@@ -20,6 +20,7 @@ import type { Config, Weights } from "../model.ts";
 import * as lora from "../lora.ts";
 import { TARGETS, type LoraAdapter, type LoraPair, type Target } from "../lora.ts";
 import { instantiateLoraKernel, LORA_KERNEL_WASM, packA, packBt, type LoraKernel } from "./lora-kernel.ts";
+import { SplitChooser } from "./split-chooser.ts";
 
 interface KernelExports {
   matmul(out: number, x: number, w: number, T: number, n: number, d: number): void;
@@ -312,18 +313,27 @@ export function useKernels(on: boolean): void {
 // ── threads: the main thread plus workers on the same heap (threads.ts) ──
 
 let threads: number | null = null, pool: KernelPool | null = null, threadTimeoutMs = 10_000; // null: not decided yet
-const MIN_SLICE_WORK = 1 << 18; // multiply-adds per slice below which waking a worker costs more than it saves
+const MIN_SLICE_WORK = 1 << 18; // multiply-adds per slice below which waking a worker never pays
+// "auto": a call big enough to split splits only where that has measured faster (split-chooser.ts);
+// "always": every such call splits (tests that must see the threads used)
+let splitMode: "auto" | "always" = "auto";
+const chooser = new SplitChooser();
 
 /**
  * Use n threads (the main one included) for kernel calls big enough to split: batched forward
  * (rows of the batch), training (rows of the sequence, rows of dW, KV groups of attention).
  * 1: no worker runs (a pool already started sleeps). Defaults to ENGINE_THREADS, else the
  * machine's core count. A pool that cannot start falls back to 1 with a warning. timeoutMs: how long a call waits for a worker's slice
- * before it fails with KernelThreadError and the worker is replaced.
+ * before it fails with KernelThreadError and the worker is replaced. split: "auto" (the default)
+ * splits a call only where splitting that kind of call has measured faster by the wall clock
+ * (split-chooser.ts: on a small model the fork-join costs more than half a matmul saves);
+ * "always" splits every call big enough. Either way the same bits.
  */
-export function setThreads(n: number, opts: { timeoutMs?: number } = {}): void {
+export function setThreads(n: number, opts: { timeoutMs?: number; split?: "auto" | "always" } = {}): void {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`threads must be a positive integer, got ${n}`);
+  if (opts.split !== undefined && opts.split !== "auto" && opts.split !== "always") throw new RangeError(`split must be "auto" or "always", got ${JSON.stringify(opts.split)}`);
   if (opts.timeoutMs !== undefined) threadTimeoutMs = opts.timeoutMs;
+  if (opts.split !== undefined) splitMode = opts.split;
   if (pool) pool.timeoutMs = threadTimeoutMs;
   threads = n;
   // fewer threads than the pool has: the spare workers sleep (so going back up costs nothing)
@@ -348,15 +358,31 @@ export function threadCount(): { configured: number; ready: number; pool: Kernel
 }
 
 /**
- * How many slices `rows` rows of `work` multiply-adds in all should be cut into now.
+ * How many slices `rows` rows of `work` multiply-adds in all should be cut into now; with a
+ * key (callKey), 1 where splitting that kind of call has measured slower (see setThreads' split).
  * NOTE: call it before staging a call's arguments: the first call big enough starts the pool,
  * which places its control block in the heap right where that scratch would lie.
  */
-function slicesFor(rows: number, work: number): number {
+function slicesFor(rows: number, work: number, key = -1): number {
   if (rows < 2 || work < 2 * MIN_SLICE_WORK) return 1;
   if (threads === null) setThreads(defaultThreads()); // the first call big enough to split starts the workers
   if (!pool || threads === 1) return 1;
-  return Math.max(1, Math.min(rows, threads ?? 1, 1 + pool.ready().length, Math.floor(work / MIN_SLICE_WORK)));
+  const k = Math.max(1, Math.min(rows, threads ?? 1, 1 + pool.ready().length, Math.floor(work / MIN_SLICE_WORK)));
+  return k === 1 || key < 0 || splitMode === "always" || chooser.pick(key) ? k : 1;
+}
+
+// the kinds of call the chooser tells apart: the kernel, its two widths, its rows to a power of two
+const SITE = { matmul: 0, matmul_dx: 1, matmul_dw: 2, attn_fwd: 3, attn_bwd: 4, lora_rows_t: 5 } as const;
+function callKey(site: number, rows: number, n: number, d: number): number {
+  return ((site * 65536 + Math.min(n, 65535)) * 65536 + Math.min(d, 65535)) * 32 + Math.min(31, Math.floor(Math.log2(Math.max(rows, 1))));
+}
+
+/** Run a kernel call in k slices (decided by slicesFor with `key`), its wall time per unit of work noted for the chooser. */
+function timed(key: number, k: number, work: number, run: () => void): void {
+  if (key < 0 || !pool || threads === 1 || work < 2 * MIN_SLICE_WORK) return run(); // nothing to choose between
+  const t0 = performance.now();
+  run();
+  chooser.record(key, k > 1, ((performance.now() - t0) * 1e6) / work);
 }
 
 /** [r0, r1) bounds cutting `rows` into n nearly equal parts (multiples of `unit` but the last). */
@@ -410,11 +436,14 @@ function stage<P>(h: Heap, copy: () => P): P | null {
 export function matmul(out: Arr, x: Arr, w: Arr, T: number, n: number, d: number): void {
   const h = usable([out, x, w], T, n, d);
   // rows of x (and of out) split across threads; one slice (decode, small calls) allocates nothing
-  const k = h && T > 0 && d > 0 ? slicesFor(T, T * n * d) : 1; // before staging (see slicesFor)
+  const key = h ? callKey(SITE.matmul, T, n, d) : -1;
+  const k = h && T > 0 && d > 0 ? slicesFor(T, T * n * d, key) : 1; // before staging (see slicesFor)
   const p = h && T > 0 && d > 0 ? stage(h, () => ({ w: h.input(w as Float32Array, d * n), x: h.input(x as Float32Array, T * n), out: h.offsetOf(out as Float32Array) ?? h.scratch(T * d) })) : null;
   if (!h || !p) return ref.matmul(out, x, w, T, n, d);
-  if (k === 1) h.kernels.matmul(p.out, p.x, p.w, T, n, d);
-  else runSlices(h, "matmul", bounds(T, k).map(([a, b]) => [p.out + a * d * 4, p.x + a * n * 4, p.w, b - a, n, d]));
+  timed(key, k, T * n * d, () => {
+    if (k === 1) h.kernels.matmul(p.out, p.x, p.w, T, n, d);
+    else runSlices(h, "matmul", bounds(T, k).map(([a, b]) => [p.out + a * d * 4, p.x + a * n * 4, p.w, b - a, n, d]));
+  });
   h.output(out as Float32Array, p.out, T * d);
 }
 
@@ -423,7 +452,8 @@ export function matmulBackward(dx: Arr | null, dw: Arr | null, dy: Arr, x: Arr, 
   const h = usable([dy, x, w, ...(dx ? [dx] : []), ...(dw ? [dw] : [])], T, n, d);
   const go = h !== null && T > 0 && n > 0 && d > 0;
   // rows of dx (and dy) in the kernel's blocks of four, rows of dw: decided before staging (see slicesFor)
-  const kx = go && dx ? slicesFor(T, T * n * d) : 1, kw = go && dw ? slicesFor(d, T * n * d) : 1;
+  const keyX = callKey(SITE.matmul_dx, T, n, d), keyW = callKey(SITE.matmul_dw, T, n, d);
+  const kx = go && dx ? slicesFor(T, T * n * d, keyX) : 1, kw = go && dw ? slicesFor(d, T * n * d, keyW) : 1;
   const p = go && h ? stage(h, () => ({
     dy: h.input(dy as Float32Array, T * d),
     dx: dx ? { w: h.input(w as Float32Array, d * n), dx: h.input(dx as Float32Array, T * n) } : null,
@@ -432,14 +462,18 @@ export function matmulBackward(dx: Arr | null, dw: Arr | null, dy: Arr, x: Arr, 
   if (!h || !p) return ref.matmulBackward(dx, dw, dy, x, w, T, n, d);
   if (dx && p.dx) {
     const px = p.dx; // rows of dx (and dy) split across threads, in the kernel's blocks of four (so the same bits as one thread)
-    if (kx === 1) h.kernels.matmul_dx(px.dx, p.dy, px.w, T, n, d);
-    else runSlices(h, "matmul_dx", bounds(T, kx, 4).map(([a, b]) => [px.dx + a * n * 4, p.dy + a * d * 4, px.w, b - a, n, d]));
+    timed(keyX, kx, T * n * d, () => {
+      if (kx === 1) h.kernels.matmul_dx(px.dx, p.dy, px.w, T, n, d);
+      else runSlices(h, "matmul_dx", bounds(T, kx, 4).map(([a, b]) => [px.dx + a * n * 4, p.dy + a * d * 4, px.w, b - a, n, d]));
+    });
     h.output(dx as Float32Array, px.dx, T * n);
   }
   if (dw && p.dw) {
     const pw = p.dw; // rows of dw split across threads
-    if (kw === 1) h.kernels.matmul_dw(pw.dw, p.dy, pw.x, T, n, d, 0, d);
-    else runSlices(h, "matmul_dw", bounds(d, kw).map(([a, b]) => [pw.dw, p.dy, pw.x, T, n, d, a, b]));
+    timed(keyW, kw, T * n * d, () => {
+      if (kw === 1) h.kernels.matmul_dw(pw.dw, p.dy, pw.x, T, n, d, 0, d);
+      else runSlices(h, "matmul_dw", bounds(d, kw).map(([a, b]) => [pw.dw, p.dy, pw.x, T, n, d, a, b]));
+    });
     h.output(dw as Float32Array, pw.dw, d * n);
   }
 }
@@ -482,14 +516,15 @@ export function attention(out: Arr, probs: Arr, q: Arr, k: Arr, v: Arr, T: numbe
   let h = trainHeap([out, probs, q, k, v]);
   if (h && hd % 4 !== 0) { warnOnce(`head size ${hd} is not a multiple of 4 for the attention kernel`); h = null; }
   const Tp = (T + 3) & ~3, qDim = nH * hd, kvDim = nKv * hd, group = nH / nKv;
-  const parts = bounds(nKv, slicesFor(nKv, nH * T * T * hd)); // whole KV groups per thread, each with its own scratch
+  const key = callKey(SITE.attn_fwd, T, nH * hd, nKv * hd), work = nH * T * T * hd;
+  const parts = bounds(nKv, slicesFor(nKv, work, key)); // whole KV groups per thread, each with its own scratch
   const p = h && T > 0 ? stage(h, () => ({
     q: h.input(q as Float32Array, T * qDim), k: h.input(k as Float32Array, T * kvDim), v: h.input(v as Float32Array, T * kvDim),
     starts: starts ? h.inputI32(starts, T) : 0, work: parts.map(() => h.scratch(2 * hd * Tp + 16 * hd)),
     out: h.offsetOf(out as Float32Array) ?? h.scratch(T * qDim), probs: h.offsetOf(probs as Float32Array) ?? h.scratch(ref.probsLength(T, nH)),
   })) : null;
   if (!h || !p) return ref.attention(out, probs, q, k, v, T, nH, nKv, hd, starts);
-  runSlices(h, "attn_fwd", parts.map(([g0, g1], i) => [p.out, p.probs, p.q, p.k, p.v, p.starts, starts ? 1 : 0, p.work[i]!, T, nH, nKv, hd, g0 * group, g1 * group]));
+  timed(key, parts.length, work, () => runSlices(h, "attn_fwd", parts.map(([g0, g1], i) => [p.out, p.probs, p.q, p.k, p.v, p.starts, starts ? 1 : 0, p.work[i]!, T, nH, nKv, hd, g0 * group, g1 * group])));
   h.output(out as Float32Array, p.out, T * qDim);
   h.output(probs as Float32Array, p.probs, ref.probsLength(T, nH));
 }
@@ -499,7 +534,8 @@ export function attentionBackward(dq: Arr, dk: Arr, dv: Arr, dout: Arr, probs: A
   let h = trainHeap([dq, dk, dv, dout, probs, q, k, v]);
   if (h && hd % 4 !== 0) { warnOnce(`head size ${hd} is not a multiple of 4 for the attention kernel`); h = null; }
   const Tp = (T + 3) & ~3, qDim = nH * hd, kvDim = nKv * hd, group = nH / nKv;
-  const parts = bounds(nKv, slicesFor(nKv, 2 * nH * T * T * hd)); // whole KV groups: each writes only its group's dk, dv
+  const key = callKey(SITE.attn_bwd, T, nH * hd, nKv * hd), work = 2 * nH * T * T * hd;
+  const parts = bounds(nKv, slicesFor(nKv, work, key)); // whole KV groups: each writes only its group's dk, dv
   const p = h && T > 0 ? stage(h, () => ({
     dout: h.input(dout as Float32Array, T * qDim), probs: h.input(probs as Float32Array, ref.probsLength(T, nH)),
     q: h.input(q as Float32Array, T * qDim), k: h.input(k as Float32Array, T * kvDim), v: h.input(v as Float32Array, T * kvDim),
@@ -507,7 +543,7 @@ export function attentionBackward(dq: Arr, dk: Arr, dv: Arr, dout: Arr, probs: A
     starts: starts ? h.inputI32(starts, T) : 0, work: parts.map(() => h.scratch(4 * hd * Tp + 32 * hd + 4 * Tp)),
   })) : null;
   if (!h || !p) return ref.attentionBackward(dq, dk, dv, dout, probs, q, k, v, T, nH, nKv, hd, starts);
-  runSlices(h, "attn_bwd", parts.map(([g0, g1], i) => [p.dq, p.dk, p.dv, p.dout, p.probs, p.q, p.k, p.v, p.starts, starts ? 1 : 0, p.work[i]!, T, nH, nKv, hd, g0 * group, g1 * group]));
+  timed(key, parts.length, work, () => runSlices(h, "attn_bwd", parts.map(([g0, g1], i) => [p.dq, p.dk, p.dv, p.dout, p.probs, p.q, p.k, p.v, p.starts, starts ? 1 : 0, p.work[i]!, T, nH, nKv, hd, g0 * group, g1 * group])));
   h.output(dq as Float32Array, p.dq, T * qDim);
   h.output(dk as Float32Array, p.dk, T * kvDim);
   h.output(dv as Float32Array, p.dv, T * kvDim);
@@ -732,7 +768,8 @@ export function addLoraDeltaGroup(step: LoraStep, x: Float32Array, n: number, la
   if (!live.length) return; // no row has any of them
   const h = heap!, k = loraKernel!;
   const bytes = step.rankBytes * (live.length * n + dSum); // rows sharing an adapter find its matrices in cache
-  const parts = slicesFor(B, (bytes / MIN_LORA_SLICE_BYTES) * MIN_SLICE_WORK); // in the matmuls' units of work
+  const work = (bytes / MIN_LORA_SLICE_BYTES) * MIN_SLICE_WORK, key = callKey(SITE.lora_rows_t, B, n, dSum);
+  const parts = slicesFor(B, work, key); // in the matmuls' units of work
   const p = stage(h, () => {
     const px = h.input(x, B * n), desc = h.scratch(4 * live.length), pouts = live.map((o) => h.input(o.out, B * o.d));
     const i32 = h.viewI32(); // after every input: one may have grown the heap
@@ -748,8 +785,10 @@ export function addLoraDeltaGroup(step: LoraStep, x: Float32Array, n: number, la
     for (const [t, out, d] of outs) lora.addLoraDelta(out, x, step.adapters, layer, t, n, d, mid);
     return;
   }
-  if (parts === 1) k.lora_rows_t(p.desc, live.length, p.x, n, 0, B, p.mid);
-  else pool!.run("lora_rows_t", bounds(B, parts).map(([a, b], i) => [p.desc, live.length, p.x, n, a, b, p.mid + i * MAX_RANK * 4]), (args) => k.lora_rows_t(...(args as Parameters<LoraKernel["lora_rows_t"]>)));
+  timed(key, parts, work, () => {
+    if (parts === 1) k.lora_rows_t(p.desc, live.length, p.x, n, 0, B, p.mid);
+    else pool!.run("lora_rows_t", bounds(B, parts).map(([a, b], i) => [p.desc, live.length, p.x, n, a, b, p.mid + i * MAX_RANK * 4]), (args) => k.lora_rows_t(...(args as Parameters<LoraKernel["lora_rows_t"]>)));
+  });
   live.forEach((o, j) => h.output(o.out, p.outs[j]!, B * o.d));
 }
 

@@ -13,13 +13,14 @@ import { randArr, tinyConfig, tinyModel } from "../test-helpers.ts";
 const f32 = (n: number, seed: number) => randArr(n, seed, Float32Array) as Float32Array;
 
 async function threadsReady(n: number, timeoutMs?: number): Promise<void> {
-  setThreads(n, timeoutMs === undefined ? {} : { timeoutMs });
+  // every call big enough splits: these tests compare the threads' answers with one thread's
+  setThreads(n, timeoutMs === undefined ? { split: "always" } : { timeoutMs, split: "always" });
   await threadCount().pool?.whenReady();
   expect(threadCount().ready).toBe(n);
 }
 
 describe("kernel worker threads", () => {
-  afterAll(() => setThreads(1));
+  afterAll(() => setThreads(1, { split: "auto" }));
 
   it("a training step on 2 threads equals the step on 1 thread exactly", async () => {
     // big enough that matmuls split by rows and attention by KV group
@@ -109,6 +110,39 @@ describe("kernel worker threads", () => {
     expect(one[0]).not.toEqual(Array.from(forward(m, ads.map((_, b) => ({ token: (b * 5) % 64, pos: 0, kv: createKvCache(m.config), adapter: null })), createRunState(m.config, 64)))); // the adapters count
     setThreads(1);
     for (const a of ads) slots.release(a);
+  });
+
+  it("split: auto runs a kind of call that measured slower split on this thread alone, but for a look every 16th call, with the same bits; always splits each", async () => {
+    const [T, n, d] = [40, 88, 200]; // a shape no other test here uses: the chooser knows nothing of it yet
+    const x = heapFloats(T * n), w = heapFloats(d * n), out = heapFloats(T * d), want = new Float32Array(T * d);
+    x.set(f32(T * n, 11));
+    w.set(f32(d * n, 12));
+    setThreads(1);
+    matmul(want, x, w, T, n, d);
+    await threadsReady(2);
+    const pool = threadCount().pool!, poolRun = pool.run.bind(pool);
+    let splits = 0;
+    // a fork-join that costs 3 ms more than the call saves, whatever this machine does meanwhile
+    pool.run = (kernel, slices, local) => { splits++; poolRun(kernel, slices, local); for (const until = performance.now() + 3; performance.now() < until; ); };
+    const calls = (mode: "auto" | "always") => {
+      setThreads(2, { split: mode });
+      splits = 0;
+      for (let i = 0; i < 48; i++) {
+        out.fill(0);
+        matmul(out, x, w, T, n, d);
+        expect(Array.from(out)).toEqual(Array.from(want));
+      }
+      return splits;
+    };
+    try {
+      // the first call unsplit, the second split (each way measured once), then unsplit but the 16th, 32nd and 48th
+      expect(calls("auto")).toBe(4);
+      expect(calls("always")).toBe(48);
+    } finally {
+      pool.run = poolRun;
+      setThreads(2, { split: "always" });
+    }
+    expect(() => setThreads(2, { split: "sometimes" as "auto" })).toThrow(RangeError);
   });
 
   it("a worker that dies in the middle of a call fails that call with a clear error, and is replaced", async () => {
