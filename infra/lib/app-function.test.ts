@@ -8,14 +8,14 @@ import nag from "cdk-nag";
 import { describe, expect, it } from "vitest";
 import { AppFunction, WILDCARD_ONLY_ACTIONS } from "./app-function.ts";
 import { Tables } from "./tables.ts";
-import { testStack } from "./test-stack.ts";
+import { testOutdir, testStack } from "./test-stack.ts";
 
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
 
 /** One AppFunction reading a table's stream, with bundling skipped; `extra` may add grants before synth. */
 function build(extra?: (fn: AppFunction) => void) {
   const cdkJson = JSON.parse(readFileSync(new URL("../../cdk.json", import.meta.url), "utf8")) as { context: Record<string, unknown> };
-  const app = new App({ context: { ...cdkJson.context, "aws:cdk:bundling-stacks": [] } });
+  const app = new App({ outdir: testOutdir(), context: { ...cdkJson.context, "aws:cdk:bundling-stacks": [] } });
   const stack = new Stack(app, "FnTest");
   const tables = new Tables(stack, "Tables", { removalPolicy: RemovalPolicy.DESTROY });
   const fn = new AppFunction(stack, "Fn", {

@@ -8,11 +8,11 @@ import { treeBlobKey } from "../../core/settlement/keys.ts";
 import { Settlement, SETTLEMENTS_PREFIX, type SettlementProps } from "./settlement.ts";
 import { Tables } from "./tables.ts";
 import { AppFunction } from "./app-function.ts";
-import { exampleChainAddresses } from "./test-stack.ts";
+import { exampleChainAddresses, testOutdir } from "./test-stack.ts";
 
 function build(overrides: Partial<SettlementProps> = {}) {
   const cdkJson = JSON.parse(readFileSync(new URL("../../cdk.json", import.meta.url), "utf8")) as { context: Record<string, unknown> };
-  const app = new App({ context: { ...cdkJson.context, "aws:cdk:bundling-stacks": [] } });
+  const app = new App({ outdir: testOutdir(), context: { ...cdkJson.context, "aws:cdk:bundling-stacks": [] } });
   const stack = new Stack(app, "SettlementTest", { env: { account: "111111111111", region: "eu-west-1" } });
   const tables = new Tables(stack, "Tables", { removalPolicy: RemovalPolicy.DESTROY });
   const bucket = new Bucket(stack, "Data", { enforceSSL: true });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AWS_CUSTOM_RESOURCE_SINGLETON } from "./network.ts";
-import { testStack } from "./test-stack.ts";
+import { testOutdir, testStack } from "./test-stack.ts";
 
 const { template, stack, nagReport } = testStack();
 
@@ -49,7 +49,7 @@ describe("ModelFactoryStack", () => {
     const { App } = await import("aws-cdk-lib");
     const { ModelFactoryStack } = await import("./stack.ts");
     const base = { apiOrigin: "https://api.example.com", chainId: 1, webOrigins: [] };
-    expect(() => new ModelFactoryStack(new App(), "Bad1", { ...base, chainId: 0 })).toThrow(/chainId/);
-    expect(() => new ModelFactoryStack(new App(), "Bad2", { ...base, apiOrigin: "nope" })).toThrow(/apiOrigin/);
+    expect(() => new ModelFactoryStack(new App({ outdir: testOutdir() }), "Bad1", { ...base, chainId: 0 })).toThrow(/chainId/);
+    expect(() => new ModelFactoryStack(new App({ outdir: testOutdir() }), "Bad2", { ...base, apiOrigin: "nope" })).toThrow(/apiOrigin/);
   });
 });

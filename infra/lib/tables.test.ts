@@ -3,7 +3,7 @@ import { Match, Template } from "aws-cdk-lib/assertions";
 import { AccountRootPrincipal, Role } from "aws-cdk-lib/aws-iam";
 import { describe, expect, it } from "vitest";
 import { grantTableAccess, type TableAccess, Tables } from "./tables.ts";
-import { testStack } from "./test-stack.ts";
+import { testOutdir, testStack } from "./test-stack.ts";
 
 const { template, stack } = testStack();
 const keySchema = [
@@ -59,7 +59,7 @@ describe("Tables", () => {
 describe("grantTableAccess", () => {
   /** The statements `access` grants a bare role on the main table. */
   function grant(access: TableAccess) {
-    const stack = new Stack(new App());
+    const stack = new Stack(new App({ outdir: testOutdir() }));
     const tables = new Tables(stack, "Tables", { removalPolicy: RemovalPolicy.DESTROY });
     const role = new Role(stack, "Role", { assumedBy: new AccountRootPrincipal() });
     grantTableAccess(tables.main, role, access);

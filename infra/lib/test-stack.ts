@@ -1,7 +1,10 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { App } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import nag from "cdk-nag";
+import { afterAll } from "vitest";
 import type { ChainAddresses } from "../../contracts/deploy.ts";
 import { ModelFactoryStack, type ModelFactoryStackProps } from "./stack.ts";
 
@@ -17,6 +20,20 @@ export const exampleChainAddresses: ChainAddresses = {
   fromBlock: 123,
 };
 
+// Every App makes its cloud assembly folder when it is built, in a fresh temp folder unless
+// given one, and nothing removes those. The tests give each App one of these instead, removed
+// after the test file that imports this module (its hook is registered as the file is collected;
+// vitest's pool workers are ended without an exit event). Not by CDK_OUTDIR: with that
+// variable set every App synthesizes again at beforeExit, after the folders are gone.
+const outdirs: string[] = [];
+afterAll(() => { for (const d of outdirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
+/** A temp folder for one App's cloud assembly (`new App({ outdir: testOutdir() })`), removed after the test file. */
+export function testOutdir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "cdk.out-test-"));
+  outdirs.push(dir);
+  return dir;
+}
+
 /**
  * The stack as the infra tests see it: built once per test file with bundling
  * skipped (the `aws:cdk:bundling-stacks` context set to none), so no esbuild
@@ -25,7 +42,7 @@ export const exampleChainAddresses: ChainAddresses = {
  */
 export function testStack(overrides: Partial<ModelFactoryStackProps> = {}) {
   const cdkJson = JSON.parse(readFileSync(new URL("../../cdk.json", import.meta.url), "utf8")) as { context: Record<string, unknown> };
-  const app = new App({ context: { ...cdkJson.context, "aws:cdk:bundling-stacks": [] } });
+  const app = new App({ outdir: testOutdir(), context: { ...cdkJson.context, "aws:cdk:bundling-stacks": [] } });
   const stack = new ModelFactoryStack(app, "Test", {
     apiOrigin: "https://api.example.com",
     chainId: 8453,
