@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { attributeCall, buildSpanIndex, CallAttribution } from "../../core/attribution/index.ts";
+import { ATTRIBUTION_METHOD_VERSION, attributeCall, buildSpanIndex, CallAttribution, DEFAULT_ATTRIBUTION_OPTIONS, optionsFromParameters } from "../../core/attribution/index.ts";
 import { memoryDeps } from "../../test/fakes/memory-deps.ts";
 import { BASE_MODEL_DIR, createLora, hfTokenizer, loadHfModel, parseAdapter, serializeAdapter } from "../engine/index.ts";
 import { decodeSketches, decodeSpanIndex, encodeSpanIndex, INDEX_FILE, SKETCH_FILE } from "./attribution-files.ts";
@@ -61,6 +61,22 @@ describe("recomputing a call's attribution from the files alone", () => {
     const combined = attributeCall({ requestId: "chatcmpl-9", index, prompt: promptIds, output: outputIds, static: statics, gradient: { sketches, query } }).attribution;
     expect(CallAttribution.parse(combined).contributors.reduce((s, c) => s + c.weightBps, 0)).toBe(10_000);
     expect(combined).toEqual(attributeCall({ requestId: "chatcmpl-9", index, prompt: promptIds, output: outputIds, static: statics, gradient: { sketches, query: again } }).attribution);
+
+    // Step 5 with the settings the result records: a call attributed under other settings than
+    // today's defaults (here the span share of 0.5 that was the default until issue 11's last round)
+    // is recomputed from its own `parameters`, not from the defaults.
+    const input = { requestId: "chatcmpl-9", index, prompt: promptIds, output: outputIds, static: statics, gradient: { sketches, query } };
+    const old = attributeCall(input, { spanShare: 0.5 }).attribution;
+    expect(old.method).toBe("combined");
+    expect(old.parameters).toEqual({ version: ATTRIBUTION_METHOD_VERSION, span: { minSpanTokens: 4, maxOccurrences: 1000, minSpanScore: 5 }, gradient: { k: 64, seed: 99, minCosine: 0.1, topK: 32, centre: false }, spanShare: 0.5, maxRecords: 10 });
+    const stored = CallAttribution.parse(JSON.parse(JSON.stringify(old)));
+    expect(attributeCall(input, optionsFromParameters(stored.parameters!)).attribution).toEqual(old);
+    expect(attributeCall(input).attribution.records).not.toEqual(old.records); // the defaults alone would not give it
+    expect(DEFAULT_ATTRIBUTION_OPTIONS.spanShare).not.toBe(0.5);
+    // A span-only result records no gradient settings, and a result of a later method version is refused, not misread.
+    expect(span.parameters).toMatchObject({ spanShare: 0.9 });
+    expect(span.parameters!.gradient).toBeUndefined();
+    expect(() => optionsFromParameters({ ...stored.parameters!, version: ATTRIBUTION_METHOD_VERSION + 1 })).toThrow(/method version/);
   });
 
   it("writes no sketches when asked not to, and logs instead of failing when the records cannot be indexed", async () => {

@@ -3,9 +3,9 @@
 // threshold. Pure and deterministic: the same inputs give the same attribution, so a retried
 // asynchronous step writes the same result.
 import { splitBps, TOTAL_BPS } from "../jobs/attribution.ts";
-import { scoreSketches, type GradientOptions, type SketchSet } from "./gradient-attribution.ts";
-import type { AttributionMethod, CallAttribution, StaticReason, StaticWeights } from "./model.ts";
-import { scoreSpans, type ScoredSpan, type SpanOptions } from "./span-attribution.ts";
+import { DEFAULT_GRADIENT_OPTIONS, scoreSketches, type GradientOptions, type SketchSet } from "./gradient-attribution.ts";
+import type { AttributionMethod, AttributionParameters, CallAttribution, StaticReason, StaticWeights } from "./model.ts";
+import { DEFAULT_SPAN_OPTIONS, scoreSpans, type ScoredSpan, type SpanOptions } from "./span-attribution.ts";
 import type { SpanIndex } from "./span-index.ts";
 
 export interface AttributionOptions {
@@ -25,6 +25,36 @@ export interface AttributionOptions {
 }
 
 export const DEFAULT_ATTRIBUTION_OPTIONS: AttributionOptions = { span: {}, gradient: {}, minSpanScore: 5, spanShare: 0.9, maxRecords: 10 };
+
+/** The rules of docs/attribution.md's recompute recipe; a changed default keeps it, a changed rule bumps it. */
+export const ATTRIBUTION_METHOD_VERSION = 1;
+
+/** The settings a result records (`parameters`): everything besides the inputs that decided it. */
+function parametersOf(opts: AttributionOptions, sketches: SketchSet | null): AttributionParameters {
+  const span = { ...DEFAULT_SPAN_OPTIONS, ...opts.span }, gradient = { ...DEFAULT_GRADIENT_OPTIONS, ...opts.gradient };
+  return {
+    version: ATTRIBUTION_METHOD_VERSION,
+    span: { minSpanTokens: span.minSpanTokens, maxOccurrences: span.maxOccurrences, minSpanScore: opts.minSpanScore },
+    ...(sketches ? { gradient: { k: sketches.k, seed: sketches.seed, minCosine: gradient.minCosine, topK: gradient.topK, centre: gradient.centre } } : {}),
+    spanShare: opts.spanShare,
+    maxRecords: opts.maxRecords,
+  };
+}
+
+/**
+ * attributeCall's options that reproduce a recorded result: `attributeCall(input, optionsFromParameters(a.parameters))`
+ * gives `a` again from the same inputs, whatever the defaults are now.
+ */
+export function optionsFromParameters(p: AttributionParameters): AttributionOptions {
+  if (p.version !== ATTRIBUTION_METHOD_VERSION) throw new RangeError(`attribution parameters of method version ${p.version}: this code computes version ${ATTRIBUTION_METHOD_VERSION}`);
+  return {
+    span: { minSpanTokens: p.span.minSpanTokens, maxOccurrences: p.span.maxOccurrences },
+    gradient: p.gradient ? { minCosine: p.gradient.minCosine, topK: p.gradient.topK, centre: p.gradient.centre } : {},
+    minSpanScore: p.span.minSpanScore,
+    spanShare: p.spanShare,
+    maxRecords: p.maxRecords,
+  };
+}
 
 export interface CallInput {
   requestId: string;
@@ -59,6 +89,7 @@ export function attributeCall(input: CallInput, options: Partial<AttributionOpti
   const g = input.gradient;
   const usable = g && g.query.length === g.sketches.k && g.sketches.sketches.length === index.records.length * g.sketches.k;
   const cosines = usable ? scoreSketches(g.sketches, g.query, opts.gradient) : new Map<number, number>();
+  const parameters = parametersOf(opts, usable ? g.sketches : null);
 
   const spanN = normalise(spanScore), gradN = normalise(new Map(cosines));
   const method: AttributionMethod | null = spanN.size && gradN.size ? "combined" : spanN.size ? "span" : gradN.size ? "gradient" : null;
@@ -66,7 +97,7 @@ export function attributeCall(input: CallInput, options: Partial<AttributionOpti
     spans: spans.spans,
     records: [...score].map(([record, s]) => ({ record, output: spans.byRecord.get(record)?.output ?? 0, context: spans.byRecord.get(record)?.context ?? 0, cosine: cosines.get(record) ?? null, score: s })),
   });
-  if (!method) return staticResult(input, "below-threshold", evidenceOf(new Map()));
+  if (!method) return staticResult(input, "below-threshold", evidenceOf(new Map()), parameters);
 
   const share = method === "combined" ? opts.spanShare : method === "span" ? 1 : 0;
   const score = new Map<number, number>();
@@ -83,6 +114,7 @@ export function attributeCall(input: CallInput, options: Partial<AttributionOpti
     contributors: contributors.map((c) => ({ address: c.address, weightBps: c.weightBps })),
     datanets: datanets.map((d) => ({ id: d.id, version: d.version, weightBps: d.weightBps })),
     records: ranked.slice(0, opts.maxRecords).map(([r, s]) => ({ ...rec(r), score: round6(s) })),
+    parameters,
   };
   // The evidence is for tests and audits; built only when read, so a call that does not look pays nothing for it.
   let evidence: CallEvidence | undefined;
@@ -118,14 +150,15 @@ function rollUp<T extends object>(ranked: Array<[number, number]>, key: (r: numb
     .map(({ key: _key, ...g }) => g as T & { weightBps: number });
 }
 
-function staticResult(input: CallInput, reason: StaticReason, evidence: CallEvidence): { attribution: CallAttribution; evidence: CallEvidence } {
+function staticResult(input: CallInput, reason: StaticReason, evidence: CallEvidence, parameters?: AttributionParameters): { attribution: CallAttribution; evidence: CallEvidence } {
   const s = input.static;
   // Re-split so a static weight set that does not add up to 10 000 still yields one that does.
   const cw = s.contributors.length ? splitBps(s.contributors.map((c) => c.weightBps)) : [];
   const dw = s.datanets.length ? splitBps(s.datanets.map((d) => d.weightBps)) : [];
   const contributors = s.contributors.map((c, i) => ({ address: c.address, weightBps: cw[i]! })).filter((c) => c.weightBps > 0).sort((a, b) => b.weightBps - a.weightBps || (a.address.toLowerCase() < b.address.toLowerCase() ? -1 : 1));
   const datanets = s.datanets.map((d, i) => ({ id: d.id, version: d.version, weightBps: dw[i]! })).filter((d) => d.weightBps > 0).sort((a, b) => b.weightBps - a.weightBps);
-  return { attribution: { requestId: input.requestId, method: "static", reason, contributors, datanets, records: [] }, evidence };
+  // Below the threshold the settings decided it, so they are kept; with no index or no output nothing was scored.
+  return { attribution: { requestId: input.requestId, method: "static", reason, contributors, datanets, records: [], ...(parameters ? { parameters } : {}) }, evidence };
 }
 
 function round6(x: number): number {

@@ -6,5 +6,5 @@ export { SPAN_INDEX_FORMAT, buildSpanIndex, checkSpanIndex, maximalMatches, reco
 export { DEFAULT_SPAN_OPTIONS, scoreSpans, type ScoredSpan, type SpanOptions, type SpanScores } from "./span-attribution.ts";
 export { SKETCH_FORMAT, coordinateState, projectGradient } from "./projection.ts";
 export { DEFAULT_GRADIENT_OPTIONS, scoreSketches, type GradientOptions, type SketchSet } from "./gradient-attribution.ts";
-export { DEFAULT_ATTRIBUTION_OPTIONS, attributeCall, type AttributionOptions, type CallEvidence, type CallInput } from "./attribute-call.ts";
-export { AttributionMethod, CallAttribution, StaticReason, type StaticWeights } from "./model.ts";
+export { ATTRIBUTION_METHOD_VERSION, DEFAULT_ATTRIBUTION_OPTIONS, attributeCall, optionsFromParameters, type AttributionOptions, type CallEvidence, type CallInput } from "./attribute-call.ts";
+export { AttributionMethod, AttributionParameters, CallAttribution, StaticReason, type StaticWeights } from "./model.ts";

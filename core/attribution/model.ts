@@ -9,6 +9,24 @@ export const StaticReason = z.enum(["no-index", "index-unreadable", "below-thres
 export type StaticReason = z.infer<typeof StaticReason>;
 
 /**
+ * What determined a scored attribution besides its inputs (the index, the sketches, the call's
+ * tokens): the method's version and the settings it ran with. Kept with the result so an old call
+ * can be recomputed after a default changes (docs/attribution.md, "Recomputing a call's
+ * attribution"); `optionsFromParameters` turns it back into attributeCall's options.
+ */
+export const AttributionParameters = z.object({
+  /** The rules as docs/attribution.md describes them (ATTRIBUTION_METHOD_VERSION); a default changing keeps the version, a rule changing bumps it. */
+  version: z.number().int().min(1),
+  span: z.object({ minSpanTokens: z.number().int().min(1), maxOccurrences: z.number().int().min(1), minSpanScore: z.number() }),
+  /** Present when the call's gradient sketch was compared with the records' (at the sketch file's k and seed). */
+  gradient: z.object({ k: z.number().int().min(1), seed: z.number().int(), minCosine: z.number(), topK: z.number().int().min(1), centre: z.boolean() }).optional(),
+  /** Share of a record's score from span evidence when both methods scored. */
+  spanShare: z.number().min(0).max(1),
+  maxRecords: z.number().int().min(0),
+});
+export type AttributionParameters = z.infer<typeof AttributionParameters>;
+
+/**
  * The `attribution` extension field of a completed call (and of its usage record): who shaped
  * this answer. contributors are sorted by weight (largest first) and their weights add up to
  * 10 000, as do the Datanet versions'; records are the (at most 10) highest-scoring training
@@ -23,6 +41,8 @@ export const CallAttribution = z
     contributors: z.array(z.object({ address: z.string(), weightBps: z.number().int().min(0).max(10_000) })),
     datanets: z.array(z.object({ id: z.string(), version: z.number().int(), weightBps: z.number().int().min(0).max(10_000) })),
     records: z.array(z.object({ contributionId: z.string(), datanetId: z.string(), version: z.number().int(), contributor: z.string(), score: z.number().min(0).max(1) })).max(10),
+    /** The settings it was computed with (absent for a static fallback that scored nothing: no index, no output). */
+    parameters: AttributionParameters.optional(),
   })
   .meta({ id: "CallAttribution" });
 export type CallAttribution = z.infer<typeof CallAttribution>;
