@@ -3,7 +3,7 @@
 // exactly what the copied path gives; A and B stay the adapter's own arrays, and an evicted
 // adapter's block goes to the next adapter.
 import { describe, expect, it } from "vitest";
-import { AdapterDiscardedError, AdapterSlots, SpanAllocator } from "./adapter-slots.ts";
+import { AdapterDiscardedError, AdapterSlots, packBlock, SpanAllocator } from "./adapter-slots.ts";
 import { addLoraDelta, kernelPath } from "./index.ts";
 import * as lora from "../lora.ts";
 import { randArr, tinyConfig } from "../test-helpers.ts";
@@ -151,6 +151,48 @@ describe("AdapterSlots", () => {
         expect([a.resident![e], a.resident![e + 1]]).toEqual([p.Ak!.byteOffset, p.Bt!.byteOffset]);
       }
     });
+  });
+
+  it.each(([
+    ["r = 4 on q, v and down (the default test adapter)", 24, 40, 4, ["q_proj", "v_proj", "down_proj"]],
+    ["dim 20, r = 13: groups of eight, four and a plain row, on q, k, o and down", 20, 36, 13, ["q_proj", "k_proj", "o_proj", "down_proj"]],
+    ["dim 18, r = 6: A plain (n % 4 ≠ 0), Bᵀ a group with a tail, on every target", 18, 30, 6, [...lora.TARGETS]],
+  ] as const).flatMap(([what, dim, hiddenDim, r, targets]) => (["f32", "bf16"] as const).map((dtype) => [what, dtype, dim, hiddenDim, r, targets] as const)))("packBlock makes, and placePacked copies in, the very bytes place() writes (%s; %s)", (_, dtype, dim, hiddenDim, r, targets) => {
+    const cfg2 = tinyConfig({ dim, hiddenDim, nHeads: 2, nKvHeads: 1 });
+    const make = () => lora.createLora(cfg2, { r, alpha: 2 * r, dropout: 0, targets: [...targets] }, { id: "p", seed: 11, randomB: true });
+    const viaPlace = fakeRegion(64 * 1024), viaPacked = fakeRegion(64 * 1024); // both zero-filled: padding compares equal
+    const slotsA = new AdapterSlots({ capBytes: 128 * 1024, arenaBytes: 64 * 1024, region: viaPlace.region, dtype });
+    const slotsB = new AdapterSlots({ capBytes: 128 * 1024, arenaBytes: 64 * 1024, region: viaPacked.region, dtype });
+    const a = make(), b = make(), bOwn = matrices(b);
+    const block = packBlock(b, dtype);
+    expect(block.byteLength).toBe(slotsB.blockBytes(b));
+    expect(slotsA.place(a)).toBe(true);
+    const start = a.layers[0]![Object.keys(a.layers[0]!)[0] as lora.Target]!.Ak!.byteOffset;
+    expect(Array.from(new Uint8Array(viaPlace.buf, start, block.byteLength))).toEqual(Array.from(block));
+    expect(slotsB.placePacked(b, block)).toBe(true);
+    expect(slotsB.has(b)).toBe(true);
+    expect(Array.from(new Uint8Array(viaPacked.buf))).toEqual(Array.from(new Uint8Array(viaPlace.buf))); // the whole heap, byte for byte
+    // the same views, offsets and flags as place() leaves, and A and B the adapter's own
+    expect(Array.from(b.resident!)).toEqual(Array.from(a.resident!));
+    expect(b.residentBf16).toBe(a.residentBf16);
+    expect(placedMatrices(b).map((m) => [m.constructor, m.byteOffset, m.length])).toEqual(placedMatrices(a).map((m) => [m.constructor, m.byteOffset, m.length]));
+    expect(matrices(b).every((m, i) => m === bOwn[i])).toBe(true);
+    expect(slotsB.placePacked(b, new Uint8Array(0))).toBe(true); // placed already: nothing is read
+    slotsB.release(b);
+    expect(slotsB.usedBytes).toBe(0);
+  });
+
+  it("placePacked refuses a block of another size (another dtype's or adapter's) and, with no block to be had, leaves the adapter as it was", () => {
+    const { region } = fakeRegion(64 * 1024);
+    const slots = new AdapterSlots({ capBytes: 128 * 1024, arenaBytes: 64 * 1024, region, dtype: "bf16" });
+    const a = adapter(1);
+    expect(() => slots.placePacked(a, packBlock(a, "f32"))).toThrow(RangeError);
+    expect(() => slots.placePacked(a, packBlock(adapter(2, 8), "bf16"))).toThrow(/packed block of/);
+    expect(slots.has(a)).toBe(false);
+    const full = new AdapterSlots({ capBytes: 0, region, dtype: "bf16" });
+    expect(full.placePacked(a, packBlock(a, "bf16"))).toBe(false);
+    expect(a.resident).toBeUndefined();
+    expect(a.layers.flatMap((l) => Object.values(l)).every((p) => p.Ak === undefined)).toBe(true);
   });
 
   it("discard: the block is freed, and any later use of the adapter throws AdapterDiscardedError", () => {

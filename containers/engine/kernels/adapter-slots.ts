@@ -134,6 +134,47 @@ let scratch = new Float32Array(0);
 const CONV_FLOATS = 16_384; // 64 KiB: the largest pair of r=16 on the committed model is 4,096 values
 const packScratch = (n: number) => (scratch.length >= n ? scratch : (scratch = new Float32Array(n)));
 
+// A block's pairs in the order they lie in it: layer by layer, each layer's pairs in their own order
+function blockPairs(a: LoraAdapter): LoraPair[] {
+  const pairs: LoraPair[] = [];
+  for (const layer of a.layers) for (const p of Object.values(layer) as LoraPair[]) pairs.push(p);
+  return pairs;
+}
+
+function blockBytesAt(a: LoraAdapter, elt: number): number {
+  let bytes = 0;
+  for (const p of blockPairs(a)) bytes += align(p.A.length * elt) + align(p.B.length * elt);
+  return bytes;
+}
+
+/**
+ * The bytes AdapterSlots.place writes into `a`'s block at `dtype` (each pair's A then Bᵀ in the
+ * kernel's layout, each 16-byte aligned, padding zero), made without a heap: for the thread
+ * that reads a cold adapter's files (adapter-load-worker.ts), so that placing it on the serving
+ * thread is one copy (placePacked). bf16 is rounded in JS here (lora.ts toBf16: the bits the
+ * kernel's f32_to_bf16 gives).
+ */
+export function packBlock(a: LoraAdapter, dtype: AdapterDtype): Uint8Array {
+  const e = dtype === "bf16" ? 2 : 4;
+  const block = new Uint8Array(blockBytesAt(a, e));
+  let at = 0;
+  for (const p of blockPairs(a)) {
+    const n = p.inDim, d = p.outDim, nA = p.A.length, nB = p.B.length, r = (nA / n) | 0;
+    if (e === 4) {
+      packA(new Float32Array(block.buffer, at, nA), 0, p.A, r, n);
+      packBt(new Float32Array(block.buffer, at + align(nA * 4), nB), 0, p.B, d, r);
+    } else {
+      const f = packScratch(Math.max(nA, nB));
+      packA(f, 0, p.A, r, n);
+      toBf16(new Uint16Array(block.buffer, at, nA), 0, f.subarray(0, nA));
+      packBt(f, 0, p.B, d, r);
+      toBf16(new Uint16Array(block.buffer, at + align(nA * 2), nB), 0, f.subarray(0, nB));
+    }
+    at += align(nA * e) + align(nB * e);
+  }
+  return block;
+}
+
 /** Raised by any use of an adapter whose matrices AdapterSlots.release dropped ({ discard: true }). */
 export class AdapterDiscardedError extends Error {
   override name = "AdapterDiscardedError";
@@ -189,9 +230,7 @@ export class AdapterSlots {
 
   /** Bytes of the block `a` takes (or would take) in the heap: its A and Bᵀ at this dtype, each 16-byte aligned. */
   blockBytes(a: LoraAdapter): number {
-    let bytes = 0;
-    for (const layer of a.layers) for (const p of Object.values(layer) as LoraPair[]) bytes += align(p.A.length * this.#elt) + align(p.B.length * this.#elt);
-    return bytes;
+    return blockBytesAt(a, this.#elt);
   }
 
   /** Whether `a`'s matrices are in a block of the heap. */
@@ -207,30 +246,52 @@ export class AdapterSlots {
    * is resident reaches the kernels only through release and a new place.
    */
   place(a: LoraAdapter): boolean {
+    const pairs = this.#take(a);
+    if (!pairs) return false;
+    const e = this.#elt;
+    for (const p of pairs) {
+      const n = p.inDim, d = p.outDim, r = (p.A.length / n) | 0; // | 0: integer indices in the packs, not doubles
+      if (e === 4) {
+        packA(p.Ak as Float32Array, 0, p.A, r, n);
+        packBt(p.Bt as Float32Array, 0, p.B, d, r);
+      } else { // the same layout, each value rounded to bf16
+        this.#packRounded(p.Ak as Uint16Array, p.A.length, (f) => packA(f, 0, p.A, r, n));
+        this.#packRounded(p.Bt as Uint16Array, p.B.length, (f) => packBt(f, 0, p.B, d, r));
+      }
+    }
+    return true;
+  }
+
+  /**
+   * place() with the block's bytes already made (packBlock at this dtype, e.g. on the thread
+   * that read the adapter's files): the serving thread then only copies them in (one memcpy)
+   * instead of packing and rounding. The same block, the same bits, as place() would write;
+   * false when no block can be had. A block of another size than blockBytes(a) is a RangeError
+   * (packed for another dtype or another adapter).
+   */
+  placePacked(a: LoraAdapter, block: Uint8Array): boolean {
     if (this.#slots.has(a)) return true;
+    if (block.byteLength !== this.blockBytes(a)) throw new RangeError(`adapter ${a.id}: a packed block of ${block.byteLength} bytes, where its block at ${this.dtype} takes ${this.blockBytes(a)}`);
+    if (!this.#take(a)) return false;
+    new Uint8Array(this.#buffer!, this.#slots.get(a)!.start, block.byteLength).set(block);
+    return true;
+  }
+
+  // a block for `a` and its pairs' Ak and Bt views on it, in the layout's order (contents not
+  // written yet), the adapter resident; null when no block can be had (nothing changed); [] when
+  // it is placed already
+  #take(a: LoraAdapter): LoraPair[] | null {
+    if (this.#slots.has(a)) return [];
     if (this.#discarded.has(a)) throw new AdapterDiscardedError(a.id);
-    const pairs: LoraPair[] = [];
-    for (const layer of a.layers) for (const p of Object.values(layer) as LoraPair[]) pairs.push(p);
     const bytes = this.blockBytes(a), e = this.#elt;
     const start = this.#alloc.alloc(bytes) ?? (this.#grow(bytes) ? this.#alloc.alloc(bytes) : null);
-    if (start === null) return false;
-    const buffer = this.#buffer!;
+    if (start === null) return null;
+    const buffer = this.#buffer!, pairs = blockPairs(a);
     let at = start;
     for (const p of pairs) {
-      const d = p.outDim, n = p.inDim, nA = p.A.length, nB = p.B.length, r = (nA / n) | 0; // | 0: integer indices in the packs, not doubles
-      if (e === 4) {
-        const Ak = new Float32Array(buffer, at, nA), Bt = new Float32Array(buffer, at + align(nA * 4), nB);
-        packA(Ak, 0, p.A, r, n);
-        packBt(Bt, 0, p.B, d, r);
-        p.Ak = Ak;
-        p.Bt = Bt;
-      } else { // the same layout, each value rounded to bf16
-        const Ak = new Uint16Array(buffer, at, nA), Bt = new Uint16Array(buffer, at + align(nA * 2), nB);
-        this.#packRounded(Ak, nA, (f) => packA(f, 0, p.A, r, n));
-        this.#packRounded(Bt, nB, (f) => packBt(f, 0, p.B, d, r));
-        p.Ak = Ak;
-        p.Bt = Bt;
-      }
+      const nA = p.A.length, nB = p.B.length;
+      p.Ak = e === 4 ? new Float32Array(buffer, at, nA) : new Uint16Array(buffer, at, nA);
+      p.Bt = e === 4 ? new Float32Array(buffer, at + align(nA * 4), nB) : new Uint16Array(buffer, at + align(nA * 2), nB);
       at += align(nA * e) + align(nB * e);
     }
     a.resident = residentOffsets(a);
@@ -238,7 +299,7 @@ export class AdapterSlots {
     notePlacement();
     this.#slots.set(a, { start, pairs });
     this.#count++;
-    return true;
+    return pairs;
   }
 
   /**
