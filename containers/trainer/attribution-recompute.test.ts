@@ -74,7 +74,7 @@ describe("recomputing a call's attribution from the files alone", () => {
     expect(attributeCall(input).attribution.records).not.toEqual(old.records); // the defaults alone would not give it
     expect(DEFAULT_ATTRIBUTION_OPTIONS.spanShare).not.toBe(0.5);
     // A span-only result records no gradient settings, and a result of a later method version is refused, not misread.
-    expect(span.parameters).toMatchObject({ spanShare: 0.9 });
+    expect(span.parameters).toMatchObject({ spanShare: DEFAULT_ATTRIBUTION_OPTIONS.spanShare });
     expect(span.parameters!.gradient).toBeUndefined();
     expect(() => optionsFromParameters({ ...stored.parameters!, version: ATTRIBUTION_METHOD_VERSION + 1 })).toThrow(/method version/);
   });
