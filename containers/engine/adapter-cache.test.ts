@@ -1,5 +1,5 @@
 // Adapter cache: tiers, LRU under a byte budget, pinning, one load for concurrent misses, metrics.
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { mkdirSync, mkdtempSync as mkdtempOnce, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,7 +9,7 @@ import { drainReadReplies, workerReads } from "./adapter-decoder.ts";
 import { createLora, loraBytes } from "./lora.ts";
 import { parseAdapter, saveAdapter, serializeAdapter } from "./peft.ts";
 import { kernelPath } from "./kernels/index.ts";
-import { AdapterDiscardedError } from "./kernels/adapter-slots.ts";
+import { AdapterDiscardedError, AdapterSlots } from "./kernels/adapter-slots.ts";
 import { tinyConfig } from "./test-helpers.ts";
 
 // every folder a test makes under the OS temp dir, removed when the file's tests are done
@@ -327,6 +327,34 @@ describe("AdapterCache", () => {
     expect(cache.metrics.diskLoads).toBe(5);
     expect(again.adapter.layers[0]!.q_proj!.A).toEqual(lora("e1").layers[0]!.q_proj!.A);
     again.release();
+  });
+
+  it("a worker read brings its kernel-heap block packed on the worker, which is copied in (on its reply and by the acquire): the heap holds what packing here gives", async () => {
+    const ids = ["k0", "k1", "k2"];
+    const { disk } = setup(2, ids);
+    const packed = vi.spyOn(AdapterSlots.prototype, "placePacked"), here = vi.spyOn(AdapterSlots.prototype, "place");
+    try {
+      const onWorker = new AdapterCache({ model: cfg, budgetBytes: 2 * SIZE, diskDir: disk });
+      const noPack = new AdapterCache({ model: cfg, budgetBytes: 2 * SIZE, diskDir: disk, packOnWorker: false });
+      const inHeap = (a: ReturnType<typeof lora>) => a.layers.flatMap((l) => Object.values(l).flatMap((p) => [Array.from(p.Ak ?? []), Array.from(p.Bt ?? [])]));
+      for (const id of ids) { // k0 is finished by its acquire (the first arena), k1 and k2 as their replies are handled
+        const a = await onWorker.acquire(id);
+        expect(packed).toHaveBeenCalledTimes(ids.indexOf(id) + 1);
+        expect(here).toHaveBeenCalledTimes(ids.indexOf(id)); // only noPack's loads so far
+        const b = await noPack.acquire(id);
+        expect(here).toHaveBeenCalledTimes(ids.indexOf(id) + 1);
+        expect(a.adapter.resident !== undefined).toBe(kernelPath() === "wasm-simd");
+        expect(inHeap(a.adapter)).toEqual(inHeap(b.adapter));
+        expect(Array.from(a.adapter.resident ?? []).map((o) => o < 0)).toEqual(Array.from(b.adapter.resident ?? []).map((o) => o < 0)); // the same pairs placed
+        expect(values(a.adapter)).toEqual(values(lora(id)));
+        a.release();
+        b.release();
+      }
+      expect(packed.mock.results.every((r) => r.value === (kernelPath() === "wasm-simd"))).toBe(true);
+    } finally {
+      packed.mockRestore();
+      here.mockRestore();
+    }
   });
 
   it("asks a decodeOnWorker function once per cold load, and either answer gives the same adapter", async () => {

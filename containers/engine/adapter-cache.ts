@@ -8,7 +8,7 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { BlobStore } from "../../core/ports/blob-store.ts";
-import { AdapterDecodeError, AdapterDecoder, PARSE_ON_WORKER_ABOVE_BYTES, READ_TIMEOUT_MS, type DecodeTrace } from "./adapter-decoder.ts";
+import { AdapterDecodeError, AdapterDecoder, PARSE_ON_WORKER_ABOVE_BYTES, READ_TIMEOUT_MS, type DecodeTrace, type Decoded } from "./adapter-decoder.ts";
 import { AdapterSlots } from "./kernels/adapter-slots.ts";
 import { adapterDtype } from "./kernels/lora-kernel.ts";
 import { loraBytes, type LoraAdapter } from "./lora.ts";
@@ -39,6 +39,10 @@ export interface AdapterCacheOptions {
   // (default 8 MiB: a large model's adapter, its header of hundreds of tensors checked off
   // this thread)
   parseOnWorkerAboveBytes?: number;
+  // with kernelResident, a file read on the worker comes with its kernel-heap block's bytes made
+  // there (packed in the kernel's layout, rounded to its dtype), so placing it on this thread is
+  // one copy (default true; false: this thread packs and rounds it as it places it)
+  packOnWorker?: boolean;
   // a disk read not done after this long (ms) fails the load as adapter_unavailable instead of
   // leaving its calls waiting (default 10 s: a hung file system, not a slow read)
   readTimeoutMs?: number;
@@ -64,7 +68,8 @@ export class AdapterCacheError extends Error {
 interface Entry { adapter: LoraAdapter; bytes: number; pins: number }
 
 // a cold load's result, shared by every acquire that waited for it
-interface Loaded { adapter: LoraAdapter; t0: number; tier: "disk" | "blob"; trace: DecodeTrace | undefined }
+// (`block`: its kernel-heap block as the read worker packed it, until it is placed)
+interface Loaded { adapter: LoraAdapter; block: Uint8Array | null; t0: number; tier: "disk" | "blob"; trace: DecodeTrace | undefined }
 
 /** A disk load's time, ms: the decoder's phases, then moving it into the kernel heap. */
 export interface LoadTrace extends DecodeTrace { placeMs: number }
@@ -105,12 +110,12 @@ export class AdapterCache {
 
   constructor(opts: AdapterCacheOptions) {
     if (!(opts.budgetBytes > 0)) throw new RangeError("budgetBytes must be > 0");
-    this.opts = { blobs: null, blobPrefix: "adapters/", blobKeys: null, onLoad: null, onEvict: null, kernelResident: true, decodeOnWorker: true, parseOnWorkerAboveBytes: PARSE_ON_WORKER_ABOVE_BYTES, readTimeoutMs: READ_TIMEOUT_MS, fetchTimeoutMs: FETCH_TIMEOUT_MS, ...opts };
-    this.#decoder = new AdapterDecoder(opts.model, { worker: this.opts.decodeOnWorker, parseOnWorkerAboveBytes: this.opts.parseOnWorkerAboveBytes, readTimeoutMs: this.opts.readTimeoutMs });
+    this.opts = { blobs: null, blobPrefix: "adapters/", blobKeys: null, onLoad: null, onEvict: null, kernelResident: true, decodeOnWorker: true, parseOnWorkerAboveBytes: PARSE_ON_WORKER_ABOVE_BYTES, packOnWorker: true, readTimeoutMs: READ_TIMEOUT_MS, fetchTimeoutMs: FETCH_TIMEOUT_MS, ...opts };
     // the heap holds each adapter at the kernel's dtype: bf16 blocks take half its bytes
     const dtype = adapterDtype();
     const cap = Math.ceil((opts.budgetBytes * (dtype === "bf16" ? 0.5 : 1) * 1.25) / 16) * 16;
     this.#slots = this.opts.kernelResident ? new AdapterSlots({ capBytes: cap, dtype }) : null;
+    this.#decoder = new AdapterDecoder(opts.model, { worker: this.opts.decodeOnWorker, parseOnWorkerAboveBytes: this.opts.parseOnWorkerAboveBytes, readTimeoutMs: this.opts.readTimeoutMs, pack: this.#slots && this.opts.packOnWorker ? this.#slots.dtype : null });
   }
 
   /** Resident adapters whose matrices are in the kernel heap (the rest are copied per call). */
@@ -146,6 +151,7 @@ export class AdapterCache {
         const held = this.#early.get(id);
         if (held) {
           this.#early.delete(id);
+          loaded.block = null; // placed when the reply was handled
           return this.#pin(id, held, true);
         }
       }
@@ -166,7 +172,8 @@ export class AdapterCache {
         // false (heap full or absent): it serves from its own arrays. Placed, the heap holds
         // copies in the kernel's layout and A and B stay views of the bytes read (nothing more
         // is copied: the file's buffer is what they are)
-        this.#slots?.place(adapter);
+        this.#place(adapter, loaded.block);
+        loaded.block = null; // in the heap now (or never to be): not kept for other acquires of the load
         this.#mem.set(id, entry);
         this.#resident += bytes;
         this.#loaded(id, loaded, performance.now() - t);
@@ -225,7 +232,7 @@ export class AdapterCache {
   // the step's scratch is; once the arenas reach the cap it cannot grow), and what is evicted for
   // room is unpinned, so no step uses it. Otherwise (or with no room: everything pinned) the
   // acquire that awaits the load finishes it afterwards, as before.
-  #finishEarly(id: string, adapter: LoraAdapter, t0: number, trace: DecodeTrace): void {
+  #finishEarly(id: string, adapter: LoraAdapter, t0: number, trace: DecodeTrace, block: Uint8Array | null): void {
     if (this.#mem.has(id) || this.#early.has(id)) return;
     const bytes = loraBytes(adapter);
     if (bytes > this.opts.budgetBytes) return; // the acquire says adapter_too_large
@@ -233,12 +240,20 @@ export class AdapterCache {
     if (!this.#makeRoom(bytes)) return;
     const entry = { adapter, bytes, pins: 1 }; // the awaiting acquire's pin: nothing evicts it before that acquire runs
     const t = performance.now();
-    this.#slots?.place(adapter);
+    this.#place(adapter, block);
     this.#mem.set(id, entry);
     this.#resident += bytes;
     this.#early.set(id, entry);
     this.metrics.finishedOnReply++;
-    this.#loaded(id, { adapter, t0, tier: "disk", trace }, performance.now() - t);
+    this.#loaded(id, { adapter, block: null, t0, tier: "disk", trace }, performance.now() - t);
+  }
+
+  // into the kernel heap (when there is one and a block to be had): the read worker's packed
+  // block copied in when it made one, else packed and rounded here
+  #place(adapter: LoraAdapter, block: Uint8Array | null): void {
+    if (!this.#slots) return;
+    if (block) this.#slots.placePacked(adapter, block);
+    else this.#slots.place(adapter);
   }
 
   // a cold load is done once its adapter is resident (in the kernel heap where there is room):
@@ -261,9 +276,11 @@ export class AdapterCache {
     const dir = join(this.opts.diskDir, id);
     const cfgPath = join(dir, "adapter_config.json"), wPath = join(dir, "adapter_model.safetensors");
     let trace: DecodeTrace | undefined;
-    let adapter: LoraAdapter | null, localCorrupt: AdapterCacheError | null = null;
+    let adapter: LoraAdapter | null, block: Uint8Array | null = null, localCorrupt: AdapterCacheError | null = null;
     try {
-      adapter = await this.#decode(id, () => this.#decoder.read(id, dir, (t) => (trace = t), (a, t) => this.#finishEarly(id, a, t0, t)));
+      const got: Decoded | null = await this.#decode(id, () => this.#decoder.read(id, dir, (t) => (trace = t), (a, t, b) => this.#finishEarly(id, a, t0, t, b)));
+      adapter = got?.adapter ?? null;
+      block = got?.block ?? null;
     } catch (e) {
       // a local copy that does not parse (a torn write, a bad disk) is not the adapter: with a
       // blob store to ask, the store's copy is fetched (once) and replaces it
@@ -296,12 +313,12 @@ export class AdapterCache {
       }
       this.metrics.blobLoads++;
     }
-    return { adapter, t0, tier, trace };
+    return { adapter, block, t0, tier, trace };
   }
 
   // files that do not parse become adapter_corrupt; a disk read that failed or hung,
   // adapter_unavailable (a later acquire tries again), so the call gets a 503, not a 500
-  async #decode(id: string, run: () => Promise<LoraAdapter | null>): Promise<LoraAdapter | null> {
+  async #decode<T>(id: string, run: () => Promise<T>): Promise<T> {
     try {
       return await run();
     } catch (e) {

@@ -4,10 +4,12 @@
 // So while steps run, the reads go to one worker thread (adapter-load-worker.ts), which reads
 // with plain synchronous calls and sends the bytes back in one message: one turn. Reads asked
 // for in the same turn go to it as one batch and come back as one message.
-// Parsing runs here, on the serving thread, between steps: the matrices become views of the
-// bytes read (nothing is copied), and a file laid out like one parsed before skips even the
-// header (peft.ts; about 17 µs for the tiny model's adapters); done here it competes with no
-// kernel worker for a core, which the same work on another thread does while a step runs. A
+// Parsing runs here, on the serving thread, as the reply is handled: the matrices become views of
+// the bytes read (nothing is copied), and a file laid out like one parsed before skips even the
+// header (peft.ts; about 17 µs for the tiny model's adapters). With `pack` the worker also makes
+// the adapter's kernel-heap block (its own parse of the bytes, packed and rounded to the heap's
+// dtype) and sends it beside the files, so that placing it here is one copy (AdapterSlots
+// placePacked) instead of packing and rounding on the thread that runs the steps. A
 // weights file above parseOnWorkerAboveBytes is the exception: the worker parses it (a large
 // model's header of hundreds of tensors, a copy where its data is not aligned). On an idle thread (no
 // step running) an async read is quicker than a hop to the worker, so the cache asks per load
@@ -22,6 +24,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
+import type { AdapterDtype } from "./kernels/adapter-slots.ts";
 import type { LoraAdapter } from "./lora.ts";
 import type { Config } from "./model.ts";
 import { parseAdapter } from "./peft.ts";
@@ -50,10 +53,13 @@ export interface DecodeTrace {
 type Files = { config: string; weights: Uint8Array };
 // what a read gives: the files' bytes (null: not on disk), or the adapter already parsed (by
 // the worker, a large file; or here, as its reply was handled: `parsed` then has that parse's time)
-type Got = { files: Files | null; adapter?: LoraAdapter; parsed?: { parseMs: number; handledAt: number }; trace: Omit<DecodeTrace, "parseMs" | "handledAt"> };
+// `block`: the adapter's kernel-heap block, packed by the worker (the decoder's `pack`), or null
+type Got = { files: Files | null; adapter?: LoraAdapter; block?: Uint8Array | null; parsed?: { parseMs: number; handledAt: number }; trace: Omit<DecodeTrace, "parseMs" | "handledAt"> };
 // `parse`: run on the reply's files as soon as the reply is handled (a throw rejects the read);
 // `ready`: given the adapter right then, before the read's promise settles (see read)
-type Ready = (adapter: LoraAdapter, trace: DecodeTrace) => void;
+type Ready = (adapter: LoraAdapter, trace: DecodeTrace, block: Uint8Array | null) => void;
+/** What a read gives: the adapter, and its kernel-heap block when the worker packed one (AdapterSlots.placePacked). */
+export interface Decoded { adapter: LoraAdapter; block: Uint8Array | null }
 type Pending = { dir: string; askedAt: number; timeoutMs: number; parse: (f: Files) => LoraAdapter; ready: Ready | undefined; resolve: (g: Got) => void; reject: (e: Error) => void };
 
 /** Weights files larger than this are parsed on the worker too (default; see the constructor). */
@@ -86,6 +92,7 @@ export class AdapterDecoder {
   readonly #useWorker: boolean | (() => boolean);
   readonly #parseAbove: number;
   readonly #timeoutMs: number;
+  readonly #pack: AdapterDtype | null;
 
   /**
    * `worker: false` reads on the calling thread (what the benchmark compares against); a
@@ -94,13 +101,17 @@ export class AdapterDecoder {
    * there as well (for the tiny model's 86 KB adapters a parse here costs tens of µs, less than
    * a kernel worker's lost core; a large model's adapter, with its hundreds of tensors, is
    * better checked off this thread). `readTimeoutMs`: a read not done by then fails
-   * as `io` (see the top of this file).
+   * as `io` (see the top of this file). `pack`: the dtype of the caller's kernel-heap blocks: a
+   * small file read on the worker also comes with its block's bytes made there (AdapterSlots
+   * packBlock), so placing it here is one copy instead of packing and rounding on this thread;
+   * null (default): not made.
    */
-  constructor(model: Config, opts: { worker?: boolean | (() => boolean); parseOnWorkerAboveBytes?: number; readTimeoutMs?: number } = {}) {
+  constructor(model: Config, opts: { worker?: boolean | (() => boolean); parseOnWorkerAboveBytes?: number; readTimeoutMs?: number; pack?: AdapterDtype | null } = {}) {
     this.#model = model;
     this.#useWorker = opts.worker ?? true;
     this.#parseAbove = opts.parseOnWorkerAboveBytes ?? PARSE_ON_WORKER_ABOVE_BYTES;
     this.#timeoutMs = opts.readTimeoutMs ?? READ_TIMEOUT_MS;
+    this.#pack = opts.pack ?? null;
   }
 
   /** Whether reads can go to the worker thread (false: configured off, or it failed). */
@@ -113,22 +124,22 @@ export class AdapterDecoder {
    * hook), before the returned promise settles: for a caller that can finish the load right
    * there (the AdapterCache, when that cannot disturb the step). An error it throws fails the read.
    */
-  async read(id: string, dir: string, trace?: (t: DecodeTrace) => void, ready?: Ready): Promise<LoraAdapter | null> {
+  async read(id: string, dir: string, trace?: (t: DecodeTrace) => void, ready?: Ready): Promise<Decoded | null> {
     const use = typeof this.#useWorker === "function" ? this.#useWorker() : this.#useWorker;
     // a worker's reply is parsed the moment it is handled, wherever that is (see settle)
     const parse = (f: Files) => this.#parse(id, f.config, f.weights);
-    const got = use && !pool.failed && startWorker() ? await viaWorker(dir, { id, model: this.#model, parseAbove: this.#parseAbove }, this.#timeoutMs, parse, ready) : await readHere(dir, this.#timeoutMs);
+    const got = use && !pool.failed && startWorker() ? await viaWorker(dir, { id, model: this.#model, parseAbove: this.#parseAbove, pack: this.#pack }, this.#timeoutMs, parse, ready) : await readHere(dir, this.#timeoutMs);
     const { files, trace: t } = got;
     const t0 = performance.now();
     if (got.adapter) {
       // parsed when its reply was handled, or on the worker (a large file: part of readMs)
       trace?.({ ...t, parseMs: got.parsed?.parseMs ?? 0, handledAt: got.parsed?.handledAt ?? t0 });
-      return got.adapter;
+      return { adapter: got.adapter, block: got.block ?? null };
     }
     if (!files) return null;
     const adapter = this.#parse(id, files.config, files.weights);
     trace?.({ ...t, parseMs: performance.now() - t0, handledAt: t0 });
-    return adapter;
+    return { adapter, block: null };
   }
 
   /** Parse the two files' bytes (from the blob store). */
@@ -146,7 +157,7 @@ export class AdapterDecoder {
   }
 }
 
-function viaWorker(dir: string, req: { id: string; model: Config; parseAbove: number }, timeoutMs: number, parse: (f: Files) => LoraAdapter, ready: Ready | undefined): Promise<Got> {
+function viaWorker(dir: string, req: { id: string; model: Config; parseAbove: number; pack: AdapterDtype | null }, timeoutMs: number, parse: (f: Files) => LoraAdapter, ready: Ready | undefined): Promise<Got> {
   const seq = ++pool.seq;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => stuck(seq), timeoutMs);
@@ -208,15 +219,16 @@ function settle(reply: ReadReply): number {
       // waiting for a slice, and the caller's `ready` can finish the load right there
       const handledAt = performance.now();
       let adapter: LoraAdapter, parsed: { parseMs: number; handledAt: number };
+      const block = "block" in r ? (r.block ?? null) : null;
       try {
         adapter = "adapter" in r ? r.adapter : p.parse(r.files!);
         parsed = { parseMs: "adapter" in r ? 0 : performance.now() - handledAt, handledAt };
-        p.ready?.(adapter, { ...trace, ...parsed });
+        p.ready?.(adapter, { ...trace, ...parsed }, block);
       } catch (e) {
         p.reject(e as Error);
         continue;
       }
-      p.resolve({ files: null, adapter, parsed, trace });
+      p.resolve({ files: null, adapter, block, parsed, trace });
     }
   }
   if (pool.pending.size === 0) {

@@ -12,13 +12,21 @@ import { join } from "node:path";
 import { parentPort, workerData, type MessagePort } from "node:worker_threads";
 import type { LoraAdapter } from "./lora.ts";
 import type { Config } from "./model.ts";
+// adapter-block.ts, not adapter-slots.ts: packing a block needs no kernel heap in this thread
+import { packBlock } from "./kernels/adapter-block.ts";
+import type { AdapterDtype } from "./kernels/lora-kernel.ts";
 import { parseAdapter } from "./peft.ts";
 
-/** `parseAbove`: a weights file larger than this many bytes is parsed here too (with `id`, `model`). */
-export interface ReadRequest { batch: Array<{ seq: number; dir: string; id: string; model: Config; parseAbove: number }> }
+/**
+ * `parseAbove`: a weights file larger than this many bytes is parsed here too (with `id`, `model`).
+ * `pack`: the dtype of the serving thread's kernel-heap blocks, for a small file: its block's bytes
+ * are made here too (AdapterSlots packBlock), so that placing it there is one copy; null: not asked.
+ */
+export interface ReadRequest { batch: Array<{ seq: number; dir: string; id: string; model: Config; parseAbove: number; pack: AdapterDtype | null }> }
 
 export type ReadResult =
-  | { seq: number; ok: true; files: { config: string; weights: Uint8Array } | null } // null: not on disk
+  // files null: not on disk; block: the kernel-heap block's bytes (asked for with `pack`, and the files parsed)
+  | { seq: number; ok: true; files: { config: string; weights: Uint8Array } | null; block?: Uint8Array }
   | { seq: number; ok: true; adapter: LoraAdapter } // parsed here (a large file)
   | { seq: number; ok: false; kind: "io" | "corrupt"; message: string };
 
@@ -29,11 +37,15 @@ export interface ReadReply { batch: ReadResult[]; startedAt: number; doneAt: num
 // which the serving thread can also drain synchronously right before a step
 const port = parentPort!, replies = (workerData as { replies: MessagePort }).replies;
 const clock = () => performance.timeOrigin + performance.now();
+// each request's model arrives as a new object; peft.ts keeps the layouts it has parsed per model
+// object, so the same config is kept as one object here (a parse from a known layout: no header parse)
+const models = new Map<string, Config>();
+const sameModel = (m: Config) => { const k = JSON.stringify(m); let got = models.get(k); if (!got) models.set(k, (got = m)); return got; };
 
 port.on("message", (req: ReadRequest) => {
   const startedAt = clock();
   const transfer: ArrayBuffer[] = [];
-  const batch = req.batch.map(({ seq, dir, id, model, parseAbove }): ReadResult => {
+  const batch = req.batch.map(({ seq, dir, id, model, parseAbove, pack }): ReadResult => {
     let config: string, weights: Uint8Array;
     try {
       config = readFileSync(join(dir, "adapter_config.json"), "utf8");
@@ -57,7 +69,17 @@ port.on("message", (req: ReadRequest) => {
       }
     }
     transfer.push(weights.buffer as ArrayBuffer);
-    return { seq, ok: true, files: { config, weights } };
+    // the block the serving thread would pack and round (in its own parse of the same bytes, the
+    // pairs come in the same order): made here it costs that thread one copy. Files that do not
+    // parse get no block, and the serving thread's parse reports them as it always did
+    let block: Uint8Array | undefined;
+    if (pack) {
+      try {
+        block = packBlock(parseAdapter(id, config, weights, sameModel(model), { adopt: true }), pack);
+        transfer.push(block.buffer as ArrayBuffer);
+      } catch { block = undefined; }
+    }
+    return block ? { seq, ok: true, files: { config, weights }, block } : { seq, ok: true, files: { config, weights } };
   });
   // the matrices are views of the file's buffer (or of one aligned copy of it): each buffer once
   replies.postMessage({ batch, startedAt, doneAt: clock() } satisfies ReadReply, [...new Set(transfer)]);

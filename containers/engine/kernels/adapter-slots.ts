@@ -25,13 +25,13 @@
 import { TARGETS, toBf16, type LoraAdapter, type LoraPair, type Target } from "../lora.ts";
 import { heapToBf16, notePlacement, placeRegion } from "./index.ts";
 import { adapterDtype, packA, packBt, type AdapterDtype } from "./lora-kernel.ts";
+import { align, blockBytesAt, blockPairs } from "./adapter-block.ts";
 
 export { adapterDtype, type AdapterDtype } from "./lora-kernel.ts";
+export { packBlock } from "./adapter-block.ts";
 
-const ALIGN = 16; // the kernels' SIMD loads want 16-byte aligned matrices
+const ALIGN = 16; // the kernels' SIMD loads want 16-byte aligned matrices (adapter-block.ts align)
 const ARENA_BYTES = 4 * 2 ** 20;
-
-const align = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
 
 interface Span { start: number; end: number } // byte offsets, end exclusive
 
@@ -133,47 +133,6 @@ function residentOffsets(a: LoraAdapter): Int32Array {
 let scratch = new Float32Array(0);
 const CONV_FLOATS = 16_384; // 64 KiB: the largest pair of r=16 on the committed model is 4,096 values
 const packScratch = (n: number) => (scratch.length >= n ? scratch : (scratch = new Float32Array(n)));
-
-// A block's pairs in the order they lie in it: layer by layer, each layer's pairs in their own order
-function blockPairs(a: LoraAdapter): LoraPair[] {
-  const pairs: LoraPair[] = [];
-  for (const layer of a.layers) for (const p of Object.values(layer) as LoraPair[]) pairs.push(p);
-  return pairs;
-}
-
-function blockBytesAt(a: LoraAdapter, elt: number): number {
-  let bytes = 0;
-  for (const p of blockPairs(a)) bytes += align(p.A.length * elt) + align(p.B.length * elt);
-  return bytes;
-}
-
-/**
- * The bytes AdapterSlots.place writes into `a`'s block at `dtype` (each pair's A then Bᵀ in the
- * kernel's layout, each 16-byte aligned, padding zero), made without a heap: for the thread
- * that reads a cold adapter's files (adapter-load-worker.ts), so that placing it on the serving
- * thread is one copy (placePacked). bf16 is rounded in JS here (lora.ts toBf16: the bits the
- * kernel's f32_to_bf16 gives).
- */
-export function packBlock(a: LoraAdapter, dtype: AdapterDtype): Uint8Array {
-  const e = dtype === "bf16" ? 2 : 4;
-  const block = new Uint8Array(blockBytesAt(a, e));
-  let at = 0;
-  for (const p of blockPairs(a)) {
-    const n = p.inDim, d = p.outDim, nA = p.A.length, nB = p.B.length, r = (nA / n) | 0;
-    if (e === 4) {
-      packA(new Float32Array(block.buffer, at, nA), 0, p.A, r, n);
-      packBt(new Float32Array(block.buffer, at + align(nA * 4), nB), 0, p.B, d, r);
-    } else {
-      const f = packScratch(Math.max(nA, nB));
-      packA(f, 0, p.A, r, n);
-      toBf16(new Uint16Array(block.buffer, at, nA), 0, f.subarray(0, nA));
-      packBt(f, 0, p.B, d, r);
-      toBf16(new Uint16Array(block.buffer, at + align(nA * 2), nB), 0, f.subarray(0, nB));
-    }
-    at += align(nA * e) + align(nB * e);
-  }
-  return block;
-}
 
 /** Raised by any use of an adapter whose matrices AdapterSlots.release dropped ({ discard: true }). */
 export class AdapterDiscardedError extends Error {
