@@ -141,6 +141,7 @@ export interface RunState {
   logits: Float32Array; // (B, vocab)
   mid: Float32Array; // (maxRank) LoRA scratch
   pos: Int32Array; // (B) positions of the rows
+  adapters: Array<LoraAdapter | null>; // (B) the rows' adapters, rewritten each step
 }
 
 /** Allocate the RunState for batches of up to maxBatch rows and adapters of rank ≤ maxRank. */
@@ -169,6 +170,7 @@ export function createRunState(c: Config, maxBatch: number, maxRank = 64): RunSt
     logits: new Float32Array(B * c.vocabSize),
     mid: new Float32Array(maxRank),
     pos: new Int32Array(B),
+    adapters: [],
   };
 }
 
@@ -204,28 +206,37 @@ export function forward(m: Model, rows: ReadonlyArray<Row>, s: RunState): Float3
   const dim = c.dim, hd = dim / c.nHeads, qDim = c.nHeads * hd, kvDim = c.nKvHeads * hd, hid = c.hiddenDim;
   const group = c.nHeads / c.nKvHeads;
   if (B > s.maxBatch) throw new ModelError(`batch of ${B} exceeds RunState.maxBatch ${s.maxBatch}`);
-  const adapters = rows.map((r) => r.adapter);
-  // the projections some row's adapter targets: the others skip the delta without a look at each row
-  const adapted = new Set<Target>();
-  for (let b = 0; b < B; b++) {
-    const a = adapters[b];
-    if (!a || a === adapters[b - 1]) continue; // a sequence's prefill rows share one adapter
+  const adapters = s.adapters;
+  adapters.length = B;
+  let anyAdapter = false;
+  for (let b = 0; b < B; b++) anyAdapter = (adapters[b] = rows[b]!.adapter) !== null || anyAdapter;
+  // an adapter a row takes up: its rank fits the scratch, its shapes the model (LoraError)
+  const check = (a: LoraAdapter) => {
     if (a.config.r > s.mid.length) throw new ModelError(`adapter rank ${a.config.r} exceeds RunState maxRank ${s.mid.length}`);
-    for (const t of projectionsOf(a, c)) adapted.add(t);
-  }
-  // every row's adapter resident in the kernel heap: its row tables for all layers at once.
-  // Not for a few rows: finding theirs on each call costs less than a plan (single-stream decode)
-  const plan = adapted.size && B >= PLAN_MIN_ROWS ? planLoraStep(adapters, c.nLayers, [...adapted]) : null;
+    projectionsOf(a, c);
+  };
+  // every row's adapter resident in the kernel heap: its row tables for all layers at once, the
+  // rows the last step had carried over without a look at their adapters (which the check and
+  // the tables would otherwise read, a cache miss each with many distinct adapters). Not for a
+  // few rows: finding theirs on each call costs less than a plan (single-stream decode)
+  const plan = anyAdapter && B >= PLAN_MIN_ROWS ? planLoraStep(adapters, c.nLayers, null, check, c) : null;
+  // without a plan, the projections some row's adapter targets: the others skip the delta without a look at each row
+  const adapted = new Set<Target>();
+  if (!plan)
+    for (let b = 0; b < B; b++) {
+      const a = adapters[b];
+      if (!a || a === adapters[b - 1]) continue; // a sequence's prefill rows share one adapter
+      check(a);
+      for (const t of projectionsOf(a, c)) adapted.add(t);
+    }
   // the base matmuls of projections that share an input x (n wide), one pass over each W for the
   // whole batch, then every row's own deltas: with a plan, all of them in one kernel call (a
   // row's matrices for these projections are adjacent in its adapter's block)
   const projGroup = (x: Float32Array, n: number, l: number, outs: ReadonlyArray<readonly [Target, Float32Array, Float32Array, number]>) => {
     for (const [, out, W, d] of outs) matmul(out, x, W, B, n, d);
+    if (plan) return addLoraDeltaGroup(plan, x, n, l, outs.map(([t, out, , d]): LoraOutput => [t, out, d]), s.mid); // it skips the projections no row has
     if (!adapted.size) return;
-    const live = outs.filter(([t]) => adapted.has(t));
-    if (!live.length) return;
-    if (plan) addLoraDeltaGroup(plan, x, n, l, live.map(([t, out, , d]): LoraOutput => [t, out, d]), s.mid);
-    else for (const [t, out, , d] of live) addLoraDelta(out, x, adapters, l, t, n, d, s.mid);
+    for (const [t, out, , d] of outs) if (adapted.has(t)) addLoraDelta(out, x, adapters, l, t, n, d, s.mid);
   };
 
   // token embeddings

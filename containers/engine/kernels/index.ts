@@ -650,13 +650,29 @@ export interface LoraStep {
   rankBytes: number; // Σ rank × element bytes over the distinct adapters: the matrices a call reads (× (n + d)), for the thread split
 }
 
-// the tables of the latest plan in the heap, as floats (the scales) and as int32s (the rest).
-// NOTE: stepTableF is the very array heapFloats handed out: held here, its block is never
+// A plan's tables live in one of two heap blocks, in turn: the next plan copies the rows whose
+// adapter it finds among the last plan's rows from the other block (rows shift as sequences
+// leave and join the batch; a row's entries are the same wherever it stands), so only the rows
+// of an adapter new to the batch read that adapter's offsets. With 64 distinct adapters, those
+// reads are cache misses on objects the step does not otherwise touch: rewriting every shifted
+// row cost more than the rest of the plan (docs/benchmarks.md, the fifth round).
+// NOTE: each Float32Array is the very array heapFloats handed out: held here, its block is never
 // handed to anyone else (a block goes back to the free list once its array is collected)
-let stepTableF: Float32Array | null = null, stepTable: Int32Array | null = null;
-// what the tables hold now: per row its adapter and the offsets they were written from, and per
-// (layer, TARGETS index) how many rows have that pair
-let lastPlan: { rows: number; nLayers: number; key: number; epoch: number; adapters: Array<LoraAdapter | null>; resident: Array<Int32Array | null>; count: Int32Array; rankBytes: number } | null = null;
+interface PlanTable {
+  f: Float32Array; // the tables as floats (the scales)
+  i: Int32Array; // and as int32s (the rest)
+  rows: number; // the plan written here: its rows, layers, targets (bit set of TARGETS indices), context
+  nLayers: number;
+  key: number;
+  context: object | null;
+  epoch: number; // `placements` when it was written
+  adapters: Array<LoraAdapter | null>; // per row, the adapter its entries were written from
+  resident: Array<Int32Array | null>; // and that adapter's `resident` then (its offsets)
+  count: Int32Array; // (layer, TARGETS index): how many rows have that pair
+  rankBytes: number;
+}
+const planTables: PlanTable[] = [];
+let lastPlan: PlanTable | null = null; // the latest complete plan (null: none to trust)
 let placements = 0; // bumped by every AdapterSlots place and release, anywhere in the process
 
 /** AdapterSlots placed or released an adapter (its `resident` changed): a step plan looks at every row again. */
@@ -672,67 +688,129 @@ function targetIndices(key: number): Int32Array {
   return ts;
 }
 
+const LOOK_AHEAD = 24; // rows of the last plan searched for a row's adapter past the last match (a prefill chunk's rows, a few that left)
+
 /**
  * The step's row tables, or null when the kernel path cannot take them (no Bᵀ kernel, the
- * reference path, no room in the heap for the tables, a row whose adapter is not resident): the caller then runs addLoraDelta per
- * projection, which copies what is not resident.
+ * reference path, no room in the heap for the tables, a row whose adapter is not resident): the
+ * caller then runs addLoraDelta per projection, which copies what is not resident.
+ * targets: the projections to write tables for; null: every projection some row's adapter has
+ * (the plan widens itself when a new adapter has more). check: called once with each adapter a
+ * row takes up anew (not for rows carried over from the last plan of the same context, which
+ * had it called then): forward() checks there that the adapter fits the model, so that a step
+ * whose rows did not change touches none of their adapters. context: what `check` checks
+ * against (the model's config); a plan for another context starts anew.
  */
-export function planLoraStep(adapters: ReadonlyArray<LoraAdapter | null>, nLayers: number, targets: ReadonlyArray<Target>): LoraStep | null {
+export function planLoraStep(adapters: ReadonlyArray<LoraAdapter | null>, nLayers: number, targets: ReadonlyArray<Target> | null, check?: (a: LoraAdapter) => void, context: object | null = null): LoraStep | null {
   if (!heap || !enabled || !loraKernel) return null;
-  const B = adapters.length, nT = TARGETS.length, words = nLayers * nT * B * 4;
+  const B = adapters.length, nT = TARGETS.length;
   let key = 0; // the targets as a bit set
-  for (let j = 0; j < targets.length; j++) key |= 1 << TARGETS.indexOf(targets[j]!);
-  if (!stepTable || stepTable.length < words) {
-    const f = heapFloats(Math.max(words, 2 * (stepTable?.length ?? 0)));
-    if (heap.offsetOf(f) === null) return null; // the heap could not take it
-    stepTableF = f;
-    stepTable = new Int32Array(f.buffer, f.byteOffset, f.length);
-    lastPlan = null;
+  if (targets) for (let j = 0; j < targets.length; j++) key |= 1 << TARGETS.indexOf(targets[j]!);
+  else if (lastPlan && lastPlan.context === context && lastPlan.nLayers === nLayers) key = lastPlan.key; // as wide as last time, until a row needs more
+  for (;;) {
+    const got = writePlan(adapters, B, nLayers, nT, key, targets === null, check, context);
+    if (typeof got !== "number") return got;
+    key = got; // a new adapter has projections outside the tables: again with them
   }
-  const tab = stepTable, fv = stepTableF!, ts = targetIndices(key), nts = ts.length;
-  // the last plan's tables are this one's where a row has the same adapter at the same offsets
-  // (decode: the same sequences step after step); anything else about it different: all anew
-  let last = lastPlan;
-  if (!last || last.rows !== B || last.nLayers !== nLayers || last.key !== key) {
-    for (let l = 0; l < nLayers; l++)
-      for (let j = 0; j < nts; j++) for (let b = 0, e = (l * nT + ts[j]!) * B * 4; b < B; b++, e += 4) tab[e + 2] = 0; // no row has it until one does
-    last = { rows: B, nLayers, key, epoch: -1, adapters: new Array<LoraAdapter | null>(B).fill(null), resident: new Array<Int32Array | null>(B).fill(null), count: new Int32Array(nLayers * nT), rankBytes: 0 };
+}
+
+// one attempt at a plan: the step, null (cannot), or the wider target set it needs
+function writePlan(adapters: ReadonlyArray<LoraAdapter | null>, B: number, nLayers: number, nT: number, key: number, widen: boolean, check: ((a: LoraAdapter) => void) | undefined, context: object | null): LoraStep | null | number {
+  const h = heap!, words = nLayers * nT * B * 4, last = lastPlan;
+  const like = last !== null && last.nLayers === nLayers && last.key === key && last.context === context;
+  const still = like && last.epoch === placements; // nothing placed or released since: every offset as it was
+  // the same rows as the last plan: its tables as they are (decode: the same sequences step after step)
+  if (still && last.rows === B) {
+    let b = 0;
+    while (b < B && adapters[b] === last.adapters[b]) b++;
+    if (b === B) return { adapters, rows: B, table: last.i.byteOffset, has: last.count, rankBytes: last.rankBytes };
+  }
+  // else into the block the last plan is not in, carrying over what it can from it
+  let t = planTables.find((p) => p !== last && p.i.length >= words);
+  if (!t) {
+    const old = planTables.find((p) => p !== last);
+    const f = heapFloats(Math.max(words, 2 * (old?.i.length ?? 0)));
+    if (h.offsetOf(f) === null) return null; // the heap could not take it
+    t = { f, i: new Int32Array(f.buffer, f.byteOffset, f.length), rows: 0, nLayers: 0, key: 0, context: null, epoch: -1, adapters: [], resident: [], count: new Int32Array(0), rankBytes: 0 };
+    if (old) planTables.splice(planTables.indexOf(old), 1, t);
+    else planTables.push(t);
   }
   lastPlan = null; // until this plan is complete: a refusal part-way leaves nothing to trust
-  // nothing placed or released since: a row with the same adapter needs no look at it (with
-  // many distinct adapters, reading each one's `resident` costs a cache miss a row)
-  const still = last.epoch === placements;
-  let changed = false;
+  const tab = t.i, fv = t.f, ts = targetIndices(key), nts = ts.length;
+  const src = like ? last : null, sTab = src?.i, sB = src?.rows ?? 0, sAd = src?.adapters, sRes = src?.resident;
+  if (t.count.length !== nLayers * nT) t.count = new Int32Array(nLayers * nT);
+  const count = t.count;
+  count.fill(0);
+  t.adapters.length = B;
+  t.resident.length = B;
+  let from = 0; // the last plan's row after the last one carried over
   for (let b = 0; b < B; b++) {
     const a = adapters[b] ?? null;
-    if (still && a === last.adapters[b]) continue;
+    t.adapters[b] = a;
+    // where this row's entries come from: the row before (the same sequence's prefill rows), a
+    // row of the last plan with the same adapter (after a place or release, only if its offsets
+    // are the ones that row was written from: one look at the adapter), or the adapter itself
+    let cp = -1, cpB = B, cpTab = tab;
+    if (a && b > 0 && a === adapters[b - 1]) { cp = b - 1; t.resident[b] = t.resident[b - 1]!; }
+    else if (a && sAd) {
+      for (let q = from, end = Math.min(sB, from + LOOK_AHEAD); q < end; q++)
+        if (sAd[q] === a) {
+          if (still || a.resident === sRes![q]) { cp = q; from = q + 1; cpB = sB; cpTab = sTab!; t.resident[b] = sRes![q]!; }
+          break;
+        }
+    }
+    if (cp >= 0) {
+      for (let l = 0; l < nLayers; l++)
+        for (let j = 0; j < nts; j++) {
+          const lt = l * nT + ts[j]!, e = (lt * B + b) * 4, s = (lt * cpB + cp) * 4;
+          tab[e] = cpTab[s]!;
+          tab[e + 1] = cpTab[s + 1]!;
+          tab[e + 2] = cpTab[s + 2]!;
+          tab[e + 3] = cpTab[s + 3]!; // the scale's bits
+          if (tab[e + 2]) count[lt]!++;
+        }
+      continue;
+    }
     const res = a ? a.resident ?? null : null;
     if (a && (!res || res.length !== nLayers * nT * 2)) return null; // not resident: the caller copies per call
-    if (a === last.adapters[b] && res === last.resident[b]) continue;
-    changed = true;
-    const old = last.resident[b];
+    t.resident[b] = res;
+    if (a) {
+      check?.(a);
+      if (widen) { // a projection the tables leave out: plan again with it
+        let want = key;
+        for (let l = 0; l < nLayers; l++) for (let i = 0; i < nT; i++) if (res![(l * nT + i) * 2] !== -1) want |= 1 << i; // −1, not < 0: an offset past 2 GiB reads negative
+        if (want !== key) return want;
+      }
+    }
     for (let l = 0; l < nLayers; l++)
       for (let j = 0; j < nts; j++) {
         const lt = l * nT + ts[j]!, o = lt * 2, e = (lt * B + b) * 4;
-        if (old && old[o] !== -1) last.count[lt]!--; // −1, not < 0: an offset past 2 GiB reads negative in an Int32Array
-        if (!res || res[o] === -1) { tab[e + 2] = 0; continue; }
+        if (!res || res[o] === -1) { tab[e + 2] = 0; continue; } // rank 0: the kernel skips the row
         tab[e] = res[o]!;
         tab[e + 1] = res[o + 1]!;
         tab[e + 2] = a!.residentBf16 ? a!.config.r | BF16 : a!.config.r;
         fv[e + 3] = a!.scale;
-        last.count[lt]!++;
+        count[lt]!++;
       }
-    last.adapters[b] = a;
-    last.resident[b] = res;
   }
-  if (changed) {
-    const seen = new Set<LoraAdapter>();
-    last.rankBytes = 0;
-    for (const a of last.adapters) if (a && !seen.has(a)) { seen.add(a); last.rankBytes += a.config.r * (a.residentBf16 ? 2 : 4); }
+  // Σ rank × element bytes over the distinct adapters (the matrices a call reads, for the thread
+  // split), from the tables: an adapter's first pair's A offset is its own
+  const seen = new Set<number>();
+  let rankBytes = 0;
+  for (let b = 0; b < B; b++) {
+    if (!t.adapters[b] || t.adapters[b] === t.adapters[b - 1]) continue;
+    for (let l = 0, found = false; l < nLayers && !found; l++)
+      for (let j = 0; j < nts; j++) {
+        const e = ((l * nT + ts[j]!) * B + b) * 4, w = tab[e + 2]!;
+        if (!w) continue;
+        if (!seen.has(tab[e]!)) { seen.add(tab[e]!); rankBytes += (w & 0xffff) * (w & BF16 ? 2 : 4); }
+        found = true;
+        break;
+      }
   }
-  last.epoch = placements;
-  lastPlan = last;
-  return { adapters, rows: B, table: tab.byteOffset, has: last.count, rankBytes: last.rankBytes };
+  Object.assign(t, { rows: B, nLayers, key, context, epoch: placements, rankBytes });
+  lastPlan = t;
+  return { adapters, rows: B, table: tab.byteOffset, has: count, rankBytes };
 }
 
 const MIN_LORA_SLICE_BYTES = 1 << 16; // adapter bytes a slice reads, below which waking a worker costs more than it saves

@@ -169,7 +169,7 @@ describe("Bᵀ LoRA kernel", () => {
     for (const a of ads) slots.release(a);
   });
 
-  it("a plan kept from step to step stays the per-call path's bits through random places, releases and row changes", () => {
+  it.each(["listed", "as the rows need"] as const)("a plan kept from step to step stays the per-call path's bits through random places, releases and row changes, shifts and prefill runs (targets %s)", (mode) => {
     // the plan cache's invariant (tables = what the rows' adapters say now) under what serving does
     // between steps: adapters placed, evicted, placed again elsewhere; rows joining, leaving, changing
     const cfg = tinyConfig({ dim: 24, hiddenDim: 40, nLayers: 3 });
@@ -178,19 +178,27 @@ describe("Bᵀ LoRA kernel", () => {
     const ads = Array.from({ length: 10 }, (_, i) => lora.createLora(cfg, { r: 1 + (i % 9), alpha: 3, dropout: 0, targets: lora.TARGETS.filter((_, j) => (i + j) % 3 !== 0) }, { seed: i, randomB: true }));
     const row = () => (rng.next() < 0.2 ? null : pick(ads.some((a) => a.resident) ? ads.filter((a) => a.resident) : ads));
     let rows: Array<lora.LoraAdapter | null> = [], plans = 0, refused = 0;
+    const checked = new Set<lora.LoraAdapter>(), context = {}; // as needed: each adapter a row takes up is checked, rows carried over were before
     for (let step = 0; step < 800; step++) {
       for (let k = Math.floor(rng.next() * 4); k > 0; k--) { // between two steps: up to three places and releases
         if (rng.next() < 0.6) slots.place(pick(ads));
         else slots.release(pick(ads));
       }
-      if (rows.length && rng.next() < 0.7) { // the same rows, up to two changed in place
+      const u = rng.next();
+      if (rows.length && u < 0.4) { // the same rows, up to two changed in place
         rows = [...rows];
         for (let k = Math.floor(rng.next() * 3); k > 0; k--) rows[Math.floor(rng.next() * rows.length)] = row();
+      } else if (rows.length && u < 0.8) { // sequences leave (the rows after them shift), one joins with a prefill run
+        rows = [...rows];
+        for (let k = Math.floor(rng.next() * 3); k > 0 && rows.length; k--) rows.splice(Math.floor(rng.next() * rows.length), 1);
+        const a = row(), at = Math.floor(rng.next() * (rows.length + 1));
+        rows.splice(at, 0, ...new Array<lora.LoraAdapter | null>(1 + Math.floor(rng.next() * 4)).fill(a));
       } else rows = Array.from({ length: 1 + Math.floor(rng.next() * 12) }, row);
       const targets = [...new Set(rows.flatMap((a) => a?.config.targets ?? []))];
       if (!targets.length) continue;
-      const plan = planLoraStep(rows, cfg.nLayers, targets);
+      const plan = mode === "listed" ? planLoraStep(rows, cfg.nLayers, targets) : planLoraStep(rows, cfg.nLayers, null, (a) => checked.add(a), context);
       if (!plan) { refused++; expect(rows.some((a) => a && !a.resident)).toBe(true); continue; }
+      if (mode !== "listed") for (const a of rows) if (a) expect(checked.has(a)).toBe(true);
       plans++;
       for (let l = 0; l < cfg.nLayers; l++)
         for (const t of targets) {
