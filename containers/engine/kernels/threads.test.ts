@@ -112,7 +112,7 @@ describe("kernel worker threads", () => {
     for (const a of ads) slots.release(a);
   });
 
-  it("split: auto runs a kind of call that measured slower split on this thread alone, but for a look every 16th call, with the same bits; always splits each", async () => {
+  it("split: auto runs a kind of call that measured slower split on this thread alone after its first phase of splits, with the same bits; always splits each", async () => {
     const [T, n, d] = [40, 88, 200]; // a shape no other test here uses: the chooser knows nothing of it yet
     const x = heapFloats(T * n), w = heapFloats(d * n), out = heapFloats(T * d), want = new Float32Array(T * d);
     x.set(f32(T * n, 11));
@@ -124,10 +124,10 @@ describe("kernel worker threads", () => {
     let splits = 0;
     // a fork-join that costs 3 ms more than the call saves, whatever this machine does meanwhile
     pool.run = (kernel, slices, local) => { splits++; poolRun(kernel, slices, local); for (const until = performance.now() + 3; performance.now() < until; ); };
-    const calls = (mode: "auto" | "always") => {
+    const calls = (mode: "auto" | "always", k: number) => {
       setThreads(2, { split: mode });
       splits = 0;
-      for (let i = 0; i < 48; i++) {
+      for (let i = 0; i < k; i++) {
         out.fill(0);
         matmul(out, x, w, T, n, d);
         expect(Array.from(out)).toEqual(Array.from(want));
@@ -135,9 +135,10 @@ describe("kernel worker threads", () => {
       return splits;
     };
     try {
-      // the first call unsplit, the second split (each way measured once), then unsplit but the 16th, 32nd and 48th
-      expect(calls("auto")).toBe(4);
-      expect(calls("always")).toBe(48);
+      // the first call unsplit, then a phase of 32 splits (split-chooser.ts), then unsplit (the next phase is 16 × 32 unsplit calls away)
+      expect(calls("auto", 33)).toBe(32);
+      expect(calls("auto", 64)).toBe(0);
+      expect(calls("always", 16)).toBe(16);
     } finally {
       pool.run = poolRun;
       setThreads(2, { split: "always" });
