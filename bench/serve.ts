@@ -20,6 +20,9 @@
 //   BENCH_ROUNDS (9), BENCH_BUDGET adapters resident (256),
 //   BENCH_ONLY: comma-separated scenario numbers (1 = base only … 5 = the comparison server)
 //   to run only those; the base is always run, ratios need it
+//   BENCH_PACK_ON_WORKER=1: the read worker makes each cold adapter's kernel-heap block (packed and
+//   rounded) and the serving thread copies it in, instead of packing it as it places it (the
+//   service's default; AdapterCache packOnWorker, an A/B)
 //   BENCH_PROFILE=<dir>: a CPU profile of the serving thread per scenario and round,
 //   <dir>/<scenario number>-<round>.cpuprofile with the round's tokens in <dir>/tokens.json
 //   (the rounds alone, no set-up: compare scenarios per token; the timings run slower)
@@ -46,6 +49,7 @@ const TOKENS = Number(process.env.BENCH_TOKENS ?? 16);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 const BUDGET = Number(process.env.BENCH_BUDGET ?? 256);
 const ADAPTERS = 1000;
+const PACK_ON_WORKER = process.env.BENCH_PACK_ON_WORKER === "1";
 // CPU time of this (the serving) thread, ms: on a loaded machine wall-clock throughput mostly
 // measures the scheduler's share, CPU time per token measures the work
 const cpuMs = () => { const u = process.threadCpuUsage(); return (u.user + u.system) / 1000; };
@@ -86,7 +90,7 @@ async function startServer(variant: "now" | "before") {
       return (backend = new EmbeddedBackend({
         baseModelId: BASE_ID,
         loaded: base,
-        cache: { budgetBytes: BUDGET * bytesPerAdapter, diskDir, onLoad: (_id, _ms, _tier, trace) => { if (trace) traces.push(trace); }, ...(variant === "before" ? { kernelResident: false, decodeOnWorker: false } : {}) },
+        cache: { budgetBytes: BUDGET * bytesPerAdapter, diskDir, onLoad: (_id, _ms, _tier, trace) => { if (trace) traces.push(trace); }, ...(variant === "before" ? { kernelResident: false, decodeOnWorker: false } : { packOnWorker: PACK_ON_WORKER }) },
         // the comparison server's adapters are copied in per call, as before any residency
         scheduler: { maxBatch: 64, maxSequences: 64, prefillChunk: 16, ...(variant === "before" ? { residentAdapters: false } : {}) },
         events,
@@ -230,7 +234,7 @@ const ONLY = (process.env.BENCH_ONLY ?? "").split(",").filter(Boolean).map(Numbe
 if (ONLY.some((n) => !(Number.isInteger(n) && n >= 1 && n <= SCENARIOS.length))) throw new RangeError(`BENCH_ONLY must list scenario numbers 1–${SCENARIOS.length}, got ${process.env.BENCH_ONLY}`);
 const RUN = SCENARIOS.filter((_, i) => ONLY.length === 0 || i === 0 || ONLY.includes(i + 1));
 const ran = (n: number) => RUN.includes(SCENARIOS[n]!);
-console.log(`bench:serve — ${CLIENTS} clients, ${REQUESTS} streaming requests × ${TOKENS} tokens per round, ${ROUNDS} rounds, budget ${BUDGET} adapters (${(BUDGET * bytesPerAdapter / 1e6).toFixed(1)} MB, ${bytesPerAdapter} B each, r=${loraCfg.r} on q/k/v/o), Node ${process.version}, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+console.log(`bench:serve — ${CLIENTS} clients, ${REQUESTS} streaming requests × ${TOKENS} tokens per round, ${ROUNDS} rounds, budget ${BUDGET} adapters (${(BUDGET * bytesPerAdapter / 1e6).toFixed(1)} MB, ${bytesPerAdapter} B each, r=${loraCfg.r} on q/k/v/o), Node ${process.version}${process.execArgv.length ? ` (${process.execArgv.join(" ")})` : ""}, kernel-heap blocks of cold adapters packed on ${PACK_ON_WORKER ? "the read worker" : "the serving thread"}, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
 await round(0, -1); // warm-up: JIT, sockets, the decoder's worker
 if (ran(3)) await round(1000, -1);
 if (ran(4)) await round(1000, -1, "before");
@@ -308,7 +312,7 @@ for (const s of RUN) {
 // load then counts the parse, the move into the kernel heap and an eviction's move out
 let idleMs: number[] = [];
 for (const [name, decodeOnWorker] of [["worker thread", true], ["serving thread, as the service does with no step running", false]] as const) {
-  const idle = new AdapterCache({ model: base.model.config, budgetBytes: BUDGET * bytesPerAdapter, diskDir, decodeOnWorker });
+  const idle = new AdapterCache({ model: base.model.config, budgetBytes: BUDGET * bytesPerAdapter, diskDir, decodeOnWorker, packOnWorker: PACK_ON_WORKER });
   const ms: number[] = [];
   const c0 = cpuMs();
   for (const id of ids.slice(0, 600)) {

@@ -334,8 +334,8 @@ describe("AdapterCache", () => {
     const { disk } = setup(2, ids);
     const packed = vi.spyOn(AdapterSlots.prototype, "placePacked"), here = vi.spyOn(AdapterSlots.prototype, "place");
     try {
-      const onWorker = new AdapterCache({ model: cfg, budgetBytes: 2 * SIZE, diskDir: disk });
-      const noPack = new AdapterCache({ model: cfg, budgetBytes: 2 * SIZE, diskDir: disk, packOnWorker: false });
+      const onWorker = new AdapterCache({ model: cfg, budgetBytes: 2 * SIZE, diskDir: disk, packOnWorker: true });
+      const noPack = new AdapterCache({ model: cfg, budgetBytes: 2 * SIZE, diskDir: disk }); // the default: packed here
       const inHeap = (a: ReturnType<typeof lora>) => a.layers.flatMap((l) => Object.values(l).flatMap((p) => [Array.from(p.Ak ?? []), Array.from(p.Bt ?? [])]));
       for (const id of ids) { // k0 is finished by its acquire (the first arena), k1 and k2 as their replies are handled
         const a = await onWorker.acquire(id);

@@ -41,7 +41,10 @@ export interface AdapterCacheOptions {
   parseOnWorkerAboveBytes?: number;
   // with kernelResident, a file read on the worker comes with its kernel-heap block's bytes made
   // there (packed in the kernel's layout, rounded to its dtype), so placing it on this thread is
-  // one copy (default true; false: this thread packs and rounds it as it places it)
+  // one copy instead of packing and rounding here (about 0.1 ms a load of the tiny model's
+  // adapters). Default false: on the 2-core host it cost cold calls a step (the worker's longer
+  // work lands its reply inside the next step: cold-load p50 about 2 -> 7 ms in 3 of 3 A/B
+  // pairs, docs/benchmarks.md, Serving, sixth round) for no throughput gain
   packOnWorker?: boolean;
   // a disk read not done after this long (ms) fails the load as adapter_unavailable instead of
   // leaving its calls waiting (default 10 s: a hung file system, not a slow read)
@@ -110,7 +113,7 @@ export class AdapterCache {
 
   constructor(opts: AdapterCacheOptions) {
     if (!(opts.budgetBytes > 0)) throw new RangeError("budgetBytes must be > 0");
-    this.opts = { blobs: null, blobPrefix: "adapters/", blobKeys: null, onLoad: null, onEvict: null, kernelResident: true, decodeOnWorker: true, parseOnWorkerAboveBytes: PARSE_ON_WORKER_ABOVE_BYTES, packOnWorker: true, readTimeoutMs: READ_TIMEOUT_MS, fetchTimeoutMs: FETCH_TIMEOUT_MS, ...opts };
+    this.opts = { blobs: null, blobPrefix: "adapters/", blobKeys: null, onLoad: null, onEvict: null, kernelResident: true, decodeOnWorker: true, parseOnWorkerAboveBytes: PARSE_ON_WORKER_ABOVE_BYTES, packOnWorker: false, readTimeoutMs: READ_TIMEOUT_MS, fetchTimeoutMs: FETCH_TIMEOUT_MS, ...opts };
     // the heap holds each adapter at the kernel's dtype: bf16 blocks take half its bytes
     const dtype = adapterDtype();
     const cap = Math.ceil((opts.budgetBytes * (dtype === "bf16" ? 0.5 : 1) * 1.25) / 16) * 16;
