@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { attributeCall, type CallInput } from "./attribute-call.ts";
+import { ATTRIBUTION_METHOD_VERSION, attributeCall, type CallInput } from "./attribute-call.ts";
 import { CallAttribution } from "./model.ts";
 import { projectGradient } from "./projection.ts";
 import { buildSpanIndex, type IndexedRecord } from "./span-index.ts";
@@ -83,6 +83,20 @@ describe("attributeCall", () => {
     expect(alone.records[0]!.contributionId).toBe("ct_7");
     // sketches of another size are ignored, not fatal
     expect(attributeCall(call({ gradient: { ...gradient, query: new Float32Array(32) } })).attribution.method).toBe("span");
+  });
+
+  it("records the settings a scored result was computed with, and only a scored one", () => {
+    const k = 64, sketches = { k, seed: 42, sketches: new Float32Array(30 * k).fill(1) };
+    const span = attributeCall(call({}), { spanShare: 0.5, span: { minSpanTokens: 3 } }).attribution;
+    expect(span.parameters).toEqual({ version: ATTRIBUTION_METHOD_VERSION, span: { minSpanTokens: 3, maxOccurrences: 1000, minSpanScore: 5 }, spanShare: 0.5, maxRecords: 10 });
+    expect(CallAttribution.parse(span).parameters).toEqual(span.parameters);
+    // the sketches' k and seed and the gradient settings, once the call's sketch was compared
+    const combined = attributeCall(call({ gradient: { sketches, query: new Float32Array(k).fill(1) } }), { gradient: { minCosine: 0.3 } }).attribution;
+    expect(combined.parameters!.gradient).toEqual({ k, seed: 42, minCosine: 0.3, topK: 32, centre: false });
+    // below the threshold the settings decided it; with no index or no output nothing was scored
+    expect(attributeCall(call({ prompt: [9, 9], output: [...TEMPLATE, 9] })).attribution.parameters).toMatchObject({ span: { minSpanScore: 5 } });
+    expect(attributeCall(call({ index: null })).attribution.parameters).toBeUndefined();
+    expect(attributeCall(call({ output: [] })).attribution.parameters).toBeUndefined();
   });
 
   it("is deterministic: the same call attributed twice gives the same result", () => {
