@@ -188,7 +188,8 @@ const PLAN_MIN_ROWS = 8; // batches from this many rows resolve their adapters o
 // the config its shapes were checked against: the kernels read its matrices by the model's
 // shapes, so an adapter made for another model would be read past its ends, not refused
 const projections = new WeakMap<LoraAdapter, { config: Config; targets: Target[] }>();
-function projectionsOf(a: LoraAdapter, c: Config): Target[] {
+/** Throw LoraError unless `a` fits the model of config `c`; its projections. Checked once per adapter and config (the scheduler's submit and forward() share it). */
+export function projectionsOf(a: LoraAdapter, c: Config): Target[] {
   let e = projections.get(a);
   if (e?.config !== c) {
     checkLoraFits(c, a); // LoraError naming what does not fit

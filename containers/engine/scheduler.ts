@@ -2,8 +2,8 @@
 // sequence (or a chunk of prompt rows while it prefills), runs ONE batched forward in which
 // every base matmul serves all rows and each row adds its own adapter's delta, then samples
 // each sequence's next token. Sequences join and leave between steps.
-import { createKvCache, createRunState, forward, ModelError, type KvCache, type Model, type Row, type RunState } from "./model.ts";
-import { checkLoraFits, type LoraAdapter } from "./lora.ts";
+import { createKvCache, createRunState, forward, ModelError, projectionsOf, type KvCache, type Model, type Row, type RunState } from "./model.ts";
+import type { LoraAdapter } from "./lora.ts";
 import { holdResident, releaseResident } from "./resident-adapters.ts";
 import { Sampler } from "./sampler.ts";
 import type { Tokenizer } from "./tokenizer.ts";
@@ -99,7 +99,7 @@ export class BatchScheduler {
     let sampler: Sampler;
     try {
       if (adapter) {
-        checkLoraFits(c, adapter);
+        projectionsOf(adapter, c); // LoraError unless it fits; checked once, and forward() finds it checked
         if (adapter.config.r > this.opts.maxRank) throw new ModelError(`adapter rank ${adapter.config.r} exceeds the scheduler's maxRank ${this.opts.maxRank}`);
       }
       sampler = new Sampler({ temperature: opts.temperature, topP: opts.topP, seed: opts.seed });
