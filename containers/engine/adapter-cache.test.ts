@@ -357,6 +357,24 @@ describe("AdapterCache", () => {
     }
   });
 
+  it("a worker's block that does not fit the adapter (placePacked's RangeError) is packed here instead: the load does not fail", async () => {
+    const { disk } = setup(2, ["m0"]);
+    const packed = vi.spyOn(AdapterSlots.prototype, "placePacked").mockImplementation(() => { throw new RangeError("a packed block of the wrong size"); });
+    const here = vi.spyOn(AdapterSlots.prototype, "place");
+    try {
+      const cache = new AdapterCache({ model: cfg, budgetBytes: 2 * SIZE, diskDir: disk, packOnWorker: true });
+      const a = await cache.acquire("m0");
+      expect(packed).toHaveBeenCalledTimes(1);
+      expect(here).toHaveBeenCalledTimes(1);
+      expect(a.adapter.resident !== undefined).toBe(kernelPath() === "wasm-simd");
+      expect(values(a.adapter)).toEqual(values(lora("m0")));
+      a.release();
+    } finally {
+      packed.mockRestore();
+      here.mockRestore();
+    }
+  });
+
   it("asks a decodeOnWorker function once per cold load, and either answer gives the same adapter", async () => {
     const { disk } = setup(4, ["p1", "p2", "p3"]);
     const answers = [true, false, true];

@@ -252,11 +252,20 @@ export class AdapterCache {
   }
 
   // into the kernel heap (when there is one and a block to be had): the read worker's packed
-  // block copied in when it made one, else packed and rounded here
+  // block copied in when it made one, else packed and rounded here. A block that does not fit
+  // the adapter (a RangeError before anything changed: another dtype's) is packed here instead
+  // of failing a load whose adapter is in hand.
   #place(adapter: LoraAdapter, block: Uint8Array | null): void {
     if (!this.#slots) return;
-    if (block) this.#slots.placePacked(adapter, block);
-    else this.#slots.place(adapter);
+    if (block) {
+      try {
+        this.#slots.placePacked(adapter, block);
+        return;
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+      }
+    }
+    this.#slots.place(adapter);
   }
 
   // a cold load is done once its adapter is resident (in the kernel heap where there is room):
