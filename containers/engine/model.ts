@@ -142,6 +142,7 @@ export interface RunState {
   mid: Float32Array; // (maxRank) LoRA scratch
   pos: Int32Array; // (B) positions of the rows
   adapters: Array<LoraAdapter | null>; // (B) the rows' adapters, rewritten each step
+  planCtx?: { config: Config }; // forward()'s step-plan context: one per (RunState, config), since its rank check reads this state's maxRank
 }
 
 /** Allocate the RunState for batches of up to maxBatch rows and adapters of rank ≤ maxRank. */
@@ -219,8 +220,11 @@ export function forward(m: Model, rows: ReadonlyArray<Row>, s: RunState): Float3
   // every row's adapter resident in the kernel heap: its row tables for all layers at once, the
   // rows the last step had carried over without a look at their adapters (which the check and
   // the tables would otherwise read, a cache miss each with many distinct adapters). Not for a
-  // few rows: finding theirs on each call costs less than a plan (single-stream decode)
-  const plan = anyAdapter && B >= PLAN_MIN_ROWS ? planLoraStep(adapters, c.nLayers, null, check, c) : null;
+  // few rows: finding theirs on each call costs less than a plan (single-stream decode). The
+  // plan's context is this RunState's with this config: `check` reads both (s.mid.length, c), so
+  // rows carried over from a plan made with another RunState are checked again
+  const ctx = s.planCtx?.config === c ? s.planCtx : (s.planCtx = { config: c });
+  const plan = anyAdapter && B >= PLAN_MIN_ROWS ? planLoraStep(adapters, c.nLayers, null, check, ctx) : null;
   // without a plan, the projections some row's adapter targets: the others skip the delta without a look at each row
   const adapted = new Set<Target>();
   if (!plan)

@@ -699,7 +699,7 @@ const LOOK_AHEAD = 24; // rows of the last plan searched for a row's adapter pas
  * row takes up anew (not for rows carried over from the last plan of the same context, which
  * had it called then): forward() checks there that the adapter fits the model, so that a step
  * whose rows did not change touches none of their adapters. context: what `check` checks
- * against (the model's config); a plan for another context starts anew.
+ * against (forward(): its RunState's, for that model's config); a plan for another context starts anew.
  */
 export function planLoraStep(adapters: ReadonlyArray<LoraAdapter | null>, nLayers: number, targets: ReadonlyArray<Target> | null, check?: (a: LoraAdapter) => void, context: object | null = null): LoraStep | null {
   if (!heap || !enabled || !loraKernel) return null;
