@@ -664,6 +664,7 @@ interface PlanTable {
   rows: number; // the plan written here: its rows, layers, targets (bit set of TARGETS indices), context
   nLayers: number;
   key: number;
+  widen: boolean; // a plan for the targets its rows need (targets null): its key holds every projection of its rows' adapters
   context: object | null;
   epoch: number; // `placements` when it was written
   adapters: Array<LoraAdapter | null>; // per row, the adapter its entries were written from
@@ -706,7 +707,7 @@ export function planLoraStep(adapters: ReadonlyArray<LoraAdapter | null>, nLayer
   const B = adapters.length, nT = TARGETS.length;
   let key = 0; // the targets as a bit set
   if (targets) for (let j = 0; j < targets.length; j++) key |= 1 << TARGETS.indexOf(targets[j]!);
-  else if (lastPlan && lastPlan.context === context && lastPlan.nLayers === nLayers) key = lastPlan.key; // as wide as last time, until a row needs more
+  else if (lastPlan && lastPlan.widen && lastPlan.context === context && lastPlan.nLayers === nLayers) key = lastPlan.key; // as wide as last time, until a row needs more (not an explicit list's: its rows may have more)
   for (;;) {
     const got = writePlan(adapters, B, nLayers, nT, key, targets === null, check, context);
     if (typeof got !== "number") return got;
@@ -717,7 +718,9 @@ export function planLoraStep(adapters: ReadonlyArray<LoraAdapter | null>, nLayer
 // one attempt at a plan: the step, null (cannot), or the wider target set it needs
 function writePlan(adapters: ReadonlyArray<LoraAdapter | null>, B: number, nLayers: number, nT: number, key: number, widen: boolean, check: ((a: LoraAdapter) => void) | undefined, context: object | null): LoraStep | null | number {
   const h = heap!, words = nLayers * nT * B * 4, last = lastPlan;
-  const like = last !== null && last.nLayers === nLayers && last.key === key && last.context === context;
+  // comparable: its rows' entries are this plan's. Not for a plan that widens from one that did
+  // not: the rows carried over from it were never looked at for projections outside its list
+  const like = last !== null && last.nLayers === nLayers && last.key === key && last.context === context && (last.widen || !widen);
   const still = like && last.epoch === placements; // nothing placed or released since: every offset as it was
   // the same rows as the last plan: its tables as they are (decode: the same sequences step after step)
   if (still && last.rows === B) {
@@ -731,7 +734,7 @@ function writePlan(adapters: ReadonlyArray<LoraAdapter | null>, B: number, nLaye
     const old = planTables.find((p) => p !== last);
     const f = heapFloats(Math.max(words, 2 * (old?.i.length ?? 0)));
     if (h.offsetOf(f) === null) return null; // the heap could not take it
-    t = { f, i: new Int32Array(f.buffer, f.byteOffset, f.length), rows: 0, nLayers: 0, key: 0, context: null, epoch: -1, adapters: [], resident: [], count: new Int32Array(0), rankBytes: 0 };
+    t = { f, i: new Int32Array(f.buffer, f.byteOffset, f.length), rows: 0, nLayers: 0, key: 0, widen: false, context: null, epoch: -1, adapters: [], resident: [], count: new Int32Array(0), rankBytes: 0 };
     if (old) planTables.splice(planTables.indexOf(old), 1, t);
     else planTables.push(t);
   }
@@ -808,7 +811,7 @@ function writePlan(adapters: ReadonlyArray<LoraAdapter | null>, B: number, nLaye
         break;
       }
   }
-  Object.assign(t, { rows: B, nLayers, key, context, epoch: placements, rankBytes });
+  Object.assign(t, { rows: B, nLayers, key, widen, context, epoch: placements, rankBytes });
   lastPlan = t;
   return { adapters, rows: B, table: tab.byteOffset, has: count, rankBytes };
 }
