@@ -327,7 +327,8 @@ const chooser = new SplitChooser();
  * before it fails with KernelThreadError and the worker is replaced. split: "auto" (the default)
  * splits a call only where splitting that kind of call has measured faster by the wall clock
  * (split-chooser.ts: on the committed model at 64 rows, on this 2-core machine, no matmul did);
- * "always" splits every call big enough. Either way the same bits.
+ * "always" splits every call big enough. Either way the same bits. Another n forgets what
+ * "auto" measured (its calls were cut into another number of slices).
  */
 export function setThreads(n: number, opts: { timeoutMs?: number; split?: "auto" | "always" } = {}): void {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`threads must be a positive integer, got ${n}`);
@@ -335,6 +336,7 @@ export function setThreads(n: number, opts: { timeoutMs?: number; split?: "auto"
   if (opts.timeoutMs !== undefined) threadTimeoutMs = opts.timeoutMs;
   if (opts.split !== undefined) splitMode = opts.split;
   if (pool) pool.timeoutMs = threadTimeoutMs;
+  if (threads !== n) chooser.clear(); // its times were measured with calls cut into another number of slices
   threads = n;
   // fewer threads than the pool has: the spare workers sleep (so going back up costs nothing)
   if (n === 1 || !heap || (pool && pool.size >= n - 1)) return;
