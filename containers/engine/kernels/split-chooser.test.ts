@@ -28,7 +28,7 @@ describe("SplitChooser", () => {
     expect(c.stat(8)).toBeUndefined(); // kinds of call are apart
   });
 
-  it("averages the times, a single slow call counting as at most 4× the estimate; bad times and options are refused", () => {
+  it("averages the times, a single slow call counting as at most 4× the estimate; bad times (≤ 0 included) and options are refused", () => {
     const c = new SplitChooser(16, 32, 0.5);
     c.record(1, false, 2);
     c.record(1, false, 1000); // preempted: counts as 8
@@ -36,7 +36,12 @@ describe("SplitChooser", () => {
     c.record(1, false, NaN);
     c.record(1, false, -1);
     c.record(1, false, Infinity);
+    c.record(1, false, 0);
     expect(c.stat(1)!.whole).toBe(5);
+    c.record(2, true, 0); // a time of 0 (the clock's step) is no time: it would cap every later one at 4 × 0
+    expect(c.stat(2)).toBeUndefined();
+    c.record(2, true, 3);
+    expect(c.stat(2)!.split).toBe(3);
     expect(Number.isNaN(c.stat(1)!.split)).toBe(true);
     c.clear();
     expect(c.stat(1)).toBeUndefined();

@@ -67,7 +67,7 @@ export class SplitChooser {
   /** A call of `key` took `perUnit` (wall time per unit of work), split or not. */
   record(key: number, split: boolean, perUnit: number): void {
     if (split && this.#phaseFirst) { this.#phaseFirst = false; return; } // the worker's wake-up
-    if (!(perUnit >= 0) || !Number.isFinite(perUnit)) return;
+    if (!(perUnit > 0) || !Number.isFinite(perUnit)) return; // not ≤ 0 (a clock too coarse for the call): the cap below would pin an estimate of 0 for good
     const s = this.#stat(key);
     const cur = split ? s.split : s.whole;
     // a moving average; one call the OS preempted counts as at most 4× the estimate
