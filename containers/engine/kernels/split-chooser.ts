@@ -4,8 +4,9 @@
 // crossover lies depends on the call's shape, the machine and its load at the time: on the
 // committed 96-wide model at 64 rows, on the 2-core machine of docs/benchmarks.md's fifth round,
 // no split matmul ran faster than the same call on one thread, at load 9 or at load 1.8 (the two
-// threads did not run at once), where a machine with idle cores may gain. So each kind of call (a kernel, its widths, its rows rounded to a power of two) keeps
-// the wall time per unit of work it has measured split and unsplit, and runs the faster.
+// threads did not run at once); a machine with idle cores may gain. So each kind of call (a
+// kernel, its widths, its rows rounded to a power of two) keeps the wall time per unit of work
+// it has measured split and unsplit, and runs the faster.
 // Looking again at the slower way: unsplit, one call of that kind every `exploreEvery`-th;
 // split, a phase of `phase` calls in a row in which every call splits, the first of them not
 // counted. A worker that has slept through many unsplit calls wakes slowly (the OS parks an
