@@ -3,6 +3,9 @@
 // the shares scaled by the thread's own CPU time over the same steps (process.threadCpuUsage),
 // so time other processes held the core is not counted. Used by bench/engine.ts; run alone
 // (`node bench/engine-profile.ts`) it prints the table for the bench's training shape.
+// `node bench/engine-profile.ts serving` profiles bench:engine's 64-stream serving workload
+// instead (1 kernel thread; the base, 1 adapter and 1,024 adapters in interleaved rounds,
+// PROFILE_ROUNDS of them, 8 by default): the serving thread's CPU µs per generated token by op.
 import { Session } from "node:inspector/promises";
 import { readFileSync } from "node:fs";
 
