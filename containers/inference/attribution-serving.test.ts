@@ -84,8 +84,7 @@ describe("attribution in responses", () => {
       expect(res.status).toBe(200);
       return (await res.json()) as { id: string; attribution: CallAttribution };
     };
-    // The usage record keeps the response's attribution but not yet its `parameters` (core/settlement's recordAttribution copies named fields).
-    const withoutRequestId = ({ requestId: _id, parameters: _p, ...rest }: CallAttribution) => rest;
+    const withoutRequestId = ({ requestId: _id, ...rest }: CallAttribution) => rest; // the usage record keeps the response's attribution, its parameters too
     // Act 1: without an index the call is static and final: nothing for the asynchronous method to do.
     const old = await ask("ad_old");
     expect((await findUsage(usage, old.id))!.attribution).toEqual({ ...withoutRequestId(old.attribution), status: "final" });

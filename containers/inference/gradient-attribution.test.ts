@@ -114,8 +114,8 @@ describe("gradientAttributor", () => {
     // Assess: the method ran once; the record holds what it computes for the call, marked final.
     expect(runs).toBe(1);
     const expected = await gradient(call);
-    // The usage record keeps the result but not yet its `parameters` (core/settlement's recordAttribution copies named fields).
-    const { requestId: _r, parameters: _p, ...rest } = expected;
+    const { requestId: _r, ...rest } = expected; // the record keeps the result, its parameters too
+
     expect((await findUsage(p.usage, call.requestId))!.attribution).toEqual({ ...rest, status: "final" });
     expect(expected.parameters).toMatchObject({ version: 1, gradient: { k: expect.any(Number) } });
     expect(expected.method).toBe("combined");

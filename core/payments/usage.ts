@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AddressSchema, type Address } from "../account.ts";
+import { AttributionParameters } from "../attribution/model.ts";
 import { ForbiddenError, NotFoundError } from "../errors.ts";
 import type { Item, TableStore } from "../ports/tables.ts";
 import { VoucherJson } from "./channel.ts";
@@ -47,6 +48,8 @@ export const UsageRecord = z
       contributors: z.array(z.object({ address: AddressSchema, weightBps: z.number().int() })),
       datanets: z.array(z.object({ id: z.string(), version: z.number().int(), weightBps: z.number().int() })).optional(),
       records: z.array(z.object({ contributionId: z.string(), datanetId: z.string(), version: z.number().int(), contributor: z.string(), score: z.number() })).optional(),
+      /** The settings a scored attribution was computed with, to recompute it after a default changed (absent: static, or recorded before they were kept). */
+      parameters: AttributionParameters.optional(),
     }),
     /** When the final attribution was written over the pending one (absent until then, and for calls that never had one pending). */
     attributedAt: z.string().optional(),

@@ -43,6 +43,7 @@ export function recordAttribution(a: CallAttribution, status: "pending" | "final
     contributors: a.contributors.map((c) => ({ address: c.address, weightBps: c.weightBps })),
     datanets: a.datanets.map((d) => ({ id: d.id, version: d.version, weightBps: d.weightBps })),
     records: a.records.map((r) => ({ ...r })),
+    ...(a.parameters ? { parameters: a.parameters } : {}),
   };
 }
 
