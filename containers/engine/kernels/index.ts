@@ -455,7 +455,8 @@ export function matmulBackward(dx: Arr | null, dw: Arr | null, dy: Arr, x: Arr, 
   const go = h !== null && T > 0 && n > 0 && d > 0;
   // rows of dx (and dy) in the kernel's blocks of four, rows of dw: decided before staging (see slicesFor)
   const keyX = callKey(SITE.matmul_dx, T, n, d), keyW = callKey(SITE.matmul_dw, T, n, d);
-  const kx = go && dx ? slicesFor(T, T * n * d, keyX) : 1, kw = go && dw ? slicesFor(d, T * n * d, keyW) : 1;
+  // dx's slices are whole blocks of four rows: at most ⌈T/4⌉ of them (T ≤ 4: one, not a split)
+  const kx = go && dx ? slicesFor(Math.ceil(T / 4), T * n * d, keyX) : 1, kw = go && dw ? slicesFor(d, T * n * d, keyW) : 1;
   const p = go && h ? stage(h, () => ({
     dy: h.input(dy as Float32Array, T * d),
     dx: dx ? { w: h.input(w as Float32Array, d * n), dx: h.input(dx as Float32Array, T * n) } : null,
@@ -519,7 +520,7 @@ export function attention(out: Arr, probs: Arr, q: Arr, k: Arr, v: Arr, T: numbe
   if (h && hd % 4 !== 0) { warnOnce(`head size ${hd} is not a multiple of 4 for the attention kernel`); h = null; }
   const Tp = (T + 3) & ~3, qDim = nH * hd, kvDim = nKv * hd, group = nH / nKv;
   const key = callKey(SITE.attn_fwd, T, nH * hd, nKv * hd), work = nH * T * T * hd;
-  const parts = bounds(nKv, slicesFor(nKv, work, key)); // whole KV groups per thread, each with its own scratch
+  const parts = bounds(nKv, h && T > 0 ? slicesFor(nKv, work, key) : 1); // whole KV groups per thread, each with its own scratch (asked only where the kernel runs)
   const p = h && T > 0 ? stage(h, () => ({
     q: h.input(q as Float32Array, T * qDim), k: h.input(k as Float32Array, T * kvDim), v: h.input(v as Float32Array, T * kvDim),
     starts: starts ? h.inputI32(starts, T) : 0, work: parts.map(() => h.scratch(2 * hd * Tp + 16 * hd)),
@@ -537,7 +538,7 @@ export function attentionBackward(dq: Arr, dk: Arr, dv: Arr, dout: Arr, probs: A
   if (h && hd % 4 !== 0) { warnOnce(`head size ${hd} is not a multiple of 4 for the attention kernel`); h = null; }
   const Tp = (T + 3) & ~3, qDim = nH * hd, kvDim = nKv * hd, group = nH / nKv;
   const key = callKey(SITE.attn_bwd, T, nH * hd, nKv * hd), work = 2 * nH * T * T * hd;
-  const parts = bounds(nKv, slicesFor(nKv, work, key)); // whole KV groups: each writes only its group's dk, dv
+  const parts = bounds(nKv, h && T > 0 ? slicesFor(nKv, work, key) : 1); // whole KV groups: each writes only its group's dk, dv (asked only where the kernel runs)
   const p = h && T > 0 ? stage(h, () => ({
     dout: h.input(dout as Float32Array, T * qDim), probs: h.input(probs as Float32Array, ref.probsLength(T, nH)),
     q: h.input(q as Float32Array, T * qDim), k: h.input(k as Float32Array, T * kvDim), v: h.input(v as Float32Array, T * kvDim),
