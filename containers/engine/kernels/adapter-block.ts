@@ -13,6 +13,13 @@ export const align = (bytes: number) => Math.ceil(bytes / 16) * 16;
 let buf = new Float32Array(0);
 const scratch = (n: number) => (buf.length >= n ? buf : (buf = new Float32Array(n)));
 
+/** n values packed by `pack` into f32 scratch, then rounded to bf16 into dst in JS (lora.ts toBf16). */
+export function packRoundedJs(dst: Uint16Array, n: number, pack: (f: Float32Array) => void): void {
+  const f = scratch(n);
+  pack(f);
+  toBf16(dst, 0, f.subarray(0, n));
+}
+
 // A block's pairs in the order they lie in it: layer by layer, each layer's pairs in their own order
 export function blockPairs(a: LoraAdapter): LoraPair[] {
   const pairs: LoraPair[] = [];
@@ -43,11 +50,8 @@ export function packBlock(a: LoraAdapter, dtype: AdapterDtype): Uint8Array {
       packA(new Float32Array(block.buffer, at, nA), 0, p.A, r, n);
       packBt(new Float32Array(block.buffer, at + align(nA * 4), nB), 0, p.B, d, r);
     } else {
-      const f = scratch(Math.max(nA, nB));
-      packA(f, 0, p.A, r, n);
-      toBf16(new Uint16Array(block.buffer, at, nA), 0, f.subarray(0, nA));
-      packBt(f, 0, p.B, d, r);
-      toBf16(new Uint16Array(block.buffer, at + align(nA * 2), nB), 0, f.subarray(0, nB));
+      packRoundedJs(new Uint16Array(block.buffer, at, nA), nA, (f) => packA(f, 0, p.A, r, n));
+      packRoundedJs(new Uint16Array(block.buffer, at + align(nA * 2), nB), nB, (f) => packBt(f, 0, p.B, d, r));
     }
     at += align(nA * e) + align(nB * e);
   }

@@ -22,10 +22,10 @@
 // kernel widens each value back exactly and does its arithmetic in f32, so the answer is the
 // reference's on the rounded values (lora.ts loraRoundedToBf16), as vLLM and S-LoRA serve
 // adapters in the serving dtype.
-import { TARGETS, toBf16, type LoraAdapter, type LoraPair, type Target } from "../lora.ts";
+import { TARGETS, type LoraAdapter, type LoraPair, type Target } from "../lora.ts";
 import { heapToBf16, notePlacement, placeRegion } from "./index.ts";
 import { adapterDtype, packA, packBt, type AdapterDtype } from "./lora-kernel.ts";
-import { align, blockBytesAt, blockPairs } from "./adapter-block.ts";
+import { align, blockBytesAt, blockPairs, packRoundedJs } from "./adapter-block.ts";
 
 export { adapterDtype, type AdapterDtype } from "./lora-kernel.ts";
 export { packBlock } from "./adapter-block.ts";
@@ -127,12 +127,10 @@ function residentOffsets(a: LoraAdapter): Int32Array {
   return out;
 }
 
-// f32 scratch for packing before the rounding to bf16, grown as needed and kept (the JS rounding's;
-// in the kernel heap each AdapterSlots packs into a region of its own, CONV_FLOATS, and the
-// kernel rounds: about 0.3 ns a value against 5-7 in JS, on the serving thread's cold-load path)
-let scratch = new Float32Array(0);
+// In the kernel heap each AdapterSlots packs into a region of its own, CONV_FLOATS, and the
+// kernel rounds to bf16: about 0.3 ns a value against 5-7 in JS (adapter-block.ts packRoundedJs),
+// on the serving thread's cold-load path
 const CONV_FLOATS = 16_384; // 64 KiB: the largest pair of r=16 on the committed model is 4,096 values
-const packScratch = (n: number) => (scratch.length >= n ? scratch : (scratch = new Float32Array(n)));
 
 /** Raised by any use of an adapter whose matrices AdapterSlots.release dropped ({ discard: true }). */
 export class AdapterDiscardedError extends Error {
@@ -298,9 +296,7 @@ export class AdapterSlots {
       if (heapToBf16(conv, dst, n)) return;
       this.#conv = null; // no kernel to round with: JS from now on
     }
-    const f = packScratch(n);
-    pack(f);
-    toBf16(dst, 0, f.subarray(0, n));
+    packRoundedJs(dst, n, pack);
   }
 
   /**
