@@ -1,5 +1,4 @@
-import { readFileSync } from "node:fs";
-import { App, Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
+import { Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { StartingPosition } from "aws-cdk-lib/aws-lambda";
@@ -8,14 +7,13 @@ import nag from "cdk-nag";
 import { describe, expect, it } from "vitest";
 import { AppFunction, WILDCARD_ONLY_ACTIONS } from "./app-function.ts";
 import { Tables } from "./tables.ts";
-import { testOutdir, testStack } from "./test-stack.ts";
+import { testApp, testStack } from "./test-stack.ts";
 
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
 
 /** One AppFunction reading a table's stream, with bundling skipped; `extra` may add grants before synth. */
 function build(extra?: (fn: AppFunction) => void) {
-  const cdkJson = JSON.parse(readFileSync(new URL("../../cdk.json", import.meta.url), "utf8")) as { context: Record<string, unknown> };
-  const app = new App({ outdir: testOutdir(), context: { ...cdkJson.context, "aws:cdk:bundling-stacks": [] } });
+  const app = testApp();
   const stack = new Stack(app, "FnTest");
   const tables = new Tables(stack, "Tables", { removalPolicy: RemovalPolicy.DESTROY });
   const fn = new AppFunction(stack, "Fn", {

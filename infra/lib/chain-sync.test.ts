@@ -1,17 +1,15 @@
-import { readFileSync } from "node:fs";
-import { App, RemovalPolicy, Stack } from "aws-cdk-lib";
+import { RemovalPolicy, Stack } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import nag from "cdk-nag";
 import { describe, expect, it } from "vitest";
 import { ChainSync, CHAIN_SYNC_TIMEOUT } from "./chain-sync.ts";
 import { Tables } from "./tables.ts";
-import { exampleChainAddresses, testOutdir } from "./test-stack.ts";
+import { exampleChainAddresses, testApp } from "./test-stack.ts";
 
 const addresses = exampleChainAddresses;
 
 function build(chainId = 8453) {
-  const cdkJson = JSON.parse(readFileSync(new URL("../../cdk.json", import.meta.url), "utf8")) as { context: Record<string, unknown> };
-  const app = new App({ outdir: testOutdir(), context: { ...cdkJson.context, "aws:cdk:bundling-stacks": [] } });
+  const app = testApp();
   const stack = new Stack(app, "ChainTest", { env: { account: "111111111111", region: "eu-west-1" } });
   const tables = new Tables(stack, "Tables", { removalPolicy: RemovalPolicy.DESTROY });
   const environment = { TABLE_MAIN: tables.main.tableName, TABLE_CONTRIBUTIONS: tables.contributions.tableName, BUCKET: "b", API_ORIGIN: "https://api.example.com", CHAIN_ID: String(chainId) };

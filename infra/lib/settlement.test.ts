@@ -1,5 +1,4 @@
-import { readFileSync } from "node:fs";
-import { App, Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
+import { Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import { Bucket } from "aws-cdk-lib/aws-s3";
 import nag from "cdk-nag";
@@ -8,11 +7,10 @@ import { treeBlobKey } from "../../core/settlement/keys.ts";
 import { Settlement, SETTLEMENTS_PREFIX, type SettlementProps } from "./settlement.ts";
 import { Tables } from "./tables.ts";
 import { AppFunction } from "./app-function.ts";
-import { exampleChainAddresses, testOutdir } from "./test-stack.ts";
+import { exampleChainAddresses, testApp } from "./test-stack.ts";
 
 function build(overrides: Partial<SettlementProps> = {}) {
-  const cdkJson = JSON.parse(readFileSync(new URL("../../cdk.json", import.meta.url), "utf8")) as { context: Record<string, unknown> };
-  const app = new App({ outdir: testOutdir(), context: { ...cdkJson.context, "aws:cdk:bundling-stacks": [] } });
+  const app = testApp();
   const stack = new Stack(app, "SettlementTest", { env: { account: "111111111111", region: "eu-west-1" } });
   const tables = new Tables(stack, "Tables", { removalPolicy: RemovalPolicy.DESTROY });
   const bucket = new Bucket(stack, "Data", { enforceSSL: true });

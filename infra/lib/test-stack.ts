@@ -35,14 +35,18 @@ export function testOutdir(): string {
 }
 
 /**
- * The stack as the infra tests see it: built once per test file with bundling
- * skipped (the `aws:cdk:bundling-stacks` context set to none), so no esbuild
- * run per synth; `npm run synth` bundles for real. The feature flags are
- * cdk.json's, so the tests see what synth sees.
+ * An App as the infra tests build one: cdk.json's feature flags (so the tests see what synth
+ * sees), bundling skipped (the `aws:cdk:bundling-stacks` context set to none: no esbuild run per
+ * synth; `npm run synth` bundles for real), its assembly in a testOutdir.
  */
-export function testStack(overrides: Partial<ModelFactoryStackProps> = {}) {
+export function testApp(): App {
   const cdkJson = JSON.parse(readFileSync(new URL("../../cdk.json", import.meta.url), "utf8")) as { context: Record<string, unknown> };
-  const app = new App({ outdir: testOutdir(), context: { ...cdkJson.context, "aws:cdk:bundling-stacks": [] } });
+  return new App({ outdir: testOutdir(), context: { ...cdkJson.context, "aws:cdk:bundling-stacks": [] } });
+}
+
+/** The stack as the infra tests see it, in a testApp: built once per test file. */
+export function testStack(overrides: Partial<ModelFactoryStackProps> = {}) {
+  const app = testApp();
   const stack = new ModelFactoryStack(app, "Test", {
     apiOrigin: "https://api.example.com",
     chainId: 8453,
